@@ -1,0 +1,201 @@
+import Foundation
+
+/// One entry of `providers:`; `kind` picks which of the shapes below the rest of the entry has.
+public enum ProviderConfig: Sendable, Decodable {
+    case simulated(SimulatedProviderConfig)
+    case openAICompatible(HTTPProviderConfig)
+    case anthropic(HTTPProviderConfig)
+
+    enum KindKey: String, CodingKey { case kind }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: KindKey.self)
+        let kind = try c.decode(String.self, forKey: .kind)
+        switch kind {
+        case "simulated": self = .simulated(try SimulatedProviderConfig(from: decoder))
+        case "openai-compatible", "openai": self = .openAICompatible(try HTTPProviderConfig(from: decoder, defaultBaseURL: "https://api.openai.com/v1"))
+        case "anthropic": self = .anthropic(try HTTPProviderConfig(from: decoder, defaultBaseURL: "https://api.anthropic.com"))
+        default:
+            throw DecodingError.dataCorruptedError(
+                forKey: .kind, in: c, debugDescription: "unknown provider kind '\(kind)' (kinds: simulated, openai-compatible, anthropic)")
+        }
+    }
+
+    /// The `kind` as written in the config.
+    public var kindName: String {
+        switch self {
+        case .simulated: "simulated"
+        case .openAICompatible: "openai-compatible"
+        case .anthropic: "anthropic"
+        }
+    }
+
+    /// Whether models of type `embedding` may name this provider.
+    public var supportsEmbeddings: Bool {
+        switch self {
+        case .simulated, .openAICompatible: true
+        case .anthropic: false
+        }
+    }
+
+    func problems(path: String) -> [ConfigError] {
+        switch self {
+        case .simulated(let c): c.problems(path: path)
+        case .openAICompatible(let c), .anthropic(let c): c.problems(path: path)
+        }
+    }
+}
+
+/// A provider reached over HTTP: base URL, key, extra headers, timeouts, pool size.
+public struct HTTPProviderConfig: Sendable {
+    public var baseURL: String
+    public var apiKey: String?
+    public var headers: [String: String]
+    public var timeouts: Timeouts
+    /// Concurrent HTTP/1.1 connections to the upstream; size it for the upstream's concurrency.
+    public var maxConnections: Int
+    /// Anthropic only: the `anthropic-version` header.
+    public var anthropicVersion: String
+    /// Anthropic only: `max_tokens` when the request gives none (Anthropic requires one).
+    public var defaultMaxTokens: Int
+
+    public init(baseURL: String, apiKey: String? = nil, headers: [String: String] = [:], timeouts: Timeouts = .init(), maxConnections: Int = 256) {
+        self.baseURL = baseURL
+        self.apiKey = apiKey
+        self.headers = headers
+        self.timeouts = timeouts
+        self.maxConnections = maxConnections
+        self.anthropicVersion = "2023-06-01"
+        self.defaultMaxTokens = 4096
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case kind, headers, timeouts
+        case baseURL = "base_url"
+        case apiKey = "api_key"
+        case maxConnections = "max_connections"
+        case anthropicVersion = "anthropic_version"
+        case defaultMaxTokens = "default_max_tokens"
+    }
+
+    init(from decoder: any Decoder, defaultBaseURL: String) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        _ = try c.decode(String.self, forKey: .kind)
+        baseURL = try c.decodeIfPresent(String.self, forKey: .baseURL) ?? defaultBaseURL
+        let key = try c.decodeIfPresent(String.self, forKey: .apiKey)
+        apiKey = (key?.isEmpty ?? true) ? nil : key
+        headers = try c.decodeIfPresent([String: String].self, forKey: .headers) ?? [:]
+        timeouts = try c.decodeIfPresent(Timeouts.self, forKey: .timeouts) ?? .init()
+        maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? 256
+        anthropicVersion = try c.decodeIfPresent(String.self, forKey: .anthropicVersion) ?? "2023-06-01"
+        defaultMaxTokens = try c.decodeIfPresent(Int.self, forKey: .defaultMaxTokens) ?? 4096
+    }
+
+    func problems(path: String) -> [ConfigError] {
+        var out: [ConfigError] = []
+        if let url = URL(string: baseURL), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil {
+        } else {
+            out.append(ConfigError(path: "\(path).base_url", "must be an http(s) URL, got '\(baseURL)'"))
+        }
+        if maxConnections < 1 { out.append(ConfigError(path: "\(path).max_connections", "must be at least 1")) }
+        if defaultMaxTokens < 1 { out.append(ConfigError(path: "\(path).default_max_tokens", "must be at least 1")) }
+        out += timeouts.problems(path: "\(path).timeouts")
+        return out
+    }
+}
+
+/// Timeouts of an upstream call, in milliseconds.
+public struct Timeouts: Sendable, Decodable, Hashable {
+    /// Establishing the connection.
+    public var connectMs: Int = 5_000
+    /// Until the response head (for streams: until the upstream starts answering).
+    public var firstTokenMs: Int = 60_000
+    /// Between two reads once the answer is flowing.
+    public var idleMs: Int = 60_000
+    /// The whole call.
+    public var totalMs: Int = 600_000
+
+    public init(connectMs: Int = 5_000, firstTokenMs: Int = 60_000, idleMs: Int = 60_000, totalMs: Int = 600_000) {
+        self.connectMs = connectMs
+        self.firstTokenMs = firstTokenMs
+        self.idleMs = idleMs
+        self.totalMs = totalMs
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case connectMs = "connect_ms"
+        case firstTokenMs = "first_token_ms"
+        case idleMs = "idle_ms"
+        case totalMs = "total_ms"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        connectMs = try c.decodeIfPresent(Int.self, forKey: .connectMs) ?? connectMs
+        firstTokenMs = try c.decodeIfPresent(Int.self, forKey: .firstTokenMs) ?? firstTokenMs
+        idleMs = try c.decodeIfPresent(Int.self, forKey: .idleMs) ?? idleMs
+        totalMs = try c.decodeIfPresent(Int.self, forKey: .totalMs) ?? totalMs
+    }
+
+    func problems(path: String) -> [ConfigError] {
+        var out: [ConfigError] = []
+        for (name, value) in [("connect_ms", connectMs), ("first_token_ms", firstTokenMs), ("idle_ms", idleMs), ("total_ms", totalMs)] where value <= 0 {
+            out.append(ConfigError(path: "\(path).\(name)", "must be positive, got \(value)"))
+        }
+        return out
+    }
+}
+
+/// The simulated provider's defaults; each can be overridden per request with `x-sim-*` headers.
+public struct SimulatedProviderConfig: Sendable, Decodable, Hashable {
+    /// `fixed` answers `reply`; `echo` answers the last user message.
+    public var mode: String = "fixed"
+    public var reply: String = "This is a simulated reply from Sluice."
+    /// Completion tokens to produce (the reply's words repeated or cut); nil: the reply as is.
+    public var tokens: Int?
+    /// Delay before the first token.
+    public var ttftMs: Int = 0
+    /// Token rate of a stream; 0 streams as fast as it can.
+    public var tokensPerSecond: Double = 0
+    /// Length of embedding vectors.
+    public var embeddingDimensions: Int = 384
+    /// A fault injected into every call (`429`, `500`, `503`, `hang`, `malformed`, `cut`), for tests.
+    public var fault: String?
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case kind, mode, reply, tokens, fault
+        case ttftMs = "ttft_ms"
+        case tokensPerSecond = "tokens_per_s"
+        case embeddingDimensions = "embedding_dimensions"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        _ = try c.decode(String.self, forKey: .kind)
+        mode = try c.decodeIfPresent(String.self, forKey: .mode) ?? mode
+        reply = try c.decodeIfPresent(String.self, forKey: .reply) ?? reply
+        tokens = try c.decodeIfPresent(Int.self, forKey: .tokens)
+        ttftMs = try c.decodeIfPresent(Int.self, forKey: .ttftMs) ?? ttftMs
+        tokensPerSecond = try c.decodeIfPresent(Double.self, forKey: .tokensPerSecond) ?? tokensPerSecond
+        embeddingDimensions = try c.decodeIfPresent(Int.self, forKey: .embeddingDimensions) ?? embeddingDimensions
+        fault = try c.decodeIfPresent(String.self, forKey: .fault)
+    }
+
+    /// The faults the simulated provider knows.
+    public static let faults: Set<String> = ["429", "500", "503", "hang", "malformed", "cut"]
+
+    func problems(path: String) -> [ConfigError] {
+        var out: [ConfigError] = []
+        if !["fixed", "echo"].contains(mode) { out.append(ConfigError(path: "\(path).mode", "must be fixed or echo, got '\(mode)'")) }
+        if let tokens, tokens < 0 { out.append(ConfigError(path: "\(path).tokens", "must not be negative")) }
+        if ttftMs < 0 { out.append(ConfigError(path: "\(path).ttft_ms", "must not be negative")) }
+        if tokensPerSecond < 0 { out.append(ConfigError(path: "\(path).tokens_per_s", "must not be negative")) }
+        if embeddingDimensions < 1 || embeddingDimensions > 8192 { out.append(ConfigError(path: "\(path).embedding_dimensions", "must be in 1...8192")) }
+        if let fault, !Self.faults.contains(fault) {
+            out.append(ConfigError(path: "\(path).fault", "unknown fault '\(fault)' (faults: \(Self.faults.sorted().joined(separator: ", ")))"))
+        }
+        return out
+    }
+}

@@ -1,0 +1,269 @@
+import Foundation
+
+/// The whole configuration (`sluice.yaml`), decoded strictly and validated. Immutable once built.
+public struct SluiceConfig: Sendable, Decodable {
+    public var server: ServerConfig
+    public var store: StoreConfig
+    public var providers: [String: ProviderConfig]
+    public var models: [ModelConfig]
+    public var logging: LoggingConfig
+
+    public init(
+        server: ServerConfig = .init(), store: StoreConfig = .init(), providers: [String: ProviderConfig],
+        models: [ModelConfig], logging: LoggingConfig = .init()
+    ) {
+        self.server = server
+        self.store = store
+        self.providers = providers
+        self.models = models
+        self.logging = logging
+    }
+
+    enum CodingKeys: String, CodingKey { case server, store, providers, models, logging }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.server = try c.decodeIfPresent(ServerConfig.self, forKey: .server) ?? .init()
+        self.store = try c.decodeIfPresent(StoreConfig.self, forKey: .store) ?? .init()
+        self.providers = try c.decodeIfPresent([String: ProviderConfig].self, forKey: .providers) ?? [:]
+        self.models = try c.decodeIfPresent([ModelConfig].self, forKey: .models) ?? []
+        self.logging = try c.decodeIfPresent(LoggingConfig.self, forKey: .logging) ?? .init()
+    }
+
+    /// Reads, substitutes, decodes and validates a YAML document.
+    public static func load(yaml: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> SluiceConfig {
+        let tree = try YAMLTree.parse(yaml, environment: environment)
+        let config = try StrictDecoder.decode(SluiceConfig.self, from: tree)
+        try config.validate()
+        return config
+    }
+
+    /// Reads a YAML file; see `load(yaml:environment:)`.
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> SluiceConfig {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigError(path: "", "cannot read \(path): \(error.localizedDescription)")
+        }
+        return try load(yaml: text, environment: environment)
+    }
+
+    /// The configuration `sluice serve` uses when no file is given: the simulated provider.
+    public static var embeddedDefault: SluiceConfig {
+        SluiceConfig(
+            store: StoreConfig(sqlite: "./.sluice/sluice.db"),
+            providers: ["sim": .simulated(SimulatedProviderConfig())],
+            models: [
+                ModelConfig(name: "sim-small", provider: "sim", upstreamModel: "small", price: Price(inputPerMTok: 0.15, outputPerMTok: 0.60), contextWindow: 8192),
+                ModelConfig(name: "sim-embed", provider: "sim", upstreamModel: "embed", type: .embedding, price: Price(inputPerMTok: 0.02, outputPerMTok: 0), contextWindow: 8192),
+            ]
+        )
+    }
+
+    /// Checks what decoding cannot: references resolve, names are unique, numbers are in range.
+    public func validate() throws {
+        var errors: [ConfigError] = []
+        errors += server.problems(path: "server")
+        errors += store.problems(path: "store")
+        for (name, provider) in providers.sorted(by: { $0.key < $1.key }) {
+            if name.isEmpty { errors.append(ConfigError(path: "providers", "provider names must not be empty")) }
+            errors += provider.problems(path: "providers.\(name)")
+        }
+        var seen: Set<String> = []
+        for (i, model) in models.enumerated() {
+            let path = "models[\(i)]"
+            if model.name.isEmpty { errors.append(ConfigError(path: "\(path).name", "must not be empty")) }
+            if !seen.insert(model.name).inserted {
+                errors.append(ConfigError(path: "\(path).name", "duplicate model name '\(model.name)'"))
+            }
+            if let provider = providers[model.provider] {
+                if model.type == .embedding && !provider.supportsEmbeddings {
+                    errors.append(ConfigError(path: "\(path).provider", "provider '\(model.provider)' (\(provider.kindName)) cannot serve embeddings"))
+                }
+            } else {
+                let known = providers.keys.sorted().joined(separator: ", ")
+                errors.append(ConfigError(path: "\(path).provider", "no provider named '\(model.provider)' (providers: \(known.isEmpty ? "none" : known))"))
+            }
+            if model.price.inputPerMTok < 0 || model.price.outputPerMTok < 0 {
+                errors.append(ConfigError(path: "\(path).price", "prices must not be negative"))
+            }
+            if let window = model.contextWindow, window <= 0 {
+                errors.append(ConfigError(path: "\(path).context_window", "must be positive"))
+            }
+        }
+        if !errors.isEmpty { throw ConfigErrors(errors) }
+    }
+}
+
+/// `server:`.
+public struct ServerConfig: Sendable, Decodable {
+    public var host: String = "127.0.0.1"
+    public var port: Int = 8080
+    public var maxBodyBytes: Int = 4 * 1024 * 1024
+    /// How long in-flight requests may run after SIGTERM before they are cancelled.
+    public var shutdownGraceSeconds: Double = 10
+    /// The overall deadline of one request.
+    public var requestTimeoutSeconds: Double = 600
+
+    public init(host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = 4 * 1024 * 1024, shutdownGraceSeconds: Double = 10) {
+        self.host = host
+        self.port = port
+        self.maxBodyBytes = maxBodyBytes
+        self.shutdownGraceSeconds = shutdownGraceSeconds
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case host, port
+        case maxBodyBytes = "max_body_bytes"
+        case shutdownGraceSeconds = "shutdown_grace_s"
+        case requestTimeoutSeconds = "request_timeout_s"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        host = try c.decodeIfPresent(String.self, forKey: .host) ?? host
+        port = try c.decodeIfPresent(Int.self, forKey: .port) ?? port
+        maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? maxBodyBytes
+        shutdownGraceSeconds = try c.decodeIfPresent(Double.self, forKey: .shutdownGraceSeconds) ?? shutdownGraceSeconds
+        requestTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .requestTimeoutSeconds) ?? requestTimeoutSeconds
+    }
+
+    func problems(path: String) -> [ConfigError] {
+        var out: [ConfigError] = []
+        if host.isEmpty { out.append(ConfigError(path: "\(path).host", "must not be empty")) }
+        if !(0...65535).contains(port) { out.append(ConfigError(path: "\(path).port", "must be in 0...65535, got \(port)")) }
+        if maxBodyBytes < 1024 { out.append(ConfigError(path: "\(path).max_body_bytes", "must be at least 1024, got \(maxBodyBytes)")) }
+        if shutdownGraceSeconds < 0 { out.append(ConfigError(path: "\(path).shutdown_grace_s", "must not be negative")) }
+        if requestTimeoutSeconds <= 0 { out.append(ConfigError(path: "\(path).request_timeout_s", "must be positive")) }
+        return out
+    }
+}
+
+/// `store:` — one SQLite file (the default) or PostgreSQL (later), and the audit-log writer.
+public struct StoreConfig: Sendable, Decodable {
+    /// Path of the SQLite database; `:memory:` keeps it in memory.
+    public var sqlite: String?
+    public var auditLog: AuditLogConfig = .init()
+
+    public init(sqlite: String? = nil, auditLog: AuditLogConfig = .init()) {
+        self.sqlite = sqlite
+        self.auditLog = auditLog
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case sqlite
+        case auditLog = "audit_log"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        sqlite = try c.decodeIfPresent(String.self, forKey: .sqlite)
+        auditLog = try c.decodeIfPresent(AuditLogConfig.self, forKey: .auditLog) ?? auditLog
+    }
+
+    func problems(path: String) -> [ConfigError] {
+        var out: [ConfigError] = []
+        if let sqlite, sqlite.isEmpty { out.append(ConfigError(path: "\(path).sqlite", "must not be empty")) }
+        out += auditLog.problems(path: "\(path).audit_log")
+        return out
+    }
+}
+
+/// `store.audit_log:` — the background writer's bounds.
+public struct AuditLogConfig: Sendable, Decodable {
+    /// Rows waiting to be written before new ones are dropped (and counted).
+    public var queueCapacity: Int = 100_000
+    /// Rows written per transaction at most.
+    public var batchSize: Int = 1_000
+
+    public init(queueCapacity: Int = 100_000, batchSize: Int = 1_000) {
+        self.queueCapacity = queueCapacity
+        self.batchSize = batchSize
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case queueCapacity = "queue_capacity"
+        case batchSize = "batch_size"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        queueCapacity = try c.decodeIfPresent(Int.self, forKey: .queueCapacity) ?? queueCapacity
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? batchSize
+    }
+
+    func problems(path: String) -> [ConfigError] {
+        var out: [ConfigError] = []
+        if queueCapacity < 1 { out.append(ConfigError(path: "\(path).queue_capacity", "must be at least 1")) }
+        if batchSize < 1 { out.append(ConfigError(path: "\(path).batch_size", "must be at least 1")) }
+        return out
+    }
+}
+
+/// `logging:`.
+public struct LoggingConfig: Sendable, Decodable {
+    /// `trace`, `debug`, `info`, `notice`, `warning`, `error`, `critical`.
+    public var level: String = "info"
+    /// `text` or `json`.
+    public var format: String = "text"
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey { case level, format }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        level = try c.decodeIfPresent(String.self, forKey: .level) ?? level
+        format = try c.decodeIfPresent(String.self, forKey: .format) ?? format
+        let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+        guard levels.contains(level) else {
+            throw DecodingError.dataCorruptedError(forKey: .level, in: c, debugDescription: "must be one of \(levels.joined(separator: ", "))")
+        }
+        guard ["text", "json"].contains(format) else {
+            throw DecodingError.dataCorruptedError(forKey: .format, in: c, debugDescription: "must be text or json")
+        }
+    }
+}
+
+/// One entry of `models:` — a deployment clients can name.
+public struct ModelConfig: Sendable, Decodable {
+    /// What the model is for.
+    public enum ModelType: String, Sendable, Decodable { case chat, embedding }
+
+    public var name: String
+    public var provider: String
+    public var upstreamModel: String
+    public var type: ModelType
+    public var price: Price
+    public var contextWindow: Int?
+
+    public init(name: String, provider: String, upstreamModel: String, type: ModelType = .chat, price: Price = .free, contextWindow: Int? = nil) {
+        self.name = name
+        self.provider = provider
+        self.upstreamModel = upstreamModel
+        self.type = type
+        self.price = price
+        self.contextWindow = contextWindow
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, provider, type, price
+        case upstreamModel = "upstream_model"
+        case contextWindow = "context_window"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        provider = try c.decode(String.self, forKey: .provider)
+        upstreamModel = try c.decodeIfPresent(String.self, forKey: .upstreamModel) ?? name
+        let typeName = try c.decodeIfPresent(String.self, forKey: .type) ?? "chat"
+        guard let t = ModelType(rawValue: typeName) else {
+            throw DecodingError.dataCorruptedError(forKey: .type, in: c, debugDescription: "must be chat or embedding, got \(typeName)")
+        }
+        type = t
+        price = try c.decodeIfPresent(Price.self, forKey: .price) ?? .free
+        contextWindow = try c.decodeIfPresent(Int.self, forKey: .contextWindow)
+    }
+}

@@ -1,0 +1,96 @@
+import Logging
+import Synchronization
+
+/// What travels with one request through the pipeline: its id, logger, deadline, the client's
+/// `x-` headers, and a `RequestTrace` that stages annotate as they go.
+public struct InferenceContext: Sendable {
+    /// The request's id (`x-request-id`), kept from the client when it sent one.
+    public let requestID: String
+    /// When the request arrived, on the monotonic clock (for latencies).
+    public let startedAt: ContinuousClock.Instant
+    /// When the request arrived, as Unix time in seconds (for records).
+    public let receivedAtUnix: Double
+    /// The endpoint the request came in on, e.g. `chat.completions`.
+    public let endpoint: String
+    /// A logger carrying the request id in its metadata.
+    public var logger: Logger
+    /// The point after which the request is abandoned with 504.
+    public var deadline: ContinuousClock.Instant?
+    /// Client headers beginning with `x-`, lower-cased names (used by the simulated provider's
+    /// per-request script and by later stages).
+    public let headers: [String: String]
+    /// Mutable annotations shared by every stage of this request.
+    public let trace: RequestTrace
+
+    public init(
+        requestID: String,
+        endpoint: String,
+        logger: Logger,
+        headers: [String: String] = [:],
+        deadline: ContinuousClock.Instant? = nil,
+        receivedAtUnix: Double
+    ) {
+        self.requestID = requestID
+        self.startedAt = .now
+        self.receivedAtUnix = receivedAtUnix
+        self.endpoint = endpoint
+        var logger = logger
+        logger[metadataKey: "request_id"] = .string(requestID)
+        self.logger = logger
+        self.headers = headers
+        self.deadline = deadline
+        self.trace = RequestTrace()
+    }
+
+    /// Time since the request arrived.
+    public var elapsed: Duration { ContinuousClock.now - startedAt }
+}
+
+/// The facts stages learn about one request (which deployment served it, usage, time to first
+/// token, attempts), recorded at the end. Thread-safe: a stream's consumer and the stage that
+/// started it may touch it from different tasks.
+public final class RequestTrace: Sendable {
+    /// One call to an upstream deployment.
+    public struct Attempt: Sendable, Hashable {
+        public var deployment: String
+        public var status: Int
+        public var errorCode: String?
+        public var latencyMs: Double
+
+        public init(deployment: String, status: Int, errorCode: String?, latencyMs: Double) {
+            self.deployment = deployment
+            self.status = status
+            self.errorCode = errorCode
+            self.latencyMs = latencyMs
+        }
+    }
+
+    /// The annotations themselves.
+    public struct Values: Sendable {
+        public var modelRequested: String = ""
+        public var deployment: String?
+        public var provider: String?
+        /// The served deployment's price, for the cost.
+        public var price: Price?
+        public var usage: Usage?
+        public var costUSD: Double?
+        public var timeToFirstToken: Duration?
+        public var finishReason: String?
+        public var cacheStatus: String = "none"
+        public var stream: Bool = false
+        public var attempts: [Attempt] = []
+        public var keyID: String = ""
+    }
+
+    private let state = Mutex(Values())
+
+    public init() {}
+
+    /// Reads or changes the annotations under the lock.
+    public func withValues<T>(_ body: (inout Values) throws -> T) rethrows -> T {
+        try state.withLock { try body(&$0) }
+    }
+
+    /// A copy of the annotations as they are now.
+    public var values: Values { state.withLock { $0 } }
+}

@@ -1,0 +1,73 @@
+/// One row of the audit log: what was asked, what served it, how it went, what it cost.
+public struct RequestRecord: Sendable, Hashable, Codable {
+    public var id: String
+    /// Unix time in seconds when the request arrived.
+    public var time: Double
+    public var endpoint: String
+    public var keyID: String
+    public var modelRequested: String
+    public var deployment: String?
+    public var status: Int
+    public var errorCode: String?
+    public var latencyMs: Double
+    public var ttftMs: Double?
+    public var tokensIn: Int
+    public var tokensOut: Int
+    public var costUSD: Double
+    public var cacheStatus: String
+    public var stream: Bool
+    /// How many upstream attempts the request took.
+    public var attempts: Int
+
+    public init(
+        id: String, time: Double, endpoint: String, keyID: String = "", modelRequested: String, deployment: String?,
+        status: Int, errorCode: String?, latencyMs: Double, ttftMs: Double?, tokensIn: Int, tokensOut: Int,
+        costUSD: Double, cacheStatus: String, stream: Bool, attempts: Int
+    ) {
+        self.id = id
+        self.time = time
+        self.endpoint = endpoint
+        self.keyID = keyID
+        self.modelRequested = modelRequested
+        self.deployment = deployment
+        self.status = status
+        self.errorCode = errorCode
+        self.latencyMs = latencyMs
+        self.ttftMs = ttftMs
+        self.tokensIn = tokensIn
+        self.tokensOut = tokensOut
+        self.costUSD = costUSD
+        self.cacheStatus = cacheStatus
+        self.stream = stream
+        self.attempts = attempts
+    }
+}
+
+/// Where audit-log rows are kept.
+public protocol RequestLogStore: Sendable {
+    /// Appends rows in one transaction.
+    func append(_ records: [RequestRecord]) async throws
+    /// The most recent rows, newest first.
+    func recent(limit: Int) async throws -> [RequestRecord]
+    /// How many rows there are.
+    func count() async throws -> Int
+    /// Whether the store answers (for `/readyz`).
+    func ping() async throws
+}
+
+/// Accepts finished requests for the audit log without waiting (the writer batches them).
+public protocol RequestRecordSink: Sendable {
+    func submit(_ record: RequestRecord)
+}
+
+/// An audit log kept in memory, for tests.
+public actor InMemoryRequestLogStore: RequestLogStore {
+    private var rows: [RequestRecord] = []
+
+    public init() {}
+
+    public func append(_ records: [RequestRecord]) async throws { rows.append(contentsOf: records) }
+    public func recent(limit: Int) async throws -> [RequestRecord] { Array(rows.suffix(limit).reversed()) }
+    public func count() async throws -> Int { rows.count }
+    public func ping() async throws {}
+}

@@ -1,0 +1,190 @@
+/// The one error type of Sluice: an extensible code, a message safe to show a client, and the
+/// parameter it concerns. `httpStatus` and `type` map it to OpenAI's error shape in one place.
+public struct SluiceError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What went wrong, as a stable machine-readable code (OpenAI's `error.code`).
+    public struct Code: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        // Client errors.
+        public static let invalidJSON = Code(rawValue: "invalid_json")
+        public static let invalidRequest = Code(rawValue: "invalid_request_error")
+        public static let missingParameter = Code(rawValue: "missing_required_parameter")
+        public static let invalidType = Code(rawValue: "invalid_type")
+        public static let invalidValue = Code(rawValue: "invalid_value")
+        public static let modelNotFound = Code(rawValue: "model_not_found")
+        public static let notFound = Code(rawValue: "not_found")
+        public static let methodNotAllowed = Code(rawValue: "method_not_allowed")
+        public static let requestTooLarge = Code(rawValue: "request_too_large")
+        public static let unsupported = Code(rawValue: "unsupported_operation")
+        // Upstream errors.
+        public static let upstreamRateLimited = Code(rawValue: "rate_limit_exceeded")
+        public static let upstreamError = Code(rawValue: "upstream_error")
+        public static let upstreamUnavailable = Code(rawValue: "upstream_unavailable")
+        public static let upstreamTimeout = Code(rawValue: "upstream_timeout")
+        public static let upstreamBadResponse = Code(rawValue: "upstream_bad_response")
+        public static let upstreamRejected = Code(rawValue: "upstream_rejected_request")
+        // Server side.
+        public static let shuttingDown = Code(rawValue: "shutting_down")
+        public static let internalError = Code(rawValue: "internal_error")
+    }
+
+    public var code: Code
+    public var message: String
+    public var param: String?
+    /// Seconds the client should wait before retrying (429 and 503).
+    public var retryAfter: Int?
+    /// An explicit status, for upstream 4xx errors that are passed on as they came.
+    public var statusOverride: Int?
+    /// The status the upstream answered with, when the error came from one (for fallback
+    /// decisions and the audit log; the client sees `httpStatus`).
+    public var upstreamStatus: Int?
+
+    public init(
+        _ code: Code, _ message: String, param: String? = nil, retryAfter: Int? = nil, status: Int? = nil, upstreamStatus: Int? = nil
+    ) {
+        self.code = code
+        self.message = message
+        self.param = param
+        self.retryAfter = retryAfter
+        self.statusOverride = status
+        self.upstreamStatus = upstreamStatus
+    }
+
+    public var description: String { "\(code): \(message)" }
+
+    /// The HTTP status this error is answered with.
+    public var httpStatus: Int {
+        if let statusOverride { return statusOverride }
+        switch code {
+        case .invalidJSON, .invalidRequest, .missingParameter, .invalidType, .invalidValue, .unsupported: return 400
+        case .modelNotFound, .notFound: return 404
+        case .methodNotAllowed: return 405
+        case .requestTooLarge: return 413
+        case .upstreamRateLimited: return 429
+        case .upstreamError, .upstreamBadResponse: return 502
+        case .upstreamUnavailable, .shuttingDown: return 503
+        case .upstreamTimeout: return 504
+        case .upstreamRejected: return 400
+        default: return 500
+        }
+    }
+
+    /// OpenAI's `error.type` for this error.
+    public var type: String {
+        switch httpStatus {
+        case 400, 404, 405, 413, 422: return "invalid_request_error"
+        case 401: return "authentication_error"
+        case 403: return "permission_error"
+        case 429: return "rate_limit_error"
+        case 502, 503, 504: return "upstream_error"
+        default: return "server_error"
+        }
+    }
+
+    /// The error as OpenAI's wire body.
+    public var body: ErrorBody {
+        ErrorBody(error: .init(message: message, type: type, code: code.rawValue, param: param))
+    }
+}
+
+/// OpenAI's error body: `{"error": {"message", "type", "code", "param"}}`.
+public struct ErrorBody: Codable, Sendable, Hashable {
+    public var error: Detail
+
+    public init(error: Detail) { self.error = error }
+
+    /// The inner object.
+    public struct Detail: Codable, Sendable, Hashable {
+        public var message: String
+        public var type: String
+        public var code: String?
+        public var param: String?
+
+        public init(message: String, type: String, code: String?, param: String?) {
+            self.message = message
+            self.type = type
+            self.code = code
+            self.param = param
+        }
+
+        // `code` and `param` are always present, null when unknown, as OpenAI sends them.
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(message, forKey: .message)
+            try c.encode(type, forKey: .type)
+            try c.encode(code, forKey: .code)
+            try c.encode(param, forKey: .param)
+        }
+    }
+}
+
+extension SluiceError {
+    /// Turns a `DecodingError` from a request body into a 400 that names the offending field.
+    public static func fromDecoding(_ error: any Error) -> SluiceError {
+        guard let error = error as? DecodingError else {
+            return SluiceError(.invalidJSON, "The request body is not valid JSON: \(error)")
+        }
+        func path(_ codingPath: [any CodingKey]) -> String? {
+            var out = ""
+            for key in codingPath {
+                if let i = key.intValue {
+                    out += "[\(i)]"
+                } else {
+                    out += out.isEmpty ? key.stringValue : ".\(key.stringValue)"
+                }
+            }
+            return out.isEmpty ? nil : out
+        }
+        switch error {
+        case .keyNotFound(let key, let ctx):
+            let param = path(ctx.codingPath + [key])
+            return SluiceError(.missingParameter, "Missing required parameter: '\(param ?? key.stringValue)'.", param: param)
+        case .typeMismatch(let type, let ctx):
+            let param = path(ctx.codingPath)
+            let expected = Self.jsonTypeName(type)
+            let detail = ctx.debugDescription.hasPrefix("expected") ? ctx.debugDescription : "expected \(expected)"
+            return SluiceError(.invalidType, "Invalid type for '\(param ?? "body")': \(detail).", param: param)
+        case .valueNotFound(let type, let ctx):
+            let param = path(ctx.codingPath)
+            return SluiceError(
+                .invalidType, "Invalid type for '\(param ?? "body")': expected \(Self.jsonTypeName(type)), got null.", param: param)
+        case .dataCorrupted(let ctx):
+            let param = path(ctx.codingPath)
+            if param == nil {
+                let underlying = ctx.underlyingError.map { "\($0)" } ?? ctx.debugDescription
+                return SluiceError(.invalidJSON, "The request body is not valid JSON: \(Self.describeJSONError(underlying))")
+            }
+            return SluiceError(.invalidValue, "Invalid value for '\(param!)': \(ctx.debugDescription)", param: param)
+        @unknown default:
+            return SluiceError(.invalidJSON, "The request body could not be decoded.")
+        }
+    }
+
+    static func jsonTypeName(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "a string"
+        case is Bool.Type: return "a boolean"
+        case is Int.Type, is Double.Type, is Float.Type: return "a number"
+        case is Array<Any>.Type: return "an array"
+        default:
+            let name = String(describing: type)
+            if name.hasPrefix("Array") || name.hasPrefix("[") { return "an array" }
+            if name.hasPrefix("Optional<") {
+                return "a value"
+            }
+            return "an object"
+        }
+    }
+
+    // Foundation's messages carry the position ("around line 1, column 9"); keep that, drop the
+    // Swift type noise.
+    static func describeJSONError(_ text: String) -> String {
+        if let range = text.range(of: "debugDescription: \"") {
+            let rest = text[range.upperBound...]
+            if let end = rest.firstIndex(of: "\"") { return String(rest[..<end]) }
+        }
+        return text
+    }
+}

@@ -1,0 +1,192 @@
+import AsyncHTTPClient
+import Logging
+import NIOCore
+import NIOHTTP1
+import SluiceCore
+
+/// Any server that speaks OpenAI's `/v1` API: OpenAI, vLLM, llama.cpp, Ollama, LM Studio.
+/// Non-streamed answers are decoded for accounting and forwarded as the upstream's bytes;
+/// streamed answers are forwarded event by event.
+public struct OpenAICompatibleProvider: ChatProvider, EmbeddingProvider {
+    public let name: String
+    let config: HTTPProviderConfig
+    let client: HTTPClient
+    let baseURL: String
+    let headers: HTTPHeaders
+
+    /// Makes a provider that sends its calls through `client` (one client per provider, so its
+    /// pool and timeouts are the provider's own; see `makeHTTPClient`).
+    public init(name: String, config: HTTPProviderConfig, client: HTTPClient) {
+        self.name = name
+        self.config = config
+        self.client = client
+        var base = config.baseURL
+        while base.hasSuffix("/") { base.removeLast() }
+        self.baseURL = base
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "application/json")
+        headers.add(name: "accept", value: "application/json, text/event-stream")
+        if let key = config.apiKey { headers.add(name: "authorization", value: "Bearer \(key)") }
+        for (k, v) in config.headers.sorted(by: { $0.key < $1.key }) { headers.replaceOrAdd(name: k, value: v) }
+        self.headers = headers
+    }
+
+    /// An HTTP client configured with a provider's pool size and timeouts.
+    public static func makeHTTPClient(for config: HTTPProviderConfig) -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .milliseconds(Int64(config.timeouts.connectMs)), read: .milliseconds(Int64(config.timeouts.idleMs)))
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: config.maxConnections)
+        configuration.httpVersion = .automatic
+        configuration.decompression = .disabled
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    private func post(path: String, body: ByteBuffer, logger: Logger) async throws -> HTTPClientResponse {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = .POST
+        request.headers = headers
+        request.body = .bytes(body)
+        do {
+            return try await client.execute(request, deadline: .now() + .milliseconds(Int64(config.timeouts.firstTokenMs)), logger: logger)
+        } catch {
+            throw UpstreamError.fromTransport(error, provider: name, timeouts: config.timeouts)
+        }
+    }
+
+    private func failIfError(_ response: HTTPClientResponse) async throws {
+        guard response.status.code >= 400 else { return }
+        let body = try? await response.body.collect(upTo: 1 << 20)
+        throw UpstreamError.fromResponse(
+            status: Int(response.status.code), body: body, retryAfter: response.headers.first(name: "retry-after"), provider: name)
+    }
+
+    private var totalLimit: Duration { .milliseconds(config.timeouts.totalMs) }
+
+    private func timeoutError() -> SluiceError {
+        SluiceError(.upstreamTimeout, "Upstream '\(name)' did not finish within \(config.timeouts.totalMs) ms")
+    }
+
+    public func complete(_ request: ChatCompletionRequest, context: InferenceContext) async throws -> ChatResult {
+        var request = request
+        request.stream = nil
+        request.streamOptions = nil
+        let body = try JSONCoding.encode(request)
+        let logger = context.logger
+        return try await withTimeLimit(totalLimit, timeoutError: { timeoutError() }) {
+            let response = try await post(path: "/chat/completions", body: body, logger: logger)
+            try await failIfError(response)
+            let bytes: ByteBuffer
+            do {
+                bytes = try await response.body.collect(upTo: 64 << 20)
+            } catch {
+                throw UpstreamError.fromTransport(error, provider: name, timeouts: config.timeouts)
+            }
+            do {
+                let completion = try JSONCoding.decode(ChatCompletion.self, from: bytes)
+                return ChatResult(completion: completion, encoded: bytes)
+            } catch {
+                throw SluiceError(.upstreamBadResponse, "Upstream '\(name)' returned a response that is not a chat completion: \(error)")
+            }
+        }
+    }
+
+    public func stream(_ request: ChatCompletionRequest, context: InferenceContext) async throws -> ChatStream {
+        var request = request
+        request.stream = true
+        // Always ask for usage so the call can be accounted; the stage that knows what the
+        // client asked for strips it again if the client did not.
+        request.streamOptions = StreamOptions(includeUsage: true)
+        let body = try JSONCoding.encode(request)
+        let response = try await post(path: "/chat/completions", body: body, logger: context.logger)
+        try await failIfError(response)
+        let deadline = ContinuousClock.now + totalLimit
+        let events = ChatEventSequence(events: SSEEventSequence(response.body), provider: name, timeouts: config.timeouts, deadline: deadline)
+        return ChatStream(events)
+    }
+
+    public func embed(_ request: EmbeddingsRequest, context: InferenceContext) async throws -> EmbeddingsResponse {
+        let body = try JSONCoding.encode(request)
+        let logger = context.logger
+        return try await withTimeLimit(totalLimit, timeoutError: { timeoutError() }) {
+            let response = try await post(path: "/embeddings", body: body, logger: logger)
+            try await failIfError(response)
+            let bytes: ByteBuffer
+            do {
+                bytes = try await response.body.collect(upTo: 256 << 20)
+            } catch {
+                throw UpstreamError.fromTransport(error, provider: name, timeouts: config.timeouts)
+            }
+            do {
+                return try JSONCoding.decode(EmbeddingsResponse.self, from: bytes)
+            } catch {
+                throw SluiceError(.upstreamBadResponse, "Upstream '\(name)' returned a response that is not an embeddings list: \(error)")
+            }
+        }
+    }
+
+    public func checkHealth() async -> ProviderHealth {
+        var request = HTTPClientRequest(url: baseURL + "/models")
+        request.headers = headers
+        do {
+            let response = try await client.execute(request, timeout: .seconds(5))
+            _ = try? await response.body.collect(upTo: 1 << 20)
+            return response.status.code < 400 ? .healthy : .unhealthy("HTTP \(response.status.code) from \(baseURL)/models")
+        } catch {
+            return .unhealthy("\(UpstreamError.fromTransport(error, provider: name, timeouts: config.timeouts))")
+        }
+    }
+}
+
+/// Turns an upstream's SSE events into chat chunks, keeping each event's bytes for forwarding.
+struct ChatEventSequence<Events: AsyncSequence & Sendable>: AsyncSequence, Sendable where Events.Element == SSEEvent {
+    typealias Element = ChatStreamEvent
+    let events: Events
+    let provider: String
+    let timeouts: Timeouts
+    let deadline: ContinuousClock.Instant
+
+    func makeAsyncIterator() -> Iterator { Iterator(base: events.makeAsyncIterator(), owner: self) }
+
+    struct Iterator: AsyncIteratorProtocol {
+        var base: Events.AsyncIterator
+        let owner: ChatEventSequence
+        var done = false
+
+        mutating func next() async throws -> ChatStreamEvent? {
+            guard !done else { return nil }
+            while true {
+                let event: SSEEvent?
+                do {
+                    event = try await base.next()
+                } catch {
+                    done = true
+                    throw UpstreamError.fromTransport(error, provider: owner.provider, timeouts: owner.timeouts)
+                }
+                guard let event else {
+                    done = true
+                    throw SluiceError(.upstreamError, "Upstream '\(owner.provider)' ended the stream without [DONE]")
+                }
+                if ContinuousClock.now > owner.deadline {
+                    done = true
+                    throw SluiceError(.upstreamTimeout, "Upstream '\(owner.provider)' did not finish within \(owner.timeouts.totalMs) ms")
+                }
+                let data = event.data
+                if data.readableBytes == 6, data.readableBytesView.elementsEqual("[DONE]".utf8) {
+                    done = true
+                    return nil
+                }
+                if data.readableBytes == 0 { continue }
+                do {
+                    let chunk = try JSONCoding.decode(ChatCompletionChunk.self, from: data)
+                    return ChatStreamEvent(chunk: chunk, encoded: data)
+                } catch {
+                    done = true
+                    if let message = UpstreamError.message(in: data), (try? JSONCoding.decode(JSONValue.self, from: data))?["error"] != nil {
+                        throw SluiceError(.upstreamError, "Upstream '\(owner.provider)' failed mid-stream: \(message)")
+                    }
+                    throw SluiceError(.upstreamBadResponse, "Upstream '\(owner.provider)' sent a stream event that is not a chat chunk")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import AsyncHTTPClient
+import NIOCore
+import NIOPosix
+import SluiceCore
+
+/// Maps what an upstream answered, or how the call failed, to a `SluiceError` with the status a
+/// client should see: 429 stays 429 with its `Retry-After`, 5xx becomes 502, a timeout 504, an
+/// upstream that cannot be reached 502, a request the upstream rejected 400.
+enum UpstreamError {
+    /// An HTTP error answer from the upstream.
+    static func fromResponse(status: Int, body: ByteBuffer?, retryAfter: String?, provider: String) -> SluiceError {
+        let upstreamMessage = body.flatMap(message(in:)) ?? "HTTP \(status)"
+        let retry = retryAfter.flatMap(parseRetryAfter)
+        switch status {
+        case 429:
+            return SluiceError(
+                .upstreamRateLimited, "Upstream '\(provider)' is rate limiting: \(upstreamMessage)", retryAfter: retry ?? 1,
+                upstreamStatus: status)
+        case 400, 413, 422:
+            return SluiceError(.upstreamRejected, "Upstream '\(provider)' rejected the request: \(upstreamMessage)", upstreamStatus: status)
+        case 401, 403:
+            return SluiceError(
+                .upstreamError, "Upstream '\(provider)' refused Sluice's credentials (HTTP \(status)); check the provider's api_key",
+                upstreamStatus: status)
+        case 404:
+            return SluiceError(.upstreamError, "Upstream '\(provider)' does not know this model or path: \(upstreamMessage)", upstreamStatus: status)
+        default:
+            return SluiceError(
+                .upstreamError, "Upstream '\(provider)' failed with HTTP \(status): \(upstreamMessage)", retryAfter: retry,
+                upstreamStatus: status)
+        }
+    }
+
+    /// A failure to get an answer at all.
+    static func fromTransport(_ error: any Error, provider: String, timeouts: Timeouts) -> any Error {
+        if error is CancellationError { return error }
+        if let error = error as? SluiceError { return error }
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .deadlineExceeded:
+                return SluiceError(.upstreamTimeout, "Upstream '\(provider)' did not answer within \(timeouts.firstTokenMs) ms")
+            case .readTimeout:
+                return SluiceError(.upstreamTimeout, "Upstream '\(provider)' stalled for more than \(timeouts.idleMs) ms")
+            case .connectTimeout:
+                return SluiceError(.upstreamTimeout, "Could not connect to upstream '\(provider)' within \(timeouts.connectMs) ms")
+            case .cancelled:
+                return CancellationError()
+            case .remoteConnectionClosed:
+                return SluiceError(.upstreamError, "Upstream '\(provider)' closed the connection before answering")
+            default:
+                return SluiceError(.upstreamError, "Upstream '\(provider)' could not be reached: \(error)")
+            }
+        }
+        if let error = error as? NIOConnectionError {
+            let cause = error.connectionErrors.first.map { "\($0.error)" } ?? "\(error)"
+            return SluiceError(.upstreamError, "Could not connect to upstream '\(provider)': \(cause)")
+        }
+        if error is IOError {
+            return SluiceError(.upstreamError, "Could not reach upstream '\(provider)': \(error)")
+        }
+        return SluiceError(.upstreamError, "Upstream '\(provider)' failed: \(error)")
+    }
+
+    /// The message of an OpenAI- or Anthropic-shaped error body, if it is one.
+    static func message(in body: ByteBuffer) -> String? {
+        if let decoded = try? JSONCoding.decode(JSONValue.self, from: body) {
+            if let m = decoded["error"]?["message"]?.stringValue { return m }
+            if let m = decoded["error"]?.stringValue { return m }
+            if let m = decoded["message"]?.stringValue { return m }
+        }
+        let text = String(buffer: body).trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.isEmpty ? nil : String(text.prefix(300))
+    }
+
+    static func parseRetryAfter(_ value: String) -> Int? {
+        if let seconds = Double(value.trimmingCharacters(in: .whitespaces)) { return max(0, Int(seconds.rounded(.up))) }
+        return nil
+    }
+}
+
+extension String {
+    fileprivate func trimmingCharacters(in set: Set<Character>) -> String {
+        var s = Substring(self)
+        while let f = s.first, set.contains(f) { s = s.dropFirst() }
+        while let l = s.last, set.contains(l) { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+extension Set where Element == Character {
+    fileprivate static let whitespacesAndNewlines: Set<Character> = [" ", "\n", "\t", "\r"]
+    fileprivate static let whitespaces: Set<Character> = [" ", "\t"]
+}

@@ -1,0 +1,42 @@
+import NIOCore
+import Synchronization
+
+/// Closes a connection as soon as the client closes its side, so that work done for it (an
+/// upstream stream) can be cancelled right away instead of at the next write. Hummingbird allows
+/// half-closure; an API client that half-closes and still waits for an answer is not a case a
+/// model gateway needs to serve.
+final class CloseOnInputClosedHandler: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+    typealias InboundIn = NIOAny
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+}
+
+/// Runs `body`, cancelling it if the connection closes first (the client went away).
+func withCancellationOnClose<T>(of channel: (any Channel)?, _ body: () async throws -> T) async rethrows -> T {
+    guard let channel else { return try await body() }
+    let slot = TaskSlot()
+    withUnsafeCurrentTask { task in slot.set(task) }
+    channel.closeFuture.whenComplete { _ in slot.cancel() }
+    // Cleared before returning, so the callback can never reach a task that has moved on.
+    defer { slot.clear() }
+    if !channel.isActive { slot.cancel() }
+    return try await body()
+}
+
+/// Holds the current task while it may be cancelled from a channel callback.
+private final class TaskSlot: @unchecked Sendable {
+    // UnsafeCurrentTask is only touched under the lock and only while the task is inside
+    // `withCancellationOnClose`, where it is guaranteed to be alive.
+    private let lock = Mutex<Void>(())
+    private var task: UnsafeCurrentTask?
+
+    func set(_ task: UnsafeCurrentTask?) { lock.withLock { _ in self.task = task } }
+    func clear() { lock.withLock { _ in self.task = nil } }
+    func cancel() { lock.withLock { _ in self.task?.cancel() } }
+}

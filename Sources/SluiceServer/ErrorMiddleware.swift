@@ -1,0 +1,62 @@
+import Hummingbird
+import HTTPTypes
+import NIOCore
+import SluiceCore
+
+/// Turns every error into OpenAI's error shape with the right status: a `SluiceError` as it
+/// says, Hummingbird's 404/413/… as the matching code, an unknown path on a known route as 405,
+/// anything unexpected as a 500 that reveals nothing about the internals.
+struct ErrorMiddleware: RouterMiddleware {
+    typealias Context = SluiceRequestContext
+    /// Paths the router serves and the methods each accepts (for 405 and `Allow`).
+    let routes: [String: [HTTPRequest.Method]]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            let sluiceError = translate(error, request: request)
+            if sluiceError.httpStatus >= 500 && sluiceError.code == .internalError {
+                context.logger.error("unexpected error", metadata: ["error": "\(error)"])
+            }
+            var response = Self.response(for: sluiceError)
+            if sluiceError.code == .methodNotAllowed, let allowed = routes[request.uri.path] {
+                response.headers[.allow] = allowed.map(\.rawValue).joined(separator: ", ")
+            }
+            return response
+        }
+    }
+
+    func translate(_ error: any Error, request: Request) -> SluiceError {
+        if let error = error as? SluiceError { return error }
+        if let error = error as? HTTPError {
+            switch error.status {
+            case .notFound:
+                if let allowed = routes[request.uri.path], !allowed.contains(request.method) {
+                    return SluiceError(.methodNotAllowed, "Method \(request.method.rawValue) is not allowed on \(request.uri.path); use \(allowed.map(\.rawValue).joined(separator: " or ")).")
+                }
+                return SluiceError(.notFound, "Unknown path \(request.method.rawValue) \(request.uri.path).")
+            case .contentTooLarge:
+                return SluiceError(.requestTooLarge, "The request body is larger than the server allows.")
+            case .methodNotAllowed:
+                return SluiceError(.methodNotAllowed, "Method \(request.method.rawValue) is not allowed on \(request.uri.path).")
+            default:
+                let code = error.status.code
+                return SluiceError(
+                    code < 500 ? .invalidRequest : .internalError, error.body ?? error.status.reasonPhrase, status: code)
+            }
+        }
+        if error is CancellationError {
+            return SluiceError(.shuttingDown, "The request was cancelled.", status: 499)
+        }
+        return SluiceError(.internalError, "Internal server error.")
+    }
+
+    /// The HTTP response for an error.
+    static func response(for error: SluiceError) -> Response {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let retry = error.retryAfter { headers[.retryAfter] = String(retry) }
+        let body = (try? JSONCoding.encode(error.body)) ?? ByteBuffer(string: #"{"error":{"message":"error","type":"server_error","code":null,"param":null}}"#)
+        return Response(status: .init(code: error.httpStatus), headers: headers, body: .init(byteBuffer: body))
+    }
+}

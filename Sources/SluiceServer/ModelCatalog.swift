@@ -1,0 +1,50 @@
+import SluiceCore
+
+/// The models clients can name, bound to their providers. Built once from the config.
+public struct ModelCatalog: Sendable {
+    /// An embedding model bound to its provider.
+    public struct EmbeddingDeployment: Sendable {
+        public let name: String
+        public let upstreamModel: String
+        public let providerName: String
+        public let provider: any EmbeddingProvider
+        public let price: Price
+    }
+
+    public let chat: [String: Deployment]
+    public let embedding: [String: EmbeddingDeployment]
+    /// Every model name in config order, with its provider (for `/v1/models`).
+    public let listing: [(name: String, provider: String)]
+
+    init(config: SluiceConfig, providers: ProviderRegistry) {
+        var chat: [String: Deployment] = [:]
+        var embedding: [String: EmbeddingDeployment] = [:]
+        var listing: [(String, String)] = []
+        for model in config.models {
+            listing.append((model.name, model.provider))
+            switch model.type {
+            case .chat:
+                if let provider = providers.chat[model.provider] {
+                    chat[model.name] = Deployment(
+                        name: model.name, upstreamModel: model.upstreamModel, providerName: model.provider, provider: provider,
+                        price: model.price, contextWindow: model.contextWindow)
+                }
+            case .embedding:
+                if let provider = providers.embedding[model.provider] {
+                    embedding[model.name] = EmbeddingDeployment(
+                        name: model.name, upstreamModel: model.upstreamModel, providerName: model.provider, provider: provider,
+                        price: model.price)
+                }
+            }
+        }
+        self.chat = chat
+        self.embedding = embedding
+        self.listing = listing
+    }
+
+    /// The error for a model name nobody configured.
+    func notFound(_ name: String) -> SluiceError {
+        let known = listing.map(\.name).prefix(20).joined(separator: ", ")
+        return SluiceError(.modelNotFound, "The model '\(name)' does not exist. Available models: \(known).", param: "model")
+    }
+}

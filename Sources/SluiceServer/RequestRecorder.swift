@@ -1,0 +1,56 @@
+import Logging
+import SluiceCore
+
+/// Writes what one request did: a structured log line at info and an audit-log row.
+struct RequestRecorder: Sendable {
+    let sink: any RequestRecordSink
+
+    func finish(_ context: InferenceContext, outcome: StreamOutcome) {
+        let values = context.trace.values
+        let latency = context.elapsed.milliseconds
+        var status = 200
+        var errorCode: String?
+        switch outcome {
+        case .finished: break
+        case .failed(let error):
+            let e = (error as? SluiceError) ?? SluiceError(.internalError, "\(error)")
+            status = e.httpStatus
+            errorCode = e.code.rawValue
+        case .cancelled:
+            status = 499  // client closed request
+            errorCode = "client_disconnected"
+        }
+        let usage = values.usage
+        let cost = usage.flatMap { u in values.price.map { $0.cost(of: u) } } ?? 0
+        context.trace.withValues { $0.costUSD = cost }
+        let record = RequestRecord(
+            id: context.requestID, time: context.receivedAtUnix, endpoint: context.endpoint, keyID: values.keyID,
+            modelRequested: values.modelRequested, deployment: values.deployment, status: status, errorCode: errorCode,
+            latencyMs: latency, ttftMs: values.timeToFirstToken?.milliseconds, tokensIn: usage?.promptTokens ?? 0,
+            tokensOut: usage?.completionTokens ?? 0, costUSD: cost, cacheStatus: values.cacheStatus, stream: values.stream,
+            attempts: values.attempts.count)
+        sink.submit(record)
+        if context.logger.logLevel <= .info {
+            var metadata: Logger.Metadata = [
+                "endpoint": .string(context.endpoint),
+                "model": .string(values.modelRequested),
+                "status": .stringConvertible(status),
+                "latency_ms": .string(format(latency)),
+                "tokens_in": .stringConvertible(record.tokensIn),
+                "tokens_out": .stringConvertible(record.tokensOut),
+                "cost_usd": .string(String(cost)),
+                "stream": .stringConvertible(values.stream),
+                "cache": .string(values.cacheStatus),
+            ]
+            if let d = values.deployment { metadata["deployment"] = .string(d) }
+            if let t = record.ttftMs { metadata["ttft_ms"] = .string(format(t)) }
+            if let errorCode { metadata["error_code"] = .string(errorCode) }
+            context.logger.info("request", metadata: metadata)
+        }
+    }
+
+    private func format(_ ms: Double) -> String {
+        let rounded = (ms * 100).rounded() / 100
+        return String(rounded)
+    }
+}

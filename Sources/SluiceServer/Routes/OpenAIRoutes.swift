@@ -1,0 +1,145 @@
+import Foundation
+import Hummingbird
+import HTTPTypes
+import NIOCore
+import SluiceCore
+
+/// `/v1/chat/completions`, `/v1/embeddings`, `/v1/models`: OpenAI's wire format in and out.
+struct OpenAIRoutes: Sendable {
+    let pipeline: Pipeline
+    let catalog: ModelCatalog
+    let recorder: RequestRecorder
+    let body: RequestBodyReader
+    let startedAt: Int
+
+    func register(on router: Router<SluiceRequestContext>) {
+        router.post("/v1/chat/completions") { request, context in try await chatCompletions(request, context: context) }
+        router.post("/v1/embeddings") { request, context in try await embeddings(request, context: context) }
+        router.get("/v1/models") { _, _ in try models() }
+        router.get("/v1/models/{id}") { _, context in try model(context.parameters.get("id") ?? "") }
+    }
+
+    func makeContext(_ request: Request, _ context: SluiceRequestContext, endpoint: String) -> InferenceContext {
+        InferenceContext(
+            requestID: context.requestID, endpoint: endpoint, logger: context.logger, headers: request.extensionHeaders,
+            receivedAtUnix: Date().timeIntervalSince1970)
+    }
+
+    func chatCompletions(_ request: Request, context: SluiceRequestContext) async throws -> Response {
+        let inference = makeContext(request, context, endpoint: "chat.completions")
+        let chat: ChatCompletionRequest
+        do {
+            chat = try await body.decode(ChatCompletionRequest.self, from: request)
+            try RequestValidation.validate(chat)
+        } catch {
+            recorder.finish(inference, outcome: .failed(error))
+            throw error
+        }
+        let response = try await pipeline.run(InferenceRequest(chat: chat), context: inference)
+        var headers: HTTPFields = [:]
+        if let deployment = inference.trace.values.deployment { headers[.sluiceModel] = deployment }
+        headers[.sluiceCache] = inference.trace.values.cacheStatus == "none" ? "miss" : inference.trace.values.cacheStatus
+        headers[.sluiceAttempts] = String(max(1, inference.trace.values.attempts.count))
+        switch response {
+        case .completion(let result):
+            headers[.contentType] = "application/json"
+            if let cost = inference.trace.values.costUSD { headers[.sluiceCost] = String(format: "%.8f", cost) }
+            let bytes = try result.encoded ?? JSONCoding.encode(result.completion)
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: bytes))
+        case .stream(let stream):
+            headers[.contentType] = "text/event-stream"
+            headers[.cacheControl] = "no-cache"
+            let includeUsage = chat.includeUsageInStream
+            let channel = context.channel
+            let logger = inference.logger
+            return Response(
+                status: .ok, headers: headers,
+                body: ResponseBody { writer in
+                    try await withCancellationOnClose(of: channel) {
+                        do {
+                            for try await event in stream {
+                                guard let event = Self.forClient(event, includeUsage: includeUsage) else { continue }
+                                try await writer.write(SSEEncoder.event(event))
+                            }
+                            try await writer.write(SSEEncoder.done)
+                        } catch let error as SluiceError {
+                            // The head is sent: the error can only travel as an event.
+                            logger.debug("stream failed after it started", metadata: ["error": "\(error)"])
+                            try await writer.write(SSEEncoder.errorEvent(error))
+                        }
+                    }
+                    try await writer.finish(nil)
+                })
+        }
+    }
+
+    /// Sluice always asks upstreams for usage; a client that did not ask does not get it.
+    static func forClient(_ event: ChatStreamEvent, includeUsage: Bool) -> ChatStreamEvent? {
+        guard !includeUsage, event.chunk.usage != nil else { return event }
+        if event.chunk.choices.isEmpty { return nil }
+        var event = event
+        event.modify { $0.usage = nil }
+        return event
+    }
+
+    func embeddings(_ request: Request, context: SluiceRequestContext) async throws -> Response {
+        let inference = makeContext(request, context, endpoint: "embeddings")
+        do {
+            let embeddingsRequest = try await body.decode(EmbeddingsRequest.self, from: request)
+            inference.trace.withValues { $0.modelRequested = embeddingsRequest.model }
+            try RequestValidation.validate(embeddingsRequest)
+            guard let deployment = catalog.embedding[embeddingsRequest.model] else {
+                if catalog.chat[embeddingsRequest.model] != nil {
+                    throw SluiceError(
+                        .invalidValue, "The model '\(embeddingsRequest.model)' is a chat model; use /v1/chat/completions.", param: "model")
+                }
+                throw catalog.notFound(embeddingsRequest.model)
+            }
+            inference.trace.withValues {
+                $0.deployment = deployment.name
+                $0.provider = deployment.providerName
+                $0.price = deployment.price
+            }
+            var upstream = embeddingsRequest
+            upstream.model = deployment.upstreamModel
+            var result = try await deployment.provider.embed(upstream, context: inference)
+            result.model = embeddingsRequest.model
+            if embeddingsRequest.encodingFormat == .base64 {
+                for i in result.data.indices {
+                    if case .float(let v) = result.data[i].embedding { result.data[i].embedding = .base64(Self.base64(v)) }
+                }
+            }
+            inference.trace.withValues {
+                $0.usage = Usage(promptTokens: result.usage.promptTokens, completionTokens: 0)
+                $0.attempts.append(.init(deployment: deployment.name, status: 200, errorCode: nil, latencyMs: inference.elapsed.milliseconds))
+            }
+            recorder.finish(inference, outcome: .finished)
+            var headers: HTTPFields = [.contentType: "application/json", .sluiceModel: deployment.name]
+            if let cost = inference.trace.values.costUSD { headers[.sluiceCost] = String(format: "%.8f", cost) }
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: try JSONCoding.encode(result)))
+        } catch {
+            recorder.finish(inference, outcome: .failed(error))
+            throw error
+        }
+    }
+
+    /// Little-endian float32 bytes in base64, as OpenAI's `encoding_format: base64` has them.
+    static func base64(_ vector: [Float]) -> String {
+        var data = Data(capacity: vector.count * 4)
+        for v in vector {
+            withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) }
+        }
+        return data.base64EncodedString()
+    }
+
+    func models() throws -> Response {
+        let list = ModelList(data: catalog.listing.map { .init(id: $0.name, created: startedAt, ownedBy: $0.provider) })
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: try JSONCoding.encode(list)))
+    }
+
+    func model(_ id: String) throws -> Response {
+        guard let entry = catalog.listing.first(where: { $0.name == id }) else { throw catalog.notFound(id) }
+        let model = ModelList.Model(id: entry.name, created: startedAt, ownedBy: entry.provider)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: try JSONCoding.encode(model)))
+    }
+}

@@ -1,0 +1,50 @@
+import Hummingbird
+import NIOCore
+import SluiceCore
+
+/// Reads and decodes request bodies with the server's size limit and OpenAI-shaped errors.
+struct RequestBodyReader: Sendable {
+    let maxBytes: Int
+
+    func read(_ request: Request) async throws -> ByteBuffer {
+        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > maxBytes {
+            throw tooLarge
+        }
+        do {
+            return try await request.body.collect(upTo: maxBytes)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw tooLarge
+        }
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
+        let body = try await read(request)
+        guard body.readableBytes > 0 else {
+            throw SluiceError(.invalidJSON, "The request body is empty; send a JSON object.")
+        }
+        do {
+            return try JSONCoding.decode(type, from: body)
+        } catch {
+            if let problem = JSONSyntaxCheck.firstProblem(in: body.readableBytesView) {
+                throw SluiceError(.invalidJSON, "The request body is not valid JSON: \(problem).")
+            }
+            throw SluiceError.fromDecoding(error)
+        }
+    }
+
+    private var tooLarge: SluiceError {
+        SluiceError(.requestTooLarge, "The request body is larger than \(maxBytes) bytes (server.max_body_bytes).")
+    }
+}
+
+extension Request {
+    /// The request's `x-` headers with lower-cased names, for the pipeline.
+    var extensionHeaders: [String: String] {
+        var out: [String: String] = [:]
+        for field in headers {
+            let name = field.name.canonicalName
+            if name.hasPrefix("x-") { out[name] = field.value }
+        }
+        return out
+    }
+}

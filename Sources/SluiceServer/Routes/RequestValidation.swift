@@ -1,0 +1,84 @@
+import SluiceCore
+
+/// Checks what decoding cannot: ranges, empty lists, combinations OpenAI rejects.
+enum RequestValidation {
+    static func validate(_ r: ChatCompletionRequest) throws {
+        if r.model.isEmpty { throw SluiceError(.invalidValue, "'model' must not be empty.", param: "model") }
+        if r.messages.isEmpty { throw SluiceError(.invalidValue, "'messages' must contain at least one message.", param: "messages") }
+        for (i, m) in r.messages.enumerated() {
+            if m.role == .tool && m.toolCallId == nil {
+                throw SluiceError(.missingParameter, "Messages with role 'tool' need 'tool_call_id'.", param: "messages[\(i)].tool_call_id")
+            }
+            if m.content == nil && m.role != .assistant {
+                throw SluiceError(.missingParameter, "Messages with role '\(m.role.rawValue)' need 'content'.", param: "messages[\(i)].content")
+            }
+        }
+        try range(r.temperature, 0...2, "temperature")
+        try range(r.topP, 0...1, "top_p")
+        try range(r.presencePenalty, -2...2, "presence_penalty")
+        try range(r.frequencyPenalty, -2...2, "frequency_penalty")
+        if let n = r.maxTokens, n < 1 { throw SluiceError(.invalidValue, "'max_tokens' must be at least 1.", param: "max_tokens") }
+        if let n = r.maxCompletionTokens, n < 1 {
+            throw SluiceError(.invalidValue, "'max_completion_tokens' must be at least 1.", param: "max_completion_tokens")
+        }
+        if let n = r.n, n != 1 {
+            throw SluiceError(.invalidValue, "Only n=1 is supported.", param: "n")
+        }
+        if let stop = r.stop?.values, stop.count > 4 {
+            throw SluiceError(.invalidValue, "'stop' may hold at most 4 sequences.", param: "stop")
+        }
+        if r.streamOptions != nil && !r.isStreaming {
+            throw SluiceError(.invalidValue, "'stream_options' is only allowed when 'stream' is true.", param: "stream_options")
+        }
+        if let format = r.responseFormat {
+            switch format.type {
+            case "text", "json_object": break
+            case "json_schema":
+                if format.jsonSchema == nil {
+                    throw SluiceError(.missingParameter, "'response_format.json_schema' is required for type json_schema.", param: "response_format.json_schema")
+                }
+            default:
+                throw SluiceError(
+                    .invalidValue, "'response_format.type' must be text, json_object or json_schema.", param: "response_format.type")
+            }
+        }
+        for (i, tool) in (r.tools ?? []).enumerated() {
+            if tool.type != "function" {
+                throw SluiceError(.invalidValue, "Only tools of type 'function' are supported.", param: "tools[\(i)].type")
+            }
+            if tool.function.name.isEmpty {
+                throw SluiceError(.invalidValue, "A tool needs a name.", param: "tools[\(i)].function.name")
+            }
+        }
+        if let choice = r.toolChoice {
+            switch choice {
+            case .string("none"), .string("auto"), .string("required"): break
+            case .object(let o) where o["function"]?["name"]?.stringValue != nil: break
+            default:
+                throw SluiceError(
+                    .invalidValue, "'tool_choice' must be none, auto, required, or {\"type\":\"function\",\"function\":{\"name\":…}}.",
+                    param: "tool_choice")
+            }
+        }
+    }
+
+    static func validate(_ r: EmbeddingsRequest, maxInputs: Int = 2048) throws {
+        if r.model.isEmpty { throw SluiceError(.invalidValue, "'model' must not be empty.", param: "model") }
+        if r.input.count == 0 { throw SluiceError(.invalidValue, "'input' must not be empty.", param: "input") }
+        if r.input.count > maxInputs {
+            throw SluiceError(.invalidValue, "'input' may hold at most \(maxInputs) items.", param: "input")
+        }
+        if case .strings(let items) = r.input {
+            for (i, item) in items.enumerated() where item.isEmpty {
+                throw SluiceError(.invalidValue, "'input' items must not be empty strings.", param: items.count == 1 ? "input" : "input[\(i)]")
+            }
+        }
+        if let d = r.dimensions, d < 1 { throw SluiceError(.invalidValue, "'dimensions' must be at least 1.", param: "dimensions") }
+    }
+
+    private static func range(_ value: Double?, _ range: ClosedRange<Double>, _ name: String) throws {
+        if let value, !range.contains(value) {
+            throw SluiceError(.invalidValue, "'\(name)' must be between \(range.lowerBound) and \(range.upperBound).", param: name)
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import Hummingbird
+import HTTPTypes
+import Logging
+import NIOCore
+import ServiceLifecycle
+import SluiceCore
+import SluiceProviders
+import SluiceStore
+
+/// Sluice assembled: the HTTP application and the services that run beside it. `run()` starts
+/// them in one service group; SIGTERM/SIGINT stop accepting, let in-flight requests and streams
+/// finish up to `server.shutdown_grace_s`, flush the audit log, and return.
+public struct SluiceApplication: Sendable {
+    public let http: Application<RouterResponder<SluiceRequestContext>>
+    public let config: SluiceConfig
+    public let requestLog: RequestLogWriter
+    public let store: any RequestLogStore
+    public let providers: ProviderRegistry
+    public let pipeline: Pipeline
+    let logger: Logger
+
+    /// Runs until a shutdown signal (or until the surrounding task is cancelled).
+    public func run() async throws {
+        var configuration = ServiceGroupConfiguration(
+            services: [
+                // Shut down in reverse order: HTTP first (drains requests), then providers, then the writer flushes.
+                .init(service: requestLog),
+                .init(service: providers),
+                .init(service: http),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            cancellationSignals: [],
+            logger: logger)
+        configuration.maximumGracefulShutdownDuration = .milliseconds(Int(config.server.shutdownGraceSeconds * 1000))
+        let group = ServiceGroup(configuration: configuration)
+        try await group.run()
+    }
+}
+
+/// What tests and tools may swap when building the application.
+public struct BuildOptions: Sendable {
+    public var logger: Logger
+    /// Records the simulated provider's streams (tests of cancellation).
+    public var simulationProbe: SimulationProbe?
+    /// Called with the bound channel once the server listens (the port, when 0 was asked for).
+    public var onServerRunning: @Sendable (any Channel) async -> Void
+
+    public init(logger: Logger = Logger(label: "sluice"), simulationProbe: SimulationProbe? = nil, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) {
+        self.logger = logger
+        self.simulationProbe = simulationProbe
+        self.onServerRunning = onServerRunning
+    }
+}
+
+/// The one place where concrete types are wired together.
+public func buildApplication(config: SluiceConfig, options: BuildOptions = .init()) throws -> SluiceApplication {
+    let logger = options.logger
+    let store: any RequestLogStore
+    do {
+        store = try SQLiteRequestLogStore(path: config.store.sqlite ?? ":memory:")
+    } catch {
+        throw ConfigError(path: "store.sqlite", "cannot open the database: \(error)")
+    }
+    let writer = RequestLogWriter(store: store, config: config.store.auditLog, logger: logger)
+    let providers = ProviderRegistry(config: config, probe: options.simulationProbe, logger: logger)
+    let catalog = ModelCatalog(config: config, providers: providers)
+    let recorder = RequestRecorder(sink: writer)
+
+    // The request pipeline, outermost first. A new capability is one stage and one line here.
+    let pipeline = Pipeline(
+        stages: [
+            RecordStage(recorder: recorder),
+            RouteStage(catalog: catalog),
+        ],
+        terminal: InvokeStage.handler)
+
+    let routes: [String: [HTTPRequest.Method]] = [
+        "/v1/chat/completions": [.post], "/v1/embeddings": [.post], "/v1/models": [.get], "/healthz": [.get, .head],
+        "/readyz": [.get, .head],
+    ]
+    let router = Router(context: SluiceRequestContext.self)
+    router.add(middleware: RequestIDMiddleware())
+    router.add(middleware: ErrorMiddleware(routes: routes))
+    OpenAIRoutes(
+        pipeline: pipeline, catalog: catalog, recorder: recorder, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes),
+        startedAt: Int(Date().timeIntervalSince1970)
+    ).register(on: router)
+    HealthRoutes(store: store, providers: providers).register(on: router)
+
+    let http = Application(
+        router: router,
+        server: .http1(configuration: .init(additionalChannelHandlers: [CloseOnInputClosedHandler()], idleTimeout: .seconds(120))),
+        configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: nil),
+        onServerRunning: options.onServerRunning,
+        logger: logger)
+    return SluiceApplication(
+        http: http, config: config, requestLog: writer, store: store, providers: providers, pipeline: pipeline, logger: logger)
+}

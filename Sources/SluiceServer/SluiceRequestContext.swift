@@ -1,0 +1,17 @@
+import Hummingbird
+import NIOCore
+
+/// Sluice's Hummingbird request context: the core storage, the connection's channel (to notice a
+/// client that goes away) and the request id.
+public struct SluiceRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The connection the request came on; nil in router tests.
+    public let channel: (any Channel)?
+    /// The request's id, set by `RequestIDMiddleware`.
+    public var requestID: String = ""
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.channel = source.channel
+    }
+}

@@ -1,0 +1,91 @@
+import SluiceCore
+import Synchronization
+
+/// The outermost stage: once a request is over — answered, failed, or its stream finished or
+/// abandoned — it writes the log line and the audit-log row through `RequestRecorder`.
+struct RecordStage: InferenceStage {
+    let recorder: RequestRecorder
+
+    func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
+        context.trace.withValues {
+            $0.modelRequested = request.chat.model
+            $0.stream = request.chat.isStreaming
+        }
+        let response: InferenceResponse
+        do {
+            response = try await next(request, context)
+        } catch {
+            recorder.finish(context, outcome: .failed(error))
+            throw error
+        }
+        switch response {
+        case .completion(let result):
+            context.trace.withValues {
+                $0.usage = result.completion.usage
+                $0.finishReason = result.completion.choices.first?.finishReason
+            }
+            recorder.finish(context, outcome: .finished)
+            return response
+        case .stream(let stream):
+            let watch = StreamWatch(startedAt: context.startedAt)
+            let observed = stream.observed(
+                onEvent: { event in watch.observe(event, trace: context.trace) },
+                onFinish: { outcome in
+                    watch.settle(trace: context.trace, request: request.chat)
+                    recorder.finish(context, outcome: outcome)
+                })
+            return .stream(observed)
+        }
+    }
+}
+
+/// What a stream has shown so far: when its first token came, its usage, how much text it sent
+/// (to estimate usage when the stream ended before reporting it).
+final class StreamWatch: Sendable {
+    struct State {
+        var sawFirstToken = false
+        var outputBytes = 0
+        var usage: Usage?
+        var finishReason: String?
+    }
+
+    private let state = Mutex(State())
+    let startedAt: ContinuousClock.Instant
+
+    init(startedAt: ContinuousClock.Instant) { self.startedAt = startedAt }
+
+    func observe(_ event: ChatStreamEvent, trace: RequestTrace) {
+        let chunk = event.chunk
+        var bytes = 0
+        var finish: String?
+        for choice in chunk.choices {
+            bytes += choice.delta.content?.utf8.count ?? 0
+            for call in choice.delta.toolCalls ?? [] { bytes += (call.function?.arguments?.utf8.count ?? 0) + (call.function?.name?.utf8.count ?? 0) }
+            if let f = choice.finishReason { finish = f }
+        }
+        let first = state.withLock { s -> Bool in
+            s.outputBytes += bytes
+            if let u = chunk.usage { s.usage = u }
+            if let finish { s.finishReason = finish }
+            if bytes > 0 && !s.sawFirstToken {
+                s.sawFirstToken = true
+                return true
+            }
+            return false
+        }
+        if first {
+            let ttft = ContinuousClock.now - startedAt
+            trace.withValues { $0.timeToFirstToken = ttft }
+        }
+    }
+
+    /// Moves usage into the trace: the upstream's, or an estimate if it never said.
+    func settle(trace: RequestTrace, request: ChatCompletionRequest) {
+        let s = state.withLock { $0 }
+        let usage = s.usage ?? Usage(promptTokens: TokenEstimator.promptTokens(of: request), completionTokens: (s.outputBytes + 3) / 4)
+        trace.withValues {
+            $0.usage = usage
+            $0.finishReason = s.finishReason
+        }
+    }
+}

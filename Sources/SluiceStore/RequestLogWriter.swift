@@ -1,0 +1,84 @@
+import Logging
+import ServiceLifecycle
+import SluiceCore
+import Synchronization
+
+/// Writes audit-log rows in the background: `submit` never waits; rows are batched into one
+/// transaction each; the queue is bounded, and what does not fit is dropped and counted (the
+/// last resort). On graceful shutdown everything queued is flushed before `run` returns.
+public final class RequestLogWriter: Service, RequestRecordSink {
+    struct State {
+        var queue: [RequestRecord] = []
+        var dropped = 0
+        var written = 0
+        var failed = 0
+    }
+
+    let store: any RequestLogStore
+    let capacity: Int
+    let batchSize: Int
+    let logger: Logger
+    private let state = Mutex(State())
+    private let wake: AsyncStream<Void>
+    private let wakeContinuation: AsyncStream<Void>.Continuation
+
+    public init(store: any RequestLogStore, config: AuditLogConfig, logger: Logger) {
+        self.store = store
+        self.capacity = config.queueCapacity
+        self.batchSize = config.batchSize
+        self.logger = logger
+        (wake, wakeContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    public func submit(_ record: RequestRecord) {
+        let accepted = state.withLock { state in
+            guard state.queue.count < capacity else {
+                state.dropped += 1
+                return false
+            }
+            state.queue.append(record)
+            return true
+        }
+        if accepted { wakeContinuation.yield() }
+    }
+
+    /// Rows waiting to be written.
+    public var backlog: Int { state.withLock { $0.queue.count } }
+    /// Rows dropped because the queue was full.
+    public var dropped: Int { state.withLock { $0.dropped } }
+    /// Rows written so far.
+    public var written: Int { state.withLock { $0.written } }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            for await _ in wake {
+                await drain()
+            }
+        } onGracefulShutdown: {
+            self.wakeContinuation.finish()
+        }
+        await drain()
+        logger.debug("audit log flushed", metadata: ["written": "\(written)", "dropped": "\(dropped)"])
+    }
+
+    /// Writes everything queued now, in batches.
+    public func drain() async {
+        while true {
+            let batch = state.withLock { state -> [RequestRecord] in
+                let n = min(batchSize, state.queue.count)
+                guard n > 0 else { return [] }
+                let out = Array(state.queue.prefix(n))
+                state.queue.removeFirst(n)
+                return out
+            }
+            if batch.isEmpty { return }
+            do {
+                try await store.append(batch)
+                state.withLock { $0.written += batch.count }
+            } catch {
+                state.withLock { $0.failed += batch.count }
+                logger.error("audit log write failed", metadata: ["rows": "\(batch.count)", "error": "\(error)"])
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import GRDB
+import SluiceCore
+
+/// The audit log in SQLite (WAL mode, versioned migrations): the embedded default store.
+public final class SQLiteRequestLogStore: RequestLogStore {
+    let writer: any DatabaseWriter
+
+    /// Opens (creating if needed) the database at `path`; `:memory:` keeps it in memory.
+    public init(path: String) throws {
+        if path == ":memory:" {
+            writer = try DatabaseQueue()
+        } else {
+            let directory = (path as NSString).deletingLastPathComponent
+            if !directory.isEmpty {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(5)
+            writer = try DatabasePool(path: path, configuration: configuration)
+        }
+        try Self.migrator.migrate(writer)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1_requests") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE requests (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        time REAL NOT NULL,
+                        endpoint TEXT NOT NULL,
+                        key_id TEXT NOT NULL DEFAULT '',
+                        model_requested TEXT NOT NULL,
+                        deployment TEXT,
+                        status INTEGER NOT NULL,
+                        error_code TEXT,
+                        latency_ms REAL NOT NULL,
+                        ttft_ms REAL,
+                        tokens_in INTEGER NOT NULL,
+                        tokens_out INTEGER NOT NULL,
+                        cost_usd REAL NOT NULL,
+                        cache_status TEXT NOT NULL,
+                        stream INTEGER NOT NULL,
+                        attempts INTEGER NOT NULL
+                    );
+                    CREATE INDEX requests_time ON requests(time);
+                    CREATE INDEX requests_key_time ON requests(key_id, time);
+                    """)
+        }
+        return migrator
+    }
+
+    public func append(_ records: [RequestRecord]) async throws {
+        guard !records.isEmpty else { return }
+        try await writer.write { db in
+            // OR REPLACE: a client may reuse an x-request-id; the newest row wins rather than the batch failing.
+            let statement = try db.cachedStatement(
+                sql: """
+                    INSERT OR REPLACE INTO requests (id, time, endpoint, key_id, model_requested, deployment, status, error_code,
+                        latency_ms, ttft_ms, tokens_in, tokens_out, cost_usd, cache_status, stream, attempts)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+            for r in records {
+                try statement.execute(arguments: [
+                    r.id, r.time, r.endpoint, r.keyID, r.modelRequested, r.deployment, r.status, r.errorCode, r.latencyMs, r.ttftMs,
+                    r.tokensIn, r.tokensOut, r.costUSD, r.cacheStatus, r.stream, r.attempts,
+                ])
+            }
+        }
+    }
+
+    public func recent(limit: Int) async throws -> [RequestRecord] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM requests ORDER BY time DESC, rowid DESC LIMIT ?", arguments: [limit]).map { row in
+                RequestRecord(
+                    id: row["id"], time: row["time"], endpoint: row["endpoint"], keyID: row["key_id"], modelRequested: row["model_requested"],
+                    deployment: row["deployment"], status: row["status"], errorCode: row["error_code"], latencyMs: row["latency_ms"],
+                    ttftMs: row["ttft_ms"], tokensIn: row["tokens_in"], tokensOut: row["tokens_out"], costUSD: row["cost_usd"],
+                    cacheStatus: row["cache_status"], stream: row["stream"], attempts: row["attempts"])
+            }
+        }
+    }
+
+    public func count() async throws -> Int {
+        try await writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM requests") ?? 0 }
+    }
+
+    public func ping() async throws {
+        _ = try await writer.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+}

@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SluiceCore
+import SluiceServer
+
+@main
+struct Sluice: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sluice",
+        abstract: "An OpenAI-compatible LLM gateway.",
+        subcommands: [Serve.self, Validate.self],
+        defaultSubcommand: Serve.self)
+}
+
+/// Reads `--config` or the embedded default, printing every problem and exiting 2 on a bad file.
+func loadConfig(_ path: String?) throws -> SluiceConfig {
+    guard let path else { return .embeddedDefault }
+    do {
+        return try SluiceConfig.load(path: path)
+    } catch let error as ConfigErrors {
+        for e in error.errors { FileHandle.standardError.write(Data("config error: \(e)\n".utf8)) }
+        throw ExitCode(2)
+    } catch let error as ConfigError {
+        FileHandle.standardError.write(Data("config error: \(error)\n".utf8))
+        throw ExitCode(2)
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the gateway (the embedded default when no --config is given).")
+
+    @Option(name: .shortAndLong, help: "Path of sluice.yaml.")
+    var config: String?
+
+    @Option(help: "Override server.port.")
+    var port: Int?
+
+    func run() async throws {
+        var config = try loadConfig(config)
+        if let port { config.server.port = port }
+        let level = Logger.Level(rawValue: config.logging.level) ?? .info
+        let json = config.logging.format == "json"
+        LoggingSystem.bootstrap { label in
+            var handler: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardOutput(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "sluice")
+        let app: SluiceApplication
+        do {
+            app = try buildApplication(
+                config: config,
+                options: BuildOptions(logger: logger, onServerRunning: { channel in
+                    logger.notice("sluice listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+                }))
+        } catch let error as ConfigError {
+            FileHandle.standardError.write(Data("config error: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        try await app.run()
+        logger.notice("sluice stopped", metadata: ["audit_rows_written": "\(app.requestLog.written)", "audit_rows_dropped": "\(app.requestLog.dropped)"])
+    }
+}
+
+struct Validate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check a configuration file without serving.")
+
+    @Option(name: .shortAndLong, help: "Path of sluice.yaml.")
+    var config: String
+
+    func run() throws {
+        let loaded = try loadConfig(config)
+        print("\(config): ok (\(loaded.providers.count) providers, \(loaded.models.count) models)")
+    }
+}
