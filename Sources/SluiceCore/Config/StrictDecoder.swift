@@ -212,6 +212,7 @@ struct SingleContainer: SingleValueDecodingContainer {
         // A plain YAML scalar such as `version: 1` is still a fine string.
         case .int(let i): return String(i)
         case .double(let d): return String(d)
+        case .bool(let b): return String(b)
         default: throw mismatch("a string")
         }
     }

@@ -2,7 +2,7 @@ import Yams
 
 /// Reads YAML into a `JSONValue` tree: `${VAR}` and `${VAR:-default}` are replaced from the
 /// environment inside scalars, then plain scalars are typed (null, bool, int, float, string)
-/// the way YAML 1.2's core schema does. Quoted scalars stay strings.
+/// the way YAML 1.2's core schema does. Quoted scalars stay strings unless they were substituted.
 public enum YAMLTree {
     public static func parse(_ text: String, environment: [String: String]) throws -> JSONValue {
         let node: Node?
@@ -19,9 +19,12 @@ public enum YAMLTree {
         switch node {
         case .scalar(let scalar):
             let text = try substitute(scalar.string, path: path, environment: environment)
+            // `port: "${PORT}"` must be quoted in YAML, yet means a number: a scalar that was
+            // substituted is typed like a plain one (string fields still accept it).
+            let substituted = text != scalar.string || scalar.string.contains("${")
             switch scalar.style {
             case .plain, .any: return typed(text)
-            default: return .string(text)
+            default: return substituted ? typed(text) : .string(text)
             }
         case .sequence(let sequence):
             var out: [JSONValue] = []

@@ -1,0 +1,45 @@
+# Sluice — build, run, test, benchmark. Every target installs what it needs.
+SHELL := /bin/bash
+export CMAKE_BUILD_PARALLEL_LEVEL := 2
+SWIFT_JOBS ?= 2
+CONFIG ?=
+PORT ?= 8080
+
+.PHONY: build release run test test-swift test-e2e bench clean deps-e2e deps-bench validate
+
+build:
+	swift build -j $(SWIFT_JOBS)
+
+release:
+	swift build -c release -j $(SWIFT_JOBS)
+
+## Build and serve on 127.0.0.1:$(PORT) (CONFIG=path/to/sluice.yaml to use a file).
+run: release
+	./.build/release/sluice serve $(if $(CONFIG),--config $(CONFIG)) --port $(PORT)
+
+validate: build
+	./.build/debug/sluice validate --config $(CONFIG)
+
+## The whole suite: Swift unit and HTTP tests, then the end-to-end test with the openai SDK.
+test: test-swift test-e2e
+
+test-swift:
+	swift build --build-tests -j $(SWIFT_JOBS)
+	swift test --skip-build
+
+deps-e2e:
+	bash scripts/python-env.sh
+
+test-e2e: deps-e2e
+	swift build -j $(SWIFT_JOBS) --product sluice
+	SLUICE_BIN=$(CURDIR)/.build/debug/sluice .venv/bin/python -m pytest -q tests/e2e
+
+deps-bench:
+	bash scripts/bench-deps.sh
+
+## Benchmarks: wrk against the mock upstream, nginx, and Sluice (release build), side by side.
+bench: deps-bench release
+	bash bench/run.sh
+
+clean:
+	rm -rf .build .venv bench/out

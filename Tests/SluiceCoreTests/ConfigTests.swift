@@ -1,0 +1,121 @@
+import Testing
+@testable import SluiceCore
+
+@Suite struct ConfigTests {
+    let valid = """
+        server: { host: 127.0.0.1, port: 8080, max_body_bytes: 4194304 }
+        store: { sqlite: ./sluice.db }
+        providers:
+          sim:   { kind: simulated }
+          up:    { kind: openai-compatible, base_url: "http://127.0.0.1:9000/v1", api_key: "${UP_KEY}" }
+          claude: { kind: anthropic, base_url: "https://api.anthropic.com", api_key: "${ANTHROPIC_API_KEY}" }
+        models:
+          - { name: sim-small, provider: sim, upstream_model: small, price: { input_per_mtok: 0.15, output_per_mtok: 0.60 }, context_window: 8192 }
+          - { name: up-model, provider: up }
+        """
+    let env = ["UP_KEY": "k1", "ANTHROPIC_API_KEY": "k2"]
+
+    @Test func loadsTheDocumentedShape() throws {
+        let config = try SluiceConfig.load(yaml: valid, environment: env)
+        #expect(config.server.port == 8080)
+        #expect(config.server.maxBodyBytes == 4_194_304)
+        #expect(config.store.sqlite == "./sluice.db")
+        #expect(config.models.count == 2)
+        #expect(config.models[0].price.outputPerMTok == 0.60)
+        #expect(config.models[1].upstreamModel == "up-model")
+        guard case .openAICompatible(let up) = config.providers["up"] else {
+            Issue.record("up is not openai-compatible")
+            return
+        }
+        #expect(up.apiKey == "k1")
+        #expect(up.baseURL == "http://127.0.0.1:9000/v1")
+    }
+
+    func configError(_ yaml: String, env: [String: String] = [:]) -> String {
+        do {
+            _ = try SluiceConfig.load(yaml: yaml, environment: env)
+            return "no error"
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test func unknownKeyIsNamedByPath() {
+        let message = configError("""
+            providers:
+              sim: { kind: simulated, replyy: hi }
+            models: []
+            """)
+        #expect(message == "providers.sim.replyy: unknown key")
+        #expect(configError("server: { port: 1, colour: red }") == "server.colour: unknown key")
+        #expect(configError("servr: {}") == "servr: unknown key")
+        #expect(configError("""
+            providers: { sim: { kind: simulated } }
+            models:
+              - { name: a, provider: sim, pricee: {} }
+            """) == "models[0].pricee: unknown key")
+    }
+
+    @Test func wrongTypeIsNamedByPath() {
+        #expect(configError("server: { port: eighty }") == "server.port: expected an integer, got string \"eighty\"")
+        #expect(configError("server: { host: [a] }").hasPrefix("server.host: expected a string"))
+        #expect(configError("providers: { sim: { kind: simulated, ttft_ms: fast } }").hasPrefix("providers.sim.ttft_ms: expected an integer"))
+    }
+
+    @Test func danglingReferenceIsAnError() {
+        let message = configError("""
+            providers: { sim: { kind: simulated } }
+            models:
+              - { name: a, provider: nowhere }
+            """)
+        #expect(message.contains("models[0].provider: no provider named 'nowhere'"))
+    }
+
+    @Test func missingRequiredKey() {
+        #expect(configError("providers: { sim: { kind: simulated } }\nmodels: [ { provider: sim } ]") == "models[0].name: required key is missing")
+        #expect(configError("providers: { x: { base_url: 'http://a' } }") == "providers.x.kind: required key is missing")
+    }
+
+    @Test func unknownProviderKind() {
+        #expect(configError("providers: { x: { kind: magic } }").contains("unknown provider kind 'magic'"))
+    }
+
+    @Test func rangesAreChecked() {
+        #expect(configError("server: { port: 70000 }").contains("server.port: must be in 0...65535"))
+        #expect(configError("providers: { x: { kind: openai-compatible, base_url: 'ftp://x' } }").contains("providers.x.base_url: must be an http(s) URL"))
+        #expect(configError("""
+            providers: { sim: { kind: simulated } }
+            models:
+              - { name: a, provider: sim }
+              - { name: a, provider: sim }
+            """).contains("models[1].name: duplicate model name 'a'"))
+    }
+
+    @Test func environmentSubstitution() throws {
+        let yaml = """
+            server: { port: "${PORT}", host: "${HOST:-127.0.0.1}" }
+            providers: { up: { kind: openai-compatible, base_url: "http://${UPHOST}:9000/v1" } }
+            """
+        let config = try SluiceConfig.load(yaml: yaml, environment: ["PORT": "9999", "UPHOST": "127.0.0.2"])
+        #expect(config.server.port == 9999)
+        #expect(config.server.host == "127.0.0.1")
+        guard case .openAICompatible(let up) = config.providers["up"] else {
+            Issue.record("wrong kind")
+            return
+        }
+        #expect(up.baseURL == "http://127.0.0.2:9000/v1")
+        #expect(configError(yaml, env: [:]).contains("environment variable PORT is not set"))
+    }
+
+    @Test func quotedLiteralStaysAString() {
+        #expect(configError("server: { port: \"8080\" }") == "server.port: expected an integer, got string \"8080\"")
+    }
+
+    @Test func notYAML() {
+        #expect(configError("server: [unclosed").contains("not valid YAML"))
+    }
+
+    @Test func embeddedDefaultIsValid() throws {
+        try SluiceConfig.embeddedDefault.validate()
+    }
+}
