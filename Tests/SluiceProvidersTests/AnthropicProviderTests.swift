@@ -1,0 +1,118 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import SluiceCore
+import Testing
+@testable import SluiceProviders
+
+@Suite struct AnthropicProviderTests {
+    func fixture(_ name: String) throws -> String {
+        let url = try #require(Bundle.module.url(forResource: "Fixtures/anthropic/\(name)", withExtension: nil))
+        return try String(contentsOf: url, encoding: .utf8)
+    }
+
+    func json(_ text: String) throws -> JSONValue {
+        try JSONCoding.decode(JSONValue.self, from: ByteBuffer(string: text))
+    }
+
+    let context = InferenceContext(requestID: "req-a", endpoint: "chat.completions", logger: Logger(label: "t"), receivedAtUnix: 1_700_000_000)
+
+    @Test func translatesTheRequest() throws {
+        let request = try JSONCoding.decode(ChatCompletionRequest.self, from: ByteBuffer(string: fixture("chat-request.json")))
+        let translated = try AnthropicTranslator.messagesRequest(from: request, defaultMaxTokens: 4096)
+        #expect(translated == (try json(fixture("messages-request.expected.json"))))
+    }
+
+    @Test func defaultsMaxTokensAndMapsToolChoice() throws {
+        var request = ChatCompletionRequest(model: "claude", messages: [.init(role: .user, text: "hi")])
+        request.tools = [Tool(function: .init(name: "f"))]
+        request.toolChoice = "required"
+        request.parallelToolCalls = false
+        let t = try AnthropicTranslator.messagesRequest(from: request, defaultMaxTokens: 1234)
+        #expect(t["max_tokens"] == .int(1234))
+        #expect(t["tool_choice"] == ["type": "any", "disable_parallel_tool_use": true])
+        #expect(t["tools"]?.arrayValue?.first?["input_schema"] == ["type": "object", "properties": .object([:])])
+    }
+
+    @Test func rejectsWhatAnthropicCannotTake() {
+        var request = ChatCompletionRequest(model: "claude", messages: [.init(role: .tool, content: .text("x"))])
+        #expect(throws: SluiceError.self) { try AnthropicTranslator.messagesRequest(from: request, defaultMaxTokens: 10) }
+        request.messages = [.init(role: .user, content: .parts([try! JSONCoding.decode(ContentPart.self, from: ByteBuffer(string: #"{"type":"input_audio","input_audio":{}}"#))]))]
+        #expect(throws: SluiceError.self) { try AnthropicTranslator.messagesRequest(from: request, defaultMaxTokens: 10) }
+    }
+
+    @Test func translatesTheResponse() throws {
+        let completion = try AnthropicTranslator.completion(from: json(fixture("messages-response.json")), created: 5)
+        #expect(completion.id == "msg_01XFDUDYJgAACzvnptvVoYEL")
+        #expect(completion.model == "claude-sonnet-4-5-20250929")
+        let choice = try #require(completion.choices.first)
+        #expect(choice.finishReason == "tool_calls")
+        #expect(choice.message.content == "I'll look up tomorrow's forecast.")
+        #expect(choice.message.toolCalls == [ToolCall(id: "toolu_01B", name: "get_weather", arguments: #"{"city":"Paris","day":"tomorrow"}"#)])
+        #expect(completion.usage == Usage(promptTokens: 480, completionTokens: 41))
+    }
+
+    func withProvider<T: Sendable>(_ base: String, _ body: @Sendable (AnthropicProvider) async throws -> T) async throws -> T {
+        let config = HTTPProviderConfig(baseURL: base, apiKey: "sk-ant-test")
+        let client = OpenAICompatibleProvider.makeHTTPClient(for: config)
+        defer { Task { try? await client.shutdown() } }
+        return try await body(AnthropicProvider(name: "claude", config: config, client: client))
+    }
+
+    @Test func callsTheMessagesAPIAndStreams() async throws {
+        let captured = Captured()
+        let response = try fixture("messages-response.json")
+        let stream = try fixture("messages-stream.sse")
+        let overloaded = try fixture("error-overloaded.json")
+        try await FakeUpstream.with({ router in
+            router.post("/v1/messages") { request, _ -> Response in
+                let body = try await request.body.collect(upTo: 1 << 20)
+                captured.add(request, body: body)
+                if String(buffer: body).contains(#""stream":true"#) {
+                    return Response(status: .ok, headers: [.contentType: "text/event-stream"], body: .init(byteBuffer: ByteBuffer(string: stream)))
+                }
+                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: response)))
+            }
+            router.post("/busy/v1/messages") { _, _ in
+                Response(status: .init(code: 529), body: .init(byteBuffer: ByteBuffer(string: overloaded)))
+            }
+        }) { base in
+            try await withProvider(base) { provider in
+                let request = ChatCompletionRequest(model: "claude-sonnet-4-5", messages: [.init(role: .user, text: "Paris?")])
+                let result = try await provider.complete(request, context: context)
+                #expect(result.completion.choices.first?.finishReason == "tool_calls")
+
+                var streamed = request
+                streamed.stream = true
+                var chunks: [ChatCompletionChunk] = []
+                for try await event in try await provider.stream(streamed, context: context) { chunks.append(event.chunk) }
+                let text = chunks.compactMap { $0.choices.first?.delta.content }.joined()
+                #expect(text == "Checking now.")
+                let toolStart = chunks.compactMap { $0.choices.first?.delta.toolCalls?.first }.first
+                #expect(toolStart?.id == "toolu_01C")
+                #expect(toolStart?.index == 0)
+                #expect(toolStart?.function?.name == "get_weather")
+                let args = chunks.compactMap { $0.choices.first?.delta.toolCalls?.first?.function?.arguments }.joined()
+                #expect(args == #"{"city": "Paris"}"#)
+                #expect(chunks.compactMap { $0.choices.first?.finishReason }.last == "tool_calls")
+                #expect(chunks.last?.usage == Usage(promptTokens: 25, completionTokens: 32))
+                #expect(chunks.last?.choices.isEmpty == true)
+            }
+            try await withProvider(base + "/busy") { provider in
+                let request = ChatCompletionRequest(model: "claude", messages: [.init(role: .user, text: "x")])
+                do {
+                    _ = try await provider.complete(request, context: context)
+                    Issue.record("expected an error")
+                } catch let error as SluiceError {
+                    #expect(error.httpStatus == 502)
+                    #expect(error.message.contains("Overloaded"))
+                }
+            }
+        }
+        #expect(captured.last?.headers["x-api-key"] == "sk-ant-test")
+        #expect(captured.last?.headers["anthropic-version"] == "2023-06-01")
+        #expect(captured.last?.headers["authorization"] == nil)
+    }
+}
