@@ -42,6 +42,12 @@ public enum JSONValue: Sendable, Hashable {
         return nil
     }
 
+    /// Element lookup for arrays; `nil` for anything else or out of range.
+    public subscript(index: Int) -> JSONValue? {
+        if case .array(let a) = self, a.indices.contains(index) { return a[index] }
+        return nil
+    }
+
     /// The JSON type name, for error messages.
     public var typeName: String {
         switch self {

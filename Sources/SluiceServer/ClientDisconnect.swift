@@ -22,10 +22,10 @@ func withCancellationOnClose<T>(of channel: (any Channel)?, _ body: () async thr
     guard let channel else { return try await body() }
     let slot = TaskSlot()
     withUnsafeCurrentTask { task in slot.set(task) }
+    // Fires at once if the channel is already closed.
     channel.closeFuture.whenComplete { _ in slot.cancel() }
     // Cleared before returning, so the callback can never reach a task that has moved on.
     defer { slot.clear() }
-    if !channel.isActive { slot.cancel() }
     return try await body()
 }
 

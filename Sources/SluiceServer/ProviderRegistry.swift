@@ -19,7 +19,7 @@ public final class ProviderRegistry: Service {
         for (name, provider) in config.providers {
             switch provider {
             case .simulated(let c):
-                let p = SimulatedProvider(name: name, config: c, probe: probe)
+                let p = SimulatedProvider(name: name, config: c, timeouts: c.timeouts, probe: probe)
                 chat[name] = p
                 embedding[name] = p
             case .openAICompatible(let c):

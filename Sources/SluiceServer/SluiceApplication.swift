@@ -4,6 +4,7 @@ import HTTPTypes
 import Logging
 import NIOCore
 import ServiceLifecycle
+import UnixSignals
 import SluiceCore
 import SluiceProviders
 import SluiceStore
@@ -22,6 +23,11 @@ public struct SluiceApplication: Sendable {
 
     /// Runs until a shutdown signal (or until the surrounding task is cancelled).
     public func run() async throws {
+        try await makeServiceGroup().run()
+    }
+
+    /// The service group `run()` runs; tests trigger its graceful shutdown directly.
+    public func makeServiceGroup(signals: [UnixSignal] = [.sigterm, .sigint]) -> ServiceGroup {
         var configuration = ServiceGroupConfiguration(
             services: [
                 // Shut down in reverse order: HTTP first (drains requests), then providers, then the writer flushes.
@@ -29,12 +35,11 @@ public struct SluiceApplication: Sendable {
                 .init(service: providers),
                 .init(service: http),
             ],
-            gracefulShutdownSignals: [.sigterm, .sigint],
+            gracefulShutdownSignals: signals,
             cancellationSignals: [],
             logger: logger)
         configuration.maximumGracefulShutdownDuration = .milliseconds(Int(config.server.shutdownGraceSeconds * 1000))
-        let group = ServiceGroup(configuration: configuration)
-        try await group.run()
+        return ServiceGroup(configuration: configuration)
     }
 }
 

@@ -161,11 +161,13 @@ public struct SimulatedProviderConfig: Sendable, Decodable, Hashable {
     public var embeddingDimensions: Int = 384
     /// A fault injected into every call (`429`, `500`, `503`, `hang`, `malformed`, `cut`), for tests.
     public var fault: String?
+    /// The timeouts a real upstream would have (`hang` fails after `first_token_ms`).
+    public var timeouts: Timeouts = .init()
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case kind, mode, reply, tokens, fault
+        case kind, mode, reply, tokens, fault, timeouts
         case ttftMs = "ttft_ms"
         case tokensPerSecond = "tokens_per_s"
         case embeddingDimensions = "embedding_dimensions"
@@ -181,6 +183,7 @@ public struct SimulatedProviderConfig: Sendable, Decodable, Hashable {
         tokensPerSecond = try c.decodeIfPresent(Double.self, forKey: .tokensPerSecond) ?? tokensPerSecond
         embeddingDimensions = try c.decodeIfPresent(Int.self, forKey: .embeddingDimensions) ?? embeddingDimensions
         fault = try c.decodeIfPresent(String.self, forKey: .fault)
+        timeouts = try c.decodeIfPresent(Timeouts.self, forKey: .timeouts) ?? timeouts
     }
 
     /// The faults the simulated provider knows.
@@ -193,6 +196,7 @@ public struct SimulatedProviderConfig: Sendable, Decodable, Hashable {
         if ttftMs < 0 { out.append(ConfigError(path: "\(path).ttft_ms", "must not be negative")) }
         if tokensPerSecond < 0 { out.append(ConfigError(path: "\(path).tokens_per_s", "must not be negative")) }
         if embeddingDimensions < 1 || embeddingDimensions > 8192 { out.append(ConfigError(path: "\(path).embedding_dimensions", "must be in 1...8192")) }
+        out += timeouts.problems(path: "\(path).timeouts")
         if let fault, !Self.faults.contains(fault) {
             out.append(ConfigError(path: "\(path).fault", "unknown fault '\(fault)' (faults: \(Self.faults.sorted().joined(separator: ", ")))"))
         }

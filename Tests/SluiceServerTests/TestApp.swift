@@ -1,0 +1,59 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import ServiceLifecycle
+import SluiceCore
+import SluiceProviders
+@testable import SluiceServer
+
+/// Builds Sluice the way production does, on the simulated provider and an in-memory database.
+enum TestApp {
+    static let yaml = """
+        server: { host: 127.0.0.1, port: 0, max_body_bytes: 4096, shutdown_grace_s: 5 }
+        store: { sqlite: ":memory:" }
+        providers:
+          sim: { kind: simulated, reply: "Hello from the simulator", timeouts: { first_token_ms: 300 } }
+        models:
+          - { name: sim-small, provider: sim, upstream_model: small, price: { input_per_mtok: 1.0, output_per_mtok: 2.0 }, context_window: 8192 }
+          - { name: sim-embed, provider: sim, type: embedding, price: { input_per_mtok: 0.5 } }
+        logging: { level: error }
+        """
+
+    static func build(probe: SimulationProbe? = nil, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) throws -> SluiceApplication {
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        let config = try SluiceConfig.load(yaml: yaml, environment: [:])
+        return try buildApplication(config: config, options: BuildOptions(logger: logger, simulationProbe: probe, onServerRunning: onServerRunning))
+    }
+
+    /// Runs the whole service group on a free port, hands the base URL to `body`, then shuts down
+    /// gracefully.
+    static func live<T: Sendable>(
+        probe: SimulationProbe? = nil, _ body: @Sendable (String, SluiceApplication, ServiceGroup) async throws -> T
+    ) async throws -> T {
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let app = try build(probe: probe) { channel in continuation.yield(channel.localAddress?.port ?? 0) }
+        let group = app.makeServiceGroup(signals: [])
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var it = ports.makeAsyncIterator()
+            guard let port = await it.next() else { throw CancellationError() }
+            let result = try await body("http://127.0.0.1:\(port)", app, group)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return result
+        }
+    }
+}
+
+extension ByteBuffer {
+    var json: JSONValue? { try? JSONCoding.decode(JSONValue.self, from: self) }
+}
+
+/// Chat request bodies.
+func chatBody(_ extra: String = "", content: String = "Hi") -> ByteBuffer {
+    ByteBuffer(string: #"{"model":"sim-small","messages":[{"role":"user","content":"\#(content)"}]\#(extra.isEmpty ? "" : "," + extra)}"#)
+}
