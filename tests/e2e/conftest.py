@@ -1,0 +1,64 @@
+"""Starts a real `sluice serve` for the end-to-end tests and stops it afterwards."""
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+SLUICE_BIN = os.environ.get("SLUICE_BIN", os.path.join(os.path.dirname(__file__), "..", "..", ".build", "debug", "sluice"))
+
+CONFIG = """
+server: {{ host: 127.0.0.1, port: {port}, shutdown_grace_s: 10 }}
+store: {{ sqlite: "{db}" }}
+providers:
+  sim: {{ kind: simulated, reply: "Sluice says hello to the SDK" }}
+models:
+  - {{ name: sim-small, provider: sim, upstream_model: small, price: {{ input_per_mtok: 0.15, output_per_mtok: 0.60 }}, context_window: 8192 }}
+  - {{ name: sim-embed, provider: sim, type: embedding }}
+logging: {{ level: warning }}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Sluice:
+    def __init__(self, tmp_path):
+        self.port = free_port()
+        self.db = str(tmp_path / "sluice.db")
+        self.config = tmp_path / "sluice.yaml"
+        self.config.write_text(CONFIG.format(port=self.port, db=self.db))
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.log = open(tmp_path / "sluice.log", "w")
+        self.process = subprocess.Popen([SLUICE_BIN, "serve", "--config", str(self.config)], stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1).read()
+                return
+            except OSError:
+                if self.process.poll() is not None:
+                    raise RuntimeError("sluice exited during start-up")
+                time.sleep(0.1)
+        raise RuntimeError("sluice did not become healthy")
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.log.close()
+
+
+@pytest.fixture
+def sluice(tmp_path):
+    server = Sluice(tmp_path)
+    yield server
+    server.stop()

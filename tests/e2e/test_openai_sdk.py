@@ -1,0 +1,177 @@
+"""The official openai SDK against a real Sluice process, unchanged."""
+import json
+import signal
+import sqlite3
+import threading
+
+import openai
+import pytest
+from openai import OpenAI
+
+
+def client_for(sluice):
+    return OpenAI(base_url=sluice.base_url, api_key="not-needed-yet", max_retries=0)
+
+
+def test_completion(sluice):
+    client = client_for(sluice)
+    completion = client.chat.completions.create(model="sim-small", messages=[{"role": "user", "content": "Hello"}])
+    assert completion.choices[0].message.content == "Sluice says hello to the SDK"
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.usage.completion_tokens == 6
+    assert completion.usage.total_tokens == completion.usage.prompt_tokens + 6
+
+
+def test_stream_with_usage(sluice):
+    client = client_for(sluice)
+    stream = client.chat.completions.create(
+        model="sim-small", messages=[{"role": "user", "content": "Hello"}], stream=True, stream_options={"include_usage": True}
+    )
+    text, usage, finish = "", None, None
+    for chunk in stream:
+        if chunk.usage:
+            usage = chunk.usage
+        for choice in chunk.choices:
+            text += choice.delta.content or ""
+            finish = choice.finish_reason or finish
+    assert text == "Sluice says hello to the SDK"
+    assert finish == "stop"
+    assert usage is not None and usage.completion_tokens == 6
+
+
+def test_tool_call(sluice):
+    client = client_for(sluice)
+    tools = [{
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    }]
+    completion = client.chat.completions.create(
+        model="sim-small", messages=[{"role": "user", "content": "Weather in Paris?"}], tools=tools, tool_choice="required"
+    )
+    call = completion.choices[0].message.tool_calls[0]
+    assert call.function.name == "get_weather"
+    assert "city" in json.loads(call.function.arguments)
+    assert completion.choices[0].finish_reason == "tool_calls"
+
+    # The same as a stream, assembled from deltas.
+    stream = client.chat.completions.create(
+        model="sim-small", messages=[{"role": "user", "content": "Weather in Paris?"}], tools=tools, stream=True
+    )
+    name, arguments = None, ""
+    for chunk in stream:
+        for choice in chunk.choices:
+            for delta in choice.delta.tool_calls or []:
+                name = delta.function.name or name
+                arguments += delta.function.arguments or ""
+    assert name == "get_weather"
+    assert json.loads(arguments) == {"city": "city"}
+
+    # With the tool's result, the model answers in text.
+    follow_up = client.chat.completions.create(
+        model="sim-small",
+        messages=[
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+            {"role": "tool", "tool_call_id": call.id, "content": "18C"},
+        ],
+        tools=tools,
+    )
+    assert follow_up.choices[0].message.content
+
+
+def test_json_schema_response(sluice):
+    client = client_for(sluice)
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}}},
+        "required": ["name", "tags"],
+        "additionalProperties": False,
+    }
+    completion = client.chat.completions.create(
+        model="sim-small",
+        messages=[{"role": "user", "content": "Describe a cat"}],
+        response_format={"type": "json_schema", "json_schema": {"name": "animal", "schema": schema, "strict": True}},
+    )
+    value = json.loads(completion.choices[0].message.content)
+    assert isinstance(value["name"], str)
+    assert isinstance(value["tags"], list)
+
+
+def test_embeddings(sluice):
+    client = client_for(sluice)
+    result = client.embeddings.create(model="sim-embed", input=["the cat sat", "the cat sat down", "stock prices fell"])
+    assert len(result.data) == 3
+    assert len(result.data[0].embedding) == 384
+    # The SDK asks for base64 by default and decodes it; it must come back the same.
+    plain = client.embeddings.create(model="sim-embed", input="the cat sat", encoding_format="float")
+    assert plain.data[0].embedding == pytest.approx(result.data[0].embedding, abs=1e-6)
+    assert result.usage.prompt_tokens > 0
+
+
+def test_models_list(sluice):
+    client = client_for(sluice)
+    ids = [m.id for m in client.models.list()]
+    assert ids == ["sim-small", "sim-embed"]
+    assert client.models.retrieve("sim-small").owned_by == "sim"
+
+
+def test_errors_are_openai_errors(sluice):
+    client = client_for(sluice)
+    with pytest.raises(openai.NotFoundError) as not_found:
+        client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
+    assert not_found.value.code == "model_not_found"
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.chat.completions.create(model="sim-small", messages=[{"role": "user", "content": "x"}], temperature=5)
+    assert bad.value.param == "temperature"
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(
+            model="sim-small", messages=[{"role": "user", "content": "x"}], extra_headers={"x-sim-fault": "429"}
+        )
+    with pytest.raises(openai.APIStatusError) as upstream:
+        client.chat.completions.create(
+            model="sim-small", messages=[{"role": "user", "content": "x"}], extra_headers={"x-sim-fault": "500"}
+        )
+    assert upstream.value.status_code == 502
+    # A stream that breaks midway raises in the SDK too.
+    with pytest.raises(openai.APIError):
+        for _ in client.chat.completions.create(
+            model="sim-small", messages=[{"role": "user", "content": "x"}], stream=True, extra_headers={"x-sim-fault": "cut"}
+        ):
+            pass
+
+
+def test_sigterm_finishes_streams_flushes_and_exits_zero(sluice):
+    client = client_for(sluice)
+    for _ in range(5):
+        client.chat.completions.create(model="sim-small", messages=[{"role": "user", "content": "warm"}])
+    started = threading.Event()
+    result = {}
+
+    def consume():
+        text = ""
+        stream = client.chat.completions.create(
+            model="sim-small", messages=[{"role": "user", "content": "slow"}], stream=True,
+            extra_headers={"x-sim-tps": "20", "x-sim-tokens": "30", "x-request-id": "sigterm-stream"},
+        )
+        for chunk in stream:
+            started.set()
+            for choice in chunk.choices:
+                text += choice.delta.content or ""
+        result["text"] = text
+
+    reader = threading.Thread(target=consume)
+    reader.start()
+    assert started.wait(10)
+    sluice.process.send_signal(signal.SIGTERM)
+    reader.join(20)
+    assert len(result["text"].split()) == 30, "the in-flight stream was cut short"
+    assert sluice.process.wait(timeout=20) == 0
+    with sqlite3.connect(sluice.db) as db:
+        rows = db.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
+        streamed = db.execute("SELECT status, tokens_out FROM requests WHERE id = 'sigterm-stream'").fetchone()
+    assert rows == 6
+    assert streamed == (200, 30)
