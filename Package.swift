@@ -72,6 +72,7 @@ let package = Package(
             dependencies: [
                 "SluiceServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -4,7 +4,7 @@ import Logging
 import SluiceCore
 import SluiceServer
 
-@main
+
 struct Sluice: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice",

@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""Prints the benchmark table from bench/out and the ratios the issue's targets are about."""
+import re
+import sqlite3
+import sys
+from pathlib import Path
+
+out = Path(sys.argv[1])
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def parse(path: Path):
+    text = path.read_text()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    def pct(p):
+        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+        return float(m.group(1)) * UNITS[m.group(2)]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    return {"rps": rps, "p50": pct(50), "p99": pct(99), "non2xx": int(errors.group(1)) if errors else 0}
+
+
+rows = {(t, c): parse(out / f"wrk-{t}-{c}.txt") for t in ("direct", "nginx", "sluice") for c in (32, 1)}
+print()
+print("| target | connections | requests/s | p50 (ms) | p99 (ms) |")
+print("| --- | ---: | ---: | ---: | ---: |")
+for c in (32, 1):
+    for t in ("direct", "nginx", "sluice"):
+        r = rows[(t, c)]
+        bad = f" ({r['non2xx']} non-2xx!)" if r["non2xx"] else ""
+        print(f"| {t} | {c} | {r['rps']:,.0f}{bad} | {r['p50']:.3f} | {r['p99']:.3f} |")
+
+s32, n32, d32 = rows[("sluice", 32)], rows[("nginx", 32)], rows[("direct", 32)]
+s1, n1, d1 = rows[("sluice", 1)], rows[("nginx", 1)], rows[("direct", 1)]
+print()
+print(f"Sluice / nginx requests/s at 32 connections: {s32['rps'] / n32['rps']:.2f}x   (target >= 0.30x)")
+print(f"Sluice / direct requests/s at 32 connections: {s32['rps'] / d32['rps']:.2f}x")
+print(f"Added p50 at 1 connection: Sluice {s1['p50'] - d1['p50']:+.3f} ms, nginx {n1['p50'] - d1['p50']:+.3f} ms   (target <= 0.2 ms)")
+
+direct = [float(x) for x in (out / "ttft-direct.txt").read_text().split()]
+sluice = [float(x) for x in (out / "ttft-sluice.txt").read_text().split()]
+print(f"Stream, time to first event p50: direct {direct[0]:.3f} ms, Sluice {sluice[0]:.3f} ms (added {sluice[0] - direct[0]:+.3f} ms); "
+      f"p99 direct {direct[1]:.3f} ms, Sluice {sluice[1]:.3f} ms")
+
+db = Path("bench/out/sluice-bench.db")
+if db.exists():
+    with sqlite3.connect(db) as conn:
+        n = conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
+    print(f"Audit-log rows written by Sluice during the run: {n:,}")

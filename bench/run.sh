@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Sluice's proxy overhead, measured side by side in one run: wrk against the mock upstream
+# directly, through nginx (a plain reverse proxy: the practical ceiling), and through Sluice
+# (release build, openai-compatible provider, audit log on), at 32 connections and at 1, plus
+# time to first event of a stream. Everything listens on 127.0.0.1 and stops by itself.
+#
+#   make bench                 # BENCH_DURATION=10 seconds per run by default
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=bench/out
+DURATION=${BENCH_DURATION:-10}
+STREAMS=${BENCH_STREAMS:-300}
+SLUICE=${SLUICE_BIN:-.build/release/sluice}
+rm -rf "$OUT" && mkdir -p "$OUT/nginx/tmp"
+
+cc -O2 -o bench/mock-upstream bench/mock-upstream.c
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+bench/mock-upstream 9100 2>"$OUT/mock.log" & pids+=($!)
+nginx -p "$PWD/$OUT/nginx" -c "$PWD/bench/nginx.conf" 2>"$OUT/nginx.log" & pids+=($!)
+"$SLUICE" serve --config bench/sluice-bench.yaml >"$OUT/sluice.log" 2>&1 & pids+=($!)
+
+wait_for() {
+  for _ in $(seq 1 100); do
+    curl -fs -o /dev/null -X POST -H 'content-type: application/json' \
+      -d '{"model":"mock","messages":[{"role":"user","content":"x"}]}' "http://127.0.0.1:$1/v1/chat/completions" && return 0
+    sleep 0.1
+  done
+  echo "port $1 did not answer" >&2; exit 1
+}
+wait_for 9100; wait_for 9180; wait_for 9280
+
+declare -A URL=([direct]=http://127.0.0.1:9100 [nginx]=http://127.0.0.1:9180 [sluice]=http://127.0.0.1:9280)
+echo "==> warm-up"
+for t in direct nginx sluice; do wrk -t1 -c32 -d2s -s bench/post.lua "${URL[$t]}/v1/chat/completions" >/dev/null; done
+for c in 32 1; do
+  for t in direct nginx sluice; do
+    echo "==> wrk $t, $c connection(s), ${DURATION}s"
+    wrk -t1 -c"$c" -d"${DURATION}s" --latency -s bench/post.lua "${URL[$t]}/v1/chat/completions" >"$OUT/wrk-$t-$c.txt"
+  done
+done
+echo "==> time to first event, $STREAMS streams each"
+python3 bench/ttft.py 9100 "$STREAMS" >"$OUT/ttft-direct.txt"
+python3 bench/ttft.py 9280 "$STREAMS" >"$OUT/ttft-sluice.txt"
+
+# Stop Sluice gracefully so the audit log is flushed, then count what it wrote.
+kill -TERM "${pids[2]}"; wait "${pids[2]}" || true
+python3 bench/report.py "$OUT"
