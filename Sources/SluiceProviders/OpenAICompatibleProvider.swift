@@ -66,13 +66,19 @@ public struct OpenAICompatibleProvider: ChatProvider, EmbeddingProvider {
         SluiceError(.upstreamTimeout, "Upstream '\(name)' did not finish within \(config.timeouts.totalMs) ms")
     }
 
+    /// Runs a whole call under `timeouts.total_ms`.
+    private func withTotalTimeout<T>(_ body: () async throws -> T) async throws -> T {
+        try await withDeadline(
+            .now() + .milliseconds(Int64(config.timeouts.totalMs)), on: client.eventLoopGroup.any(), timeoutError: timeoutError, body)
+    }
+
     public func complete(_ request: ChatCompletionRequest, context: InferenceContext) async throws -> ChatResult {
         var request = request
         request.stream = nil
         request.streamOptions = nil
         let body = try JSONCoding.encode(request)
         let logger = context.logger
-        return try await withTimeLimit(totalLimit, timeoutError: { timeoutError() }) {
+        return try await withTotalTimeout {
             let response = try await post(path: "/chat/completions", body: body, logger: logger)
             try await failIfError(response)
             let bytes: ByteBuffer
@@ -82,8 +88,7 @@ public struct OpenAICompatibleProvider: ChatProvider, EmbeddingProvider {
                 throw UpstreamError.fromTransport(error, provider: name, timeouts: config.timeouts)
             }
             do {
-                let completion = try JSONCoding.decode(ChatCompletion.self, from: bytes)
-                return ChatResult(completion: completion, encoded: bytes)
+                return try ChatResult(encoded: bytes)
             } catch {
                 throw SluiceError(.upstreamBadResponse, "Upstream '\(name)' returned a response that is not a chat completion: \(error)")
             }
@@ -107,7 +112,7 @@ public struct OpenAICompatibleProvider: ChatProvider, EmbeddingProvider {
     public func embed(_ request: EmbeddingsRequest, context: InferenceContext) async throws -> EmbeddingsResponse {
         let body = try JSONCoding.encode(request)
         let logger = context.logger
-        return try await withTimeLimit(totalLimit, timeoutError: { timeoutError() }) {
+        return try await withTotalTimeout {
             let response = try await post(path: "/embeddings", body: body, logger: logger)
             try await failIfError(response)
             let bytes: ByteBuffer

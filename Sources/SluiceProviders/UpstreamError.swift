@@ -32,12 +32,15 @@ enum UpstreamError {
     }
 
     /// A failure to get an answer at all.
-    static func fromTransport(_ error: any Error, provider: String, timeouts: Timeouts) -> any Error {
+    static func fromTransport(_ error: any Error, provider: String, timeouts: Timeouts, wholeCall: Bool = false) -> any Error {
         if error is CancellationError { return error }
         if let error = error as? SluiceError { return error }
         if let error = error as? HTTPClientError {
             switch error {
             case .deadlineExceeded:
+                if wholeCall {
+                    return SluiceError(.upstreamTimeout, "Upstream '\(provider)' did not finish within \(timeouts.totalMs) ms")
+                }
                 return SluiceError(.upstreamTimeout, "Upstream '\(provider)' did not answer within \(timeouts.firstTokenMs) ms")
             case .readTimeout:
                 return SluiceError(.upstreamTimeout, "Upstream '\(provider)' stalled for more than \(timeouts.idleMs) ms")

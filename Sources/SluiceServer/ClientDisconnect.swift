@@ -1,5 +1,5 @@
 import NIOCore
-import Synchronization
+import SluiceCore
 
 /// Closes a connection as soon as the client closes its side, so that work done for it (an
 /// upstream stream) can be cancelled right away instead of at the next write. Hummingbird allows
@@ -20,23 +20,11 @@ final class CloseOnInputClosedHandler: ChannelInboundHandler, RemovableChannelHa
 /// Runs `body`, cancelling it if the connection closes first (the client went away).
 func withCancellationOnClose<T>(of channel: (any Channel)?, _ body: () async throws -> T) async rethrows -> T {
     guard let channel else { return try await body() }
-    let slot = TaskSlot()
-    withUnsafeCurrentTask { task in slot.set(task) }
+    let canceller = CurrentTaskCanceller()
+    canceller.attach()
     // Fires at once if the channel is already closed.
-    channel.closeFuture.whenComplete { _ in slot.cancel() }
-    // Cleared before returning, so the callback can never reach a task that has moved on.
-    defer { slot.clear() }
+    channel.closeFuture.whenComplete { _ in canceller.cancel() }
+    // Detached before returning, so the callback can never reach a task that has moved on.
+    defer { canceller.detach() }
     return try await body()
-}
-
-/// Holds the current task while it may be cancelled from a channel callback.
-private final class TaskSlot: @unchecked Sendable {
-    // UnsafeCurrentTask is only touched under the lock and only while the task is inside
-    // `withCancellationOnClose`, where it is guaranteed to be alive.
-    private let lock = Mutex<Void>(())
-    private var task: UnsafeCurrentTask?
-
-    func set(_ task: UnsafeCurrentTask?) { lock.withLock { _ in self.task = task } }
-    func clear() { lock.withLock { _ in self.task = nil } }
-    func cancel() { lock.withLock { _ in self.task?.cancel() } }
 }

@@ -19,22 +19,13 @@ public struct JSONLogHandler: LogHandler {
         var fields: [String: String] = [:]
         for (k, v) in metadata { fields[k] = "\(v)" }
         for (k, v) in event.metadata ?? [:] { fields[k] = "\(v)" }
-        fields["ts"] = ISO8601DateFormatter.shared.string(from: Date())
+        fields["ts"] = LogTimestamp.now()
         fields["level"] = event.level.rawValue
         fields["msg"] = event.message.description
         fields["label"] = label
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard var data = try? encoder.encode(fields) else { return }
-        data.append(0x0a)
-        FileHandle.standardOutput.write(data)
+        guard let data = try? encoder.encode(fields) else { return }
+        LogOutput.write(String(decoding: data, as: UTF8.self) + "\n")
     }
-}
-
-extension ISO8601DateFormatter {
-    nonisolated(unsafe) static let shared: ISO8601DateFormatter = {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f
-    }()
 }

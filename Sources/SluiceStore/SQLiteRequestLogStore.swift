@@ -17,6 +17,9 @@ public final class SQLiteRequestLogStore: RequestLogStore {
             }
             var configuration = Configuration()
             configuration.busyMode = .timeout(5)
+            // WAL with synchronous=NORMAL: safe from corruption and from process crashes; only a
+            // power loss can lose the newest commits. The usual setting for WAL.
+            configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
             writer = try DatabasePool(path: path, configuration: configuration)
         }
         try Self.migrator.migrate(writer)

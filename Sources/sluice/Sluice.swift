@@ -42,7 +42,7 @@ struct Serve: AsyncParsableCommand {
         let level = Logger.Level(rawValue: config.logging.level) ?? .info
         let json = config.logging.format == "json"
         LoggingSystem.bootstrap { label in
-            var handler: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardOutput(label: label)
+            var handler: any LogHandler = json ? JSONLogHandler(label: label) : TextLogHandler(label: label)
             handler.logLevel = level
             return handler
         }

@@ -59,7 +59,7 @@ extension Mutex where Value == [String] {
             Issue.record("expected a completion")
             return
         }
-        #expect(result.completion.id == "early")
+        #expect(try result.completion().id == "early")
         #expect(log.all == ["a in", "a out"])
     }
 

@@ -82,7 +82,7 @@ import Testing
             try await withProvider(base) { provider in
                 let request = ChatCompletionRequest(model: "claude-sonnet-4-5", messages: [.init(role: .user, text: "Paris?")])
                 let result = try await provider.complete(request, context: context)
-                #expect(result.completion.choices.first?.finishReason == "tool_calls")
+                #expect(try result.completion().choices.first?.finishReason == "tool_calls")
 
                 var streamed = request
                 streamed.stream = true

@@ -58,8 +58,8 @@ import Testing
             try await withProvider(base) { provider in
                 let result = try await provider.complete(request(), context: context())
                 #expect(result.encoded.map { String(buffer: $0) } == json)
-                #expect(result.completion.usage == Usage(promptTokens: 5, completionTokens: 1))
-                #expect(result.completion.choices.first?.message.content == "hello")
+                #expect(try result.completion().usage == Usage(promptTokens: 5, completionTokens: 1))
+                #expect(try result.completion().choices.first?.message.content == "hello")
             }
         }
         #expect(captured.last?.headers["authorization"] == "Bearer sk-upstream")

@@ -20,47 +20,47 @@ import Testing
 
     @Test func answersFromConfigAndHeaders() async throws {
         let fixed = try await provider.complete(ask(), context: context())
-        #expect(fixed.completion.choices[0].message.content == "one two three four")
-        #expect(fixed.completion.usage?.completionTokens == 4)
+        #expect(try fixed.completion().choices[0].message.content == "one two three four")
+        #expect(try fixed.completion().usage?.completionTokens == 4)
 
         let echo = try await provider.complete(ask("repeat me"), context: context(["x-sim-mode": "echo"]))
-        #expect(echo.completion.choices[0].message.content == "repeat me")
+        #expect(try echo.completion().choices[0].message.content == "repeat me")
 
         let long = try await provider.complete(ask(), context: context(["x-sim-tokens": "10"]))
-        #expect(long.completion.usage?.completionTokens == 10)
-        #expect(long.completion.choices[0].message.content == "one two three four one two three four one two")
+        #expect(try long.completion().usage?.completionTokens == 10)
+        #expect(try long.completion().choices[0].message.content == "one two three four one two three four one two")
     }
 
     @Test func honoursStopAndMaxTokens() async throws {
         var r = ask()
         r.stop = .one("three")
         let stopped = try await provider.complete(r, context: context())
-        #expect(stopped.completion.choices[0].message.content == "one two ")
-        #expect(stopped.completion.choices[0].finishReason == "stop")
+        #expect(try stopped.completion().choices[0].message.content == "one two ")
+        #expect(try stopped.completion().choices[0].finishReason == "stop")
 
         var capped = ask()
         capped.maxTokens = 2
         let result = try await provider.complete(capped, context: context())
-        #expect(result.completion.choices[0].finishReason == "length")
-        #expect(result.completion.usage?.completionTokens == 2)
+        #expect(try result.completion().choices[0].finishReason == "length")
+        #expect(try result.completion().usage?.completionTokens == 2)
     }
 
     @Test func callsToolsAndAnswersSchemas() async throws {
         var r = ask()
         r.tools = [Tool(function: .init(name: "lookup", parameters: ["type": "object", "properties": ["q": ["type": "string"], "n": ["type": "integer", "minimum": 3]], "required": ["q", "n"]]))]
         let call = try await provider.complete(r, context: context())
-        #expect(call.completion.choices[0].finishReason == "tool_calls")
-        #expect(call.completion.choices[0].message.toolCalls?.first?.function.arguments == #"{"n":3,"q":"q"}"#)
-        #expect(call.completion.choices[0].message.content == nil)
+        #expect(try call.completion().choices[0].finishReason == "tool_calls")
+        #expect(try call.completion().choices[0].message.toolCalls?.first?.function.arguments == #"{"n":3,"q":"q"}"#)
+        #expect(try call.completion().choices[0].message.content == nil)
 
         r.messages.append(.init(role: .tool, content: .text("found"), toolCallId: "call_1"))
         let after = try await provider.complete(r, context: context())
-        #expect(after.completion.choices[0].finishReason == "stop")
+        #expect(try after.completion().choices[0].finishReason == "stop")
 
         var s = ask()
         s.responseFormat = ResponseFormat(type: "json_schema", jsonSchema: .init(name: "x", schema: ["type": "object", "properties": ["tags": ["type": "array", "items": ["enum": ["a", "b"]], "minItems": 2]], "required": ["tags"]]))
         let structured = try await provider.complete(s, context: context())
-        #expect(structured.completion.choices[0].message.content == #"{"tags":["a","a"]}"#)
+        #expect(try structured.completion().choices[0].message.content == #"{"tags":["a","a"]}"#)
     }
 
     @Test func streamsWithToolCallDeltasAndUsage() async throws {

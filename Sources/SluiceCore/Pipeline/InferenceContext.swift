@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import Synchronization
 
 /// What travels with one request through the pipeline: its id, logger, deadline, the client's
@@ -21,6 +22,8 @@ public struct InferenceContext: Sendable {
     public let headers: [String: String]
     /// Mutable annotations shared by every stage of this request.
     public let trace: RequestTrace
+    /// The event loop of the client's connection: upstream calls made on it avoid thread hops.
+    public var eventLoop: (any EventLoop)?
 
     public init(
         requestID: String,

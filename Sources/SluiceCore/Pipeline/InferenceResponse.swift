@@ -6,22 +6,65 @@ public enum InferenceResponse: Sendable {
     case stream(ChatStream)
 }
 
-/// A completion, with the upstream's bytes when they can be forwarded unchanged.
+/// A completion: either decoded, or the upstream's bytes forwarded unchanged with just what
+/// accounting needs read from them (usage, finish reason). A stage that needs the whole
+/// completion calls `completion()`; a stage that changes it calls `modify`.
 public struct ChatResult: Sendable {
-    /// The completion, decoded.
-    public private(set) var completion: ChatCompletion
-    /// The upstream's encoding of `completion`; dropped as soon as a stage changes it.
+    /// The upstream's bytes; dropped as soon as a stage changes the completion.
     public private(set) var encoded: ByteBuffer?
+    private var decoded: ChatCompletion?
+    /// Token usage, if the upstream reported it.
+    public private(set) var usage: Usage?
+    /// The first choice's finish reason.
+    public private(set) var finishReason: String?
 
-    public init(completion: ChatCompletion, encoded: ByteBuffer? = nil) {
-        self.completion = completion
+    /// A completion built in-process (a provider that translates, a cache, a stage).
+    public init(completion: ChatCompletion) {
+        self.decoded = completion
+        self.usage = completion.usage
+        self.finishReason = completion.choices.first?.finishReason
+    }
+
+    /// An upstream's answer, read only as far as accounting needs; throws if it is not a
+    /// chat completion at all.
+    public init(encoded: ByteBuffer) throws {
+        let summary = try JSONCoding.decode(CompletionSummary.self, from: encoded)
         self.encoded = encoded
+        self.usage = summary.usage
+        self.finishReason = summary.choices.first?.finishReason
+    }
+
+    /// The whole completion, decoding the upstream's bytes if that has not happened yet.
+    public func completion() throws -> ChatCompletion {
+        if let decoded { return decoded }
+        guard let encoded else { throw SluiceError(.internalError, "A completion has neither a value nor bytes.") }
+        return try JSONCoding.decode(ChatCompletion.self, from: encoded)
     }
 
     /// Changes the completion; the forwarded bytes no longer match, so they are dropped.
-    public mutating func modify(_ body: (inout ChatCompletion) throws -> Void) rethrows {
-        try body(&completion)
+    public mutating func modify(_ body: (inout ChatCompletion) throws -> Void) throws {
+        var value = try completion()
+        try body(&value)
+        decoded = value
         encoded = nil
+        usage = value.usage
+        finishReason = value.choices.first?.finishReason
+    }
+
+    /// The bytes to send to the client.
+    public func bytes() throws -> ByteBuffer {
+        if let encoded { return encoded }
+        return try JSONCoding.encode(completion())
+    }
+
+    /// Just the fields of a completion accounting needs.
+    struct CompletionSummary: Decodable {
+        struct Choice: Decodable {
+            var finishReason: String?
+            enum CodingKeys: String, CodingKey { case finishReason = "finish_reason" }
+        }
+        var choices: [Choice]
+        var usage: Usage?
     }
 }
 

@@ -20,9 +20,11 @@ struct OpenAIRoutes: Sendable {
     }
 
     func makeContext(_ request: Request, _ context: SluiceRequestContext, endpoint: String) -> InferenceContext {
-        InferenceContext(
+        var inference = InferenceContext(
             requestID: context.requestID, endpoint: endpoint, logger: context.logger, headers: request.extensionHeaders,
             receivedAtUnix: Date().timeIntervalSince1970)
+        inference.eventLoop = context.channel?.eventLoop
+        return inference
     }
 
     func chatCompletions(_ request: Request, context: SluiceRequestContext) async throws -> Response {
@@ -44,7 +46,7 @@ struct OpenAIRoutes: Sendable {
         case .completion(let result):
             headers[.contentType] = "application/json"
             if let cost = inference.trace.values.costUSD { headers[.sluiceCost] = String(format: "%.8f", cost) }
-            let bytes = try result.encoded ?? JSONCoding.encode(result.completion)
+            let bytes = try result.bytes()
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: bytes))
         case .stream(let stream):
             headers[.contentType] = "text/event-stream"

@@ -21,8 +21,8 @@ struct RecordStage: InferenceStage {
         switch response {
         case .completion(let result):
             context.trace.withValues {
-                $0.usage = result.completion.usage
-                $0.finishReason = result.completion.choices.first?.finishReason
+                $0.usage = result.usage
+                $0.finishReason = result.finishReason
             }
             recorder.finish(context, outcome: .finished)
             return response
