@@ -84,17 +84,8 @@ public struct AnthropicProvider: ChatProvider {
     }
 
     public func checkHealth() async -> ProviderHealth {
-        var base = url
-        base.removeLast("/messages".count)
-        var request = HTTPClientRequest(url: base + "/models")
-        request.headers = headers
-        do {
-            let response = try await client.execute(request, timeout: .seconds(5))
-            _ = try? await response.body.collect(upTo: 1 << 20)
-            return response.status.code < 400 ? .healthy : .unhealthy("HTTP \(response.status.code)")
-        } catch {
-            return .unhealthy("\(UpstreamError.fromTransport(error, provider: name, timeouts: config.timeouts))")
-        }
+        let modelsURL = String(url.dropLast("/messages".count)) + "/models"
+        return await HealthProbe.check(client: client, url: modelsURL, headers: headers, provider: name, timeouts: config.timeouts)
     }
 }
 

@@ -72,26 +72,29 @@ public struct OpenAICompatibleProvider: ChatProvider, EmbeddingProvider {
             .now() + .milliseconds(Int64(config.timeouts.totalMs)), on: client.eventLoopGroup.any(), timeoutError: timeoutError, body)
     }
 
+    /// POSTs a body and returns the whole answer, within `total_ms`; errors mapped.
+    private func fetchWhole(path: String, body: ByteBuffer, context: InferenceContext, limit: Int) async throws -> ByteBuffer {
+        let logger = context.logger
+        return try await withTotalTimeout {
+            let response = try await post(path: path, body: body, logger: logger)
+            try await failIfError(response)
+            do {
+                return try await response.body.collect(upTo: limit)
+            } catch {
+                throw UpstreamError.fromTransport(error, provider: name, timeouts: config.timeouts)
+            }
+        }
+    }
+
     public func complete(_ request: ChatCompletionRequest, context: InferenceContext) async throws -> ChatResult {
         var request = request
         request.stream = nil
         request.streamOptions = nil
-        let body = try JSONCoding.encode(request)
-        let logger = context.logger
-        return try await withTotalTimeout {
-            let response = try await post(path: "/chat/completions", body: body, logger: logger)
-            try await failIfError(response)
-            let bytes: ByteBuffer
-            do {
-                bytes = try await response.body.collect(upTo: 64 << 20)
-            } catch {
-                throw UpstreamError.fromTransport(error, provider: name, timeouts: config.timeouts)
-            }
-            do {
-                return try ChatResult(encoded: bytes)
-            } catch {
-                throw SluiceError(.upstreamBadResponse, "Upstream '\(name)' returned a response that is not a chat completion: \(error)")
-            }
+        let bytes = try await fetchWhole(path: "/chat/completions", body: try JSONCoding.encode(request), context: context, limit: 64 << 20)
+        do {
+            return try ChatResult(encoded: bytes)
+        } catch {
+            throw SluiceError(.upstreamBadResponse, "Upstream '\(name)' returned a response that is not a chat completion: \(error)")
         }
     }
 
@@ -110,35 +113,16 @@ public struct OpenAICompatibleProvider: ChatProvider, EmbeddingProvider {
     }
 
     public func embed(_ request: EmbeddingsRequest, context: InferenceContext) async throws -> EmbeddingsResponse {
-        let body = try JSONCoding.encode(request)
-        let logger = context.logger
-        return try await withTotalTimeout {
-            let response = try await post(path: "/embeddings", body: body, logger: logger)
-            try await failIfError(response)
-            let bytes: ByteBuffer
-            do {
-                bytes = try await response.body.collect(upTo: 256 << 20)
-            } catch {
-                throw UpstreamError.fromTransport(error, provider: name, timeouts: config.timeouts)
-            }
-            do {
-                return try JSONCoding.decode(EmbeddingsResponse.self, from: bytes)
-            } catch {
-                throw SluiceError(.upstreamBadResponse, "Upstream '\(name)' returned a response that is not an embeddings list: \(error)")
-            }
+        let bytes = try await fetchWhole(path: "/embeddings", body: try JSONCoding.encode(request), context: context, limit: 256 << 20)
+        do {
+            return try JSONCoding.decode(EmbeddingsResponse.self, from: bytes)
+        } catch {
+            throw SluiceError(.upstreamBadResponse, "Upstream '\(name)' returned a response that is not an embeddings list: \(error)")
         }
     }
 
     public func checkHealth() async -> ProviderHealth {
-        var request = HTTPClientRequest(url: baseURL + "/models")
-        request.headers = headers
-        do {
-            let response = try await client.execute(request, timeout: .seconds(5))
-            _ = try? await response.body.collect(upTo: 1 << 20)
-            return response.status.code < 400 ? .healthy : .unhealthy("HTTP \(response.status.code) from \(baseURL)/models")
-        } catch {
-            return .unhealthy("\(UpstreamError.fromTransport(error, provider: name, timeouts: config.timeouts))")
-        }
+        await HealthProbe.check(client: client, url: baseURL + "/models", headers: headers, provider: name, timeouts: config.timeouts)
     }
 }
 

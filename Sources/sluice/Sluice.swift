@@ -42,18 +42,14 @@ struct Serve: AsyncParsableCommand {
         let level = Logger.Level(rawValue: config.logging.level) ?? .info
         let json = config.logging.format == "json"
         LoggingSystem.bootstrap { label in
-            var handler: any LogHandler = json ? JSONLogHandler(label: label) : TextLogHandler(label: label)
+            var handler = LineLogHandler(label: label, format: json ? .json : .text)
             handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "sluice")
         let app: SluiceApplication
         do {
-            app = try buildApplication(
-                config: config,
-                options: BuildOptions(logger: logger, onServerRunning: { channel in
-                    logger.notice("sluice listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
-                }))
+            app = try buildApplication(config: config, options: BuildOptions(logger: logger))
         } catch let error as ConfigError {
             FileHandle.standardError.write(Data("config error: \(error)\n".utf8))
             throw ExitCode(2)
