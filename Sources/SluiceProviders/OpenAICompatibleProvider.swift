@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -13,6 +14,12 @@ public struct OpenAICompatibleProvider: ChatProvider, EmbeddingProvider {
     let client: HTTPClient
     let baseURL: String
     let headers: HTTPHeaders
+    /// The lean client for whole exchanges with a plain-HTTP upstream; nil for HTTPS.
+    let pool: HTTP1ConnectionPool?
+    /// The base URL's path (`/v1`), for requests made through `pool`.
+    let basePath: String
+    /// Headers for requests made through `pool` (with `Host`).
+    let poolHeaders: HTTPHeaders
 
     /// Makes a provider that sends its calls through `client` (one client per provider, so its
     /// pool and timeouts are the provider's own; see `makeHTTPClient`).
@@ -29,6 +36,23 @@ public struct OpenAICompatibleProvider: ChatProvider, EmbeddingProvider {
         if let key = config.apiKey { headers.add(name: "authorization", value: "Bearer \(key)") }
         for (k, v) in config.headers.sorted(by: { $0.key < $1.key }) { headers.replaceOrAdd(name: k, value: v) }
         self.headers = headers
+        if let url = URL(string: base), url.scheme == "http", let host = url.host {
+            let port = url.port ?? 80
+            self.pool = HTTP1ConnectionPool(host: host, port: port, maxConnections: config.maxConnections, timeouts: config.timeouts)
+            self.basePath = url.path
+            var poolHeaders = headers
+            poolHeaders.replaceOrAdd(name: "host", value: url.port.map { "\(host):\($0)" } ?? host)
+            self.poolHeaders = poolHeaders
+        } else {
+            self.pool = nil
+            self.basePath = ""
+            self.poolHeaders = headers
+        }
+    }
+
+    /// Closes kept-alive connections of the lean client.
+    public func closeIdleConnections() {
+        pool?.closeIdle()
     }
 
     /// An HTTP client configured with a provider's pool size and timeouts.
@@ -74,6 +98,23 @@ public struct OpenAICompatibleProvider: ChatProvider, EmbeddingProvider {
 
     /// POSTs a body and returns the whole answer, within `total_ms`; errors mapped.
     private func fetchWhole(path: String, body: ByteBuffer, context: InferenceContext, limit: Int) async throws -> ByteBuffer {
+        if let pool {
+            return try await withTotalTimeout {
+                let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: basePath + path, headers: poolHeaders)
+                let response: HTTP1ConnectionPool.Response
+                do {
+                    response = try await pool.execute(head: head, body: body, maxBodyBytes: limit, preferredEventLoop: context.eventLoop)
+                } catch {
+                    throw UpstreamError.fromTransport(error, provider: name, timeouts: config.timeouts)
+                }
+                guard response.status.code < 400 else {
+                    throw UpstreamError.fromResponse(
+                        status: Int(response.status.code), body: response.body, retryAfter: response.headers.first(name: "retry-after"),
+                        provider: name)
+                }
+                return response.body
+            }
+        }
         let logger = context.logger
         return try await withTotalTimeout {
             let response = try await post(path: path, body: body, logger: logger)

@@ -54,6 +54,22 @@ enum UpstreamError {
                 return SluiceError(.upstreamError, "Upstream '\(provider)' could not be reached: \(error)")
             }
         }
+        if let error = error as? HTTP1ConnectionPool.Failure {
+            switch error {
+            case .closed(let received):
+                return SluiceError(
+                    .upstreamError, received ? "Upstream '\(provider)' closed the connection mid-response" : "Upstream '\(provider)' closed the connection before answering")
+            case .tooLarge:
+                return SluiceError(.upstreamBadResponse, "Upstream '\(provider)' sent a response larger than Sluice accepts")
+            case .idle:
+                return SluiceError(.upstreamTimeout, "Upstream '\(provider)' stalled for more than \(timeouts.idleMs) ms")
+            case .noAnswer:
+                return SluiceError(.upstreamTimeout, "Upstream '\(provider)' did not answer within \(timeouts.firstTokenMs) ms")
+            }
+        }
+        if let error = error as? ChannelError, case .connectTimeout = error {
+            return SluiceError(.upstreamTimeout, "Could not connect to upstream '\(provider)' within \(timeouts.connectMs) ms")
+        }
         if let error = error as? NIOConnectionError {
             let cause = error.connectionErrors.first.map { "\($0.error)" } ?? "\(error)"
             return SluiceError(.upstreamError, "Could not connect to upstream '\(provider)': \(cause)")

@@ -10,12 +10,14 @@ public final class ProviderRegistry: Service {
     public let chat: [String: any ChatProvider]
     public let embedding: [String: any EmbeddingProvider]
     let clients: [HTTPClient]
+    let pooled: [OpenAICompatibleProvider]
     let logger: Logger
 
     init(config: SluiceConfig, probe: SimulationProbe?, logger: Logger) {
         var chat: [String: any ChatProvider] = [:]
         var embedding: [String: any EmbeddingProvider] = [:]
         var clients: [HTTPClient] = []
+        var pooled: [OpenAICompatibleProvider] = []
         for (name, provider) in config.providers {
             switch provider {
             case .simulated(let c):
@@ -26,6 +28,7 @@ public final class ProviderRegistry: Service {
                 let client = OpenAICompatibleProvider.makeHTTPClient(for: c)
                 clients.append(client)
                 let p = OpenAICompatibleProvider(name: name, config: c, client: client)
+                pooled.append(p)
                 chat[name] = p
                 embedding[name] = p
             case .anthropic(let c):
@@ -37,6 +40,7 @@ public final class ProviderRegistry: Service {
         self.chat = chat
         self.embedding = embedding
         self.clients = clients
+        self.pooled = pooled
         self.logger = logger
     }
 
@@ -47,6 +51,7 @@ public final class ProviderRegistry: Service {
 
     /// Closes every HTTP client.
     public func shutdown() async {
+        for provider in pooled { provider.closeIdleConnections() }
         for client in clients {
             do {
                 try await client.shutdown()

@@ -1,0 +1,334 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import SluiceCore
+import Synchronization
+
+/// A lean HTTP/1.1 client for whole request/response exchanges with one plain-HTTP upstream:
+/// keep-alive connections, at most `maxConnections` of them, FIFO waiting beyond that.
+///
+/// Why not AsyncHTTPClient here: for a small JSON answer its per-request machinery (request
+/// preparation, transaction state machines, an async body sequence) cost more CPU than the rest
+/// of the proxy path together (see README, Benchmarks). This pool writes the request and gathers
+/// the answer in a channel handler on the connection's event loop, then resumes the caller once.
+/// Streams and HTTPS still go through AsyncHTTPClient.
+final class HTTP1ConnectionPool: Sendable {
+    /// A whole answer.
+    struct Response: Sendable {
+        var status: HTTPResponseStatus
+        var headers: HTTPHeaders
+        var body: ByteBuffer
+    }
+
+    /// Why an exchange failed.
+    enum Failure: Error {
+        /// The connection closed before the answer was complete.
+        case closed(receivedResponse: Bool)
+        /// The answer was larger than allowed.
+        case tooLarge
+        /// No byte arrived for `idle_ms`.
+        case idle
+        /// The answer did not start within `first_token_ms`.
+        case noAnswer
+    }
+
+    private enum Grant {
+        case reuse(Connection)
+        case create
+    }
+
+    private struct State {
+        var idle: [Connection] = []
+        var live: Set<ObjectIdentifier> = []
+        var opening = 0
+        var waiters: [(id: Int, continuation: CheckedContinuation<Grant, any Error>)] = []
+        var nextWaiterID = 0
+    }
+
+    let host: String
+    let port: Int
+    let maxConnections: Int
+    let timeouts: Timeouts
+    let group: any EventLoopGroup
+    private let state = Mutex(State())
+
+    init(host: String, port: Int, maxConnections: Int, timeouts: Timeouts, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        self.host = host
+        self.port = port
+        self.maxConnections = maxConnections
+        self.timeouts = timeouts
+        self.group = group
+    }
+
+    /// Sends one request and returns the whole answer. Cancelling the calling task closes the
+    /// connection in use.
+    func execute(head: HTTPRequestHead, body: ByteBuffer, maxBodyBytes: Int, preferredEventLoop: (any EventLoop)?) async throws -> Response {
+        var connection = try await acquire(preferring: preferredEventLoop)
+        do {
+            let response = try await connection.exchange(head: head, body: body, maxBodyBytes: maxBodyBytes)
+            release(connection, reusable: response.reusable)
+            return response.response
+        } catch Failure.closed(receivedResponse: false) where connection.reused {
+            // A kept-alive connection the upstream had already closed: nothing was answered, so
+            // send once more on a new connection.
+            release(connection, reusable: false)
+            connection = try await open(on: preferredEventLoop)
+            do {
+                let response = try await connection.exchange(head: head, body: body, maxBodyBytes: maxBodyBytes)
+                release(connection, reusable: response.reusable)
+                return response.response
+            } catch {
+                release(connection, reusable: false)
+                throw error
+            }
+        } catch {
+            release(connection, reusable: false)
+            throw error
+        }
+    }
+
+    /// Closes idle connections (at shutdown).
+    func closeIdle() {
+        let idle = state.withLock { state -> [Connection] in
+            defer { state.idle.removeAll() }
+            return state.idle
+        }
+        for c in idle { c.channel.close(promise: nil) }
+    }
+
+    private func acquire(preferring eventLoop: (any EventLoop)?) async throws -> Connection {
+        enum Next {
+            case reuse(Connection)
+            case create
+            case wait
+        }
+        let next = state.withLock { state -> Next in
+            while let index = state.idle.lastIndex(where: { eventLoop == nil || $0.channel.eventLoop === eventLoop }) ?? (state.idle.isEmpty ? nil : state.idle.count - 1) {
+                let c = state.idle.remove(at: index)
+                if c.channel.isActive { return .reuse(c) }
+                state.live.remove(ObjectIdentifier(c.channel))
+            }
+            if state.live.count + state.opening < maxConnections {
+                state.opening += 1
+                return .create
+            }
+            return .wait
+        }
+        switch next {
+        case .reuse(var c):
+            c.reused = true
+            return c
+        case .create:
+            return try await openCounted(on: eventLoop)
+        case .wait:
+            let id = state.withLock { state -> Int in
+                state.nextWaiterID += 1
+                return state.nextWaiterID
+            }
+            let grant = try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Grant, any Error>) in
+                    let cancelled = state.withLock { state -> Bool in
+                        if Task.isCancelled { return true }
+                        state.waiters.append((id, continuation))
+                        return false
+                    }
+                    if cancelled { continuation.resume(throwing: CancellationError()) }
+                }
+            } onCancel: {
+                let waiter = state.withLock { state -> CheckedContinuation<Grant, any Error>? in
+                    guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                    return state.waiters.remove(at: index).continuation
+                }
+                waiter?.resume(throwing: CancellationError())
+            }
+            switch grant {
+            case .reuse(var c):
+                c.reused = true
+                return c
+            case .create:
+                return try await openCounted(on: eventLoop)
+            }
+        }
+    }
+
+    /// Opens a connection whose slot `acquire` already counted in `opening`.
+    private func openCounted(on eventLoop: (any EventLoop)?) async throws -> Connection {
+        do {
+            let c = try await connect(on: eventLoop)
+            state.withLock { state in
+                state.opening -= 1
+                state.live.insert(ObjectIdentifier(c.channel))
+            }
+            return c
+        } catch {
+            let waiter = state.withLock { state -> CheckedContinuation<Grant, any Error>? in
+                state.opening -= 1
+                guard !state.waiters.isEmpty else { return nil }
+                state.opening += 1
+                return state.waiters.removeFirst().continuation
+            }
+            waiter?.resume(returning: .create)
+            throw error
+        }
+    }
+
+    /// Opens a connection outside the count's usual path (the stale-connection retry, whose
+    /// slot was just freed by `release`).
+    private func open(on eventLoop: (any EventLoop)?) async throws -> Connection {
+        state.withLock { $0.opening += 1 }
+        return try await openCounted(on: eventLoop)
+    }
+
+    private func connect(on eventLoop: (any EventLoop)?) async throws -> Connection {
+        let handler = ExchangeHandler(
+            firstByteTimeout: .milliseconds(Int64(timeouts.firstTokenMs)), idleTimeout: .milliseconds(Int64(timeouts.idleMs)))
+        let channel = try await ClientBootstrap(group: eventLoop ?? group.next())
+            .channelOption(ChannelOptions.socket(SocketOptionLevel(IPPROTO_TCP), TCP_NODELAY), value: 1)
+            .connectTimeout(.milliseconds(Int64(timeouts.connectMs)))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+            .connect(host: host, port: port)
+            .get()
+        channel.closeFuture.whenComplete { [weak self] _ in self?.forget(channel) }
+        return Connection(channel: channel, handler: handler)
+    }
+
+    private func forget(_ channel: any Channel) {
+        let waiter = state.withLock { state -> CheckedContinuation<Grant, any Error>? in
+            guard state.live.remove(ObjectIdentifier(channel)) != nil else { return nil }
+            state.idle.removeAll { $0.channel === channel }
+            guard !state.waiters.isEmpty else { return nil }
+            state.opening += 1
+            return state.waiters.removeFirst().continuation
+        }
+        waiter?.resume(returning: .create)
+    }
+
+    private func release(_ connection: Connection, reusable: Bool) {
+        guard reusable, connection.channel.isActive else {
+            connection.channel.close(promise: nil)  // `forget` runs on close and may wake a waiter
+            return
+        }
+        let waiter = state.withLock { state -> CheckedContinuation<Grant, any Error>? in
+            guard !state.waiters.isEmpty else {
+                state.idle.append(connection)
+                return nil
+            }
+            return state.waiters.removeFirst().continuation
+        }
+        waiter?.resume(returning: .reuse(connection))
+    }
+
+    /// One pooled connection.
+    struct Connection: Sendable {
+        let channel: any Channel
+        let handler: ExchangeHandler
+        var reused = false
+
+        func exchange(head: HTTPRequestHead, body: ByteBuffer, maxBodyBytes: Int) async throws -> (response: Response, reusable: Bool) {
+            let promise = channel.eventLoop.makePromise(of: (Response, Bool).self)
+            let channel = self.channel
+            let handler = self.handler
+            channel.eventLoop.execute {
+                handler.start(promise: promise, maxBodyBytes: maxBodyBytes)
+                var head = head
+                head.headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))
+                channel.write(HTTPClientRequestPart.head(head), promise: nil)
+                channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil)
+                channel.writeAndFlush(HTTPClientRequestPart.end(nil)).whenFailure { _ in
+                    handler.fail(Failure.closed(receivedResponse: false), context: nil)
+                }
+            }
+            return try await withTaskCancellationHandler {
+                let (response, reusable) = try await promise.futureResult.get()
+                return (response, reusable)
+            } onCancel: {
+                channel.close(promise: nil)
+            }
+        }
+    }
+
+    /// Gathers one answer at a time on its channel's event loop.
+    final class ExchangeHandler: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
+        // Every property is touched on the channel's event loop only.
+        typealias InboundIn = HTTPClientResponsePart
+
+        private var promise: EventLoopPromise<(Response, Bool)>?
+        private var head: HTTPResponseHead?
+        private var body = ByteBuffer()
+        private var maxBodyBytes = 0
+        private var context: ChannelHandlerContext?
+        private var idleTask: Scheduled<Void>?
+        let firstByteTimeout: TimeAmount
+        let idleTimeout: TimeAmount
+
+        init(firstByteTimeout: TimeAmount, idleTimeout: TimeAmount) {
+            self.firstByteTimeout = firstByteTimeout
+            self.idleTimeout = idleTimeout
+        }
+
+        func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+        func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+        func start(promise: EventLoopPromise<(Response, Bool)>, maxBodyBytes: Int) {
+            self.promise = promise
+            self.head = nil
+            self.body.clear()
+            self.maxBodyBytes = maxBodyBytes
+            armTimer(firstByteTimeout, failure: .noAnswer)
+        }
+
+        // Until the first byte: `first_token_ms`; after it, `idle_ms` between reads.
+        private func armTimer(_ timeout: TimeAmount, failure: Failure) {
+            idleTask?.cancel()
+            guard let context else { return }
+            idleTask = context.eventLoop.scheduleTask(in: timeout) { [weak self] in
+                self?.fail(failure, context: self?.context)
+            }
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            guard promise != nil else { return }
+            armTimer(idleTimeout, failure: .idle)
+            switch unwrapInboundIn(data) {
+            case .head(let h):
+                head = h
+            case .body(var part):
+                if body.readableBytes + part.readableBytes > maxBodyBytes {
+                    fail(Failure.tooLarge, context: context)
+                    return
+                }
+                body.writeBuffer(&part)
+            case .end:
+                guard let head, let promise else { return }
+                idleTask?.cancel()
+                self.promise = nil
+                promise.succeed((Response(status: head.status, headers: head.headers, body: body), head.isKeepAlive))
+                body = ByteBuffer()
+            }
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            fail(Failure.closed(receivedResponse: head != nil), context: nil)
+            context.fireChannelInactive()
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            fail(error, context: context)
+        }
+
+        func fail(_ error: any Error, context: ChannelHandlerContext?) {
+            idleTask?.cancel()
+            if let promise {
+                self.promise = nil
+                promise.fail(error)
+            }
+            context?.close(promise: nil)
+        }
+    }
+}

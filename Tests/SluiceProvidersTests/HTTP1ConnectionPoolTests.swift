@@ -1,0 +1,119 @@
+import Hummingbird
+import Logging
+import NIOCore
+import SluiceCore
+import Testing
+@testable import SluiceProviders
+
+/// The lean HTTP/1.1 client used for whole exchanges with plain-HTTP upstreams.
+@Suite struct HTTP1ConnectionPoolTests {
+    static let answer = #"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#
+
+    func provider(_ base: String, maxConnections: Int) -> (OpenAICompatibleProvider, HTTPClientBox) {
+        var config = HTTPProviderConfig(baseURL: base + "/v1")
+        config.maxConnections = maxConnections
+        let client = OpenAICompatibleProvider.makeHTTPClient(for: config)
+        return (OpenAICompatibleProvider(name: "up", config: config, client: client), HTTPClientBox(client: client))
+    }
+
+    func context() -> InferenceContext {
+        InferenceContext(requestID: "r", endpoint: "chat.completions", logger: Logger(label: "t"), receivedAtUnix: 0)
+    }
+
+    let request = ChatCompletionRequest(model: "m", messages: [.init(role: .user, text: "hi")])
+
+    func routes(_ log: ConnectionLog, delay: Duration = .zero) -> (Router<ConnectionContext>) -> Void {
+        { router in
+            router.post("/v1/chat/completions") { request, context -> Response in
+                log.begin(context.channel)
+                defer { log.end() }
+                _ = try await request.body.collect(upTo: 1 << 20)
+                if delay > .zero { try await Task.sleep(for: delay) }
+                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: Self.answer)))
+            }
+        }
+    }
+
+    @Test func keepsConnectionsAlive() async throws {
+        let log = ConnectionLog()
+        try await FakeUpstream.with(context: ConnectionContext.self, routes(log)) { base in
+            let (provider, client) = provider(base, maxConnections: 8)
+            #expect(provider.pool != nil)
+            for _ in 0..<20 {
+                let result = try await provider.complete(request, context: context())
+                #expect(result.usage?.totalTokens == 2)
+            }
+            await client.shutdown()
+        }
+        #expect(log.connections == 1)
+    }
+
+    @Test func neverOpensMoreThanTheCapAndQueuesTheRest() async throws {
+        let log = ConnectionLog()
+        try await FakeUpstream.with(context: ConnectionContext.self, routes(log, delay: .milliseconds(50))) { base in
+            let (provider, client) = provider(base, maxConnections: 2)
+            let ok = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<10 {
+                    group.addTask { try await provider.complete(request, context: context()).usage?.totalTokens == 2 }
+                }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            #expect(ok == 10)
+            await client.shutdown()
+        }
+        #expect(log.connections <= 2)
+        #expect(log.maxInFlight <= 2)
+    }
+
+    @Test func survivesAnUpstreamThatClosesIdleConnections() async throws {
+        let log = ConnectionLog()
+        try await FakeUpstream.with(context: ConnectionContext.self, idleTimeout: .milliseconds(100), routes(log)) { base in
+            let (provider, client) = provider(base, maxConnections: 4)
+            for _ in 0..<3 {
+                let result = try await provider.complete(request, context: context())
+                #expect(result.usage?.totalTokens == 2)
+                // Longer than the upstream keeps an idle connection.
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            await client.shutdown()
+        }
+        #expect(log.connections == 3)
+    }
+
+    @Test func cancellationClosesTheConnectionAndFreesTheSlot() async throws {
+        let log = ConnectionLog()
+        try await FakeUpstream.with(context: ConnectionContext.self, routes(log, delay: .seconds(5))) { base in
+            let (provider, client) = provider(base, maxConnections: 1)
+            let slow = Task { try await provider.complete(request, context: context()) }
+            try await Task.sleep(for: .milliseconds(100))
+            slow.cancel()
+            let outcome = await slow.result
+            #expect(throws: (any Error).self) { try outcome.get() }
+            // The only slot is free again: a new call gets a connection (and waits for the slow
+            // handler on the server, so just check that it starts within the time limit).
+            let started = ContinuousClock.now
+            // In a task of its own: Swift Testing reads a cancelled test task as a cancelled test.
+            let second = await Task {
+                try await withDeadline(
+                    .now() + .milliseconds(300), on: MultiThreadedEventLoopGroup.singleton.any(),
+                    timeoutError: { SluiceError(.upstreamTimeout, "waited") }
+                ) {
+                    try await provider.complete(request, context: context())
+                }
+            }.result
+            #expect(throws: SluiceError.self) { try second.get() }
+            #expect(ContinuousClock.now - started < .seconds(2))
+            #expect(log.connections == 2)
+            await client.shutdown()
+        }
+    }
+}
+
+import AsyncHTTPClient
+import NIOPosix
+
+/// Shuts an HTTP client down from a test.
+struct HTTPClientBox: Sendable {
+    let client: HTTPClient
+    func shutdown() async { try? await client.shutdown() }
+}
