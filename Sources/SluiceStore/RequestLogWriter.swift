@@ -3,9 +3,10 @@ import ServiceLifecycle
 import SluiceCore
 import Synchronization
 
-/// Writes audit-log rows in the background: `submit` never waits; rows are batched into one
-/// transaction each; the queue is bounded, and what does not fit is dropped and counted (the
-/// last resort). On graceful shutdown everything queued is flushed before `run` returns.
+/// Writes audit-log rows in the background: `submit` never waits; rows gather for
+/// `flush_interval_ms` after the first one and are written in transactions of up to
+/// `batch_size`; the queue is bounded, and what does not fit is dropped and counted (the last
+/// resort). On graceful shutdown everything queued is flushed before `run` returns.
 public final class RequestLogWriter: Service, RequestRecordSink {
     struct State {
         var queue: [RequestRecord] = []
@@ -17,6 +18,7 @@ public final class RequestLogWriter: Service, RequestRecordSink {
     let store: any RequestLogStore
     let capacity: Int
     let batchSize: Int
+    let flushInterval: Duration
     let logger: Logger
     private let state = Mutex(State())
     private let wake: AsyncStream<Void>
@@ -26,6 +28,7 @@ public final class RequestLogWriter: Service, RequestRecordSink {
         self.store = store
         self.capacity = config.queueCapacity
         self.batchSize = config.batchSize
+        self.flushInterval = .milliseconds(config.flushIntervalMs)
         self.logger = logger
         (wake, wakeContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
@@ -52,6 +55,11 @@ public final class RequestLogWriter: Service, RequestRecordSink {
     public func run() async throws {
         await withGracefulShutdownHandler {
             for await _ in wake {
+                // Let more rows arrive, unless the batch is already full. On shutdown the sleep
+                // is cut short (the task is cancelled) and the final drain below writes all.
+                if flushInterval > .zero && backlog < batchSize {
+                    try? await Task.sleep(for: flushInterval)
+                }
                 await drain()
             }
         } onGracefulShutdown: {

@@ -176,27 +176,36 @@ public struct AuditLogConfig: Sendable, Decodable {
     public var queueCapacity: Int = 100_000
     /// Rows written per transaction at most.
     public var batchSize: Int = 1_000
+    /// How long rows gather after the first one arrives before they are written: one
+    /// transaction per interval at low load instead of one per request.
+    public var flushIntervalMs: Int = 200
 
-    public init(queueCapacity: Int = 100_000, batchSize: Int = 1_000) {
+    public init(queueCapacity: Int = 100_000, batchSize: Int = 1_000, flushIntervalMs: Int = 200) {
         self.queueCapacity = queueCapacity
         self.batchSize = batchSize
+        self.flushIntervalMs = flushIntervalMs
     }
 
     enum CodingKeys: String, CodingKey {
         case queueCapacity = "queue_capacity"
         case batchSize = "batch_size"
+        case flushIntervalMs = "flush_interval_ms"
     }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         queueCapacity = try c.decodeIfPresent(Int.self, forKey: .queueCapacity) ?? queueCapacity
         batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? batchSize
+        flushIntervalMs = try c.decodeIfPresent(Int.self, forKey: .flushIntervalMs) ?? flushIntervalMs
     }
 
     func problems(path: String) -> [ConfigError] {
         var out: [ConfigError] = []
         if queueCapacity < 1 { out.append(ConfigError(path: "\(path).queue_capacity", "must be at least 1")) }
         if batchSize < 1 { out.append(ConfigError(path: "\(path).batch_size", "must be at least 1")) }
+        if flushIntervalMs < 0 || flushIntervalMs > 60_000 {
+            out.append(ConfigError(path: "\(path).flush_interval_ms", "must be in 0...60000"))
+        }
         return out
     }
 }
