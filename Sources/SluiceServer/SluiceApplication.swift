@@ -89,7 +89,8 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
     router.add(middleware: ErrorMiddleware(routes: routes))
     OpenAIRoutes(
         pipeline: pipeline, catalog: catalog, recorder: recorder, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes),
-        startedAt: Int(Date().timeIntervalSince1970)
+        startedAt: Int(Date().timeIntervalSince1970),
+        requestTimeout: .milliseconds(Int64(config.server.requestTimeoutSeconds * 1000))
     ).register(on: router)
     HealthRoutes(store: store, providers: providers).register(on: router)
 

@@ -55,8 +55,8 @@ public final class RequestLogWriter: Service, RequestRecordSink {
     public func run() async throws {
         await withGracefulShutdownHandler {
             for await _ in wake {
-                // Let more rows arrive, unless the batch is already full. On shutdown the sleep
-                // is cut short (the task is cancelled) and the final drain below writes all.
+                // Let more rows arrive, unless the batch is already full. On shutdown the loop
+                // ends after at most one more interval, and the final drain below writes all.
                 if flushInterval > .zero && backlog < batchSize {
                     try? await Task.sleep(for: flushInterval)
                 }

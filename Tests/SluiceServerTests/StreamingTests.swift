@@ -115,4 +115,30 @@ import Testing
             }
         }
     }
+
+    @Test func theRequestTimeoutBoundsCompletionsAndStreams() async throws {
+        let yaml = TestApp.yaml.replacingOccurrences(of: "shutdown_grace_s: 5", with: "shutdown_grace_s: 5, request_timeout_s: 0.3")
+        let app = try TestApp.build(yaml: yaml)
+        try await app.http.test(.router) { client in
+            // A whole completion that would take 2 s.
+            let started = ContinuousClock.now
+            try await client.execute(
+                uri: "/v1/chat/completions", method: .post, headers: [HTTPField.Name("x-sim-ttft-ms")!: "2000"], body: chatBody()
+            ) { response in
+                #expect(response.status == .gatewayTimeout)
+                #expect(response.body.json?["error"]?["message"]?.stringValue?.contains("request_timeout_s") == true)
+            }
+            #expect(ContinuousClock.now - started < .seconds(1.5))
+            // A stream of 20 tokens at 10 per second: cut off with an error event.
+            try await client.execute(
+                uri: "/v1/chat/completions", method: .post,
+                headers: [HTTPField.Name("x-sim-tps")!: "10", HTTPField.Name("x-sim-tokens")!: "20"], body: chatBody(#""stream":true"#)
+            ) { response in
+                #expect(response.status == .ok)
+                let text = String(buffer: response.body)
+                #expect(text.contains(#""code":"upstream_timeout""#))
+                #expect(!text.contains("[DONE]"))
+            }
+        }
+    }
 }

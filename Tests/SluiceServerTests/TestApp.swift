@@ -22,7 +22,9 @@ enum TestApp {
         logging: { level: error }
         """
 
-    static func build(probe: SimulationProbe? = nil, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) throws -> SluiceApplication {
+    static func build(
+        yaml: String = TestApp.yaml, probe: SimulationProbe? = nil, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) throws -> SluiceApplication {
         var logger = Logger(label: "test")
         logger.logLevel = .error
         let config = try SluiceConfig.load(yaml: yaml, environment: [:])

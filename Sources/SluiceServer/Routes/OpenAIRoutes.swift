@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HTTPTypes
 import NIOCore
+import NIOPosix
 import SluiceCore
 
 /// `/v1/chat/completions`, `/v1/embeddings`, `/v1/models`: OpenAI's wire format in and out.
@@ -11,6 +12,8 @@ struct OpenAIRoutes: Sendable {
     let recorder: RequestRecorder
     let body: RequestBodyReader
     let startedAt: Int
+    /// `server.request_timeout_s`: the longest a request (a stream included) may take.
+    let requestTimeout: TimeAmount
 
     func register(on router: Router<SluiceRequestContext>) {
         router.post("/v1/chat/completions") { request, context in try await chatCompletions(request, context: context) }
@@ -37,7 +40,13 @@ struct OpenAIRoutes: Sendable {
             recorder.finish(inference, outcome: .failed(error))
             throw error
         }
-        let response = try await pipeline.run(InferenceRequest(chat: chat), context: inference)
+        // Any loop will do: the deadline only cancels the task.
+        let eventLoop = MultiThreadedEventLoopGroup.singleton.any()
+        let deadline = NIODeadline.now() + requestTimeout
+        let timeout = requestTimeout
+        let response = try await withDeadline(deadline, on: eventLoop, timeoutError: { Self.timedOut(timeout) }) {
+            try await pipeline.run(InferenceRequest(chat: chat), context: inference)
+        }
         var headers: HTTPFields = [:]
         if let deployment = inference.trace.values.deployment { headers[.sluiceModel] = deployment }
         headers[.sluiceCache] = inference.trace.values.cacheStatus == "none" ? "miss" : inference.trace.values.cacheStatus
@@ -59,9 +68,11 @@ struct OpenAIRoutes: Sendable {
                 body: ResponseBody { writer in
                     try await withCancellationOnClose(of: channel) {
                         do {
-                            for try await event in stream {
-                                guard let event = Self.forClient(event, includeUsage: includeUsage) else { continue }
-                                try await writer.write(SSEEncoder.event(event))
+                            try await withDeadline(deadline, on: eventLoop, timeoutError: { Self.timedOut(timeout) }) {
+                                for try await event in stream {
+                                    guard let event = Self.forClient(event, includeUsage: includeUsage) else { continue }
+                                    try await writer.write(SSEEncoder.event(event))
+                                }
                             }
                             try await writer.write(SSEEncoder.done)
                         } catch let error as SluiceError {
@@ -73,6 +84,10 @@ struct OpenAIRoutes: Sendable {
                     try await writer.finish(nil)
                 })
         }
+    }
+
+    static func timedOut(_ limit: TimeAmount) -> SluiceError {
+        SluiceError(.upstreamTimeout, "The request took longer than \(limit.nanoseconds / 1_000_000) ms (server.request_timeout_s).")
     }
 
     /// Sluice always asks upstreams for usage; a client that did not ask does not get it.
