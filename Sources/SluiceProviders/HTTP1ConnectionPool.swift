@@ -51,6 +51,9 @@ final class HTTP1ConnectionPool: Sendable {
     let maxConnections: Int
     let timeouts: Timeouts
     let group: any EventLoopGroup
+    /// The group's loops: a caller's preferred loop is used only if it is one of them
+    /// (`ClientBootstrap` traps on loops of other kinds, such as test loops).
+    private let ownLoops: Set<ObjectIdentifier>
     private let state = Mutex(State())
 
     init(host: String, port: Int, maxConnections: Int, timeouts: Timeouts, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
@@ -59,11 +62,13 @@ final class HTTP1ConnectionPool: Sendable {
         self.maxConnections = maxConnections
         self.timeouts = timeouts
         self.group = group
+        self.ownLoops = Set(group.makeIterator().map { ObjectIdentifier($0) })
     }
 
     /// Sends one request and returns the whole answer. Cancelling the calling task closes the
     /// connection in use.
     func execute(head: HTTPRequestHead, body: ByteBuffer, maxBodyBytes: Int, preferredEventLoop: (any EventLoop)?) async throws -> Response {
+        let preferredEventLoop = preferredEventLoop.flatMap { ownLoops.contains(ObjectIdentifier($0)) ? $0 : nil }
         var connection = try await acquire(preferring: preferredEventLoop)
         do {
             let response = try await connection.exchange(head: head, body: body, maxBodyBytes: maxBodyBytes)

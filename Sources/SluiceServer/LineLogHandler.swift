@@ -28,27 +28,31 @@ public struct LineLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
+        LogOutput.write(line(level: event.level, message: event.message, metadata: event.metadata, timestamp: LogTimestamp.now()))
+    }
+
+    /// The line for one event, ending in a newline.
+    func line(level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?, timestamp: String) -> String {
         var merged = metadata
-        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+        if let extra { merged.merge(extra) { _, new in new } }
         switch format {
         case .text:
-            var line = LogTimestamp.now()
-            line += " \(event.level.rawValue) \(label): \(event.message)"
-            for key in merged.keys.sorted() {
-                line += " \(key)=\(merged[key]!)"
+            var line = "\(timestamp) \(level.rawValue) \(label): \(message)"
+            for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
+                line += " \(key)=\(value)"
             }
-            LogOutput.write(line + "\n")
+            return line + "\n"
         case .json:
             var fields: [String: String] = [:]
             for (k, v) in merged { fields[k] = "\(v)" }
-            fields["ts"] = LogTimestamp.now()
-            fields["level"] = event.level.rawValue
-            fields["msg"] = event.message.description
+            fields["ts"] = timestamp
+            fields["level"] = level.rawValue
+            fields["msg"] = message.description
             fields["label"] = label
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            guard let data = try? encoder.encode(fields) else { return }
-            LogOutput.write(String(decoding: data, as: UTF8.self) + "\n")
+            guard let data = try? encoder.encode(fields) else { return "" }
+            return String(decoding: data, as: UTF8.self) + "\n"
         }
     }
 }
