@@ -43,17 +43,18 @@ public struct SimulatedProvider: ChatProvider, EmbeddingProvider {
             tokensPerSecond = config.tokensPerSecond
             fault = headers["x-sim-fault"] ?? config.fault
             retryAfter = 1
-            func number(_ header: String) throws -> Double? {
+            func number(_ header: String, max: Double) throws -> Double? {
                 guard let raw = headers[header] else { return nil }
-                guard let value = Double(raw), value >= 0, value.isFinite else {
-                    throw SluiceError(.invalidValue, "Header \(header) must be a non-negative number, got '\(raw)'", param: header)
+                guard let value = Double(raw), value >= 0, value <= max else {
+                    throw SluiceError(
+                        .invalidValue, "Header \(header) must be a number in 0...\(Int(max)), got '\(raw)'", param: header)
                 }
                 return value
             }
-            if let v = try number("x-sim-tokens") { tokens = Int(v) }
-            if let v = try number("x-sim-ttft-ms") { ttftMs = Int(v) }
-            if let v = try number("x-sim-tps") { tokensPerSecond = v }
-            if let v = try number("x-sim-retry-after") { retryAfter = Int(v) }
+            if let v = try number("x-sim-tokens", max: 100_000) { tokens = Int(v) }
+            if let v = try number("x-sim-ttft-ms", max: 600_000) { ttftMs = Int(v) }
+            if let v = try number("x-sim-tps", max: 1_000_000) { tokensPerSecond = v }
+            if let v = try number("x-sim-retry-after", max: 86_400) { retryAfter = Int(v) }
             guard ["fixed", "echo"].contains(mode) else {
                 throw SluiceError(.invalidValue, "Header x-sim-mode must be fixed or echo, got '\(mode)'", param: "x-sim-mode")
             }
@@ -335,7 +336,13 @@ public final class SimulationProbe: Sendable {
 }
 
 /// A small JSON value that satisfies a JSON Schema: what a well-behaved model would answer.
+/// Numbers from the schema are clamped: a schema is client input.
 enum SchemaInstance {
+    static func clamped(_ value: Double?, default fallback: Int, in range: ClosedRange<Int>) -> Int {
+        guard let value, value.isFinite else { return fallback }
+        return Int(min(max(value.rounded(.up), Double(range.lowerBound)), Double(range.upperBound)))
+    }
+
     static func make(for schema: JSONValue, hint: String, depth: Int = 0) -> JSONValue {
         guard depth < 8, case .object(let s) = schema else { return .string(hint) }
         if let c = s["const"] { return c }
@@ -356,21 +363,24 @@ enum SchemaInstance {
             }
             return .object(out)
         case "array":
-            let count = max(1, Int(s["minItems"]?.doubleValue ?? 1))
+            let count = clamped(s["minItems"]?.doubleValue, default: 1, in: 1...100)
             let item = make(for: s["items"] ?? .object([:]), hint: hint, depth: depth + 1)
             return .array(Array(repeating: item, count: count))
         case "integer":
-            return .int(Int(s["minimum"]?.doubleValue ?? 1))
+            return .int(clamped(s["minimum"]?.doubleValue, default: 1, in: -1_000_000_000...1_000_000_000))
         case "number":
-            return .double(s["minimum"]?.doubleValue ?? 1.5)
+            let minimum = s["minimum"]?.doubleValue ?? 1.5
+            return .double(minimum.isFinite ? minimum : 1.5)
         case "boolean":
             return .bool(true)
         case "null":
             return .null
         default:
             var text = hint
-            if let min = s["minLength"]?.doubleValue, text.count < Int(min) { text += String(repeating: "x", count: Int(min) - text.count) }
-            if let max = s["maxLength"]?.doubleValue, text.count > Int(max) { text = String(text.prefix(Int(max))) }
+            let minLength = clamped(s["minLength"]?.doubleValue, default: 0, in: 0...10_000)
+            let maxLength = clamped(s["maxLength"]?.doubleValue, default: 10_000, in: 0...10_000)
+            if text.count < minLength { text += String(repeating: "x", count: minLength - text.count) }
+            if text.count > maxLength { text = String(text.prefix(maxLength)) }
             return .string(text)
         }
     }

@@ -116,4 +116,19 @@ import Testing
         #expect(vector(0).count == 384)
         #expect(cosine(vector(0), vector(1)) > cosine(vector(0), vector(2)))
     }
+
+    @Test func hostileSchemasStaySmall() async throws {
+        var s = ask()
+        s.responseFormat = ResponseFormat(type: "json_schema", jsonSchema: .init(name: "x", schema: [
+            "type": "object",
+            "properties": [
+                "n": ["type": "integer", "minimum": 1e300],
+                "list": ["type": "array", "items": ["type": "string", "minLength": 1e12], "minItems": 1e15],
+            ],
+        ]))
+        let result = try await provider.complete(s, context: context())
+        let content = try #require(try result.completion().choices.first?.message.content)
+        #expect(content.count < 2_000_000)
+        #expect(content.contains(#""n":1000000000"#))
+    }
 }

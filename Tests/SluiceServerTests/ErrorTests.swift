@@ -77,6 +77,8 @@ import Testing
              headers: [HTTPField.Name("x-sim-fault")!: "hang"], status: .gatewayTimeout, code: "upstream_timeout"),
         Case(name: "bad simulator header", method: .post, uri: "/v1/chat/completions", body: String(buffer: chatBody()),
              headers: [HTTPField.Name("x-sim-tokens")!: "many"], status: .badRequest, code: "invalid_value", param: "x-sim-tokens"),
+        Case(name: "absurd simulator header", method: .post, uri: "/v1/chat/completions", body: String(buffer: chatBody()),
+             headers: [HTTPField.Name("x-sim-tokens")!: "1e300"], status: .badRequest, code: "invalid_value", param: "x-sim-tokens"),
         Case(name: "embeddings: empty array", method: .post, uri: "/v1/embeddings", body: #"{"model":"sim-embed","input":[]}"#,
              status: .badRequest, code: "invalid_value", param: "input"),
         Case(name: "embeddings: non-string items", method: .post, uri: "/v1/embeddings", body: #"{"model":"sim-embed","input":["a", {"x":1}]}"#,

@@ -139,8 +139,9 @@ public struct Timeouts: Sendable, Decodable, Hashable {
 
     func problems(path: String) -> [ConfigError] {
         var out: [ConfigError] = []
-        for (name, value) in [("connect_ms", connectMs), ("first_token_ms", firstTokenMs), ("idle_ms", idleMs), ("total_ms", totalMs)] where value <= 0 {
-            out.append(ConfigError(path: "\(path).\(name)", "must be positive, got \(value)"))
+        for (name, value) in [("connect_ms", connectMs), ("first_token_ms", firstTokenMs), ("idle_ms", idleMs), ("total_ms", totalMs)]
+        where value <= 0 || value > 86_400_000 {
+            out.append(ConfigError(path: "\(path).\(name)", "must be in 1...86400000, got \(value)"))
         }
         return out
     }
@@ -192,9 +193,9 @@ public struct SimulatedProviderConfig: Sendable, Decodable, Hashable {
     func problems(path: String) -> [ConfigError] {
         var out: [ConfigError] = []
         if !["fixed", "echo"].contains(mode) { out.append(ConfigError(path: "\(path).mode", "must be fixed or echo, got '\(mode)'")) }
-        if let tokens, tokens < 0 { out.append(ConfigError(path: "\(path).tokens", "must not be negative")) }
-        if ttftMs < 0 { out.append(ConfigError(path: "\(path).ttft_ms", "must not be negative")) }
-        if tokensPerSecond < 0 { out.append(ConfigError(path: "\(path).tokens_per_s", "must not be negative")) }
+        if let tokens, !(0...100_000).contains(tokens) { out.append(ConfigError(path: "\(path).tokens", "must be in 0...100000")) }
+        if !(0...600_000).contains(ttftMs) { out.append(ConfigError(path: "\(path).ttft_ms", "must be in 0...600000")) }
+        if !(0...1_000_000).contains(tokensPerSecond) { out.append(ConfigError(path: "\(path).tokens_per_s", "must be in 0...1000000")) }
         if embeddingDimensions < 1 || embeddingDimensions > 8192 { out.append(ConfigError(path: "\(path).embedding_dimensions", "must be in 1...8192")) }
         out += timeouts.problems(path: "\(path).timeouts")
         if let fault, !Self.faults.contains(fault) {

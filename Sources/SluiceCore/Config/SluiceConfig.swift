@@ -134,8 +134,12 @@ public struct ServerConfig: Sendable, Decodable {
         if host.isEmpty { out.append(ConfigError(path: "\(path).host", "must not be empty")) }
         if !(0...65535).contains(port) { out.append(ConfigError(path: "\(path).port", "must be in 0...65535, got \(port)")) }
         if maxBodyBytes < 1024 { out.append(ConfigError(path: "\(path).max_body_bytes", "must be at least 1024, got \(maxBodyBytes)")) }
-        if shutdownGraceSeconds < 0 { out.append(ConfigError(path: "\(path).shutdown_grace_s", "must not be negative")) }
-        if requestTimeoutSeconds <= 0 { out.append(ConfigError(path: "\(path).request_timeout_s", "must be positive")) }
+        if !(0...3600).contains(shutdownGraceSeconds) {
+            out.append(ConfigError(path: "\(path).shutdown_grace_s", "must be in 0...3600, got \(shutdownGraceSeconds)"))
+        }
+        if !(requestTimeoutSeconds > 0 && requestTimeoutSeconds <= 86_400) {
+            out.append(ConfigError(path: "\(path).request_timeout_s", "must be in (0, 86400], got \(requestTimeoutSeconds)"))
+        }
         return out
     }
 }
