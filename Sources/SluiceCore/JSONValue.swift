@@ -36,6 +36,15 @@ public enum JSONValue: Sendable, Hashable {
         }
     }
 
+    /// The value as an integer, when it is a number that fits one exactly enough (never traps).
+    public var intValue: Int? {
+        switch self {
+        case .int(let i): return i
+        case .double(let d) where d.isFinite && abs(d) < 9e15: return Int(d)
+        default: return nil
+        }
+    }
+
     /// Member lookup for objects; `nil` for anything else.
     public subscript(key: String) -> JSONValue? {
         if case .object(let o) = self { return o[key] }

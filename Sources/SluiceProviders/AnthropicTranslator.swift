@@ -144,9 +144,9 @@ public enum AnthropicTranslator {
     }
 
     static func usage(_ u: JSONValue?) -> Usage {
-        let input = Int(u?["input_tokens"]?.doubleValue ?? 0) + Int(u?["cache_read_input_tokens"]?.doubleValue ?? 0)
-            + Int(u?["cache_creation_input_tokens"]?.doubleValue ?? 0)
-        return Usage(promptTokens: input, completionTokens: Int(u?["output_tokens"]?.doubleValue ?? 0))
+        let input = (u?["input_tokens"]?.intValue ?? 0) + (u?["cache_read_input_tokens"]?.intValue ?? 0)
+            + (u?["cache_creation_input_tokens"]?.intValue ?? 0)
+        return Usage(promptTokens: input, completionTokens: (u?["output_tokens"]?.intValue ?? 0))
     }
 
     /// The chat completion for a Messages API response.
@@ -201,12 +201,12 @@ public enum AnthropicTranslator {
                 id = data["message"]?["id"]?.stringValue ?? id
                 model = data["message"]?["model"]?.stringValue ?? model
                 inputUsage = data["message"]?["usage"]
-                outputTokens = Int(inputUsage?["output_tokens"]?.doubleValue ?? 0)
+                outputTokens = (inputUsage?["output_tokens"]?.intValue ?? 0)
                 return [chunk(.init(role: "assistant", content: ""))]
             case "content_block_start":
                 let block = data["content_block"]
                 guard block?["type"]?.stringValue == "tool_use" else { return [] }
-                let blockIndex = Int(data["index"]?.doubleValue ?? 0)
+                let blockIndex = (data["index"]?.intValue ?? 0)
                 let toolIndex = toolIndexForBlock.count
                 toolIndexForBlock[blockIndex] = toolIndex
                 return [
@@ -223,7 +223,7 @@ public enum AnthropicTranslator {
                 case "text_delta":
                     return [chunk(.init(content: delta?["text"]?.stringValue ?? ""))]
                 case "input_json_delta":
-                    let blockIndex = Int(data["index"]?.doubleValue ?? 0)
+                    let blockIndex = (data["index"]?.intValue ?? 0)
                     let toolIndex = toolIndexForBlock[blockIndex] ?? 0
                     return [chunk(.init(toolCalls: [.init(index: toolIndex, function: .init(arguments: delta?["partial_json"]?.stringValue ?? ""))]))]
                 default:
