@@ -230,7 +230,7 @@ public enum AnthropicTranslator {
                     return []
                 }
             case "message_delta":
-                if let out = data["usage"]?["output_tokens"]?.doubleValue { outputTokens = Int(out) }
+                if let out = data["usage"]?["output_tokens"]?.intValue { outputTokens = out }
                 let reason = AnthropicTranslator.finishReason(data["delta"]?["stop_reason"]?.stringValue)
                 return reason.map { [chunk(.init(), finish: $0)] } ?? []
             case "message_stop":
