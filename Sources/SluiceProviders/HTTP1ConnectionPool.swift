@@ -68,28 +68,59 @@ final class HTTP1ConnectionPool: Sendable {
     /// Sends one request and returns the whole answer. Cancelling the calling task closes the
     /// connection in use.
     func execute(head: HTTPRequestHead, body: ByteBuffer, maxBodyBytes: Int, preferredEventLoop: (any EventLoop)?) async throws -> Response {
-        let preferredEventLoop = preferredEventLoop.flatMap { ownLoops.contains(ObjectIdentifier($0)) ? $0 : nil }
-        var connection = try await acquire(preferring: preferredEventLoop)
-        do {
-            let response = try await connection.exchange(head: head, body: body, maxBodyBytes: maxBodyBytes)
-            release(connection, reusable: response.reusable)
-            return response.response
-        } catch Failure.closed(receivedResponse: false) where connection.reused {
-            // A kept-alive connection the upstream had already closed: nothing was answered, so
-            // send once more on a new connection.
-            release(connection, reusable: false)
-            connection = try await open(on: preferredEventLoop)
+        try await withConnection(preferring: preferredEventLoop) { connection in
+            let (response, reusable) = try await connection.exchange(head: head, body: body, maxBodyBytes: maxBodyBytes)
+            return (response, .release(reusable: reusable))
+        }
+    }
+
+    /// A streamed answer: its head, and its body as it arrives.
+    struct StreamedResponse: Sendable {
+        var status: HTTPResponseStatus
+        var headers: HTTPHeaders
+        var body: AsyncThrowingStream<ByteBuffer, any Error>
+    }
+
+    /// Sends one request and returns once the answer's head has arrived. The connection goes
+    /// back to the pool when the body has been read to its end, and is closed if the body is
+    /// abandoned, fails, or passes `maxBodyBytes`.
+    func stream(head: HTTPRequestHead, body: ByteBuffer, maxBodyBytes: Int, preferredEventLoop: (any EventLoop)?) async throws -> StreamedResponse {
+        try await withConnection(preferring: preferredEventLoop) { connection in
+            let response = try await connection.streamExchange(head: head, body: body, maxBodyBytes: maxBodyBytes) { [weak self] reusable in
+                self?.release(connection, reusable: reusable)
+            }
+            return (response, .handedOver)
+        }
+    }
+
+    /// What to do with a connection once `withConnection`'s body returns.
+    private enum Disposal {
+        case release(reusable: Bool)
+        /// Someone else (a streamed body) releases it later.
+        case handedOver
+    }
+
+    /// Runs one exchange on a pooled connection; if a kept-alive connection turns out to have
+    /// been closed by the upstream before anything was answered, sends once more on a new one.
+    private func withConnection<T>(
+        preferring eventLoop: (any EventLoop)?, _ body: (Connection) async throws -> (T, Disposal)
+    ) async throws -> T {
+        let eventLoop = eventLoop.flatMap { ownLoops.contains(ObjectIdentifier($0)) ? $0 : nil }
+        var connection = try await acquire(preferring: eventLoop)
+        var retried = false
+        while true {
             do {
-                let response = try await connection.exchange(head: head, body: body, maxBodyBytes: maxBodyBytes)
-                release(connection, reusable: response.reusable)
-                return response.response
+                let (value, disposal) = try await body(connection)
+                if case .release(let reusable) = disposal { release(connection, reusable: reusable) }
+                return value
+            } catch Failure.closed(receivedResponse: false) where connection.reused && !retried {
+                release(connection, reusable: false)
+                connection = try await open(on: eventLoop)
+                retried = true
             } catch {
                 release(connection, reusable: false)
                 throw error
             }
-        } catch {
-            release(connection, reusable: false)
-            throw error
         }
     }
 
@@ -235,12 +266,11 @@ final class HTTP1ConnectionPool: Sendable {
         let handler: ExchangeHandler
         var reused = false
 
-        func exchange(head: HTTPRequestHead, body: ByteBuffer, maxBodyBytes: Int) async throws -> (response: Response, reusable: Bool) {
-            let promise = channel.eventLoop.makePromise(of: (Response, Bool).self)
+        private func send(head: HTTPRequestHead, body: ByteBuffer, start: @escaping @Sendable () -> Void) {
             let channel = self.channel
             let handler = self.handler
             channel.eventLoop.execute {
-                handler.start(promise: promise, maxBodyBytes: maxBodyBytes)
+                start()
                 var head = head
                 head.headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))
                 channel.write(HTTPClientRequestPart.head(head), promise: nil)
@@ -249,26 +279,63 @@ final class HTTP1ConnectionPool: Sendable {
                     handler.fail(Failure.closed(receivedResponse: false), context: nil)
                 }
             }
+        }
+
+        func exchange(head: HTTPRequestHead, body: ByteBuffer, maxBodyBytes: Int) async throws -> (Response, Bool) {
+            let promise = channel.eventLoop.makePromise(of: (Response, Bool).self)
+            let handler = self.handler
+            send(head: head, body: body) { handler.start(.whole(promise), maxBodyBytes: maxBodyBytes) }
+            let channel = self.channel
             return try await withTaskCancellationHandler {
-                let (response, reusable) = try await promise.futureResult.get()
-                return (response, reusable)
+                try await promise.futureResult.get()
             } onCancel: {
                 channel.close(promise: nil)
             }
         }
+
+        func streamExchange(
+            head: HTTPRequestHead, body: ByteBuffer, maxBodyBytes: Int, onEnd: @escaping @Sendable (Bool) -> Void
+        ) async throws -> StreamedResponse {
+            let headPromise = channel.eventLoop.makePromise(of: HTTPResponseHead.self)
+            let (parts, continuation) = AsyncThrowingStream.makeStream(of: ByteBuffer.self, throwing: (any Error).self)
+            let channel = self.channel
+            let handler = self.handler
+            // The reader went away before the end: the connection is mid-answer, so close it.
+            continuation.onTermination = { termination in
+                if case .cancelled = termination { channel.close(promise: nil) }
+            }
+            send(head: head, body: body) {
+                handler.start(.streamed(head: headPromise, body: continuation, onEnd: onEnd), maxBodyBytes: maxBodyBytes)
+            }
+            let responseHead = try await withTaskCancellationHandler {
+                try await headPromise.futureResult.get()
+            } onCancel: {
+                channel.close(promise: nil)
+            }
+            return StreamedResponse(status: responseHead.status, headers: responseHead.headers, body: parts)
+        }
     }
 
-    /// Gathers one answer at a time on its channel's event loop.
+    /// Gathers one answer at a time on its channel's event loop, whole or as a stream.
     final class ExchangeHandler: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
         // Every property is touched on the channel's event loop only.
         typealias InboundIn = HTTPClientResponsePart
 
-        private var promise: EventLoopPromise<(Response, Bool)>?
+        /// Where the answer goes.
+        enum Sink {
+            case whole(EventLoopPromise<(Response, Bool)>)
+            case streamed(
+                head: EventLoopPromise<HTTPResponseHead>, body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation,
+                onEnd: @Sendable (Bool) -> Void)
+        }
+
+        private var sink: Sink?
         private var head: HTTPResponseHead?
         private var body = ByteBuffer()
+        private var received = 0
         private var maxBodyBytes = 0
         private var context: ChannelHandlerContext?
-        private var idleTask: Scheduled<Void>?
+        private var timer: Scheduled<Void>?
         let firstByteTimeout: TimeAmount
         let idleTimeout: TimeAmount
 
@@ -280,41 +347,55 @@ final class HTTP1ConnectionPool: Sendable {
         func handlerAdded(context: ChannelHandlerContext) { self.context = context }
         func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
-        func start(promise: EventLoopPromise<(Response, Bool)>, maxBodyBytes: Int) {
-            self.promise = promise
+        func start(_ sink: Sink, maxBodyBytes: Int) {
+            self.sink = sink
             self.head = nil
             self.body.clear()
+            self.received = 0
             self.maxBodyBytes = maxBodyBytes
             armTimer(firstByteTimeout, failure: .noAnswer)
         }
 
         // Until the first byte: `first_token_ms`; after it, `idle_ms` between reads.
         private func armTimer(_ timeout: TimeAmount, failure: Failure) {
-            idleTask?.cancel()
+            timer?.cancel()
             guard let context else { return }
-            idleTask = context.eventLoop.scheduleTask(in: timeout) { [weak self] in
+            timer = context.eventLoop.scheduleTask(in: timeout) { [weak self] in
                 self?.fail(failure, context: self?.context)
             }
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            guard promise != nil else { return }
+            guard let sink else { return }
             armTimer(idleTimeout, failure: .idle)
             switch unwrapInboundIn(data) {
             case .head(let h):
                 head = h
+                if case .streamed(let headPromise, _, _) = sink { headPromise.succeed(h) }
             case .body(var part):
-                if body.readableBytes + part.readableBytes > maxBodyBytes {
+                received += part.readableBytes
+                if received > maxBodyBytes {
                     fail(Failure.tooLarge, context: context)
                     return
                 }
-                body.writeBuffer(&part)
+                switch sink {
+                case .whole: body.writeBuffer(&part)
+                case .streamed(_, let continuation, _): continuation.yield(part)
+                }
             case .end:
-                guard let head, let promise else { return }
-                idleTask?.cancel()
-                self.promise = nil
-                promise.succeed((Response(status: head.status, headers: head.headers, body: body), head.isKeepAlive))
-                body = ByteBuffer()
+                guard let head else { return }
+                timer?.cancel()
+                self.sink = nil
+                switch sink {
+                case .whole(let promise):
+                    promise.succeed((Response(status: head.status, headers: head.headers, body: body), head.isKeepAlive))
+                    body = ByteBuffer()
+                case .streamed(_, let continuation, let onEnd):
+                    // Back in the pool before the reader sees the end, so its next request can
+                    // reuse this connection.
+                    onEnd(head.isKeepAlive)
+                    continuation.finish()
+                }
             }
         }
 
@@ -328,10 +409,17 @@ final class HTTP1ConnectionPool: Sendable {
         }
 
         func fail(_ error: any Error, context: ChannelHandlerContext?) {
-            idleTask?.cancel()
-            if let promise {
-                self.promise = nil
-                promise.fail(error)
+            timer?.cancel()
+            if let sink {
+                self.sink = nil
+                switch sink {
+                case .whole(let promise):
+                    promise.fail(error)
+                case .streamed(let headPromise, let continuation, let onEnd):
+                    headPromise.fail(error)  // no effect once the head has arrived
+                    continuation.finish(throwing: error)
+                    onEnd(false)
+                }
             }
             context?.close(promise: nil)
         }

@@ -146,9 +146,26 @@ public struct OpenAICompatibleProvider: ChatProvider, EmbeddingProvider {
         // client asked for strips it again if the client did not.
         request.streamOptions = StreamOptions(includeUsage: true)
         let body = try JSONCoding.encode(request)
+        let deadline = ContinuousClock.now + totalLimit
+        if let pool {
+            let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: basePath + "/chat/completions", headers: poolHeaders)
+            let response: HTTP1ConnectionPool.StreamedResponse
+            do {
+                response = try await pool.stream(head: head, body: body, maxBodyBytes: 256 << 20, preferredEventLoop: context.eventLoop)
+            } catch {
+                throw UpstreamError.fromTransport(error, provider: name, timeouts: config.timeouts)
+            }
+            guard response.status.code < 400 else {
+                var errorBody = ByteBuffer()
+                for try await var part in response.body where errorBody.readableBytes < 1 << 20 { errorBody.writeBuffer(&part) }
+                throw UpstreamError.fromResponse(
+                    status: Int(response.status.code), body: errorBody, retryAfter: response.headers.first(name: "retry-after"), provider: name)
+            }
+            return ChatStream(
+                ChatEventSequence(events: SSEEventSequence(response.body), provider: name, timeouts: config.timeouts, deadline: deadline))
+        }
         let response = try await post(path: "/chat/completions", body: body, logger: context.logger)
         try await failIfError(response)
-        let deadline = ContinuousClock.now + totalLimit
         let events = ChatEventSequence(events: SSEEventSequence(response.body), provider: name, timeouts: config.timeouts, deadline: deadline)
         return ChatStream(events)
     }
@@ -203,6 +220,10 @@ struct ChatEventSequence<Events: AsyncSequence & Sendable>: AsyncSequence, Senda
                 let data = event.data
                 if data.readableBytes == 6, data.readableBytesView.elementsEqual("[DONE]".utf8) {
                     done = true
+                    // Read the body to its end (the response's last chunk may come in a later
+                    // packet), so the connection is returned for reuse instead of being closed as
+                    // abandoned. A stall here ends at the idle timeout; its error no longer matters.
+                    while (try? await base.next()) != nil {}
                     return nil
                 }
                 if data.readableBytes == 0 { continue }

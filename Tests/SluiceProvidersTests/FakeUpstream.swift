@@ -72,11 +72,13 @@ struct ConnectionContext: RequestContext {
 
 /// Connections seen by the fake upstream, and how many requests were in flight at most.
 final class ConnectionLog: Sendable {
-    private let state = Mutex<(seen: Set<ObjectIdentifier>, inFlight: Int, maxInFlight: Int)>(([], 0, 0))
+    // Keyed by the client's port: object identities of closed channels can be reused.
+    private let state = Mutex<(seen: Set<Int>, inFlight: Int, maxInFlight: Int)>(([], 0, 0))
 
     func begin(_ channel: any Channel) {
+        let port = channel.remoteAddress?.port ?? -1
         state.withLock {
-            $0.seen.insert(ObjectIdentifier(channel))
+            $0.seen.insert(port)
             $0.inFlight += 1
             $0.maxInFlight = max($0.maxInFlight, $0.inFlight)
         }

@@ -34,6 +34,66 @@ import Testing
         }
     }
 
+    static let chunk = #"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}]}"#
+
+    /// `/v1/chat/completions` answering a stream of `events` chunks, `gap` apart.
+    func streamRoutes(_ log: ConnectionLog, events: Int, gap: Duration) -> (Router<ConnectionContext>) -> Void {
+        { router in
+            router.post("/v1/chat/completions") { request, context -> Response in
+                log.begin(context.channel)
+                _ = try await request.body.collect(upTo: 1 << 20)
+                return Response(
+                    status: .ok, headers: [.contentType: "text/event-stream"],
+                    body: .init { writer in
+                        defer { log.end() }
+                        for _ in 0..<events {
+                            try await writer.write(ByteBuffer(string: "data: \(Self.chunk)\n\n"))
+                            if gap > .zero { try await Task.sleep(for: gap) }
+                        }
+                        try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+                        try await writer.finish(nil)
+                    })
+            }
+        }
+    }
+
+    @Test func aStreamReadToTheEndGivesItsConnectionBack() async throws {
+        let log = ConnectionLog()
+        try await FakeUpstream.with(context: ConnectionContext.self, streamRoutes(log, events: 5, gap: .zero)) { base in
+            let (provider, client) = provider(base, maxConnections: 4)
+            var streamed = request
+            streamed.stream = true
+            for _ in 0..<5 {
+                var count = 0
+                for try await _ in try await provider.stream(streamed, context: context()) { count += 1 }
+                #expect(count == 5)
+            }
+            await client.shutdown()
+        }
+        #expect(log.connections == 1)
+    }
+
+    @Test func anAbandonedStreamClosesItsConnection() async throws {
+        let log = ConnectionLog()
+        try await FakeUpstream.with(context: ConnectionContext.self, streamRoutes(log, events: 50, gap: .milliseconds(20))) { base in
+            let (provider, client) = provider(base, maxConnections: 1)
+            var streamed = request
+            streamed.stream = true
+            for _ in 0..<3 {
+                var count = 0
+                for try await _ in try await provider.stream(streamed, context: context()) {
+                    count += 1
+                    if count == 2 { break }
+                }
+                #expect(count == 2)
+            }
+            await client.shutdown()
+        }
+        // Each abandoned stream's connection was closed, so each call needed a new one — and with
+        // a cap of one, none of them waited forever for a slot.
+        #expect(log.connections == 3)
+    }
+
     @Test func keepsConnectionsAlive() async throws {
         let log = ConnectionLog()
         try await FakeUpstream.with(context: ConnectionContext.self, routes(log)) { base in
