@@ -11,13 +11,19 @@ public enum JSONSyntaxCheck {
     }
 
     public static func firstProblem<C: Collection>(in bytes: C) -> Problem? where C.Element == UInt8 {
-        var scanner = Scanner(bytes: Array(bytes))
-        return scanner.run()
+        Array(bytes).withUnsafeBytes { raw in
+            var scanner = Scanner(bytes: raw)
+            return scanner.run()
+        }
     }
 
+    /// A cursor over JSON bytes that validates what it skips. Also the base of readers that pick
+    /// a few fields out of a document without decoding all of it (`CompletionSummaryReader`).
     struct Scanner {
-        let bytes: [UInt8]
+        let bytes: UnsafeRawBufferPointer
         var i = 0
+
+        init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
         mutating func run() -> Problem? {
             do throws(Problem) {

@@ -28,10 +28,15 @@ public struct ChatResult: Sendable {
     /// An upstream's answer, read only as far as accounting needs; throws if it is not a
     /// chat completion at all.
     public init(encoded: ByteBuffer) throws {
-        let summary = try JSONCoding.decode(CompletionSummary.self, from: encoded)
         self.encoded = encoded
-        self.usage = summary.usage
-        self.finishReason = summary.choices.first?.finishReason
+        if let summary = CompletionSummaryReader.read(encoded) {
+            self.usage = summary.usage
+            self.finishReason = summary.finishReason
+        } else {
+            let summary = try JSONCoding.decode(CompletionSummary.self, from: encoded)
+            self.usage = summary.usage
+            self.finishReason = summary.choices.first?.finishReason
+        }
     }
 
     /// The whole completion, decoding the upstream's bytes if that has not happened yet.
