@@ -228,8 +228,7 @@ struct ChatEventSequence<Events: AsyncSequence & Sendable>: AsyncSequence, Senda
                 }
                 if data.readableBytes == 0 { continue }
                 do {
-                    let chunk = try JSONCoding.decode(ChatCompletionChunk.self, from: data)
-                    return ChatStreamEvent(chunk: chunk, encoded: data)
+                    return try ChatStreamEvent(encoded: data)
                 } catch {
                     done = true
                     if let message = UpstreamError.message(in: data), (try? JSONCoding.decode(JSONValue.self, from: data))?["error"] != nil {

@@ -18,7 +18,7 @@ enum SSEEncoder {
 
     /// One event for a chunk, reusing the upstream's bytes when the chunk is unchanged.
     static func event(_ event: ChatStreamEvent) throws -> ByteBuffer {
-        try self.event(event.encoded ?? JSONCoding.encode(event.chunk))
+        try self.event(event.bytes())
     }
 
     /// The error event that ends a stream which failed after it started.

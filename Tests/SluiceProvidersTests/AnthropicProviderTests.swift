@@ -87,7 +87,7 @@ import Testing
                 var streamed = request
                 streamed.stream = true
                 var chunks: [ChatCompletionChunk] = []
-                for try await event in try await provider.stream(streamed, context: context) { chunks.append(event.chunk) }
+                for try await event in try await provider.stream(streamed, context: context) { chunks.append(try event.chunk()) }
                 let text = chunks.compactMap { $0.choices.first?.delta.content }.joined()
                 #expect(text == "Checking now.")
                 let toolStart = chunks.compactMap { $0.choices.first?.delta.toolCalls?.first }.first

@@ -68,7 +68,7 @@ import Testing
         r.stream = true
         r.tools = [Tool(function: .init(name: "lookup", parameters: ["type": "object", "properties": ["q": ["type": "string"]]]))]
         var chunks: [ChatCompletionChunk] = []
-        for try await e in try await provider.stream(r, context: context()) { chunks.append(e.chunk) }
+        for try await e in try await provider.stream(r, context: context()) { chunks.append(try e.chunk()) }
         let deltas = chunks.compactMap { $0.choices.first?.delta.toolCalls?.first }
         #expect(deltas.first?.function?.name == "lookup")
         #expect(deltas.compactMap { $0.function?.arguments }.joined() == #"{"q":"q"}"#)

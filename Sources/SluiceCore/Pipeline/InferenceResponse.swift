@@ -29,7 +29,7 @@ public struct ChatResult: Sendable {
     /// chat completion at all.
     public init(encoded: ByteBuffer) throws {
         self.encoded = encoded
-        if let summary = CompletionSummaryReader.read(encoded) {
+        if let summary = SummaryReader.completion(encoded) {
             self.usage = summary.usage
             self.finishReason = summary.finishReason
         } else {
@@ -73,20 +73,80 @@ public struct ChatResult: Sendable {
     }
 }
 
-/// One event of a stream, with the upstream's bytes for its `data:` payload when they can be
-/// forwarded unchanged.
+/// One event of a stream: either a decoded chunk, or the upstream's bytes for its `data:`
+/// payload with just what accounting needs read from them. A stage that needs the whole chunk
+/// calls `chunk()`; a stage that changes it calls `modify`, which drops the bytes.
 public struct ChatStreamEvent: Sendable {
-    public private(set) var chunk: ChatCompletionChunk
+    /// The upstream's bytes; dropped as soon as a stage changes the chunk.
     public private(set) var encoded: ByteBuffer?
+    private var decoded: ChatCompletionChunk?
+    /// Usage, finish reason and output size, read without decoding the chunk.
+    public private(set) var summary: ChunkSummary
 
-    public init(chunk: ChatCompletionChunk, encoded: ByteBuffer? = nil) {
-        self.chunk = chunk
+    /// A chunk built in-process.
+    public init(chunk: ChatCompletionChunk) {
+        self.decoded = chunk
+        self.summary = ChunkSummary(chunk)
+    }
+
+    /// An upstream's chunk, read only as far as accounting needs; throws if it is not a chunk.
+    public init(encoded: ByteBuffer) throws {
         self.encoded = encoded
+        if let summary = SummaryReader.chunk(encoded) {
+            self.summary = summary
+        } else {
+            let chunk = try JSONCoding.decode(ChatCompletionChunk.self, from: encoded)
+            self.decoded = chunk
+            self.summary = ChunkSummary(chunk)
+        }
+    }
+
+    /// The whole chunk, decoding the upstream's bytes if that has not happened yet.
+    public func chunk() throws -> ChatCompletionChunk {
+        if let decoded { return decoded }
+        guard let encoded else { throw SluiceError(.internalError, "A stream event has neither a value nor bytes.") }
+        return try JSONCoding.decode(ChatCompletionChunk.self, from: encoded)
     }
 
     /// Changes the chunk; the forwarded bytes are dropped.
-    public mutating func modify(_ body: (inout ChatCompletionChunk) throws -> Void) rethrows {
-        try body(&chunk)
+    public mutating func modify(_ body: (inout ChatCompletionChunk) throws -> Void) throws {
+        var value = try chunk()
+        try body(&value)
+        decoded = value
         encoded = nil
+        summary = ChunkSummary(value)
+    }
+
+    /// The `data:` payload to send.
+    public func bytes() throws -> ByteBuffer {
+        if let encoded { return encoded }
+        return try JSONCoding.encode(chunk())
+    }
+}
+
+/// What accounting needs from a stream chunk.
+public struct ChunkSummary: Sendable, Hashable {
+    /// Usage, on the chunk that reports it.
+    public var usage: Usage?
+    /// The last finish reason among the chunk's choices.
+    public var finishReason: String?
+    /// Bytes of content and tool-call text the chunk adds (as written; for estimates and for
+    /// noticing the first token).
+    public var outputBytes = 0
+    /// How many choices the chunk has (a usage-only chunk has none).
+    public var choiceCount = 0
+
+    public init() {}
+
+    init(_ chunk: ChatCompletionChunk) {
+        usage = chunk.usage
+        choiceCount = chunk.choices.count
+        for choice in chunk.choices {
+            outputBytes += choice.delta.content?.utf8.count ?? 0
+            for call in choice.delta.toolCalls ?? [] {
+                outputBytes += (call.function?.arguments?.utf8.count ?? 0) + (call.function?.name?.utf8.count ?? 0)
+            }
+            if let f = choice.finishReason { finishReason = f }
+        }
     }
 }

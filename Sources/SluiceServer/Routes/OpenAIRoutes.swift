@@ -70,7 +70,7 @@ struct OpenAIRoutes: Sendable {
                         do {
                             try await withDeadline(deadline, on: eventLoop, timeoutError: { Self.timedOut(timeout) }) {
                                 for try await event in stream {
-                                    guard let event = Self.forClient(event, includeUsage: includeUsage) else { continue }
+                                    guard let event = try Self.forClient(event, includeUsage: includeUsage) else { continue }
                                     try await writer.write(SSEEncoder.event(event))
                                 }
                             }
@@ -91,11 +91,11 @@ struct OpenAIRoutes: Sendable {
     }
 
     /// Sluice always asks upstreams for usage; a client that did not ask does not get it.
-    static func forClient(_ event: ChatStreamEvent, includeUsage: Bool) -> ChatStreamEvent? {
-        guard !includeUsage, event.chunk.usage != nil else { return event }
-        if event.chunk.choices.isEmpty { return nil }
+    static func forClient(_ event: ChatStreamEvent, includeUsage: Bool) throws -> ChatStreamEvent? {
+        guard !includeUsage, event.summary.usage != nil else { return event }
+        if event.summary.choiceCount == 0 { return nil }
         var event = event
-        event.modify { $0.usage = nil }
+        try event.modify { $0.usage = nil }
         return event
     }
 

@@ -55,17 +55,12 @@ final class StreamWatch: Sendable {
     init(startedAt: ContinuousClock.Instant) { self.startedAt = startedAt }
 
     func observe(_ event: ChatStreamEvent, trace: RequestTrace) {
-        let chunk = event.chunk
-        var bytes = 0
-        var finish: String?
-        for choice in chunk.choices {
-            bytes += choice.delta.content?.utf8.count ?? 0
-            for call in choice.delta.toolCalls ?? [] { bytes += (call.function?.arguments?.utf8.count ?? 0) + (call.function?.name?.utf8.count ?? 0) }
-            if let f = choice.finishReason { finish = f }
-        }
+        let summary = event.summary
+        let bytes = summary.outputBytes
+        let finish = summary.finishReason
         let first = state.withLock { s -> Bool in
             s.outputBytes += bytes
-            if let u = chunk.usage { s.usage = u }
+            if let u = summary.usage { s.usage = u }
             if let finish { s.finishReason = finish }
             if bytes > 0 && !s.sawFirstToken {
                 s.sawFirstToken = true

@@ -3,7 +3,7 @@ import NIOCore
 import Testing
 @testable import SluiceCore
 
-@Suite struct CompletionSummaryReaderTests {
+@Suite struct SummaryReaderTests {
     struct Decoded: Decodable, Equatable {
         struct Choice: Decodable, Equatable {
             var finishReason: String?
@@ -14,13 +14,13 @@ import Testing
     }
 
     /// What `JSONDecoder` makes of a document, as a summary; nil if it is not a completion.
-    func reference(_ json: String) -> CompletionSummaryReader.Summary? {
+    func reference(_ json: String) -> SummaryReader.Summary? {
         guard let d = try? JSONDecoder().decode(Decoded.self, from: Data(json.utf8)) else { return nil }
         return .init(usage: d.usage, finishReason: d.choices.first?.finishReason)
     }
 
-    func read(_ json: String) -> CompletionSummaryReader.Summary? {
-        CompletionSummaryReader.read(ByteBuffer(string: json))
+    func read(_ json: String) -> SummaryReader.Summary? {
+        SummaryReader.completion(ByteBuffer(string: json))
     }
 
     @Test func readsTypicalAnswers() {
@@ -83,6 +83,62 @@ import Testing
             let json = "{" + members.joined(separator: sep) + "}"
             let expected = try #require(reference(json), "reference failed on \(json)")
             #expect(read(json) == expected, "\(json)")
+        }
+    }
+
+    func chunkReference(_ json: String) throws -> ChunkSummary {
+        ChunkSummary(try JSONDecoder().decode(ChatCompletionChunk.self, from: Data(json.utf8)))
+    }
+
+    @Test func readsStreamChunks() throws {
+        let content = #"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}]}"#
+        let summary = try #require(SummaryReader.chunk(ByteBuffer(string: content)))
+        #expect(summary == (try chunkReference(content)))
+        #expect(summary.outputBytes == 5)
+        #expect(summary.choiceCount == 1)
+
+        let usage = #"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#
+        #expect(SummaryReader.chunk(ByteBuffer(string: usage)) == (try chunkReference(usage)))
+
+        let tool = #"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"lookup","arguments":"{\"q\""}}]},"finish_reason":null}]}"#
+        let toolSummary = try #require(SummaryReader.chunk(ByteBuffer(string: tool)))
+        // Written lengths: escapes count as written, so this bounds the decoded size from above.
+        #expect(toolSummary.outputBytes == "lookup".utf8.count + #"{\"q\""#.utf8.count)
+        #expect(toolSummary.outputBytes >= (try chunkReference(tool)).outputBytes)
+
+        // An error object mid-stream is not a chunk: left to the decoder (which rejects it).
+        #expect(SummaryReader.chunk(ByteBuffer(string: #"{"error":{"message":"overloaded"}}"#)) == nil)
+        #expect(throws: (any Error).self) { try ChatStreamEvent(encoded: ByteBuffer(string: #"{"error":{"message":"x"}}"#)) }
+    }
+
+    @Test func chunkSummariesAgreeWithDecodedChunks() throws {
+        var rng = SystemRandomNumberGenerator()
+        let words = ["Hello", " world", "", " 👋", " héllo", " {}[],:"]
+        for _ in 0..<2_000 {
+            var delta: [String] = []
+            if Bool.random(using: &rng) { delta.append(#""role":"assistant""#) }
+            switch Int.random(in: 0...3, using: &rng) {
+            case 0: break
+            case 1: delta.append(#""content":null"#)
+            case 2: delta.append(#""content":"\#(words.randomElement(using: &rng)!)""#)
+            default:
+                let name = Bool.random(using: &rng) ? #""name":"fn","# : ""
+                delta.append(#""tool_calls":[{"index":0,"function":{\#(name)"arguments":"abc"}}]"#)
+            }
+            delta.shuffle(using: &rng)
+            let finish = ["null", #""stop""#, #""length""#].randomElement(using: &rng)!
+            let choiceCount = Int.random(in: 0...2, using: &rng)
+            let choices = (0..<choiceCount).map { i in #"{"index":\#(i),"delta":{\#(delta.joined(separator: ","))},"finish_reason":\#(finish),"logprobs":null}"# }
+            var members = [#""id":"c""#, #""object":"chat.completion.chunk""#, #""created":1"#, #""model":"m""#, #""choices":[\#(choices.joined(separator: ","))]"#]
+            if Int.random(in: 0...3, using: &rng) == 0 { members.append(#""usage":{"prompt_tokens":4,"completion_tokens":7,"total_tokens":11}"#) }
+            if Bool.random(using: &rng) { members.append(#""usage":null"#) }
+            members.shuffle(using: &rng)
+            // Duplicate "usage" keys are not valid input; keep the first.
+            var seen = Set<String>()
+            members = members.filter { seen.insert(String($0.prefix(8))).inserted }
+            let json = "{" + members.joined(separator: ",") + "}"
+            let expected = try chunkReference(json)
+            #expect(SummaryReader.chunk(ByteBuffer(string: json)) == expected, "\(json)")
         }
     }
 }
