@@ -121,16 +121,19 @@ enum SummaryReader {
             return value
         }
 
+        /// A `usage` member's value: null leaves `usage` nil; an object sets it; anything else fails.
+        private mutating func optionalUsage(into usage: inout Usage?) -> Bool {
+            if null() { return true }
+            guard let read = self.usage() else { return false }
+            usage = read
+            return true
+        }
+
         mutating func completion() -> Summary? {
             var summary = Summary()
             var sawChoices = false
             let ok = object { reader, key in
-                if key.elementsEqual("usage".utf8) {
-                    if reader.null() { return true }
-                    guard let usage = reader.usage() else { return false }
-                    summary.usage = usage
-                    return true
-                }
+                if key.elementsEqual("usage".utf8) { return reader.optionalUsage(into: &summary.usage) }
                 if key.elementsEqual("choices".utf8) {
                     sawChoices = true
                     guard let finish = reader.firstFinishReason() else { return false }
@@ -148,12 +151,7 @@ enum SummaryReader {
             var summary = ChunkSummary()
             var sawChoices = false
             let ok = object { reader, key in
-                if key.elementsEqual("usage".utf8) {
-                    if reader.null() { return true }
-                    guard let usage = reader.usage() else { return false }
-                    summary.usage = usage
-                    return true
-                }
+                if key.elementsEqual("usage".utf8) { return reader.optionalUsage(into: &summary.usage) }
                 if key.elementsEqual("choices".utf8) {
                     sawChoices = true
                     return reader.chunkChoices(into: &summary)
