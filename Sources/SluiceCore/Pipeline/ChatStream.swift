@@ -37,11 +37,6 @@ public struct ChatStream: AsyncSequence, Sendable {
         let base = self
         return ChatStream(ObservedSequence(base: base, onEvent: onEvent, onFinish: onFinish))
     }
-
-    /// A stream whose events are transformed (and possibly dropped when `transform` returns nil).
-    public func compactMapEvents(_ transform: @escaping @Sendable (ChatStreamEvent) async throws -> ChatStreamEvent?) -> ChatStream {
-        ChatStream(self.compactMap(transform))
-    }
 }
 
 /// How a stream ended.

@@ -27,6 +27,8 @@ struct OpenAIRoutes: Sendable {
             requestID: context.requestID, endpoint: endpoint, logger: context.logger, headers: request.extensionHeaders,
             receivedAtUnix: Date().timeIntervalSince1970)
         inference.eventLoop = context.channel?.eventLoop
+        // The same bound `server.request_timeout_s` enforces, for stages that plan retries.
+        inference.deadline = .now + .nanoseconds(requestTimeout.nanoseconds)
         return inference
     }
 
