@@ -76,7 +76,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SluiceCoreTests", dependencies: ["SluiceCore", .product(name: "NIOPosix", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(
             name: "SluiceProvidersTests",
             dependencies: [

@@ -38,8 +38,9 @@ public final class CurrentTaskCanceller: @unchecked Sendable {
     public var fired: Bool { lock.withLock { _ in state.fired } }
 }
 
-/// Runs `body`; if it is still running at `deadline`, the task is cancelled and `timeoutError()`
-/// is thrown in place of whatever the cancellation caused.
+/// Runs `body`; if it is still running at `deadline` (give or take `DeadlineTimer`'s resolution),
+/// the task is cancelled and `timeoutError()` is thrown in place of whatever the cancellation
+/// caused. `eventLoop` ticks the shared timer if it is not ticking yet.
 public func withDeadline<T>(
     _ deadline: NIODeadline,
     on eventLoop: any EventLoop,
@@ -48,9 +49,9 @@ public func withDeadline<T>(
 ) async throws -> T {
     let canceller = CurrentTaskCanceller()
     canceller.attach()
-    let scheduled = eventLoop.scheduleTask(deadline: deadline) { canceller.cancel() }
+    let timer = DeadlineTimer.shared.schedule(at: deadline, on: eventLoop) { canceller.cancel() }
     defer {
-        scheduled.cancel()
+        DeadlineTimer.shared.cancel(timer)
         canceller.detach()
     }
     do {

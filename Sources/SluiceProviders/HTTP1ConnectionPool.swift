@@ -335,7 +335,15 @@ final class HTTP1ConnectionPool: Sendable {
         private var received = 0
         private var maxBodyBytes = 0
         private var context: ChannelHandlerContext?
+        /// When the exchange in progress fails for silence: `first_token_ms` after it started
+        /// until the first byte, then `idle_ms` after the latest read; nil between exchanges.
+        private var deadline: NIODeadline?
+        private var sawFirstByte = false
+        /// The one pending timer and when it fires. It is not moved on every read (a scheduled
+        /// task costs a heap insertion and a linear removal): when it fires early it re-arms
+        /// itself for the deadline as it is then, and between exchanges it is left to lapse.
         private var timer: Scheduled<Void>?
+        private var timerAt: NIODeadline?
         let firstByteTimeout: TimeAmount
         let idleTimeout: TimeAmount
 
@@ -345,7 +353,11 @@ final class HTTP1ConnectionPool: Sendable {
         }
 
         func handlerAdded(context: ChannelHandlerContext) { self.context = context }
-        func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+        func handlerRemoved(context: ChannelHandlerContext) {
+            self.context = nil
+            timer?.cancel()
+            timer = nil
+        }
 
         func start(_ sink: Sink, maxBodyBytes: Int) {
             self.sink = sink
@@ -353,21 +365,38 @@ final class HTTP1ConnectionPool: Sendable {
             self.body.clear()
             self.received = 0
             self.maxBodyBytes = maxBodyBytes
-            armTimer(firstByteTimeout, failure: .noAnswer)
+            self.sawFirstByte = false
+            setDeadline(.now() + firstByteTimeout)
         }
 
-        // Until the first byte: `first_token_ms`; after it, `idle_ms` between reads.
-        private func armTimer(_ timeout: TimeAmount, failure: Failure) {
+        private func setDeadline(_ deadline: NIODeadline) {
+            self.deadline = deadline
+            if let timerAt, timerAt <= deadline { return }  // fires first and re-arms if need be
             timer?.cancel()
+            armTimer(at: deadline)
+        }
+
+        private func armTimer(at when: NIODeadline) {
             guard let context else { return }
-            timer = context.eventLoop.scheduleTask(in: timeout) { [weak self] in
-                self?.fail(failure, context: self?.context)
+            timerAt = when
+            timer = context.eventLoop.scheduleTask(deadline: when) { [weak self] in self?.timerFired() }
+        }
+
+        private func timerFired() {
+            timer = nil
+            timerAt = nil
+            guard sink != nil, let deadline else { return }
+            if deadline <= .now() {
+                fail(sawFirstByte ? Failure.idle : Failure.noAnswer, context: context)
+            } else {
+                armTimer(at: deadline)
             }
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             guard let sink else { return }
-            armTimer(idleTimeout, failure: .idle)
+            sawFirstByte = true
+            setDeadline(.now() + idleTimeout)
             switch unwrapInboundIn(data) {
             case .head(let h):
                 head = h
@@ -384,7 +413,7 @@ final class HTTP1ConnectionPool: Sendable {
                 }
             case .end:
                 guard let head else { return }
-                timer?.cancel()
+                deadline = nil
                 self.sink = nil
                 switch sink {
                 case .whole(let promise):
@@ -409,7 +438,7 @@ final class HTTP1ConnectionPool: Sendable {
         }
 
         func fail(_ error: any Error, context: ChannelHandlerContext?) {
-            timer?.cancel()
+            deadline = nil
             if let sink {
                 self.sink = nil
                 switch sink {

@@ -177,3 +177,54 @@ struct HTTPClientBox: Sendable {
     let client: HTTPClient
     func shutdown() async { try? await client.shutdown() }
 }
+
+/// The exchange handler's one lazily re-armed timer: it must neither fire early for a later
+/// exchange on a reused connection nor fail to fire when a stream stalls.
+@Suite struct ExchangeTimerTests {
+    let pool = HTTP1ConnectionPoolTests()
+
+    func provider(_ base: String, timeouts: Timeouts) -> (OpenAICompatibleProvider, HTTPClientBox) {
+        var config = HTTPProviderConfig(baseURL: base + "/v1", timeouts: timeouts)
+        config.maxConnections = 1
+        let client = OpenAICompatibleProvider.makeHTTPClient(for: config)
+        return (OpenAICompatibleProvider(name: "up", config: config, client: client), HTTPClientBox(client: client))
+    }
+
+    @Test func aTimerLeftFromAnEarlierExchangeDoesNotCutTheNextOne() async throws {
+        let log = ConnectionLog()
+        // Each answer takes 250 ms against a 400 ms first-byte limit; the first exchange's timer
+        // (due 400 ms after it started) comes while the second one is 150 ms in.
+        try await FakeUpstream.with(context: ConnectionContext.self, pool.routes(log, delay: .milliseconds(250))) { base in
+            let (provider, client) = provider(base, timeouts: Timeouts(firstTokenMs: 400, idleMs: 400))
+            for _ in 0..<3 {
+                let result = try await provider.complete(pool.request, context: pool.context())
+                #expect(result.usage?.completionTokens == 1)
+            }
+            await client.shutdown()
+        }
+        #expect(log.connections == 1)
+    }
+
+    @Test func aStalledStreamFailsAfterTheIdleLimit() async throws {
+        let log = ConnectionLog()
+        // One chunk, then 3 s of silence, against a 300 ms idle limit.
+        try await FakeUpstream.with(context: ConnectionContext.self, pool.streamRoutes(log, events: 2, gap: .seconds(3))) { base in
+            let (provider, client) = provider(base, timeouts: Timeouts(firstTokenMs: 2000, idleMs: 300))
+            var streamed = pool.request
+            streamed.stream = true
+            let started = ContinuousClock.now
+            var received = 0
+            var failure: SluiceError?
+            do {
+                for try await _ in try await provider.stream(streamed, context: pool.context()) { received += 1 }
+            } catch let error as SluiceError {
+                failure = error
+            }
+            let waited = ContinuousClock.now - started
+            #expect(received == 1)
+            #expect(failure?.httpStatus == 504)
+            #expect(waited >= .milliseconds(290) && waited < .milliseconds(2000))
+            await client.shutdown()
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Testing
+@testable import SluiceCore
+
+@Suite struct DeadlineTimerTests {
+    let loop = MultiThreadedEventLoopGroup.singleton.any()
+
+    @Test func firesAfterItsDeadlineAndNotBefore() async throws {
+        let timer = DeadlineTimer(resolution: .milliseconds(10))
+        let fired = FiredAt()
+        let armed = NIODeadline.now()
+        _ = timer.schedule(at: armed + .milliseconds(150), on: loop) { fired.mark() }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(fired.at == nil)
+        try await Task.sleep(for: .milliseconds(250))
+        let at = try #require(fired.at)
+        #expect(at - armed >= .milliseconds(150))
+        #expect(at - armed < .milliseconds(300))
+        #expect(timer.armedCount == 0)
+    }
+
+    @Test func aCancelledTimerNeverFires() async throws {
+        let timer = DeadlineTimer(resolution: .milliseconds(10))
+        let fired = FiredAt()
+        let handles = (0..<100).map { _ in timer.schedule(at: .now() + .milliseconds(50), on: loop) { fired.mark() } }
+        #expect(timer.armedCount == 100)
+        for h in handles { timer.cancel(h) }
+        #expect(timer.armedCount == 0)
+        try await Task.sleep(for: .milliseconds(150))
+        #expect(fired.at == nil)
+    }
+
+    @Test func aPastDeadlineFiresAtTheNextTick() async throws {
+        let timer = DeadlineTimer(resolution: .milliseconds(10))
+        let fired = FiredAt()
+        _ = timer.schedule(at: .now() - .seconds(5), on: loop) { fired.mark() }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(fired.at != nil)
+    }
+
+    @Test func withDeadlineCancelsTheBodyAndThrowsTheTimeoutError() async throws {
+        struct Late: Error {}
+        let outcome = await Task {
+            try await withDeadline(.now() + .milliseconds(100), on: loop, timeoutError: { Late() }) {
+                try await Task.sleep(for: .seconds(10))
+            }
+        }.result
+        #expect(throws: Late.self) { try outcome.get() }
+    }
+}
+
+/// When a timer fired.
+final class FiredAt: @unchecked Sendable {
+    private let lock = NSLock()
+    private var time: NIODeadline?
+    func mark() { lock.withLock { if time == nil { time = .now() } } }
+    var at: NIODeadline? { lock.withLock { time } }
+}
