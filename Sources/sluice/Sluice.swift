@@ -47,6 +47,8 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "sluice")
+        // Log lines are written by a flusher thread; write out the last ones before exiting.
+        defer { LineLogHandler.flush() }
         let app: SluiceApplication
         do {
             app = try buildApplication(config: config, options: BuildOptions(logger: logger))

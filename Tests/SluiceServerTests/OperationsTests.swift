@@ -67,3 +67,46 @@ import Testing
         }
     }
 }
+
+@Suite struct RequestIDAndLogOutputTests {
+    @Test func requestIDsAreUniqueAndWellFormed() {
+        let ids = (0..<20_000).map { _ in RequestIDMiddleware.makeID() }
+        #expect(Set(ids).count == ids.count)
+        for id in ids.prefix(100) {
+            #expect(id.hasPrefix("req_") && id.utf8.count == 28)
+            #expect(RequestIDMiddleware.isAcceptable(id))
+            #expect(id.dropFirst(4).allSatisfy { $0.isHexDigit && !$0.isUppercase })
+        }
+    }
+
+    @Test func costsHaveEightDecimals() {
+        #expect(OpenAIRoutes.usd(0) == "0.00000000")
+        #expect(OpenAIRoutes.usd(0.0000123) == "0.00001230")
+        #expect(OpenAIRoutes.usd(12.5) == "12.50000000")
+        #expect(OpenAIRoutes.usd(0.123456789) == "0.12345679")
+    }
+
+    /// Lines reach the file descriptor whole and in order: from the flusher thread on its own,
+    /// and at once for urgent lines and on `flush()`.
+    @Test func bufferedLinesArriveInOrder() async throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        defer { close(fds[0]) }
+        let output = LogOutput(fd: fds[1])
+        for i in 0..<500 { output.write("line \(i)\n", now: false) }
+        // The flusher writes without being asked.
+        var received = ""
+        let deadline = ContinuousClock.now + .seconds(5)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        _ = fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK)
+        while !received.hasSuffix("line 499\n") && ContinuousClock.now < deadline {
+            let n = read(fds[0], &buffer, buffer.count)
+            if n > 0 { received += String(decoding: buffer[0..<n], as: UTF8.self) } else { try await Task.sleep(for: .milliseconds(5)) }
+        }
+        #expect(received == (0..<500).map { "line \($0)\n" }.joined())
+        output.write("warn\n", now: true)
+        let n = read(fds[0], &buffer, buffer.count)
+        #expect(n > 0 && String(decoding: buffer[0..<max(0, n)], as: UTF8.self) == "warn\n")
+        close(fds[1])
+    }
+}

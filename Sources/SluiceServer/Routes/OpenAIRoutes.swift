@@ -56,7 +56,7 @@ struct OpenAIRoutes: Sendable {
         switch response {
         case .completion(let result):
             headers[.contentType] = "application/json"
-            if let cost = inference.trace.values.costUSD { headers[.sluiceCost] = String(format: "%.8f", cost) }
+            if let cost = inference.trace.values.costUSD { headers[.sluiceCost] = Self.usd(cost) }
             let bytes = try result.bytes()
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: bytes))
         case .stream(let stream):
@@ -86,6 +86,14 @@ struct OpenAIRoutes: Sendable {
                     try await writer.finish(nil)
                 })
         }
+    }
+
+    /// A cost with 8 decimals (`0.00001234`), without Foundation's `String(format:)`.
+    static func usd(_ cost: Double) -> String {
+        guard cost.isFinite, cost >= 0, cost < 1e10 else { return cost.isFinite ? String(cost) : "0.00000000" }
+        let units = UInt64((cost * 1e8).rounded())
+        let fraction = String(units % 100_000_000)
+        return String(units / 100_000_000) + "." + String(repeating: "0", count: 8 - fraction.count) + fraction
     }
 
     static func timedOut(_ limit: TimeAmount) -> SluiceError {
@@ -134,7 +142,7 @@ struct OpenAIRoutes: Sendable {
             }
             recorder.finish(inference, outcome: .finished)
             var headers: HTTPFields = [.contentType: "application/json", .sluiceModel: deployment.name]
-            if let cost = inference.trace.values.costUSD { headers[.sluiceCost] = String(format: "%.8f", cost) }
+            if let cost = inference.trace.values.costUSD { headers[.sluiceCost] = Self.usd(cost) }
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: try JSONCoding.encode(result)))
         } catch {
             recorder.finish(inference, outcome: .failed(error))
