@@ -131,7 +131,7 @@ public struct OpenAICompatibleProvider: ChatProvider, EmbeddingProvider {
         var request = request
         request.stream = nil
         request.streamOptions = nil
-        let bytes = try await fetchWhole(path: "/chat/completions", body: try JSONCoding.encode(request), context: context, limit: 64 << 20)
+        let bytes = try await fetchWhole(path: "/chat/completions", body: try request.jsonBytes(), context: context, limit: 64 << 20)
         do {
             return try ChatResult(encoded: bytes)
         } catch {
@@ -145,7 +145,7 @@ public struct OpenAICompatibleProvider: ChatProvider, EmbeddingProvider {
         // Always ask for usage so the call can be accounted; the stage that knows what the
         // client asked for strips it again if the client did not.
         request.streamOptions = StreamOptions(includeUsage: true)
-        let body = try JSONCoding.encode(request)
+        let body = try request.jsonBytes()
         let deadline = ContinuousClock.now + totalLimit
         if let pool {
             let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: basePath + "/chat/completions", headers: poolHeaders)

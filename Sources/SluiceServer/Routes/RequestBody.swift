@@ -22,6 +22,15 @@ struct RequestBodyReader: Sendable {
         guard body.readableBytes > 0 else {
             throw SluiceError(.invalidJSON, "The request body is empty; send a JSON object.")
         }
+        // Well-formed JSON through the fast parser; anything it is unsure of through Foundation,
+        // whose errors (with the position of a syntax error) are the ones clients see.
+        if let value = JSONParser.parse(body) {
+            do {
+                return try JSONValueDecoder.decode(type, from: value)
+            } catch {
+                throw SluiceError.fromDecoding(error)
+            }
+        }
         do {
             return try JSONCoding.decode(type, from: body)
         } catch {
