@@ -17,12 +17,7 @@ extension ChatCompletionRequest {
         object.int("max_completion_tokens", maxCompletionTokens, &out)
         object.int("max_tokens", maxTokens, &out)
         object.key("messages", &out)
-        out.writeInteger(UInt8(ascii: "["))
-        for (i, message) in messages.enumerated() {
-            if i > 0 { out.writeInteger(UInt8(ascii: ",")) }
-            try message.writeJSON(to: &out)
-        }
-        out.writeInteger(UInt8(ascii: "]"))
+        try writeArray(messages, &out) { message, out in try message.writeJSON(to: &out) }
         object.string("model", model, &out)
         object.int("n", n, &out)
         object.bool("parallel_tool_calls", parallelToolCalls, &out)
@@ -59,9 +54,7 @@ extension ChatCompletionRequest {
         if let toolChoice { try object.value("tool_choice", toolChoice, &out) }
         if let tools {
             object.key("tools", &out)
-            out.writeInteger(UInt8(ascii: "["))
-            for (i, tool) in tools.enumerated() {
-                if i > 0 { out.writeInteger(UInt8(ascii: ",")) }
+            try writeArray(tools, &out) { tool, out in
                 var t = ObjectWriter(&out)
                 t.key("function", &out)
                 var f = ObjectWriter(&out)
@@ -73,7 +66,6 @@ extension ChatCompletionRequest {
                 t.string("type", tool.type, &out)
                 t.finish(&out)
             }
-            out.writeInteger(UInt8(ascii: "]"))
         }
         object.int("top_logprobs", topLogprobs, &out)
         try object.double("top_p", topP, &out)
@@ -98,9 +90,7 @@ extension ChatMessage {
         object.string("tool_call_id", toolCallId, &out)
         if let toolCalls {
             object.key("tool_calls", &out)
-            out.writeInteger(UInt8(ascii: "["))
-            for (i, call) in toolCalls.enumerated() {
-                if i > 0 { out.writeInteger(UInt8(ascii: ",")) }
+            writeArray(toolCalls, &out) { call, out in
                 var c = ObjectWriter(&out)
                 c.key("function", &out)
                 var f = ObjectWriter(&out)
@@ -111,10 +101,23 @@ extension ChatMessage {
                 c.string("type", call.type, &out)
                 c.finish(&out)
             }
-            out.writeInteger(UInt8(ascii: "]"))
         }
         object.finish(&out)
     }
+}
+
+/// Writes a JSON array, each element by `element`.
+func writeArray<C: Collection>(
+    _ items: C, _ out: inout ByteBuffer, _ element: (C.Element, inout ByteBuffer) throws -> Void
+) rethrows {
+    out.writeInteger(UInt8(ascii: "["))
+    var first = true
+    for item in items {
+        if !first { out.writeInteger(UInt8(ascii: ",")) }
+        first = false
+        try element(item, &out)
+    }
+    out.writeInteger(UInt8(ascii: "]"))
 }
 
 /// Writes one JSON object's members into a buffer passed to each call (so nested objects never
