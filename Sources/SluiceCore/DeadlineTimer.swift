@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// Fires callbacks at deadlines, to within `resolution`, for timeouts that almost never fire.
@@ -10,9 +11,9 @@ import Synchronization
 /// a dictionary insert and remove under a lock, and one repeating task per `resolution` walks the
 /// due buckets while anything is armed (none runs when nothing is).
 public final class DeadlineTimer: Sendable {
-    /// The process-wide timer (10 ms resolution); it ticks on the loop of whoever arms it first
-    /// after it has been idle.
-    public static let shared = DeadlineTimer(resolution: .milliseconds(10))
+    /// The process-wide timer (10 ms resolution), ticking on NIO's singleton group, which lives
+    /// as long as the process (a caller's loop could be shut down and take the ticks with it).
+    public static let shared = DeadlineTimer(resolution: .milliseconds(10), eventLoop: MultiThreadedEventLoopGroup.singleton.next())
 
     /// A timer armed with `schedule`, for `cancel`.
     public struct Handle: Sendable {
@@ -30,9 +31,12 @@ public final class DeadlineTimer: Sendable {
     }
 
     private let resolutionNanos: Int64
+    private let eventLoop: any EventLoop
     private let state: Mutex<State>
 
-    public init(resolution: TimeAmount) {
+    /// A timer whose ticks run on `eventLoop`.
+    public init(resolution: TimeAmount, eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
         self.resolutionNanos = max(1, resolution.nanoseconds)
         self.state = Mutex(State(processedTick: Int64(NIODeadline.now().uptimeNanoseconds) / max(1, resolution.nanoseconds)))
     }
@@ -43,8 +47,7 @@ public final class DeadlineTimer: Sendable {
     }
 
     /// Calls `fire` once, at or up to `resolution` after `deadline`, unless cancelled first.
-    /// `eventLoop` runs the ticks if the timer is not ticking yet.
-    public func schedule(at deadline: NIODeadline, on eventLoop: any EventLoop, _ fire: @escaping @Sendable () -> Void) -> Handle {
+    public func schedule(at deadline: NIODeadline, _ fire: @escaping @Sendable () -> Void) -> Handle {
         let wanted = tick(of: deadline)
         return state.withLock { state in
             // A deadline already due fires at the next tick.

@@ -40,16 +40,15 @@ public final class CurrentTaskCanceller: @unchecked Sendable {
 
 /// Runs `body`; if it is still running at `deadline` (give or take `DeadlineTimer`'s resolution),
 /// the task is cancelled and `timeoutError()` is thrown in place of whatever the cancellation
-/// caused. `eventLoop` ticks the shared timer if it is not ticking yet.
+/// caused.
 public func withDeadline<T>(
     _ deadline: NIODeadline,
-    on eventLoop: any EventLoop,
     timeoutError: () -> any Error,
     _ body: () async throws -> T
 ) async throws -> T {
     let canceller = CurrentTaskCanceller()
     canceller.attach()
-    let timer = DeadlineTimer.shared.schedule(at: deadline, on: eventLoop) { canceller.cancel() }
+    let timer = DeadlineTimer.shared.schedule(at: deadline) { canceller.cancel() }
     defer {
         DeadlineTimer.shared.cancel(timer)
         canceller.detach()

@@ -54,8 +54,7 @@ public struct AnthropicProvider: ChatProvider {
         let body = try AnthropicTranslator.messagesRequest(from: request, defaultMaxTokens: config.defaultMaxTokens)
         let logger = context.logger
         let created = Int(context.receivedAtUnix)
-        return try await withDeadline(
-            .now() + .milliseconds(Int64(config.timeouts.totalMs)), on: client.eventLoopGroup.any(),
+        return try await withDeadline(.now() + .milliseconds(Int64(config.timeouts.totalMs)),
             timeoutError: { SluiceError(.upstreamTimeout, "Upstream '\(name)' did not finish within \(config.timeouts.totalMs) ms") }
         ) {
             let response = try await post(body, logger: logger)

@@ -92,8 +92,7 @@ public struct OpenAICompatibleProvider: ChatProvider, EmbeddingProvider {
 
     /// Runs a whole call under `timeouts.total_ms`.
     private func withTotalTimeout<T>(_ body: () async throws -> T) async throws -> T {
-        try await withDeadline(
-            .now() + .milliseconds(Int64(config.timeouts.totalMs)), on: client.eventLoopGroup.any(), timeoutError: timeoutError, body)
+        try await withDeadline(.now() + .milliseconds(Int64(config.timeouts.totalMs)), timeoutError: timeoutError, body)
     }
 
     /// POSTs a body and returns the whole answer, within `total_ms`; errors mapped.

@@ -8,10 +8,10 @@ import Testing
     let loop = MultiThreadedEventLoopGroup.singleton.any()
 
     @Test func firesAfterItsDeadlineAndNotBefore() async throws {
-        let timer = DeadlineTimer(resolution: .milliseconds(10))
+        let timer = DeadlineTimer(resolution: .milliseconds(10), eventLoop: loop)
         let fired = FiredAt()
         let armed = NIODeadline.now()
-        _ = timer.schedule(at: armed + .milliseconds(150), on: loop) { fired.mark() }
+        _ = timer.schedule(at: armed + .milliseconds(150)) { fired.mark() }
         try await Task.sleep(for: .milliseconds(100))
         #expect(fired.at == nil)
         try await Task.sleep(for: .milliseconds(250))
@@ -22,9 +22,9 @@ import Testing
     }
 
     @Test func aCancelledTimerNeverFires() async throws {
-        let timer = DeadlineTimer(resolution: .milliseconds(10))
+        let timer = DeadlineTimer(resolution: .milliseconds(10), eventLoop: loop)
         let fired = FiredAt()
-        let handles = (0..<100).map { _ in timer.schedule(at: .now() + .milliseconds(50), on: loop) { fired.mark() } }
+        let handles = (0..<100).map { _ in timer.schedule(at: .now() + .milliseconds(50)) { fired.mark() } }
         #expect(timer.armedCount == 100)
         for h in handles { timer.cancel(h) }
         #expect(timer.armedCount == 0)
@@ -33,9 +33,9 @@ import Testing
     }
 
     @Test func aPastDeadlineFiresAtTheNextTick() async throws {
-        let timer = DeadlineTimer(resolution: .milliseconds(10))
+        let timer = DeadlineTimer(resolution: .milliseconds(10), eventLoop: loop)
         let fired = FiredAt()
-        _ = timer.schedule(at: .now() - .seconds(5), on: loop) { fired.mark() }
+        _ = timer.schedule(at: .now() - .seconds(5)) { fired.mark() }
         try await Task.sleep(for: .milliseconds(200))
         #expect(fired.at != nil)
     }
@@ -43,7 +43,7 @@ import Testing
     @Test func withDeadlineCancelsTheBodyAndThrowsTheTimeoutError() async throws {
         struct Late: Error {}
         let outcome = await Task {
-            try await withDeadline(.now() + .milliseconds(100), on: loop, timeoutError: { Late() }) {
+            try await withDeadline(.now() + .milliseconds(100), timeoutError: { Late() }) {
                 try await Task.sleep(for: .seconds(10))
             }
         }.result

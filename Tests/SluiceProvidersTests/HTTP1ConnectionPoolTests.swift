@@ -154,8 +154,7 @@ import Testing
             let started = ContinuousClock.now
             // In a task of its own: Swift Testing reads a cancelled test task as a cancelled test.
             let second = await Task {
-                try await withDeadline(
-                    .now() + .milliseconds(300), on: MultiThreadedEventLoopGroup.singleton.any(),
+                try await withDeadline(.now() + .milliseconds(300),
                     timeoutError: { SluiceError(.upstreamTimeout, "waited") }
                 ) {
                     try await provider.complete(request, context: context())

@@ -42,11 +42,9 @@ struct OpenAIRoutes: Sendable {
             recorder.finish(inference, outcome: .failed(error))
             throw error
         }
-        // Any loop will do: the deadline only cancels the task.
-        let eventLoop = MultiThreadedEventLoopGroup.singleton.any()
         let deadline = NIODeadline.now() + requestTimeout
         let timeout = requestTimeout
-        let response = try await withDeadline(deadline, on: eventLoop, timeoutError: { Self.timedOut(timeout) }) {
+        let response = try await withDeadline(deadline, timeoutError: { Self.timedOut(timeout) }) {
             try await pipeline.run(InferenceRequest(chat: chat), context: inference)
         }
         var headers: HTTPFields = [:]
@@ -70,7 +68,7 @@ struct OpenAIRoutes: Sendable {
                 body: ResponseBody { writer in
                     try await withCancellationOnClose(of: channel) {
                         do {
-                            try await withDeadline(deadline, on: eventLoop, timeoutError: { Self.timedOut(timeout) }) {
+                            try await withDeadline(deadline, timeoutError: { Self.timedOut(timeout) }) {
                                 for try await event in stream {
                                     guard let event = try Self.forClient(event, includeUsage: includeUsage) else { continue }
                                     try await writer.write(SSEEncoder.event(event))
