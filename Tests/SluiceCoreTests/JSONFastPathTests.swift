@@ -27,6 +27,35 @@ import Testing
         #expect(try fast(body) == foundation(body))
     }
 
+    @Test(arguments: bodies + [
+        #"{"model":"m","messages":[{"role":"user","content":null,"name":null,"extra":1}],"stream":null,"seed":3.0,"odd":null,"stop":[]}"#,
+        #"{"model":"m","messages":[],"tool_choice":"auto","tools":[]}"#,
+    ]) func readsParsedBodiesAsCodableDoes(body: String) throws {
+        let value = try #require(JSONParser.parse(ByteBuffer(string: body)))
+        let direct = try #require(ChatCompletionRequest(parsed: value))
+        #expect(direct == (try foundation(body)))
+    }
+
+    /// Anything `Codable` would refuse, the direct reader leaves to `Codable` (for its error).
+    @Test(arguments: [
+        #"{"messages":[{"role":"user","content":"x"}]}"#,
+        #"{"model":"m","messages":[{"role":"robot","content":"x"}]}"#,
+        #"{"model":"m","messages":[{"role":"user","content":5}]}"#,
+        #"{"model":"m","messages":[{"role":"user","content":[{"text":"x"}]}]}"#,
+        #"{"model":"m","messages":[{"role":"user","content":[{"type":"text"}]}]}"#,
+        #"{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f"}}]}]}"#,
+        #"{"model":"m","messages":[],"max_tokens":2.5}"#,
+        #"{"model":"m","messages":[],"stream":"yes"}"#,
+        #"{"model":"m","messages":[],"stop":[1]}"#,
+        #"{"model":"m","messages":[],"tools":[{"type":"function"}]}"#,
+        #"{"model":"m","messages":[],"temperature":"hot"}"#,
+        #"{"model":"m","messages":[],"seed":1e300}"#,
+    ]) func leavesWhatCodableRefusesToCodable(body: String) throws {
+        let value = try #require(JSONParser.parse(ByteBuffer(string: body)))
+        #expect(ChatCompletionRequest(parsed: value) == nil)
+        #expect(throws: (any Error).self) { try foundation(body) }
+    }
+
     @Test(arguments: bodies) func writesTheBytesFoundationWrites(body: String) throws {
         let request = try foundation(body)
         let expected = String(buffer: try JSONCoding.encode(request))

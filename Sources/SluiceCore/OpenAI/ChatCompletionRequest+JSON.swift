@@ -170,3 +170,129 @@ struct ObjectWriter {
         out.writeInteger(UInt8(ascii: "}"))
     }
 }
+
+extension ChatCompletionRequest {
+    /// The request read straight from a parsed body, or nil for anything out of the ordinary
+    /// (a wrong type, an unknown role, ...), which the caller then decodes through `Codable`, the
+    /// one definition of the wire format and of its errors. The generic `Decoder` machinery was
+    /// about 5% of a proxied request's CPU; tests check this reader against `Codable` on varied
+    /// bodies.
+    public init?(parsed value: JSONValue) {
+        guard case .object(let members) = value,
+            case .string(let model)? = members["model"],
+            case .array(let rawMessages)? = members["messages"]
+        else { return nil }
+        var messages: [ChatMessage] = []
+        messages.reserveCapacity(rawMessages.count)
+        for raw in rawMessages {
+            guard let message = ChatMessage(parsed: raw) else { return nil }
+            messages.append(message)
+        }
+        self.init(model: model, messages: messages)
+        var extra: [String: JSONValue] = [:]
+        for (key, member) in members {
+            // `decodeIfPresent` reads null as absent.
+            if case .null = member, Self.knownKeys.contains(key) { continue }
+            switch key {
+            case "model", "messages": continue
+            case "stream": guard let v = member.exactBool else { return nil }; stream = v
+            case "max_tokens": guard let v = member.exactInt else { return nil }; maxTokens = v
+            case "max_completion_tokens": guard let v = member.exactInt else { return nil }; maxCompletionTokens = v
+            case "temperature": guard let v = member.doubleValue else { return nil }; temperature = v
+            case "top_p": guard let v = member.doubleValue else { return nil }; topP = v
+            case "seed": guard let v = member.exactInt else { return nil }; seed = v
+            case "user": guard case .string(let v) = member else { return nil }; user = v
+            case "n": guard let v = member.exactInt else { return nil }; n = v
+            case "presence_penalty": guard let v = member.doubleValue else { return nil }; presencePenalty = v
+            case "frequency_penalty": guard let v = member.doubleValue else { return nil }; frequencyPenalty = v
+            case "logprobs": guard let v = member.exactBool else { return nil }; logprobs = v
+            case "top_logprobs": guard let v = member.exactInt else { return nil }; topLogprobs = v
+            case "parallel_tool_calls": guard let v = member.exactBool else { return nil }; parallelToolCalls = v
+            case "tool_choice": toolChoice = member
+            case "stop":
+                switch member {
+                case .string(let s): stop = .one(s)
+                case .array(let items):
+                    var values: [String] = []
+                    for item in items {
+                        guard case .string(let s) = item else { return nil }
+                        values.append(s)
+                    }
+                    stop = .many(values)
+                default: return nil
+                }
+            // The nested, rarer shapes go through their `Codable` conformances.
+            case "stream_options": guard let v = try? JSONValueDecoder.decode(StreamOptions.self, from: member) else { return nil }; streamOptions = v
+            case "tools": guard let v = try? JSONValueDecoder.decode([Tool].self, from: member) else { return nil }; tools = v
+            case "response_format":
+                guard let v = try? JSONValueDecoder.decode(ResponseFormat.self, from: member) else { return nil }
+                responseFormat = v
+            case "logit_bias": guard let v = try? JSONValueDecoder.decode([String: Double].self, from: member) else { return nil }; logitBias = v
+            default: extra[key] = member
+            }
+        }
+        self.extra = extra
+    }
+}
+
+extension ChatMessage {
+    /// One message read straight from parsed JSON, or nil where `Codable` must decide.
+    init?(parsed value: JSONValue) {
+        guard case .object(let members) = value, case .string(let roleName)? = members["role"],
+            let role = Role(rawValue: roleName)
+        else { return nil }
+        self.init(role: role, content: nil)
+        for (key, member) in members {
+            if case .null = member { continue }
+            switch key {
+            case "content":
+                switch member {
+                case .string(let s): content = .text(s)
+                case .array(let items):
+                    var parts: [ContentPart] = []
+                    for item in items {
+                        guard case .string(let type)? = item["type"] else { return nil }
+                        let text = item["text"]?.stringValue
+                        if type == "text" && text == nil { return nil }
+                        parts.append(ContentPart(type: type, text: text, raw: item))
+                    }
+                    content = .parts(parts)
+                default: return nil
+                }
+            case "name": guard case .string(let s) = member else { return nil }; name = s
+            case "tool_call_id": guard case .string(let s) = member else { return nil }; toolCallId = s
+            case "refusal": guard case .string(let s) = member else { return nil }; refusal = s
+            case "tool_calls":
+                guard case .array(let items) = member else { return nil }
+                var calls: [ToolCall] = []
+                for item in items {
+                    guard case .string(let id)? = item["id"], case .string(let type)? = item["type"],
+                        case .string(let fn)? = item["function"]?["name"], case .string(let args)? = item["function"]?["arguments"]
+                    else { return nil }
+                    var call = ToolCall(id: id, name: fn, arguments: args)
+                    call.type = type
+                    calls.append(call)
+                }
+                toolCalls = calls
+            default: continue
+            }
+        }
+    }
+}
+
+extension JSONValue {
+    /// A boolean exactly as `Codable` accepts one.
+    fileprivate var exactBool: Bool? {
+        if case .bool(let b) = self { return b }
+        return nil
+    }
+
+    /// An integer exactly as `Codable` accepts one (a whole number that fits).
+    fileprivate var exactInt: Int? {
+        switch self {
+        case .int(let i): return i
+        case .double(let d) where d.isFinite && d == d.rounded(): return Int(exactly: d)
+        default: return nil
+        }
+    }
+}

@@ -261,6 +261,12 @@ public struct ContentPart: Codable, Sendable, Hashable {
         self.raw = ["type": "text", "text": .string(text)]
     }
 
+    init(type: String, text: String?, raw: JSONValue) {
+        self.type = type
+        self.text = text
+        self.raw = raw
+    }
+
     public init(from decoder: any Decoder) throws {
         let raw = try JSONValue(from: decoder)
         guard let type = raw["type"]?.stringValue else {

@@ -36,7 +36,7 @@ struct OpenAIRoutes: Sendable {
         let inference = makeContext(request, context, endpoint: "chat.completions")
         let chat: ChatCompletionRequest
         do {
-            chat = try await body.decode(ChatCompletionRequest.self, from: request)
+            chat = try await body.decode(ChatCompletionRequest.self, from: request, direct: ChatCompletionRequest.init(parsed:))
             try RequestValidation.validate(chat)
         } catch {
             recorder.finish(inference, outcome: .failed(error))

@@ -17,7 +17,8 @@ struct RequestBodyReader: Sendable {
         }
     }
 
-    func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
+    /// Decodes the body as a `T`; `direct` may read a parsed body itself (nil leaves it to `Codable`).
+    func decode<T: Decodable>(_ type: T.Type, from request: Request, direct: (JSONValue) -> T? = { _ in nil }) async throws -> T {
         let body = try await read(request)
         guard body.readableBytes > 0 else {
             throw SluiceError(.invalidJSON, "The request body is empty; send a JSON object.")
@@ -25,6 +26,7 @@ struct RequestBodyReader: Sendable {
         // Well-formed JSON through the fast parser; anything it is unsure of through Foundation,
         // whose errors (with the position of a syntax error) are the ones clients see.
         if let value = JSONParser.parse(body) {
+            if let decoded = direct(value) { return decoded }
             do {
                 return try JSONValueDecoder.decode(type, from: value)
             } catch {
