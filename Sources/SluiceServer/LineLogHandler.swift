@@ -38,11 +38,18 @@ public struct LineLogHandler: LogHandler {
 
     /// The line for one event, ending in a newline.
     func line(level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?, timestamp: String) -> String {
-        var merged = metadata
-        if let extra, !extra.isEmpty {
-            if merged.isEmpty { merged = extra } else { merged.merge(extra) { _, new in new } }
+        // The logger's and the event's metadata in one sorted list (the event's win), without
+        // building a merged dictionary. Hummingbird's `hb.request.id` is left out: every request
+        // line carries Sluice's `request_id`, which is also the `x-request-id` clients see.
+        var fields: [(key: String, value: Logger.MetadataValue)] = []
+        fields.reserveCapacity(metadata.count + (extra?.count ?? 0))
+        for (key, value) in metadata where key != "hb.request.id" && extra?[key] == nil {
+            fields.append((key, value))
         }
-        let fields = merged.sorted(by: { $0.key < $1.key })
+        if let extra {
+            for (key, value) in extra { fields.append((key, value)) }
+        }
+        fields.sort { $0.key < $1.key }
         var line = ""
         line.reserveCapacity(96 + fields.count * 24)
         switch format {
@@ -58,7 +65,7 @@ public struct LineLogHandler: LogHandler {
                 line += " "
                 line += key
                 line += "="
-                line += value.description
+                if case .string(let text) = value { line += text } else { line += value.description }
             }
         case .json:
             // Keys in order: the reserved ones and the metadata, sorted together.

@@ -34,12 +34,12 @@ struct RequestRecorder: Sendable {
             var metadata: Logger.Metadata = [
                 "endpoint": .string(context.endpoint),
                 "model": .string(values.modelRequested),
-                "status": .stringConvertible(status),
+                "status": .string(String(status)),
                 "latency_ms": .string(format(latency)),
-                "tokens_in": .stringConvertible(record.tokensIn),
-                "tokens_out": .stringConvertible(record.tokensOut),
+                "tokens_in": .string(String(record.tokensIn)),
+                "tokens_out": .string(String(record.tokensOut)),
                 "cost_usd": .string(String(cost)),
-                "stream": .stringConvertible(values.stream),
+                "stream": .string(values.stream ? "true" : "false"),
                 "cache": .string(values.cacheStatus),
             ]
             if let d = values.deployment { metadata["deployment"] = .string(d) }
