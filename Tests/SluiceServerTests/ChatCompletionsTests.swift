@@ -50,7 +50,7 @@ import Testing
             ) { response in
                 let id = response.headers[HTTPField.Name("x-request-id")!] ?? ""
                 #expect(id.hasPrefix("req_"))
-                #expect(id.count == 28)
+                #expect(id.count == 32)
             }
             // Error responses carry an id too.
             try await client.execute(uri: "/nowhere", method: .get) { response in

@@ -73,10 +73,15 @@ import Testing
         let ids = (0..<20_000).map { _ in RequestIDMiddleware.makeID() }
         #expect(Set(ids).count == ids.count)
         for id in ids.prefix(100) {
-            #expect(id.hasPrefix("req_") && id.utf8.count == 28)
+            #expect(id.hasPrefix("req_") && id.utf8.count == 32)
             #expect(RequestIDMiddleware.isAcceptable(id))
             #expect(id.dropFirst(4).allSatisfy { $0.isHexDigit && !$0.isUppercase })
         }
+        // In time order (by their millisecond prefix), so the audit log's index grows at its end.
+        let prefixes = ids.map { $0.prefix(16) }
+        #expect(prefixes == prefixes.sorted())
+        let millis = UInt64(ids[0].dropFirst(4).prefix(12), radix: 16) ?? 0
+        #expect(abs(Double(millis) / 1000 - Date().timeIntervalSince1970) < 60)
     }
 
     @Test func costsHaveEightDecimals() {
