@@ -1,5 +1,6 @@
 import NIOCore
 import SluiceCore
+import Synchronization
 
 /// Closes a connection as soon as the client closes its side, so that work done for it (an
 /// upstream stream) can be cancelled right away instead of at the next write. Hummingbird allows
@@ -17,14 +18,43 @@ final class CloseOnInputClosedHandler: ChannelInboundHandler, RemovableChannelHa
     }
 }
 
-/// Runs `body`, cancelling it if the connection closes first (the client went away).
-func withCancellationOnClose<T>(of channel: (any Channel)?, _ body: () async throws -> T) async rethrows -> T {
-    guard let channel else { return try await body() }
-    let canceller = CurrentTaskCanceller()
-    canceller.attach()
-    // Fires at once if the channel is already closed.
-    channel.closeFuture.whenComplete { _ in canceller.cancel() }
-    // Detached before returning, so the callback can never reach a task that has moved on.
-    defer { canceller.detach() }
-    return try await body()
+/// The task serving each connection's current stream, cancelled when the connection closes.
+///
+/// One close callback per connection, registered with its first stream: a callback per stream
+/// piled up on the close future of a keep-alive connection until it closed.
+final class ConnectionCancellers: Sendable {
+    // An entry lives from a connection's first stream to its close (HTTP/1.1 serves one request
+    // at a time per connection, so one canceller per entry).
+    private let current = Mutex<[ObjectIdentifier: CurrentTaskCanceller?]>([:])
+
+    /// Runs `body`, cancelling it if the connection closes first (the client went away).
+    func run<T>(on channel: (any Channel)?, _ body: () async throws -> T) async rethrows -> T {
+        guard let channel else { return try await body() }
+        let id = ObjectIdentifier(channel)
+        let canceller = CurrentTaskCanceller()
+        canceller.attach()
+        let isFirst = current.withLock { map -> Bool in
+            let isFirst = map[id] == nil
+            map[id] = .some(canceller)
+            return isFirst
+        }
+        // Fires at once if the channel is already closed.
+        if isFirst { channel.closeFuture.whenComplete { _ in self.closed(id) } }
+        // Detached before returning, so the callback can never reach a task that has moved on.
+        defer {
+            canceller.detach()
+            current.withLock { map in
+                if let held = map[id], held === canceller { map[id] = .some(nil) }
+            }
+        }
+        return try await body()
+    }
+
+    private func closed(_ id: ObjectIdentifier) {
+        let canceller = current.withLock { $0.removeValue(forKey: id) }
+        canceller??.cancel()
+    }
+
+    /// Connections with an entry (for tests).
+    var connectionCount: Int { current.withLock { $0.count } }
 }

@@ -20,6 +20,8 @@ public struct SluiceApplication: Sendable {
     public let providers: ProviderRegistry
     public let pipeline: Pipeline
     let logger: Logger
+    /// The close watches of connections serving streams (tests check none outlive a connection).
+    let cancellers: ConnectionCancellers
 
     /// Runs until a shutdown signal (or until the surrounding task is cancelled).
     public func run() async throws {
@@ -87,10 +89,11 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
     let router = Router(context: SluiceRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ErrorMiddleware(routes: routes))
+    let cancellers = ConnectionCancellers()
     OpenAIRoutes(
         pipeline: pipeline, catalog: catalog, recorder: recorder, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes),
         startedAt: Int(Date().timeIntervalSince1970),
-        requestTimeout: .milliseconds(Int64(config.server.requestTimeoutSeconds * 1000))
+        requestTimeout: .milliseconds(Int64(config.server.requestTimeoutSeconds * 1000)), cancellers: cancellers
     ).register(on: router)
     HealthRoutes(store: store, providers: providers).register(on: router)
 
@@ -101,5 +104,5 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
         onServerRunning: options.onServerRunning,
         logger: logger)
     return SluiceApplication(
-        http: http, config: config, requestLog: writer, store: store, providers: providers, pipeline: pipeline, logger: logger)
+        http: http, config: config, requestLog: writer, store: store, providers: providers, pipeline: pipeline, logger: logger, cancellers: cancellers)
 }

@@ -59,6 +59,27 @@ import Testing
         }
     }
 
+    /// Streams on one keep-alive connection share one close callback, dropped when it closes
+    /// (one per stream used to pile up on the connection until it closed).
+    @Test func streamsOnAKeptAliveConnectionHoldOneCloseWatch() async throws {
+        try await TestApp.live { base, app, _ in
+            var configuration = HTTPClient.Configuration()
+            configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 1)
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            for i in 0..<50 {
+                let response = try await client.execute(streamRequest(base, id: "keepalive-\(i)", tps: 0, tokens: 3), timeout: .seconds(30))
+                let body = try await response.body.collect(upTo: 1 << 20)
+                #expect(String(buffer: body).hasSuffix("data: [DONE]\n\n"))
+            }
+            #expect(app.cancellers.connectionCount == 1)
+            try await client.shutdown()
+            for _ in 0..<100 where app.cancellers.connectionCount > 0 {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(app.cancellers.connectionCount == 0)
+        }
+    }
+
     @Test func gracefulShutdownFinishesStreamsAndFlushesTheLog() async throws {
         let probe = SimulationProbe()
         let (app, body) = try await TestApp.live(probe: probe) { base, app, group in

@@ -14,6 +14,8 @@ struct OpenAIRoutes: Sendable {
     let startedAt: Int
     /// `server.request_timeout_s`: the longest a request (a stream included) may take.
     let requestTimeout: TimeAmount
+    /// Cancels a stream whose client goes away.
+    let cancellers: ConnectionCancellers
 
     func register(on router: Router<SluiceRequestContext>) {
         router.post("/v1/chat/completions") { request, context in try await chatCompletions(request, context: context) }
@@ -66,7 +68,7 @@ struct OpenAIRoutes: Sendable {
             return Response(
                 status: .ok, headers: headers,
                 body: ResponseBody { writer in
-                    try await withCancellationOnClose(of: channel) {
+                    try await cancellers.run(on: channel) {
                         do {
                             try await withDeadline(deadline, timeoutError: { Self.timedOut(timeout) }) {
                                 for try await event in stream {
