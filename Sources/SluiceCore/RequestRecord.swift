@@ -5,6 +5,8 @@ public struct RequestRecord: Sendable, Hashable, Codable {
     public var time: Double
     public var endpoint: String
     public var keyID: String
+    /// The key's team id, empty when it has none (or there is no key).
+    public var teamID: String
     public var modelRequested: String
     public var deployment: String?
     public var status: Int
@@ -22,12 +24,13 @@ public struct RequestRecord: Sendable, Hashable, Codable {
     public init(
         id: String, time: Double, endpoint: String, keyID: String = "", modelRequested: String, deployment: String?,
         status: Int, errorCode: String?, latencyMs: Double, ttftMs: Double?, tokensIn: Int, tokensOut: Int,
-        costUSD: Double, cacheStatus: String, stream: Bool, attempts: Int
+        costUSD: Double, cacheStatus: String, stream: Bool, attempts: Int, teamID: String = ""
     ) {
         self.id = id
         self.time = time
         self.endpoint = endpoint
         self.keyID = keyID
+        self.teamID = teamID
         self.modelRequested = modelRequested
         self.deployment = deployment
         self.status = status

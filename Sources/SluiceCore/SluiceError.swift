@@ -26,6 +26,14 @@ public struct SluiceError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let upstreamBadResponse = Code(rawValue: "upstream_bad_response")
         public static let upstreamRejected = Code(rawValue: "upstream_rejected_request")
         // Server side.
+        /// Sluice's own limits: requests or tokens per minute, concurrency (429).
+        public static let rateLimited = Code(rawValue: "rate_limit_exceeded")
+        /// A key's or team's budget is spent (429).
+        public static let insufficientQuota = Code(rawValue: "insufficient_quota")
+        /// No API key, or one Sluice does not know (401).
+        public static let invalidAPIKey = Code(rawValue: "invalid_api_key")
+        /// A revoked or expired key, or a role or model the key may not use (403).
+        public static let permissionDenied = Code(rawValue: "permission_denied")
         public static let shuttingDown = Code(rawValue: "shutting_down")
         public static let internalError = Code(rawValue: "internal_error")
     }
@@ -40,6 +48,8 @@ public struct SluiceError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The status the upstream answered with, when the error came from one (for fallback
     /// decisions and the audit log; the client sees `httpStatus`).
     public var upstreamStatus: Int?
+    /// Further response headers (`x-ratelimit-*` on a 429 from Sluice's own limits).
+    public var headers: [String: String] = [:]
 
     public init(
         _ code: Code, _ message: String, param: String? = nil, retryAfter: Int? = nil, status: Int? = nil, upstreamStatus: Int? = nil
@@ -62,7 +72,9 @@ public struct SluiceError: Error, Sendable, Hashable, CustomStringConvertible {
         case .modelNotFound, .notFound: return 404
         case .methodNotAllowed: return 405
         case .requestTooLarge: return 413
-        case .upstreamRateLimited: return 429
+        case .upstreamRateLimited, .insufficientQuota: return 429
+        case .invalidAPIKey: return 401
+        case .permissionDenied: return 403
         case .upstreamError, .upstreamBadResponse: return 502
         case .upstreamUnavailable, .shuttingDown: return 503
         case .upstreamTimeout: return 504

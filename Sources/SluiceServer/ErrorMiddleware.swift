@@ -56,6 +56,9 @@ struct ErrorMiddleware: RouterMiddleware {
     static func response(for error: SluiceError) -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let retry = error.retryAfter { headers[.retryAfter] = String(retry) }
+        for (name, value) in error.headers {
+            if let field = HTTPField.Name(name) { headers[field] = value }
+        }
         let body = (try? JSONCoding.encode(error.body)) ?? ByteBuffer(string: #"{"error":{"message":"error","type":"server_error","code":null,"param":null}}"#)
         return Response(status: .init(code: error.httpStatus), headers: headers, body: .init(byteBuffer: body))
     }

@@ -23,12 +23,13 @@ struct RequestRecorder: Sendable {
         let usage = values.usage
         let cost = usage.flatMap { u in values.price.map { $0.cost(of: u) } } ?? 0
         context.trace.withValues { $0.costUSD = cost }
+        context.trace.settle()
         let record = RequestRecord(
             id: context.requestID, time: context.receivedAtUnix, endpoint: context.endpoint, keyID: values.keyID,
             modelRequested: values.modelRequested, deployment: values.deployment, status: status, errorCode: errorCode,
             latencyMs: latency, ttftMs: values.timeToFirstToken?.milliseconds, tokensIn: usage?.promptTokens ?? 0,
             tokensOut: usage?.completionTokens ?? 0, costUSD: cost, cacheStatus: values.cacheStatus, stream: values.stream,
-            attempts: values.attempts.count)
+            attempts: values.attempts.count, teamID: values.teamID)
         sink.submit(record)
         if context.logger.logLevel <= .info {
             var metadata: Logger.Metadata = [
@@ -43,6 +44,7 @@ struct RequestRecorder: Sendable {
                 "cache": .string(values.cacheStatus),
             ]
             if let d = values.deployment { metadata["deployment"] = .string(d) }
+            if !values.keyID.isEmpty { metadata["key_id"] = .string(values.keyID) }
             if let t = record.ttftMs { metadata["ttft_ms"] = .string(format(t)) }
             if let errorCode { metadata["error_code"] = .string(errorCode) }
             context.logger.info("request", metadata: metadata)

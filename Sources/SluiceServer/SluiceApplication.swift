@@ -22,6 +22,12 @@ public struct SluiceApplication: Sendable {
     let logger: Logger
     /// The close watches of connections serving streams (tests check none outlive a connection).
     let cancellers: ConnectionCancellers
+    /// Keys and teams in memory (nil with `auth.enabled` off).
+    let directory: KeyDirectory?
+    /// Limits, budgets and concurrency slots.
+    public let limiter: LocalUsageLimiter
+    /// Spend per key and team, from the audit log.
+    public let requestLogLedger: any SpendLedger
 
     /// Runs until a shutdown signal (or until the surrounding task is cancelled).
     public func run() async throws {
@@ -36,7 +42,7 @@ public struct SluiceApplication: Sendable {
                 .init(service: requestLog),
                 .init(service: providers),
                 .init(service: http),
-            ],
+            ] + (directory.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []),
             gracefulShutdownSignals: signals,
             cancellationSignals: [],
             logger: logger)
@@ -52,23 +58,40 @@ public struct BuildOptions: Sendable {
     public var simulationProbe: SimulationProbe?
     /// Called with the bound channel once the server listens (the port, when 0 was asked for).
     public var onServerRunning: @Sendable (any Channel) async -> Void
+    /// The bootstrap admin key (`SLUICE_ADMIN_KEY`), if one is given.
+    public var adminKey: String?
 
-    public init(logger: Logger = Logger(label: "sluice"), simulationProbe: SimulationProbe? = nil, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) {
+    public init(
+        logger: Logger = Logger(label: "sluice"), simulationProbe: SimulationProbe? = nil, adminKey: String? = nil,
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) {
         self.logger = logger
+        self.adminKey = adminKey
         self.simulationProbe = simulationProbe
         self.onServerRunning = onServerRunning
     }
 }
 
 /// The one place where concrete types are wired together.
-public func buildApplication(config: SluiceConfig, options: BuildOptions = .init()) throws -> SluiceApplication {
+public func buildApplication(config: SluiceConfig, options: BuildOptions = .init()) async throws -> SluiceApplication {
     let logger = options.logger
-    let store: any RequestLogStore
+    let database: SQLiteDatabase
     do {
-        store = try SQLiteRequestLogStore(path: config.store.sqlite ?? ":memory:")
+        database = try SQLiteDatabase(path: config.store.sqlite ?? ":memory:")
     } catch {
         throw ConfigError(path: "store.sqlite", "cannot open the database: \(error)")
     }
+    let requestLogStore = SQLiteRequestLogStore(database: database)
+    let store: any RequestLogStore = requestLogStore
+    let accessStore: any AccessStore = SQLiteAccessStore(database: database)
+    let directory = KeyDirectory(store: accessStore, refresh: .milliseconds(config.auth.refreshMs), logger: logger)
+    if config.auth.enabled {
+        try await AdminBootstrap(store: accessStore, logger: logger).ensureAdminKey(
+            fromEnvironment: options.adminKey, keyFile: config.store.sqlite.flatMap(AdminBootstrap.keyFile(besideDatabase:)))
+        try await directory.reload()
+    }
+    let limiter = LocalUsageLimiter(ledger: requestLogStore)
+    let admission = AdmissionControl(limiter: limiter, defaultMaxTokens: config.auth.defaultMaxTokens)
     let writer = RequestLogWriter(store: store, config: config.store.auditLog, logger: logger)
     let providers = ProviderRegistry(config: config, probe: options.simulationProbe, logger: logger)
     let catalog = ModelCatalog(config: config, providers: providers)
@@ -79,23 +102,33 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
         stages: [
             RecordStage(recorder: recorder),
             RouteStage(catalog: catalog),
+            // After routing: the reservation is priced at the deployments that may serve it.
+            AdmitStage(admission: admission),
         ],
         terminal: InvokeStage.handler)
 
-    let routes: [String: [HTTPRequest.Method]] = [
+    var routes: [String: [HTTPRequest.Method]] = [
         "/v1/chat/completions": [.post], "/v1/embeddings": [.post], "/v1/models": [.get], "/healthz": [.get, .head],
         "/readyz": [.get, .head],
     ]
+    if config.auth.enabled { routes.merge(AdminRoutes.routes) { a, _ in a } }
     let router = Router(context: SluiceRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ErrorMiddleware(routes: routes))
+    if config.auth.enabled {
+        router.add(middleware: AuthMiddleware(directory: directory, publicPaths: Set(config.auth.publicPaths)))
+    }
     let cancellers = ConnectionCancellers()
     OpenAIRoutes(
-        pipeline: pipeline, catalog: catalog, recorder: recorder, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes),
+        pipeline: pipeline, catalog: catalog, recorder: recorder, admission: admission,
+        body: RequestBodyReader(maxBytes: config.server.maxBodyBytes),
         startedAt: Int(Date().timeIntervalSince1970),
         requestTimeout: .milliseconds(Int64(config.server.requestTimeoutSeconds * 1000)), cancellers: cancellers
     ).register(on: router)
     HealthRoutes(store: store, providers: providers).register(on: router)
+    if config.auth.enabled {
+        AdminRoutes(directory: directory, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes)).register(on: router)
+    }
 
     let http = Application(
         router: router,
@@ -104,5 +137,6 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
         onServerRunning: options.onServerRunning,
         logger: logger)
     return SluiceApplication(
-        http: http, config: config, requestLog: writer, store: store, providers: providers, pipeline: pipeline, logger: logger, cancellers: cancellers)
+        http: http, config: config, requestLog: writer, store: store, providers: providers, pipeline: pipeline, logger: logger, cancellers: cancellers,
+        directory: config.auth.enabled ? directory : nil, limiter: limiter, requestLogLedger: requestLogStore)
 }

@@ -1,5 +1,6 @@
 import Hummingbird
 import NIOCore
+import SluiceCore
 
 /// Sluice's Hummingbird request context: the core storage, the connection's channel (to notice a
 /// client that goes away) and the request id.
@@ -9,6 +10,8 @@ public struct SluiceRequestContext: RequestContext {
     public let channel: (any Channel)?
     /// The request's id, set by `RequestIDMiddleware`.
     public var requestID: String = ""
+    /// The caller, set by `AuthMiddleware` (nil on public paths or with auth off).
+    public var principal: Principal?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

@@ -2,8 +2,9 @@ import Foundation
 import GRDB
 import SluiceCore
 
-/// The audit log in SQLite (WAL mode, versioned migrations): the embedded default store.
-public final class SQLiteRequestLogStore: RequestLogStore {
+/// The embedded database: one SQLite file in WAL mode with versioned migrations, shared by the
+/// audit log, keys and teams.
+public final class SQLiteDatabase: Sendable {
     let writer: any DatabaseWriter
 
     /// Opens (creating if needed) the database at `path`; `:memory:` keeps it in memory.
@@ -60,7 +61,65 @@ public final class SQLiteRequestLogStore: RequestLogStore {
                     CREATE INDEX requests_key_time ON requests(key_id, time);
                     """)
         }
+        migrator.registerMigration("v2_access") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE requests ADD COLUMN team_id TEXT NOT NULL DEFAULT '';
+                    CREATE INDEX requests_team_time ON requests(team_id, time) WHERE team_id != '';
+                    CREATE TABLE teams (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        name TEXT NOT NULL UNIQUE,
+                        limits TEXT NOT NULL,
+                        metadata TEXT NOT NULL,
+                        created_at REAL NOT NULL
+                    );
+                    CREATE TABLE api_keys (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        name TEXT NOT NULL,
+                        team_id TEXT REFERENCES teams(id),
+                        role TEXT NOT NULL,
+                        prefix TEXT NOT NULL,
+                        hash TEXT NOT NULL UNIQUE,
+                        created_at REAL NOT NULL,
+                        expires_at REAL,
+                        revoked_at REAL,
+                        models TEXT,
+                        limits TEXT NOT NULL,
+                        priority TEXT NOT NULL,
+                        metadata TEXT NOT NULL
+                    );
+                    CREATE TABLE access_generation (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
+                    INSERT INTO access_generation VALUES (1, 0);
+                    """)
+        }
         return migrator
+    }
+
+}
+
+/// The audit log in SQLite: the embedded default store.
+public final class SQLiteRequestLogStore: RequestLogStore, SpendLedger {
+    let writer: any DatabaseWriter
+
+    public init(database: SQLiteDatabase) {
+        self.writer = database.writer
+    }
+
+    /// Opens (creating if needed) the database at `path`; `:memory:` keeps it in memory.
+    public convenience init(path: String) throws {
+        self.init(database: try SQLiteDatabase(path: path))
+    }
+
+    public func spend(keyID: String?, teamID: String?, since: Double) async throws -> Double {
+        try await writer.read { db in
+            if let keyID {
+                return try Double.fetchOne(db, sql: "SELECT TOTAL(cost_usd) FROM requests WHERE key_id = ? AND time >= ?", arguments: [keyID, since]) ?? 0
+            }
+            if let teamID {
+                return try Double.fetchOne(db, sql: "SELECT TOTAL(cost_usd) FROM requests WHERE team_id = ? AND time >= ?", arguments: [teamID, since]) ?? 0
+            }
+            return 0
+        }
     }
 
     public func append(_ records: [RequestRecord]) async throws {
@@ -70,13 +129,13 @@ public final class SQLiteRequestLogStore: RequestLogStore {
             let statement = try db.cachedStatement(
                 sql: """
                     INSERT OR REPLACE INTO requests (id, time, endpoint, key_id, model_requested, deployment, status, error_code,
-                        latency_ms, ttft_ms, tokens_in, tokens_out, cost_usd, cache_status, stream, attempts)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        latency_ms, ttft_ms, tokens_in, tokens_out, cost_usd, cache_status, stream, attempts, team_id)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
             for r in records {
                 try statement.execute(arguments: [
                     r.id, r.time, r.endpoint, r.keyID, r.modelRequested, r.deployment, r.status, r.errorCode, r.latencyMs, r.ttftMs,
-                    r.tokensIn, r.tokensOut, r.costUSD, r.cacheStatus, r.stream, r.attempts,
+                    r.tokensIn, r.tokensOut, r.costUSD, r.cacheStatus, r.stream, r.attempts, r.teamID,
                 ])
             }
         }
@@ -89,7 +148,7 @@ public final class SQLiteRequestLogStore: RequestLogStore {
                     id: row["id"], time: row["time"], endpoint: row["endpoint"], keyID: row["key_id"], modelRequested: row["model_requested"],
                     deployment: row["deployment"], status: row["status"], errorCode: row["error_code"], latencyMs: row["latency_ms"],
                     ttftMs: row["ttft_ms"], tokensIn: row["tokens_in"], tokensOut: row["tokens_out"], costUSD: row["cost_usd"],
-                    cacheStatus: row["cache_status"], stream: row["stream"], attempts: row["attempts"])
+                    cacheStatus: row["cache_status"], stream: row["stream"], attempts: row["attempts"], teamID: row["team_id"])
             }
         }
     }

@@ -51,7 +51,8 @@ struct Serve: AsyncParsableCommand {
         defer { LineLogHandler.flush() }
         let app: SluiceApplication
         do {
-            app = try buildApplication(config: config, options: BuildOptions(logger: logger))
+            app = try await buildApplication(
+                config: config, options: BuildOptions(logger: logger, adminKey: ProcessInfo.processInfo.environment["SLUICE_ADMIN_KEY"]))
         } catch let error as ConfigError {
             FileHandle.standardError.write(Data("config error: \(error)\n".utf8))
             throw ExitCode(2)

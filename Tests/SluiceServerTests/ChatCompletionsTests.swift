@@ -9,7 +9,7 @@ import Testing
 
 @Suite struct ChatCompletionsTests {
     @Test func answersACompletionWithHeadersAndARecord() async throws {
-        let app = try TestApp.build()
+        let app = try await TestApp.build()
         try await app.http.test(.router) { client in
             try await client.execute(
                 uri: "/v1/chat/completions", method: .post, headers: [HTTPField.Name("x-request-id")!: "client-id-1"], body: chatBody()
@@ -43,7 +43,7 @@ import Testing
     }
 
     @Test func replacesAnUnsafeRequestID() async throws {
-        let app = try TestApp.build()
+        let app = try await TestApp.build()
         try await app.http.test(.router) { client in
             try await client.execute(
                 uri: "/v1/chat/completions", method: .post, headers: [HTTPField.Name("x-request-id")!: "bad id with spaces"], body: chatBody()
@@ -60,7 +60,7 @@ import Testing
     }
 
     @Test func returnsToolCalls() async throws {
-        let app = try TestApp.build()
+        let app = try await TestApp.build()
         let tools = #""tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}],"tool_choice":"required""#
         try await app.http.test(.router) { client in
             try await client.execute(uri: "/v1/chat/completions", method: .post, body: chatBody(tools)) { response in
@@ -76,7 +76,7 @@ import Testing
     }
 
     @Test func passesResponseFormatThrough() async throws {
-        let app = try TestApp.build()
+        let app = try await TestApp.build()
         let format = #""response_format":{"type":"json_schema","json_schema":{"name":"person","schema":{"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer"}},"required":["name","age"]}}}"#
         try await app.http.test(.router) { client in
             try await client.execute(uri: "/v1/chat/completions", method: .post, body: chatBody(format)) { response in
@@ -89,7 +89,7 @@ import Testing
     }
 
     @Test func listsModelsAndAnswersHealth() async throws {
-        let app = try TestApp.build()
+        let app = try await TestApp.build()
         try await app.http.test(.router) { client in
             try await client.execute(uri: "/v1/models", method: .get) { response in
                 let body = try #require(response.body.json)

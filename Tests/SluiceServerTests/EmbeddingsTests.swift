@@ -9,7 +9,7 @@ import Testing
 
 @Suite struct EmbeddingsTests {
     @Test func embedsStringsAndArraysInBothEncodings() async throws {
-        let app = try TestApp.build()
+        let app = try await TestApp.build()
         try await app.http.test(.router) { client in
             var floats: [Float] = []
             try await client.execute(uri: "/v1/embeddings", method: .post, body: ByteBuffer(string: #"{"model":"sim-embed","input":["first text","second text"]}"#)) { response in

@@ -96,7 +96,7 @@ import Testing
 
     @Test(arguments: cases)
     func answersWithTheRightError(_ c: Case) async throws {
-        let app = try TestApp.build()
+        let app = try await TestApp.build()
         try await app.http.test(.router) { client in
             try await client.execute(uri: c.uri, method: c.method, headers: c.headers, body: c.body.map { ByteBuffer(string: $0) }) { response in
                 #expect(response.status == c.status, "\(c.name): \(String(buffer: response.body))")
@@ -117,7 +117,7 @@ import Testing
     }
 
     @Test func methodNotAllowedSaysWhatIsAllowed() async throws {
-        let app = try TestApp.build()
+        let app = try await TestApp.build()
         try await app.http.test(.router) { client in
             try await client.execute(uri: "/v1/chat/completions", method: .put) { response in
                 #expect(response.status == .methodNotAllowed)
@@ -127,7 +127,7 @@ import Testing
     }
 
     @Test func rejectedRequestsAreRecorded() async throws {
-        let app = try TestApp.build()
+        let app = try await TestApp.build()
         try await app.http.test(.router) { client in
             _ = try await client.execute(uri: "/v1/chat/completions", method: .post, body: ByteBuffer(string: "{"))
             _ = try await client.execute(

@@ -17,8 +17,9 @@ import Testing
             models:
               - { name: m, provider: down }
             logging: { level: error }
+            auth: { enabled: false }
             """
-        let app = try TestApp.build(yaml: yaml)
+        let app = try await TestApp.build(yaml: yaml)
         try await app.http.test(.router) { client in
             try await client.execute(uri: "/readyz", method: .get) { response in
                 #expect(response.status == .serviceUnavailable)

@@ -14,7 +14,7 @@ import Testing
     }
 
     @Test func framesEventsExactlyAsOpenAIDoes() async throws {
-        let app = try TestApp.build()
+        let app = try await TestApp.build()
         try await app.http.test(.router) { client in
             try await client.execute(
                 uri: "/v1/chat/completions", method: .post, headers: [HTTPField.Name("x-request-id")!: "r1"],
@@ -46,7 +46,7 @@ import Testing
     }
 
     @Test func sendsTheUsageChunkOnlyWhenAsked() async throws {
-        let app = try TestApp.build()
+        let app = try await TestApp.build()
         try await app.http.test(.router) { client in
             try await client.execute(
                 uri: "/v1/chat/completions", method: .post, body: chatBody(#""stream":true,"stream_options":{"include_usage":true}"#)
@@ -63,7 +63,7 @@ import Testing
     }
 
     @Test func streamsToolCallDeltas() async throws {
-        let app = try TestApp.build()
+        let app = try await TestApp.build()
         let tools = #""stream":true,"tools":[{"type":"function","function":{"name":"lookup","parameters":{"type":"object","properties":{"q":{"type":"string"}},"required":["q"]}}}]"#
         try await app.http.test(.router) { client in
             try await client.execute(uri: "/v1/chat/completions", method: .post, body: chatBody(tools)) { response in
@@ -82,7 +82,7 @@ import Testing
     }
 
     @Test func aStreamThatFailsMidwayEndsWithAnErrorEvent() async throws {
-        let app = try TestApp.build()
+        let app = try await TestApp.build()
         try await app.http.test(.router) { client in
             try await client.execute(
                 uri: "/v1/chat/completions", method: .post, headers: [HTTPField.Name("x-sim-fault")!: "cut"], body: chatBody(#""stream":true"#)
@@ -103,7 +103,7 @@ import Testing
     }
 
     @Test func aStreamThatFailsBeforeItStartsGetsAnHTTPError() async throws {
-        let app = try TestApp.build()
+        let app = try await TestApp.build()
         try await app.http.test(.router) { client in
             try await client.execute(
                 uri: "/v1/chat/completions", method: .post,
@@ -118,7 +118,7 @@ import Testing
 
     @Test func theRequestTimeoutBoundsCompletionsAndStreams() async throws {
         let yaml = TestApp.yaml.replacingOccurrences(of: "shutdown_grace_s: 5", with: "shutdown_grace_s: 5, request_timeout_s: 0.3")
-        let app = try TestApp.build(yaml: yaml)
+        let app = try await TestApp.build(yaml: yaml)
         try await app.http.test(.router) { client in
             // A whole completion that would take 2 s.
             let started = ContinuousClock.now

@@ -20,24 +20,28 @@ enum TestApp {
           - { name: sim-small, provider: sim, upstream_model: small, price: { input_per_mtok: 1.0, output_per_mtok: 2.0 }, context_window: 8192 }
           - { name: sim-embed, provider: sim, type: embedding, price: { input_per_mtok: 0.5 } }
         logging: { level: error }
+        auth: { enabled: false }
         """
 
     static func build(
-        yaml: String = TestApp.yaml, probe: SimulationProbe? = nil, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
-    ) throws -> SluiceApplication {
+        yaml: String = TestApp.yaml, probe: SimulationProbe? = nil, adminKey: String? = nil,
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) async throws -> SluiceApplication {
         var logger = Logger(label: "test")
         logger.logLevel = .error
         let config = try SluiceConfig.load(yaml: yaml, environment: [:])
-        return try buildApplication(config: config, options: BuildOptions(logger: logger, simulationProbe: probe, onServerRunning: onServerRunning))
+        return try await buildApplication(
+            config: config, options: BuildOptions(logger: logger, simulationProbe: probe, adminKey: adminKey, onServerRunning: onServerRunning))
     }
 
     /// Runs the whole service group on a free port, hands the base URL to `body`, then shuts down
     /// gracefully.
     static func live<T: Sendable>(
-        probe: SimulationProbe? = nil, _ body: @Sendable (String, SluiceApplication, ServiceGroup) async throws -> T
+        yaml: String = TestApp.yaml, probe: SimulationProbe? = nil, adminKey: String? = nil,
+        _ body: @Sendable (String, SluiceApplication, ServiceGroup) async throws -> T
     ) async throws -> T {
         let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = try build(probe: probe) { channel in continuation.yield(channel.localAddress?.port ?? 0) }
+        let app = try await build(yaml: yaml, probe: probe, adminKey: adminKey) { channel in continuation.yield(channel.localAddress?.port ?? 0) }
         let group = app.makeServiceGroup(signals: [])
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }

@@ -1,5 +1,6 @@
 """Starts a real `sluice serve` for the end-to-end tests and stops it afterwards."""
 import os
+import secrets
 import socket
 import subprocess
 import time
@@ -34,8 +35,11 @@ class Sluice:
         self.config = tmp_path / "sluice.yaml"
         self.config.write_text(CONFIG.format(port=self.port, db=self.db))
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.admin_url = f"http://127.0.0.1:{self.port}/admin"
+        self.admin_key = "sk-sluice-e2e-" + secrets.token_urlsafe(32)
+        env = dict(os.environ, SLUICE_ADMIN_KEY=self.admin_key)
         self.log = open(tmp_path / "sluice.log", "w")
-        self.process = subprocess.Popen([SLUICE_BIN, "serve", "--config", str(self.config)], stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen([SLUICE_BIN, "serve", "--config", str(self.config)], stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

@@ -3,14 +3,49 @@ import json
 import signal
 import sqlite3
 import threading
+import urllib.error
+import urllib.request
 
 import openai
 import pytest
 from openai import OpenAI
 
 
-def client_for(sluice):
-    return OpenAI(base_url=sluice.base_url, api_key="not-needed-yet", max_retries=0)
+def client_for(sluice, key=None):
+    return OpenAI(base_url=sluice.base_url, api_key=key or sluice.admin_key, max_retries=0)
+
+
+def admin(sluice, method, path, body=None):
+    request = urllib.request.Request(
+        sluice.admin_url + path, method=method, data=None if body is None else json.dumps(body).encode(),
+        headers={"authorization": f"Bearer {sluice.admin_key}", "content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, json.loads(response.read())
+
+
+def test_keys_limits_and_revocation_through_the_sdk(sluice):
+    status, team = admin(sluice, "POST", "/teams", {"name": "e2e-team"})
+    assert status == 201
+    status, created = admin(sluice, "POST", "/keys", {"name": "e2e-app", "team": "e2e-team", "role": "app", "rpm": 3})
+    assert status == 201 and created["key"].startswith("sk-sluice-") and created["team"] == team["id"]
+    app = client_for(sluice, created["key"])
+    for _ in range(3):
+        raw = app.chat.completions.with_raw_response.create(model="sim-small", messages=[{"role": "user", "content": "hi"}])
+        assert raw.headers["x-ratelimit-limit-requests"] == "3"
+    with pytest.raises(openai.RateLimitError) as refused:
+        app.chat.completions.create(model="sim-small", messages=[{"role": "user", "content": "hi"}])
+    assert refused.value.response.headers["x-ratelimit-remaining-requests"] == "0"
+    assert int(refused.value.response.headers["retry-after"]) >= 1
+    with pytest.raises(openai.AuthenticationError):
+        client_for(sluice, "sk-sluice-not-a-key").models.list()
+    # An app key may not use the admin API; after revocation it may not use anything.
+    with pytest.raises(urllib.error.HTTPError) as forbidden:
+        urllib.request.urlopen(urllib.request.Request(sluice.admin_url + "/keys", headers={"x-api-key": created["key"]}), timeout=10)
+    assert forbidden.value.code == 403
+    admin(sluice, "DELETE", f"/keys/{created['id']}")
+    with pytest.raises(openai.PermissionDeniedError):
+        app.models.list()
 
 
 def test_completion(sluice):

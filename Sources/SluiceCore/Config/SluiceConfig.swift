@@ -7,19 +7,21 @@ public struct SluiceConfig: Sendable, Decodable {
     public var providers: [String: ProviderConfig]
     public var models: [ModelConfig]
     public var logging: LoggingConfig
+    public var auth: AuthConfig
 
     public init(
         server: ServerConfig = .init(), store: StoreConfig = .init(), providers: [String: ProviderConfig],
-        models: [ModelConfig], logging: LoggingConfig = .init()
+        models: [ModelConfig], logging: LoggingConfig = .init(), auth: AuthConfig = .init()
     ) {
         self.server = server
         self.store = store
         self.providers = providers
         self.models = models
         self.logging = logging
+        self.auth = auth
     }
 
-    enum CodingKeys: String, CodingKey { case server, store, providers, models, logging }
+    enum CodingKeys: String, CodingKey { case server, store, providers, models, logging, auth }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -28,6 +30,7 @@ public struct SluiceConfig: Sendable, Decodable {
         self.providers = try c.decodeIfPresent([String: ProviderConfig].self, forKey: .providers) ?? [:]
         self.models = try c.decodeIfPresent([ModelConfig].self, forKey: .models) ?? []
         self.logging = try c.decodeIfPresent(LoggingConfig.self, forKey: .logging) ?? .init()
+        self.auth = try c.decodeIfPresent(AuthConfig.self, forKey: .auth) ?? .init()
     }
 
     /// Reads, substitutes, decodes and validates a YAML document.
@@ -66,6 +69,7 @@ public struct SluiceConfig: Sendable, Decodable {
         var errors: [ConfigError] = []
         errors += server.problems(path: "server")
         errors += store.problems(path: "store")
+        errors += auth.problems(path: "auth")
         for (name, provider) in providers.sorted(by: { $0.key < $1.key }) {
             if name.isEmpty { errors.append(ConfigError(path: "providers", "provider names must not be empty")) }
             errors += provider.problems(path: "providers.\(name)")

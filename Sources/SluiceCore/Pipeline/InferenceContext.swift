@@ -22,6 +22,8 @@ public struct InferenceContext: Sendable {
     public let headers: [String: String]
     /// Mutable annotations shared by every stage of this request.
     public let trace: RequestTrace
+    /// Who is calling (nil when `auth.enabled` is off).
+    public var principal: Principal?
     /// The event loop of the client's connection: upstream calls made on it avoid thread hops.
     public var eventLoop: (any EventLoop)?
 
@@ -83,11 +85,41 @@ public final class RequestTrace: Sendable {
         public var stream: Bool = false
         public var attempts: [Attempt] = []
         public var keyID: String = ""
+        public var teamID: String = ""
+        /// `x-ratelimit-*` headers for the answer, from the admission stage.
+        public var rateLimitHeaders: [(String, String)] = []
     }
 
     private let state = Mutex(Values())
+    // Run once with the final values; nil once run.
+    private let settlements = Mutex<[@Sendable (Values) -> Void]?>([])
 
     public init() {}
+
+    /// Runs `body` once the request's usage and cost are final (see `settle()`).
+    public func onSettle(_ body: @escaping @Sendable (Values) -> Void) {
+        let ran = settlements.withLock { list -> Bool in
+            guard list != nil else { return true }
+            list!.append(body)
+            return false
+        }
+        if ran { body(values) }
+    }
+
+    /// Runs the `onSettle` hooks, once: the recorder calls it when a request is over. Should that
+    /// never happen (a response dropped unread), the trace's end runs them, so reservations such
+    /// as concurrency slots are always given back.
+    public func settle() {
+        let hooks = settlements.withLock { list -> [@Sendable (Values) -> Void] in
+            defer { list = nil }
+            return list ?? []
+        }
+        guard !hooks.isEmpty else { return }
+        let v = values
+        for hook in hooks { hook(v) }
+    }
+
+    deinit { settle() }
 
     /// Reads or changes the annotations under the lock.
     public func withValues<T>(_ body: (inout Values) throws -> T) rethrows -> T {

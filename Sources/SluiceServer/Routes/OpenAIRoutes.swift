@@ -10,6 +10,7 @@ struct OpenAIRoutes: Sendable {
     let pipeline: Pipeline
     let catalog: ModelCatalog
     let recorder: RequestRecorder
+    let admission: AdmissionControl
     let body: RequestBodyReader
     let startedAt: Int
     /// `server.request_timeout_s`: the longest a request (a stream included) may take.
@@ -29,6 +30,13 @@ struct OpenAIRoutes: Sendable {
             requestID: context.requestID, endpoint: endpoint, logger: context.logger, headers: request.extensionHeaders,
             receivedAtUnix: Date().timeIntervalSince1970)
         inference.eventLoop = context.channel?.eventLoop
+        if let principal = context.principal {
+            inference.principal = principal
+            inference.trace.withValues {
+                $0.keyID = principal.key.id
+                $0.teamID = principal.team?.id ?? ""
+            }
+        }
         // The same bound `server.request_timeout_s` enforces, for stages that plan retries.
         inference.deadline = .now + .nanoseconds(requestTimeout.nanoseconds)
         return inference
@@ -53,6 +61,7 @@ struct OpenAIRoutes: Sendable {
         if let deployment = inference.trace.values.deployment { headers[.sluiceModel] = deployment }
         headers[.sluiceCache] = inference.trace.values.cacheStatus == "none" ? "miss" : inference.trace.values.cacheStatus
         headers[.sluiceAttempts] = String(max(1, inference.trace.values.attempts.count))
+        Self.addRateLimitHeaders(inference, to: &headers)
         switch response {
         case .completion(let result):
             headers[.contentType] = "application/json"
@@ -85,6 +94,13 @@ struct OpenAIRoutes: Sendable {
                     }
                     try await writer.finish(nil)
                 })
+        }
+    }
+
+    /// The caller's `x-ratelimit-*` headers, as admission left them.
+    static func addRateLimitHeaders(_ inference: InferenceContext, to headers: inout HTTPFields) {
+        for (name, value) in inference.trace.values.rateLimitHeaders {
+            if let field = HTTPField.Name(name) { headers[field] = value }
         }
     }
 
@@ -127,6 +143,12 @@ struct OpenAIRoutes: Sendable {
                 $0.provider = deployment.providerName
                 $0.price = deployment.price
             }
+            let inputs: [String] = if case .strings(let s) = embeddingsRequest.input { s } else { [] }
+            let promptTokens: Int =
+                if case .tokens(let t) = embeddingsRequest.input { t.reduce(0) { $0 + $1.count } } else {
+                    inputs.reduce(0) { $0 + TokenEstimator.tokens(in: $1) }
+                }
+            try await admission.admit(inference, model: embeddingsRequest.model, promptTokens: promptTokens, outputTokens: 0, price: deployment.price)
             var upstream = embeddingsRequest
             upstream.model = deployment.upstreamModel
             var result = try await deployment.provider.embed(upstream, context: inference)
@@ -142,6 +164,7 @@ struct OpenAIRoutes: Sendable {
             }
             recorder.finish(inference, outcome: .finished)
             var headers: HTTPFields = [.contentType: "application/json", .sluiceModel: deployment.name]
+            Self.addRateLimitHeaders(inference, to: &headers)
             if let cost = inference.trace.values.costUSD { headers[.sluiceCost] = Self.usd(cost) }
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: try JSONCoding.encode(result)))
         } catch {

@@ -1,0 +1,234 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import NIOHTTP1
+import SluiceCore
+import Testing
+@testable import SluiceServer
+
+/// Keys, roles, limits and budgets, through the HTTP API, with auth on.
+@Suite struct AccessTests {
+    static let adminKey = "sk-sluice-test-admin-0123456789abcdefghijklmnopqrstuvwxyz"
+    static let yaml = TestApp.yaml.replacingOccurrences(of: "auth: { enabled: false }", with: "auth: { enabled: true, default_max_tokens: 64 }")
+
+    static func headers(_ key: String) -> HTTPFields { [.authorization: "Bearer \(key)", .contentType: "application/json"] }
+
+    /// Creates a key through the admin API and returns (id, secret).
+    static func createKey(_ client: some TestClientProtocol, _ fields: String) async throws -> (String, String) {
+        try await client.execute(uri: "/admin/keys", method: .post, headers: headers(adminKey), body: ByteBuffer(string: fields)) { response in
+            #expect(response.status == .created, "\(String(buffer: response.body))")
+            let json = try #require(response.body.json)
+            return (try #require(json["id"]?.stringValue), try #require(json["key"]?.stringValue))
+        }
+    }
+
+    @Test func keysAreNeededAndRolesAreEnforced() async throws {
+        let app = try await TestApp.build(yaml: Self.yaml, adminKey: Self.adminKey)
+        try await app.http.test(.router) { client in
+            // No key, an unknown key: 401 in OpenAI's shape.
+            try await client.execute(uri: "/v1/models", method: .get) { response in
+                #expect(response.status == .unauthorized)
+                #expect(response.body.json?["error"]?["code"]?.stringValue == "invalid_api_key")
+                #expect(response.body.json?["error"]?["type"]?.stringValue == "authentication_error")
+            }
+            try await client.execute(uri: "/v1/models", method: .get, headers: Self.headers("sk-sluice-nope")) { #expect($0.status == .unauthorized) }
+            // Public paths need none.
+            try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
+
+            let (appID, appKey) = try await Self.createKey(client, #"{"name":"svc","role":"app","models":["sim-small"]}"#)
+            let (_, viewerKey) = try await Self.createKey(client, #"{"name":"dash","role":"viewer"}"#)
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: [.apiKey: appKey, .contentType: "application/json"], body: chatBody()) {
+                #expect($0.status == .ok)
+            }
+            // An app key may not administer; a viewer may not infer; the allow-list holds.
+            try await client.execute(uri: "/admin/keys", method: .get, headers: Self.headers(appKey)) { #expect($0.status == .forbidden) }
+            try await client.execute(uri: "/v1/models", method: .get, headers: Self.headers(viewerKey)) { #expect($0.status == .forbidden) }
+            try await client.execute(
+                uri: "/v1/embeddings", method: .post, headers: Self.headers(appKey), body: ByteBuffer(string: #"{"model":"sim-embed","input":"x"}"#)
+            ) { response in
+                #expect(response.status == .forbidden)
+                #expect(response.body.json?["error"]?["param"]?.stringValue == "model")
+            }
+            // Lists never show a secret or a hash.
+            try await client.execute(uri: "/admin/keys", method: .get, headers: Self.headers(Self.adminKey)) { response in
+                let text = String(buffer: response.body)
+                #expect(!text.contains(appKey) && !text.contains(APIKeyMint.hash(appKey)))
+                #expect(response.body.json?["data"]?.arrayValue?.count == 3)
+            }
+            // Rotation: the old secret stops, the new one works; revocation: refused at once.
+            let rotated = try await client.execute(uri: "/admin/keys/\(appID)/rotate", method: .post, headers: Self.headers(Self.adminKey)) {
+                try #require($0.body.json?["key"]?.stringValue)
+            }
+            try await client.execute(uri: "/v1/models", method: .get, headers: Self.headers(appKey)) { #expect($0.status == .unauthorized) }
+            try await client.execute(uri: "/v1/models", method: .get, headers: Self.headers(rotated)) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/admin/keys/\(appID)", method: .delete, headers: Self.headers(Self.adminKey)) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/v1/models", method: .get, headers: Self.headers(rotated)) { response in
+                #expect(response.status == .forbidden)
+                #expect(response.body.json?["error"]?["message"]?.stringValue?.contains("revoked") == true)
+            }
+        }
+    }
+
+    @Test func adminInputIsChecked() async throws {
+        let app = try await TestApp.build(yaml: Self.yaml, adminKey: Self.adminKey)
+        try await app.http.test(.router) { client in
+            for (body, param) in [
+                (#"{"role":"app"}"#, "name"), (#"{"name":"x","role":"root"}"#, "role"), (#"{"name":"x","rpm":0}"#, "rpm"),
+                (#"{"name":"x","rpm":"ten"}"#, "rpm"), (#"{"name":"x","team":"ghosts"}"#, "team"), (#"{"name":"x","colour":"red"}"#, "colour"),
+                (#"{"name":"x","expires_at":"soon"}"#, "expires_at"),
+            ] {
+                try await client.execute(uri: "/admin/keys", method: .post, headers: Self.headers(Self.adminKey), body: ByteBuffer(string: body)) {
+                    response in
+                    #expect(response.status == .badRequest, "\(body)")
+                    #expect(response.body.json?["error"]?["param"]?.stringValue == param, "\(body)")
+                }
+            }
+            try await client.execute(uri: "/admin/keys/key_missing", method: .get, headers: Self.headers(Self.adminKey)) { #expect($0.status == .notFound) }
+            try await client.execute(uri: "/admin/keys", method: .put, headers: Self.headers(Self.adminKey)) { #expect($0.status == .methodNotAllowed) }
+        }
+    }
+
+    @Test func anExpiredKeyIsRefused() async throws {
+        let app = try await TestApp.build(yaml: Self.yaml, adminKey: Self.adminKey)
+        try await app.http.test(.router) { client in
+            let (_, key) = try await Self.createKey(client, #"{"name":"old","expires_at":"2020-01-01T00:00:00Z"}"#)
+            try await client.execute(uri: "/v1/models", method: .get, headers: Self.headers(key)) { response in
+                #expect(response.status == .forbidden)
+                #expect(response.body.json?["error"]?["message"]?.stringValue?.contains("expired") == true)
+            }
+        }
+    }
+
+    @Test func perRequestTokenCapAndRateLimitHeaders() async throws {
+        let app = try await TestApp.build(yaml: Self.yaml, adminKey: Self.adminKey)
+        try await app.http.test(.router) { client in
+            let (_, key) = try await Self.createKey(client, #"{"name":"capped","rpm":5,"tpm":10000,"max_tokens_per_request":100}"#)
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: Self.headers(key), body: chatBody(#""max_tokens":500"#)) {
+                response in
+                #expect(response.status == .badRequest)
+                #expect(response.body.json?["error"]?["param"]?.stringValue == "max_tokens")
+            }
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: Self.headers(key), body: chatBody(#""max_tokens":20"#)) {
+                response in
+                #expect(response.status == .ok)
+                #expect(response.headers[HTTPField.Name("x-ratelimit-limit-requests")!] == "5")
+                // The refused request above was not counted.
+                #expect(response.headers[HTTPField.Name("x-ratelimit-remaining-requests")!] == "4")
+                #expect(response.headers[HTTPField.Name("x-ratelimit-limit-tokens")!] == "10000")
+                #expect(response.headers[HTTPField.Name("x-ratelimit-reset-requests")!]?.hasSuffix("s") == true)
+            }
+        }
+    }
+
+    /// 1,000 concurrent requests against 100 per minute: exactly 100 pass.
+    @Test func aThousandConcurrentRequestsAgainstAHundredPerMinute() async throws {
+        try await TestApp.live(yaml: Self.yaml, adminKey: Self.adminKey) { base, _, _ in
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: Self.pooled(64))
+            let key = try await Self.createKeyLive(client, base, #"{"name":"burst","rpm":100}"#)
+            let statuses = try await withThrowingTaskGroup(of: UInt.self) { tasks in
+                for _ in 0..<1000 {
+                    tasks.addTask { try await Self.chat(client, base, key).status.code }
+                }
+                return try await tasks.reduce(into: [UInt: Int]()) { $0[$1, default: 0] += 1 }
+            }
+            try await client.shutdown()
+            #expect(statuses == [200: 100, 429: 900])
+        }
+    }
+
+    /// A $0.10 budget under 200 concurrent requests: spend stays within it.
+    @Test func aBudgetHoldsUnderConcurrency() async throws {
+        let pricey = Self.yaml.replacingOccurrences(of: "input_per_mtok: 1.0, output_per_mtok: 2.0", with: "input_per_mtok: 1000.0, output_per_mtok: 1000.0")
+        try await TestApp.live(yaml: pricey, adminKey: Self.adminKey) { base, app, _ in
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: Self.pooled(64))
+            let (id, key) = try await Self.createKeyLive(client, base, #"{"name":"thrifty","budget_usd_day":0.10}"#, withID: true)
+            let results = try await withThrowingTaskGroup(of: (UInt, String?).self) { tasks in
+                for _ in 0..<200 {
+                    tasks.addTask {
+                        let response = try await Self.chat(client, base, key, extra: #","max_tokens":10"#)
+                        return (response.status.code, response.body.json?["error"]?["code"]?.stringValue)
+                    }
+                }
+                return try await tasks.reduce(into: [(UInt, String?)]()) { $0.append($1) }
+            }
+            try await client.shutdown()
+            let ok = results.filter { $0.0 == 200 }.count
+            #expect(ok > 0)
+            #expect(results.allSatisfy { $0.0 == 200 || ($0.0 == 429 && $0.1 == "insufficient_quota") })
+            await app.requestLog.drain()
+            let spent = try await app.requestLogLedger.spend(keyID: id, teamID: nil, since: 0)
+            #expect(spent <= 0.10 + 1e-9, "spent \(spent)")
+            #expect(spent > 0.05, "spent \(spent)")
+            let (daySpent, reserved) = app.limiter.daySpend("key:\(id)")
+            #expect(abs(daySpent - spent) < 1e-9)
+            #expect(reserved < 1e-9)
+        }
+    }
+
+    /// Streams abandoned midway give their concurrency slots back, every one.
+    @Test func cancelledStreamsReleaseTheirSlots() async throws {
+        try await TestApp.live(yaml: Self.yaml, adminKey: Self.adminKey) { base, app, _ in
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: Self.pooled(50))
+            let (id, key) = try await Self.createKeyLive(client, base, #"{"name":"streamer","max_concurrent":50}"#, withID: true)
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                for worker in 0..<50 {
+                    tasks.addTask {
+                        for _ in 0..<20 {
+                            var request = HTTPClientRequest(url: base + "/v1/chat/completions")
+                            request.method = .POST
+                            request.headers.add(name: "authorization", value: "Bearer \(key)")
+                            request.headers.add(name: "x-sim-tokens", value: "50")
+                            request.headers.add(name: "x-sim-tps", value: "200")
+                            request.body = .bytes(chatBody(#""stream":true"#))
+                            let response = try await client.execute(request, timeout: .seconds(30))
+                            #expect(response.status == .ok, "worker \(worker)")
+                            // Read one chunk, then drop the body: the connection closes midway.
+                            var it = response.body.makeAsyncIterator()
+                            _ = try await it.next()
+                        }
+                    }
+                }
+                try await tasks.waitForAll()
+            }
+            try await client.shutdown()
+            for _ in 0..<200 where app.limiter.inFlight("key:\(id)") > 0 {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(app.limiter.inFlight("key:\(id)") == 0)
+        }
+    }
+
+    static func pooled(_ connections: Int) -> HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: connections)
+        return configuration
+    }
+
+    static func chat(_ client: HTTPClient, _ base: String, _ key: String, extra: String = "") async throws -> (status: HTTPResponseStatus, body: ByteBuffer) {
+        var request = HTTPClientRequest(url: base + "/v1/chat/completions")
+        request.method = .POST
+        request.headers.add(name: "authorization", value: "Bearer \(key)")
+        request.body = .bytes(ByteBuffer(string: #"{"model":"sim-small","messages":[{"role":"user","content":"Hi"}]\#(extra)}"#))
+        let response = try await client.execute(request, timeout: .seconds(60))
+        return (response.status, try await response.body.collect(upTo: 1 << 20))
+    }
+
+    static func createKeyLive(_ client: HTTPClient, _ base: String, _ fields: String) async throws -> String {
+        try await createKeyLive(client, base, fields, withID: true).1
+    }
+
+    static func createKeyLive(_ client: HTTPClient, _ base: String, _ fields: String, withID: Bool) async throws -> (String, String) {
+        var request = HTTPClientRequest(url: base + "/admin/keys")
+        request.method = .POST
+        request.headers.add(name: "authorization", value: "Bearer \(adminKey)")
+        request.body = .bytes(ByteBuffer(string: fields))
+        let response = try await client.execute(request, timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        #expect(response.status == .created)
+        let json = try #require(body.json)
+        return (try #require(json["id"]?.stringValue), try #require(json["key"]?.stringValue))
+    }
+}
