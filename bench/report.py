@@ -19,12 +19,13 @@ def parse(path: Path):
     return {"rps": rps, "p50": pct(50), "p99": pct(99), "non2xx": int(errors.group(1)) if errors else 0}
 
 
-rows = {(t, c): parse(out / f"wrk-{t}-{c}.txt") for t in ("direct", "nginx", "sluice") for c in (32, 1)}
+TARGETS = ("direct", "nginx", "sluice", "sluice-auth")
+rows = {(t, c): parse(out / f"wrk-{t}-{c}.txt") for t in TARGETS for c in (32, 1)}
 print()
 print("| target | connections | requests/s | p50 (ms) | p99 (ms) |")
 print("| --- | ---: | ---: | ---: | ---: |")
 for c in (32, 1):
-    for t in ("direct", "nginx", "sluice"):
+    for t in TARGETS:
         r = rows[(t, c)]
         bad = f" ({r['non2xx']} non-2xx!)" if r["non2xx"] else ""
         print(f"| {t} | {c} | {r['rps']:,.0f}{bad} | {r['p50']:.3f} | {r['p99']:.3f} |")
@@ -35,6 +36,9 @@ print()
 print(f"Sluice / nginx requests/s at 32 connections: {s32['rps'] / n32['rps']:.2f}x   (target >= 0.30x)")
 print(f"Sluice / direct requests/s at 32 connections: {s32['rps'] / d32['rps']:.2f}x")
 print(f"Added p50 at 1 connection: Sluice {s1['p50'] - d1['p50']:+.3f} ms, nginx {n1['p50'] - d1['p50']:+.3f} ms   (target <= 0.2 ms)")
+a32, a1 = rows[("sluice-auth", 32)], rows[("sluice-auth", 1)]
+print(f"Auth and limits on / off, requests/s at 32 connections: {a32['rps'] / s32['rps']:.2f}x; "
+      f"p50 at 1 connection: {a1['p50'] - s1['p50']:+.3f} ms")
 
 direct = [float(x) for x in (out / "ttft-direct.txt").read_text().split()]
 sluice = [float(x) for x in (out / "ttft-sluice.txt").read_text().split()]

@@ -22,6 +22,9 @@ trap cleanup EXIT
 bench/mock-upstream 9100 2>"$OUT/mock.log" & pids+=($!)
 nginx -p "$PWD/$OUT/nginx" -c "$PWD/bench/nginx.conf" 2>"$OUT/nginx.log" & pids+=($!)
 "$SLUICE" serve --config bench/sluice-bench.yaml >"$OUT/sluice.log" 2>&1 & pids+=($!)
+ADMIN_KEY="sk-sluice-bench-admin-$RANDOM$RANDOM$RANDOM$RANDOM"
+mkdir -p "$OUT/auth"
+SLUICE_ADMIN_KEY="$ADMIN_KEY" "$SLUICE" serve --config bench/sluice-bench-auth.yaml >"$OUT/sluice-auth.log" 2>&1 & pids+=($!)
 
 wait_for() {
   for _ in $(seq 1 100); do
@@ -32,14 +35,20 @@ wait_for() {
   echo "port $1 did not answer" >&2; exit 1
 }
 wait_for 9100; wait_for 9180; wait_for 9280
+for _ in $(seq 1 100); do curl -fs -o /dev/null http://127.0.0.1:9281/healthz && break; sleep 0.1; done
+# An app key whose limits are all on but never reached in the run.
+APP_KEY=$(curl -fs -X POST -H "authorization: Bearer $ADMIN_KEY" -H 'content-type: application/json' \
+  -d '{"name":"bench","role":"app","rpm":100000000,"tpm":2000000000,"max_concurrent":1000,"budget_usd_day":1000000}' \
+  http://127.0.0.1:9281/admin/keys | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
 
-declare -A URL=([direct]=http://127.0.0.1:9100 [nginx]=http://127.0.0.1:9180 [sluice]=http://127.0.0.1:9280)
+declare -A URL=([direct]=http://127.0.0.1:9100 [nginx]=http://127.0.0.1:9180 [sluice]=http://127.0.0.1:9280 [sluice-auth]=http://127.0.0.1:9281)
+declare -A AUTH=([direct]="x-none: 0" [nginx]="x-none: 0" [sluice]="x-none: 0" [sluice-auth]="authorization: Bearer $APP_KEY")
 echo "==> warm-up"
-for t in direct nginx sluice; do wrk -t1 -c32 -d2s -s bench/post.lua "${URL[$t]}/v1/chat/completions" >/dev/null; done
+for t in direct nginx sluice sluice-auth; do wrk -t1 -c32 -d2s -s bench/post.lua -H "${AUTH[$t]}" "${URL[$t]}/v1/chat/completions" >/dev/null; done
 for c in 32 1; do
-  for t in direct nginx sluice; do
+  for t in direct nginx sluice sluice-auth; do
     echo "==> wrk $t, $c connection(s), ${DURATION}s"
-    wrk -t1 -c"$c" -d"${DURATION}s" --latency -s bench/post.lua "${URL[$t]}/v1/chat/completions" >"$OUT/wrk-$t-$c.txt"
+    wrk -t1 -c"$c" -d"${DURATION}s" --latency -s bench/post.lua -H "${AUTH[$t]}" "${URL[$t]}/v1/chat/completions" >"$OUT/wrk-$t-$c.txt"
   done
 done
 echo "==> time to first event, $STREAMS streams each"

@@ -144,20 +144,19 @@ public protocol SpendLedger: Sendable {
     func spend(keyID: String?, teamID: String?, since: Double) async throws -> Double
 }
 
-/// The caller of a request, once its key is known: the key and its team.
-public struct Principal: Sendable {
-    public var key: APIKeyRecord
-    public var team: TeamRecord?
+/// The caller of a request, once its key is known: the key and its team. A class, so that the
+/// contexts that carry it copy one reference, not every field of a key.
+public final class Principal: Sendable {
+    public let key: APIKeyRecord
+    public let team: TeamRecord?
+    /// The scopes whose limits apply to this caller's requests: the key's, then the team's.
+    public let scopes: [AdmissionRequest.Scope]
 
     public init(key: APIKeyRecord, team: TeamRecord?) {
         self.key = key
         self.team = team
-    }
-
-    /// The scopes whose limits apply to this caller's requests: the key's, then the team's.
-    public var scopes: [AdmissionRequest.Scope] {
-        var out = [AdmissionRequest.Scope(id: "key:" + key.id, limits: key.limits)]
-        if let team { out.append(.init(id: "team:" + team.id, limits: team.limits)) }
-        return out
+        var scopes = [AdmissionRequest.Scope(id: "key:" + key.id, limits: key.limits)]
+        if let team { scopes.append(.init(id: "team:" + team.id, limits: team.limits)) }
+        self.scopes = scopes
     }
 }

@@ -60,7 +60,9 @@ public final class LocalUsageLimiter: UsageLimiter {
         var tokens: Int
     }
 
-    private struct ScopeState {
+    // A class: a scope's window is changed in place under the lock (a struct copied out of the
+    // dictionary and back copied its whole window on every request).
+    private final class ScopeState {
         var events: [Event] = []
         /// Index of the oldest live event in `events` (expired ones are dropped in batches).
         var head = 0
@@ -73,7 +75,7 @@ public final class LocalUsageLimiter: UsageLimiter {
         var monthSpent = 0.0
         var monthReserved = 0.0
 
-        mutating func expire(before cutoff: Double) {
+        func expire(before cutoff: Double) {
             while head < events.count && events[head].at <= cutoff {
                 tokens -= events[head].tokens
                 head += 1
@@ -90,6 +92,13 @@ public final class LocalUsageLimiter: UsageLimiter {
     private struct State {
         var scopes: [String: ScopeState] = [:]
         var nextGrant: UInt64 = 0
+
+        mutating func state(_ id: String) -> ScopeState {
+            if let st = scopes[id] { return st }
+            let st = ScopeState()
+            scopes[id] = st
+            return st
+        }
     }
 
     private let state = Mutex(State())
@@ -121,10 +130,9 @@ public final class LocalUsageLimiter: UsageLimiter {
             // The first scope with request or token limits answers the `x-ratelimit-*` headers.
             let headerIndex = request.scopes.firstIndex { $0.limits.rpm != nil || $0.limits.tpm != nil }
             for scope in request.scopes {
-                var st = s.scopes[scope.id] ?? ScopeState()
+                let st = s.state(scope.id)
                 st.expire(before: now - 60)
-                Self.roll(&st, day: day, month: month)
-                s.scopes[scope.id] = st
+                Self.roll(st, day: day, month: month)
                 let l = scope.limits
                 if let rpm = l.rpm, st.requestCount + 1 > rpm {
                     let retry = Self.secondsUntil(st.events[st.head].at + 60, now)
@@ -167,13 +175,15 @@ public final class LocalUsageLimiter: UsageLimiter {
             s.nextGrant += 1
             let grant = s.nextGrant
             for scope in request.scopes {
-                var st = s.scopes[scope.id]!
-                st.events.append(Event(grant: grant, at: now, tokens: request.tokens))
-                st.tokens += request.tokens
+                let st = s.state(scope.id)
+                // Only windows that are limited are kept (an unlimited key's would grow with its rate).
+                if scope.limits.rpm != nil || scope.limits.tpm != nil {
+                    st.events.append(Event(grant: grant, at: now, tokens: request.tokens))
+                    st.tokens += request.tokens
+                }
                 st.inFlight += 1
                 st.dayReserved += request.costUSD
                 st.monthReserved += request.costUSD
-                s.scopes[scope.id] = st
             }
             let headers = headerIndex.map { i in Self.headers(s.scopes[request.scopes[i].id]!, request.scopes[i].limits, now) } ?? []
             return AdmissionGrant(
@@ -185,7 +195,7 @@ public final class LocalUsageLimiter: UsageLimiter {
     public func settle(_ grant: AdmissionGrant, tokens: Int, costUSD: Double) {
         state.withLock { s in
             for id in grant.scopes {
-                guard var st = s.scopes[id] else { continue }
+                guard let st = s.scopes[id] else { continue }
                 st.inFlight = max(0, st.inFlight - 1)
                 // The token reservation becomes the real count, in the minute it was made.
                 if let i = st.events[st.head...].lastIndex(where: { $0.grant == grant.id }) {
@@ -201,7 +211,6 @@ public final class LocalUsageLimiter: UsageLimiter {
                     st.monthReserved = max(0, st.monthReserved - grant.costUSD)
                     st.monthSpent += costUSD
                 }
-                s.scopes[id] = st
             }
         }
     }
@@ -223,7 +232,7 @@ public final class LocalUsageLimiter: UsageLimiter {
             monthSpent = try await ledger.spend(keyID: keyID, teamID: teamID, since: Self.monthStart(now))
         }
         state.withLock { s in
-            var st = s.scopes[scope] ?? ScopeState()
+            let st = s.state(scope)
             // Another request may have seeded it meanwhile; the first one wins.
             if st.day != day {
                 st.day = day
@@ -235,11 +244,10 @@ public final class LocalUsageLimiter: UsageLimiter {
                 st.monthSpent = monthSpent
                 st.monthReserved = 0
             }
-            s.scopes[scope] = st
         }
     }
 
-    private static func roll(_ st: inout ScopeState, day: Int, month: Int) {
+    private static func roll(_ st: ScopeState, day: Int, month: Int) {
         // Scopes without budgets are never seeded: start their windows here.
         if st.day != day {
             st.day = day

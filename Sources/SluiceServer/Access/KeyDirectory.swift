@@ -11,8 +11,8 @@ import Synchronization
 final class KeyDirectory: Service, Sendable {
     private struct Snapshot {
         var generation = -1
-        var byHash: [String: APIKeyRecord] = [:]
-        var teams: [String: TeamRecord] = [:]
+        /// Each key's principal (with its team), built once per reload.
+        var byHash: [String: Principal] = [:]
     }
 
     let store: any AccessStore
@@ -34,8 +34,9 @@ final class KeyDirectory: Service, Sendable {
         snapshot.withLock { s in
             guard generation >= s.generation else { return }
             s.generation = generation
-            s.byHash = Dictionary(keys.map { ($0.hash, $0) }, uniquingKeysWith: { a, _ in a })
-            s.teams = Dictionary(teams.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            let teamsByID = Dictionary(teams.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            s.byHash = Dictionary(
+                keys.map { ($0.hash, Principal(key: $0, team: $0.teamID.flatMap { teamsByID[$0] })) }, uniquingKeysWith: { a, _ in a })
         }
     }
 
@@ -46,12 +47,11 @@ final class KeyDirectory: Service, Sendable {
                 SluiceError(.invalidAPIKey, "No API key was given. Send it as 'Authorization: Bearer sk-sluice-…' or in an 'x-api-key' header."))
         }
         let hash = APIKeyMint.hash(presented)
-        let found = snapshot.withLock { s in s.byHash[hash].map { ($0, $0.teamID.flatMap { s.teams[$0] }) } }
-        guard let (key, team) = found else {
+        guard let principal = snapshot.withLock({ $0.byHash[hash] }) else {
             return .failure(SluiceError(.invalidAPIKey, "Incorrect API key provided."))
         }
-        if let refusal = key.refusal(at: now) { return .failure(SluiceError(.permissionDenied, refusal)) }
-        return .success(Principal(key: key, team: team))
+        if let refusal = principal.key.refusal(at: now) { return .failure(SluiceError(.permissionDenied, refusal)) }
+        return .success(principal)
     }
 
     func run() async throws {

@@ -100,9 +100,14 @@ struct OpenAIRoutes: Sendable {
     /// The caller's `x-ratelimit-*` headers, as admission left them.
     static func addRateLimitHeaders(_ inference: InferenceContext, to headers: inout HTTPFields) {
         for (name, value) in inference.trace.values.rateLimitHeaders {
-            if let field = HTTPField.Name(name) { headers[field] = value }
+            if let field = Self.rateLimitFieldNames[name] ?? HTTPField.Name(name) { headers[field] = value }
         }
     }
+
+    /// The `x-ratelimit-*` names, made once (a name is validated when made).
+    private static let rateLimitFieldNames: [String: HTTPField.Name] = Dictionary(
+        uniqueKeysWithValues: ["limit-requests", "remaining-requests", "reset-requests", "limit-tokens", "remaining-tokens", "reset-tokens"]
+            .map { ("x-ratelimit-" + $0, HTTPField.Name("x-ratelimit-" + $0)!) })
 
     /// A cost with 8 decimals (`0.00001234`), without Foundation's `String(format:)`.
     static func usd(_ cost: Double) -> String {
