@@ -210,3 +210,43 @@ def test_sigterm_finishes_streams_flushes_and_exits_zero(sluice):
         streamed = db.execute("SELECT status, tokens_out FROM requests WHERE id = 'sigterm-stream'").fetchone()
     assert rows == 6
     assert streamed == (200, 30)
+
+
+def test_cli_keys_reach_a_running_server_within_a_second(sluice):
+    import os
+    import subprocess
+    import time
+
+    from conftest import SLUICE_BIN
+
+    def cli(*args):
+        done = subprocess.run([SLUICE_BIN, "keys", *args, "--config", str(sluice.config)], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    key = cli("create", "--name", "cli-key", "--rpm", "60", "--budget-usd", "10/day")
+    assert key.startswith("sk-sluice-")
+    listing = cli("list")
+    assert "cli-key" in listing and "rpm=60" in listing and key not in listing
+    key_id = next(line.split("\t")[0] for line in listing.splitlines() if "cli-key" in line)
+    client = client_for(sluice, key)
+    deadline = time.monotonic() + 2
+    while True:  # the server polls the store every 500 ms
+        try:
+            client.models.list()
+            break
+        except openai.AuthenticationError:
+            assert time.monotonic() < deadline, "the new key was not accepted within 2 s"
+            time.sleep(0.05)
+    revoked_at = time.monotonic()
+    cli("revoke", key_id)
+    while True:
+        try:
+            client.models.list()
+        except openai.PermissionDeniedError:
+            break
+        assert time.monotonic() - revoked_at < 1.5, "the revoked key was still accepted after 1.5 s"
+        time.sleep(0.05)
+    bad = subprocess.run([SLUICE_BIN, "keys", "create", "--name", "x", "--budget-usd", "10/week", "--config", str(sluice.config)],
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode != 0 and "day or month" in bad.stderr

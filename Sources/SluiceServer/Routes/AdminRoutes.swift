@@ -12,6 +12,7 @@ struct AdminRoutes: Sendable {
     let body: RequestBodyReader
 
     var store: any AccessStore { directory.store }
+    var admin: KeyAdmin { KeyAdmin(store: directory.store) }
 
     func register(on router: Router<SluiceRequestContext>) {
         router.post("/admin/keys") { request, _ in try await createKey(request) }
@@ -35,13 +36,14 @@ struct AdminRoutes: Sendable {
 
     func createKey(_ request: Request) async throws -> Response {
         var fields = try await AdminFields(body.decode(JSONValue.self, from: request))
-        let (secret, hash, prefix) = APIKeyMint.newKey()
-        var key = APIKeyRecord(
-            id: APIKeyMint.newID("key"), name: try fields.requiredString("name"), teamID: nil, role: .app, prefix: prefix, hash: hash,
-            createdAt: Date().timeIntervalSince1970)
-        try await apply(&fields, to: &key)
+        let name = try fields.requiredString("name")
+        // Read every field (and refuse unknown ones) before anything is created.
+        var draft = APIKeyRecord(id: "", name: name, teamID: nil, role: .app, prefix: "", hash: "", createdAt: 0)
+        try await apply(&fields, to: &draft)
         try fields.finish()
-        try await store.insertKey(key)
+        let (key, secret) = try await admin.createKey(
+            name: name, team: draft.teamID, role: draft.role, limits: draft.limits, models: draft.models, priority: draft.priority,
+            expiresAt: draft.expiresAt, metadata: draft.metadata)
         try await directory.reload()
         var out = key.json(team: nil)
         out["key"] = .string(secret)
@@ -64,23 +66,14 @@ struct AdminRoutes: Sendable {
     }
 
     func revokeKey(_ context: SluiceRequestContext) async throws -> Response {
-        var key = try await existingKey(context)
-        if key.revokedAt == nil {
-            key.revokedAt = Date().timeIntervalSince1970
-            try await store.updateKey(key)
-            try await directory.reload()
-        }
+        let key = try await admin.revoke(context.parameters.get("id") ?? "")
+        try await directory.reload()
         return try json(.object(key.json(team: nil)))
     }
 
     /// A new secret for the same key id (limits and usage stay); the old secret stops working.
     func rotateKey(_ context: SluiceRequestContext) async throws -> Response {
-        var key = try await existingKey(context)
-        guard key.revokedAt == nil else { throw SluiceError(.invalidRequest, "The key \(key.id) is revoked; create a new one.") }
-        let (secret, hash, prefix) = APIKeyMint.newKey()
-        key.hash = hash
-        key.prefix = prefix
-        try await store.updateKey(key)
+        let (key, secret) = try await admin.rotate(context.parameters.get("id") ?? "")
         try await directory.reload()
         var out = key.json(team: nil)
         out["key"] = .string(secret)
@@ -88,9 +81,7 @@ struct AdminRoutes: Sendable {
     }
 
     private func existingKey(_ context: SluiceRequestContext) async throws -> APIKeyRecord {
-        let id = context.parameters.get("id") ?? ""
-        guard let key = try await store.key(id: id) else { throw SluiceError(.notFound, "No API key with id '\(id)'.") }
-        return key
+        try await admin.existingKey(context.parameters.get("id") ?? "")
     }
 
     /// The fields a key shares between creation and change.
@@ -128,14 +119,11 @@ struct AdminRoutes: Sendable {
     func createTeam(_ request: Request) async throws -> Response {
         var fields = try await AdminFields(body.decode(JSONValue.self, from: request))
         let name = try fields.requiredString("name")
-        if try await store.team(name: name) != nil {
-            throw SluiceError(.invalidValue, "A team named '\(name)' exists already.", param: "name", status: 409)
-        }
-        var team = TeamRecord(id: APIKeyMint.newID("team"), name: name, createdAt: Date().timeIntervalSince1970)
-        if let metadata = try fields.metadata("metadata") { team.metadata = metadata }
-        try fields.limits(into: &team.limits)
+        let metadata = try fields.metadata("metadata") ?? [:]
+        var limits = Limits()
+        try fields.limits(into: &limits)
         try fields.finish()
-        try await store.insertTeam(team)
+        let team = try await admin.createTeam(name: name, limits: limits, metadata: metadata)
         try await directory.reload()
         return try json(team.json, status: .created)
     }
@@ -163,10 +151,7 @@ struct AdminRoutes: Sendable {
         return team
     }
 
-    private func findTeam(_ idOrName: String) async throws -> TeamRecord? {
-        if let team = try await store.team(id: idOrName) { return team }
-        return try await store.team(name: idOrName)
-    }
+    private func findTeam(_ idOrName: String) async throws -> TeamRecord? { try await admin.findTeam(idOrName) }
 
     private func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) throws -> Response {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: try JSONCoding.encode(value)))

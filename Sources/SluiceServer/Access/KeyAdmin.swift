@@ -1,0 +1,77 @@
+import Foundation
+import SluiceCore
+import SluiceStore
+
+/// Key and team administration on a store, shared by the admin API and `sluice keys`.
+public struct KeyAdmin: Sendable {
+    let store: any AccessStore
+
+    init(store: any AccessStore) { self.store = store }
+
+    /// The store named by a configuration (for the CLI).
+    public static func open(_ config: SluiceConfig) throws -> KeyAdmin {
+        KeyAdmin(store: SQLiteAccessStore(database: try SQLiteDatabase(path: config.store.sqlite ?? ":memory:")))
+    }
+
+    /// A new key; the returned secret is shown this once and never stored.
+    public func createKey(
+        name: String, team: String? = nil, role: Role = .app, limits: Limits = .init(), models: [String]? = nil,
+        priority: PriorityClass = .normal, expiresAt: Double? = nil, metadata: [String: String] = [:]
+    ) async throws -> (record: APIKeyRecord, secret: String) {
+        let (secret, hash, prefix) = APIKeyMint.newKey()
+        var key = APIKeyRecord(
+            id: APIKeyMint.newID("key"), name: name, teamID: nil, role: role, prefix: prefix, hash: hash,
+            createdAt: Date().timeIntervalSince1970, expiresAt: expiresAt, models: models, limits: limits, priority: priority,
+            metadata: metadata)
+        if let team {
+            guard let found = try await findTeam(team) else {
+                throw SluiceError(.invalidValue, "No team with id or name '\(team)'; create it with POST /admin/teams.", param: "team")
+            }
+            key.teamID = found.id
+        }
+        try await store.insertKey(key)
+        return (key, secret)
+    }
+
+    public func keys() async throws -> [APIKeyRecord] { try await store.keys() }
+
+    /// Revokes a key (refused from the next request on); revoking twice changes nothing.
+    public func revoke(_ id: String) async throws -> APIKeyRecord {
+        var key = try await existingKey(id)
+        if key.revokedAt == nil {
+            key.revokedAt = Date().timeIntervalSince1970
+            try await store.updateKey(key)
+        }
+        return key
+    }
+
+    /// A new secret for the same key id; the old one stops working.
+    public func rotate(_ id: String) async throws -> (record: APIKeyRecord, secret: String) {
+        var key = try await existingKey(id)
+        guard key.revokedAt == nil else { throw SluiceError(.invalidRequest, "The key \(key.id) is revoked; create a new one.") }
+        let (secret, hash, prefix) = APIKeyMint.newKey()
+        key.hash = hash
+        key.prefix = prefix
+        try await store.updateKey(key)
+        return (key, secret)
+    }
+
+    public func existingKey(_ id: String) async throws -> APIKeyRecord {
+        guard let key = try await store.key(id: id) else { throw SluiceError(.notFound, "No API key with id '\(id)'.") }
+        return key
+    }
+
+    public func createTeam(name: String, limits: Limits = .init(), metadata: [String: String] = [:]) async throws -> TeamRecord {
+        if try await store.team(name: name) != nil {
+            throw SluiceError(.invalidValue, "A team named '\(name)' exists already.", param: "name", status: 409)
+        }
+        let team = TeamRecord(id: APIKeyMint.newID("team"), name: name, limits: limits, metadata: metadata, createdAt: Date().timeIntervalSince1970)
+        try await store.insertTeam(team)
+        return team
+    }
+
+    public func findTeam(_ idOrName: String) async throws -> TeamRecord? {
+        if let team = try await store.team(id: idOrName) { return team }
+        return try await store.team(name: idOrName)
+    }
+}
