@@ -74,3 +74,50 @@ public actor InMemoryRequestLogStore: RequestLogStore {
     public func count() async throws -> Int { rows.count }
     public func ping() async throws {}
 }
+
+/// A usage report's filter and grouping (`GET /admin/usage`).
+public struct UsageQuery: Sendable, Hashable {
+    /// How rows are grouped; nil sums everything into one row.
+    public enum GroupBy: String, Sendable, CaseIterable { case key, team, model, day }
+
+    /// Unix seconds, inclusive.
+    public var from: Double?
+    /// Unix seconds, exclusive.
+    public var to: Double?
+    public var keyID: String?
+    public var teamID: String?
+    public var model: String?
+    public var groupBy: GroupBy?
+
+    public init(from: Double? = nil, to: Double? = nil, keyID: String? = nil, teamID: String? = nil, model: String? = nil, groupBy: GroupBy? = nil) {
+        self.from = from
+        self.to = to
+        self.keyID = keyID
+        self.teamID = teamID
+        self.model = model
+        self.groupBy = groupBy
+    }
+}
+
+/// One row of a usage report.
+public struct UsageRow: Sendable, Hashable {
+    /// The group's value (key id, team id, model, or `YYYY-MM-DD`); nil without grouping.
+    public var group: String?
+    public var requests: Int
+    public var tokensIn: Int
+    public var tokensOut: Int
+    public var costUSD: Double
+
+    public init(group: String?, requests: Int, tokensIn: Int, tokensOut: Int, costUSD: Double) {
+        self.group = group
+        self.requests = requests
+        self.tokensIn = tokensIn
+        self.tokensOut = tokensOut
+        self.costUSD = costUSD
+    }
+}
+
+/// Usage summed from the audit log.
+public protocol UsageReporter: Sendable {
+    func usage(_ query: UsageQuery) async throws -> [UsageRow]
+}

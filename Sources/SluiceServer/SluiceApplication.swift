@@ -111,7 +111,10 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
         "/v1/chat/completions": [.post], "/v1/embeddings": [.post], "/v1/models": [.get], "/healthz": [.get, .head],
         "/readyz": [.get, .head],
     ]
-    if config.auth.enabled { routes.merge(AdminRoutes.routes) { a, _ in a } }
+    if config.auth.enabled {
+        routes.merge(AdminRoutes.routes) { a, _ in a }
+        routes.merge(UsageRoutes.routes) { a, _ in a }
+    }
     let router = Router(context: SluiceRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ErrorMiddleware(routes: routes))
@@ -128,6 +131,7 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
     HealthRoutes(store: store, providers: providers).register(on: router)
     if config.auth.enabled {
         AdminRoutes(directory: directory, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes)).register(on: router)
+        UsageRoutes(reporter: requestLogStore, log: store).register(on: router)
     }
 
     let http = Application(

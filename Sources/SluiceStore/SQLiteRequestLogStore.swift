@@ -98,7 +98,7 @@ public final class SQLiteDatabase: Sendable {
 }
 
 /// The audit log in SQLite: the embedded default store.
-public final class SQLiteRequestLogStore: RequestLogStore, SpendLedger {
+public final class SQLiteRequestLogStore: RequestLogStore, SpendLedger, UsageReporter {
     let writer: any DatabaseWriter
 
     public init(database: SQLiteDatabase) {
@@ -108,6 +108,53 @@ public final class SQLiteRequestLogStore: RequestLogStore, SpendLedger {
     /// Opens (creating if needed) the database at `path`; `:memory:` keeps it in memory.
     public convenience init(path: String) throws {
         self.init(database: try SQLiteDatabase(path: path))
+    }
+
+    public func usage(_ query: UsageQuery) async throws -> [UsageRow] {
+        var conditions: [String] = []
+        var arguments: StatementArguments = []
+        if let from = query.from {
+            conditions.append("time >= ?")
+            arguments += [from]
+        }
+        if let to = query.to {
+            conditions.append("time < ?")
+            arguments += [to]
+        }
+        if let key = query.keyID {
+            conditions.append("key_id = ?")
+            arguments += [key]
+        }
+        if let team = query.teamID {
+            conditions.append("team_id = ?")
+            arguments += [team]
+        }
+        if let model = query.model {
+            conditions.append("model_requested = ?")
+            arguments += [model]
+        }
+        let group: String? =
+            switch query.groupBy {
+            case .key: "key_id"
+            case .team: "team_id"
+            case .model: "model_requested"
+            case .day: "strftime('%Y-%m-%d', time, 'unixepoch')"
+            case nil: nil
+            }
+        let sql = """
+            SELECT \(group ?? "NULL") AS grp, COUNT(*) AS requests, TOTAL(tokens_in) AS tokens_in, TOTAL(tokens_out) AS tokens_out,
+                TOTAL(cost_usd) AS cost FROM requests
+            \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
+            \(group == nil ? "" : "GROUP BY grp ORDER BY grp")
+            """
+        let bound = arguments
+        return try await writer.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: bound).map { row in
+                UsageRow(
+                    group: row["grp"], requests: row["requests"], tokensIn: Int(row["tokens_in"] as Double), tokensOut: Int(row["tokens_out"] as Double),
+                    costUSD: row["cost"])
+            }
+        }
     }
 
     public func spend(keyID: String?, teamID: String?, since: Double) async throws -> Double {

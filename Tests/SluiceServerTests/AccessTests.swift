@@ -91,6 +91,52 @@ import Testing
         }
     }
 
+    @Test func usageIsReportedPerKeyTeamModelAndDay() async throws {
+        let app = try await TestApp.build(yaml: Self.yaml, adminKey: Self.adminKey)
+        try await app.http.test(.router) { client in
+            try await client.execute(uri: "/admin/teams", method: .post, headers: Self.headers(Self.adminKey), body: ByteBuffer(string: #"{"name":"blue"}"#)) {
+                #expect($0.status == .created)
+            }
+            let (blueID, blue) = try await Self.createKey(client, #"{"name":"b","team":"blue"}"#)
+            let (_, other) = try await Self.createKey(client, #"{"name":"o"}"#)
+            let (_, viewer) = try await Self.createKey(client, #"{"name":"v","role":"viewer"}"#)
+            for key in [blue, blue, other] {
+                try await client.execute(uri: "/v1/chat/completions", method: .post, headers: Self.headers(key), body: chatBody()) { #expect($0.status == .ok) }
+            }
+            // A refused request is recorded too, with its key, at no cost.
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: Self.headers(blue), body: chatBody(#""temperature":9"#)) {
+                #expect($0.status == .badRequest)
+            }
+            await app.requestLog.drain()
+            try await client.execute(uri: "/admin/usage?group_by=key", method: .get, headers: Self.headers(viewer)) { response in
+                #expect(response.status == .ok)
+                let rows = try #require(response.body.json?["data"]?.arrayValue)
+                let blueRow = try #require(rows.first { $0["key"]?.stringValue == blueID })
+                #expect(blueRow["requests"] == .int(3))
+                #expect(blueRow["tokens_out"]?.intValue ?? 0 > 0)
+                #expect(blueRow["cost_usd"]?.doubleValue ?? 0 > 0)
+            }
+            let teamID = try await client.execute(uri: "/admin/teams/blue", method: .get, headers: Self.headers(Self.adminKey)) {
+                try #require($0.body.json?["id"]?.stringValue)
+            }
+            try await client.execute(uri: "/admin/usage?team=\(teamID)&from=2020-01-01", method: .get, headers: Self.headers(Self.adminKey)) { response in
+                #expect(response.body.json?["data"]?[0]?["requests"] == .int(3))
+            }
+            try await client.execute(uri: "/admin/usage?group_by=day", method: .get, headers: Self.headers(Self.adminKey)) { response in
+                #expect(response.body.json?["data"]?[0]?["day"]?.stringValue?.count == 10)
+            }
+            try await client.execute(uri: "/admin/usage?group_by=week", method: .get, headers: Self.headers(Self.adminKey)) { response in
+                #expect(response.status == .badRequest)
+                #expect(response.body.json?["error"]?["param"]?.stringValue == "group_by")
+            }
+            try await client.execute(uri: "/admin/requests?limit=2", method: .get, headers: Self.headers(viewer)) { response in
+                #expect(response.body.json?["data"]?.arrayValue?.count == 2)
+            }
+            // A viewer reads usage but not keys.
+            try await client.execute(uri: "/admin/keys", method: .get, headers: Self.headers(viewer)) { #expect($0.status == .forbidden) }
+        }
+    }
+
     @Test func anExpiredKeyIsRefused() async throws {
         let app = try await TestApp.build(yaml: Self.yaml, adminKey: Self.adminKey)
         try await app.http.test(.router) { client in
