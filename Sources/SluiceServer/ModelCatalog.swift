@@ -27,7 +27,7 @@ public struct ModelCatalog: Sendable {
                 if let provider = providers.chat[model.provider] {
                     chat[model.name] = Deployment(
                         name: model.name, upstreamModel: model.upstreamModel, providerName: model.provider, provider: provider,
-                        price: model.price, contextWindow: model.contextWindow)
+                        price: model.price, contextWindow: model.contextWindow, maxConcurrent: model.maxConcurrent)
                 }
             case .embedding:
                 if let provider = providers.embedding[model.provider] {

@@ -97,6 +97,11 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
     let catalog = ModelCatalog(config: config, providers: providers)
     let recorder = RequestRecorder(sink: writer)
 
+    var queues: [String: DeploymentQueue] = [:]
+    for model in config.models {
+        if let cap = model.maxConcurrent { queues[model.name] = DeploymentQueue(deployment: model.name, capacity: cap) }
+    }
+
     // The request pipeline, outermost first. A new capability is one stage and one line here.
     let pipeline = Pipeline(
         stages: [
@@ -104,6 +109,7 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
             RouteStage(catalog: catalog),
             // After routing: the reservation is priced at the deployments that may serve it.
             AdmitStage(admission: admission),
+            QueueStage(queues: queues, config: config.queue),
         ],
         terminal: InvokeStage.handler)
 
@@ -130,7 +136,7 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
     ).register(on: router)
     HealthRoutes(store: store, providers: providers).register(on: router)
     if config.auth.enabled {
-        AdminRoutes(directory: directory, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes)).register(on: router)
+        AdminRoutes(directory: directory, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes), queues: queues).register(on: router)
         UsageRoutes(reporter: requestLogStore, log: store).register(on: router)
     }
 

@@ -6,6 +6,7 @@ import HummingbirdTesting
 import NIOCore
 import NIOHTTP1
 import SluiceCore
+import Synchronization
 import Testing
 @testable import SluiceServer
 
@@ -247,16 +248,65 @@ import Testing
         }
     }
 
+    /// At a deployment's cap, waiting requests go in priority order; a wait past the class's
+    /// timeout is a 503 with Retry-After.
+    @Test func aFullDeploymentServesHigherPriorityFirst() async throws {
+        let yaml = Self.yaml.replacingOccurrences(of: "context_window: 8192 }", with: "context_window: 8192, max_concurrent: 1 }")
+            + "\nqueue: { low_timeout_ms: 5000, normal_timeout_ms: 200 }"
+        try await TestApp.live(yaml: yaml, adminKey: Self.adminKey) { base, _, _ in
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: Self.pooled(8))
+            let high = try await Self.createKeyLive(client, base, #"{"name":"h","priority":"high"}"#)
+            let low = try await Self.createKeyLive(client, base, #"{"name":"l","priority":"low"}"#)
+            let normal = try await Self.createKeyLive(client, base, #"{"name":"n","priority":"normal"}"#)
+            let order = OrderLog()
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                // Holds the only slot for 600 ms.
+                tasks.addTask { _ = try await Self.chat(client, base, high, headers: ["x-sim-ttft-ms": "600"]) }
+                try await Task.sleep(for: .milliseconds(100))
+                tasks.addTask {
+                    let r = try await Self.chat(client, base, low)
+                    #expect(r.status == .ok)
+                    order.append("low")
+                }
+                try await Task.sleep(for: .milliseconds(50))
+                tasks.addTask {
+                    let r = try await Self.chat(client, base, high)
+                    #expect(r.status == .ok)
+                    order.append("high")
+                }
+                // Normal waits at most 200 ms: it gives up before the slot frees.
+                tasks.addTask {
+                    let r = try await Self.chat(client, base, normal)
+                    #expect(r.status == .serviceUnavailable)
+                    #expect(r.body.json?["error"]?["message"]?.stringValue?.contains("concurrency limit") == true)
+                    order.append("normal-timeout")
+                }
+                try await tasks.waitForAll()
+            }
+            try await client.shutdown()
+            #expect(order.entries == ["normal-timeout", "high", "low"])
+        }
+    }
+
+    final class OrderLog: Sendable {
+        private let list = Mutex<[String]>([])
+        func append(_ s: String) { list.withLock { $0.append(s) } }
+        var entries: [String] { list.withLock { $0 } }
+    }
+
     static func pooled(_ connections: Int) -> HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: connections)
         return configuration
     }
 
-    static func chat(_ client: HTTPClient, _ base: String, _ key: String, extra: String = "") async throws -> (status: HTTPResponseStatus, body: ByteBuffer) {
+    static func chat(
+        _ client: HTTPClient, _ base: String, _ key: String, extra: String = "", headers: [String: String] = [:]
+    ) async throws -> (status: HTTPResponseStatus, body: ByteBuffer) {
         var request = HTTPClientRequest(url: base + "/v1/chat/completions")
         request.method = .POST
         request.headers.add(name: "authorization", value: "Bearer \(key)")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(string: #"{"model":"sim-small","messages":[{"role":"user","content":"Hi"}]\#(extra)}"#))
         let response = try await client.execute(request, timeout: .seconds(60))
         return (response.status, try await response.body.collect(upTo: 1 << 20))

@@ -42,3 +42,41 @@ public struct AuthConfig: Sendable, Decodable {
         return out
     }
 }
+
+/// `queue:` — how long requests of each priority class may wait for a deployment at its
+/// `max_concurrent` before they get 503.
+public struct QueueConfig: Sendable, Decodable {
+    public var highTimeoutMs: Int = 30_000
+    public var normalTimeoutMs: Int = 10_000
+    public var lowTimeoutMs: Int = 2_000
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case highTimeoutMs = "high_timeout_ms"
+        case normalTimeoutMs = "normal_timeout_ms"
+        case lowTimeoutMs = "low_timeout_ms"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        highTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .highTimeoutMs) ?? highTimeoutMs
+        normalTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .normalTimeoutMs) ?? normalTimeoutMs
+        lowTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .lowTimeoutMs) ?? lowTimeoutMs
+    }
+
+    /// The wait allowed to a class.
+    public func timeoutMs(_ priority: PriorityClass) -> Int {
+        switch priority {
+        case .high: highTimeoutMs
+        case .normal: normalTimeoutMs
+        case .low: lowTimeoutMs
+        }
+    }
+
+    func problems(path: String) -> [ConfigError] {
+        [("high_timeout_ms", highTimeoutMs), ("normal_timeout_ms", normalTimeoutMs), ("low_timeout_ms", lowTimeoutMs)]
+            .filter { $0.1 < 0 || $0.1 > 3_600_000 }
+            .map { ConfigError(path: "\(path).\($0.0)", "must be in 0...3600000") }
+    }
+}

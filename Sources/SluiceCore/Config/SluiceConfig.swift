@@ -8,10 +8,11 @@ public struct SluiceConfig: Sendable, Decodable {
     public var models: [ModelConfig]
     public var logging: LoggingConfig
     public var auth: AuthConfig
+    public var queue: QueueConfig
 
     public init(
         server: ServerConfig = .init(), store: StoreConfig = .init(), providers: [String: ProviderConfig],
-        models: [ModelConfig], logging: LoggingConfig = .init(), auth: AuthConfig = .init()
+        models: [ModelConfig], logging: LoggingConfig = .init(), auth: AuthConfig = .init(), queue: QueueConfig = .init()
     ) {
         self.server = server
         self.store = store
@@ -19,9 +20,10 @@ public struct SluiceConfig: Sendable, Decodable {
         self.models = models
         self.logging = logging
         self.auth = auth
+        self.queue = queue
     }
 
-    enum CodingKeys: String, CodingKey { case server, store, providers, models, logging, auth }
+    enum CodingKeys: String, CodingKey { case server, store, providers, models, logging, auth, queue }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -31,6 +33,7 @@ public struct SluiceConfig: Sendable, Decodable {
         self.models = try c.decodeIfPresent([ModelConfig].self, forKey: .models) ?? []
         self.logging = try c.decodeIfPresent(LoggingConfig.self, forKey: .logging) ?? .init()
         self.auth = try c.decodeIfPresent(AuthConfig.self, forKey: .auth) ?? .init()
+        self.queue = try c.decodeIfPresent(QueueConfig.self, forKey: .queue) ?? .init()
     }
 
     /// Reads, substitutes, decodes and validates a YAML document.
@@ -70,6 +73,7 @@ public struct SluiceConfig: Sendable, Decodable {
         errors += server.problems(path: "server")
         errors += store.problems(path: "store")
         errors += auth.problems(path: "auth")
+        errors += queue.problems(path: "queue")
         for (name, provider) in providers.sorted(by: { $0.key < $1.key }) {
             if name.isEmpty { errors.append(ConfigError(path: "providers", "provider names must not be empty")) }
             errors += provider.problems(path: "providers.\(name)")
@@ -94,6 +98,9 @@ public struct SluiceConfig: Sendable, Decodable {
             }
             if let window = model.contextWindow, window <= 0 {
                 errors.append(ConfigError(path: "\(path).context_window", "must be positive"))
+            }
+            if let cap = model.maxConcurrent, cap <= 0 {
+                errors.append(ConfigError(path: "\(path).max_concurrent", "must be positive"))
             }
         }
         if !errors.isEmpty { throw ConfigErrors(errors) }
@@ -254,6 +261,8 @@ public struct ModelConfig: Sendable, Decodable {
     public var type: ModelType
     public var price: Price
     public var contextWindow: Int?
+    /// Requests this deployment serves at once; more wait in priority order (`queue:`).
+    public var maxConcurrent: Int?
 
     public init(name: String, provider: String, upstreamModel: String, type: ModelType = .chat, price: Price = .free, contextWindow: Int? = nil) {
         self.name = name
@@ -268,6 +277,7 @@ public struct ModelConfig: Sendable, Decodable {
         case name, provider, type, price
         case upstreamModel = "upstream_model"
         case contextWindow = "context_window"
+        case maxConcurrent = "max_concurrent"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -282,5 +292,6 @@ public struct ModelConfig: Sendable, Decodable {
         type = t
         price = try c.decodeIfPresent(Price.self, forKey: .price) ?? .free
         contextWindow = try c.decodeIfPresent(Int.self, forKey: .contextWindow)
+        maxConcurrent = try c.decodeIfPresent(Int.self, forKey: .maxConcurrent)
     }
 }

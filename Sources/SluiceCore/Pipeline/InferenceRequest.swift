@@ -26,10 +26,14 @@ public struct Deployment: Sendable {
     public let price: Price
     /// The context window in tokens, when known.
     public let contextWindow: Int?
+    /// Requests served at once, when capped (`max_concurrent`).
+    public let maxConcurrent: Int?
 
     public init(
-        name: String, upstreamModel: String, providerName: String, provider: any ChatProvider, price: Price, contextWindow: Int?
+        name: String, upstreamModel: String, providerName: String, provider: any ChatProvider, price: Price, contextWindow: Int?,
+        maxConcurrent: Int? = nil
     ) {
+        self.maxConcurrent = maxConcurrent
         self.name = name
         self.upstreamModel = upstreamModel
         self.providerName = providerName

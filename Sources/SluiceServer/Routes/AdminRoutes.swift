@@ -10,6 +10,8 @@ import SluiceCore
 struct AdminRoutes: Sendable {
     let directory: KeyDirectory
     let body: RequestBodyReader
+    /// The deployments with a concurrency cap, for `GET /admin/queues`.
+    let queues: [String: DeploymentQueue]
 
     var store: any AccessStore { directory.store }
     var admin: KeyAdmin { KeyAdmin(store: directory.store) }
@@ -25,11 +27,12 @@ struct AdminRoutes: Sendable {
         router.get("/admin/teams") { _, _ in try await json(.object(["object": "list", "data": .array(try await store.teams().map { $0.json })])) }
         router.get("/admin/teams/{id}") { _, context in try await json(try await existingTeam(context).json) }
         router.patch("/admin/teams/{id}") { request, context in try await updateTeam(request, context) }
+        router.get("/admin/queues") { _, _ in try queueStates() }
     }
 
     /// The paths and methods served here (for 405 answers).
     static let routes: [String: [HTTPRequest.Method]] = [
-        "/admin/keys": [.get, .post], "/admin/teams": [.get, .post],
+        "/admin/keys": [.get, .post], "/admin/teams": [.get, .post], "/admin/queues": [.get],
     ]
 
     // MARK: keys
@@ -112,6 +115,18 @@ struct AdminRoutes: Sendable {
         if fields.has("expires_at") { key.expiresAt = try fields.time("expires_at") }
         if let metadata = try fields.metadata("metadata") { key.metadata = metadata }
         try fields.limits(into: &key.limits)
+    }
+
+    /// Each capped deployment's slots and waiting requests per priority class.
+    func queueStates() throws -> Response {
+        let data: [JSONValue] = queues.keys.sorted().map { name in
+            let q = queues[name]!
+            return .object([
+                "deployment": .string(name), "max_concurrent": .int(q.capacity), "in_flight": .int(q.inFlight),
+                "waiting": .object(Dictionary(uniqueKeysWithValues: PriorityClass.allCases.map { ($0.rawValue, JSONValue.int(q.depth($0))) })),
+            ])
+        }
+        return try json(.object(["object": "list", "data": .array(data)]))
     }
 
     // MARK: teams
