@@ -171,6 +171,7 @@ public struct SimulatedProvider: ChatProvider, EmbeddingProvider {
 
     public func complete(_ request: ChatCompletionRequest, context: InferenceContext) async throws -> ChatResult {
         let script = try Script(config: config, headers: context.headers)
+        probe?.record(.started, requestID: context.requestID)
         try await failIfScripted(script, streaming: false)
         let id = "chatcmpl-sim-" + context.requestID
         let answer = answer(request, script: script, id: id)
@@ -313,7 +314,7 @@ struct SimulatedStream: AsyncSequence, Sendable {
 
 /// Records what simulated streams went through, so tests can see an upstream being cancelled.
 public final class SimulationProbe: Sendable {
-    /// A moment in a stream's life.
+    /// A moment in a call's life (`started` for whole answers too; the rest for streams).
     public enum Event: Sendable, Hashable { case started, finished, cancelled }
 
     private let events = Mutex<[(String, Event, ContinuousClock.Instant)]>([])

@@ -6,6 +6,7 @@ import HummingbirdTesting
 import NIOCore
 import NIOHTTP1
 import SluiceCore
+import SluiceProviders
 import Synchronization
 import Testing
 @testable import SluiceServer
@@ -253,45 +254,44 @@ import Testing
     @Test func aFullDeploymentServesHigherPriorityFirst() async throws {
         let yaml = Self.yaml.replacingOccurrences(of: "context_window: 8192 }", with: "context_window: 8192, max_concurrent: 1 }")
             + "\nqueue: { low_timeout_ms: 5000, normal_timeout_ms: 200 }"
-        try await TestApp.live(yaml: yaml, adminKey: Self.adminKey) { base, _, _ in
+        let probe = SimulationProbe()
+        try await TestApp.live(yaml: yaml, probe: probe, adminKey: Self.adminKey) { base, _, _ in
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: Self.pooled(8))
             let high = try await Self.createKeyLive(client, base, #"{"name":"h","priority":"high"}"#)
             let low = try await Self.createKeyLive(client, base, #"{"name":"l","priority":"low"}"#)
             let normal = try await Self.createKeyLive(client, base, #"{"name":"n","priority":"normal"}"#)
-            let order = OrderLog()
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 // Holds the only slot for 600 ms.
-                tasks.addTask { _ = try await Self.chat(client, base, high, headers: ["x-sim-ttft-ms": "600"]) }
-                try await Task.sleep(for: .milliseconds(100))
+                tasks.addTask { _ = try await Self.chat(client, base, high, headers: ["x-sim-ttft-ms": "600", "x-request-id": "q-holder"]) }
+                for _ in 0..<200 where probe.instant(of: .started, requestID: "q-holder") == nil {
+                    try await Task.sleep(for: .milliseconds(5))
+                }
                 tasks.addTask {
-                    let r = try await Self.chat(client, base, low)
+                    let r = try await Self.chat(client, base, low, headers: ["x-request-id": "q-low"])
                     #expect(r.status == .ok)
-                    order.append("low")
                 }
                 try await Task.sleep(for: .milliseconds(50))
                 tasks.addTask {
-                    let r = try await Self.chat(client, base, high)
+                    let r = try await Self.chat(client, base, high, headers: ["x-request-id": "q-high"])
                     #expect(r.status == .ok)
-                    order.append("high")
                 }
                 // Normal waits at most 200 ms: it gives up before the slot frees.
                 tasks.addTask {
-                    let r = try await Self.chat(client, base, normal)
+                    let r = try await Self.chat(client, base, normal, headers: ["x-request-id": "q-normal"])
                     #expect(r.status == .serviceUnavailable)
                     #expect(r.body.json?["error"]?["message"]?.stringValue?.contains("concurrency limit") == true)
-                    order.append("normal-timeout")
                 }
                 try await tasks.waitForAll()
             }
             try await client.shutdown()
-            #expect(order.entries == ["normal-timeout", "high", "low"])
+            // The upstream saw the later high-priority request before the earlier low one.
+            let highAt = try #require(probe.instant(of: .started, requestID: "q-high"))
+            let lowAt = try #require(probe.instant(of: .started, requestID: "q-low"))
+            let holderAt = try #require(probe.instant(of: .started, requestID: "q-holder"))
+            #expect(highAt < lowAt)
+            #expect(highAt - holderAt >= .milliseconds(550))
+            #expect(probe.instant(of: .started, requestID: "q-normal") == nil)
         }
-    }
-
-    final class OrderLog: Sendable {
-        private let list = Mutex<[String]>([])
-        func append(_ s: String) { list.withLock { $0.append(s) } }
-        var entries: [String] { list.withLock { $0 } }
     }
 
     static func pooled(_ connections: Int) -> HTTPClient.Configuration {
