@@ -23,11 +23,12 @@ validate: build
 ## The whole suite: Swift unit and HTTP tests, then the end-to-end test with the openai SDK.
 test: test-swift test-e2e
 
-# Serially: the live-server tests measure latencies (a cancel within 100 ms) that the load tests
+# Beside a throwaway PostgreSQL cluster (scripts/with-postgres.sh installs and starts it), so
+# the PostgreSQL stores and two-replica tests run. Serially: the live-server tests measure latencies (a cancel within 100 ms) that the load tests
 # (1,000 concurrent requests) would disturb on 2 cores. ~15 s instead of ~8 s.
 test-swift:
 	swift build --build-tests -j $(SWIFT_JOBS)
-	swift test --skip-build --no-parallel
+	bash scripts/with-postgres.sh swift test --skip-build --no-parallel
 
 deps-e2e:
 	bash scripts/python-env.sh

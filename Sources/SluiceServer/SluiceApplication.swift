@@ -25,9 +25,11 @@ public struct SluiceApplication: Sendable {
     /// Keys and teams in memory (nil with `auth.enabled` off).
     let directory: KeyDirectory?
     /// Limits, budgets and concurrency slots.
-    public let limiter: LocalUsageLimiter
+    public let limiter: any UsageLimiter
     /// Spend per key and team, from the audit log.
     public let requestLogLedger: any SpendLedger
+    /// The database connection pool, when it needs running (PostgreSQL).
+    let databaseService: (any Service)?
 
     /// Runs until a shutdown signal (or until the surrounding task is cancelled).
     public func run() async throws {
@@ -37,8 +39,9 @@ public struct SluiceApplication: Sendable {
     /// The service group `run()` runs; tests trigger its graceful shutdown directly.
     public func makeServiceGroup(signals: [UnixSignal] = [.sigterm, .sigint]) -> ServiceGroup {
         var configuration = ServiceGroupConfiguration(
-            services: [
-                // Shut down in reverse order: HTTP first (drains requests), then providers, then the writer flushes.
+            services: (databaseService.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []) + [
+                // Shut down in reverse order: HTTP first (drains requests), then providers, then the writer flushes,
+                // then the database closes.
                 .init(service: requestLog),
                 .init(service: providers),
                 .init(service: http),
@@ -75,22 +78,17 @@ public struct BuildOptions: Sendable {
 /// The one place where concrete types are wired together.
 public func buildApplication(config: SluiceConfig, options: BuildOptions = .init()) async throws -> SluiceApplication {
     let logger = options.logger
-    let database: SQLiteDatabase
-    do {
-        database = try SQLiteDatabase(path: config.store.sqlite ?? ":memory:")
-    } catch {
-        throw ConfigError(path: "store.sqlite", "cannot open the database: \(error)")
-    }
-    let requestLogStore = SQLiteRequestLogStore(database: database)
+    let stores = try await Stores.open(config.store, logger: logger)
+    let requestLogStore = stores.requestLog
     let store: any RequestLogStore = requestLogStore
-    let accessStore: any AccessStore = SQLiteAccessStore(database: database)
+    let accessStore = stores.access
     let directory = KeyDirectory(store: accessStore, refresh: .milliseconds(config.auth.refreshMs), logger: logger)
     if config.auth.enabled {
         try await AdminBootstrap(store: accessStore, logger: logger).ensureAdminKey(
-            fromEnvironment: options.adminKey, keyFile: config.store.sqlite.flatMap(AdminBootstrap.keyFile(besideDatabase:)))
+            fromEnvironment: options.adminKey, keyFile: stores.sqlitePath.flatMap(AdminBootstrap.keyFile(besideDatabase:)))
         try await directory.reload()
     }
-    let limiter = LocalUsageLimiter(ledger: requestLogStore)
+    let limiter = stores.limiter
     let admission = AdmissionControl(limiter: limiter, defaultMaxTokens: config.auth.defaultMaxTokens)
     let writer = RequestLogWriter(store: store, config: config.store.auditLog, logger: logger)
     let providers = ProviderRegistry(config: config, probe: options.simulationProbe, logger: logger)
@@ -148,5 +146,6 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
         logger: logger)
     return SluiceApplication(
         http: http, config: config, requestLog: writer, store: store, providers: providers, pipeline: pipeline, logger: logger, cancellers: cancellers,
-        directory: config.auth.enabled ? directory : nil, limiter: limiter, requestLogLedger: requestLogStore)
+        directory: config.auth.enabled ? directory : nil, limiter: limiter, requestLogLedger: requestLogStore,
+        databaseService: stores.service)
 }

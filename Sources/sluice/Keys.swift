@@ -13,7 +13,7 @@ struct Keys: AsyncParsableCommand {
         @Option(name: .shortAndLong, help: "Path of sluice.yaml (its store holds the keys).")
         var config: String?
 
-        func admin() throws -> KeyAdmin { try KeyAdmin.open(try loadConfig(config)) }
+        func admin() async throws -> KeyAdmin { try await KeyAdmin.open(try loadConfig(config)) }
     }
 
     struct Create: AsyncParsableCommand {

@@ -85,8 +85,8 @@ import Testing
             let date = Date(timeIntervalSince1970: t)
             let start = calendar.date(from: calendar.dateComponents([.year, .month], from: date))!
             let next = calendar.date(byAdding: .month, value: 1, to: start)!
-            #expect(LocalUsageLimiter.monthStart(t) == start.timeIntervalSince1970)
-            #expect(LocalUsageLimiter.nextMonthStart(t) == next.timeIntervalSince1970)
+            #expect(LimitRules.monthStart(t) == start.timeIntervalSince1970)
+            #expect(LimitRules.nextMonthStart(t) == next.timeIntervalSince1970)
         }
     }
 }

@@ -210,7 +210,7 @@ import Testing
             let spent = try await app.requestLogLedger.spend(keyID: id, teamID: nil, since: 0)
             #expect(spent <= 0.10 + 1e-9, "spent \(spent)")
             #expect(spent > 0.05, "spent \(spent)")
-            let (daySpent, reserved) = app.limiter.daySpend("key:\(id)")
+            let (daySpent, reserved) = (app.limiter as! LocalUsageLimiter).daySpend("key:\(id)")
             #expect(abs(daySpent - spent) < 1e-9)
             #expect(reserved < 1e-9)
         }
@@ -242,10 +242,10 @@ import Testing
                 try await tasks.waitForAll()
             }
             try await client.shutdown()
-            for _ in 0..<200 where app.limiter.inFlight("key:\(id)") > 0 {
+            for _ in 0..<200 where (app.limiter as! LocalUsageLimiter).inFlight("key:\(id)") > 0 {
                 try await Task.sleep(for: .milliseconds(10))
             }
-            #expect(app.limiter.inFlight("key:\(id)") == 0)
+            #expect((app.limiter as! LocalUsageLimiter).inFlight("key:\(id)") == 0)
         }
     }
 

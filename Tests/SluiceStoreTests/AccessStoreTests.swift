@@ -1,17 +1,26 @@
 import Foundation
+import Logging
+import PostgresNIO
 import SluiceCore
 import Testing
 @testable import SluiceStore
 
 /// The `AccessStore` contract, on SQLite (the PostgreSQL store will run the same checks).
 @Suite struct AccessStoreTests {
-    func stores() throws -> [any AccessStore] {
+    /// SQLite in memory and on disk, and PostgreSQL when the test cluster is up (`make test`).
+    func stores() async throws -> [any AccessStore] {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("access-\(UUID().uuidString).db").path
-        return [SQLiteAccessStore(database: try SQLiteDatabase(path: ":memory:")), SQLiteAccessStore(database: try SQLiteDatabase(path: file))]
+        var out: [any AccessStore] = [
+            SQLiteAccessStore(database: try SQLiteDatabase(path: ":memory:")), SQLiteAccessStore(database: try SQLiteDatabase(path: file)),
+        ]
+        if let url = try await PostgresTestDatabase.fresh() {
+            out.append(PostgresAccessStore(database: try await PostgresDatabase(url: url, logger: Logger(label: "test"))))
+        }
+        return out
     }
 
     @Test func keysAndTeamsRoundTripAndBumpTheGeneration() async throws {
-        for store in try stores() {
+        for store in try await stores() {
             let g0 = try await store.generation()
             let team = TeamRecord(id: "team_1", name: "search", limits: Limits(rpm: 10, budgetUSDMonth: 5), metadata: ["cc": "42"], createdAt: 1)
             try await store.insertTeam(team)
@@ -34,8 +43,14 @@ import Testing
     }
 
     @Test func spendIsSummedPerKeyAndTeamFromTheAuditLog() async throws {
-        let database = try SQLiteDatabase(path: ":memory:")
-        let log = SQLiteRequestLogStore(database: database)
+        var logs: [any Stores.RequestLog] = [SQLiteRequestLogStore(database: try SQLiteDatabase(path: ":memory:"))]
+        if let url = try await PostgresTestDatabase.fresh() {
+            logs.append(PostgresRequestLogStore(database: try await PostgresDatabase(url: url, logger: Logger(label: "test"))))
+        }
+        for log in logs { try await checkSpendAndUsage(log) }
+    }
+
+    func checkSpendAndUsage(_ log: any Stores.RequestLog) async throws {
         func row(_ id: String, key: String, team: String, time: Double, cost: Double) -> RequestRecord {
             RequestRecord(
                 id: id, time: time, endpoint: "chat.completions", keyID: key, modelRequested: "m", deployment: "m", status: 200, errorCode: nil,
@@ -49,5 +64,35 @@ import Testing
         #expect(try await log.spend(keyID: "k1", teamID: nil, since: 150) == 0.25)
         #expect(try await log.spend(keyID: nil, teamID: "t1", since: 0) == 1.75)
         #expect(try await log.recent(limit: 10).first { $0.id == "c" }?.teamID == "t1")
+        #expect(try await log.count() == 4)
+        let byKey = try await log.usage(UsageQuery(groupBy: .key))
+        #expect(byKey.map(\.group) == ["k1", "k2"])
+        #expect(byKey.map(\.requests) == [2, 2])
+        #expect(try await log.usage(UsageQuery(from: 100, to: 201, teamID: "t1")).first?.costUSD == 1.75)
+        let byDay = try await log.usage(UsageQuery(groupBy: .day))
+        #expect(byDay.map(\.group) == ["1970-01-01"])
+        // A repeated id replaces the row (the newest wins) instead of failing the batch.
+        try await log.append([row("a", key: "k1", team: "t1", time: 300, cost: 0.125)])
+        #expect(try await log.count() == 4)
+        #expect(try await log.spend(keyID: "k1", teamID: nil, since: 0) == 0.375)
+    }
+}
+
+/// A fresh database on the test cluster (`SLUICE_TEST_POSTGRES_URL`, set by `make test`), or nil.
+enum PostgresTestDatabase {
+    static func fresh() async throws -> String? {
+        guard let base = ProcessInfo.processInfo.environment["SLUICE_TEST_POSTGRES_URL"], var parts = URLComponents(string: base) else {
+            return nil
+        }
+        let name = "sluice_s_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
+        let client = PostgresClient(
+            configuration: .init(host: parts.host ?? "127.0.0.1", port: parts.port ?? 5432, username: parts.user ?? "postgres",
+                password: parts.password, database: "postgres", tls: .disable),
+            backgroundLogger: Logger(label: "test-pg"))
+        let runner = Task { await client.run() }
+        defer { runner.cancel() }
+        try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
+        parts.path = "/" + name
+        return parts.string
     }
 }

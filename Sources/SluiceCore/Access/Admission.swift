@@ -33,10 +33,21 @@ public struct AdmissionGrant: Sendable {
     public let scopes: [String]
     public let tokens: Int
     public let costUSD: Double
-    let day: Int
-    let month: Int
+    /// The budget windows the reservation was made in (UTC day index, month index).
+    public let day: Int
+    public let month: Int
     /// The `x-ratelimit-*` headers to send with the answer.
     public let headers: [(String, String)]
+
+    public init(id: UInt64, scopes: [String], tokens: Int, costUSD: Double, day: Int, month: Int, headers: [(String, String)]) {
+        self.id = id
+        self.scopes = scopes
+        self.tokens = tokens
+        self.costUSD = costUSD
+        self.day = day
+        self.month = month
+        self.headers = headers
+    }
 }
 
 /// Limits, budgets and concurrency: admit before the call, settle after it.
@@ -87,6 +98,12 @@ public final class LocalUsageLimiter: UsageLimiter {
         }
 
         var requestCount: Int { events.count - head }
+
+        var usage: ScopeUsage {
+            ScopeUsage(
+                requests: requestCount, tokens: tokens, oldestAt: requestCount > 0 ? events[head].at : nil, inFlight: inFlight,
+                dayCommitted: daySpent + dayReserved, monthCommitted: monthSpent + monthReserved)
+        }
     }
 
     private struct State {
@@ -114,8 +131,8 @@ public final class LocalUsageLimiter: UsageLimiter {
 
     public func admit(_ request: AdmissionRequest) async throws -> AdmissionGrant {
         let now = clock()
-        let day = Self.dayIndex(now)
-        let month = Self.monthIndex(now)
+        let day = LimitRules.dayIndex(now)
+        let month = LimitRules.monthIndex(now)
         // Budget windows start from the audit log's spend: read it outside the lock, once per
         // scope and window.
         for scope in request.scopes where scope.limits.budgetUSDDay != nil || scope.limits.budgetUSDMonth != nil {
@@ -133,44 +150,7 @@ public final class LocalUsageLimiter: UsageLimiter {
                 let st = s.state(scope.id)
                 st.expire(before: now - 60)
                 Self.roll(st, day: day, month: month)
-                let l = scope.limits
-                if let rpm = l.rpm, st.requestCount + 1 > rpm {
-                    let retry = Self.secondsUntil(st.events[st.head].at + 60, now)
-                    throw Self.refusal(
-                        .rateLimited, "Rate limit reached for requests: \(rpm) per minute (\(Self.label(scope.id))). Retry in \(retry) s.",
-                        retry: retry, st, l, now)
-                }
-                if let tpm = l.tpm {
-                    if request.tokens > tpm {
-                        throw SluiceError(
-                            .invalidValue,
-                            "This request may use up to \(request.tokens) tokens, more than the \(tpm) tokens per minute allowed (\(Self.label(scope.id))); lower max_tokens.",
-                            param: "max_tokens")
-                    }
-                    if st.tokens + request.tokens > tpm {
-                        let retry = Self.tokenRetry(st, need: st.tokens + request.tokens - tpm, now: now)
-                        throw Self.refusal(
-                            .rateLimited, "Rate limit reached for tokens: \(tpm) per minute (\(Self.label(scope.id))). Retry in \(retry) s.",
-                            retry: retry, st, l, now)
-                    }
-                }
-                if let max = l.maxConcurrent, st.inFlight + 1 > max {
-                    throw Self.refusal(
-                        .rateLimited, "Too many concurrent requests: at most \(max) at once (\(Self.label(scope.id))).", retry: 1, st, l, now)
-                }
-                if let budget = l.budgetUSDDay, st.daySpent + st.dayReserved + request.costUSD > budget {
-                    let retry = Self.secondsUntil(Double(day + 1) * 86_400, now)
-                    throw Self.refusal(
-                        .insufficientQuota,
-                        "The daily budget of $\(budget) is spent (\(Self.label(scope.id))); it renews at 00:00 UTC.", retry: retry, st, l, now)
-                }
-                if let budget = l.budgetUSDMonth, st.monthSpent + st.monthReserved + request.costUSD > budget {
-                    let retry = Self.secondsUntil(Self.nextMonthStart(now), now)
-                    throw Self.refusal(
-                        .insufficientQuota,
-                        "The monthly budget of $\(budget) is spent (\(Self.label(scope.id))); it renews on the 1st at 00:00 UTC.", retry: retry,
-                        st, l, now)
-                }
+                try LimitRules.check(scope, st.usage, request: request, now: now)
             }
             s.nextGrant += 1
             let grant = s.nextGrant
@@ -185,7 +165,7 @@ public final class LocalUsageLimiter: UsageLimiter {
                 st.dayReserved += request.costUSD
                 st.monthReserved += request.costUSD
             }
-            let headers = headerIndex.map { i in Self.headers(s.scopes[request.scopes[i].id]!, request.scopes[i].limits, now) } ?? []
+            let headers = headerIndex.map { i in LimitRules.headers(request.scopes[i].limits, s.scopes[request.scopes[i].id]!.usage, now: now) } ?? []
             return AdmissionGrant(
                 id: grant, scopes: request.scopes.map(\.id), tokens: request.tokens, costUSD: request.costUSD, day: day, month: month,
                 headers: headers)
@@ -227,9 +207,9 @@ public final class LocalUsageLimiter: UsageLimiter {
         var daySpent = 0.0
         var monthSpent = 0.0
         if let ledger {
-            let (keyID, teamID) = Self.parties(scope)
+            let (keyID, teamID) = LimitRules.parties(scope)
             daySpent = try await ledger.spend(keyID: keyID, teamID: teamID, since: Double(day) * 86_400)
-            monthSpent = try await ledger.spend(keyID: keyID, teamID: teamID, since: Self.monthStart(now))
+            monthSpent = try await ledger.spend(keyID: keyID, teamID: teamID, since: LimitRules.monthStart(now))
         }
         state.withLock { s in
             let st = s.state(scope)
@@ -260,62 +240,113 @@ public final class LocalUsageLimiter: UsageLimiter {
             st.monthReserved = 0
         }
     }
+}
 
-    private static func parties(_ scope: String) -> (String?, String?) {
-        if scope.hasPrefix("key:") { return (String(scope.dropFirst(4)), nil) }
-        if scope.hasPrefix("team:") { return (nil, String(scope.dropFirst(5))) }
-        return (nil, nil)
+/// What a scope has used in the current windows, as a limiter reads it.
+public struct ScopeUsage: Sendable {
+    public var requests: Int
+    public var tokens: Int
+    /// When the oldest request still in the 60 s window came.
+    public var oldestAt: Double?
+    public var inFlight: Int
+    /// Spent plus reserved, USD, this UTC day and month.
+    public var dayCommitted: Double
+    public var monthCommitted: Double
+
+    public init(requests: Int, tokens: Int, oldestAt: Double?, inFlight: Int, dayCommitted: Double, monthCommitted: Double) {
+        self.requests = requests
+        self.tokens = tokens
+        self.oldestAt = oldestAt
+        self.inFlight = inFlight
+        self.dayCommitted = dayCommitted
+        self.monthCommitted = monthCommitted
     }
+}
 
-    private static func label(_ scope: String) -> String {
-        if scope.hasPrefix("key:") { return "key \(scope.dropFirst(4))" }
-        if scope.hasPrefix("team:") { return "team \(scope.dropFirst(5))" }
-        return scope
-    }
-
-    private static func secondsUntil(_ t: Double, _ now: Double) -> Int { max(1, Int((t - now).rounded(.up))) }
-
-    /// Seconds until enough reserved tokens leave the window.
-    private static func tokenRetry(_ st: ScopeState, need: Int, now: Double) -> Int {
-        var freed = 0
-        for e in st.events[st.head...] {
-            freed += e.tokens
-            if freed >= need { return secondsUntil(e.at + 60, now) }
+/// The rules every `UsageLimiter` applies, whatever keeps its counts: what passes, what is
+/// refused with which error and `Retry-After`, and the `x-ratelimit-*` headers.
+public enum LimitRules {
+    /// Throws the refusal if one more request of `request`'s size does not fit `scope`'s limits.
+    public static func check(_ scope: AdmissionRequest.Scope, _ u: ScopeUsage, request: AdmissionRequest, now: Double) throws {
+        let l = scope.limits
+        let untilOldestLeaves = secondsUntil((u.oldestAt ?? now) + 60, now)
+        if let rpm = l.rpm, u.requests + 1 > rpm {
+            throw refusal(
+                .rateLimited, "Rate limit reached for requests: \(rpm) per minute (\(label(scope.id))). Retry in \(untilOldestLeaves) s.",
+                retry: untilOldestLeaves, l, u, now)
         }
-        return 60
+        if let tpm = l.tpm {
+            if request.tokens > tpm {
+                throw SluiceError(
+                    .invalidValue,
+                    "This request may use up to \(request.tokens) tokens, more than the \(tpm) tokens per minute allowed (\(label(scope.id))); lower max_tokens.",
+                    param: "max_tokens")
+            }
+            if u.tokens + request.tokens > tpm {
+                throw refusal(
+                    .rateLimited, "Rate limit reached for tokens: \(tpm) per minute (\(label(scope.id))). Retry in \(untilOldestLeaves) s.",
+                    retry: untilOldestLeaves, l, u, now)
+            }
+        }
+        if let max = l.maxConcurrent, u.inFlight + 1 > max {
+            throw refusal(.rateLimited, "Too many concurrent requests: at most \(max) at once (\(label(scope.id))).", retry: 1, l, u, now)
+        }
+        if let budget = l.budgetUSDDay, u.dayCommitted + request.costUSD > budget {
+            let retry = secondsUntil(Double(dayIndex(now) + 1) * 86_400, now)
+            throw refusal(
+                .insufficientQuota, "The daily budget of $\(budget) is spent (\(label(scope.id))); it renews at 00:00 UTC.", retry: retry, l, u, now)
+        }
+        if let budget = l.budgetUSDMonth, u.monthCommitted + request.costUSD > budget {
+            let retry = secondsUntil(nextMonthStart(now), now)
+            throw refusal(
+                .insufficientQuota, "The monthly budget of $\(budget) is spent (\(label(scope.id))); it renews on the 1st at 00:00 UTC.",
+                retry: retry, l, u, now)
+        }
     }
 
-    private static func refusal(_ code: SluiceError.Code, _ message: String, retry: Int, _ st: ScopeState, _ l: Limits, _ now: Double)
-        -> SluiceError
-    {
+    private static func refusal(_ code: SluiceError.Code, _ message: String, retry: Int, _ l: Limits, _ u: ScopeUsage, _ now: Double) -> SluiceError {
         var error = SluiceError(code, message, retryAfter: retry)
-        error.headers = Dictionary(headers(st, l, now), uniquingKeysWith: { a, _ in a })
+        error.headers = Dictionary(headers(l, u, now: now), uniquingKeysWith: { a, _ in a })
         return error
     }
 
-    /// OpenAI's `x-ratelimit-*` headers for one scope's limits.
-    private static func headers(_ st: ScopeState, _ l: Limits, _ now: Double) -> [(String, String)] {
+    /// OpenAI's `x-ratelimit-*` headers for one scope's limits and usage.
+    public static func headers(_ l: Limits, _ u: ScopeUsage, now: Double) -> [(String, String)] {
         var out: [(String, String)] = []
+        let reset = u.oldestAt.map { max(0, $0 + 60 - now) } ?? 0
         if let rpm = l.rpm {
             out.append(("x-ratelimit-limit-requests", String(rpm)))
-            out.append(("x-ratelimit-remaining-requests", String(max(0, rpm - st.requestCount))))
-            let reset = st.requestCount > 0 ? max(0, st.events[st.head].at + 60 - now) : 0
+            out.append(("x-ratelimit-remaining-requests", String(max(0, rpm - u.requests))))
             out.append(("x-ratelimit-reset-requests", duration(reset)))
         }
         if let tpm = l.tpm {
             out.append(("x-ratelimit-limit-tokens", String(tpm)))
-            out.append(("x-ratelimit-remaining-tokens", String(max(0, tpm - st.tokens))))
-            let reset = st.requestCount > 0 ? max(0, st.events[st.head].at + 60 - now) : 0
+            out.append(("x-ratelimit-remaining-tokens", String(max(0, tpm - u.tokens))))
             out.append(("x-ratelimit-reset-tokens", duration(reset)))
         }
         return out
     }
 
     /// OpenAI's reset format: `1s`, `6m0s`, `250ms`.
-    static func duration(_ seconds: Double) -> String {
+    public static func duration(_ seconds: Double) -> String {
         if seconds < 1 { return "\(Int((seconds * 1000).rounded()))ms" }
         let whole = Int(seconds.rounded(.up))
         return whole >= 60 ? "\(whole / 60)m\(whole % 60)s" : "\(whole)s"
+    }
+
+    static func secondsUntil(_ t: Double, _ now: Double) -> Int { max(1, Int((t - now).rounded(.up))) }
+
+    /// The key or team id a scope stands for.
+    public static func parties(_ scope: String) -> (keyID: String?, teamID: String?) {
+        if scope.hasPrefix("key:") { return (String(scope.dropFirst(4)), nil) }
+        if scope.hasPrefix("team:") { return (nil, String(scope.dropFirst(5))) }
+        return (nil, nil)
+    }
+
+    static func label(_ scope: String) -> String {
+        if scope.hasPrefix("key:") { return "key \(scope.dropFirst(4))" }
+        if scope.hasPrefix("team:") { return "team \(scope.dropFirst(5))" }
+        return scope
     }
 
     // UTC calendar arithmetic without Foundation's Calendar (which costs microseconds per call):
@@ -341,19 +372,19 @@ public final class LocalUsageLimiter: UsageLimiter {
         return era * 146_097 + doe - 719_468
     }
 
-    private static func dayIndex(_ now: Double) -> Int { Int((now / 86_400).rounded(.down)) }
+    public static func dayIndex(_ now: Double) -> Int { Int((now / 86_400).rounded(.down)) }
 
-    static func monthIndex(_ now: Double) -> Int {
+    public static func monthIndex(_ now: Double) -> Int {
         let c = civil(dayIndex(now))
         return c.year * 12 + c.month
     }
 
-    static func monthStart(_ now: Double) -> Double {
+    public static func monthStart(_ now: Double) -> Double {
         let c = civil(dayIndex(now))
         return Double(days(year: c.year, month: c.month)) * 86_400
     }
 
-    static func nextMonthStart(_ now: Double) -> Double {
+    public static func nextMonthStart(_ now: Double) -> Double {
         let c = civil(dayIndex(now))
         let next = c.month == 12 ? (c.year + 1, 1) : (c.year, c.month + 1)
         return Double(days(year: next.0, month: next.1)) * 86_400

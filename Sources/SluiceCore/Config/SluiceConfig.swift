@@ -159,27 +159,35 @@ public struct ServerConfig: Sendable, Decodable {
 public struct StoreConfig: Sendable, Decodable {
     /// Path of the SQLite database; `:memory:` keeps it in memory.
     public var sqlite: String?
+    /// A PostgreSQL URL (`postgres://user:password@host:5432/db`): the store for several replicas.
+    public var postgres: String?
     public var auditLog: AuditLogConfig = .init()
 
-    public init(sqlite: String? = nil, auditLog: AuditLogConfig = .init()) {
+    public init(sqlite: String? = nil, postgres: String? = nil, auditLog: AuditLogConfig = .init()) {
         self.sqlite = sqlite
+        self.postgres = postgres
         self.auditLog = auditLog
     }
 
     enum CodingKeys: String, CodingKey {
-        case sqlite
+        case sqlite, postgres
         case auditLog = "audit_log"
     }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         sqlite = try c.decodeIfPresent(String.self, forKey: .sqlite)
+        postgres = try c.decodeIfPresent(String.self, forKey: .postgres)
         auditLog = try c.decodeIfPresent(AuditLogConfig.self, forKey: .auditLog) ?? auditLog
     }
 
     func problems(path: String) -> [ConfigError] {
         var out: [ConfigError] = []
         if let sqlite, sqlite.isEmpty { out.append(ConfigError(path: "\(path).sqlite", "must not be empty")) }
+        if sqlite != nil && postgres != nil { out.append(ConfigError(path: "\(path)", "give sqlite or postgres, not both")) }
+        if let postgres, !(postgres.hasPrefix("postgres://") || postgres.hasPrefix("postgresql://")) {
+            out.append(ConfigError(path: "\(path).postgres", "must be a URL like postgres://user:password@127.0.0.1:5432/sluice"))
+        }
         out += auditLog.problems(path: "\(path).audit_log")
         return out
     }

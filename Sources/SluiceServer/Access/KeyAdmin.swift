@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SluiceCore
 import SluiceStore
 
@@ -9,8 +10,8 @@ public struct KeyAdmin: Sendable {
     init(store: any AccessStore) { self.store = store }
 
     /// The store named by a configuration (for the CLI).
-    public static func open(_ config: SluiceConfig) throws -> KeyAdmin {
-        KeyAdmin(store: SQLiteAccessStore(database: try SQLiteDatabase(path: config.store.sqlite ?? ":memory:")))
+    public static func open(_ config: SluiceConfig) async throws -> KeyAdmin {
+        KeyAdmin(store: try await Stores.open(config.store, logger: Logger(label: "sluice-keys")).access)
     }
 
     /// A new key; the returned secret is shown this once and never stored.

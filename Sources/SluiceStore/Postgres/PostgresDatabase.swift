@@ -1,0 +1,106 @@
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import SluiceCore
+
+/// A PostgreSQL database shared by several Sluice replicas: a connection pool (postgres-nio) and
+/// versioned migrations, applied once under an advisory lock however many replicas start together.
+public final class PostgresDatabase: Service, Sendable {
+    let client: PostgresClient
+    let logger: Logger
+    private let runner: Task<Void, Never>
+
+    /// Connects to `url` (`postgres://user:password@host:port/database`) and migrates.
+    public init(url: String, logger: Logger, maxConnections: Int = 20) async throws {
+        guard let parts = URLComponents(string: url), ["postgres", "postgresql"].contains(parts.scheme ?? ""), let host = parts.host,
+            !host.isEmpty
+        else {
+            throw ConfigError(path: "store.postgres", "must be a URL like postgres://user:password@127.0.0.1:5432/sluice")
+        }
+        let database = parts.path.hasPrefix("/") ? String(parts.path.dropFirst()) : parts.path
+        var configuration = PostgresClient.Configuration(
+            host: host, port: parts.port ?? 5432, username: parts.user ?? "postgres", password: parts.password,
+            database: database.isEmpty ? nil : database, tls: .disable)
+        configuration.options.maximumConnections = maxConnections
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
+        self.logger = logger
+        self.runner = Task { await client.run() }
+        do {
+            try await migrate()
+        } catch {
+            runner.cancel()
+            throw error
+        }
+    }
+
+    /// Runs until graceful shutdown, then closes the pool (place it first in the service group:
+    /// it stops last, after the audit log has flushed).
+    public func run() async throws {
+        try? await gracefulShutdown()
+        runner.cancel()
+    }
+
+    /// Closes the pool now (tools that run no service group).
+    public func close() { runner.cancel() }
+
+    private func migrate() async throws {
+        try await client.withTransaction(logger: logger) { conn in
+            // One replica migrates at a time; the others wait, then find nothing to do.
+            try await conn.query("SELECT pg_advisory_xact_lock(7243001)", logger: logger)
+            try await conn.query("CREATE TABLE IF NOT EXISTS sluice_migrations (name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)", logger: logger)
+            var applied: Set<String> = []
+            for try await name in try await conn.query("SELECT name FROM sluice_migrations", logger: logger).decode(String.self) {
+                applied.insert(name)
+            }
+            for (name, statements) in Self.migrations where !applied.contains(name) {
+                for statement in statements { try await conn.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+                let now = Date().timeIntervalSince1970
+                try await conn.query("INSERT INTO sluice_migrations (name, applied_at) VALUES (\(name), \(now))", logger: logger)
+            }
+        }
+    }
+
+    static let migrations: [(String, [String])] = [
+        (
+            "v1",
+            [
+                """
+                CREATE TABLE requests (
+                    id TEXT PRIMARY KEY, time DOUBLE PRECISION NOT NULL, endpoint TEXT NOT NULL, key_id TEXT NOT NULL DEFAULT '',
+                    team_id TEXT NOT NULL DEFAULT '', model_requested TEXT NOT NULL, deployment TEXT, status INTEGER NOT NULL,
+                    error_code TEXT, latency_ms DOUBLE PRECISION NOT NULL, ttft_ms DOUBLE PRECISION, tokens_in BIGINT NOT NULL,
+                    tokens_out BIGINT NOT NULL, cost_usd DOUBLE PRECISION NOT NULL, cache_status TEXT NOT NULL, stream BOOLEAN NOT NULL,
+                    attempts INTEGER NOT NULL)
+                """,
+                "CREATE INDEX requests_time ON requests(time)",
+                "CREATE INDEX requests_key_time ON requests(key_id, time)",
+                "CREATE INDEX requests_team_time ON requests(team_id, time) WHERE team_id <> ''",
+                """
+                CREATE TABLE teams (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, limits TEXT NOT NULL, metadata TEXT NOT NULL,
+                    created_at DOUBLE PRECISION NOT NULL)
+                """,
+                """
+                CREATE TABLE api_keys (id TEXT PRIMARY KEY, name TEXT NOT NULL, team_id TEXT REFERENCES teams(id), role TEXT NOT NULL,
+                    prefix TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, created_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION,
+                    revoked_at DOUBLE PRECISION, models TEXT, limits TEXT NOT NULL, priority TEXT NOT NULL, metadata TEXT NOT NULL)
+                """,
+                "CREATE TABLE access_generation (id INTEGER PRIMARY KEY CHECK (id = 1), value BIGINT NOT NULL)",
+                "INSERT INTO access_generation VALUES (1, 0)",
+                // Limits shared by replicas: the requests and tokens of the last minute, the
+                // concurrency slots held (leases that lapse if a replica dies holding them), and
+                // the budget windows.
+                "CREATE TABLE limit_events (scope TEXT NOT NULL, grant_id BIGINT NOT NULL, at DOUBLE PRECISION NOT NULL, tokens BIGINT NOT NULL)",
+                "CREATE INDEX limit_events_scope_at ON limit_events(scope, at)",
+                "CREATE TABLE limit_slots (scope TEXT NOT NULL, grant_id BIGINT NOT NULL, expires_at DOUBLE PRECISION NOT NULL)",
+                "CREATE INDEX limit_slots_scope ON limit_slots(scope, grant_id)",
+                """
+                CREATE TABLE limit_budgets (scope TEXT NOT NULL, period TEXT NOT NULL, window_start DOUBLE PRECISION NOT NULL,
+                    spent DOUBLE PRECISION NOT NULL, reserved DOUBLE PRECISION NOT NULL, PRIMARY KEY (scope, period))
+                """,
+                "CREATE SEQUENCE limit_grants",
+            ]
+        )
+    ]
+}

@@ -1,0 +1,131 @@
+import Foundation
+import Logging
+import PostgresNIO
+import SluiceCore
+
+/// The audit log in PostgreSQL, written by every replica; also the spend ledger and usage reports.
+public final class PostgresRequestLogStore: RequestLogStore, SpendLedger, UsageReporter {
+    let db: PostgresDatabase
+    private var client: PostgresClient { db.client }
+    private var logger: Logger { db.logger }
+
+    public init(database: PostgresDatabase) { self.db = database }
+
+    private static let columns =
+        "id, time, endpoint, key_id, team_id, model_requested, deployment, status, error_code, latency_ms, ttft_ms, tokens_in, tokens_out, cost_usd, cache_status, stream, attempts"
+
+    public func append(_ records: [RequestRecord]) async throws {
+        guard !records.isEmpty else { return }
+        // Multi-row inserts, 500 rows (8,500 parameters) per statement, in one transaction.
+        try await client.withTransaction(logger: logger) { conn in
+            var start = 0
+            while start < records.count {
+                let chunk = records[start..<min(start + 500, records.count)]
+                start += chunk.count
+                var sql = "INSERT INTO requests (\(Self.columns)) VALUES "
+                var binds = PostgresBindings(capacity: chunk.count * 17)
+                for (i, r) in chunk.enumerated() {
+                    if i > 0 { sql += "," }
+                    sql += "(" + (1...17).map { "$\(i * 17 + $0)" }.joined(separator: ",") + ")"
+                    binds.append(r.id)
+                    binds.append(r.time)
+                    binds.append(r.endpoint)
+                    binds.append(r.keyID)
+                    binds.append(r.teamID)
+                    binds.append(r.modelRequested)
+                    binds.append(r.deployment)
+                    binds.append(r.status)
+                    binds.append(r.errorCode)
+                    binds.append(r.latencyMs)
+                    binds.append(r.ttftMs)
+                    binds.append(r.tokensIn)
+                    binds.append(r.tokensOut)
+                    binds.append(r.costUSD)
+                    binds.append(r.cacheStatus)
+                    binds.append(r.stream)
+                    binds.append(r.attempts)
+                }
+                // A client may reuse an x-request-id: the newest row wins rather than the batch failing.
+                sql += " ON CONFLICT (id) DO UPDATE SET " + Self.columns.split(separator: ",").dropFirst().map {
+                    let c = $0.trimmingCharacters(in: .whitespaces)
+                    return "\(c) = EXCLUDED.\(c)"
+                }.joined(separator: ", ")
+                try await conn.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+            }
+        }
+    }
+
+    private typealias Row = (String, Double, String, String, String, String, String?, Int, String?, Double, Double?, Int, Int, Double, String, Bool, Int)
+
+    public func recent(limit: Int) async throws -> [RequestRecord] {
+        var out: [RequestRecord] = []
+        let query = PostgresQuery(unsafeSQL: "SELECT \(Self.columns) FROM requests ORDER BY time DESC, id DESC LIMIT $1", binds: {
+            var b = PostgresBindings()
+            b.append(limit)
+            return b
+        }())
+        for try await r in try await client.query(query, logger: logger).decode(Row.self) {
+            out.append(
+                RequestRecord(
+                    id: r.0, time: r.1, endpoint: r.2, keyID: r.3, modelRequested: r.5, deployment: r.6, status: r.7, errorCode: r.8,
+                    latencyMs: r.9, ttftMs: r.10, tokensIn: r.11, tokensOut: r.12, costUSD: r.13, cacheStatus: r.14, stream: r.15,
+                    attempts: r.16, teamID: r.4))
+        }
+        return out
+    }
+
+    public func count() async throws -> Int {
+        for try await n in try await client.query("SELECT COUNT(*) FROM requests", logger: logger).decode(Int.self) { return n }
+        return 0
+    }
+
+    public func ping() async throws {
+        try await client.query("SELECT 1", logger: logger)
+    }
+
+    public func spend(keyID: String?, teamID: String?, since: Double) async throws -> Double {
+        let query: PostgresQuery
+        if let keyID {
+            query = "SELECT COALESCE(SUM(cost_usd), 0)::DOUBLE PRECISION FROM requests WHERE key_id = \(keyID) AND time >= \(since)"
+        } else if let teamID {
+            query = "SELECT COALESCE(SUM(cost_usd), 0)::DOUBLE PRECISION FROM requests WHERE team_id = \(teamID) AND time >= \(since)"
+        } else {
+            return 0
+        }
+        for try await v in try await client.query(query, logger: logger).decode(Double.self) { return v }
+        return 0
+    }
+
+    public func usage(_ query: UsageQuery) async throws -> [UsageRow] {
+        var conditions: [String] = []
+        var binds = PostgresBindings()
+        func add(_ sql: String, _ value: some PostgresNonThrowingEncodable & Sendable) {
+            binds.append(value)
+            conditions.append(sql.replacingOccurrences(of: "?", with: "$\(binds.count)"))
+        }
+        if let from = query.from { add("time >= ?", from) }
+        if let to = query.to { add("time < ?", to) }
+        if let key = query.keyID { add("key_id = ?", key) }
+        if let team = query.teamID { add("team_id = ?", team) }
+        if let model = query.model { add("model_requested = ?", model) }
+        let group: String? =
+            switch query.groupBy {
+            case .key: "key_id"
+            case .team: "team_id"
+            case .model: "model_requested"
+            case .day: "to_char(to_timestamp(time) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+            case nil: nil
+            }
+        let sql = """
+            SELECT \(group.map { $0 + "::TEXT" } ?? "NULL::TEXT") AS grp, COUNT(*)::BIGINT, COALESCE(SUM(tokens_in), 0)::BIGINT,
+                COALESCE(SUM(tokens_out), 0)::BIGINT, COALESCE(SUM(cost_usd), 0)::DOUBLE PRECISION FROM requests
+            \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
+            \(group == nil ? "" : "GROUP BY grp ORDER BY grp")
+            """
+        var out: [UsageRow] = []
+        for try await r in try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).decode((String?, Int, Int, Int, Double).self) {
+            out.append(UsageRow(group: r.0, requests: r.1, tokensIn: r.2, tokensOut: r.3, costUSD: r.4))
+        }
+        return out
+    }
+}

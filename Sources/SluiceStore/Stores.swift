@@ -1,0 +1,49 @@
+import Logging
+import ServiceLifecycle
+import SluiceCore
+
+/// The stores the configuration names, opened together: SQLite (one process; limits counted in
+/// memory) or PostgreSQL (several replicas; limits counted in the database).
+public struct Stores: Sendable {
+    public typealias RequestLog = RequestLogStore & SpendLedger & UsageReporter
+
+    public let requestLog: any RequestLog
+    public let access: any AccessStore
+    public let limiter: any UsageLimiter
+    /// The connection pool to run beside the server (PostgreSQL only).
+    public let service: (any Service)?
+    /// Where a generated admin key may be written (SQLite on disk only).
+    public let sqlitePath: String?
+
+    public static func open(_ config: StoreConfig, logger: Logger) async throws -> Stores {
+        if let url = config.postgres {
+            let db: PostgresDatabase
+            do {
+                db = try await PostgresDatabase(url: url, logger: logger)
+            } catch let error as ConfigError {
+                throw error
+            } catch {
+                throw ConfigError(path: "store.postgres", "cannot open the database: \(String(reflecting: error))")
+            }
+            return Stores(
+                requestLog: PostgresRequestLogStore(database: db), access: PostgresAccessStore(database: db),
+                limiter: PostgresUsageLimiter(database: db), service: db, sqlitePath: nil)
+        }
+        let path = config.sqlite ?? ":memory:"
+        let db: SQLiteDatabase
+        do {
+            db = try SQLiteDatabase(path: path)
+        } catch {
+            throw ConfigError(path: "store.sqlite", "cannot open the database: \(error)")
+        }
+        let log = SQLiteRequestLogStore(database: db)
+        return Stores(
+            requestLog: log, access: SQLiteAccessStore(database: db), limiter: LocalUsageLimiter(ledger: log), service: nil,
+            sqlitePath: path == ":memory:" ? nil : path)
+    }
+
+    /// Closes what `open` opened (tools that run no service group).
+    public func close() {
+        (service as? PostgresDatabase)?.close()
+    }
+}
