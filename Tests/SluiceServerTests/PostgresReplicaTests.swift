@@ -17,19 +17,8 @@ enum TestPostgres {
 
     /// Creates an empty database and returns its URL.
     static func freshDatabase() async throws -> String {
-        let base = try #require(url)
-        let parts = try #require(URLComponents(string: base))
         let name = "sluice_t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
-        let client = PostgresClient(
-            configuration: .init(host: parts.host ?? "127.0.0.1", port: parts.port ?? 5432, username: parts.user ?? "postgres",
-                password: parts.password, database: "postgres", tls: .disable),
-            backgroundLogger: Logger(label: "test-pg"))
-        let runner = Task { await client.run() }
-        defer { runner.cancel() }
-        try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
-        var out = parts
-        out.path = "/" + name
-        return try #require(out.string)
+        return try await PostgresDatabase.createDatabase(name, on: try #require(url))
     }
 }
 

@@ -81,18 +81,8 @@ import Testing
 /// A fresh database on the test cluster (`SLUICE_TEST_POSTGRES_URL`, set by `make test`), or nil.
 enum PostgresTestDatabase {
     static func fresh() async throws -> String? {
-        guard let base = ProcessInfo.processInfo.environment["SLUICE_TEST_POSTGRES_URL"], var parts = URLComponents(string: base) else {
-            return nil
-        }
+        guard let base = ProcessInfo.processInfo.environment["SLUICE_TEST_POSTGRES_URL"] else { return nil }
         let name = "sluice_s_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
-        let client = PostgresClient(
-            configuration: .init(host: parts.host ?? "127.0.0.1", port: parts.port ?? 5432, username: parts.user ?? "postgres",
-                password: parts.password, database: "postgres", tls: .disable),
-            backgroundLogger: Logger(label: "test-pg"))
-        let runner = Task { await client.run() }
-        defer { runner.cancel() }
-        try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
-        parts.path = "/" + name
-        return parts.string
+        return try await PostgresDatabase.createDatabase(name, on: base)
     }
 }

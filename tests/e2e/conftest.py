@@ -18,7 +18,7 @@ providers:
 models:
   - {{ name: sim-small, provider: sim, upstream_model: small, price: {{ input_per_mtok: 0.15, output_per_mtok: 0.60 }}, context_window: 8192 }}
   - {{ name: sim-embed, provider: sim, type: embedding }}
-logging: {{ level: warning }}
+logging: {{ level: info }}
 """
 
 
@@ -38,7 +38,8 @@ class Sluice:
         self.admin_url = f"http://127.0.0.1:{self.port}/admin"
         self.admin_key = "sk-sluice-e2e-" + secrets.token_urlsafe(32)
         env = dict(os.environ, SLUICE_ADMIN_KEY=self.admin_key)
-        self.log = open(tmp_path / "sluice.log", "w")
+        self.log_path = tmp_path / "sluice.log"
+        self.log = open(self.log_path, "w")
         self.process = subprocess.Popen([SLUICE_BIN, "serve", "--config", str(self.config)], stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -2,7 +2,9 @@
 import json
 import signal
 import sqlite3
+import glob
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -46,6 +48,16 @@ def test_keys_limits_and_revocation_through_the_sdk(sluice):
     admin(sluice, "DELETE", f"/keys/{created['id']}")
     with pytest.raises(openai.PermissionDeniedError):
         app.models.list()
+    # Keys never reach the log or the database; key ids do.
+    sluice.log.flush()
+    time.sleep(0.1)
+    log = sluice.log_path.read_text()
+    assert created["id"] in log
+    for secret in (created["key"], sluice.admin_key):
+        assert secret not in log
+        for path in glob.glob(sluice.db + "*"):
+            with open(path, "rb") as f:
+                assert secret.encode() not in f.read()
 
 
 def test_completion(sluice):

@@ -45,6 +45,26 @@ public final class PostgresDatabase: Service, Sendable {
     /// Closes the pool now (tools that run no service group).
     public func close() { runner.cancel() }
 
+    /// Creates an empty database `name` on the server `url` points at (connecting to its
+    /// `postgres` database) and returns the new database's URL. For setup tools and tests.
+    public static func createDatabase(_ name: String, on url: String) async throws -> String {
+        guard var parts = URLComponents(string: url), let host = parts.host,
+            name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") })
+        else {
+            throw ConfigError(path: "store.postgres", "cannot create database '\(name)' on \(url)")
+        }
+        let client = PostgresClient(
+            configuration: .init(
+                host: host, port: parts.port ?? 5432, username: parts.user ?? "postgres", password: parts.password, database: "postgres",
+                tls: .disable),
+            backgroundLogger: Logger(label: "sluice-postgres-setup"))
+        let runner = Task { await client.run() }
+        defer { runner.cancel() }
+        try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
+        parts.path = "/" + name
+        return parts.string ?? url
+    }
+
     private func migrate() async throws {
         try await client.withTransaction(logger: logger) { conn in
             // One replica migrates at a time; the others wait, then find nothing to do.
