@@ -74,6 +74,28 @@ import Testing
         }
     }
 
+    /// Without SLUICE_ADMIN_KEY the first start makes an admin key, kept in a 0600 file beside
+    /// the database; the next start finds it and makes no other.
+    @Test func theFirstStartGeneratesAnAdminKeyOnce() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-boot-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let yaml = Self.yaml.replacingOccurrences(of: #"store: { sqlite: ":memory:" }"#, with: #"store: { sqlite: "\#(folder)/s.db" }"#)
+        let app = try await TestApp.build(yaml: yaml)
+        let file = folder + "/admin.key"
+        let key = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(key.hasPrefix("sk-sluice-") && key.count >= 10 + 43)
+        let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        try await app.http.test(.router) { client in
+            try await client.execute(uri: "/admin/keys", method: .get, headers: Self.headers(key)) { response in
+                #expect(response.status == .ok)
+                #expect(response.body.json?["data"]?.arrayValue?.count == 1)
+            }
+        }
+        _ = try await TestApp.build(yaml: yaml)
+        #expect(try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == key)
+    }
+
     @Test func adminInputIsChecked() async throws {
         let app = try await TestApp.build(yaml: Self.yaml, adminKey: Self.adminKey)
         try await app.http.test(.router) { client in
