@@ -123,7 +123,7 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ErrorMiddleware(routes: routes))
     if config.auth.enabled {
-        router.add(middleware: AuthMiddleware(directory: directory, publicPaths: Set(config.auth.publicPaths)))
+        router.add(middleware: AuthMiddleware(directory: directory, publicPaths: Set(config.auth.publicPaths), recorder: recorder))
     }
     let cancellers = ConnectionCancellers()
     OpenAIRoutes(

@@ -36,7 +36,13 @@ import Testing
                 #expect(response.body.json?["error"]?["code"]?.stringValue == "invalid_api_key")
                 #expect(response.body.json?["error"]?["type"]?.stringValue == "authentication_error")
             }
-            try await client.execute(uri: "/v1/models", method: .get, headers: Self.headers("sk-sluice-nope")) { #expect($0.status == .unauthorized) }
+            try await client.execute(
+                uri: "/v1/chat/completions", method: .post, headers: [.authorization: "Bearer sk-sluice-nope", HTTPField.Name("x-request-id")!: "refused-1"], body: chatBody()
+            ) { #expect($0.status == .unauthorized) }
+            // Refused at the door, still in the audit log (without the key).
+            await app.requestLog.drain()
+            let row = try #require(try await app.store.recent(limit: 10).first { $0.id == "refused-1" })
+            #expect(row.status == 401 && row.errorCode == "invalid_api_key" && row.endpoint == "chat.completions" && row.keyID == "")
             // Public paths need none.
             try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import HTTPTypes
 import SluiceCore
@@ -9,19 +10,38 @@ struct AuthMiddleware: RouterMiddleware {
     typealias Context = SluiceRequestContext
     let directory: KeyDirectory
     let publicPaths: Set<String>
+    /// Refused requests get their log line and audit row too (who knocked, on what, when).
+    let recorder: RequestRecorder
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
         guard !publicPaths.contains(path), let area = Area(path) else { return try await next(request, context) }
-        let principal = try directory.authenticate(Self.presentedKey(request.headers)).get()
-        guard Self.may(principal.key.role, area, request.method) else {
-            throw SluiceError(
-                .permissionDenied, "This API key's role '\(principal.key.role.rawValue)' may not use \(request.method.rawValue) \(path).")
+        let principal: Principal
+        do {
+            principal = try directory.authenticate(Self.presentedKey(request.headers)).get()
+            guard Self.may(principal.key.role, area, request.method) else {
+                throw SluiceError(
+                    .permissionDenied, "This API key's role '\(principal.key.role.rawValue)' may not use \(request.method.rawValue) \(path).")
+            }
+        } catch {
+            let refused = InferenceContext(
+                requestID: context.requestID, endpoint: Self.endpoint(path), logger: context.logger, receivedAtUnix: Date().timeIntervalSince1970)
+            recorder.finish(refused, outcome: .failed(error))
+            throw error
         }
         var context = context
         context.principal = principal
         context.logger[metadataKey: "key_id"] = .string(principal.key.id)
         return try await next(request, context)
+    }
+
+    /// The audit log's endpoint name for a path.
+    static func endpoint(_ path: String) -> String {
+        switch path {
+        case "/v1/chat/completions": "chat.completions"
+        case "/v1/embeddings": "embeddings"
+        default: path
+        }
     }
 
     /// The parts of the API that need a key.
