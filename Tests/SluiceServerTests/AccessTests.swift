@@ -108,7 +108,8 @@ import Testing
             for (body, param) in [
                 (#"{"role":"app"}"#, "name"), (#"{"name":"x","role":"root"}"#, "role"), (#"{"name":"x","rpm":0}"#, "rpm"),
                 (#"{"name":"x","rpm":"ten"}"#, "rpm"), (#"{"name":"x","team":"ghosts"}"#, "team"), (#"{"name":"x","colour":"red"}"#, "colour"),
-                (#"{"name":"x","expires_at":"soon"}"#, "expires_at"),
+                (#"{"name":"x","expires_at":"soon"}"#, "expires_at"), (#"{"name":"x","expires_at":1e300}"#, "expires_at"),
+                (#"{"name":"x","models":"all"}"#, "models"), (#"{"name":"x","metadata":{"a":1}}"#, "metadata"),
             ] {
                 try await client.execute(uri: "/admin/keys", method: .post, headers: Self.headers(Self.adminKey), body: ByteBuffer(string: body)) {
                     response in
@@ -182,6 +183,10 @@ import Testing
         let app = try await TestApp.build(yaml: Self.yaml, adminKey: Self.adminKey)
         try await app.http.test(.router) { client in
             let (_, key) = try await Self.createKey(client, #"{"name":"capped","rpm":5,"tpm":10000,"max_tokens_per_request":100}"#)
+            // Absurd caps are refused before any arithmetic is done with them.
+            try await client.execute(
+                uri: "/v1/chat/completions", method: .post, headers: Self.headers(key), body: chatBody(#""max_tokens":9223372036854775807"#)
+            ) { #expect($0.status == .badRequest) }
             try await client.execute(uri: "/v1/chat/completions", method: .post, headers: Self.headers(key), body: chatBody(#""max_tokens":500"#)) {
                 response in
                 #expect(response.status == .badRequest)

@@ -227,9 +227,14 @@ struct AdminFields {
         guard let v = members.removeValue(forKey: name) else { return nil }
         switch v {
         case .null: return nil
-        case .int, .double: return v.doubleValue
+        case .int, .double:
+            // Up to the year 9999: anything larger is a mistake (and would not fit the JSON shown back).
+            guard let t = v.doubleValue, t >= 0, t <= 253_402_300_799 else {
+                throw SluiceError(.invalidValue, "\(name) must be Unix seconds between 0 and 253402300799.", param: name)
+            }
+            return t
         case .string(let s):
-            if let date = ISO8601DateFormatter().date(from: s) { return date.timeIntervalSince1970 }
+            if let date = ISO8601DateFormatter().date(from: s), date.timeIntervalSince1970 >= 0 { return date.timeIntervalSince1970 }
             throw SluiceError(.invalidValue, "\(name) must be Unix seconds or an ISO 8601 date-time such as 2027-01-31T00:00:00Z.", param: name)
         default: throw SluiceError(.invalidType, "\(name) must be Unix seconds or an ISO 8601 string.", param: name)
         }

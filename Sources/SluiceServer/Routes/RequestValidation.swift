@@ -13,13 +13,17 @@ enum RequestValidation {
                 throw SluiceError(.missingParameter, "Messages with role '\(m.role.rawValue)' need 'content'.", param: "messages[\(i)].content")
             }
         }
+        let maxOutputTokens = 100_000_000
         try range(r.temperature, 0...2, "temperature")
         try range(r.topP, 0...1, "top_p")
         try range(r.presencePenalty, -2...2, "presence_penalty")
         try range(r.frequencyPenalty, -2...2, "frequency_penalty")
-        if let n = r.maxTokens, n < 1 { throw SluiceError(.invalidValue, "'max_tokens' must be at least 1.", param: "max_tokens") }
-        if let n = r.maxCompletionTokens, n < 1 {
-            throw SluiceError(.invalidValue, "'max_completion_tokens' must be at least 1.", param: "max_completion_tokens")
+        // An upper bound too: token arithmetic (reservations, budgets) must never overflow.
+        if let n = r.maxTokens, !(1...maxOutputTokens).contains(n) {
+            throw SluiceError(.invalidValue, "'max_tokens' must be from 1 to \(maxOutputTokens).", param: "max_tokens")
+        }
+        if let n = r.maxCompletionTokens, !(1...maxOutputTokens).contains(n) {
+            throw SluiceError(.invalidValue, "'max_completion_tokens' must be from 1 to \(maxOutputTokens).", param: "max_completion_tokens")
         }
         if let n = r.n, n != 1 {
             throw SluiceError(.invalidValue, "Only n=1 is supported.", param: "n")
