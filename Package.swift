@@ -48,6 +48,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(name: "SluiceEmbeddings", dependencies: ["SluiceCore"], swiftSettings: swiftSettings),
         .target(
             name: "SluiceStore",
             dependencies: [
@@ -92,6 +93,7 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "SluiceEmbeddingsTests", dependencies: ["SluiceEmbeddings"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SluiceStoreTests", dependencies: ["SluiceStore", .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: swiftSettings),
