@@ -5,12 +5,16 @@ SWIFT_JOBS ?= 2
 CONFIG ?=
 PORT ?= 8080
 
-.PHONY: build release run test test-swift test-e2e bench clean deps-e2e deps-bench deps-minilm validate
+.PHONY: build release run test test-swift test-e2e bench clean deps-e2e deps-bench deps-minilm deps-system validate
 
-build:
+## Debian packages the build links (OpenBLAS).
+deps-system:
+	bash scripts/system-deps.sh
+
+build: deps-system
 	swift build -j $(SWIFT_JOBS)
 
-release:
+release: deps-system
 	swift build -c release -j $(SWIFT_JOBS)
 
 ## Build and serve on 127.0.0.1:$(PORT) (CONFIG=path/to/sluice.yaml to use a file).
@@ -34,7 +38,7 @@ deps-minilm: deps-e2e
 	bash scripts/minilm-model.sh >/dev/null
 	.venv/bin/python scripts/minilm-reference.py $(MINILM_DIR) $(MINILM_REFERENCE)
 
-test-swift: deps-minilm
+test-swift: deps-system deps-minilm
 	swift build --build-tests -j $(SWIFT_JOBS)
 	SLUICE_MINILM_DIR=$(MINILM_DIR) SLUICE_MINILM_REFERENCE=$(MINILM_REFERENCE) \
 	  bash scripts/with-postgres.sh swift test --skip-build --no-parallel
@@ -42,7 +46,7 @@ test-swift: deps-minilm
 deps-e2e:
 	bash scripts/python-env.sh
 
-test-e2e: deps-e2e
+test-e2e: deps-system deps-e2e
 	swift build -j $(SWIFT_JOBS) --product sluice
 	SLUICE_BIN=$(CURDIR)/.build/debug/sluice .venv/bin/python -m pytest -q tests/e2e
 

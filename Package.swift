@@ -48,7 +48,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "SluiceEmbeddings", dependencies: ["SluiceCore"], swiftSettings: swiftSettings),
+        .systemLibrary(name: "COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "SluiceEmbeddings", dependencies: ["SluiceCore", "COpenBLAS"], swiftSettings: swiftSettings),
         .target(
             name: "SluiceStore",
             dependencies: [

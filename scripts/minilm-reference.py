@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Reference token ids for the Swift WordPiece tokenizer, from Hugging Face `tokenizers`.
+"""Reference token ids and embeddings for the Swift MiniLM: ids from Hugging Face `tokenizers`,
+vectors from a plain numpy BERT forward pass over `model.safetensors` (mean pooling, L2 norm).
 
 usage: minilm-reference.py MODEL_DIR OUT.json
 
@@ -11,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+from safetensors.numpy import load_file
 from tokenizers import Tokenizer
 
 model_dir, out = Path(sys.argv[1]), Path(sys.argv[2])
@@ -33,6 +36,51 @@ if root.exists():
                 break
             row = json.loads(line)
             sentences += [row["a"], row["b"]]
-cases = [{"text": s, "ids": tokenizer.encode(s).ids} for s in sentences]
+W = load_file(str(model_dir / "model.safetensors"))
+
+
+def layer_norm(x, prefix):
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + 1e-12) * W[prefix + ".weight"] + W[prefix + ".bias"]
+
+
+def dense(x, prefix):
+    return x @ W[prefix + ".weight"].T + W[prefix + ".bias"]
+
+
+def erf(x):
+    # numpy has no erf: Abramowitz-Stegun 7.1.26 is too coarse, so use math.erf elementwise.
+    import math
+    return np.vectorize(math.erf)(x)
+
+
+def embed(ids):
+    ids = np.array(ids)
+    x = W["embeddings.word_embeddings.weight"][ids] + W["embeddings.position_embeddings.weight"][: len(ids)]
+    x = x + W["embeddings.token_type_embeddings.weight"][0]
+    x = layer_norm(x.astype(np.float64), "embeddings.LayerNorm")
+    for i in range(6):
+        p = f"encoder.layer.{i}."
+        q, k, v = (dense(x, p + f"attention.self.{n}") for n in ("query", "key", "value"))
+        heads = []
+        for h in range(12):
+            sl = slice(h * 32, (h + 1) * 32)
+            s = q[:, sl] @ k[:, sl].T / np.sqrt(32)
+            s = np.exp(s - s.max(-1, keepdims=True))
+            s = s / s.sum(-1, keepdims=True)
+            heads.append(s @ v[:, sl])
+        x = layer_norm(x + dense(np.concatenate(heads, -1), p + "attention.output.dense"), p + "attention.output.LayerNorm")
+        h = dense(x, p + "intermediate.dense")
+        h = 0.5 * h * (1 + erf(h / np.sqrt(2)))
+        x = layer_norm(x + dense(h, p + "output.dense"), p + "output.LayerNorm")
+    v = x.mean(0)
+    return (v / max(np.linalg.norm(v), 1e-12)).tolist()
+
+
+cases = []
+for s in sentences:
+    ids = tokenizer.encode(s).ids
+    cases.append({"text": s, "ids": ids, "embedding": embed(ids)})
 out.write_text(json.dumps(cases, ensure_ascii=False))
-print(f"{len(cases)} reference tokenizations -> {out}")
+print(f"{len(cases)} reference tokenizations and embeddings -> {out}")

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Debian packages the Swift build itself needs: OpenBLAS (MiniLM's matrix products link it).
+# Idempotent: installs only what is missing.
+set -euo pipefail
+missing=()
+[ -e /usr/include/x86_64-linux-gnu/cblas.h ] || [ -e /usr/include/cblas.h ] || [ -e /usr/include/aarch64-linux-gnu/cblas.h ] || missing+=(libopenblas-dev)
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "==> installing ${missing[*]} (Debian)"
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
