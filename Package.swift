@@ -49,7 +49,10 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .systemLibrary(name: "COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "SluiceEmbeddings", dependencies: ["SluiceCore", "COpenBLAS"], swiftSettings: swiftSettings),
+        .target(
+            name: "SluiceEmbeddings",
+            dependencies: ["SluiceCore", "COpenBLAS", .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: swiftSettings),
         .target(
             name: "SluiceStore",
             dependencies: [
@@ -64,6 +67,7 @@ let package = Package(
             name: "SluiceServer",
             dependencies: [
                 "SluiceCore",
+                "SluiceEmbeddings",
                 "SluiceProviders",
                 "SluiceStore",
                 .product(name: "Hummingbird", package: "hummingbird"),

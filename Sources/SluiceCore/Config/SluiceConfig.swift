@@ -55,16 +55,19 @@ public struct SluiceConfig: Sendable, Decodable {
         return try load(yaml: text, environment: environment)
     }
 
-    /// The configuration `sluice serve` uses when no file is given: the simulated provider.
+    /// The configuration `sluice serve` uses when no file is given: the simulated provider, and
+    /// all-MiniLM-L6-v2 as `all-minilm-l6-v2` when its files are there (`make run` fetches them).
     public static var embeddedDefault: SluiceConfig {
-        SluiceConfig(
-            store: StoreConfig(sqlite: "./.sluice/sluice.db"),
-            providers: ["sim": .simulated(SimulatedProviderConfig())],
-            models: [
-                ModelConfig(name: "sim-small", provider: "sim", upstreamModel: "small", price: Price(inputPerMTok: 0.15, outputPerMTok: 0.60), contextWindow: 8192),
-                ModelConfig(name: "sim-embed", provider: "sim", upstreamModel: "embed", type: .embedding, price: Price(inputPerMTok: 0.02, outputPerMTok: 0), contextWindow: 8192),
-            ]
-        )
+        var providers: [String: ProviderConfig] = ["sim": .simulated(SimulatedProviderConfig())]
+        var models = [
+            ModelConfig(name: "sim-small", provider: "sim", upstreamModel: "small", price: Price(inputPerMTok: 0.15, outputPerMTok: 0.60), contextWindow: 8192),
+            ModelConfig(name: "sim-embed", provider: "sim", upstreamModel: "embed", type: .embedding, price: Price(inputPerMTok: 0.02, outputPerMTok: 0), contextWindow: 8192),
+        ]
+        if FileManager.default.fileExists(atPath: MiniLMProviderConfig.autoPath + "/model.safetensors") {
+            providers["local-embed"] = .minilm(MiniLMProviderConfig())
+            models.append(ModelConfig(name: "all-minilm-l6-v2", provider: "local-embed", upstreamModel: "all-minilm-l6-v2", type: .embedding))
+        }
+        return SluiceConfig(store: StoreConfig(sqlite: "./.sluice/sluice.db"), providers: providers, models: models)
     }
 
     /// Checks what decoding cannot: references resolve, names are unique, numbers are in range.
@@ -88,6 +91,10 @@ public struct SluiceConfig: Sendable, Decodable {
             if let provider = providers[model.provider] {
                 if model.type == .embedding && !provider.supportsEmbeddings {
                     errors.append(ConfigError(path: "\(path).provider", "provider '\(model.provider)' (\(provider.kindName)) cannot serve embeddings"))
+                }
+                if model.type == .chat && !provider.supportsChat {
+                    errors.append(
+                        ConfigError(path: "\(path).type", "provider '\(model.provider)' (\(provider.kindName)) serves embeddings only; set type: embedding"))
                 }
             } else {
                 let known = providers.keys.sorted().joined(separator: ", ")
