@@ -57,7 +57,7 @@ deps-bench:
 	bash scripts/bench-deps.sh
 
 ## Benchmarks: wrk against the mock upstream, nginx, and Sluice (release build), side by side.
-bench: deps-bench release
+bench: deps-bench release deps-models
 	bash bench/run.sh
 
 clean:

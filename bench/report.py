@@ -50,3 +50,9 @@ if db.exists():
     with sqlite3.connect(db) as conn:
         n = conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
     print(f"Audit-log rows written by Sluice during the run: {n:,}")
+
+emb = out / "embeddings.txt"
+if emb.exists():
+    single, batched, rss = emb.read_text().split()
+    print(f"Embeddings (all-MiniLM-L6-v2, in process): {float(single):.0f}/s one sentence per request, "
+          f"{float(batched):.0f}/s in batches of 32; Sluice resident memory {float(rss):.0f} MiB")

@@ -55,6 +55,9 @@ echo "==> time to first event, $STREAMS streams each"
 python3 bench/ttft.py 9100 "$STREAMS" >"$OUT/ttft-direct.txt"
 python3 bench/ttft.py 9280 "$STREAMS" >"$OUT/ttft-sluice.txt"
 
+echo "==> all-MiniLM-L6-v2 embeddings through Sluice"
+python3 bench/embeddings.py 9280 "${pids[2]}" >"$OUT/embeddings.txt"
+
 # Stop Sluice gracefully so the audit log is flushed, then count what it wrote.
 kill -TERM "${pids[2]}"; wait "${pids[2]}" || true
 python3 bench/report.py "$OUT"
