@@ -14,11 +14,19 @@ url = f"http://127.0.0.1:{port}/v1/embeddings"
 sentences = []
 from pathlib import Path
 
-with open(Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "paraphrase" / "dev.jsonl") as f:
-    for i, line in enumerate(f):
-        if i >= 400:
-            break
-        sentences.append(json.loads(line)["a"])
+dev = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "paraphrase" / "dev.jsonl"
+if dev.exists():
+    with open(dev) as f:
+        for i, line in enumerate(f):
+            if i >= 400:
+                break
+            sentences.append(json.loads(line)["a"])
+else:  # questions of 8 to 20 words, when the team's datasets are not beside the checkout
+    import random
+
+    rng = random.Random(1)
+    words = "how do i learn to play the guitar well what is best way find cheap flights weather today market".split()
+    sentences = [" ".join(rng.choice(words) for _ in range(rng.randint(8, 20))) + "?" for _ in range(400)]
 
 
 def post(inputs):

@@ -28,11 +28,27 @@ sentences = [
     "supercalifragilisticexpialidocious antidisestablishmentarianism", "x" * 150, "word " * 400,
     "ﬁnancial ﬂow", "Ⅻ ① ½", "Straße groß", "C++ and C# and F#", "https://example.com/a?b=c&d=e",
 ]
+# Generated sentences (seeded, so every run checks the same ones): a mixed vocabulary of plain
+# words, capitals, accents, numbers, punctuation, CJK and emoji, 1 to 40 words each.
+import random
+
+rng = random.Random(20261124)
+pool = (
+    "the a quick brown fox jumps over lazy dog How What why can I learn to play guitar best way weather today "
+    "Stock market fell sharply Paris London São Paulo Zürich naïve café coöperate résumé jalapeño Ångström "
+    "C++ e-mail don't it's U.S.A. 3.14 1,000,000 $5 50% #tag @user (parenthesis) [bracket] {brace} \"quote\" "
+    "東京 北京 日本語 한국 😀 🚀 👍🏽 — – … ¿qué? ¡hola! Привет мир Ελλάδα ﬁ ß İ ı unbelievably antidisestablishmentarianism"
+).split()
+for _ in range(300):
+    words = [rng.choice(pool) for _ in range(rng.randint(1, 40))]
+    text = " ".join(w.upper() if rng.random() < 0.1 else w for w in words)
+    sentences.append(text + rng.choice(["", ".", "?", "!", "..."]))
+
 root = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "paraphrase" / "dev.jsonl"
 if root.exists():
     with open(root) as f:
         for i, line in enumerate(f):
-            if i >= 150:
+            if i >= 50:
                 break
             row = json.loads(line)
             sentences += [row["a"], row["b"]]
