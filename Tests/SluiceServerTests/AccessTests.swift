@@ -102,6 +102,17 @@ import Testing
         #expect(try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == key)
     }
 
+    /// `auth.public_paths` decides which operational paths go without a key.
+    @Test func publicPathsAreConfigurable() async throws {
+        let yaml = Self.yaml.replacingOccurrences(of: "auth: { enabled: true,", with: "auth: { enabled: true, public_paths: [/healthz],")
+        let app = try await TestApp.build(yaml: yaml, adminKey: Self.adminKey)
+        try await app.http.test(.router) { client in
+            try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .unauthorized) }
+            try await client.execute(uri: "/readyz", method: .get, headers: Self.headers(Self.adminKey)) { #expect($0.status == .ok) }
+        }
+    }
+
     @Test func adminInputIsChecked() async throws {
         let app = try await TestApp.build(yaml: Self.yaml, adminKey: Self.adminKey)
         try await app.http.test(.router) { client in
@@ -316,6 +327,13 @@ import Testing
                 }
                 try await tasks.waitForAll()
             }
+            // Nothing left waiting or holding the slot; the queue reports it.
+            var request = HTTPClientRequest(url: base + "/admin/queues")
+            request.headers.add(name: "authorization", value: "Bearer \(Self.adminKey)")
+            let queues = try await client.execute(request, timeout: .seconds(10)).body.collect(upTo: 1 << 16).json
+            let q = try #require(queues?["data"]?[0])
+            #expect(q["deployment"] == "sim-small" && q["max_concurrent"] == .int(1) && q["in_flight"] == .int(0))
+            #expect(q["waiting"] == ["high": .int(0), "normal": .int(0), "low": .int(0)])
             try await client.shutdown()
             // The upstream saw the later high-priority request before the earlier low one.
             let highAt = try #require(probe.instant(of: .started, requestID: "q-high"))

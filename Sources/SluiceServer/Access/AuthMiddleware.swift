@@ -48,9 +48,13 @@ struct AuthMiddleware: RouterMiddleware {
     enum Area {
         case inference
         case admin(readable: Bool)
+        /// Health and metrics: any valid key, unless `auth.public_paths` opens them.
+        case operations
 
         init?(_ path: String) {
-            if path.hasPrefix("/v1/") || path == "/v1" {
+            if path == "/healthz" || path == "/readyz" || path == "/metrics" {
+                self = .operations
+            } else if path.hasPrefix("/v1/") || path == "/v1" {
                 self = .inference
             } else if path.hasPrefix("/admin/") || path == "/admin" {
                 // What a viewer may read: usage and the request log.
@@ -63,6 +67,7 @@ struct AuthMiddleware: RouterMiddleware {
 
     static func may(_ role: Role, _ area: Area, _ method: HTTPRequest.Method) -> Bool {
         switch (role, area) {
+        case (_, .operations): return true
         case (.admin, _): return true
         case (.app, .inference): return true
         case (.app, .admin): return false
