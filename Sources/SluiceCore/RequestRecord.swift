@@ -99,6 +99,26 @@ public struct UsageQuery: Sendable, Hashable {
     }
 }
 
+extension UsageQuery {
+    /// A filter's value, as a store binds it.
+    public enum Value: Sendable, Hashable {
+        case number(Double)
+        case text(String)
+    }
+
+    /// The filters as `column comparison ?` conditions over the audit log, in a fixed order
+    /// (both stores build their WHERE clause from this one list).
+    public var filters: [(condition: String, value: Value)] {
+        var out: [(String, Value)] = []
+        if let from { out.append(("time >= ?", .number(from))) }
+        if let to { out.append(("time < ?", .number(to))) }
+        if let keyID { out.append(("key_id = ?", .text(keyID))) }
+        if let teamID { out.append(("team_id = ?", .text(teamID))) }
+        if let model { out.append(("model_requested = ?", .text(model))) }
+        return out
+    }
+}
+
 /// One row of a usage report.
 public struct UsageRow: Sendable, Hashable {
     /// The group's value (key id, team id, model, or `YYYY-MM-DD`); nil without grouping.

@@ -48,20 +48,29 @@ public final class SQLiteAccessStore: AccessStore {
     }
 
     public func insertTeam(_ team: TeamRecord) async throws {
-        try await writer.write { db in
+        try await Self.nameIsUnique(team.name) { try await writer.write { db in
             try db.execute(
                 sql: "INSERT INTO teams (id, name, limits, metadata, created_at) VALUES (?, ?, ?, ?, ?)",
                 arguments: [team.id, team.name, try StoredJSON.text(team.limits), try StoredJSON.text(team.metadata), team.createdAt])
             try Self.bump(db)
-        }
+        } }
     }
 
     public func updateTeam(_ team: TeamRecord) async throws {
-        try await writer.write { db in
+        try await Self.nameIsUnique(team.name) { try await writer.write { db in
             try db.execute(
                 sql: "UPDATE teams SET name = ?, limits = ?, metadata = ? WHERE id = ?",
                 arguments: [team.name, try StoredJSON.text(team.limits), try StoredJSON.text(team.metadata), team.id])
             try Self.bump(db)
+        } }
+    }
+
+    /// Two writers racing past the name check meet the unique index: the loser gets a 409.
+    private static func nameIsUnique(_ name: String, _ write: () async throws -> Void) async throws {
+        do {
+            try await write()
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            throw AccessConflict.teamName(name)
         }
     }
 

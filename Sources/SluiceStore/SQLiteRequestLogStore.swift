@@ -111,27 +111,14 @@ public final class SQLiteRequestLogStore: RequestLogStore, SpendLedger, UsageRep
     }
 
     public func usage(_ query: UsageQuery) async throws -> [UsageRow] {
-        var conditions: [String] = []
+        let filters = query.filters
+        let conditions = filters.map(\.condition)
         var arguments: StatementArguments = []
-        if let from = query.from {
-            conditions.append("time >= ?")
-            arguments += [from]
-        }
-        if let to = query.to {
-            conditions.append("time < ?")
-            arguments += [to]
-        }
-        if let key = query.keyID {
-            conditions.append("key_id = ?")
-            arguments += [key]
-        }
-        if let team = query.teamID {
-            conditions.append("team_id = ?")
-            arguments += [team]
-        }
-        if let model = query.model {
-            conditions.append("model_requested = ?")
-            arguments += [model]
+        for (_, value) in filters {
+            switch value {
+            case .number(let n): arguments += [n]
+            case .text(let t): arguments += [t]
+            }
         }
         let group: String? =
             switch query.groupBy {

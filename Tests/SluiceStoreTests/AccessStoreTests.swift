@@ -42,6 +42,19 @@ import Testing
         }
     }
 
+    /// A duplicate team name (two writers past the admin API's check) is a 409, on both stores.
+    @Test func aDuplicateTeamNameIsAConflict() async throws {
+        for store in try await stores() {
+            try await store.insertTeam(TeamRecord(id: "team_a", name: "red", createdAt: 1))
+            try await store.insertTeam(TeamRecord(id: "team_b", name: "blue", createdAt: 2))
+            let insert = await #expect(throws: SluiceError.self) { try await store.insertTeam(TeamRecord(id: "team_c", name: "red", createdAt: 3)) }
+            #expect(insert?.httpStatus == 409)
+            let rename = await #expect(throws: SluiceError.self) { try await store.updateTeam(TeamRecord(id: "team_b", name: "red", createdAt: 2)) }
+            #expect(rename?.httpStatus == 409)
+            #expect(try await store.teams().map(\.name) == ["red", "blue"])
+        }
+    }
+
     @Test func spendIsSummedPerKeyAndTeamFromTheAuditLog() async throws {
         var logs: [any Stores.RequestLog] = [SQLiteRequestLogStore(database: try SQLiteDatabase(path: ":memory:"))]
         if let url = try await PostgresTestDatabase.fresh() {

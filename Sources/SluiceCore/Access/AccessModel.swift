@@ -160,3 +160,11 @@ public final class Principal: Sendable {
         self.scopes = scopes
     }
 }
+
+/// A write that would break a uniqueness rule of keys or teams (409 to the client).
+public enum AccessConflict {
+    /// Another team has this name.
+    public static func teamName(_ name: String) -> SluiceError {
+        SluiceError(.invalidValue, "A team named '\(name)' exists already.", param: "name", status: 409)
+    }
+}

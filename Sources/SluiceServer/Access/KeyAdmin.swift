@@ -36,6 +36,19 @@ public struct KeyAdmin: Sendable {
 
     public func keys() async throws -> [APIKeyRecord] { try await store.keys() }
 
+    public func teams() async throws -> [TeamRecord] { try await store.teams() }
+
+    /// Saves a changed key.
+    public func update(_ key: APIKeyRecord) async throws { try await store.updateKey(key) }
+
+    /// Saves a changed team.
+    public func update(_ team: TeamRecord) async throws { try await store.updateTeam(team) }
+
+    /// Throws 409 when a team has this name already (the stores' unique index is the final word).
+    public func ensureTeamNameFree(_ name: String) async throws {
+        if try await store.team(name: name) != nil { throw AccessConflict.teamName(name) }
+    }
+
     /// Revokes a key (refused from the next request on); revoking twice changes nothing.
     public func revoke(_ id: String) async throws -> APIKeyRecord {
         var key = try await existingKey(id)
@@ -63,9 +76,7 @@ public struct KeyAdmin: Sendable {
     }
 
     public func createTeam(name: String, limits: Limits = .init(), metadata: [String: String] = [:]) async throws -> TeamRecord {
-        if try await store.team(name: name) != nil {
-            throw SluiceError(.invalidValue, "A team named '\(name)' exists already.", param: "name", status: 409)
-        }
+        try await ensureTeamNameFree(name)
         let team = TeamRecord(id: APIKeyMint.newID("team"), name: name, limits: limits, metadata: metadata, createdAt: Date().timeIntervalSince1970)
         try await store.insertTeam(team)
         return team

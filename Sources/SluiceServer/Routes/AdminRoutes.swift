@@ -13,18 +13,17 @@ struct AdminRoutes: Sendable {
     /// The deployments with a concurrency cap, for `GET /admin/queues`.
     let queues: [String: DeploymentQueue]
 
-    var store: any AccessStore { directory.store }
     var admin: KeyAdmin { KeyAdmin(store: directory.store) }
 
     func register(on router: Router<SluiceRequestContext>) {
         router.post("/admin/keys") { request, _ in try await createKey(request) }
         router.get("/admin/keys") { _, _ in try await listKeys() }
-        router.get("/admin/keys/{id}") { _, context in try await json(try await existingKey(context).json(team: nil)) }
+        router.get("/admin/keys/{id}") { _, context in try await json(try await existingKey(context).json) }
         router.patch("/admin/keys/{id}") { request, context in try await updateKey(request, context) }
         router.delete("/admin/keys/{id}") { _, context in try await revokeKey(context) }
         router.post("/admin/keys/{id}/rotate") { _, context in try await rotateKey(context) }
         router.post("/admin/teams") { request, _ in try await createTeam(request) }
-        router.get("/admin/teams") { _, _ in try await json(.object(["object": "list", "data": .array(try await store.teams().map { $0.json })])) }
+        router.get("/admin/teams") { _, _ in try await json(.object(["object": "list", "data": .array(try await admin.teams().map { $0.json })])) }
         router.get("/admin/teams/{id}") { _, context in try await json(try await existingTeam(context).json) }
         router.patch("/admin/teams/{id}") { request, context in try await updateTeam(request, context) }
         router.get("/admin/queues") { _, _ in try queueStates() }
@@ -48,13 +47,13 @@ struct AdminRoutes: Sendable {
             name: name, team: draft.teamID, role: draft.role, limits: draft.limits, models: draft.models, priority: draft.priority,
             expiresAt: draft.expiresAt, metadata: draft.metadata)
         try await directory.reload()
-        var out = key.json(team: nil)
+        var out = key.json
         out["key"] = .string(secret)
         return try json(.object(out), status: .created)
     }
 
     func listKeys() async throws -> Response {
-        try json(.object(["object": "list", "data": .array(try await store.keys().map { .object($0.json(team: nil)) })]))
+        try json(.object(["object": "list", "data": .array(try await admin.keys().map { .object($0.json) })]))
     }
 
     func updateKey(_ request: Request, _ context: SluiceRequestContext) async throws -> Response {
@@ -63,22 +62,22 @@ struct AdminRoutes: Sendable {
         if let name = try fields.string("name") { key.name = name }
         try await apply(&fields, to: &key)
         try fields.finish()
-        try await store.updateKey(key)
+        try await admin.update(key)
         try await directory.reload()
-        return try json(.object(key.json(team: nil)))
+        return try json(.object(key.json))
     }
 
     func revokeKey(_ context: SluiceRequestContext) async throws -> Response {
         let key = try await admin.revoke(context.parameters.get("id") ?? "")
         try await directory.reload()
-        return try json(.object(key.json(team: nil)))
+        return try json(.object(key.json))
     }
 
     /// A new secret for the same key id (limits and usage stay); the old secret stops working.
     func rotateKey(_ context: SluiceRequestContext) async throws -> Response {
         let (key, secret) = try await admin.rotate(context.parameters.get("id") ?? "")
         try await directory.reload()
-        var out = key.json(team: nil)
+        var out = key.json
         out["key"] = .string(secret)
         return try json(.object(out))
     }
@@ -147,15 +146,13 @@ struct AdminRoutes: Sendable {
         var team = try await existingTeam(context)
         var fields = try await AdminFields(body.decode(JSONValue.self, from: request))
         if let name = try fields.string("name"), name != team.name {
-            if try await store.team(name: name) != nil {
-                throw SluiceError(.invalidValue, "A team named '\(name)' exists already.", param: "name", status: 409)
-            }
+            try await admin.ensureTeamNameFree(name)
             team.name = name
         }
         if let metadata = try fields.metadata("metadata") { team.metadata = metadata }
         try fields.limits(into: &team.limits)
         try fields.finish()
-        try await store.updateTeam(team)
+        try await admin.update(team)
         try await directory.reload()
         return try json(team.json)
     }
@@ -273,7 +270,7 @@ struct AdminFields {
 
 extension APIKeyRecord {
     /// The key as the admin API shows it (never the secret, never the hash).
-    func json(team: TeamRecord?) -> [String: JSONValue] {
+    var json: [String: JSONValue] {
         var out: [String: JSONValue] = [
             "object": "api_key", "id": .string(id), "name": .string(name), "role": .string(role.rawValue), "prefix": .string(prefix),
             "created_at": .int(Int(createdAt)), "priority": .string(priority.rawValue),

@@ -72,21 +72,31 @@ public final class PostgresAccessStore: AccessStore {
     public func insertTeam(_ team: TeamRecord) async throws {
         let limits = try StoredJSON.text(team.limits)
         let metadata = try StoredJSON.text(team.metadata)
-        try await client.withTransaction(logger: logger) { conn in
+        try await Self.nameIsUnique(team.name) { try await client.withTransaction(logger: logger) { conn in
             try await conn.query(
                 "INSERT INTO teams (id, name, limits, metadata, created_at) VALUES (\(team.id), \(team.name), \(limits), \(metadata), \(team.createdAt))",
                 logger: logger)
             try await Self.bump(conn, logger)
-        }
+        } }
     }
 
     public func updateTeam(_ team: TeamRecord) async throws {
         let limits = try StoredJSON.text(team.limits)
         let metadata = try StoredJSON.text(team.metadata)
-        try await client.withTransaction(logger: logger) { conn in
+        try await Self.nameIsUnique(team.name) { try await client.withTransaction(logger: logger) { conn in
             try await conn.query(
                 "UPDATE teams SET name = \(team.name), limits = \(limits), metadata = \(metadata) WHERE id = \(team.id)", logger: logger)
             try await Self.bump(conn, logger)
+        } }
+    }
+
+    /// Two replicas racing past the name check meet the unique index: the loser gets a 409.
+    private static func nameIsUnique(_ name: String, _ write: () async throws -> Void) async throws {
+        do {
+            try await write()
+        } catch let error as PostgresTransactionError {
+            if let psql = error.closureError as? PSQLError, psql.serverInfo?[.sqlState] == "23505" { throw AccessConflict.teamName(name) }
+            throw error
         }
     }
 

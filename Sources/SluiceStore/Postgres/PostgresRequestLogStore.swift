@@ -99,15 +99,13 @@ public final class PostgresRequestLogStore: RequestLogStore, SpendLedger, UsageR
     public func usage(_ query: UsageQuery) async throws -> [UsageRow] {
         var conditions: [String] = []
         var binds = PostgresBindings()
-        func add(_ sql: String, _ value: some PostgresNonThrowingEncodable & Sendable) {
-            binds.append(value)
-            conditions.append(sql.replacingOccurrences(of: "?", with: "$\(binds.count)"))
+        for (condition, value) in query.filters {
+            switch value {
+            case .number(let n): binds.append(n)
+            case .text(let t): binds.append(t)
+            }
+            conditions.append(condition.replacingOccurrences(of: "?", with: "$\(binds.count)"))
         }
-        if let from = query.from { add("time >= ?", from) }
-        if let to = query.to { add("time < ?", to) }
-        if let key = query.keyID { add("key_id = ?", key) }
-        if let team = query.teamID { add("team_id = ?", team) }
-        if let model = query.model { add("model_requested = ?", model) }
         let group: String? =
             switch query.groupBy {
             case .key: "key_id"
