@@ -9,17 +9,16 @@ import Testing
 /// `POST /v1/embeddings` served by all-MiniLM-L6-v2 in process (`kind: minilm`).
 @Suite(.enabled(if: ProcessInfo.processInfo.environment["SLUICE_MINILM_DIR"] != nil, "needs SLUICE_MINILM_DIR (make test sets it)"))
 struct LocalEmbeddingsTests {
-    static var yaml: String {
-        TestApp.yaml.replacingOccurrences(
-            of: "providers:\n",
-            with: "providers:\n  local: { kind: minilm, model_path: \"\(ProcessInfo.processInfo.environment["SLUICE_MINILM_DIR"]!)\", max_input_tokens: 300 }\n"
-        ) + "\n" + "models_extra_placeholder"
+    /// The test config with a minilm provider and `models` (YAML flow entries) added.
+    static func yaml(models: String) -> String {
+        let dir = ProcessInfo.processInfo.environment["SLUICE_MINILM_DIR"]!
+        return TestApp.yaml
+            .replacingOccurrences(of: "providers:\n", with: "providers:\n  local: { kind: minilm, model_path: \"\(dir)\", max_input_tokens: 300 }\n")
+            .replacingOccurrences(of: "models:\n", with: "models:\n  - \(models)\n")
     }
 
     static func build() async throws -> SluiceApplication {
-        let yaml = Self.yaml.replacingOccurrences(of: "\nmodels_extra_placeholder", with: "")
-            .replacingOccurrences(of: "models:\n", with: "models:\n  - { name: all-minilm-l6-v2, provider: local, type: embedding }\n")
-        return try await TestApp.build(yaml: yaml)
+        try await TestApp.build(yaml: yaml(models: "{ name: all-minilm-l6-v2, provider: local, type: embedding }"))
     }
 
     func vectors(_ body: ByteBuffer) throws -> [[Double]] {
@@ -72,8 +71,7 @@ struct LocalEmbeddingsTests {
     }
 
     @Test func aChatModelCannotNameAnEmbeddingsOnlyProvider() {
-        let yaml = Self.yaml.replacingOccurrences(of: "\nmodels_extra_placeholder", with: "")
-            .replacingOccurrences(of: "models:\n", with: "models:\n  - { name: wrong, provider: local }\n")
+        let yaml = Self.yaml(models: "{ name: wrong, provider: local }")
         #expect(throws: ConfigErrors.self) { try SluiceConfig.load(yaml: yaml, environment: [:]) }
     }
 }
