@@ -37,10 +37,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // fork + PR_SET_PDEATHSIG + exec from a thread that never exits (see process_launcher.c).
+        .target(name: "CProcessLauncher"),
         .target(
             name: "SluiceProviders",
             dependencies: [
                 "SluiceCore",
+                "CProcessLauncher",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

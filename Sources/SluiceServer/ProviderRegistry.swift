@@ -5,11 +5,14 @@ import SluiceCore
 import SluiceEmbeddings
 import SluiceProviders
 
-/// The configured providers, built once. Owns their HTTP clients and shuts them down when the
-/// service group stops (after the HTTP server, so in-flight calls finish first).
+/// The configured providers, built once. Owns their HTTP clients and the local model servers;
+/// shuts them down when the service group stops (after the HTTP server, so in-flight calls
+/// finish first).
 public final class ProviderRegistry: Service {
     public let chat: [String: any ChatProvider]
     public let embedding: [String: any EmbeddingProvider]
+    /// The llama-server processes Sluice runs, by provider name.
+    public let localServers: [String: LlamaServerSupervisor]
     let clients: [HTTPClient]
     let pooled: [OpenAICompatibleProvider]
     let logger: Logger
@@ -19,6 +22,7 @@ public final class ProviderRegistry: Service {
         var embedding: [String: any EmbeddingProvider] = [:]
         var clients: [HTTPClient] = []
         var pooled: [OpenAICompatibleProvider] = []
+        var localServers: [String: LlamaServerSupervisor] = [:]
         for (name, provider) in config.providers {
             switch provider {
             case .simulated(let c):
@@ -38,22 +42,41 @@ public final class ProviderRegistry: Service {
                 chat[name] = AnthropicProvider(name: name, config: c, client: client)
             case .minilm(let c):
                 embedding[name] = try MiniLMProvider(name: name, config: c)
+            case .llamaServer(let c):
+                let supervisor = LlamaServerSupervisor(name: name, config: c, logger: logger)
+                localServers[name] = supervisor
+                chat[name] = LlamaServerProvider(name: name, config: c, supervisor: supervisor)
             }
         }
         self.chat = chat
         self.embedding = embedding
         self.clients = clients
         self.pooled = pooled
+        self.localServers = localServers
         self.logger = logger
     }
 
+    /// Starts the local model servers, all at once, and returns when every one is healthy.
+    func start() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for server in localServers.values { group.addTask { try await server.start() } }
+            try await group.waitForAll()
+        }
+    }
+
+    /// Watches the local model servers until shutdown, then stops them and closes the clients.
     public func run() async throws {
-        try? await gracefulShutdown()
+        await withTaskGroup(of: Void.self) { group in
+            for server in localServers.values { group.addTask { await server.supervise() } }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
         await shutdown()
     }
 
-    /// Closes every HTTP client.
+    /// Stops the local model servers and closes every HTTP client.
     public func shutdown() async {
+        for server in localServers.values { await server.stop() }
         for provider in pooled { provider.closeIdleConnections() }
         for client in clients {
             do {

@@ -92,6 +92,8 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
     let admission = AdmissionControl(limiter: limiter, defaultMaxTokens: config.auth.defaultMaxTokens)
     let writer = RequestLogWriter(store: store, config: config.store.auditLog, logger: logger)
     let providers = try ProviderRegistry(config: config, probe: options.simulationProbe, logger: logger)
+    // Local model servers are up before the first request can arrive.
+    try await providers.start()
     let catalog = ModelCatalog(config: config, providers: providers)
     let recorder = RequestRecorder(sink: writer)
 

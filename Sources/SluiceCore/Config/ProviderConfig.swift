@@ -6,6 +6,7 @@ public enum ProviderConfig: Sendable, Decodable {
     case openAICompatible(HTTPProviderConfig)
     case anthropic(HTTPProviderConfig)
     case minilm(MiniLMProviderConfig)
+    case llamaServer(LlamaServerProviderConfig)
 
     enum KindKey: String, CodingKey { case kind }
 
@@ -17,9 +18,11 @@ public enum ProviderConfig: Sendable, Decodable {
         case "openai-compatible", "openai": self = .openAICompatible(try HTTPProviderConfig(from: decoder, defaultBaseURL: "https://api.openai.com/v1"))
         case "anthropic": self = .anthropic(try HTTPProviderConfig(from: decoder, defaultBaseURL: "https://api.anthropic.com"))
         case "minilm": self = .minilm(try MiniLMProviderConfig(from: decoder))
+        case "llama-server": self = .llamaServer(try LlamaServerProviderConfig(from: decoder))
         default:
             throw DecodingError.dataCorruptedError(
-                forKey: .kind, in: c, debugDescription: "unknown provider kind '\(kind)' (kinds: simulated, openai-compatible, anthropic, minilm)")
+                forKey: .kind, in: c,
+                debugDescription: "unknown provider kind '\(kind)' (kinds: simulated, openai-compatible, anthropic, minilm, llama-server)")
         }
     }
 
@@ -30,6 +33,7 @@ public enum ProviderConfig: Sendable, Decodable {
         case .openAICompatible: "openai-compatible"
         case .anthropic: "anthropic"
         case .minilm: "minilm"
+        case .llamaServer: "llama-server"
         }
     }
 
@@ -37,7 +41,7 @@ public enum ProviderConfig: Sendable, Decodable {
     public var supportsEmbeddings: Bool {
         switch self {
         case .simulated, .openAICompatible, .minilm: true
-        case .anthropic: false
+        case .anthropic, .llamaServer: false
         }
     }
 
@@ -52,6 +56,7 @@ public enum ProviderConfig: Sendable, Decodable {
         case .simulated(let c): c.problems(path: path)
         case .openAICompatible(let c), .anthropic(let c): c.problems(path: path)
         case .minilm(let c): c.problems(path: path)
+        case .llamaServer(let c): c.problems(path: path)
         }
     }
 }

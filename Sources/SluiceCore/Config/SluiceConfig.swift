@@ -67,6 +67,11 @@ public struct SluiceConfig: Sendable, Decodable {
             providers["local-embed"] = .minilm(MiniLMProviderConfig())
             models.append(ModelConfig(name: "all-minilm-l6-v2", provider: "local-embed", upstreamModel: "all-minilm-l6-v2", type: .embedding))
         }
+        let llama = LlamaServerProviderConfig()
+        if FileManager.default.fileExists(atPath: llama.resolvedModelPath), FileManager.default.isExecutableFile(atPath: llama.resolvedBinary) {
+            providers["local"] = .llamaServer(llama)
+            models.append(ModelConfig(name: "gemma-3-270m", provider: "local", upstreamModel: "gemma-3-270m", contextWindow: llama.context))
+        }
         return SluiceConfig(store: StoreConfig(sqlite: "./.sluice/sluice.db"), providers: providers, models: models)
     }
 
