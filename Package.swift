@@ -114,5 +114,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The real local models (make test installs them first): MiniLM, and Gemma behind a supervised llama-server.
+        .testTarget(
+            name: "LocalModelTests",
+            dependencies: [
+                "SluiceServer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
     ]
 )

@@ -3,6 +3,11 @@
 // the death signal when the *thread* that forked exits, not the process; Swift's cooperative
 // pool (libdispatch workers) retires idle threads, which would kill a healthy child. Forking
 // from one thread that never exits ties the child's life to the process's.
+//
+// Why a raw clone instead of fork(): fork() runs the pthread_atfork handlers, and OpenBLAS's
+// shuts its worker threads down; a MiniLM matrix product running on another thread at that
+// moment then waits for them forever. The child here only makes system calls until it execs
+// (as posix_spawn's does), so it needs none of the handlers.
 #define _GNU_SOURCE
 #include "process_launcher.h"
 
@@ -85,7 +90,7 @@ static void perform(struct launch_request *r) {
         return;
     }
     pid_t parent = getpid();
-    pid_t pid = fork();
+    pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
     if (pid < 0) {
         r->error = errno;
         close(report[0]);

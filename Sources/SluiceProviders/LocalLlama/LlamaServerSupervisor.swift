@@ -68,7 +68,7 @@ public final class LlamaServerSupervisor: Sendable {
         }
     }
 
-    /// Restarts so far (each after an unexpected exit).
+    /// Starts after the first (after an unexpected exit, or a failed start).
     public var restarts: Int { state.withLock { $0.restarts } }
 
     /// The PID of the running server, if one is running.
@@ -115,7 +115,6 @@ public final class LlamaServerSupervisor: Sendable {
             let reason = "llama-server (pid \(current.pid)) \(ended)"
             logger.error("local model server died; restarting", metadata: ["provider": "\(name)", "reason": "\(reason)", "log": "\(logTail())"])
             markDown(reason, process: current)
-            state.withLock { $0.restarts += 1 }
             if await relaunch(after: &failures) == false { break }
         }
         await stop()
@@ -128,6 +127,7 @@ public final class LlamaServerSupervisor: Sendable {
         if delay > .zero {
             do { try await Task.sleep(for: delay) } catch { return false }
         }
+        state.withLock { $0.restarts += 1 }
         do {
             publish(try await launch())
         } catch is CancellationError {

@@ -1,24 +1,30 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import NIOCore
 import SluiceCore
 import Testing
 @testable import SluiceServer
 
 /// `POST /v1/embeddings` served by all-MiniLM-L6-v2 in process (`kind: minilm`).
-@Suite(.enabled(if: ProcessInfo.processInfo.environment["SLUICE_MINILM_DIR"] != nil, "needs SLUICE_MINILM_DIR (make test sets it)"))
+@Suite(.enabled(if: LocalModels.miniLMDirectory != nil, "needs SLUICE_MINILM_DIR (make test sets it)"))
 struct LocalEmbeddingsTests {
-    /// The test config with a minilm provider and `models` (YAML flow entries) added.
-    static func yaml(models: String) -> String {
-        let dir = ProcessInfo.processInfo.environment["SLUICE_MINILM_DIR"]!
-        return TestApp.yaml
-            .replacingOccurrences(of: "providers:\n", with: "providers:\n  local: { kind: minilm, model_path: \"\(dir)\", max_input_tokens: 300 }\n")
-            .replacingOccurrences(of: "models:\n", with: "models:\n  - \(models)\n")
+    static func build() async throws -> SluiceApplication {
+        try await LocalModels.build(yaml: yaml(models: "{ name: all-minilm-l6-v2, provider: local, type: embedding }"))
     }
 
-    static func build() async throws -> SluiceApplication {
-        try await TestApp.build(yaml: yaml(models: "{ name: all-minilm-l6-v2, provider: local, type: embedding }"))
+    /// A MiniLM-only config with `models` (YAML flow entries).
+    static func yaml(models: String) -> String {
+        """
+        store: { sqlite: ":memory:" }
+        providers:
+          local: { kind: minilm, model_path: "\(LocalModels.miniLMDirectory!)", max_input_tokens: 300 }
+        models:
+          - \(models)
+        logging: { level: error }
+        auth: { enabled: false }
+        """
     }
 
     func vectors(_ body: ByteBuffer) throws -> [[Double]] {
@@ -73,5 +79,43 @@ struct LocalEmbeddingsTests {
     @Test func aChatModelCannotNameAnEmbeddingsOnlyProvider() {
         let yaml = Self.yaml(models: "{ name: wrong, provider: local }")
         #expect(throws: ConfigErrors.self) { try SluiceConfig.load(yaml: yaml, environment: [:]) }
+    }
+}
+
+/// Paraphrase pairs embed closer than pairs that are not, measured over the team's labelled
+/// pairs (`../shared/data/paraphrase/dev.jsonl`) when they are beside the checkout.
+@Suite(.enabled(if: LocalModels.miniLMDirectory != nil && LocalModels.paraphrases != nil, "needs SLUICE_MINILM_DIR and the paraphrase dataset"))
+struct ParaphraseSeparation {
+    @Test func paraphrasesRankAboveNonParaphrases() async throws {
+        let text = try String(contentsOf: LocalModels.paraphrases!, encoding: .utf8)
+        var positives: [(String, String)] = []
+        var negatives: [(String, String)] = []
+        for line in text.split(separator: "\n") {
+            guard let row = try? JSONCoding.decode(JSONValue.self, from: ByteBuffer(string: String(line))),
+                let a = row["a"]?.stringValue, let b = row["b"]?.stringValue, let label = row["label"]?.intValue
+            else { continue }
+            if label == 1, positives.count < 150 { positives.append((a, b)) }
+            if label == 0, negatives.count < 150 { negatives.append((a, b)) }
+        }
+        #expect(positives.count >= 50 && negatives.count >= 50)
+        let app = try await LocalEmbeddingsTests.build()
+        func similarities(_ pairs: [(String, String)]) async throws -> [Double] {
+            let provider = try #require(app.providers.embedding["local"])
+            var out: [Double] = []
+            for pair in pairs {
+                let request = EmbeddingsRequest(model: "all-minilm-l6-v2", input: .strings([pair.0, pair.1]))
+                let response = try await provider.embed(request, context: InferenceContext(requestID: "r", endpoint: "embeddings", logger: Logger(label: "t"), receivedAtUnix: 0))
+                guard case .float(let a) = response.data[0].embedding, case .float(let b) = response.data[1].embedding else { continue }
+                out.append(zip(a, b).reduce(0) { $0 + Double($1.0 * $1.1) })
+            }
+            return out
+        }
+        let pos = try await similarities(positives)
+        let neg = try await similarities(negatives)
+        // AUC: the chance a random paraphrase pair is closer than a random non-paraphrase pair.
+        var wins = 0.0
+        for p in pos { for n in neg { wins += p > n ? 1 : p == n ? 0.5 : 0 } }
+        let auc = wins / Double(pos.count * neg.count)
+        #expect(auc > 0.8, "AUC \(auc)")
     }
 }

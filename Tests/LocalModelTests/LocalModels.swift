@@ -1,0 +1,88 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+import SluiceCore
+@testable import SluiceServer
+
+/// Where `make test` put the local models (after installing them), from the environment.
+enum LocalModels {
+    static let environment = ProcessInfo.processInfo.environment
+    static let miniLMDirectory = environment["SLUICE_MINILM_DIR"]
+    static let llamaServer = environment["SLUICE_LLAMA_SERVER"]
+    static let gemma = environment["SLUICE_GEMMA_MODEL"]
+    /// The `sluice` executable, for tests of the process itself.
+    static let sluiceBinary = environment["SLUICE_BIN"]
+
+    /// The team's labelled paraphrase pairs, when they are beside the checkout.
+    static var paraphrases: URL? {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../shared/data/paraphrase/dev.jsonl")
+        return FileManager.default.fileExists(atPath: url.path) ? url : nil
+    }
+
+    static var haveChat: Bool { llamaServer != nil && gemma != nil }
+
+    /// A config serving Gemma through a supervised llama-server and MiniLM in process.
+    static func yaml(auth: Bool = false, port: Int = 0, extraProviders: String = "") -> String {
+        var providers = ""
+        var models = ""
+        if let llamaServer, let gemma {
+            providers += "  local: { kind: llama-server, binary: \"\(llamaServer)\", model_path: \"\(gemma)\", context: 2048, threads: 2, slots: 2, log_file: \"\(NSTemporaryDirectory())sluice-test-llama.log\" }\n"
+            models += "  - { name: gemma-3-270m, provider: local }\n"
+        }
+        if let miniLMDirectory {
+            providers += "  embed: { kind: minilm, model_path: \"\(miniLMDirectory)\", max_input_tokens: 300 }\n"
+            models += "  - { name: all-minilm-l6-v2, provider: embed, type: embedding }\n"
+        }
+        return """
+            server: { host: 127.0.0.1, port: \(port), shutdown_grace_s: 5 }
+            store: { sqlite: ":memory:" }
+            providers:
+            \(providers)\(extraProviders)
+            models:
+            \(models)
+            logging: { level: error }
+            auth: { enabled: \(auth) }
+            """
+    }
+
+    static func build(yaml: String = LocalModels.yaml(), onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) async throws
+        -> SluiceApplication
+    {
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        let config = try SluiceConfig.load(yaml: yaml, environment: [:])
+        return try await buildApplication(config: config, options: BuildOptions(logger: logger, onServerRunning: onServerRunning))
+    }
+
+    /// Runs the whole service group (so the supervisor watches llama-server) on a free port.
+    static func live<T: Sendable>(_ body: @Sendable (String, SluiceApplication) async throws -> T) async throws -> T {
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let app = try await build { channel in continuation.yield(channel.localAddress?.port ?? 0) }
+        let group = app.makeServiceGroup(signals: [])
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var it = ports.makeAsyncIterator()
+            guard let port = await it.next() else { throw CancellationError() }
+            let result = try await body("http://127.0.0.1:\(port)", app)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return result
+        }
+    }
+
+    /// POSTs JSON and returns the status and whole body.
+    static func post(_ url: String, _ body: String, client: HTTPClient = .shared) async throws -> (Int, ByteBuffer) {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await client.execute(request, timeout: .seconds(60))
+        return (Int(response.status.code), try await response.body.collect(upTo: 16 << 20))
+    }
+}
+
+extension ByteBuffer {
+    var json: JSONValue? { try? JSONCoding.decode(JSONValue.self, from: self) }
+}
