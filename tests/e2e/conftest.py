@@ -16,10 +16,12 @@ store: {{ sqlite: "{db}" }}
 providers:
   sim: {{ kind: simulated, reply: "Sluice says hello to the SDK" }}
   local: {{ kind: minilm, model_path: auto }}
+  gemma: {{ kind: llama-server, model_path: auto, context: 2048, threads: 2, slots: 2 }}
 models:
   - {{ name: sim-small, provider: sim, upstream_model: small, price: {{ input_per_mtok: 0.15, output_per_mtok: 0.60 }}, context_window: 8192 }}
   - {{ name: sim-embed, provider: sim, type: embedding }}
   - {{ name: all-minilm-l6-v2, provider: local, type: embedding }}
+  - {{ name: gemma-3-270m, provider: gemma }}
 logging: {{ level: info }}
 """
 

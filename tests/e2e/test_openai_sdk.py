@@ -173,10 +173,26 @@ def test_local_minilm_embeddings(sluice):
     assert abs(cos(a, client.embeddings.create(model="all-minilm-l6-v2", input="How do I learn the guitar?", encoding_format="float").data[0].embedding) - 1) < 1e-5
 
 
+def test_local_gemma_chat_through_the_sdk(sluice):
+    client = client_for(sluice)
+    completion = client.chat.completions.create(
+        model="gemma-3-270m", messages=[{"role": "user", "content": "Name a colour."}], max_tokens=16, temperature=0
+    )
+    assert completion.choices[0].message.content.strip()
+    assert 0 < completion.usage.completion_tokens <= 16
+    stream = client.chat.completions.create(
+        model="gemma-3-270m", messages=[{"role": "user", "content": "Count to five."}], max_tokens=16, stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    assert sum(1 for c in chunks if c.choices and c.choices[0].delta.content) >= 3
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+
+
 def test_models_list(sluice):
     client = client_for(sluice)
     ids = [m.id for m in client.models.list()]
-    assert ids == ["sim-small", "sim-embed", "all-minilm-l6-v2"]
+    assert ids == ["sim-small", "sim-embed", "all-minilm-l6-v2", "gemma-3-270m"]
     assert client.models.retrieve("sim-small").owned_by == "sim"
 
 
