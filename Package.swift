@@ -119,6 +119,7 @@ let package = Package(
             name: "LocalModelTests",
             dependencies: [
                 "SluiceServer",
+                "SluiceProviders",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],

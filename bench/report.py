@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """Prints the benchmark table from bench/out and the ratios the issue's targets are about."""
+import json
 import re
 import sqlite3
 import sys
@@ -56,3 +57,13 @@ if emb.exists():
     single, batched, rss = emb.read_text().split()
     print(f"Embeddings (all-MiniLM-L6-v2, in process): {float(single):.0f}/s one sentence per request, "
           f"{float(batched):.0f}/s in batches of 32; Sluice resident memory {float(rss):.0f} MiB")
+
+local = out / "local-chat.json"
+if local.exists():
+    r = json.loads(local.read_text())
+    d, s = r["direct"], r["sluice"]
+    print(f"Local chat (Gemma 3 270M, llama-server), one stream of 128 tokens: direct {d['tokens_per_s_p50']:.1f} tokens/s, "
+          f"Sluice {s['tokens_per_s_p50']:.1f} tokens/s ({r['ratio_tokens_per_s']:.3f}x); "
+          f"time to first token p50 direct {d['ttft_ms_p50']:.1f} ms, Sluice {s['ttft_ms_p50']:.1f} ms ({r['added_ttft_ms']:+.1f} ms)")
+    print(f"Local chat, 4 streams at once: direct {d['tokens_per_s_4_streams']:.1f} tokens/s, Sluice {s['tokens_per_s_4_streams']:.1f} tokens/s "
+          f"({r['ratio_tokens_per_s_4_streams']:.3f}x)")

@@ -60,4 +60,19 @@ python3 bench/embeddings.py 9280 "${pids[2]}" >"$OUT/embeddings.txt"
 
 # Stop Sluice gracefully so the audit log is flushed, then count what it wrote.
 kill -TERM "${pids[2]}"; wait "${pids[2]}" || true
+kill -TERM "${pids[3]}"; wait "${pids[3]}" || true
+
+# The local model last, alone: llama-server's 2 threads take both cores.
+echo "==> Gemma 3 270M: llama-server directly and through Sluice, interleaved"
+"$SLUICE" serve --config bench/sluice-bench-local.yaml >"$OUT/sluice-local.log" 2>&1 & pids+=($!)
+LLAMA_PORT=""
+for _ in $(seq 1 600); do
+  LLAMA_PORT=$(grep -o 'local model server ready.*' "$OUT/sluice-local.log" | grep -o 'port=[0-9]*' | head -n 1 | cut -d= -f2 || true)
+  [ -n "$LLAMA_PORT" ] && break
+  sleep 0.2
+done
+[ -n "$LLAMA_PORT" ] || { echo "the local model did not start; see $OUT/sluice-local.log" >&2; exit 1; }
+for _ in $(seq 1 100); do curl -fs -o /dev/null http://127.0.0.1:9282/healthz && break; sleep 0.1; done
+python3 bench/local_chat.py 9282 "$LLAMA_PORT" "${BENCH_LOCAL_ROUNDS:-8}" >"$OUT/local-chat.json"
+kill -TERM "${pids[4]}"; wait "${pids[4]}" || true
 python3 bench/report.py "$OUT"

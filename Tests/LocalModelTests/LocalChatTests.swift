@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import SluiceCore
 import Testing
+@testable import SluiceProviders
 @testable import SluiceServer
 
 #if canImport(Glibc)
@@ -146,7 +147,7 @@ struct LocalChatTests {
 struct LocalServerLifetimeTests {
     /// Starts `sluice serve` on a free port and returns it with its llama-server's PID.
     func startSluice() async throws -> (Process, pid_t) {
-        let port = try freePort()
+        let port = try freeLoopbackPort()
         let config = NSTemporaryDirectory() + "sluice-lifetime-\(port).yaml"
         try LocalModels.yaml(port: port).write(toFile: config, atomically: true, encoding: .utf8)
         let process = Process()
@@ -211,17 +212,5 @@ struct LocalServerLifetimeTests {
             let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
             return fields.count > 1 && Int32(fields[1]) == parent
         }
-    }
-
-    func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
