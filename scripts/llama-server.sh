@@ -52,7 +52,7 @@ cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
   -DLLAMA_OPENSSL=OFF -DGGML_NATIVE=ON >"$ROOT/configure.log" 2>&1 \
   || { tail -n 30 "$ROOT/configure.log" >&2; exit 1; }
 
-step "building (-j$JOBS; ~10-15 minutes on 2 cores the first time; log: $ROOT/build.log)"
+step "building (-j$JOBS; a few minutes on 2 cores the first time; log: $ROOT/build.log)"
 cmake --build "$BUILD" --target llama-server -j "$JOBS" >"$ROOT/build.log" 2>&1 \
   || { tail -n 40 "$ROOT/build.log" >&2; exit 1; }
 

@@ -75,6 +75,13 @@ struct LlamaCompletionTranslatorTests {
         #expect(body["json_schema"]?["type"]?.stringValue == "object")
     }
 
+    @Test func aRequestWithoutMaxTokensGetsTheProvidersDefault() throws {
+        let chat = try request(#"{"model":"m","messages":[{"role":"user","content":"Hi"}]}"#)
+        let body = try JSONCoding.decode(JSONValue.self, from: LlamaCompletionTranslator.completionRequest(from: chat, stream: false, defaultMaxTokens: 77))
+        #expect(body["max_tokens"]?.intValue == 77)
+        #expect(body["stream"] == nil)
+    }
+
     @Test func nAboveOneAndLogprobsAreRefused() throws {
         for json in [
             #"{"model":"m","messages":[{"role":"user","content":"Hi"}],"n":2}"#,

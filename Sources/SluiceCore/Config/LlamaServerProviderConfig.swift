@@ -16,6 +16,9 @@ public struct LlamaServerProviderConfig: Sendable, Decodable, Hashable {
     /// base Gemma file has no chat template); `server` lets llama-server apply the template
     /// stored in the model file (for other instruction-tuned GGUF models).
     public var chatFormat: ChatFormat = .gemma
+    /// `max_tokens` for a request that sets none: a small base model rarely ends its turn by
+    /// itself, and unbounded it would run until the context is full.
+    public var defaultMaxTokens: Int = 1024
     /// How long a start may take before it counts as failed (loading the model included).
     public var startupTimeoutMs: Int = 120_000
     /// Arguments added to llama-server's command line, as written.
@@ -44,6 +47,7 @@ public struct LlamaServerProviderConfig: Sendable, Decodable, Hashable {
         case modelPath = "model_path"
         case chatFormat = "chat_format"
         case startupTimeoutMs = "startup_timeout_ms"
+        case defaultMaxTokens = "default_max_tokens"
         case extraArgs = "extra_args"
         case logFile = "log_file"
     }
@@ -64,6 +68,7 @@ public struct LlamaServerProviderConfig: Sendable, Decodable, Hashable {
             chatFormat = value
         }
         startupTimeoutMs = try c.decodeIfPresent(Int.self, forKey: .startupTimeoutMs) ?? startupTimeoutMs
+        defaultMaxTokens = try c.decodeIfPresent(Int.self, forKey: .defaultMaxTokens) ?? defaultMaxTokens
         extraArgs = try c.decodeIfPresent([String].self, forKey: .extraArgs) ?? extraArgs
         logFile = try c.decodeIfPresent(String.self, forKey: .logFile) ?? logFile
         timeouts = try c.decodeIfPresent(Timeouts.self, forKey: .timeouts) ?? timeouts
@@ -84,6 +89,7 @@ public struct LlamaServerProviderConfig: Sendable, Decodable, Hashable {
         if !(128...1_048_576).contains(context) { out.append(ConfigError(path: "\(path).context", "must be in 128...1048576, got \(context)")) }
         if !(1...256).contains(threads) { out.append(ConfigError(path: "\(path).threads", "must be in 1...256, got \(threads)")) }
         if !(1...256).contains(slots) { out.append(ConfigError(path: "\(path).slots", "must be in 1...256, got \(slots)")) }
+        if defaultMaxTokens < 1 { out.append(ConfigError(path: "\(path).default_max_tokens", "must be at least 1")) }
         if !(1_000...3_600_000).contains(startupTimeoutMs) {
             out.append(ConfigError(path: "\(path).startup_timeout_ms", "must be in 1000...3600000, got \(startupTimeoutMs)"))
         }

@@ -6,7 +6,7 @@ import SluiceCore
 /// completion. Pure functions; the provider does the I/O.
 enum LlamaCompletionTranslator {
     /// The `/v1/completions` body for a chat request.
-    static func completionRequest(from request: ChatCompletionRequest, stream: Bool) throws -> ByteBuffer {
+    static func completionRequest(from request: ChatCompletionRequest, stream: Bool, defaultMaxTokens: Int = 1024) throws -> ByteBuffer {
         if let tools = request.tools, !tools.isEmpty {
             throw SluiceError(.unsupported, "This local model does not support tools.", param: "tools")
         }
@@ -27,7 +27,7 @@ enum LlamaCompletionTranslator {
             body["stream"] = true
             body["stream_options"] = ["include_usage": true]
         }
-        if let limit = request.outputTokenLimit { body["max_tokens"] = .int(limit) }
+        body["max_tokens"] = .int(request.outputTokenLimit ?? defaultMaxTokens)
         if let t = request.temperature { body["temperature"] = .double(t) }
         if let p = request.topP { body["top_p"] = .double(p) }
         if let seed = request.seed { body["seed"] = .int(seed) }

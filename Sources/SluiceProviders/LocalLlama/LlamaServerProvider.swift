@@ -101,9 +101,13 @@ public struct LlamaServerProvider: ChatProvider {
     private func upstreamRequest(_ request: ChatCompletionRequest, stream: Bool) throws -> (String, ByteBuffer) {
         switch config.chatFormat {
         case .gemma:
-            return ("/v1/completions", try LlamaCompletionTranslator.completionRequest(from: request, stream: stream))
+            return (
+                "/v1/completions",
+                try LlamaCompletionTranslator.completionRequest(from: request, stream: stream, defaultMaxTokens: config.defaultMaxTokens)
+            )
         case .server:
             var request = request
+            if request.outputTokenLimit == nil { request.maxTokens = config.defaultMaxTokens }
             request.stream = stream ? true : nil
             request.streamOptions = stream ? StreamOptions(includeUsage: true) : nil
             return ("/v1/chat/completions", try request.jsonBytes())
