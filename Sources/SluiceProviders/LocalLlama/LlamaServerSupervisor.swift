@@ -15,8 +15,6 @@ public final class LlamaServerSupervisor: Sendable {
         let process: ChildProcess
         let port: Int
         let pool: HTTP1ConnectionPool
-        /// Counts starts, so a failure report names the instance it is about.
-        let generation: Int
     }
 
     private enum Phase {
@@ -31,7 +29,6 @@ public final class LlamaServerSupervisor: Sendable {
         var phase: Phase = .idle
         var waiters: [Int: CheckedContinuation<Instance, any Error>] = [:]
         var nextWaiter = 0
-        var generation = 0
         var restarts = 0
         /// The process of the current start, running or not yet healthy (for stopping it).
         var process: ChildProcess?
@@ -272,11 +269,9 @@ public final class LlamaServerSupervisor: Sendable {
         Self.prepareLog(logFile)
         let port = try freeLoopbackPort()
         let process = try ChildProcess.launch(executable: config.resolvedBinary, arguments: arguments(port), logFile: logFile)
-        let generation = state.withLock { s -> Int in
+        state.withLock { s in
             if case .ready = s.phase {} else if case .stopped = s.phase {} else { s.phase = .starting }
             s.process = process
-            s.generation += 1
-            return s.generation
         }
         logger.info("starting local model server", metadata: ["provider": "\(name)", "pid": "\(process.pid)", "port": "\(port)"])
         let pool = HTTP1ConnectionPool(host: "127.0.0.1", port: port, maxConnections: max(8, config.slots * 4), timeouts: config.timeouts)
@@ -298,7 +293,7 @@ public final class LlamaServerSupervisor: Sendable {
             if let response = try? await pool.execute(head: head, body: ByteBuffer(), maxBodyBytes: 1 << 16, preferredEventLoop: nil),
                 response.status == .ok
             {
-                return Instance(process: process, port: port, pool: pool, generation: generation)
+                return Instance(process: process, port: port, pool: pool)
             }
             do {
                 try await Task.sleep(for: .milliseconds(50))
