@@ -106,11 +106,7 @@ public struct OpenAICompatibleProvider: ChatProvider, EmbeddingProvider {
                 } catch {
                     throw UpstreamError.fromTransport(error, provider: name, timeouts: config.timeouts)
                 }
-                guard response.status.code < 400 else {
-                    throw UpstreamError.fromResponse(
-                        status: Int(response.status.code), body: response.body, retryAfter: response.headers.first(name: "retry-after"),
-                        provider: name)
-                }
+                try response.failIfError(provider: name)
                 return response.body
             }
         }
@@ -154,12 +150,7 @@ public struct OpenAICompatibleProvider: ChatProvider, EmbeddingProvider {
             } catch {
                 throw UpstreamError.fromTransport(error, provider: name, timeouts: config.timeouts)
             }
-            guard response.status.code < 400 else {
-                var errorBody = ByteBuffer()
-                for try await var part in response.body where errorBody.readableBytes < 1 << 20 { errorBody.writeBuffer(&part) }
-                throw UpstreamError.fromResponse(
-                    status: Int(response.status.code), body: errorBody, retryAfter: response.headers.first(name: "retry-after"), provider: name)
-            }
+            try await response.failIfError(provider: name)
             return ChatStream(
                 ChatEventSequence(events: SSEEventSequence(response.body), provider: name, timeouts: config.timeouts, deadline: deadline))
         }

@@ -110,3 +110,24 @@ extension Set where Element == Character {
     fileprivate static let whitespacesAndNewlines: Set<Character> = [" ", "\n", "\t", "\r"]
     fileprivate static let whitespaces: Set<Character> = [" ", "\t"]
 }
+
+extension HTTP1ConnectionPool.Response {
+    /// Throws the mapped error when the upstream answered 400 or above.
+    func failIfError(provider: String) throws {
+        guard status.code >= 400 else { return }
+        throw UpstreamError.fromResponse(
+            status: Int(status.code), body: body, retryAfter: headers.first(name: "retry-after"), provider: provider)
+    }
+}
+
+extension HTTP1ConnectionPool.StreamedResponse {
+    /// Reads the error body (up to 1 MiB) and throws the mapped error when the upstream
+    /// answered 400 or above.
+    func failIfError(provider: String) async throws {
+        guard status.code >= 400 else { return }
+        var errorBody = ByteBuffer()
+        for try await var part in body where errorBody.readableBytes < 1 << 20 { errorBody.writeBuffer(&part) }
+        throw UpstreamError.fromResponse(
+            status: Int(status.code), body: errorBody, retryAfter: headers.first(name: "retry-after"), provider: provider)
+    }
+}

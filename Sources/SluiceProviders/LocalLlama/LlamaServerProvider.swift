@@ -25,11 +25,7 @@ public struct LlamaServerProvider: ChatProvider {
             try await withServer { instance in
                 let response = try await instance.pool.execute(
                     head: head(path, instance), body: body, maxBodyBytes: 64 << 20, preferredEventLoop: context.eventLoop)
-                guard response.status.code < 400 else {
-                    throw UpstreamError.fromResponse(
-                        status: Int(response.status.code), body: response.body, retryAfter: response.headers.first(name: "retry-after"),
-                        provider: name)
-                }
+                try response.failIfError(provider: name)
                 return response.body
             }
         }
@@ -49,12 +45,7 @@ public struct LlamaServerProvider: ChatProvider {
         let (response, instance) = try await withServer { instance in
             let response = try await instance.pool.stream(
                 head: head(path, instance), body: body, maxBodyBytes: 256 << 20, preferredEventLoop: context.eventLoop)
-            guard response.status.code < 400 else {
-                var errorBody = ByteBuffer()
-                for try await var part in response.body where errorBody.readableBytes < 1 << 20 { errorBody.writeBuffer(&part) }
-                throw UpstreamError.fromResponse(
-                    status: Int(response.status.code), body: errorBody, retryAfter: response.headers.first(name: "retry-after"), provider: name)
-            }
+            try await response.failIfError(provider: name)
             return (response, instance)
         }
         let events = ServerDeathAware(base: SSEEventSequence(response.body), process: instance.process, provider: name)
