@@ -127,6 +127,16 @@ struct LocalChatTests {
         }
     }
 
+    @Test(arguments: [false, true]) func aPromptLongerThanTheContextIsA400(stream: Bool) async throws {
+        try await LocalModels.live { base, _ in
+            let words = String(repeating: "word ", count: 3_000)
+            let body = #"{"model":"gemma-3-270m","max_tokens":5,"stream":\#(stream),"messages":[{"role":"user","content":"\#(words)"}]}"#
+            let (status, bytes) = try await LocalModels.post(base + "/v1/chat/completions", body)
+            #expect(status == 400, "\(String(buffer: bytes))")
+            #expect(bytes.json?["error"]?["message"]?.stringValue?.contains("context") == true)
+        }
+    }
+
     @Test(arguments: [
         (#"{"model":"gemma-3-270m","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f"}}]}"#, "tools"),
         (#"{"model":"gemma-3-270m","messages":[{"role":"user","content":"hi"}],"n":2}"#, "n"),
