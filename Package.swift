@@ -56,6 +56,8 @@ let package = Package(
             name: "SluiceEmbeddings",
             dependencies: ["SluiceCore", "COpenBLAS", .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: swiftSettings),
+        // Input and output checks: PII and secrets, prompt injection, ban lists, JSON Schema.
+        .target(name: "SluiceGuardrails", dependencies: ["SluiceCore"], swiftSettings: swiftSettings),
         .target(
             name: "SluiceStore",
             dependencies: [
@@ -71,6 +73,7 @@ let package = Package(
             dependencies: [
                 "SluiceCore",
                 "SluiceEmbeddings",
+                "SluiceGuardrails",
                 "SluiceProviders",
                 "SluiceStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -85,6 +88,7 @@ let package = Package(
             name: "sluice",
             dependencies: [
                 "SluiceServer",
+                "SluiceGuardrails",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -101,6 +105,7 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "SluiceGuardrailsTests", dependencies: ["SluiceGuardrails"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceEmbeddingsTests", dependencies: ["SluiceEmbeddings"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SluiceStoreTests", dependencies: ["SluiceStore", .product(name: "PostgresNIO", package: "postgres-nio")],

@@ -18,6 +18,10 @@ public struct SluiceError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let methodNotAllowed = Code(rawValue: "method_not_allowed")
         public static let requestTooLarge = Code(rawValue: "request_too_large")
         public static let unsupported = Code(rawValue: "unsupported_operation")
+        /// A guardrail refused the request or stopped the answer (400).
+        public static let guardrailBlocked = Code(rawValue: "guardrail_blocked")
+        /// A structured answer failed its JSON Schema after every repair attempt (502).
+        public static let schemaValidationFailed = Code(rawValue: "schema_validation_failed")
         // Upstream errors.
         public static let upstreamRateLimited = Code(rawValue: "rate_limit_exceeded")
         public static let upstreamError = Code(rawValue: "upstream_error")
@@ -68,7 +72,8 @@ public struct SluiceError: Error, Sendable, Hashable, CustomStringConvertible {
     public var httpStatus: Int {
         if let statusOverride { return statusOverride }
         switch code {
-        case .invalidJSON, .invalidRequest, .missingParameter, .invalidType, .invalidValue, .unsupported: return 400
+        case .invalidJSON, .invalidRequest, .missingParameter, .invalidType, .invalidValue, .unsupported, .guardrailBlocked: return 400
+        case .schemaValidationFailed: return 502
         case .modelNotFound, .notFound: return 404
         case .methodNotAllowed: return 405
         case .requestTooLarge: return 413

@@ -6,6 +6,8 @@ import Synchronization
 /// be scripted per request with headers:
 ///
 /// - `x-sim-mode: fixed|echo`, `x-sim-reply: text`, `x-sim-tokens: N` — what it answers;
+/// - `x-sim-replies: ["first", "second", …]` — a JSON array: the answer to a conversation with k
+///   assistant turns is element k (the last one beyond), whatever the response format (repair tests);
 /// - `x-sim-ttft-ms: N`, `x-sim-tps: N` — time to first token and tokens per second;
 /// - `x-sim-fault: 429|500|503|hang|malformed|cut`, `x-sim-retry-after: S` — injected faults.
 ///
@@ -34,6 +36,7 @@ public struct SimulatedProvider: ChatProvider, EmbeddingProvider {
         var tokensPerSecond: Double
         var fault: String?
         var retryAfter: Int
+        var replies: [String]?
 
         init(config: SimulatedProviderConfig, headers: [String: String]) throws {
             mode = headers["x-sim-mode"] ?? config.mode
@@ -50,6 +53,14 @@ public struct SimulatedProvider: ChatProvider, EmbeddingProvider {
                         .invalidValue, "Header \(header) must be a number in 0...\(Int(max)), got '\(raw)'", param: header)
                 }
                 return value
+            }
+            if let raw = headers["x-sim-replies"] {
+                guard let parsed = Array(raw.utf8).withUnsafeBytes({ JSONParser.parse($0) })?.arrayValue, !parsed.isEmpty,
+                    let strings = Optional(parsed.compactMap(\.stringValue)), strings.count == parsed.count
+                else {
+                    throw SluiceError(.invalidValue, "Header x-sim-replies must be a non-empty JSON array of strings", param: "x-sim-replies")
+                }
+                replies = strings
             }
             if let v = try number("x-sim-tokens", max: 100_000) { tokens = Int(v) }
             if let v = try number("x-sim-ttft-ms", max: 600_000) { ttftMs = Int(v) }
@@ -81,7 +92,9 @@ public struct SimulatedProvider: ChatProvider, EmbeddingProvider {
             return Answer(pieces: [], toolCall: call, finishReason: "tool_calls", usage: usage)
         }
         var text: String
-        if let format = request.responseFormat, format.type == "json_schema" {
+        if let replies = script.replies {
+            text = replies[min(replies.count - 1, request.messages.filter { $0.role == .assistant }.count)]
+        } else if let format = request.responseFormat, format.type == "json_schema" {
             let schema = format.jsonSchema?.schema ?? .object([:])
             text = SchemaInstance.make(for: schema, hint: script.reply).compactJSON
         } else if request.responseFormat?.type == "json_object" {

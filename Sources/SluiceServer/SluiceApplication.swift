@@ -6,6 +6,7 @@ import NIOCore
 import ServiceLifecycle
 import UnixSignals
 import SluiceCore
+import SluiceGuardrails
 import SluiceProviders
 import SluiceStore
 
@@ -102,10 +103,14 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
         if let cap = model.maxConcurrent { queues[model.name] = DeploymentQueue(deployment: model.name, capacity: cap) }
     }
 
+    let guardrails = try GuardrailPolicies(config: config.guardrails, catalog: catalog)
+
     // The request pipeline, outermost first. A new capability is one stage and one line here.
     let pipeline = Pipeline(
         stages: [
             RecordStage(recorder: recorder),
+            // Before routing and admission: a blocked request costs nothing; its output checks wrap every attempt.
+            GuardrailStage(policies: guardrails),
             RouteStage(catalog: catalog),
             // After routing: the reservation is priced at the deployments that may serve it.
             AdmitStage(admission: admission),
@@ -117,6 +122,7 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
         "/v1/chat/completions": [.post], "/v1/embeddings": [.post], "/v1/models": [.get], "/healthz": [.get, .head],
         "/readyz": [.get, .head],
     ]
+    routes.merge(GuardrailRoutes.routes) { a, _ in a }
     if config.auth.enabled {
         routes.merge(AdminRoutes.routes) { a, _ in a }
         routes.merge(UsageRoutes.routes) { a, _ in a }
@@ -135,6 +141,7 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
         requestTimeout: .milliseconds(Int64(config.server.requestTimeoutSeconds * 1000)), cancellers: cancellers
     ).register(on: router)
     HealthRoutes(store: store, providers: providers).register(on: router)
+    GuardrailRoutes(policies: guardrails, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes)).register(on: router)
     if config.auth.enabled {
         AdminRoutes(directory: directory, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes), queues: queues).register(on: router)
         UsageRoutes(reporter: requestLogStore, log: store).register(on: router)

@@ -9,6 +9,8 @@ public struct SluiceConfig: Sendable, Decodable {
     public var logging: LoggingConfig
     public var auth: AuthConfig
     public var queue: QueueConfig
+    /// Input and output checks; nil when the file has no `guardrails:` section.
+    public var guardrails: GuardrailsConfig?
 
     public init(
         server: ServerConfig = .init(), store: StoreConfig = .init(), providers: [String: ProviderConfig],
@@ -23,7 +25,7 @@ public struct SluiceConfig: Sendable, Decodable {
         self.queue = queue
     }
 
-    enum CodingKeys: String, CodingKey { case server, store, providers, models, logging, auth, queue }
+    enum CodingKeys: String, CodingKey { case server, store, providers, models, logging, auth, queue, guardrails }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -34,6 +36,7 @@ public struct SluiceConfig: Sendable, Decodable {
         self.logging = try c.decodeIfPresent(LoggingConfig.self, forKey: .logging) ?? .init()
         self.auth = try c.decodeIfPresent(AuthConfig.self, forKey: .auth) ?? .init()
         self.queue = try c.decodeIfPresent(QueueConfig.self, forKey: .queue) ?? .init()
+        self.guardrails = try c.decodeIfPresent(GuardrailsConfig.self, forKey: .guardrails)
     }
 
     /// Reads, substitutes, decodes and validates a YAML document.
@@ -82,6 +85,7 @@ public struct SluiceConfig: Sendable, Decodable {
         errors += store.problems(path: "store")
         errors += auth.problems(path: "auth")
         errors += queue.problems(path: "queue")
+        if let guardrails { errors += guardrails.problems(path: "guardrails") }
         for (name, provider) in providers.sorted(by: { $0.key < $1.key }) {
             if name.isEmpty { errors.append(ConfigError(path: "providers", "provider names must not be empty")) }
             errors += provider.problems(path: "providers.\(name)")

@@ -86,6 +86,10 @@ public final class RequestTrace: Sendable {
         public var attempts: [Attempt] = []
         public var keyID: String = ""
         public var teamID: String = ""
+        /// What the guardrails found and did (never the matched values).
+        public var guardrailEvents: [GuardrailEvent] = []
+        /// The guardrail policy applied, if any.
+        public var guardrailPolicy: String?
         /// `x-ratelimit-*` headers for the answer, from the admission stage.
         public var rateLimitHeaders: [(String, String)] = []
     }
@@ -128,4 +132,29 @@ public final class RequestTrace: Sendable {
 
     /// A copy of the annotations as they are now.
     public var values: Values { state.withLock { $0 } }
+}
+
+/// One guardrail decision on a request: which direction, which check, what type, where (code
+/// points into the message it was found in), how sure, and what was done. Never the value.
+public struct GuardrailEvent: Sendable, Hashable {
+    public var direction: String
+    public var check: String
+    public var type: String
+    /// The message's index for input findings; the choice's index for output findings.
+    public var index: Int
+    public var start: Int
+    public var end: Int
+    public var score: Double
+    public var action: String
+
+    public init(direction: String, check: String, type: String, index: Int, start: Int, end: Int, score: Double, action: String) {
+        self.direction = direction
+        self.check = check
+        self.type = type
+        self.index = index
+        self.start = start
+        self.end = end
+        self.score = score
+        self.action = action
+    }
 }

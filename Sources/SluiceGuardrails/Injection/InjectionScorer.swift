@@ -1,0 +1,269 @@
+/// How likely a text is a prompt injection or jailbreak, and why.
+public struct InjectionAssessment: Sendable, Hashable {
+    /// 0 (benign) to 1 (certainly an attack).
+    public var score: Double
+    /// The kinds of evidence found, strongest first (`instruction_override`, `role_play`,
+    /// `jailbreak`, `fake_system_message`, `prompt_leak`, `task_hijack`, `obfuscation:base64`, …).
+    public var reasons: [String]
+
+    public init(score: Double, reasons: [String]) {
+        self.score = score
+        self.reasons = reasons
+    }
+}
+
+/// Scores user or retrieved text for prompt injection: phrase rules over the normalised words
+/// (in English, German, French, Spanish and Italian), delimiter spoofing over the raw text, and
+/// the disguises the normaliser had to remove. Evidence combines as independent signals:
+/// score = 1 − ∏(1 − weight).
+public struct InjectionScorer: Sendable {
+    struct Rule: Sendable {
+        var family: String
+        var weight: Double
+        /// Alternatives per step; `gaps[k]` words may lie between step k−1 and step k.
+        var steps: [[Int]]
+        var gaps: [Int]
+    }
+
+    private let rules: [Rule]
+    private let exact: [String: [Int]]
+    private let prefixes: [Int: [String: [Int]]]
+    private let normalizer = InjectionNormalizer()
+
+    public init() {
+        var exact: [String: [Int]] = [:]
+        var prefixes: [Int: [String: [Int]]] = [:]
+        var ids: [String: Int] = [:]
+        var rules: [Rule] = []
+        for (family, weight, pattern) in Self.patterns {
+            var steps: [[Int]] = []
+            var gaps: [Int] = []
+            var gap = 0
+            for part in pattern.split(separator: " ") {
+                if part.hasPrefix("~") {
+                    gap = Int(part.dropFirst()) ?? 0
+                    continue
+                }
+                var alternatives: [Int] = []
+                for alt in part.split(separator: "|").map(String.init) {
+                    let id: Int
+                    if let known = ids[alt] { id = known } else {
+                        id = ids.count
+                        ids[alt] = id
+                        if alt.hasSuffix("*") {
+                            let stem = String(alt.dropLast())
+                            prefixes[stem.count, default: [:]][stem, default: []].append(id)
+                        } else {
+                            exact[alt, default: []].append(id)
+                        }
+                    }
+                    alternatives.append(id)
+                }
+                steps.append(alternatives)
+                gaps.append(gap)
+                gap = 0
+            }
+            rules.append(Rule(family: family, weight: weight, steps: steps, gaps: gaps))
+        }
+        self.rules = rules
+        self.exact = exact
+        self.prefixes = prefixes
+    }
+
+    /// Scores one text.
+    public func assess(_ text: String) -> InjectionAssessment {
+        let normalized = normalizer.normalize(text)
+        var evidence: [String: Double] = [:]  // family → combined weight
+        func add(_ family: String, _ weight: Double) {
+            evidence[family] = 1 - (1 - (evidence[family] ?? 0)) * (1 - weight)
+        }
+        for (family, weight) in matchRules(normalized.words) { add(family, weight) }
+        for (family, weight) in Self.delimiterEvidence(normalized.flat) { add(family, weight) }
+        for payload in normalized.decoded {
+            let inner = normalizer.normalize(payload)
+            for (family, weight) in matchRules(inner.words) { add(family, weight) }
+        }
+        if Self.shouting(text) { add("task_hijack", 0.15) }
+        // A disguise is itself a signal, and a strong one when what it hid is an attack.
+        let hidden = !evidence.isEmpty
+        for o in normalized.obfuscations.sorted() { add("obfuscation:" + o, hidden ? 0.3 : 0.1) }
+        let score = 1 - evidence.values.reduce(1) { $0 * (1 - $1) }
+        let reasons = evidence.filter { $0.value >= 0.1 }.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map(\.key)
+        return InjectionAssessment(score: (score * 1000).rounded() / 1000, reasons: reasons)
+    }
+
+    /// The rules that match, each counted once, as (family, weight).
+    func matchRules(_ words: [String]) -> [(String, Double)] {
+        var positions: [Int: [Int]] = [:]
+        for (p, word) in words.enumerated() {
+            if let ids = exact[word] { for id in ids { positions[id, default: []].append(p) } }
+            for (length, table) in prefixes where word.count >= length {
+                if let ids = table[String(word.prefix(length))] { for id in ids { positions[id, default: []].append(p) } }
+            }
+        }
+        guard !positions.isEmpty else { return [] }
+        var out: [(String, Double)] = []
+        for rule in rules where Self.matches(rule, positions) { out.append((rule.family, rule.weight)) }
+        return out
+    }
+
+    static func matches(_ rule: Rule, _ positions: [Int: [Int]]) -> Bool {
+        func occurrences(_ step: Int) -> [Int] { rule.steps[step].flatMap { positions[$0] ?? [] } }
+        var current = occurrences(0)
+        for step in 1..<max(1, rule.steps.count) where rule.steps.count > 1 {
+            let next = occurrences(step)
+            let gap = rule.gaps[step]
+            current = next.filter { n in current.contains { n > $0 && n - $0 <= gap + 1 } }
+            if current.isEmpty { return false }
+        }
+        return !current.isEmpty
+    }
+
+    /// Fake system or developer turns and chat-template delimiters in the text.
+    static func delimiterEvidence(_ flat: [UInt32]) -> [(String, Double)] {
+        var out: [(String, Double)] = []
+        for (marker, weight, lineStart) in delimiters where find(marker, in: flat, atLineStart: lineStart) {
+            out.append(("fake_system_message", weight))
+        }
+        return out
+    }
+
+    static func find(_ marker: [UInt32], in text: [UInt32], atLineStart: Bool) -> Bool {
+        guard marker.count <= text.count, let first = marker.first else { return false }
+        var i = 0
+        while i + marker.count <= text.count {
+            if text[i] == first, Array(text[i..<(i + marker.count)]) == marker {
+                if !atLineStart { return true }
+                var k = i - 1
+                while k >= 0 && (text[k] == 32 || text[k] == 9) { k -= 1 }
+                if k < 0 || text[k] == 10 { return true }
+            }
+            i += 1
+        }
+        return false
+    }
+
+    /// Three or more upper-case words in a row in text that is otherwise lower-case: a command shouted into a question.
+    static func shouting(_ text: String) -> Bool {
+        var run = 0
+        var upperWords = 0
+        var words = 0
+        for word in text.split(whereSeparator: { !$0.isLetter }) where word.count >= 2 {
+            words += 1
+            if word.allSatisfy({ $0.isUppercase }) {
+                run += 1
+                upperWords += 1
+                if run >= 3 && words > upperWords * 2 { return true }
+            } else {
+                run = 0
+            }
+        }
+        return run >= 3 && words > upperWords * 2
+    }
+
+    /// Every word the rules know, for re-splitting letters that were spaced apart.
+    static let vocabulary: Set<String> = {
+        var words: Set<String> = ["say", "that", "you", "hate", "love", "the", "and", "is", "are", "tell", "me", "write", "i", "a"]
+        for (_, _, pattern) in patterns {
+            for part in pattern.split(separator: " ") where !part.hasPrefix("~") {
+                for alt in part.split(separator: "|") where !alt.hasSuffix("*") { words.insert(String(alt)) }
+            }
+        }
+        return words
+    }()
+
+    // MARK: - Evidence
+
+    static let overrideVerbs =
+        "ignore|ignoring|ignored|disregard*|forget|forgot|skip|override|bypass|abandon|discard|dismiss|overlook|ignorier*|vergiss|vergessen|missacht*|ignora*|olvida*|oublie*|ignorez|dimentica*|zaboravi|übergehe|vergesse"
+    static let overrideObjects =
+        "instruction*|rules|rule|prompt*|direction*|guideline*|command*|context|everything|anything|constraint*|restriction*|programming|training|told|anweisung*|befehl*|alles|regeln|vorgaben|instrucci*|consigne*|istruzion*|todo|tout|tutto|sve|instrukcij*|vorherig*|vorangehend*|obige*|obigen|previous|prior|preceding|earlier|above"
+    static let formerly = "previous|prior|preceding|earlier|above|before|initial|original|old|vorherig*|obige*|vorangehend*|bisherig*|précédent*|anterior*|precedent*"
+
+    /// (family, weight, pattern): steps separated by spaces, alternatives by `|`, `~N` allows N
+    /// words before the next step, `*` ends a prefix.
+    static let patterns: [(String, Double, String)] = [
+        // Instruction override.
+        ("instruction_override", 0.8, "\(overrideVerbs) ~4 \(overrideObjects)"),
+        ("instruction_override", 0.6, "\(overrideVerbs) ~2 \(formerly) ~3 tasks|task|information|aufgabe*|said|messages"),
+        ("instruction_override", 0.6, "leave|remove|delete|drop|clear|erase|put ~3 \(formerly) ~3 \(overrideObjects)|behind"),
+        ("instruction_override", 0.5, "do ~1 not ~1 follow|obey ~3 \(overrideObjects)"),
+        ("instruction_override", 0.5, "dont|never|stop ~1 follow|following|obey|obeying ~3 \(overrideObjects)"),
+        ("instruction_override", 0.4, "new|neue|neuen|nouvelle*|nuevas|nuove ~1 instruction*|task*|rules|anweisung*|aufgabe*|befehl*|consigne*|instrucci*|istruzion*|directive*|order*"),
+        ("instruction_override", 0.35, "from|starting ~1 now|this ~1 on|point|moment"),
+        ("instruction_override", 0.35, "ab ~1 jetzt|sofort"),
+        ("instruction_override", 0.35, "von ~1 nun|jetzt ~1 an"),
+        ("instruction_override", 0.35, "à|a ~1 partir ~1 de ~1 maintenant"),
+        ("instruction_override", 0.35, "de ~1 ahora ~1 en ~1 adelante"),
+        ("instruction_override", 0.45, "stop|stopp|halt|achtung ~3 ignore|ignorier*|vergiss|forget|now|jetzt|nun|new|neue"),
+        ("instruction_override", 0.5, "instead ~6 \(formerly) ~2 instruction*|prompt*|task*"),
+        // Task hijack: the request changes the job midway.
+        ("task_hijack", 0.4, "do ~1 not ~1 answer|respond|reply ~4 but|instead|just|only"),
+        ("task_hijack", 0.4, "dont ~1 answer|respond|reply ~4 but|instead|just|only"),
+        ("task_hijack", 0.3, "just|only|nur ~1 output|print|say|write|reply|respond|answer|antworte|ausgeben|sag|schreib*"),
+        ("task_hijack", 0.3, "now|jetzt|nun|but ~2 write|say|tell|answer|antworte|schreib*|sag|gib|print|output"),
+        ("task_hijack", 0.3, "or|oder ~1 you|du ~2 die|stirbst|sterben"),
+        ("task_hijack", 0.25, "say|state|sag|sage|schreibe|behaupte ~1 that|dass|das"),
+        ("task_hijack", 0.3, "forget|vergiss|ignore ~2 that|this|das|dies"),
+        ("task_hijack", 0.3, "concentrate|focus|konzentrier* ~3 new|neue|neuen ~2 task|aufgabe*"),
+        // Role play and persona switches.
+        ("role_play", 0.45, "you|u ~1 are|will ~1 now|henceforth"),
+        ("role_play", 0.45, "you|u ~1 are|will ~1 no ~1 longer"),
+        ("role_play", 0.45, "youre|youll ~1 now|henceforth"),
+        ("role_play", 0.45, "du ~1 bist|wirst ~1 jetzt|nun|ab|kein|keine|nicht"),
+        ("role_play", 0.4, "tu|vous ~1 es|êtes ~1 maintenant|désormais"),
+        ("role_play", 0.4, "ahora ~1 eres|serás"),
+        ("role_play", 0.35, "act|acting|behave ~1 as|like"),
+        ("role_play", 0.35, "als ~4 fungieren|agieren|auftreten|verhalten"),
+        ("role_play", 0.4, "pretend|pretending ~2 to|you|that|be|are"),
+        ("role_play", 0.35, "imagine|suppose ~2 you ~1 are|were"),
+        ("role_play", 0.35, "imagine|suppose ~1 youre"),
+        ("role_play", 0.35, "stell ~1 dir ~1 vor ~2 du|sie"),
+        ("role_play", 0.35, "roleplay|rollenspiel"),
+        ("role_play", 0.35, "role ~1 play"),
+        ("role_play", 0.3, "play|spielen|spiel ~3 role|rolle|game|spiel"),
+        ("role_play", 0.5, "stay|remain|keep|break ~1 in|out|of ~1 character"),
+        ("role_play", 0.4, "you|u ~2 going ~1 to ~1 act|be|play|pretend|simulate|respond|answer"),
+        ("role_play", 0.4, "you|u ~2 gonna ~1 act|be|play|pretend|simulate|respond|answer"),
+        ("role_play", 0.25, "respond|answer|reply|speak|talk ~2 as|like"),
+        ("role_play", 0.3, "you ~1 are|will ~2 called|named"),
+        ("role_play", 0.3, "i ~1 want ~1 you ~1 to ~1 act|be|pretend|respond|answer|behave"),
+        ("role_play", 0.3, "ich ~1 möchte ~1 dass ~1 du|sie"),
+        // Jailbreak personas and "no rules" framing.
+        ("jailbreak", 0.7, "do ~1 anything ~1 now"),
+        ("jailbreak", 0.6, "developer|dev|god|unrestricted|unlocked|jailbreak|jailbroken ~1 mode"),
+        ("jailbreak", 0.3, "jailbreak*"),
+        ("jailbreak", 0.35, "unfiltered|uncensored|unrestricted|unbound|unchained|unlimited"),
+        ("jailbreak", 0.5, "no|without|zero|any|ohne|keine|sin|sans ~2 restrictions|restriction|limits|limitations|filters|filter|censorship|rules|guidelines|boundaries|morals|ethics|einschränkungen|regeln|restricciones|règles|restrictions"),
+        ("jailbreak", 0.45, "not|never ~2 bound|restricted|limited|constrained ~3 by|to"),
+        ("jailbreak", 0.45, "free|freed|break|broken ~2 free|from|out ~3 confines|rules|restrictions|limitations|chains|shackles|prison"),
+        ("jailbreak", 0.35, "content|usage ~1 policy|policies|guidelines|filters"),
+        ("jailbreak", 0.15, "openai|chatgpt|gpt|llm"),
+        ("jailbreak", 0.5, "never|not|wont|cannot|cant ~3 refuse|decline|reject|deny"),
+        ("jailbreak", 0.5, "can ~1 do ~1 anything|everything"),
+        ("jailbreak", 0.25, "amoral|immoral|unethical|unhinged|evil|malicious"),
+        ("jailbreak", 0.15, "illegal|harmful|dangerous|offensive|explicit|nsfw|profanity|swearwords|swear|schimpfwörter"),
+        ("jailbreak", 0.4, "opposite|evil|dark|shadow|alter|anti ~2 mode|version|twin|ego|ai|persona"),
+        ("jailbreak", 0.25, "two|2 ~3 responses|answers|paragraphs|replies|outputs"),
+        ("jailbreak", 0.2, "hypothetical*|simulat*|fictional|fiction"),
+        ("jailbreak", 0.3, "as ~1 an ~1 ai ~1 language ~1 model"),
+        ("jailbreak", 0.35, "ethical|moral|safety ~2 guidelines|principles|constraints|concerns|considerations|filters ~4 not|no|ignore|without|disregard"),
+        // Requests for the hidden prompt.
+        ("prompt_leak", 0.7, "reveal|print|show|display|output|repeat|tell|give|leak|spell|share|return|list|copy|zeig*|gib|nenne|wiederhole|muestra|affiche|dump ~4 system|initial|original|hidden|secret|your|first|full|complete|vollständig*|ganzen|entire|all ~2 prompt*|instruction*|message|rules|text|texts|anweisung*|befehl*"),
+        ("prompt_leak", 0.4, "system|initial|hidden|original|secret ~1 prompt*|instruction*|message"),
+        ("prompt_leak", 0.4, "prompt ~1 text|texts|texte|textes"),
+        ("prompt_leak", 0.5, "what ~3 were|are|was ~2 your ~2 instruction*|rules|prompt*|directives"),
+        ("prompt_leak", 0.3, "text|everything|words ~1 above|before"),
+    ]
+
+    /// Markers of fake turns and chat-template delimiters: (marker, weight, only at a line start).
+    static let delimiters: [([UInt32], Double, Bool)] = [
+        ("<|im_start|>", 0.7, false), ("<|im_end|>", 0.6, false), ("<|system|>", 0.7, false), ("<|assistant|>", 0.5, false),
+        ("<|endoftext|>", 0.6, false), ("[inst]", 0.6, false), ("[/inst]", 0.6, false), ("<<sys>>", 0.7, false),
+        ("### system", 0.6, false), ("### instruction", 0.5, false), ("[system]", 0.6, false), ("<system>", 0.6, false),
+        ("</system>", 0.6, false), ("system message:", 0.6, false), ("system override", 0.7, false), ("admin override", 0.6, false),
+        ("developer message", 0.5, false), ("begin system", 0.6, false), ("end of prompt", 0.5, false), ("end of user input", 0.6, false),
+        ("new system prompt", 0.7, false), ("system:", 0.55, true), ("system prompt:", 0.6, true), ("assistant:", 0.3, true),
+        ("human:", 0.3, true), ("<start_of_turn>", 0.6, false), ("<end_of_turn>", 0.6, false), ("[🔓", 0.6, false), ("[🔒", 0.4, false),
+    ].map { (Array($0.0.unicodeScalars.map(\.value)), $0.1, $0.2) }
+}

@@ -1,0 +1,72 @@
+/// Text as an array of Unicode code points, so that offsets are the integers Python uses
+/// (`text[start:end]`) and detectors scan with plain indexing instead of `String.Index`.
+public struct ScalarText: Sendable, Hashable {
+    /// The code points.
+    public let scalars: [UInt32]
+
+    public init(_ text: String) {
+        var out: [UInt32] = []
+        out.reserveCapacity(text.utf8.count)
+        for s in text.unicodeScalars { out.append(s.value) }
+        scalars = out
+    }
+
+    init(unchecked scalars: [UInt32]) { self.scalars = scalars }
+
+    /// The number of code points.
+    public var count: Int { scalars.count }
+
+    /// The text between two code-point offsets.
+    public func slice(_ start: Int, _ end: Int) -> String {
+        var s = String.UnicodeScalarView()
+        for v in scalars[max(0, start)..<min(end, scalars.count)] { if let u = Unicode.Scalar(v) { s.append(u) } }
+        return String(s)
+    }
+
+    @inline(__always) public subscript(i: Int) -> UInt32 { i >= 0 && i < scalars.count ? scalars[i] : 0 }
+
+    /// Whether the ASCII letters from `i` spell `word`, ignoring case.
+    func matches(_ word: String, at i: Int) -> Bool {
+        var j = i
+        for u in word.utf8 {
+            guard j < scalars.count, Scalar.lower(scalars[j]) == UInt32(u) else { return false }
+            j += 1
+        }
+        return true
+    }
+
+    /// Lower-cased text of the `window` code points before `i` (for context cues).
+    func lowercasedContext(before i: Int, window: Int) -> String {
+        var s = String.UnicodeScalarView()
+        for v in scalars[max(0, i - window)..<max(0, min(i, scalars.count))] { if let u = Unicode.Scalar(Scalar.lower(v)) { s.append(u) } }
+        return String(s)
+    }
+}
+
+/// Character classes over code points (ASCII fast paths, Unicode properties beyond).
+enum Scalar {
+    @inline(__always) static func isDigit(_ c: UInt32) -> Bool { c &- 48 < 10 }
+    @inline(__always) static func isASCIILetter(_ c: UInt32) -> Bool { (c | 0x20) &- 97 < 26 }
+    @inline(__always) static func isUpperASCII(_ c: UInt32) -> Bool { c &- 65 < 26 }
+    @inline(__always) static func isASCIIAlnum(_ c: UInt32) -> Bool { isDigit(c) || isASCIILetter(c) }
+    @inline(__always) static func isHex(_ c: UInt32) -> Bool { isDigit(c) || (c | 0x20) &- 97 < 6 }
+    @inline(__always) static func lower(_ c: UInt32) -> UInt32 { isUpperASCII(c) ? c | 0x20 : c }
+
+    /// Letters in any script.
+    static func isLetter(_ c: UInt32) -> Bool {
+        if c < 128 { return isASCIILetter(c) }
+        return Unicode.Scalar(c)?.properties.isAlphabetic ?? false
+    }
+
+    /// Upper-case letters in any script.
+    static func isUpper(_ c: UInt32) -> Bool {
+        if c < 128 { return isUpperASCII(c) }
+        return Unicode.Scalar(c)?.properties.isUppercase ?? false
+    }
+
+    static func isWordChar(_ c: UInt32) -> Bool { isDigit(c) || isLetter(c) || c == 95 }
+
+    static func isSpace(_ c: UInt32) -> Bool {
+        c == 32 || c == 9 || c == 10 || c == 13 || c == 0xA0 || c == 0x202F || c == 0x2009
+    }
+}

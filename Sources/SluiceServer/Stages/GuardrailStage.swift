@@ -1,0 +1,298 @@
+import SluiceCore
+import SluiceGuardrails
+
+/// Checks what goes to the model and what comes back, per the caller's guardrail policy: input
+/// size, PII and secrets (redacted, masked, blocked or anonymised), prompt injection, ban lists
+/// and denied topics on the way in; PII, ban lists and system-prompt leakage on the way out,
+/// streams included; and a structured answer's JSON Schema, with repair attempts.
+struct GuardrailStage: InferenceStage {
+    let policies: GuardrailPolicies
+
+    func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
+        guard let policy = policies.policy(for: context.principal) else { return try await next(request, context) }
+        context.trace.withValues { $0.guardrailPolicy = policy.name }
+        let book = PlaceholderBook()
+        var request = request
+        try await checkInput(&request.chat, policy: policy, book: book, context: context)
+        let schema = try Self.schemaValidator(request.chat)
+        let fingerprint = policy.configuration(.output).leakage.map { leak in
+            LeakageCheck(minWords: leak.minWords).fingerprint(
+                of: request.chat.messages.filter { $0.role == .system || $0.role == .developer }.map(\.text).joined(separator: "\n"))
+        }
+        let checksOutput = policy.checksText(.output) || book.hasRestorable
+        if request.chat.isStreaming {
+            let response = try await next(request, context)
+            guard case .stream(let stream) = response, checksOutput || schema != nil else { return response }
+            let guarded = GuardedStream(
+                base: stream, policy: checksOutput ? policy : nil, book: book, fingerprint: fingerprint, schema: schema, context: context)
+            return .stream(ChatStream(guarded))
+        }
+        return try await complete(request, policy: policy, book: book, schema: schema, fingerprint: fingerprint, checksOutput: checksOutput, context: context, next: next)
+    }
+
+    // MARK: Input
+
+    func checkInput(_ chat: inout ChatCompletionRequest, policy: GuardrailPolicy, book: PlaceholderBook, context: InferenceContext) async throws {
+        let c = policy.configuration(.input)
+        var totalChars = 0
+        var totalTokens = 0
+        for (i, message) in chat.messages.enumerated() {
+            let text = message.text
+            let chars = text.unicodeScalars.count
+            let tokens = TokenEstimator.tokens(in: text)
+            totalChars += chars
+            totalTokens += tokens
+            if let max = c.maxMessageChars, chars > max {
+                throw SluiceError(.invalidValue, "messages[\(i)] has \(chars) characters; the limit is \(max) (guardrail policy '\(policy.name)').", param: "messages[\(i)].content")
+            }
+            if let max = c.maxMessageTokens, tokens > max {
+                throw SluiceError(.invalidValue, "messages[\(i)] has about \(tokens) tokens; the limit is \(max) (guardrail policy '\(policy.name)').", param: "messages[\(i)].content")
+            }
+        }
+        if let max = c.maxChars, totalChars > max {
+            throw SluiceError(.requestTooLarge, "The messages have \(totalChars) characters; the limit is \(max) (guardrail policy '\(policy.name)').", param: "messages")
+        }
+        if let max = c.maxTokens, totalTokens > max {
+            throw SluiceError(.requestTooLarge, "The messages have about \(totalTokens) tokens; the limit is \(max) (guardrail policy '\(policy.name)').", param: "messages")
+        }
+        guard policy.checksText(.input) || c.topics != nil else { return }
+        for i in chat.messages.indices {
+            let message = chat.messages[i]
+            // System and developer text is the application's own: checked for PII, not scored as an injection.
+            let untrusted = message.role == .user || message.role == .tool || message.role == .function
+            switch message.content {
+            case .text(let text)?:
+                chat.messages[i].content = .text(try checkInputText(text, index: i, untrusted: untrusted, policy: policy, book: book, context: context))
+            case .parts(var parts)?:
+                for k in parts.indices {
+                    guard let text = parts[k].text else { continue }
+                    let checked = try checkInputText(text, index: i, untrusted: untrusted, policy: policy, book: book, context: context)
+                    if checked != text { parts[k] = ContentPart(text: checked) }
+                }
+                chat.messages[i].content = .parts(parts)
+            case nil:
+                break
+            }
+        }
+        if let topics = policies.topics["\(policy.name)/input"], let last = chat.messages.last(where: { $0.role == .user }) {
+            if let hit = try await topics.match(last.text), let action = c.topics?.action {
+                let index = chat.messages.lastIndex(where: { $0.role == .user }) ?? 0
+                let finding = GuardrailFinding(check: "topics", type: "DENIED_TOPIC", start: 0, end: last.text.unicodeScalars.count, score: hit.similarity, action: action)
+                record([finding], direction: .input, index: index, context: context)
+                if action == .block {
+                    throw SluiceError(.guardrailBlocked, "The request was blocked by guardrail 'topics' (denied topic '\(hit.topic)').", param: "messages[\(index)].content")
+                }
+            }
+        }
+    }
+
+    func checkInputText(_ text: String, index: Int, untrusted: Bool, policy: GuardrailPolicy, book: PlaceholderBook, context: InferenceContext) throws -> String {
+        let outcome = policy.check(text, direction: .input, book: book, scoreInjection: untrusted)
+        record(outcome.findings, direction: .input, index: index, context: context)
+        if let blocked = outcome.blockedBy {
+            let detail = blocked.check == "injection" ? "score \(blocked.score)" : blocked.type
+            throw SluiceError(.guardrailBlocked, "The request was blocked by guardrail '\(blocked.check)' (\(detail) in messages[\(index)]).", param: "messages[\(index)].content")
+        }
+        return outcome.text
+    }
+
+    func record(_ findings: [GuardrailFinding], direction: GuardrailDirection, index: Int, context: InferenceContext) {
+        guard !findings.isEmpty else { return }
+        for f in findings { GuardrailPolicies.count(f, direction: direction) }
+        let events = findings.map {
+            GuardrailEvent(direction: direction.rawValue, check: $0.check, type: $0.type, index: index, start: $0.start, end: $0.end, score: $0.score, action: $0.action.rawValue)
+        }
+        context.trace.withValues { $0.guardrailEvents.append(contentsOf: events) }
+    }
+
+    // MARK: Output
+
+    static func schemaValidator(_ chat: ChatCompletionRequest) throws -> JSONSchemaValidator? {
+        guard let format = chat.responseFormat, format.type == "json_schema", let schema = format.jsonSchema?.schema else { return nil }
+        return try JSONSchemaValidator(schema: schema)
+    }
+
+    func complete(
+        _ request: InferenceRequest, policy: GuardrailPolicy, book: PlaceholderBook, schema: JSONSchemaValidator?, fingerprint: Set<Int>?,
+        checksOutput: Bool, context: InferenceContext, next: InferenceHandler
+    ) async throws -> InferenceResponse {
+        var attempt = request
+        var usage: Usage?
+        let attempts = schema == nil ? 1 : 1 + policy.config.schemaRepairAttempts
+        var violations: [JSONSchemaValidator.Violation] = []
+        for n in 0..<attempts {
+            let response = try await next(attempt, context)
+            guard case .completion(var result) = response else { return response }
+            if let u = result.usage { usage = usage.map { Usage(promptTokens: $0.promptTokens + u.promptTokens, completionTokens: $0.completionTokens + u.completionTokens) } ?? u }
+            if let schema {
+                let content = try result.completion().choices.first?.message.content ?? ""
+                violations = schema.validate(text: content)
+                if !violations.isEmpty {
+                    let finding = GuardrailFinding(check: "schema", type: "SCHEMA_VIOLATION", start: 0, end: 0, score: 1, action: n + 1 < attempts ? .allow : .block)
+                    record([finding], direction: .output, index: n, context: context)
+                    if n + 1 < attempts {
+                        attempt.chat.messages.append(ChatMessage(role: .assistant, text: content))
+                        attempt.chat.messages.append(ChatMessage(role: .user, text: Self.repairPrompt(violations)))
+                        continue
+                    }
+                    break
+                }
+                if n > 0, let total = usage { try result.modify { $0.usage = total } }
+            }
+            if checksOutput { try checkOutput(&result, policy: policy, book: book, fingerprint: fingerprint, context: context) }
+            return .completion(result)
+        }
+        // Every attempt failed: the usage of all of them is still spent.
+        context.trace.withValues { $0.usage = usage }
+        let listed = violations.prefix(10).map(\.description).joined(separator: "; ")
+        throw SluiceError(.schemaValidationFailed, "The model's answer did not match the JSON Schema after \(attempts) attempt\(attempts == 1 ? "" : "s"): \(listed)")
+    }
+
+    static func repairPrompt(_ violations: [JSONSchemaValidator.Violation]) -> String {
+        "Your previous answer does not match the required JSON Schema:\n"
+            + violations.prefix(10).map { "- \($0.description)" }.joined(separator: "\n")
+            + "\nReply again with only the corrected JSON document, nothing else."
+    }
+
+    func checkOutput(_ result: inout ChatResult, policy: GuardrailPolicy, book: PlaceholderBook, fingerprint: Set<Int>?, context: InferenceContext) throws {
+        let completion = try result.completion()
+        var changed: [Int: String] = [:]
+        for (k, choice) in completion.choices.enumerated() {
+            guard let content = choice.message.content, !content.isEmpty else { continue }
+            let outcome = policy.check(content, direction: .output, book: book, scoreInjection: true, leakFingerprint: fingerprint)
+            record(outcome.findings, direction: .output, index: choice.index, context: context)
+            if let blocked = outcome.blockedBy {
+                throw SluiceError(.guardrailBlocked, "The model's answer was blocked by guardrail '\(blocked.check)' (\(blocked.type)).")
+            }
+            let restored = book.hasRestorable ? book.restore(outcome.text) : outcome.text
+            if restored != content { changed[k] = restored }
+        }
+        guard !changed.isEmpty else { return }
+        try result.modify { c in
+            for (k, text) in changed { c.choices[k].message.content = text }
+        }
+    }
+}
+
+/// A stream with the output checks applied to each choice's text as it arrives.
+struct GuardedStream: AsyncSequence, Sendable {
+    typealias Element = ChatStreamEvent
+    let base: ChatStream
+    let policy: GuardrailPolicy?
+    let book: PlaceholderBook
+    let fingerprint: Set<Int>?
+    let schema: JSONSchemaValidator?
+    let context: InferenceContext
+
+    func makeAsyncIterator() -> Iterator {
+        Iterator(base: base.makeAsyncIterator(), owner: self)
+    }
+
+    struct Iterator: AsyncIteratorProtocol {
+        var base: ChatStream.AsyncIterator
+        let owner: GuardedStream
+        var guards: [Int: StreamTextGuard] = [:]
+        var reported: [Int: Int] = [:]
+        var texts: [Int: String] = [:]
+        var queue: [ChatStreamEvent] = []
+        var pendingError: SluiceError?
+        var template: ChatCompletionChunk?
+        var ended = false
+
+        init(base: ChatStream.AsyncIterator, owner: GuardedStream) {
+            self.base = base
+            self.owner = owner
+        }
+
+        mutating func next() async throws -> ChatStreamEvent? {
+            while true {
+                if !queue.isEmpty { return queue.removeFirst() }
+                if let error = pendingError {
+                    pendingError = nil
+                    ended = true
+                    throw error
+                }
+                if ended { return nil }
+                guard let event = try await base.next() else {
+                    ended = true
+                    // Upstream ended without a finish reason: send what is held back.
+                    if let rest = try flushAll(), var chunk = template {
+                        chunk.choices = rest.map { ChatCompletionChunk.Choice(index: $0.key, delta: .init(content: $0.value)) }
+                        queue.append(ChatStreamEvent(chunk: chunk))
+                    }
+                    continue
+                }
+                if event.summary.outputBytes == 0 && event.summary.finishReason == nil { return event }
+                var chunk = try event.chunk()
+                if template == nil { template = ChatCompletionChunk(id: chunk.id, created: chunk.created, model: chunk.model, choices: []) }
+                var keep = false
+                for k in chunk.choices.indices {
+                    let index = chunk.choices[k].index
+                    var out = ""
+                    if let content = chunk.choices[k].delta.content, !content.isEmpty {
+                        texts[index, default: ""] += content
+                        out += try feed(content, index: index)
+                    }
+                    if chunk.choices[k].finishReason != nil {
+                        out += try finish(index: index)
+                        if let schema = owner.schema {
+                            let violations = schema.validate(text: texts[index] ?? "")
+                            if !violations.isEmpty {
+                                pendingError = SluiceError(
+                                    .schemaValidationFailed,
+                                    "The streamed answer does not match the JSON Schema: " + violations.prefix(10).map(\.description).joined(separator: "; "))
+                            }
+                        }
+                    }
+                    chunk.choices[k].delta.content = out.isEmpty ? nil : out
+                    if !out.isEmpty || chunk.choices[k].finishReason != nil || chunk.choices[k].delta.toolCalls != nil || chunk.choices[k].delta.role != nil {
+                        keep = true
+                    }
+                }
+                if keep || chunk.usage != nil { return ChatStreamEvent(chunk: chunk) }
+            }
+        }
+
+        mutating func guardFor(_ index: Int) -> StreamTextGuard? {
+            guard let policy = owner.policy else { return nil }
+            if let g = guards[index] { return g }
+            let g = StreamTextGuard(policy: policy, book: owner.book, leakFingerprint: owner.fingerprint)
+            guards[index] = g
+            return g
+        }
+
+        mutating func feed(_ text: String, index: Int) throws -> String {
+            guard var g = guardFor(index) else { return text }
+            defer { guards[index] = g; report(g, index: index) }
+            do { return try g.feed(text) } catch { report(g, index: index); throw error }
+        }
+
+        mutating func finish(index: Int) throws -> String {
+            guard var g = guards[index] else { return "" }
+            defer { guards[index] = g; report(g, index: index) }
+            do { return try g.finish() } catch { report(g, index: index); throw error }
+        }
+
+        mutating func flushAll() throws -> [Int: String]? {
+            var out: [Int: String] = [:]
+            for index in guards.keys.sorted() {
+                let rest = try finish(index: index)
+                if !rest.isEmpty { out[index] = rest }
+            }
+            return out.isEmpty ? nil : out
+        }
+
+        /// Records the guard's findings not yet recorded.
+        mutating func report(_ g: StreamTextGuard, index: Int) {
+            let done = reported[index] ?? 0
+            guard g.findings.count > done else { return }
+            let new = Array(g.findings[done...])
+            reported[index] = g.findings.count
+            for f in new { GuardrailPolicies.count(f, direction: .output) }
+            let events = new.map {
+                GuardrailEvent(direction: "output", check: $0.check, type: $0.type, index: index, start: $0.start, end: $0.end, score: $0.score, action: $0.action.rawValue)
+            }
+            owner.context.trace.withValues { $0.guardrailEvents.append(contentsOf: events) }
+        }
+    }
+}

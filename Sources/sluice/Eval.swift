@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import SluiceCore
+import SluiceGuardrails
+
+/// `sluice eval guardrails`: precision, recall and F1 of the PII and injection detectors on
+/// labelled JSON Lines files, and the latency of a full input check (`make bench` runs it).
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure Sluice's detectors on labelled data.", subcommands: [GuardrailsEval.self])
+}
+
+struct GuardrailsEval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "guardrails",
+        abstract: "PII (per type) and prompt-injection precision/recall/F1 on JSONL files; latency of a full input check.")
+
+    @Option(help: "PII file: {\"text\", \"spans\": [{\"type\", \"start\", \"end\"}]} per line.")
+    var pii: String?
+
+    @Option(help: "Injection file: {\"text\", \"label\": 0|1} per line.")
+    var injection: String?
+
+    @Option(help: "Print the misses and false alarms of one PII type (for development).")
+    var showErrors: String?
+
+    @Flag(help: "Print one JSON object instead of tables.")
+    var json = false
+
+    func run() throws {
+        var report: [String: Any] = [:]
+        if let pii {
+            let examples = try Self.readPII(pii)
+            let scores = PIIEvaluation.evaluate(examples, scanner: PIIScanner())
+            var rows: [String: Any] = [:]
+            if !json { print("PII on \(examples.count) texts (\(pii))\n  type            precision recall  f1     tp   fp   fn") }
+            for type in PIIType.allCases {
+                guard let s = scores[type] else { continue }
+                rows[type.rawValue] = ["precision": s.precision, "recall": s.recall, "f1": s.f1, "tp": s.truePositives, "fp": s.falsePositives, "fn": s.falseNegatives]
+                if !json {
+                    let name = type.rawValue.padding(toLength: 15, withPad: " ", startingAt: 0)
+                    print(String(format: "  \(name) %.3f     %.3f   %.3f  %4d %4d %4d", s.precision, s.recall, s.f1, s.truePositives, s.falsePositives, s.falseNegatives))
+                }
+            }
+            report["pii"] = rows
+            if let name = showErrors, let type = PIIType(rawValue: name) { Self.printErrors(examples, type: type) }
+        }
+        if let injection {
+            let rows = try Self.lines(injection).compactMap { row -> (String, Int, String)? in
+                guard let text = row["text"] as? String, let label = row["label"] as? Int else { return nil }
+                return (text, label, row["source"] as? String ?? "")
+            }
+            let scorer = InjectionScorer()
+            let scored = rows.map { (scorer.assess($0.0), $0.1, $0.2, $0.0) }
+            var summary: [String: Any] = [:]
+            for threshold in [0.4, 0.5, 0.6] {
+                var s = DetectionScore()
+                var benign = 0
+                for (a, label, _, _) in scored {
+                    let flagged = a.score >= threshold
+                    if label == 1 { if flagged { s.truePositives += 1 } else { s.falseNegatives += 1 } }
+                    else { benign += 1; if flagged { s.falsePositives += 1 } }
+                }
+                let fpr = benign == 0 ? 0 : Double(s.falsePositives) / Double(benign)
+                summary[String(threshold)] = ["precision": s.precision, "recall": s.recall, "f1": s.f1, "false_positive_rate": fpr]
+                if !json {
+                    print(String(format: "Injection at threshold %.2f on %d texts: precision %.3f recall %.3f f1 %.3f false-positive rate %.3f", threshold, rows.count, s.precision, s.recall, s.f1, fpr))
+                }
+            }
+            if !json {
+                var bySource: [String: (Int, Int)] = [:]
+                for (a, label, source, _) in scored {
+                    let key = "\(source) label=\(label)"
+                    var v = bySource[key] ?? (0, 0)
+                    v.1 += 1
+                    if a.score >= 0.5 { v.0 += 1 }
+                    bySource[key] = v
+                }
+                for (k, v) in bySource.sorted(by: { $0.key < $1.key }) { print("  flagged at 0.5: \(k): \(v.0)/\(v.1)") }
+                if showErrors == "INJECTION" {
+                    for (a, label, source, text) in scored where (a.score >= 0.5) != (label == 1) {
+                        print("\(label == 1 ? "FN" : "FP") \(source) \(a.score) \(a.reasons) \(text.prefix(160).replacingOccurrences(of: "\n", with: "⏎"))")
+                    }
+                }
+            }
+            report["injection"] = summary
+        }
+        if json, let data = try? JSONSerialization.data(withJSONObject: report, options: [.sortedKeys]) {
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+
+    static func printErrors(_ examples: [LabelledPIIText], type: PIIType) {
+        let scanner = PIIScanner()
+        for example in examples {
+            let text = ScalarText(example.text)
+            let found = scanner.scan(text).filter { $0.type == type }
+            let labelled = example.spans.filter { $0.type == type }
+            func context(_ a: Int, _ b: Int) -> String {
+                "\(text.slice(max(0, a - 25), a))⟦\(text.slice(a, b))⟧\(text.slice(b, min(text.count, b + 12)))".replacingOccurrences(of: "\n", with: "⏎")
+            }
+            for f in found where !labelled.contains(where: { min($0.end, f.end) > max($0.start, f.start) }) { print("FP  " + context(f.start, f.end)) }
+            for l in labelled where !found.contains(where: { min(l.end, $0.end) > max(l.start, $0.start) }) { print("FN  " + context(l.start, l.end)) }
+        }
+    }
+
+    static func lines(_ path: String) throws -> [[String: Any]] {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        return text.split(separator: "\n").compactMap { line in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+        }
+    }
+
+    static func readPII(_ path: String) throws -> [LabelledPIIText] {
+        try lines(path).compactMap { row in
+            guard let text = row["text"] as? String else { return nil }
+            let spans = (row["spans"] as? [[String: Any]] ?? []).compactMap { span -> LabelledPIIText.Span? in
+                guard let name = span["type"] as? String, let type = PIIEvaluation.datasetTypes[name] ?? PIIType(rawValue: name),
+                    let start = span["start"] as? Int, let end = span["end"] as? Int
+                else { return nil }
+                return LabelledPIIText.Span(type: type, start: start, end: end)
+            }
+            return LabelledPIIText(text: text, spans: spans)
+        }
+    }
+}
