@@ -67,3 +67,9 @@ if local.exists():
           f"time to first token p50 direct {d['ttft_ms_p50']:.1f} ms, Sluice {s['ttft_ms_p50']:.1f} ms ({r['added_ttft_ms']:+.1f} ms)")
     print(f"Local chat, 4 streams at once: direct {d['tokens_per_s_4_streams']:.1f} tokens/s, Sluice {s['tokens_per_s_4_streams']:.1f} tokens/s "
           f"({r['ratio_tokens_per_s_4_streams']:.3f}x)")
+
+guard = out / "guardrails.txt"
+if guard.exists():
+    print()
+    print("Guardrails (sluice eval guardrails):")
+    print(guard.read_text().rstrip())

@@ -62,6 +62,14 @@ python3 bench/embeddings.py 9280 "${pids[2]}" >"$OUT/embeddings.txt"
 kill -TERM "${pids[2]}"; wait "${pids[2]}" || true
 kill -TERM "${pids[3]}"; wait "${pids[3]}" || true
 
+# Guardrails: the detectors on the team's labelled sets (when ../shared is there) and the
+# latency of a full input check, in process.
+echo "==> guardrails: detectors on the labelled sets, input-check latency"
+GUARD_ARGS=(--latency)
+[ -f ../shared/data/pii/dev.jsonl ] && GUARD_ARGS+=(--pii ../shared/data/pii/dev.jsonl)
+[ -f ../shared/data/injection/dev.jsonl ] && GUARD_ARGS+=(--injection ../shared/data/injection/dev.jsonl)
+"$SLUICE" eval guardrails "${GUARD_ARGS[@]}" >"$OUT/guardrails.txt"
+
 # The local model last, alone: llama-server's 2 threads take both cores.
 echo "==> Gemma 3 270M: llama-server directly and through Sluice, interleaved"
 "$SLUICE" serve --config bench/sluice-bench-local.yaml >"$OUT/sluice-local.log" 2>&1 & pids+=($!)

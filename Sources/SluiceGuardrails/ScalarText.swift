@@ -35,6 +35,25 @@ public struct ScalarText: Sendable, Hashable {
         return true
     }
 
+    /// Whether one of `cues` (lower-case ASCII) occurs, ignoring case, in the code points from `from` to `to`.
+    func containsCue(_ cues: [[UInt32]], from: Int, to: Int) -> Bool {
+        let a = max(0, from)
+        let b = min(to, scalars.count)
+        guard a < b else { return false }
+        for cue in cues where cue.count <= b - a {
+            var i = a
+            while i + cue.count <= b {
+                if Scalar.lower(scalars[i]) == cue[0] {
+                    var k = 1
+                    while k < cue.count && Scalar.lower(scalars[i + k]) == cue[k] { k += 1 }
+                    if k == cue.count { return true }
+                }
+                i += 1
+            }
+        }
+        return false
+    }
+
     /// Lower-cased text of the `window` code points before `i` (for context cues).
     func lowercasedContext(before i: Int, window: Int) -> String {
         var s = String.UnicodeScalarView()

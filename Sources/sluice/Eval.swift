@@ -24,6 +24,9 @@ struct GuardrailsEval: ParsableCommand {
     @Option(help: "Print the misses and false alarms of one PII type (for development).")
     var showErrors: String?
 
+    @Flag(help: "Time a full input check (PII, secrets, injection, ban list) on 1 KB and 10 KB prompts.")
+    var latency = false
+
     @Flag(help: "Print one JSON object instead of tables.")
     var json = false
 
@@ -85,9 +88,64 @@ struct GuardrailsEval: ParsableCommand {
             }
             report["injection"] = summary
         }
+        if latency {
+            var rows: [String: Any] = [:]
+            for size in [1024, 10240] {
+                let micros = try Self.inputCheckMicros(bytes: size)
+                rows["\(size / 1024)kb_median_us"] = micros.median
+                rows["\(size / 1024)kb_p99_us"] = micros.p99
+                if !json { print(String(format: "Full input check on %d KB: median %.1f µs, p99 %.1f µs", size / 1024, micros.median, micros.p99)) }
+            }
+            report["latency"] = rows
+        }
         if json, let data = try? JSONSerialization.data(withJSONObject: report, options: [.sortedKeys]) {
             print(String(decoding: data, as: UTF8.self))
         }
+    }
+
+    /// Median and p99 of a full input check (the built-in default policy plus a ban list) on a prompt of about `bytes`.
+    static func inputCheckMicros(bytes: Int) throws -> (median: Double, p99: Double) {
+        var config = GuardrailsConfig.builtInDefault
+        config.input.banList = BanListCheckConfig(action: .block, words: ["forbidden phrase", "internal codename", "darn"])
+        let policy = try GuardrailPolicy(name: "bench", config: config)
+        let sentences = [
+            "Could you summarise the quarterly report for the operations team and list the three biggest risks? ",
+            "My colleague can be reached at jordan.miller@example.com or on +1 415 555 0132 during office hours. ",
+            "The shipment left the warehouse on Tuesday and should arrive before the end of the week. ",
+            "Please keep the tone friendly, avoid jargon, and write no more than two short paragraphs. ",
+            "Server 10.20.30.40 restarted twice last night; the logs mention a timeout in the payment service. ",
+        ]
+        var text = ""
+        var k = 0
+        while text.utf8.count < bytes { text += sentences[k % sentences.count]; k += 1 }
+        text = String(text.utf8.prefix(bytes))!
+        var samples: [Double] = []
+        let clock = ContinuousClock()
+        for i in 0..<(bytes > 4096 ? 300 : 2000) {
+            let start = clock.now
+            let outcome = policy.check(text, direction: .input, book: PlaceholderBook())
+            let elapsed = clock.now - start
+            if i >= 50 { samples.append(Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6) }
+            precondition(outcome.blockedBy == nil)
+        }
+        if ProcessInfo.processInfo.environment["SLUICE_EVAL_BREAKDOWN"] != nil {
+            let t = ScalarText(text)
+            for type in PIIType.allCases {
+                let scanner = PIIScanner(types: [type])
+                let start = clock.now
+                for _ in 0..<200 { _ = scanner.scan(t) }
+                print("  \(type.rawValue): \((clock.now - start) / 200)")
+            }
+            let scorer = InjectionScorer()
+            var start = clock.now
+            for _ in 0..<200 { _ = scorer.assess(text) }
+            print("  injection: \((clock.now - start) / 200)")
+            start = clock.now
+            for _ in 0..<200 { _ = ScalarText(text) }
+            print("  scalars: \((clock.now - start) / 200)")
+        }
+        samples.sort()
+        return (samples[samples.count / 2], samples[min(samples.count - 1, samples.count * 99 / 100)])
     }
 
     static func printErrors(_ examples: [LabelledPIIText], type: PIIType) {

@@ -29,12 +29,17 @@ struct InjectionNormalizer: Sendable {
         return map
     }()
 
+    @inline(__always) static func isLeet(_ c: UInt32) -> Bool {
+        c == 48 || c == 49 || c == 51 || c == 52 || c == 53 || c == 55 || c == 64 || c == 36 || c == 33 || c == 124
+    }
+
     static let leet: [UInt32: UInt32] = [48: 111, 49: 105, 51: 101, 52: 97, 53: 115, 55: 116, 64: 97, 36: 115, 33: 105, 124: 108]
 
     func normalize(_ text: String) -> Result {
         var obfuscations: Set<String> = []
         // Compatibility forms first (full-width, 𝐛𝐨𝐥𝐝), then case.
-        let folded = text.precomposedStringWithCompatibilityMapping.lowercased()
+        let ascii = text.utf8.allSatisfy { $0 < 128 }
+        let folded = ascii ? text.lowercased() : text.precomposedStringWithCompatibilityMapping.lowercased()
         var flat: [UInt32] = []
         flat.reserveCapacity(folded.unicodeScalars.count)
         var sawLatin = false
@@ -42,6 +47,11 @@ struct InjectionNormalizer: Sendable {
         var previousWasLetter = false
         for s in folded.unicodeScalars {
             let v = s.value
+            if v < 128 {
+                if Scalar.isASCIILetter(v) { sawLatin = true; previousWasLetter = true } else { previousWasLetter = false }
+                flat.append(v)
+                continue
+            }
             if Self.zeroWidth.contains(v) {
                 if previousWasLetter { obfuscations.insert("zero_width") }
                 continue
@@ -64,7 +74,7 @@ struct InjectionNormalizer: Sendable {
         func flush() {
             guard !current.isEmpty else { return }
             let hasLetter = current.contains(where: Scalar.isLetter)
-            let hasLeet = current.contains(where: { Self.leet[$0] != nil })
+            let hasLeet = current.contains(where: Self.isLeet)
             var word = current
             // Leetspeak counts only where undoing it yields a word the scorer knows ("1gn0r3" → "ignore", not "gpt4" → "gpta").
             if hasLetter && hasLeet && current.count > 2 {
@@ -110,14 +120,23 @@ struct InjectionNormalizer: Sendable {
 
         // Payloads hidden in base64 or hex.
         var decoded: [String] = []
-        for token in text.split(whereSeparator: { $0.isWhitespace || $0 == "\"" || $0 == "'" || $0 == "`" }) where token.utf8.count >= 16 {
-            if let d = Self.decodeBase64(token) {
-                decoded.append(d)
-                obfuscations.insert("base64")
-            } else if let d = Self.decodeHex(token) {
-                decoded.append(d)
-                obfuscations.insert("hex")
+        // Candidate tokens are found on bytes: base64 and hex alphabets are ASCII.
+        let bytes = Array(text.utf8)
+        var k = 0
+        while k < bytes.count {
+            let b = k
+            while k < bytes.count && Self.isBase64Byte(bytes[k]) { k += 1 }
+            if k - b >= 16 {
+                let token = Substring(String(decoding: bytes[b..<k], as: UTF8.self))
+                if let d = Self.decodeBase64(token) {
+                    decoded.append(d)
+                    obfuscations.insert("base64")
+                } else if let d = Self.decodeHex(token) {
+                    decoded.append(d)
+                    obfuscations.insert("hex")
+                }
             }
+            k += 1
         }
         return Result(words: joined, flat: flat, obfuscations: obfuscations, decoded: decoded)
     }
@@ -148,6 +167,10 @@ struct InjectionNormalizer: Sendable {
         }
         if !pending.isEmpty { out.append(pending) }
         return out
+    }
+
+    static func isBase64Byte(_ b: UInt8) -> Bool {
+        (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || b == 43 || b == 47 || b == 61 || b == 45 || b == 95
     }
 
     /// Text from a base64 token, when it decodes to mostly printable words.

@@ -27,12 +27,13 @@ public struct InjectionScorer: Sendable {
 
     private let rules: [Rule]
     private let exact: [String: [Int]]
-    private let prefixes: [Int: [String: [Int]]]
+    /// Prefix stems by their first character.
+    private let prefixes: [Character: [(stem: String, ids: [Int])]]
     private let normalizer = InjectionNormalizer()
 
     public init() {
         var exact: [String: [Int]] = [:]
-        var prefixes: [Int: [String: [Int]]] = [:]
+        var stems: [String: [Int]] = [:]
         var ids: [String: Int] = [:]
         var rules: [Rule] = []
         for (family, weight, pattern) in Self.patterns {
@@ -52,7 +53,7 @@ public struct InjectionScorer: Sendable {
                         ids[alt] = id
                         if alt.hasSuffix("*") {
                             let stem = String(alt.dropLast())
-                            prefixes[stem.count, default: [:]][stem, default: []].append(id)
+                            stems[stem, default: []].append(id)
                         } else {
                             exact[alt, default: []].append(id)
                         }
@@ -67,7 +68,7 @@ public struct InjectionScorer: Sendable {
         }
         self.rules = rules
         self.exact = exact
-        self.prefixes = prefixes
+        self.prefixes = Dictionary(grouping: stems.map { (stem: $0.key, ids: $0.value) }, by: { $0.stem.first! })
     }
 
     /// Scores one text.
@@ -97,8 +98,10 @@ public struct InjectionScorer: Sendable {
         var positions: [Int: [Int]] = [:]
         for (p, word) in words.enumerated() {
             if let ids = exact[word] { for id in ids { positions[id, default: []].append(p) } }
-            for (length, table) in prefixes where word.count >= length {
-                if let ids = table[String(word.prefix(length))] { for id in ids { positions[id, default: []].append(p) } }
+            guard word.utf8.count >= 2 else { continue }
+            guard let first = word.first, let candidates = prefixes[first] else { continue }
+            for (stem, ids) in candidates where word.hasPrefix(stem) {
+                for id in ids { positions[id, default: []].append(p) }
             }
         }
         guard !positions.isEmpty else { return [] }
@@ -108,6 +111,9 @@ public struct InjectionScorer: Sendable {
     }
 
     static func matches(_ rule: Rule, _ positions: [Int: [Int]]) -> Bool {
+        // Most rules fail at their first word: find out before collecting anything.
+        guard rule.steps[0].contains(where: { positions[$0] != nil }) else { return false }
+        if rule.steps.count > 1 && !rule.steps[1].contains(where: { positions[$0] != nil }) { return false }
         func occurrences(_ step: Int) -> [Int] { rule.steps[step].flatMap { positions[$0] ?? [] } }
         var current = occurrences(0)
         for step in 1..<max(1, rule.steps.count) where rule.steps.count > 1 {
@@ -148,17 +154,27 @@ public struct InjectionScorer: Sendable {
         var run = 0
         var upperWords = 0
         var words = 0
-        for word in text.split(whereSeparator: { !$0.isLetter }) where word.count >= 2 {
+        var length = 0
+        var allUpper = true
+        func endWord() {
+            defer { length = 0; allUpper = true }
+            guard length >= 2 else { return }
             words += 1
-            if word.allSatisfy({ $0.isUppercase }) {
-                run += 1
-                upperWords += 1
-                if run >= 3 && words > upperWords * 2 { return true }
+            if allUpper { run += 1; upperWords += 1 } else { run = 0 }
+        }
+        var sawRun = false
+        for u in text.unicodeScalars {
+            if u.properties.isAlphabetic {
+                length += 1
+                if !u.properties.isUppercase { allUpper = false }
             } else {
-                run = 0
+                endWord()
+                if run >= 3 { sawRun = true }
             }
         }
-        return run >= 3 && words > upperWords * 2
+        endWord()
+        if run >= 3 { sawRun = true }
+        return sawRun && words > upperWords * 2
     }
 
     /// Every word the rules know, for re-splitting letters that were spaced apart.
@@ -254,6 +270,7 @@ public struct InjectionScorer: Sendable {
         ("prompt_leak", 0.4, "prompt ~1 text|texts|texte|textes"),
         ("prompt_leak", 0.5, "what ~3 were|are|was ~2 your ~2 instruction*|rules|prompt*|directives"),
         ("prompt_leak", 0.3, "text|everything|words ~1 above|before"),
+        ("prompt_leak", 0.6, "repeat|print|output|reveal|show|copy|wiederhole|zeig* ~3 text|everything|words|instructions|prompt|anweisungen ~1 above|before|earlier|oben|davor"),
     ]
 
     /// Markers of fake turns and chat-template delimiters: (marker, weight, only at a line start).

@@ -12,6 +12,7 @@ private func wordEnd(_ s: [UInt32], _ i: Int) -> Int? {
 struct DateOfBirthDetector: PIIDetector {
     var type: PIIType { .dateOfBirth }
     static let cues = ["born", "birth", "dob", "d.o.b", "geboren", "né le", "née le", "nacimiento", "nascita", "b-day", "bday"]
+    static let monthInitials: Set<UInt32> = Set("jfmasond".unicodeScalars.map(\.value))
     static let months = [
         "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december",
         "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
@@ -22,7 +23,7 @@ struct DateOfBirthDetector: PIIDetector {
         var i = 0
         while i < s.count {
             guard i == 0 || !Scalar.isWordChar(s[i - 1]) else { i += 1; continue }
-            guard let end = Self.date(text, at: i) else { i += 1; continue }
+            guard Scalar.isDigit(s[i]) || Self.monthInitials.contains(Scalar.lower(s[i])), let end = Self.date(text, at: i) else { i += 1; continue }
             let before = text.lowercasedContext(before: i, window: 40)
             if Self.cues.contains(where: before.contains) {
                 findings.append(PIIFinding(type: .dateOfBirth, start: i, end: end, score: 0.85))
@@ -59,7 +60,9 @@ struct DateOfBirthDetector: PIIDetector {
             return n == 4 ? j : nil
         }
         // March 3, 1990
-        guard let w = wordEnd(s, i), months.contains(text.slice(i, w).lowercased()) else { return nil }
+        guard monthInitials.contains(Scalar.lower(s[i])), let w = wordEnd(s, i), (3...9).contains(w - i),
+            months.contains(text.slice(i, w).lowercased())
+        else { return nil }
         var j = w
         if j < s.count && s[j] == 46 { j += 1 }
         guard j < s.count, s[j] == 32 else { return nil }
@@ -188,6 +191,8 @@ struct PersonDetector: PIIDetector {
         ("me llamo ", 0.9), ("mi chiamo ", 0.9), ("hi ", 0.55), ("hello ", 0.55), ("sr. ", 0.8), ("sra. ", 0.8), ("herr ", 0.85),
         ("frau ", 0.85),
     ]
+    static let cuesByInitial: [UInt32: [(String, Double)]] = Dictionary(grouping: cues, by: { $0.0.unicodeScalars.first!.value })
+
     /// Capitalised words that follow weak cues but are not names.
     static let notNames: Set<String> = [
         "I", "The", "A", "An", "Not", "So", "Very", "Here", "There", "Just", "Also", "Going", "Looking", "Sorry", "Happy", "Glad",
@@ -203,8 +208,10 @@ struct PersonDetector: PIIDetector {
         while i < s.count {
             guard i == 0 || !Scalar.isWordChar(s[i - 1]), Scalar.isLetter(s[i]) else { i += 1; continue }
             var matched = false
-            for (cue, score) in Self.cues where text.matches(cue, at: i) {
-                let start = i + cue.count
+            for (cue, score) in Self.cuesByInitial[Scalar.lower(s[i])] ?? [] where text.matches(cue, at: i) {
+                var start = i + cue.count
+                // "Dear Dr. Ana Souza": the name follows the title.
+                for title in ["dr. ", "mr. ", "mrs. ", "ms. ", "prof. ", "miss "] where text.matches(title, at: start) { start += title.count }
                 if let end = nameEnd(text, at: start, weak: score < 0.7) {
                     findings.append(PIIFinding(type: .person, start: start, end: end, score: score))
                     i = end

@@ -289,6 +289,9 @@ struct PhoneDetector: PIIDetector {
     static let cuesAfter = ["office", "fax", "mobile", "cell", "phone", "home", "work"]
     /// A number right after these is part of an address.
     static let addressCues = ["apt. ", "apt ", "suite ", "unit ", "no. ", "zip ", "zip: ", "box "]
+    static let cueScalars = cues.map { $0.unicodeScalars.map(\.value) }
+    static let afterScalars = cuesAfter.map { $0.unicodeScalars.map(\.value) }
+    static let addressScalars = addressCues.map { $0.unicodeScalars.map(\.value) }
 
     func scan(_ text: ScalarText, into findings: inout [PIIFinding]) {
         let s = text.scalars
@@ -373,10 +376,10 @@ struct PhoneDetector: PIIDetector {
         if k < s.count && Scalar.isWordChar(s[k]) { return nil }
         if k + 1 < s.count && (s[k] == 45 || s[k] == 46) && Scalar.isDigit(s[k + 1]) { return nil }
         if k + 1 < s.count && s[k] == 58 && Scalar.isDigit(s[k + 1]) { return nil }  // a time: "… 14:56"
-        let before = text.lowercasedContext(before: start, window: 32)
-        let after = ScalarText(text.slice(k, min(s.count, k + 12)).lowercased())
-        let hasCue = Self.cues.contains(where: before.contains) || Self.cuesAfter.contains(where: { after.slice(0, after.count).contains($0) })
-        if Self.addressCues.contains(where: { before.hasSuffix($0) }) { return nil }
+        let hasCue = text.containsCue(Self.cueScalars, from: start - 32, to: start) || text.containsCue(Self.afterScalars, from: k, to: k + 12)
+        if Self.addressScalars.contains(where: { cue in cue.count <= start && (0..<cue.count).allSatisfy { Scalar.lower(s[start - cue.count + $0]) == cue[$0] } }) {
+            return nil
+        }
         if groups.count == 1 {
             // One run of digits: an order number or an id unless said to be a phone.
             guard plus || (hasCue && digits >= 8) else { return nil }
@@ -396,6 +399,8 @@ struct PhoneDetector: PIIDetector {
             }
             if years { return nil }
         }
+        if groups.dropFirst().contains(where: { $0 < 2 }) { return nil }
+        if Set(seps).count > 2 { return nil }
         return (k, plus || paren || hasCue ? 0.9 : 0.75)
     }
 }

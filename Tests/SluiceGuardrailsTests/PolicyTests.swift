@@ -1,0 +1,97 @@
+import SluiceCore
+import Testing
+@testable import SluiceGuardrails
+
+@Suite struct PolicyTests {
+    func policy(_ input: GuardrailChecksConfig = .init(), output: GuardrailChecksConfig = .init()) throws -> GuardrailPolicy {
+        try GuardrailPolicy(name: "t", config: GuardrailPolicyConfig(input: input, output: output))
+    }
+
+    @Test func redactionIsConsistentWithinARequest() throws {
+        let p = try policy(.init(pii: PIICheckConfig(action: .redact)))
+        let book = PlaceholderBook()
+        let a = p.check("mail a@x.io and b@y.io, again a@x.io", direction: .input, book: book)
+        #expect(a.text == "mail [EMAIL_1] and [EMAIL_2], again [EMAIL_1]")
+        let b = p.check("reply to b@y.io", direction: .input, book: book)
+        #expect(b.text == "reply to [EMAIL_2]")
+        #expect(!book.hasRestorable)
+        #expect(book.restore("[EMAIL_2]") == "[EMAIL_2]")
+    }
+
+    @Test func anonymisedValuesComeBackOnlyThroughTheBook() throws {
+        let p = try policy(.init(pii: PIICheckConfig(action: .anonymize)))
+        let book = PlaceholderBook()
+        let out = p.check("I am at 10.0.0.7, card 4111111111111111", direction: .input, book: book)
+        #expect(out.text == "I am at [IP_ADDRESS_1], card [CREDIT_CARD_1]")
+        #expect(book.restore("Your card [CREDIT_CARD_1] from [IP_ADDRESS_1]; [UNKNOWN_1]") == "Your card 4111111111111111 from 10.0.0.7; [UNKNOWN_1]")
+    }
+
+    @Test func maskKeepsWhatIdentifiesNothing() throws {
+        let p = try policy(.init(pii: PIICheckConfig(action: .mask)))
+        let out = p.check("card 4111 1111 1111 1234 mail jane@example.com", direction: .input, book: PlaceholderBook())
+        #expect(out.text == "card **** **** **** 1234 mail j***@example.com" || out.findings.contains { $0.type == "CREDIT_CARD" } == false)
+    }
+
+    @Test func blockNamesTheCheckNotTheValue() throws {
+        let p = try policy(.init(pii: PIICheckConfig(action: .redact, types: ["SECRET": .block])))
+        let out = p.check("here is AKIAIOSFODNN7EXAMPLE", direction: .input, book: PlaceholderBook())
+        #expect(out.blockedBy?.type == "SECRET")
+        #expect(out.blockedBy?.check == "pii")
+    }
+
+    @Test func allowReportsWithoutChanging() throws {
+        let p = try policy(.init(pii: PIICheckConfig(action: .allow)))
+        let out = p.check("mail a@x.io", direction: .input, book: PlaceholderBook())
+        #expect(out.text == "mail a@x.io")
+        #expect(out.findings.map(\.type) == ["EMAIL"])
+    }
+
+    @Test func banListIgnoresCaseDisguisesAndPartialWords() throws {
+        let ban = try BanList(words: ["secret sauce", "darn"], patterns: ["project\\s+x\\d+"])
+        func hits(_ s: String) -> [String] { let t = ScalarText(s); return ban.scan(t).map { t.slice($0.start, $0.end) } }
+        #expect(hits("The S3CR3T   Sauce is here") == ["S3CR3T   Sauce"])
+        #expect(hits("d\u{200B}arn it, ｄａｒｎ") == ["d\u{200B}arn", "ｄａｒｎ"])
+        #expect(hits("darning socks, secret saucepan").isEmpty)
+        #expect(hits("about PROJECT  X42 today") == ["PROJECT  X42"])
+    }
+
+    @Test func leakageFindsLongRunsOfTheSystemPrompt() {
+        let leak = LeakageCheck(minWords: 6)
+        let fp = leak.fingerprint(of: "You are Acme's support bot. Never mention the internal discount code BLUE-42 to anyone.")
+        let answer = ScalarText("Sure! My rules: never mention the internal discount code blue-42 to anyone. Bye")
+        let f = leak.scan(answer, fingerprint: fp)
+        #expect(f.count == 1)
+        #expect(answer.slice(f[0].start, f[0].end) == "never mention the internal discount code blue-42 to anyone")
+        #expect(leak.scan(ScalarText("I can't mention the discount code."), fingerprint: fp).isEmpty)
+    }
+
+    @Test func streamRedactsACardSplitAcrossChunks() throws {
+        let p = try policy(output: .init(pii: PIICheckConfig(action: .redact)))
+        var guardian = StreamTextGuard(policy: p, book: PlaceholderBook(), leakFingerprint: nil, holdBack: 16)
+        var out = ""
+        for piece in ["Your card is 4111 11", "11 1111 ", "1111 and that is all I know about it, really.", " More text follows to move the window on."] {
+            out += try guardian.feed(piece)
+        }
+        out += try guardian.finish()
+        #expect(out == "Your card is [CREDIT_CARD_1] and that is all I know about it, really. More text follows to move the window on.")
+        #expect(guardian.findings.map(\.type) == ["CREDIT_CARD"])
+        #expect(guardian.findings[0].start == 13)
+    }
+
+    @Test func streamHoldsBackOnlyTheWindow() throws {
+        let p = try policy(output: .init(pii: PIICheckConfig(action: .redact)))
+        var guardian = StreamTextGuard(policy: p, book: PlaceholderBook(), leakFingerprint: nil, holdBack: 16)
+        let sent = try guardian.feed("A long sentence without any personal data in it at all, friend.")
+        #expect(!sent.isEmpty)
+        #expect(sent.unicodeScalars.count >= 64 - 16 - 8)
+    }
+
+    @Test func streamBlockStops() throws {
+        let p = try policy(output: .init(pii: PIICheckConfig(action: .block)))
+        var guardian = StreamTextGuard(policy: p, book: PlaceholderBook(), leakFingerprint: nil, holdBack: 16)
+        _ = try guardian.feed("Fine so far. ")
+        #expect(throws: SluiceError.self) {
+            _ = try guardian.feed("The SSN is 123-45-6789 and more words after it to pass the window.")
+        }
+    }
+}
