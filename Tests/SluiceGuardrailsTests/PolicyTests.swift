@@ -28,8 +28,8 @@ import Testing
 
     @Test func maskKeepsWhatIdentifiesNothing() throws {
         let p = try policy(.init(pii: PIICheckConfig(action: .mask)))
-        let out = p.check("card 4111 1111 1111 1234 mail jane@example.com", direction: .input, book: PlaceholderBook())
-        #expect(out.text == "card **** **** **** 1234 mail j***@example.com" || out.findings.contains { $0.type == "CREDIT_CARD" } == false)
+        let out = p.check("card 4111 1111 1111 1111 mail jane@example.com", direction: .input, book: PlaceholderBook())
+        #expect(out.text == "card **** **** **** 1111 mail j***@example.com")
     }
 
     @Test func blockNamesTheCheckNotTheValue() throws {

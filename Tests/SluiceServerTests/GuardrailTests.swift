@@ -54,7 +54,10 @@ import Testing
             }
         }
         await app.requestLog.drain()
-        #expect(try await app.store.recent(limit: 10).allSatisfy { $0.status == 400 && $0.errorCode == "guardrail_blocked" || $0.status == 400 })
+        let rows = try await app.store.recent(limit: 10)
+        #expect(rows.count == 4)
+        #expect(rows.allSatisfy { $0.status == 400 && $0.deployment == nil })
+        #expect(rows.filter { $0.errorCode == "guardrail_blocked" }.count == 3)
     }
 
     @Test func anonymisedValuesReachTheAnswerButNotTheModel() async throws {
