@@ -58,6 +58,8 @@ let package = Package(
             swiftSettings: swiftSettings),
         // Input and output checks: PII and secrets, prompt injection, ban lists, JSON Schema.
         .target(name: "SluiceGuardrails", dependencies: ["SluiceCore"], swiftSettings: swiftSettings),
+        // Choosing among deployments: strategies, circuit breakers, backoff, cheap-vs-strong classification.
+        .target(name: "SluiceRouting", dependencies: ["SluiceCore", .product(name: "Metrics", package: "swift-metrics")], swiftSettings: swiftSettings),
         .target(
             name: "SluiceStore",
             dependencies: [
@@ -75,6 +77,7 @@ let package = Package(
                 "SluiceEmbeddings",
                 "SluiceGuardrails",
                 "SluiceProviders",
+                "SluiceRouting",
                 "SluiceStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -105,6 +108,7 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "SluiceRoutingTests", dependencies: ["SluiceRouting"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceGuardrailsTests", dependencies: ["SluiceGuardrails"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceEmbeddingsTests", dependencies: ["SluiceEmbeddings"], swiftSettings: swiftSettings),
         .testTarget(

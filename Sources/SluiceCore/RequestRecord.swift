@@ -1,3 +1,5 @@
+import NIOCore
+
 /// One row of the audit log: what was asked, what served it, how it went, what it cost.
 public struct RequestRecord: Sendable, Hashable, Codable {
     public var id: String
@@ -20,12 +22,15 @@ public struct RequestRecord: Sendable, Hashable, Codable {
     public var stream: Bool
     /// How many upstream attempts the request took.
     public var attempts: Int
+    /// Every attempt, the guardrails' findings, the routing and cache decisions (a JSON column).
+    public var details: RequestDetails
 
     public init(
         id: String, time: Double, endpoint: String, keyID: String = "", modelRequested: String, deployment: String?,
         status: Int, errorCode: String?, latencyMs: Double, ttftMs: Double?, tokensIn: Int, tokensOut: Int,
-        costUSD: Double, cacheStatus: String, stream: Bool, attempts: Int, teamID: String = ""
+        costUSD: Double, cacheStatus: String, stream: Bool, attempts: Int, teamID: String = "", details: RequestDetails = .init()
     ) {
+        self.details = details
         self.id = id
         self.time = time
         self.endpoint = endpoint
@@ -43,6 +48,66 @@ public struct RequestRecord: Sendable, Hashable, Codable {
         self.cacheStatus = cacheStatus
         self.stream = stream
         self.attempts = attempts
+    }
+}
+
+/// The parts of an audit-log row that are lists or optional decisions, kept as one JSON document
+/// so that a new kind of detail needs no migration.
+public struct RequestDetails: Sendable, Hashable, Codable {
+    /// Every call to an upstream, in order (the last one answered when the request succeeded).
+    public var attempts: [RequestTrace.Attempt]
+    /// What the guardrails found and did (types and positions, never the matched text).
+    public var guardrails: [GuardrailEvent]
+    public var guardrailPolicy: String?
+    /// The complexity classifier's score, when an alias routed by complexity.
+    public var routingScore: Double?
+    /// The cosine similarity of a semantic cache hit.
+    public var cacheSimilarity: Double?
+    /// Tokens a cache hit saved (the cached answer's prompt and completion tokens).
+    public var tokensSaved: Int?
+
+    public init(
+        attempts: [RequestTrace.Attempt] = [], guardrails: [GuardrailEvent] = [], guardrailPolicy: String? = nil, routingScore: Double? = nil,
+        cacheSimilarity: Double? = nil, tokensSaved: Int? = nil
+    ) {
+        self.attempts = attempts
+        self.guardrails = guardrails
+        self.guardrailPolicy = guardrailPolicy
+        self.routingScore = routingScore
+        self.cacheSimilarity = cacheSimilarity
+        self.tokensSaved = tokensSaved
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case attempts, guardrails
+        case guardrailPolicy = "guardrail_policy"
+        case routingScore = "routing_score"
+        case cacheSimilarity = "cache_similarity"
+        case tokensSaved = "tokens_saved"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        attempts = try c.decodeIfPresent([RequestTrace.Attempt].self, forKey: .attempts) ?? []
+        guardrails = try c.decodeIfPresent([GuardrailEvent].self, forKey: .guardrails) ?? []
+        guardrailPolicy = try c.decodeIfPresent(String.self, forKey: .guardrailPolicy)
+        routingScore = try c.decodeIfPresent(Double.self, forKey: .routingScore)
+        cacheSimilarity = try c.decodeIfPresent(Double.self, forKey: .cacheSimilarity)
+        tokensSaved = try c.decodeIfPresent(Int.self, forKey: .tokensSaved)
+    }
+
+    /// The JSON text stored in the `details` column.
+    public var jsonText: String {
+        (try? JSONCoding.encode(self)).map { String(buffer: $0) } ?? "{}"
+    }
+
+    /// Details read back from the `details` column; a row written before the column existed has `{}`.
+    public init(jsonText: String?) {
+        guard let jsonText, let value = try? JSONCoding.decode(RequestDetails.self, from: ByteBuffer(string: jsonText)) else {
+            self.init()
+            return
+        }
+        self = value
     }
 }
 

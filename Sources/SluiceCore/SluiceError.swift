@@ -29,6 +29,8 @@ public struct SluiceError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let upstreamTimeout = Code(rawValue: "upstream_timeout")
         public static let upstreamBadResponse = Code(rawValue: "upstream_bad_response")
         public static let upstreamRejected = Code(rawValue: "upstream_rejected_request")
+        /// The prompt (with `max_tokens`) does not fit the model's context window (400).
+        public static let contextLengthExceeded = Code(rawValue: "context_length_exceeded")
         // Server side.
         /// Sluice's own limits: requests or tokens per minute, concurrency (429).
         public static let rateLimited = Code(rawValue: "rate_limit_exceeded")
@@ -72,7 +74,8 @@ public struct SluiceError: Error, Sendable, Hashable, CustomStringConvertible {
     public var httpStatus: Int {
         if let statusOverride { return statusOverride }
         switch code {
-        case .invalidJSON, .invalidRequest, .missingParameter, .invalidType, .invalidValue, .unsupported, .guardrailBlocked: return 400
+        case .invalidJSON, .invalidRequest, .missingParameter, .invalidType, .invalidValue, .unsupported, .guardrailBlocked, .contextLengthExceeded:
+            return 400
         case .schemaValidationFailed: return 502
         case .modelNotFound, .notFound: return 404
         case .methodNotAllowed: return 405

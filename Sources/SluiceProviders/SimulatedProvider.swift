@@ -9,7 +9,9 @@ import Synchronization
 /// - `x-sim-replies: ["first", "second", …]` — a JSON array: the answer to a conversation with k
 ///   assistant turns is element k (the last one beyond), whatever the response format (repair tests);
 /// - `x-sim-ttft-ms: N`, `x-sim-tps: N` — time to first token and tokens per second;
-/// - `x-sim-fault: 429|500|503|hang|malformed|cut`, `x-sim-retry-after: S` — injected faults.
+/// - `x-sim-fault: 429|500|503|hang|malformed|cut|context`, `x-sim-retry-after: S` — injected faults;
+///   `x-sim-fault-model: M` confines them to calls for upstream model `M`, `x-sim-fault-attempts: N`
+///   to the request's first N upstream attempts, `x-sim-fault-rate: P` to a share P of calls.
 ///
 /// With `tools` it calls the chosen tool (arguments generated from its JSON Schema) unless the
 /// conversation already ends in a tool result; with `response_format: json_schema` it answers a
@@ -38,7 +40,7 @@ public struct SimulatedProvider: ChatProvider, EmbeddingProvider {
         var retryAfter: Int
         var replies: [String]?
 
-        init(config: SimulatedProviderConfig, headers: [String: String]) throws {
+        init(config: SimulatedProviderConfig, headers: [String: String], upstreamModel: String = "", attempt: Int = 0) throws {
             mode = headers["x-sim-mode"] ?? config.mode
             reply = headers["x-sim-reply"] ?? config.reply
             tokens = config.tokens
@@ -73,6 +75,13 @@ public struct SimulatedProvider: ChatProvider, EmbeddingProvider {
                 throw SluiceError(
                     .invalidValue, "Header x-sim-fault must be one of \(SimulatedProviderConfig.faults.sorted().joined(separator: ", "))",
                     param: "x-sim-fault")
+            }
+            var rate = config.faultRate
+            if let v = try number("x-sim-fault-rate", max: 1) { rate = v }
+            if fault != nil {
+                if let model = headers["x-sim-fault-model"], model != upstreamModel { fault = nil }
+                if let n = try number("x-sim-fault-attempts", max: 1000), Double(attempt) >= n { fault = nil }
+                if rate < 1 && Double.random(in: 0..<1) >= rate { fault = nil }
             }
         }
     }
@@ -175,6 +184,10 @@ public struct SimulatedProvider: ChatProvider, EmbeddingProvider {
         case "hang":
             try await Task.sleep(for: .milliseconds(timeouts.firstTokenMs))
             throw SluiceError(.upstreamTimeout, "Upstream '\(name)' did not answer within \(timeouts.firstTokenMs) ms")
+        case "context":
+            throw SluiceError(
+                .contextLengthExceeded, "Upstream '\(name)': this model's maximum context length was exceeded (simulated)", param: "messages",
+                upstreamStatus: 400)
         case "malformed" where !streaming:
             throw SluiceError(.upstreamBadResponse, "Upstream '\(name)' returned a response that is not a chat completion (simulated malformed JSON)")
         default:
@@ -183,8 +196,8 @@ public struct SimulatedProvider: ChatProvider, EmbeddingProvider {
     }
 
     public func complete(_ request: ChatCompletionRequest, context: InferenceContext) async throws -> ChatResult {
-        let script = try Script(config: config, headers: context.headers)
-        probe?.record(.started, requestID: context.requestID)
+        let script = try Script(config: config, headers: context.headers, upstreamModel: request.model, attempt: context.attempt)
+        probe?.record(.started, requestID: context.requestID, model: request.model)
         try await failIfScripted(script, streaming: false)
         let id = "chatcmpl-sim-" + context.requestID
         let answer = answer(request, script: script, id: id)
@@ -202,14 +215,14 @@ public struct SimulatedProvider: ChatProvider, EmbeddingProvider {
     }
 
     public func stream(_ request: ChatCompletionRequest, context: InferenceContext) async throws -> ChatStream {
-        let script = try Script(config: config, headers: context.headers)
+        let script = try Script(config: config, headers: context.headers, upstreamModel: request.model, attempt: context.attempt)
         try await failIfScripted(script, streaming: true)
         let id = "chatcmpl-sim-" + context.requestID
         let answer = answer(request, script: script, id: id)
         let generator = SimulatedStream(
             id: id, model: request.model, created: Int(context.receivedAtUnix), answer: answer, script: script, provider: name,
             probe: probe, requestID: context.requestID)
-        probe?.record(.started, requestID: context.requestID)
+        probe?.record(.started, requestID: context.requestID, model: request.model)
         return ChatStream(generator)
     }
 
@@ -331,11 +344,18 @@ public final class SimulationProbe: Sendable {
     public enum Event: Sendable, Hashable { case started, finished, cancelled }
 
     private let events = Mutex<[(String, Event, ContinuousClock.Instant)]>([])
+    private let startsByModel = Mutex<[String: Int]>([:])
 
     public init() {}
 
-    func record(_ event: Event, requestID: String) {
+    func record(_ event: Event, requestID: String, model: String? = nil) {
         events.withLock { $0.append((requestID, event, .now)) }
+        if let model { startsByModel.withLock { $0[model, default: 0] += 1 } }
+    }
+
+    /// How many calls for the given upstream model have started.
+    public func started(model: String) -> Int {
+        startsByModel.withLock { $0[model] ?? 0 }
     }
 
     /// When the given event happened to the given request's stream, if it did.

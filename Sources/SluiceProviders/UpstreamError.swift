@@ -16,6 +16,10 @@ enum UpstreamError {
             return SluiceError(
                 .upstreamRateLimited, "Upstream '\(provider)' is rate limiting: \(upstreamMessage)", retryAfter: retry ?? 1,
                 upstreamStatus: status)
+        case 400, 413, 422 where isContextLengthMessage(upstreamMessage):
+            return SluiceError(
+                .contextLengthExceeded, "Upstream '\(provider)' cannot take a prompt this long: \(upstreamMessage)", param: "messages",
+                upstreamStatus: status)
         case 400, 413, 422:
             return SluiceError(.upstreamRejected, "Upstream '\(provider)' rejected the request: \(upstreamMessage)", upstreamStatus: status)
         case 401, 403:
@@ -78,6 +82,15 @@ enum UpstreamError {
             return SluiceError(.upstreamError, "Could not reach upstream '\(provider)': \(error)")
         }
         return SluiceError(.upstreamError, "Upstream '\(provider)' failed: \(error)")
+    }
+
+    /// Whether an upstream's 400 says the prompt is longer than its context window (OpenAI's
+    /// "maximum context length", llama.cpp's "exceeds the available context size", Anthropic's
+    /// "prompt is too long", vLLM's "longer than the maximum model length").
+    static func isContextLengthMessage(_ message: String) -> Bool {
+        let m = message.lowercased()
+        return m.contains("context length") || m.contains("context_length") || m.contains("context size") || m.contains("context window")
+            || m.contains("prompt is too long") || m.contains("maximum model length")
     }
 
     /// The message of an OpenAI- or Anthropic-shaped error body, if it is one.

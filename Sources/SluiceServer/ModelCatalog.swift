@@ -25,9 +25,11 @@ public struct ModelCatalog: Sendable {
             switch model.type {
             case .chat:
                 if let provider = providers.chat[model.provider] {
+                    let base = config.providers[model.provider]?.timeouts ?? Timeouts()
                     chat[model.name] = Deployment(
                         name: model.name, upstreamModel: model.upstreamModel, providerName: model.provider, provider: provider,
-                        price: model.price, contextWindow: model.contextWindow, maxConcurrent: model.maxConcurrent)
+                        price: model.price, contextWindow: model.contextWindow, maxConcurrent: model.maxConcurrent,
+                        timeouts: model.timeouts?.applied(to: base))
                 }
             case .embedding:
                 if let provider = providers.embedding[model.provider] {
@@ -37,6 +39,7 @@ public struct ModelCatalog: Sendable {
                 }
             }
         }
+        for name in config.aliases.keys.sorted() { listing.append((name, "sluice")) }
         self.chat = chat
         self.embedding = embedding
         self.listing = listing

@@ -29,7 +29,10 @@ struct RequestRecorder: Sendable {
             modelRequested: values.modelRequested, deployment: values.deployment, status: status, errorCode: errorCode,
             latencyMs: latency, ttftMs: values.timeToFirstToken?.milliseconds, tokensIn: usage?.promptTokens ?? 0,
             tokensOut: usage?.completionTokens ?? 0, costUSD: cost, cacheStatus: values.cacheStatus, stream: values.stream,
-            attempts: values.attempts.count, teamID: values.teamID)
+            attempts: values.attempts.count, teamID: values.teamID,
+            details: RequestDetails(
+                attempts: values.attempts, guardrails: values.guardrailEvents, guardrailPolicy: values.guardrailPolicy,
+                routingScore: values.routingScore, cacheSimilarity: values.cacheSimilarity, tokensSaved: values.tokensSaved))
         sink.submit(record)
         if context.logger.logLevel <= .info {
             var metadata: Logger.Metadata = [

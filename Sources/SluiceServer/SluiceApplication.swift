@@ -8,6 +8,7 @@ import UnixSignals
 import SluiceCore
 import SluiceGuardrails
 import SluiceProviders
+import SluiceRouting
 import SluiceStore
 
 /// Sluice assembled: the HTTP application and the services that run beside it. `run()` starts
@@ -31,6 +32,10 @@ public struct SluiceApplication: Sendable {
     public let requestLogLedger: any SpendLedger
     /// The database connection pool, when it needs running (PostgreSQL).
     let databaseService: (any Service)?
+    /// Every chat deployment's breaker, load and latency.
+    public let board: DeploymentBoard
+    /// Probes deployments whose breaker is open.
+    let prober: DeploymentProber
 
     /// Runs until a shutdown signal (or until the surrounding task is cancelled).
     public func run() async throws {
@@ -45,6 +50,7 @@ public struct SluiceApplication: Sendable {
                 // then the database closes.
                 .init(service: requestLog),
                 .init(service: providers),
+                .init(service: prober),
                 .init(service: http),
             ] + (directory.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []),
             gracefulShutdownSignals: signals,
@@ -104,6 +110,10 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
     }
 
     let guardrails = try GuardrailPolicies(config: config.guardrails, catalog: catalog)
+    let board = DeploymentBoard(names: Array(catalog.chat.keys), breaker: config.routing.breaker)
+    let classifiers = try await ComplexityClassifiers.build(config: config, catalog: catalog, logger: logger)
+    let routeTable = RouteTable(config: config, catalog: catalog, board: board, classifiers: classifiers)
+    let invoker = FallbackInvoker(board: board, queues: queues, queueConfig: config.queue, routing: config.routing)
 
     // The request pipeline, outermost first. A new capability is one stage and one line here.
     let pipeline = Pipeline(
@@ -111,12 +121,12 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
             RecordStage(recorder: recorder),
             // Before routing and admission: a blocked request costs nothing; its output checks wrap every attempt.
             GuardrailStage(policies: guardrails),
-            RouteStage(catalog: catalog),
+            RouteStage(table: routeTable, catalog: catalog),
             // After routing: the reservation is priced at the deployments that may serve it.
             AdmitStage(admission: admission),
-            QueueStage(queues: queues, config: config.queue),
         ],
-        terminal: InvokeStage.handler)
+        // Each attempt waits for its deployment's queue slot (`max_concurrent`).
+        terminal: invoker.handler)
 
     var routes: [String: [HTTPRequest.Method]] = [
         "/v1/chat/completions": [.post], "/v1/embeddings": [.post], "/v1/models": [.get], "/healthz": [.get, .head],
@@ -156,5 +166,6 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
     return SluiceApplication(
         http: http, config: config, requestLog: writer, store: store, providers: providers, pipeline: pipeline, logger: logger, cancellers: cancellers,
         directory: config.auth.enabled ? directory : nil, limiter: limiter, requestLogLedger: requestLogStore,
-        databaseService: stores.service)
+        databaseService: stores.service, board: board,
+        prober: DeploymentProber(board: board, catalog: catalog, interval: .milliseconds(config.routing.probeIntervalMs), logger: logger))
 }

@@ -92,6 +92,9 @@ public final class SQLiteDatabase: Sendable {
                     INSERT INTO access_generation VALUES (1, 0);
                     """)
         }
+        migrator.registerMigration("v3_request_details") { db in
+            try db.execute(sql: "ALTER TABLE requests ADD COLUMN details TEXT NOT NULL DEFAULT '{}'")
+        }
         return migrator
     }
 
@@ -163,13 +166,13 @@ public final class SQLiteRequestLogStore: RequestLogStore, SpendLedger, UsageRep
             let statement = try db.cachedStatement(
                 sql: """
                     INSERT OR REPLACE INTO requests (id, time, endpoint, key_id, model_requested, deployment, status, error_code,
-                        latency_ms, ttft_ms, tokens_in, tokens_out, cost_usd, cache_status, stream, attempts, team_id)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        latency_ms, ttft_ms, tokens_in, tokens_out, cost_usd, cache_status, stream, attempts, team_id, details)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
             for r in records {
                 try statement.execute(arguments: [
                     r.id, r.time, r.endpoint, r.keyID, r.modelRequested, r.deployment, r.status, r.errorCode, r.latencyMs, r.ttftMs,
-                    r.tokensIn, r.tokensOut, r.costUSD, r.cacheStatus, r.stream, r.attempts, r.teamID,
+                    r.tokensIn, r.tokensOut, r.costUSD, r.cacheStatus, r.stream, r.attempts, r.teamID, r.details.jsonText,
                 ])
             }
         }
@@ -182,7 +185,8 @@ public final class SQLiteRequestLogStore: RequestLogStore, SpendLedger, UsageRep
                     id: row["id"], time: row["time"], endpoint: row["endpoint"], keyID: row["key_id"], modelRequested: row["model_requested"],
                     deployment: row["deployment"], status: row["status"], errorCode: row["error_code"], latencyMs: row["latency_ms"],
                     ttftMs: row["ttft_ms"], tokensIn: row["tokens_in"], tokensOut: row["tokens_out"], costUSD: row["cost_usd"],
-                    cacheStatus: row["cache_status"], stream: row["stream"], attempts: row["attempts"], teamID: row["team_id"])
+                    cacheStatus: row["cache_status"], stream: row["stream"], attempts: row["attempts"], teamID: row["team_id"],
+                    details: RequestDetails(jsonText: row["details"]))
             }
         }
     }

@@ -45,6 +45,16 @@ public enum ProviderConfig: Sendable, Decodable {
         }
     }
 
+    /// The provider's upstream timeouts (the simulated provider's stand-ins included).
+    public var timeouts: Timeouts {
+        switch self {
+        case .simulated(let c): c.timeouts
+        case .openAICompatible(let c), .anthropic(let c): c.timeouts
+        case .minilm: Timeouts()
+        case .llamaServer(let c): c.timeouts
+        }
+    }
+
     /// Whether models of type `chat` may name this provider.
     public var supportsChat: Bool {
         if case .minilm = self { return false }
@@ -162,6 +172,39 @@ public struct Timeouts: Sendable, Decodable, Hashable {
     }
 }
 
+/// A model entry's `timeouts:`: the fields given replace the provider's.
+public struct TimeoutOverrides: Sendable, Decodable, Hashable {
+    public var connectMs: Int?
+    public var firstTokenMs: Int?
+    public var idleMs: Int?
+    public var totalMs: Int?
+
+    public init(connectMs: Int? = nil, firstTokenMs: Int? = nil, idleMs: Int? = nil, totalMs: Int? = nil) {
+        self.connectMs = connectMs
+        self.firstTokenMs = firstTokenMs
+        self.idleMs = idleMs
+        self.totalMs = totalMs
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case connectMs = "connect_ms"
+        case firstTokenMs = "first_token_ms"
+        case idleMs = "idle_ms"
+        case totalMs = "total_ms"
+    }
+
+    /// The provider's timeouts with these in their place.
+    public func applied(to base: Timeouts) -> Timeouts {
+        Timeouts(
+            connectMs: connectMs ?? base.connectMs, firstTokenMs: firstTokenMs ?? base.firstTokenMs, idleMs: idleMs ?? base.idleMs,
+            totalMs: totalMs ?? base.totalMs)
+    }
+
+    func problems(path: String) -> [ConfigError] {
+        applied(to: Timeouts()).problems(path: path)
+    }
+}
+
 /// The simulated provider's defaults; each can be overridden per request with `x-sim-*` headers.
 public struct SimulatedProviderConfig: Sendable, Decodable, Hashable {
     /// `fixed` answers `reply`; `echo` answers the last user message.
@@ -177,6 +220,8 @@ public struct SimulatedProviderConfig: Sendable, Decodable, Hashable {
     public var embeddingDimensions: Int = 384
     /// A fault injected into every call (`429`, `500`, `503`, `hang`, `malformed`, `cut`), for tests.
     public var fault: String?
+    /// The share of calls the fault hits (1: every call).
+    public var faultRate: Double = 1
     /// The timeouts a real upstream would have (`hang` fails after `first_token_ms`).
     public var timeouts: Timeouts = .init()
 
@@ -185,6 +230,7 @@ public struct SimulatedProviderConfig: Sendable, Decodable, Hashable {
     enum CodingKeys: String, CodingKey {
         case kind, mode, reply, tokens, fault, timeouts
         case ttftMs = "ttft_ms"
+        case faultRate = "fault_rate"
         case tokensPerSecond = "tokens_per_s"
         case embeddingDimensions = "embedding_dimensions"
     }
@@ -199,11 +245,12 @@ public struct SimulatedProviderConfig: Sendable, Decodable, Hashable {
         tokensPerSecond = try c.decodeIfPresent(Double.self, forKey: .tokensPerSecond) ?? tokensPerSecond
         embeddingDimensions = try c.decodeIfPresent(Int.self, forKey: .embeddingDimensions) ?? embeddingDimensions
         fault = try c.decodeIfPresent(String.self, forKey: .fault)
+        faultRate = try c.decodeIfPresent(Double.self, forKey: .faultRate) ?? faultRate
         timeouts = try c.decodeIfPresent(Timeouts.self, forKey: .timeouts) ?? timeouts
     }
 
     /// The faults the simulated provider knows.
-    public static let faults: Set<String> = ["429", "500", "503", "hang", "malformed", "cut"]
+    public static let faults: Set<String> = ["429", "500", "503", "hang", "malformed", "cut", "context"]
 
     func problems(path: String) -> [ConfigError] {
         var out: [ConfigError] = []
@@ -213,6 +260,7 @@ public struct SimulatedProviderConfig: Sendable, Decodable, Hashable {
         if !(0...1_000_000).contains(tokensPerSecond) { out.append(ConfigError(path: "\(path).tokens_per_s", "must be in 0...1000000")) }
         if embeddingDimensions < 1 || embeddingDimensions > 8192 { out.append(ConfigError(path: "\(path).embedding_dimensions", "must be in 1...8192")) }
         out += timeouts.problems(path: "\(path).timeouts")
+        if !(0...1).contains(faultRate) { out.append(ConfigError(path: "\(path).fault_rate", "must be in 0...1")) }
         if let fault, !Self.faults.contains(fault) {
             out.append(ConfigError(path: "\(path).fault", "unknown fault '\(fault)' (faults: \(Self.faults.sorted().joined(separator: ", ")))"))
         }

@@ -11,6 +11,10 @@ public struct SluiceConfig: Sendable, Decodable {
     public var queue: QueueConfig
     /// Input and output checks; nil when the file has no `guardrails:` section.
     public var guardrails: GuardrailsConfig?
+    /// Names for sets of deployments, with how to choose among them.
+    public var aliases: [String: AliasConfig] = [:]
+    public var routing: RoutingConfig = .init()
+    public var cache: CacheConfig = .init()
 
     public init(
         server: ServerConfig = .init(), store: StoreConfig = .init(), providers: [String: ProviderConfig],
@@ -25,7 +29,7 @@ public struct SluiceConfig: Sendable, Decodable {
         self.queue = queue
     }
 
-    enum CodingKeys: String, CodingKey { case server, store, providers, models, logging, auth, queue, guardrails }
+    enum CodingKeys: String, CodingKey { case server, store, providers, models, logging, auth, queue, guardrails, aliases, routing, cache }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -37,6 +41,9 @@ public struct SluiceConfig: Sendable, Decodable {
         self.auth = try c.decodeIfPresent(AuthConfig.self, forKey: .auth) ?? .init()
         self.queue = try c.decodeIfPresent(QueueConfig.self, forKey: .queue) ?? .init()
         self.guardrails = try c.decodeIfPresent(GuardrailsConfig.self, forKey: .guardrails)
+        self.aliases = try c.decodeIfPresent([String: AliasConfig].self, forKey: .aliases) ?? [:]
+        self.routing = try c.decodeIfPresent(RoutingConfig.self, forKey: .routing) ?? .init()
+        self.cache = try c.decodeIfPresent(CacheConfig.self, forKey: .cache) ?? .init()
     }
 
     /// Reads, substitutes, decodes and validates a YAML document.
@@ -118,6 +125,26 @@ public struct SluiceConfig: Sendable, Decodable {
             if let cap = model.maxConcurrent, cap <= 0 {
                 errors.append(ConfigError(path: "\(path).max_concurrent", "must be positive"))
             }
+            if let timeouts = model.timeouts { errors += timeouts.problems(path: "\(path).timeouts") }
+            if let cache = model.cache { errors += cache.problems(path: "\(path).cache") }
+        }
+        errors += routing.problems(path: "routing")
+        let chatModels = Dictionary(models.filter { $0.type == .chat }.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let embeddingModels = Set(models.filter { $0.type == .embedding }.map(\.name))
+        errors += cache.problems(path: "cache", embeddingModels: embeddingModels)
+        for (name, alias) in aliases.sorted(by: { $0.key < $1.key }) {
+            let path = "aliases.\(name)"
+            if seen.contains(name) { errors.append(ConfigError(path: path, "an alias must not have a model entry's name")) }
+            errors += alias.problems(path: path, chatModels: chatModels)
+            if let model = alias.complexity?.embeddingModel, !embeddingModels.contains(model) {
+                errors.append(ConfigError(path: "\(path).complexity.embedding_model", "no embedding model entry named '\(model)'"))
+            }
+            if alias.cache?.semantic == true, cache.embeddingModel == nil {
+                errors.append(ConfigError(path: "\(path).cache.semantic", "needs cache.embedding_model"))
+            }
+        }
+        for (i, model) in models.enumerated() where model.cache?.semantic == true && cache.embeddingModel == nil {
+            errors.append(ConfigError(path: "models[\(i)].cache.semantic", "needs cache.embedding_model"))
         }
         if !errors.isEmpty { throw ConfigErrors(errors) }
     }
@@ -287,6 +314,10 @@ public struct ModelConfig: Sendable, Decodable {
     public var contextWindow: Int?
     /// Requests this deployment serves at once; more wait in priority order (`queue:`).
     public var maxConcurrent: Int?
+    /// Overrides the provider's timeouts for this entry (every field given replaces the provider's).
+    public var timeouts: TimeoutOverrides?
+    /// Response caching for requests naming this entry directly.
+    public var cache: CacheRuleConfig?
 
     public init(name: String, provider: String, upstreamModel: String, type: ModelType = .chat, price: Price = .free, contextWindow: Int? = nil) {
         self.name = name
@@ -302,6 +333,7 @@ public struct ModelConfig: Sendable, Decodable {
         case upstreamModel = "upstream_model"
         case contextWindow = "context_window"
         case maxConcurrent = "max_concurrent"
+        case timeouts, cache
     }
 
     public init(from decoder: any Decoder) throws {
@@ -317,5 +349,7 @@ public struct ModelConfig: Sendable, Decodable {
         price = try c.decodeIfPresent(Price.self, forKey: .price) ?? .free
         contextWindow = try c.decodeIfPresent(Int.self, forKey: .contextWindow)
         maxConcurrent = try c.decodeIfPresent(Int.self, forKey: .maxConcurrent)
+        timeouts = try c.decodeIfPresent(TimeoutOverrides.self, forKey: .timeouts)
+        cache = try c.decodeIfPresent(CacheRuleConfig.self, forKey: .cache)
     }
 }

@@ -26,6 +26,8 @@ public struct InferenceContext: Sendable {
     public var principal: Principal?
     /// The event loop of the client's connection: upstream calls made on it avoid thread hops.
     public var eventLoop: (any EventLoop)?
+    /// Which upstream attempt of this request a provider is serving (0 for the first).
+    public var attempt: Int = 0
 
     public init(
         requestID: String,
@@ -56,11 +58,17 @@ public struct InferenceContext: Sendable {
 /// started it may touch it from different tasks.
 public final class RequestTrace: Sendable {
     /// One call to an upstream deployment.
-    public struct Attempt: Sendable, Hashable {
+    public struct Attempt: Sendable, Hashable, Codable {
         public var deployment: String
         public var status: Int
         public var errorCode: String?
         public var latencyMs: Double
+
+        enum CodingKeys: String, CodingKey {
+            case deployment, status
+            case errorCode = "error_code"
+            case latencyMs = "latency_ms"
+        }
 
         public init(deployment: String, status: Int, errorCode: String?, latencyMs: Double) {
             self.deployment = deployment
@@ -90,6 +98,12 @@ public final class RequestTrace: Sendable {
         public var guardrailEvents: [GuardrailEvent] = []
         /// The guardrail policy applied, if any.
         public var guardrailPolicy: String?
+        /// The complexity classifier's score, when an alias routed by complexity.
+        public var routingScore: Double?
+        /// The similarity of the entry a semantic cache hit served.
+        public var cacheSimilarity: Double?
+        /// Tokens a cache hit saved.
+        public var tokensSaved: Int?
         /// `x-ratelimit-*` headers for the answer, from the admission stage.
         public var rateLimitHeaders: [(String, String)] = []
     }
@@ -136,7 +150,7 @@ public final class RequestTrace: Sendable {
 
 /// One guardrail decision on a request: which direction, which check, what type, where (code
 /// points into the message it was found in), how sure, and what was done. Never the value.
-public struct GuardrailEvent: Sendable, Hashable {
+public struct GuardrailEvent: Sendable, Hashable, Codable {
     public var direction: String
     public var check: String
     public var type: String

@@ -5,6 +5,8 @@ public struct InferenceRequest: Sendable {
     public var chat: ChatCompletionRequest
     /// The deployments to try, in order; filled in by the route stage.
     public var candidates: [Deployment]
+    /// The cache rule that applies (the alias's or the model entry's), set by the route stage.
+    public var cacheRule: CacheRuleConfig?
 
     public init(chat: ChatCompletionRequest, candidates: [Deployment] = []) {
         self.chat = chat
@@ -28,12 +30,16 @@ public struct Deployment: Sendable {
     public let contextWindow: Int?
     /// Requests served at once, when capped (`max_concurrent`).
     public let maxConcurrent: Int?
+    /// The model entry's own timeouts (over the provider's), enforced around each attempt; nil
+    /// leaves the provider's alone.
+    public let timeouts: Timeouts?
 
     public init(
         name: String, upstreamModel: String, providerName: String, provider: any ChatProvider, price: Price, contextWindow: Int?,
-        maxConcurrent: Int? = nil
+        maxConcurrent: Int? = nil, timeouts: Timeouts? = nil
     ) {
         self.maxConcurrent = maxConcurrent
+        self.timeouts = timeouts
         self.name = name
         self.upstreamModel = upstreamModel
         self.providerName = providerName

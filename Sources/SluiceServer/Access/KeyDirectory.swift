@@ -73,6 +73,6 @@ final class KeyDirectory: Service, Sendable {
     }
 }
 
-private func gracefulShutdownSleep(for duration: Duration) async throws {
+func gracefulShutdownSleep(for duration: Duration) async throws {
     try await cancelWhenGracefulShutdown { try await Task.sleep(for: duration) }
 }

@@ -121,6 +121,7 @@ public final class PostgresDatabase: Service, Sendable {
                 """,
                 "CREATE SEQUENCE limit_grants",
             ]
-        )
+        ),
+        ("v2_request_details", ["ALTER TABLE requests ADD COLUMN details TEXT NOT NULL DEFAULT '{}'"]),
     ]
 }

@@ -1,0 +1,35 @@
+import Logging
+import ServiceLifecycle
+import SluiceCore
+import SluiceRouting
+
+/// Probes the health of every deployment whose breaker is open, every `probe_interval_ms`: a
+/// failed probe keeps the breaker open for another cool-down, so that real requests are not
+/// spent finding out; a passed one lets the cool-down run out and the half-open probes decide.
+struct DeploymentProber: Service {
+    let board: DeploymentBoard
+    let catalog: ModelCatalog
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do { try await gracefulShutdownSleep(for: interval) } catch { return }
+            await probeOpenBreakers()
+        }
+    }
+
+    /// One round of probes (tests call it directly).
+    func probeOpenBreakers() async {
+        for (name, status) in board.statuses where status.breakerState == .open {
+            guard let deployment = catalog.chat[name] else { continue }
+            let health = await deployment.provider.checkHealth()
+            if case .unhealthy(let reason) = health {
+                status.probeFailed()
+                logger.warning("deployment still unhealthy; breaker stays open", metadata: ["deployment": "\(name)", "reason": "\(reason)"])
+            } else {
+                logger.info("deployment answers its health probe; breaker will half-open after its cool-down", metadata: ["deployment": "\(name)"])
+            }
+        }
+    }
+}
