@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
     ],
     targets: [
         .target(
@@ -59,6 +60,10 @@ let package = Package(
         // Input and output checks: PII and secrets, prompt injection, ban lists, JSON Schema.
         .target(name: "SluiceGuardrails", dependencies: ["SluiceCore"], swiftSettings: swiftSettings),
         // Choosing among deployments: strategies, circuit breakers, backoff, cheap-vs-strong classification.
+        // Vector search: the semantic cache's index.
+        .target(
+            name: "SluiceRetrieval", dependencies: ["SluiceCore", .product(name: "Collections", package: "swift-collections")],
+            swiftSettings: swiftSettings),
         .target(name: "SluiceRouting", dependencies: ["SluiceCore", .product(name: "Metrics", package: "swift-metrics")], swiftSettings: swiftSettings),
         .target(
             name: "SluiceStore",
@@ -77,6 +82,7 @@ let package = Package(
                 "SluiceEmbeddings",
                 "SluiceGuardrails",
                 "SluiceProviders",
+                "SluiceRetrieval",
                 "SluiceRouting",
                 "SluiceStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -108,6 +114,7 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "SluiceRetrievalTests", dependencies: ["SluiceRetrieval"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceRoutingTests", dependencies: ["SluiceRouting"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceGuardrailsTests", dependencies: ["SluiceGuardrails"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceEmbeddingsTests", dependencies: ["SluiceEmbeddings"], swiftSettings: swiftSettings),

@@ -1,3 +1,4 @@
+import Logging
 import SluiceCore
 
 /// The models clients can name, bound to their providers. Built once from the config.
@@ -9,6 +10,21 @@ public struct ModelCatalog: Sendable {
         public let providerName: String
         public let provider: any EmbeddingProvider
         public let price: Price
+
+        /// Embeds texts with this deployment outside any client request (routing examples,
+        /// cache keys); the vectors in input order.
+        public var embedder: @Sendable ([String]) async throws -> [[Float]] {
+            let provider = provider
+            let upstreamModel = upstreamModel
+            return { texts in
+                let context = InferenceContext(requestID: "internal", endpoint: "embeddings", logger: Logger(label: "sluice.embedder"), receivedAtUnix: 0)
+                let response = try await provider.embed(EmbeddingsRequest(model: upstreamModel, input: .strings(texts)), context: context)
+                return response.data.sorted { $0.index < $1.index }.map { item in
+                    if case .float(let v) = item.embedding { return v }
+                    return []
+                }
+            }
+        }
     }
 
     public let chat: [String: Deployment]

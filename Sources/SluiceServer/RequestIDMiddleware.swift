@@ -12,6 +12,7 @@ extension HTTPField.Name {
     static let sluiceModel = Self("x-sluice-model")!
     static let sluiceCost = Self("x-sluice-cost-usd")!
     static let sluiceCache = Self("x-sluice-cache")!
+    static let sluiceCacheSimilarity = Self("x-sluice-cache-similarity")!
     static let sluiceAttempts = Self("x-sluice-attempts")!
     static let retryAfter = Self("retry-after")!
 }

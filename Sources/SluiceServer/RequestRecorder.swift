@@ -20,9 +20,14 @@ struct RequestRecorder: Sendable {
             status = 499  // client closed request
             errorCode = "client_disconnected"
         }
-        let usage = values.usage
+        // A cache hit used no tokens and cost nothing: what it saved is in `tokens_saved`.
+        let servedFromCache = values.cacheStatus == "hit" || values.cacheStatus == "semantic-hit"
+        let usage = servedFromCache ? nil : values.usage
         let cost = usage.flatMap { u in values.price.map { $0.cost(of: u) } } ?? 0
-        context.trace.withValues { $0.costUSD = cost }
+        context.trace.withValues {
+            $0.costUSD = cost
+            if servedFromCache { $0.usage = nil }
+        }
         context.trace.settle()
         let record = RequestRecord(
             id: context.requestID, time: context.receivedAtUnix, endpoint: context.endpoint, keyID: values.keyID,

@@ -36,6 +36,8 @@ public struct SluiceApplication: Sendable {
     public let board: DeploymentBoard
     /// Probes deployments whose breaker is open.
     let prober: DeploymentProber
+    /// The exact and semantic response cache.
+    let cache: ResponseCache
 
     /// Runs until a shutdown signal (or until the surrounding task is cancelled).
     public func run() async throws {
@@ -51,6 +53,7 @@ public struct SluiceApplication: Sendable {
                 .init(service: requestLog),
                 .init(service: providers),
                 .init(service: prober),
+                .init(service: cache),
                 .init(service: http),
             ] + (directory.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []),
             gracefulShutdownSignals: signals,
@@ -113,6 +116,10 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
     let board = DeploymentBoard(names: Array(catalog.chat.keys), breaker: config.routing.breaker)
     let classifiers = try await ComplexityClassifiers.build(config: config, catalog: catalog, logger: logger)
     let routeTable = RouteTable(config: config, catalog: catalog, board: board, classifiers: classifiers)
+    let cache = ResponseCache(
+        config: config.cache, store: stores.responseCache, embedder: config.cache.embeddingModel.flatMap { catalog.embedding[$0] }.map(\.embedder),
+        logger: logger)
+    try await cache.load()
     let invoker = FallbackInvoker(board: board, queues: queues, queueConfig: config.queue, routing: config.routing)
 
     // The request pipeline, outermost first. A new capability is one stage and one line here.
@@ -124,6 +131,8 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
             RouteStage(table: routeTable, catalog: catalog),
             // After routing: the reservation is priced at the deployments that may serve it.
             AdmitStage(admission: admission),
+            // After admission: a hit counts as a request but costs no tokens.
+            CacheStage(cache: cache),
         ],
         // Each attempt waits for its deployment's queue slot (`max_concurrent`).
         terminal: invoker.handler)
@@ -167,5 +176,6 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
         http: http, config: config, requestLog: writer, store: store, providers: providers, pipeline: pipeline, logger: logger, cancellers: cancellers,
         directory: config.auth.enabled ? directory : nil, limiter: limiter, requestLogLedger: requestLogStore,
         databaseService: stores.service, board: board,
-        prober: DeploymentProber(board: board, catalog: catalog, interval: .milliseconds(config.routing.probeIntervalMs), logger: logger))
+        prober: DeploymentProber(board: board, catalog: catalog, interval: .milliseconds(config.routing.probeIntervalMs), logger: logger),
+        cache: cache)
 }

@@ -95,6 +95,24 @@ public final class SQLiteDatabase: Sendable {
         migrator.registerMigration("v3_request_details") { db in
             try db.execute(sql: "ALTER TABLE requests ADD COLUMN details TEXT NOT NULL DEFAULT '{}'")
         }
+        migrator.registerMigration("v4_response_cache") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE response_cache (
+                        key TEXT PRIMARY KEY NOT NULL,
+                        partition TEXT,
+                        embedding BLOB,
+                        kind TEXT NOT NULL,
+                        answer TEXT NOT NULL,
+                        prompt_tokens INTEGER NOT NULL,
+                        completion_tokens INTEGER NOT NULL,
+                        created_at REAL NOT NULL,
+                        expires_at REAL NOT NULL
+                    );
+                    CREATE INDEX response_cache_created ON response_cache(created_at);
+                    CREATE INDEX response_cache_expires ON response_cache(expires_at);
+                    """)
+        }
         return migrator
     }
 

@@ -10,6 +10,8 @@ public struct Stores: Sendable {
     public let requestLog: any RequestLog
     public let access: any AccessStore
     public let limiter: any UsageLimiter
+    /// Where cached answers persist.
+    public let responseCache: any ResponseCacheStore
     /// The connection pool to run beside the server (PostgreSQL only).
     public let service: (any Service)?
     /// Where a generated admin key may be written (SQLite on disk only).
@@ -27,7 +29,8 @@ public struct Stores: Sendable {
             }
             return Stores(
                 requestLog: PostgresRequestLogStore(database: db), access: PostgresAccessStore(database: db),
-                limiter: PostgresUsageLimiter(database: db), service: db, sqlitePath: nil)
+                limiter: PostgresUsageLimiter(database: db), responseCache: PostgresResponseCacheStore(database: db), service: db,
+                sqlitePath: nil)
         }
         let path = config.sqlite ?? ":memory:"
         let db: SQLiteDatabase
@@ -38,7 +41,8 @@ public struct Stores: Sendable {
         }
         let log = SQLiteRequestLogStore(database: db)
         return Stores(
-            requestLog: log, access: SQLiteAccessStore(database: db), limiter: LocalUsageLimiter(ledger: log), service: nil,
+            requestLog: log, access: SQLiteAccessStore(database: db), limiter: LocalUsageLimiter(ledger: log),
+            responseCache: SQLiteResponseCacheStore(database: db), service: nil,
             sqlitePath: path == ":memory:" ? nil : path)
     }
 

@@ -59,8 +59,11 @@ struct OpenAIRoutes: Sendable {
         }
         var headers: HTTPFields = [:]
         if let deployment = inference.trace.values.deployment { headers[.sluiceModel] = deployment }
-        headers[.sluiceCache] = inference.trace.values.cacheStatus == "none" ? "miss" : inference.trace.values.cacheStatus
-        headers[.sluiceAttempts] = String(max(1, inference.trace.values.attempts.count))
+        let values = inference.trace.values
+        headers[.sluiceCache] = values.cacheStatus == "none" ? "off" : values.cacheStatus
+        if let similarity = values.cacheSimilarity { headers[.sluiceCacheSimilarity] = String((similarity * 10_000).rounded() / 10_000) }
+        // A cache hit made no upstream call.
+        headers[.sluiceAttempts] = String(values.tokensSaved != nil ? values.attempts.count : max(1, values.attempts.count))
         Self.addRateLimitHeaders(inference, to: &headers)
         switch response {
         case .completion(let result):

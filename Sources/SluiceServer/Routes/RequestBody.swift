@@ -49,12 +49,17 @@ struct RequestBodyReader: Sendable {
 }
 
 extension Request {
-    /// The request's `x-` headers with lower-cased names, for the pipeline.
+    /// The request's `x-` headers and `Cache-Control`, with lower-cased names, for the pipeline.
     var extensionHeaders: [String: String] {
         var out: [String: String] = [:]
         for field in headers {
             let name = field.name.canonicalName
-            if name.hasPrefix("x-") { out[name] = field.value }
+            if name.hasPrefix("x-") {
+                out[name] = field.value
+            } else if name == "cache-control" {
+                // Directives may come in several fields; they add up.
+                out[name] = out[name].map { $0 + ", " + field.value } ?? field.value
+            }
         }
         return out
     }

@@ -15,25 +15,12 @@ enum ComplexityClassifiers {
             if let file = rule.examplesFile {
                 examples += try readExamples(file, path: "aliases.\(name).complexity.examples_file")
             }
-            let embedder = rule.embeddingModel.flatMap { catalog.embedding[$0] }.map(embedder(for:))
+            let embedder = rule.embeddingModel.flatMap { catalog.embedding[$0] }.map(\.embedder)
             out[name] = try await ComplexityClassifier(
                 threshold: rule.threshold, exampleWeight: rule.exampleWeight, examples: examples, embedder: embedder)
             logger.info("complexity routing ready", metadata: ["alias": "\(name)", "examples": "\(examples.count)"])
         }
         return out
-    }
-
-    /// Embeds with an embedding deployment, outside any client request.
-    static func embedder(for deployment: ModelCatalog.EmbeddingDeployment) -> ComplexityClassifier.Embedder {
-        { texts in
-            let context = InferenceContext(requestID: "routing", endpoint: "embeddings", logger: Logger(label: "sluice.routing"), receivedAtUnix: 0)
-            let response = try await deployment.provider.embed(
-                EmbeddingsRequest(model: deployment.upstreamModel, input: .strings(texts)), context: context)
-            return response.data.sorted { $0.index < $1.index }.map { item in
-                if case .float(let v) = item.embedding { return v }
-                return []
-            }
-        }
     }
 
     /// Labelled examples from a JSONL file: `{"text": "...", "label": "simple"|"strong"}` per line.

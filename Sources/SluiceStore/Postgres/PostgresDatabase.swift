@@ -123,5 +123,17 @@ public final class PostgresDatabase: Service, Sendable {
             ]
         ),
         ("v2_request_details", ["ALTER TABLE requests ADD COLUMN details TEXT NOT NULL DEFAULT '{}'"]),
+        (
+            "v3_response_cache",
+            [
+                """
+                CREATE TABLE response_cache (key TEXT PRIMARY KEY, partition TEXT, embedding BYTEA, kind TEXT NOT NULL, answer TEXT NOT NULL,
+                    prompt_tokens BIGINT NOT NULL, completion_tokens BIGINT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+                    expires_at DOUBLE PRECISION NOT NULL)
+                """,
+                "CREATE INDEX response_cache_created ON response_cache(created_at)",
+                "CREATE INDEX response_cache_expires ON response_cache(expires_at)",
+            ]
+        ),
     ]
 }

@@ -1,0 +1,128 @@
+import Collections
+import Foundation
+import Logging
+import Metrics
+import ServiceLifecycle
+import SluiceCore
+import SluiceRetrieval
+import Synchronization
+
+/// The response cache: exact entries by key and semantic entries by embedding, in memory and
+/// bounded by `cache.max_entries` (oldest out first), backed by the store when `cache.persist`
+/// is on so that a restart or another replica finds them. As a service it prunes expired
+/// entries every minute.
+final class ResponseCache: Service, Sendable {
+    /// Embeds the texts the semantic cache compares; nil without `cache.embedding_model`.
+    typealias Embedder = @Sendable ([String]) async throws -> [[Float]]
+
+    private struct Memory {
+        var entries: [String: CacheEntry] = [:]
+        var order: Deque<String> = []
+        var index: SemanticIndex
+    }
+
+    let capacity: Int
+    let store: (any ResponseCacheStore)?
+    let embedder: Embedder?
+    let logger: Logger
+    private let memory: Mutex<Memory>
+    private let pruneInterval: Duration
+
+    init(config: CacheConfig, store: (any ResponseCacheStore)?, embedder: Embedder?, logger: Logger, pruneInterval: Duration = .seconds(60)) {
+        self.capacity = config.maxEntries
+        self.store = config.persist ? store : nil
+        self.embedder = embedder
+        self.logger = logger
+        self.pruneInterval = pruneInterval
+        self.memory = Mutex(Memory(index: SemanticIndex(capacity: config.maxEntries)))
+    }
+
+    /// Fills the semantic index from the store (start-up).
+    func load() async throws {
+        guard let store, embedder != nil else { return }
+        let entries = try await store.semanticEntries(now: Self.now, limit: capacity)
+        memory.withLock { m in
+            for e in entries.reversed() { Self.add(e, to: &m, capacity: capacity) }
+        }
+        if !entries.isEmpty { logger.info("semantic cache loaded", metadata: ["entries": "\(entries.count)"]) }
+    }
+
+    static var now: Double { Date().timeIntervalSince1970 }
+
+    /// The entry under `key`, from memory or else the store.
+    func exact(_ key: String, now: Double = ResponseCache.now) async -> CacheEntry? {
+        let local = memory.withLock { m -> CacheEntry? in
+            guard let e = m.entries[key] else { return nil }
+            return e.expiresAt > now ? e : nil
+        }
+        if let local { return local }
+        guard let store else { return nil }
+        do {
+            guard let e = try await store.entry(key: key, now: now) else { return nil }
+            memory.withLock { Self.add(e, to: &$0, capacity: capacity) }
+            return e
+        } catch {
+            logger.warning("cache lookup in the store failed; treated as a miss", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// The most similar entry of `partition` at or above `threshold`, and its similarity.
+    func nearest(_ vector: [Float], partition: String, threshold: Double, now: Double = ResponseCache.now) async -> (CacheEntry, Double)? {
+        let hit = memory.withLock { m -> (CacheEntry, Double)? in
+            guard let match = m.index.nearest(to: vector, partition: partition, threshold: Float(threshold), now: now) else { return nil }
+            return m.entries[match.key].map { ($0, Double(match.similarity)) }
+        }
+        if let hit { return hit }
+        return nil
+    }
+
+    /// Keeps an entry: in memory now, in the store in the background.
+    func put(_ entry: CacheEntry) {
+        memory.withLock { Self.add(entry, to: &$0, capacity: capacity) }
+        guard let store else { return }
+        let logger = logger
+        Task {
+            do { try await store.put(entry) } catch { logger.warning("cache write to the store failed", metadata: ["error": "\(error)"]) }
+        }
+    }
+
+    /// Entries held in memory.
+    var count: Int { memory.withLock { $0.entries.count } }
+
+    private static func add(_ entry: CacheEntry, to m: inout Memory, capacity: Int) {
+        if m.entries.updateValue(entry, forKey: entry.key) == nil { m.order.append(entry.key) }
+        if let vector = entry.embedding, let partition = entry.partition {
+            m.index.insert(key: entry.key, partition: partition, vector: vector, expiresAt: entry.expiresAt)
+        }
+        while m.entries.count > capacity, let oldest = m.order.popFirst() {
+            m.entries.removeValue(forKey: oldest)
+            m.index.remove(key: oldest)
+        }
+    }
+
+    /// Drops expired entries from memory and the store, and trims the store to `capacity`.
+    func prune(now: Double = ResponseCache.now) async {
+        memory.withLock { m in
+            let expired = m.entries.filter { $0.value.expiresAt <= now }.map(\.key)
+            guard !expired.isEmpty else { return }
+            for key in expired {
+                m.entries.removeValue(forKey: key)
+                m.index.remove(key: key)
+            }
+            let gone = Set(expired)
+            m.order = Deque(m.order.filter { !gone.contains($0) })
+        }
+        guard let store else { return }
+        do { _ = try await store.prune(now: now, keep: capacity) } catch {
+            logger.warning("cache prune in the store failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do { try await gracefulShutdownSleep(for: pruneInterval) } catch { return }
+            await prune()
+        }
+    }
+}
