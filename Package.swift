@@ -98,6 +98,9 @@ let package = Package(
             dependencies: [
                 "SluiceServer",
                 "SluiceGuardrails",
+                "SluiceEmbeddings",
+                "SluiceRetrieval",
+                "SluiceRouting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

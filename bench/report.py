@@ -73,3 +73,10 @@ if guard.exists():
     print()
     print("Guardrails (sluice eval guardrails):")
     print(guard.read_text().rstrip())
+
+for name, title in (("routing.txt", "Complexity routing (sluice eval routing)"), ("cache.txt", "Semantic cache (sluice eval cache)")):
+    f = out / name
+    if f.exists():
+        print()
+        print(title + ":")
+        print(f.read_text().rstrip())

@@ -70,6 +70,16 @@ GUARD_ARGS=(--latency)
 [ -f ../shared/data/injection/dev.jsonl ] && GUARD_ARGS+=(--injection ../shared/data/injection/dev.jsonl)
 "$SLUICE" eval guardrails "${GUARD_ARGS[@]}" >"$OUT/guardrails.txt"
 
+# Routing: cheap-vs-strong accuracy and cost saved on the labelled set (scripts/routing-set.py).
+echo "==> complexity routing on bench/routing/labelled.jsonl"
+"$SLUICE" eval routing --set bench/routing/labelled.jsonl --minilm .sluice/models/all-minilm-l6-v2 >"$OUT/routing.txt"
+
+# Semantic cache: hit and false-hit rates on the paraphrase set; index lookups at 100,000 entries.
+echo "==> semantic cache: paraphrase set, index latency"
+CACHE_ARGS=(--minilm .sluice/models/all-minilm-l6-v2 --index-size 100000)
+[ -f ../shared/data/paraphrase/dev.jsonl ] && CACHE_ARGS+=(--paraphrase ../shared/data/paraphrase/dev.jsonl)
+"$SLUICE" eval cache "${CACHE_ARGS[@]}" >"$OUT/cache.txt"
+
 # The local model last, alone: llama-server's 2 threads take both cores.
 echo "==> Gemma 3 270M: llama-server directly and through Sluice, interleaved"
 "$SLUICE" serve --config bench/sluice-bench-local.yaml >"$OUT/sluice-local.log" 2>&1 & pids+=($!)

@@ -136,7 +136,8 @@ public struct SemanticIndex: Sendable {
         return min(dimensions, Int((mean + 5 * sd + 8).rounded(.up)))
     }
 
-    static func normalised(_ v: [Float]) -> [Float] {
+    /// `v` scaled to unit length (unchanged when zero).
+    public static func normalised(_ v: [Float]) -> [Float] {
         var norm: Float = 0
         for x in v { norm += x * x }
         norm = norm.squareRoot()

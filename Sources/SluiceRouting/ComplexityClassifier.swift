@@ -102,18 +102,21 @@ public struct ComplexityFeatures: Sendable, Hashable {
         "api", "sql", "query", "regex", "script", "python", "swift", "javascript", "typescript", "rust", "java", "golang", "c++",
         "kubernetes", "dockerfile", "concurrency", "thread", "async", "recursion", "complexity", "optimize", "unit", "tests",
         "endpoint", "schema", "database", "migration", "parser", "interpreter", "stack", "trace", "exception", "memory", "leak",
+        "regular", "expression", "regex", "tests", "property-based", "race", "deadlock",
     ]
     static let mathWords: Set<String> = [
         "prove", "proof", "theorem", "lemma", "integral", "derivative", "equation", "equations", "solve", "probability",
         "matrix", "eigenvalue", "eigenvalues", "limit", "series", "converge", "converges", "induction", "polynomial", "optimize",
         "expected", "variance", "bayes", "statistics", "statistical", "calculate", "compute", "derive", "estimate", "modulo",
-        "prime", "primes", "geometry", "combinatorics", "inequality", "logarithm",
+        "prime", "primes", "geometry", "combinatorics", "inequality", "logarithm", "derivation", "irrational", "diverges", "undecidable",
+        "theorem", "recurrence", "integral", "probability", "forecast", "confidence", "interval",
     ]
     static let reasoningWords: Set<String> = [
         "why", "explain", "analyze", "analyse", "compare", "contrast", "evaluate", "assess", "justify", "argue", "critique",
         "tradeoffs", "trade-offs", "tradeoff", "design", "architecture", "strategy", "plan", "recommend", "implications",
         "consequences", "reasoning", "hypothesis", "pros", "cons", "weigh", "diagnose", "investigate", "synthesize", "review",
-        "propose", "detailed", "thorough", "in-depth", "comprehensive", "nuanced",
+        "propose", "detailed", "thorough", "in-depth", "comprehensive", "nuanced", "threat", "threat-model", "attackers", "attack", "mitigations",
+        "risks", "mechanism", "arguments", "competing", "liability", "misconceptions", "invariants", "rank", "advise", "root", "causes",
     ]
     static let stepWords: Set<String> = ["first", "then", "next", "finally", "afterwards", "second", "third", "step", "steps", "stage", "phases"]
     static let constraintWords: Set<String> = [
@@ -152,11 +155,11 @@ public struct ComplexityFeatures: Sendable, Hashable {
         func sat(_ x: Int, _ scale: Double) -> Double { 1 - 1 / (1 + Double(x) / scale) }
         let length = words <= 8 ? 0 : min(1, (Double(words).squareRoot() - 2.8) / 8)
         let z =
-            -2.2
-            + 2.0 * length
-            + 1.6 * sat(codeSignals, 1.5)
-            + 1.6 * sat(mathSignals, 1.5)
-            + 1.4 * sat(reasoningSignals, 1.0)
+            -1.5
+            + 2.2 * length
+            + 1.8 * sat(codeSignals, 1.5)
+            + 2.0 * sat(mathSignals, 1.5)
+            + 1.6 * sat(reasoningSignals, 1.0)
             + 1.0 * sat(stepSignals, 2.0)
             + 1.0 * sat(constraintSignals, 2.0)
             + 0.6 * sat(max(0, turns - 2), 4.0)

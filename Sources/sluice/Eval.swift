@@ -5,9 +5,9 @@ import SluiceGuardrails
 
 /// `sluice eval guardrails`: precision, recall and F1 of the PII and injection detectors on
 /// labelled JSON Lines files, and the latency of a full input check (`make bench` runs it).
-struct Eval: ParsableCommand {
+struct Eval: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure Sluice's detectors on labelled data.", subcommands: [GuardrailsEval.self])
+        abstract: "Measure Sluice's detectors on labelled data.", subcommands: [GuardrailsEval.self, RoutingEval.self, CacheEval.self])
 }
 
 struct GuardrailsEval: ParsableCommand {
