@@ -32,6 +32,33 @@ public struct SemanticIndex: Sendable {
         var vectors: [Float] = []
         var expiresAt: [Double] = []
         var slot: [String: Int] = [:]
+
+        mutating func append(key: String, bits newBits: [UInt64], vector: [Float], expiresAt t: Double) {
+            slot[key] = keys.count
+            keys.append(key)
+            bits.append(contentsOf: newBits)
+            vectors.append(contentsOf: vector)
+            expiresAt.append(t)
+        }
+
+        /// Swap-remove: the last entry moves into the hole. Returns whether the partition is now empty.
+        mutating func remove(key: String, words: Int, dimensions: Int) -> Bool {
+            guard let i = slot.removeValue(forKey: key) else { return keys.isEmpty }
+            let last = keys.count - 1
+            if i != last {
+                let moved = keys[last]
+                keys[i] = moved
+                slot[moved] = i
+                expiresAt[i] = expiresAt[last]
+                for w in 0..<words { bits[i * words + w] = bits[last * words + w] }
+                for d in 0..<dimensions { vectors[i * dimensions + d] = vectors[last * dimensions + d] }
+            }
+            keys.removeLast()
+            expiresAt.removeLast()
+            bits.removeLast(words)
+            vectors.removeLast(dimensions)
+            return keys.isEmpty
+        }
     }
 
     /// An empty index; `dimensions` 0 takes the first inserted vector's length.
@@ -53,13 +80,9 @@ public struct SemanticIndex: Sendable {
         guard vector.count == dimensions else { return }
         if locations[key] != nil { remove(key: key) }
         let unit = Self.normalised(vector)
-        var p = partitions[partition] ?? Partition()
-        p.slot[key] = p.keys.count
-        p.keys.append(key)
-        p.bits.append(contentsOf: Self.signBits(unit, words: words))
-        p.vectors.append(contentsOf: unit)
-        p.expiresAt.append(expiresAt)
-        partitions[partition] = p
+        let bits = Self.signBits(unit, words: words)
+        // In place: a copy of the partition per insert would make filling the index quadratic.
+        partitions[partition, default: Partition()].append(key: key, bits: bits, vector: unit, expiresAt: expiresAt)
         locations[key] = partition
         order.append((key, partition))
         while locations.count > capacity, let oldest = order.popFirst() {
@@ -73,22 +96,10 @@ public struct SemanticIndex: Sendable {
 
     /// Removes an entry, if held.
     public mutating func remove(key: String) {
-        guard let name = locations.removeValue(forKey: key), var p = partitions[name], let i = p.slot.removeValue(forKey: key) else { return }
-        let last = p.keys.count - 1
-        if i != last {
-            // Swap-remove: the last entry moves into the hole.
-            let moved = p.keys[last]
-            p.keys[i] = moved
-            p.slot[moved] = i
-            p.expiresAt[i] = p.expiresAt[last]
-            for w in 0..<words { p.bits[i * words + w] = p.bits[last * words + w] }
-            for d in 0..<dimensions { p.vectors[i * dimensions + d] = p.vectors[last * dimensions + d] }
-        }
-        p.keys.removeLast()
-        p.expiresAt.removeLast()
-        p.bits.removeLast(words)
-        p.vectors.removeLast(dimensions)
-        partitions[name] = p.keys.isEmpty ? nil : p
+        guard let name = locations.removeValue(forKey: key), partitions[name] != nil else { return }
+        let (words, dimensions) = (self.words, self.dimensions)
+        let empty = partitions[name]!.remove(key: key, words: words, dimensions: dimensions)
+        if empty { partitions[name] = nil }
     }
 
     /// Drops every entry that expired at or before `now`; returns how many went.
