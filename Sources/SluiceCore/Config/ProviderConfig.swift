@@ -186,12 +186,7 @@ public struct TimeoutOverrides: Sendable, Decodable, Hashable {
         self.totalMs = totalMs
     }
 
-    enum CodingKeys: String, CodingKey {
-        case connectMs = "connect_ms"
-        case firstTokenMs = "first_token_ms"
-        case idleMs = "idle_ms"
-        case totalMs = "total_ms"
-    }
+    typealias CodingKeys = Timeouts.CodingKeys
 
     /// The provider's timeouts with these in their place.
     public func applied(to base: Timeouts) -> Timeouts {
