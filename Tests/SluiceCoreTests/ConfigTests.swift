@@ -71,6 +71,29 @@ import Testing
         #expect(message.contains("models[0].provider: no provider named 'nowhere'"))
     }
 
+    @Test func aliasesRoutingAndCacheAreValidated() {
+        let base = """
+            providers: { sim: { kind: simulated } }
+            models:
+              - { name: a, provider: sim }
+              - { name: b, provider: sim }
+              - { name: e, provider: sim, type: embedding }
+            """
+        #expect(configError(base + "\naliases: { chat: { deployments: [a, ghost] } }").contains("aliases.chat.deployments"))
+        #expect(configError(base + "\naliases: { a: { deployments: [b] } }").contains("aliases.a"))
+        #expect(configError(base + "\naliases: { chat: { deployments: [a], strategy: fastest } }").contains("strategy"))
+        #expect(configError(base + "\naliases: { chat: { deployments: [a], strategy: complexity } }").contains("aliases.chat"))
+        #expect(configError(base + "\naliases: { chat: { deployments: [a, b], cache: { semantic: true } } }").contains("cache.embedding_model"))
+        #expect(configError(base + "\ncache: { embedding_model: a }").contains("cache.embedding_model"))
+        #expect(configError(base + "\nrouting: { breaker: { error_rate: 2 } }").contains("routing.breaker.error_rate"))
+        #expect(configError(base + "\naliases: { chat: { deployments: [a], cache: { scope: world } } }").contains("scope"))
+        // Connections are the provider's: a model may not set its own connect timeout.
+        let connect = base.replacingOccurrences(of: "{ name: a, provider: sim }", with: "{ name: a, provider: sim, timeouts: { connect_ms: 10 } }")
+        #expect(configError(connect).contains("models[0].timeouts.connect_ms"))
+        let fine = base + "\naliases: { chat: { deployments: [a], strategy: lowest-latency, fallbacks: [b], cache: { semantic: true } } }\ncache: { embedding_model: e }"
+        #expect(throws: Never.self) { try SluiceConfig.load(yaml: fine, environment: [:]) }
+    }
+
     @Test func missingRequiredKey() {
         #expect(configError("providers: { sim: { kind: simulated } }\nmodels: [ { provider: sim } ]") == "models[0].name: required key is missing")
         #expect(configError("providers: { x: { base_url: 'http://a' } }") == "providers.x.kind: required key is missing")

@@ -196,7 +196,13 @@ public struct TimeoutOverrides: Sendable, Decodable, Hashable {
     }
 
     func problems(path: String) -> [ConfigError] {
-        applied(to: Timeouts()).problems(path: path)
+        var out = applied(to: Timeouts()).problems(path: path)
+        // Connections belong to the provider and are shared by its models: a per-model connect
+        // timeout could not be honoured, so it is refused rather than ignored.
+        if connectMs != nil {
+            out.append(ConfigError(path: "\(path).connect_ms", "is the provider's (its models share its connections); set providers.NAME.timeouts.connect_ms"))
+        }
+        return out
     }
 }
 
