@@ -68,13 +68,11 @@ final class ResponseCache: Service, Sendable {
     }
 
     /// The most similar entry of `partition` at or above `threshold`, and its similarity.
-    func nearest(_ vector: [Float], partition: String, threshold: Double, now: Double = ResponseCache.now) async -> (CacheEntry, Double)? {
-        let hit = memory.withLock { m -> (CacheEntry, Double)? in
+    func nearest(_ vector: [Float], partition: String, threshold: Double, now: Double = ResponseCache.now) -> (CacheEntry, Double)? {
+        memory.withLock { m -> (CacheEntry, Double)? in
             guard let match = m.index.nearest(to: vector, partition: partition, threshold: Float(threshold), now: now) else { return nil }
             return m.entries[match.key].map { ($0, Double(match.similarity)) }
         }
-        if let hit { return hit }
-        return nil
     }
 
     /// Keeps an entry: in memory now, in the store in the background.

@@ -78,7 +78,7 @@ struct CacheStage: InferenceStage {
             // An embedding failure costs the semantic lookup, not the request.
             vector = try? await embedder([text]).first
             if plan.lookup, let vector, let partition,
-                let (entry, similarity) = await cache.nearest(vector, partition: partition, threshold: plan.rule.threshold),
+                let (entry, similarity) = cache.nearest(vector, partition: partition, threshold: plan.rule.threshold),
                 let response = serve(entry, status: "semantic-hit", similarity: similarity, context: context)
             {
                 return response
