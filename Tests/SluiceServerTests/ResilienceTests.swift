@@ -252,6 +252,28 @@ import Testing
         }
     }
 
+    @Test func complexityRoutingSendsHardRequestsToTheStrongEntryAndLogsTheScore() async throws {
+        let yaml = Self.yaml(extra: "").replacingOccurrences(
+            of: "  long: { deployments: [primary, backup, big], strategy: ordered }",
+            with: "  long: { deployments: [primary, backup, big], strategy: ordered }\n  smart: { strategy: complexity, complexity: { cheap: primary, strong: big, threshold: 0.5 } }")
+        let app = try await TestApp.build(yaml: yaml)
+        let hard = "Implement a thread-safe LRU cache in Swift, explain the concurrency trade-offs, and write unit tests for every edge case."
+        try await app.http.test(.router) { client in
+            for (id, text, expected) in [("easy-1", "Hi there!", "primary"), ("hard-1", hard, "big")] {
+                let body = ByteBuffer(string: #"{"model":"smart","messages":[{"role":"user","content":"\#(text)"}]}"#)
+                try await client.execute(uri: "/v1/chat/completions", method: .post, headers: Self.headers(["x-request-id": id]), body: body) { response in
+                    #expect(response.status == .ok)
+                    #expect(response.headers[HTTPField.Name("x-sluice-model")!] == expected)
+                }
+            }
+        }
+        await app.requestLog.drain()
+        let rows = try await app.store.recent(limit: 10)
+        let easy = try #require(rows.first { $0.id == "easy-1" }?.details.routingScore)
+        let strong = try #require(rows.first { $0.id == "hard-1" }?.details.routingScore)
+        #expect(easy < 0.5 && strong >= 0.5)
+    }
+
     @Test func everyAttemptIsInTheAuditLog() async throws {
         let app = try await TestApp.build(yaml: Self.yaml())
         let failing = Self.headers(["x-sim-fault": "500", "x-sim-fault-model": "primary", "x-request-id": "audit-attempts"])
