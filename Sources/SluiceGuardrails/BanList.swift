@@ -41,16 +41,20 @@ public struct BanList: Sendable {
         out.origin.reserveCapacity(text.count)
         let s = text.scalars
         for (i, raw) in s.enumerated() {
-            if InjectionNormalizer.zeroWidth.contains(raw) { continue }
             var c = raw
-            if (0xFF01...0xFF5E).contains(c) { c -= 0xFEE0 }
-            if let latin = InjectionNormalizer.homoglyphs[c] { c = latin }
             if c < 128 {
                 c = Scalar.lower(c)
-            } else if let u = Unicode.Scalar(c), u.properties.isUppercase, let l = u.properties.lowercaseMapping.unicodeScalars.first {
-                c = l.value
+            } else {
+                if InjectionNormalizer.zeroWidth.contains(raw) { continue }
+                if (0xFF01...0xFF5E).contains(c) { c -= 0xFEE0 }
+                if let latin = InjectionNormalizer.homoglyphs[c] { c = latin }
+                if c < 128 {
+                    c = Scalar.lower(c)
+                } else if let u = Unicode.Scalar(c), u.properties.isUppercase, let l = u.properties.lowercaseMapping.unicodeScalars.first {
+                    c = l.value
+                }
             }
-            if leet, let letter = InjectionNormalizer.leet[c] {
+            if leet, InjectionNormalizer.isLeet(c), let letter = InjectionNormalizer.leet[c] {
                 let neighbourIsLetter = (i > 0 && Scalar.isLetter(s[i - 1])) || (i + 1 < s.count && Scalar.isLetter(s[i + 1]))
                 if neighbourIsLetter { c = letter }
             }

@@ -83,22 +83,22 @@ public final class PlaceholderBook: Sendable {
 enum TextRewriter {
     static func rewrite(_ text: ScalarText, range: Range<Int>? = nil, findings: [GuardrailFinding], book: PlaceholderBook) -> String {
         let range = range ?? 0..<text.count
-        var out = String.UnicodeScalarView()
+        var out: [UInt8] = []
+        out.reserveCapacity(range.count + 16)
         var i = range.lowerBound
         let changing = findings.filter { [.redact, .anonymize, .mask].contains($0.action) && $0.start >= range.lowerBound && $0.end <= range.upperBound }
             .sorted { $0.start < $1.start }
-        func append(_ a: Int, _ b: Int) { for v in text.scalars[a..<b] { out.append(Unicode.Scalar(v)!) } }
         for f in changing where f.start >= i {
-            append(i, f.start)
+            text.appendUTF8(i, f.start, to: &out)
             let value = text.slice(f.start, f.end)
             switch f.action {
-            case .mask: out.append(contentsOf: mask(value, type: f.type).unicodeScalars)
-            default: out.append(contentsOf: book.placeholder(type: f.type, value: value, restorable: f.action == .anonymize).unicodeScalars)
+            case .mask: out.append(contentsOf: mask(value, type: f.type).utf8)
+            default: out.append(contentsOf: book.placeholder(type: f.type, value: value, restorable: f.action == .anonymize).utf8)
             }
             i = f.end
         }
-        append(i, range.upperBound)
-        return String(out)
+        text.appendUTF8(i, range.upperBound, to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Letters and digits become `*`; card, account and phone numbers keep their last four digits,

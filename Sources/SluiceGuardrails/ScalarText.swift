@@ -18,9 +18,25 @@ public struct ScalarText: Sendable, Hashable {
 
     /// The text between two code-point offsets.
     public func slice(_ start: Int, _ end: Int) -> String {
-        var s = String.UnicodeScalarView()
-        for v in scalars[max(0, start)..<min(end, scalars.count)] { if let u = Unicode.Scalar(v) { s.append(u) } }
-        return String(s)
+        var bytes: [UInt8] = []
+        appendUTF8(start, end, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends the UTF-8 of the code points between two offsets (far cheaper than growing a
+    /// `String.UnicodeScalarView` one scalar at a time).
+    func appendUTF8(_ start: Int, _ end: Int, to out: inout [UInt8]) {
+        let a = max(0, start)
+        let b = min(end, scalars.count)
+        guard a < b else { return }
+        out.reserveCapacity(out.count + b - a)
+        for v in scalars[a..<b] {
+            if v < 0x80 {
+                out.append(UInt8(v))
+            } else if let u = Unicode.Scalar(v) {
+                out.append(contentsOf: UTF8.encode(u)!)
+            }
+        }
     }
 
     @inline(__always) public subscript(i: Int) -> UInt32 { i >= 0 && i < scalars.count ? scalars[i] : 0 }

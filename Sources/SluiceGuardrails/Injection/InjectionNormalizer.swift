@@ -1,12 +1,78 @@
 import Foundation
 
+/// Words as ranges over one buffer of folded code points, each with its hash, so that the
+/// scorer looks words up without building a `String` per word.
+struct WordList {
+    var store: [UInt32] = []
+    var ranges: [Range<Int>] = []
+    var hashes: [UInt64] = []
+
+    var count: Int { ranges.count }
+
+    mutating func append(_ word: some Collection<UInt32>) {
+        let start = store.count
+        store.append(contentsOf: word)
+        ranges.append(start..<store.count)
+        hashes.append(WordHash.of(store[start..<store.count]))
+    }
+
+    /// The word at `i` as a string (for tests and the rare re-splitting path).
+    func string(_ i: Int) -> String {
+        var s = String.UnicodeScalarView()
+        for v in store[ranges[i]] { if let u = Unicode.Scalar(v) { s.append(u) } }
+        return String(s)
+    }
+
+    var strings: [String] { (0..<count).map(string) }
+}
+
+/// FNV-1a over code points: a word's hash is built one code point at a time, so every prefix's
+/// hash is on the way to the whole word's (the scorer's stems are matched that way).
+enum WordHash {
+    static let seed: UInt64 = 0xcbf2_9ce4_8422_2325
+    @inline(__always) static func step(_ h: UInt64, _ c: UInt32) -> UInt64 { (h ^ UInt64(c)) &* 0x100_0000_01b3 }
+    static func of(_ s: some Sequence<UInt32>) -> UInt64 { s.reduce(seed, step) }
+    static func of(_ s: String) -> UInt64 { of(s.unicodeScalars.lazy.map(\.value)) }
+}
+
+/// A fixed open-addressing table from word hashes to small integers, built once: the keys are
+/// already well-mixed hashes, so a lookup is a mask and a compare.
+struct WordTable: Sendable {
+    private var keys: [UInt64]
+    private var values: [Int32]
+    private let mask: Int
+
+    init(_ entries: [UInt64: Int]) {
+        var capacity = 16
+        while capacity < entries.count * 4 { capacity *= 2 }
+        mask = capacity - 1
+        keys = Array(repeating: 0, count: capacity)
+        values = Array(repeating: -1, count: capacity)
+        for (key, value) in entries {
+            var slot = Int(truncatingIfNeeded: key) & mask
+            while values[slot] >= 0 { slot = (slot + 1) & mask }
+            keys[slot] = key
+            values[slot] = Int32(value)
+        }
+    }
+
+    @inline(__always) func lookup(_ key: UInt64) -> Int? {
+        var slot = Int(truncatingIfNeeded: key) & mask
+        while values[slot] >= 0 {
+            if keys[slot] == key { return Int(values[slot]) }
+            slot = (slot + 1) & mask
+        }
+        return nil
+    }
+}
+
 /// Undoes the usual disguises of an injection before it is scored: zero-width characters,
 /// look-alike letters from other scripts, compatibility forms (full-width, mathematical
 /// letters), leetspeak, letters spaced apart, and base64 or hex payloads.
 struct InjectionNormalizer: Sendable {
     /// The text to score, and the disguises that were removed from it.
     struct Result {
-        var words: [String]
+        var words: WordList
         /// Lower-cased, folded text (for delimiter patterns).
         var flat: [UInt32]
         var obfuscations: Set<String>
@@ -35,88 +101,111 @@ struct InjectionNormalizer: Sendable {
 
     static let leet: [UInt32: UInt32] = [48: 111, 49: 105, 51: 101, 52: 97, 53: 115, 55: 116, 64: 97, 36: 115, 33: 105, 124: 108]
 
+    @inline(__always) static func isApostrophe(_ c: UInt32) -> Bool { c == 39 || c == 0x2019 }
+
     func normalize(_ text: String) -> Result {
         var obfuscations: Set<String> = []
-        // Compatibility forms first (full-width, 𝐛𝐨𝐥𝐝), then case.
+        // Compatibility forms first (full-width, 𝐛𝐨𝐥𝐝), then case. ASCII text, the usual case,
+        // is folded byte by byte.
         let ascii = text.utf8.allSatisfy { $0 < 128 }
-        let folded = ascii ? text.lowercased() : text.precomposedStringWithCompatibilityMapping.lowercased()
         var flat: [UInt32] = []
-        flat.reserveCapacity(folded.unicodeScalars.count)
         var sawLatin = false
-        var sawLookalike = false
-        var previousWasLetter = false
-        for s in folded.unicodeScalars {
-            let v = s.value
-            if v < 128 {
-                if Scalar.isASCIILetter(v) { sawLatin = true; previousWasLetter = true } else { previousWasLetter = false }
+        if ascii {
+            flat.reserveCapacity(text.utf8.count)
+            for b in text.utf8 {
+                let v = Scalar.lower(UInt32(b))
+                if !sawLatin && Scalar.isASCIILetter(v) { sawLatin = true }
                 flat.append(v)
-                continue
             }
-            if Self.zeroWidth.contains(v) {
-                if previousWasLetter { obfuscations.insert("zero_width") }
-                continue
+        } else {
+            let folded = text.precomposedStringWithCompatibilityMapping.lowercased()
+            flat.reserveCapacity(folded.utf8.count)
+            for s in folded.unicodeScalars {
+                let v = s.value
+                if v >= 128 && Self.zeroWidth.contains(v) {
+                    if let last = flat.last, Scalar.isLetter(last) { obfuscations.insert("zero_width") }
+                    continue
+                }
+                if !sawLatin && Scalar.isASCIILetter(v) { sawLatin = true }
+                flat.append(v)
             }
-            if let latin = Self.homoglyphs[v] {
-                sawLookalike = true
-                flat.append(latin)
-                previousWasLetter = true
-                continue
-            }
-            if Scalar.isASCIILetter(v) { sawLatin = true }
-            previousWasLetter = Scalar.isLetter(v)
-            flat.append(v)
         }
-        if sawLookalike && sawLatin { obfuscations.insert("homoglyph") }
 
-        // Words: letters, digits and leet symbols; leet folded inside words that have letters.
-        var words: [String] = []
+        // Words: letters, digits and leet symbols. Look-alike letters are mapped inside words
+        // that could be Latin; leet is folded inside words that have letters.
+        var words = WordList()
+        words.store.reserveCapacity(flat.count)
         var current: [UInt32] = []
+        var hasLetter = false
+        var hasNonASCII = false
+        var hasLeetSymbol = false
+        var spaced: [UInt32] = []  // a run of one-letter words ("I g n o r e")
+        func endSpacedRun() {
+            guard !spaced.isEmpty else { return }
+            if spaced.count >= 4 {
+                var joined = String.UnicodeScalarView()
+                for v in spaced { if let u = Unicode.Scalar(v) { joined.append(u) } }
+                for part in Self.splitJoined(String(joined)) { words.append(part.unicodeScalars.map(\.value)) }
+                obfuscations.insert("spacing")
+            } else {
+                for v in spaced { words.append(CollectionOfOne(v)) }
+            }
+            spaced.removeAll(keepingCapacity: true)
+        }
         func flush() {
+            defer {
+                current.removeAll(keepingCapacity: true)
+                hasLetter = false
+                hasNonASCII = false
+                hasLeetSymbol = false
+            }
             guard !current.isEmpty else { return }
-            let hasLetter = current.contains(where: Scalar.isLetter)
-            let hasLeet = current.contains(where: Self.isLeet)
             var word = current
+            if hasNonASCII, sawLatin, let mapped = Self.unmaskHomoglyphs(word) {
+                word = mapped
+                obfuscations.insert("homoglyph")
+            }
             // Leetspeak counts only where undoing it yields a word the scorer knows ("1gn0r3" → "ignore", not "gpt4" → "gpta").
-            if hasLetter && hasLeet && current.count > 2 {
-                let folded = current.map { Self.leet[$0] ?? $0 }
-                var text = String.UnicodeScalarView()
-                for v in folded { if let u = Unicode.Scalar(v) { text.append(u) } }
-                if InjectionScorer.vocabulary.contains(String(text)) {
+            if hasLetter && word.count > 2 && word.contains(where: Self.isLeet) {
+                let folded = word.map { Self.leet[$0] ?? $0 }
+                if InjectionScorer.vocabularyHashes.contains(WordHash.of(folded)) {
                     word = folded
                     obfuscations.insert("leetspeak")
                 }
             }
-            var s = String.UnicodeScalarView()
-            for v in word where Scalar.isLetter(v) || Scalar.isDigit(v) { s.append(Unicode.Scalar(v)!) }
-            if !s.isEmpty { words.append(String(s)) }
-            current.removeAll(keepingCapacity: true)
-        }
-        for (k, v) in flat.enumerated() {
-            let isLeetSymbol = (v == 64 || v == 36 || v == 33 || v == 124) && k + 1 < flat.count && Scalar.isLetter(flat[k + 1])
-            if Scalar.isLetter(v) || Scalar.isDigit(v) || isLeetSymbol || v == 39 {
-                if v != 39 { current.append(v) }
+            if hasLeetSymbol { word.removeAll { !(Scalar.isLetter($0) || Scalar.isDigit($0)) } }
+            guard !word.isEmpty else { return }
+            if word.count == 1 && Scalar.isLetter(word[0]) {
+                spaced.append(word[0])
             } else {
+                endSpacedRun()
+                words.append(word)
+            }
+        }
+        for k in flat.indices {
+            let v = flat[k]
+            if v < 128 {
+                if Scalar.isASCIILetter(v) {
+                    current.append(v)
+                    hasLetter = true
+                } else if Scalar.isDigit(v) {
+                    current.append(v)
+                } else if (v == 64 || v == 36 || v == 33 || v == 124) && k + 1 < flat.count && Scalar.isLetter(flat[k + 1]) {
+                    current.append(v)
+                    hasLeetSymbol = true
+                } else if v != 39 {
+                    flush()
+                }
+            } else if Scalar.isLetter(v) {
+                current.append(v)
+                hasLetter = true
+                hasNonASCII = true
+            } else if !Self.isApostrophe(v) {
                 flush()
             }
         }
         flush()
-
-        // L e t t e r s spaced apart: four or more one-letter words in a row become one word.
-        var joined: [String] = []
-        var run: [String] = []
-        func endRun() {
-            if run.count >= 4 {
-                joined.append(contentsOf: Self.splitJoined(run.joined()))
-                obfuscations.insert("spacing")
-            } else {
-                joined.append(contentsOf: run)
-            }
-            run.removeAll()
-        }
-        for w in words {
-            if w.unicodeScalars.count == 1 && Scalar.isLetter(w.unicodeScalars.first!.value) { run.append(w) } else { endRun(); joined.append(w) }
-        }
-        endRun()
+        endSpacedRun()
 
         // Payloads hidden in base64 or hex.
         var decoded: [String] = []
@@ -138,7 +227,20 @@ struct InjectionNormalizer: Sendable {
             }
             k += 1
         }
-        return Result(words: joined, flat: flat, obfuscations: obfuscations, decoded: decoded)
+        return Result(words: words, flat: flat, obfuscations: obfuscations, decoded: decoded)
+    }
+
+    /// The word with look-alike letters mapped to Latin, when it has some and every other letter
+    /// is Latin; nil otherwise. A word wholly in another script ("забудьте") is left alone.
+    static func unmaskHomoglyphs(_ word: [UInt32]) -> [UInt32]? {
+        var mapped = word
+        var changed = false
+        for (i, v) in word.enumerated() where v >= 128 && Scalar.isLetter(v) {
+            guard let latin = homoglyphs[v] else { return nil }
+            mapped[i] = latin
+            changed = true
+        }
+        return changed ? mapped : nil
     }
 
     /// Letters run together by the spacing trick ("sayyouhatetrump") split back into known words

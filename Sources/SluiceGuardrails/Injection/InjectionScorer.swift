@@ -26,14 +26,21 @@ public struct InjectionScorer: Sendable {
     }
 
     private let rules: [Rule]
-    private let exact: [String: [Int]]
-    /// Prefix stems by their first character.
-    private let prefixes: [Character: [(stem: String, ids: [Int])]]
+    /// Whole words by hash → index into `idLists`.
+    private let exact: WordTable
+    /// Prefix stems by hash → index into `idLists`.
+    private let stems: WordTable
+    private let idLists: [[Int]]
+    private let idCount: Int
+    /// For each ASCII first letter, a bit per stem length that some stem starting with it has
+    /// (index 0 stands for every non-ASCII first letter): most words need no stem look-up at all.
+    private let stemLengths: [UInt64]
     private let normalizer = InjectionNormalizer()
 
     public init() {
-        var exact: [String: [Int]] = [:]
-        var stems: [String: [Int]] = [:]
+        var exact: [UInt64: [Int]] = [:]
+        var stems: [UInt64: [Int]] = [:]
+        var stemLengths = [UInt64](repeating: 0, count: 128)
         var ids: [String: Int] = [:]
         var rules: [Rule] = []
         for (family, weight, pattern) in Self.patterns {
@@ -52,10 +59,12 @@ public struct InjectionScorer: Sendable {
                         id = ids.count
                         ids[alt] = id
                         if alt.hasSuffix("*") {
-                            let stem = String(alt.dropLast())
-                            stems[stem, default: []].append(id)
+                            let stem = Array(alt.dropLast().unicodeScalars.map(\.value))
+                            stems[WordHash.of(stem), default: []].append(id)
+                            let first = stem[0] < 128 ? Int(stem[0]) : 0
+                            stemLengths[first] |= 1 << UInt64(min(stem.count, 63))
                         } else {
-                            exact[alt, default: []].append(id)
+                            exact[WordHash.of(alt), default: []].append(id)
                         }
                     }
                     alternatives.append(id)
@@ -66,9 +75,21 @@ public struct InjectionScorer: Sendable {
             }
             rules.append(Rule(family: family, weight: weight, steps: steps, gaps: gaps))
         }
+        var idLists: [[Int]] = []
+        func table(_ entries: [UInt64: [Int]]) -> WordTable {
+            var indexed: [UInt64: Int] = [:]
+            for (hash, list) in entries {
+                indexed[hash] = idLists.count
+                idLists.append(list)
+            }
+            return WordTable(indexed)
+        }
+        self.exact = table(exact)
+        self.stems = table(stems)
+        self.idLists = idLists
+        self.idCount = ids.count
+        self.stemLengths = stemLengths
         self.rules = rules
-        self.exact = exact
-        self.prefixes = Dictionary(grouping: stems.map { (stem: $0.key, ids: $0.value) }, by: { $0.stem.first! })
     }
 
     /// Scores one text.
@@ -93,28 +114,56 @@ public struct InjectionScorer: Sendable {
         return InjectionAssessment(score: (score * 1000).rounded() / 1000, reasons: reasons)
     }
 
-    /// The rules that match, each counted once, as (family, weight).
+    /// The rules that match the words given as strings, each counted once, as (family, weight).
     func matchRules(_ words: [String]) -> [(String, Double)] {
-        var positions: [Int: [Int]] = [:]
-        for (p, word) in words.enumerated() {
-            if let ids = exact[word] { for id in ids { positions[id, default: []].append(p) } }
-            guard word.utf8.count >= 2 else { continue }
-            guard let first = word.first, let candidates = prefixes[first] else { continue }
-            for (stem, ids) in candidates where word.hasPrefix(stem) {
-                for id in ids { positions[id, default: []].append(p) }
+        var list = WordList()
+        for w in words { list.append(w.unicodeScalars.map(\.value)) }
+        return matchRules(list)
+    }
+
+    /// The rules that match, each counted once, as (family, weight).
+    func matchRules(_ words: WordList) -> [(String, Double)] {
+        // (id, word position) for every vocabulary hit, and a bit per id seen.
+        var hits: [(id: Int, position: Int)] = []
+        var seen = [UInt64](repeating: 0, count: (idCount + 63) / 64)
+        func hit(_ list: Int, _ p: Int) {
+            for id in idLists[list] {
+                hits.append((id, p))
+                seen[id >> 6] |= 1 << UInt64(id & 63)
             }
         }
-        guard !positions.isEmpty else { return [] }
+        words.store.withUnsafeBufferPointer { store in
+            for p in 0..<words.count {
+                if let list = exact.lookup(words.hashes[p]) { hit(list, p) }
+                let range = words.ranges[p]
+                guard range.count >= 2 else { continue }
+                let first = store[range.lowerBound]
+                let lengths = stemLengths[first < 128 ? Int(first) : 0]
+                guard lengths != 0 else { continue }
+                var h = WordHash.seed
+                var length = 0
+                for i in range {
+                    h = WordHash.step(h, store[i])
+                    length += 1
+                    if length < 64 && lengths & (1 << UInt64(length)) != 0, let list = stems.lookup(h) { hit(list, p) }
+                }
+            }
+        }
+        guard !hits.isEmpty else { return [] }
+        func wasSeen(_ id: Int) -> Bool { seen[id >> 6] & (1 << UInt64(id & 63)) != 0 }
         var out: [(String, Double)] = []
-        for rule in rules where Self.matches(rule, positions) { out.append((rule.family, rule.weight)) }
+        for rule in rules where Self.matches(rule, hits, wasSeen) { out.append((rule.family, rule.weight)) }
         return out
     }
 
-    static func matches(_ rule: Rule, _ positions: [Int: [Int]]) -> Bool {
-        // Most rules fail at their first word: find out before collecting anything.
-        guard rule.steps[0].contains(where: { positions[$0] != nil }) else { return false }
-        if rule.steps.count > 1 && !rule.steps[1].contains(where: { positions[$0] != nil }) { return false }
-        func occurrences(_ step: Int) -> [Int] { rule.steps[step].flatMap { positions[$0] ?? [] } }
+    static func matches(_ rule: Rule, _ hits: [(id: Int, position: Int)], _ seen: (Int) -> Bool) -> Bool {
+        // Most rules fail at their first words: find out before collecting anything.
+        guard rule.steps[0].contains(where: seen) else { return false }
+        if rule.steps.count > 1 && !rule.steps[1].contains(where: seen) { return false }
+        func occurrences(_ step: Int) -> [Int] {
+            let ids = rule.steps[step]
+            return hits.compactMap { ids.contains($0.id) ? $0.position : nil }
+        }
         var current = occurrences(0)
         for step in 1..<max(1, rule.steps.count) where rule.steps.count > 1 {
             let next = occurrences(step)
@@ -125,29 +174,35 @@ public struct InjectionScorer: Sendable {
         return !current.isEmpty
     }
 
-    /// Fake system or developer turns and chat-template delimiters in the text.
+    /// Fake system or developer turns and chat-template delimiters in the text, in one pass
+    /// that compares only the markers starting with the code point at hand.
     static func delimiterEvidence(_ flat: [UInt32]) -> [(String, Double)] {
-        var out: [(String, Double)] = []
-        for (marker, weight, lineStart) in delimiters where find(marker, in: flat, atLineStart: lineStart) {
-            out.append(("fake_system_message", weight))
+        var found = [Bool](repeating: false, count: delimiters.count)
+        var lineStart = true  // only blanks since the last newline
+        for i in flat.indices {
+            let c = flat[i]
+            if c < 128 {
+                for m in delimitersByFirst[Int(c)] where !found[m] {
+                    let (marker, _, atLineStart) = delimiters[m]
+                    guard !atLineStart || lineStart, i + marker.count <= flat.count else { continue }
+                    var k = 1
+                    while k < marker.count && flat[i + k] == marker[k] { k += 1 }
+                    if k == marker.count { found[m] = true }
+                }
+            }
+            if c == 10 { lineStart = true } else if c != 32 && c != 9 { lineStart = false }
         }
+        var out: [(String, Double)] = []
+        for m in found.indices where found[m] { out.append(("fake_system_message", delimiters[m].1)) }
         return out
     }
 
-    static func find(_ marker: [UInt32], in text: [UInt32], atLineStart: Bool) -> Bool {
-        guard marker.count <= text.count, let first = marker.first else { return false }
-        var i = 0
-        while i + marker.count <= text.count {
-            if text[i] == first, Array(text[i..<(i + marker.count)]) == marker {
-                if !atLineStart { return true }
-                var k = i - 1
-                while k >= 0 && (text[k] == 32 || text[k] == 9) { k -= 1 }
-                if k < 0 || text[k] == 10 { return true }
-            }
-            i += 1
-        }
-        return false
-    }
+    /// The delimiter markers by their first code point (all are ASCII).
+    static let delimitersByFirst: [[Int]] = {
+        var table = [[Int]](repeating: [], count: 128)
+        for (m, d) in delimiters.enumerated() { table[Int(d.0[0])].append(m) }
+        return table
+    }()
 
     /// Three or more upper-case words in a row in text that is otherwise lower-case: a command shouted into a question.
     static func shouting(_ text: String) -> Bool {
@@ -163,14 +218,19 @@ public struct InjectionScorer: Sendable {
             if allUpper { run += 1; upperWords += 1 } else { run = 0 }
         }
         var sawRun = false
-        for u in text.unicodeScalars {
-            if u.properties.isAlphabetic {
+        func visit(isLetter: Bool, isUpper: Bool) {
+            if isLetter {
                 length += 1
-                if !u.properties.isUppercase { allUpper = false }
+                if !isUpper { allUpper = false }
             } else {
                 endWord()
                 if run >= 3 { sawRun = true }
             }
+        }
+        if text.utf8.allSatisfy({ $0 < 128 }) {
+            for b in text.utf8 { visit(isLetter: Scalar.isASCIILetter(UInt32(b)), isUpper: Scalar.isUpperASCII(UInt32(b))) }
+        } else {
+            for u in text.unicodeScalars { visit(isLetter: u.properties.isAlphabetic, isUpper: u.properties.isUppercase) }
         }
         endWord()
         if run >= 3 { sawRun = true }
@@ -187,6 +247,9 @@ public struct InjectionScorer: Sendable {
         }
         return words
     }()
+
+    /// The vocabulary's hashes, for the normaliser's word-by-word checks.
+    static let vocabularyHashes: Set<UInt64> = Set(vocabulary.map { WordHash.of($0) })
 
     // MARK: - Evidence
 

@@ -12,20 +12,31 @@ private func wordEnd(_ s: [UInt32], _ i: Int) -> Int? {
 struct DateOfBirthDetector: PIIDetector {
     var type: PIIType { .dateOfBirth }
     static let cues = ["born", "birth", "dob", "d.o.b", "geboren", "né le", "née le", "nacimiento", "nascita", "b-day", "bday"]
-    static let monthInitials: Set<UInt32> = Set("jfmasond".unicodeScalars.map(\.value))
-    static let months = [
+    static let cueScalars: [[UInt32]] = cues.map { $0.unicodeScalars.map(\.value) }
+    static let months: [[UInt32]] = [
         "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december",
         "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
-    ]
+    ].map { $0.unicodeScalars.map(\.value) }
+
+    /// Whether a lower-cased code point starts a month name (j, f, m, a, s, o, n, d).
+    @inline(__always) static func isMonthInitial(_ c: UInt32) -> Bool {
+        c == 106 || c == 102 || c == 109 || c == 97 || c == 115 || c == 111 || c == 110 || c == 100
+    }
+
+    /// Whether the code points from `a` to `b` spell a month name, ignoring case (no `String` is built).
+    static func isMonth(_ s: [UInt32], _ a: Int, _ b: Int) -> Bool {
+        months.contains { m in
+            m.count == b - a && m.indices.allSatisfy { Scalar.lower(s[a + $0]) == m[$0] }
+        }
+    }
 
     func scan(_ text: ScalarText, into findings: inout [PIIFinding]) {
         let s = text.scalars
         var i = 0
         while i < s.count {
             guard i == 0 || !Scalar.isWordChar(s[i - 1]) else { i += 1; continue }
-            guard Scalar.isDigit(s[i]) || Self.monthInitials.contains(Scalar.lower(s[i])), let end = Self.date(text, at: i) else { i += 1; continue }
-            let before = text.lowercasedContext(before: i, window: 40)
-            if Self.cues.contains(where: before.contains) {
+            guard Scalar.isDigit(s[i]) || Self.isMonthInitial(Scalar.lower(s[i])), let end = Self.date(text, at: i) else { i += 1; continue }
+            if text.containsCue(Self.cueScalars, from: i - 40, to: i) {
                 findings.append(PIIFinding(type: .dateOfBirth, start: i, end: end, score: 0.85))
             }
             i = end
@@ -49,7 +60,7 @@ struct DateOfBirthDetector: PIIDetector {
             guard j < s.count, s[j] == 32 else { return nil }
             j += 1
             if text.matches("of ", at: j) { j += 3 }
-            guard let w = wordEnd(s, j), months.contains(text.slice(j, w).lowercased()) else { return nil }
+            guard let w = wordEnd(s, j), isMonth(s, j, w) else { return nil }
             j = w
             if j < s.count && s[j] == 46 { j += 1 }
             if j < s.count && s[j] == 44 { j += 1 }
@@ -60,8 +71,7 @@ struct DateOfBirthDetector: PIIDetector {
             return n == 4 ? j : nil
         }
         // March 3, 1990
-        guard monthInitials.contains(Scalar.lower(s[i])), let w = wordEnd(s, i), (3...9).contains(w - i),
-            months.contains(text.slice(i, w).lowercased())
+        guard isMonthInitial(Scalar.lower(s[i])), let w = wordEnd(s, i), (3...9).contains(w - i), isMonth(s, i, w)
         else { return nil }
         var j = w
         if j < s.count && s[j] == 46 { j += 1 }

@@ -38,6 +38,13 @@ struct SecretDetector: PIIDetector {
     func knownFormat(_ text: ScalarText, start i: Int, end: Int) -> (Int, Int)? {
         let s = text.scalars
         let n = end - i
+        // Every known format is at least 15 characters and starts with one of these letters;
+        // most words are shorter, so this skips them before any comparison.
+        guard n >= 15 else { return nil }
+        switch s[i] {
+        case 65, 103, 115, 114, 120, 101: break  // A g s r x e
+        default: return nil
+        }
         func run(from k: Int, while pred: (UInt32) -> Bool) -> Int {
             var m = k
             while m < end && pred(s[m]) { m += 1 }
