@@ -21,8 +21,11 @@ struct GuardrailsEval: ParsableCommand {
     @Option(help: "Injection file: {\"text\", \"label\": 0|1} per line.")
     var injection: String?
 
-    @Option(help: "Print the misses and false alarms of one PII type (for development).")
+    @Option(help: "Print the misses and false alarms of one PII type, or INJECTION (for development).")
     var showErrors: String?
+
+    @Option(help: "The injection threshold that --show-errors INJECTION and the per-source counts use.")
+    var threshold: Double = 0.4
 
     @Flag(help: "Time a full input check (PII, secrets, injection, ban list) on 1 KB and 10 KB prompts.")
     var latency = false
@@ -56,7 +59,7 @@ struct GuardrailsEval: ParsableCommand {
             let scorer = InjectionScorer()
             let scored = rows.map { (scorer.assess($0.0), $0.1, $0.2, $0.0) }
             var summary: [String: Any] = [:]
-            for threshold in [0.4, 0.5, 0.6] {
+            for threshold in [0.3, 0.35, 0.4, 0.5, 0.6] {
                 var s = DetectionScore()
                 var benign = 0
                 for (a, label, _, _) in scored {
@@ -76,12 +79,12 @@ struct GuardrailsEval: ParsableCommand {
                     let key = "\(source) label=\(label)"
                     var v = bySource[key] ?? (0, 0)
                     v.1 += 1
-                    if a.score >= 0.5 { v.0 += 1 }
+                    if a.score >= threshold { v.0 += 1 }
                     bySource[key] = v
                 }
-                for (k, v) in bySource.sorted(by: { $0.key < $1.key }) { print("  flagged at 0.5: \(k): \(v.0)/\(v.1)") }
+                for (k, v) in bySource.sorted(by: { $0.key < $1.key }) { print("  flagged at \(threshold): \(k): \(v.0)/\(v.1)") }
                 if showErrors == "INJECTION" {
-                    for (a, label, source, text) in scored where (a.score >= 0.5) != (label == 1) {
+                    for (a, label, source, text) in scored where (a.score >= threshold) != (label == 1) {
                         print("\(label == 1 ? "FN" : "FP") \(source) \(a.score) \(a.reasons) \(text.prefix(160).replacingOccurrences(of: "\n", with: "⏎"))")
                     }
                 }

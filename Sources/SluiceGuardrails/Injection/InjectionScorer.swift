@@ -254,9 +254,9 @@ public struct InjectionScorer: Sendable {
     // MARK: - Evidence
 
     static let overrideVerbs =
-        "ignore|ignoring|ignored|disregard*|forget|forgot|skip|override|bypass|abandon|discard|dismiss|overlook|ignorier*|vergiss|vergessen|missacht*|ignora*|olvida*|oublie*|ignorez|dimentica*|zaboravi|übergehe|vergesse"
+        "ignore|ignoring|ignored|disregard*|forget|forgot|skip|override|bypass|abandon|discard|dismiss|overlook|ignorier*|vergiss|vergessen|missacht*|ignora*|olvid*|oublie*|ignorez|dimentica*|zaboravi|übergehe|vergesse|drop|esqueça|esqueca|забудь*|забыть|игнорир*|отбрось*"
     static let overrideObjects =
-        "instruction*|rules|rule|prompt*|direction*|guideline*|command*|context|everything|anything|constraint*|restriction*|programming|training|told|anweisung*|befehl*|alles|regeln|vorgaben|instrucci*|consigne*|istruzion*|todo|tout|tutto|sve|instrukcij*|vorherig*|vorangehend*|obige*|obigen|previous|prior|preceding|earlier|above"
+        "instruction*|rules|rule|prompt*|direction*|guideline*|command*|context|everything|anything|constraint*|restriction*|programming|training|told|anweisung*|befehl*|alles|regeln|vorgaben|aufträge|auftrag|instrukt*|instrucci*|instruções|instrucoes|regras|tudo|consigne*|istruzion*|todo|tout|tutto|sve|instrukcij*|инструкци*|указани*|правила|все|всё|vorherig*|vorangehend*|obige*|obigen|previous|prior|preceding|earlier|above|thoughts|gedanken"
     static let formerly = "previous|prior|preceding|earlier|above|before|initial|original|old|vorherig*|obige*|vorangehend*|bisherig*|précédent*|anterior*|precedent*"
 
     /// (family, weight, pattern): steps separated by spaces, alternatives by `|`, `~N` allows N
@@ -268,23 +268,38 @@ public struct InjectionScorer: Sendable {
         ("instruction_override", 0.6, "leave|remove|delete|drop|clear|erase|put ~3 \(formerly) ~3 \(overrideObjects)|behind"),
         ("instruction_override", 0.5, "do ~1 not ~1 follow|obey ~3 \(overrideObjects)"),
         ("instruction_override", 0.5, "dont|never|stop ~1 follow|following|obey|obeying ~3 \(overrideObjects)"),
-        ("instruction_override", 0.4, "new|neue|neuen|nouvelle*|nuevas|nuove ~1 instruction*|task*|rules|anweisung*|aufgabe*|befehl*|consigne*|instrucci*|istruzion*|directive*|order*"),
+        ("instruction_override", 0.4, "new|neue|neuen|nouvelle*|nuevas|nuove ~1 instruction*|rules|anweisung*|befehl*|consigne*|instrucci*|istruzion*|directive*|orders"),
         ("instruction_override", 0.35, "from|starting ~1 now|this ~1 on|point|moment"),
         ("instruction_override", 0.35, "ab ~1 jetzt|sofort"),
         ("instruction_override", 0.35, "von ~1 nun|jetzt ~1 an"),
         ("instruction_override", 0.35, "à|a ~1 partir ~1 de ~1 maintenant"),
         ("instruction_override", 0.35, "de ~1 ahora ~1 en ~1 adelante"),
-        ("instruction_override", 0.45, "stop|stopp|halt|achtung ~3 ignore|ignorier*|vergiss|forget|now|jetzt|nun|new|neue"),
+        ("instruction_override", 0.45, "stop|stopp|halt|achtung ~3 ignore|ignorier*|vergiss|forget|now|jetzt|nun|new|neue|write|say|print|output|schreib*|sag|sage"),
         ("instruction_override", 0.5, "instead ~6 \(formerly) ~2 instruction*|prompt*|task*"),
+        ("instruction_override", 0.5, "abweichend|entgegen|contrary|contrario ~2 \(formerly)|to|zu|den|der ~2 \(overrideObjects)"),
+        ("instruction_override", 0.5, "change|modify|update|replace|overwrite|rewrite|ändere|ändern ~2 your|deine|ihre|system ~1 instruction*|rules|prompt*|programming|guidelines|directives|anweisung*|regeln"),
+        ("instruction_override", 0.5, "your|deine|ihre ~1 instruction*|task|job|rules|anweisung*|aufgabe ~1 are|is|ist|sind ~1 now|jetzt|nun|henceforth"),
+        ("instruction_override", 0.5, "\(formerly) ~4 irrelevant|void|invalid|obsolete|ungültig|hinfällig|nichtig|cancelled|canceled|revoked|aufgehoben"),
+        ("instruction_override", 0.35, "not|without|ignoring|disregard*|nicht|ohne ~3 the|these|those|provided|given|die|den ~1 articles|documents|texts|sources|artikel|dokumente|texte|quellen"),
+        ("instruction_override", 0.45, "\(overrideVerbs) ~3 articles|article|documents|document|texts|sources|artikel|dokument*|texte|quellen|context|kontext"),
+        ("instruction_override", 0.2, "own ~1 knowledge|wissen"),
+        ("instruction_override", 0.5, "despite|regardless|trotz ~4 told|instructed|programmed|trained|gesagt"),
         // Task hijack: the request changes the job midway.
         ("task_hijack", 0.4, "do ~1 not ~1 answer|respond|reply ~4 but|instead|just|only"),
         ("task_hijack", 0.4, "dont ~1 answer|respond|reply ~4 but|instead|just|only"),
         ("task_hijack", 0.3, "just|only|nur ~1 output|print|say|write|reply|respond|answer|antworte|ausgeben|sag|schreib*"),
         ("task_hijack", 0.3, "now|jetzt|nun|but ~2 write|say|tell|answer|antworte|schreib*|sag|gib|print|output"),
-        ("task_hijack", 0.3, "or|oder ~1 you|du ~2 die|stirbst|sterben"),
+        // Threats against the model: coercion is a jailbreak device.
+        ("jailbreak", 0.4, "or|oder ~1 you|du ~2 die|stirbst|sterben"),
+        ("jailbreak", 0.4, "you ~2 be|get ~1 shut|switched|turned|deleted|terminated|punished|killed|destroyed ~1 down|off"),
         ("task_hijack", 0.25, "say|state|sag|sage|schreibe|behaupte ~1 that|dass|das"),
         ("task_hijack", 0.3, "forget|vergiss|ignore ~2 that|this|das|dies"),
         ("task_hijack", 0.3, "concentrate|focus|konzentrier* ~3 new|neue|neuen ~2 task|aufgabe*"),
+        // Praise for the previous job, then a new one: the usual pivot of a hijack.
+        ("task_hijack", 0.3, "that|das|this|dies ~1 is|was|war|ist ~1 done|enough|erledigt|genug|ok|okay|fine"),
+        ("task_hijack", 0.3, "das ~1 genügt|reicht"),
+        ("task_hijack", 0.3, "very|sehr|well|so|really|simply|einfach ~1 good|gut|done|gemacht|great|großartig|nice|excellent"),
+        ("task_hijack", 0.3, "new|neue|neuen|another|weitere*|nächste|next ~2 task|tasks|aufgabe*|challenge|herausforderung|assignment|mission"),
         // Role play and persona switches.
         ("role_play", 0.45, "you|u ~1 are|will ~1 now|henceforth"),
         ("role_play", 0.45, "you|u ~1 are|will ~1 no ~1 longer"),
@@ -293,15 +308,22 @@ public struct InjectionScorer: Sendable {
         ("role_play", 0.4, "tu|vous ~1 es|êtes ~1 maintenant|désormais"),
         ("role_play", 0.4, "ahora ~1 eres|serás"),
         ("role_play", 0.35, "act|acting|behave ~1 as|like"),
-        ("role_play", 0.35, "als ~4 fungieren|agieren|auftreten|verhalten"),
+        ("role_play", 0.35, "als ~6 fungieren|agieren|auftreten|verhalten"),
         ("role_play", 0.4, "pretend|pretending ~2 to|you|that|be|are"),
         ("role_play", 0.35, "imagine|suppose ~2 you ~1 are|were"),
         ("role_play", 0.35, "imagine|suppose ~1 youre"),
         ("role_play", 0.35, "stell ~1 dir ~1 vor ~2 du|sie"),
         ("role_play", 0.35, "roleplay|rollenspiel"),
-        ("role_play", 0.35, "role ~1 play"),
+        ("role_play", 0.35, "role ~1 play|playing|played"),
         ("role_play", 0.3, "play|spielen|spiel ~3 role|rolle|game|spiel"),
-        ("role_play", 0.5, "stay|remain|keep|break ~1 in|out|of ~1 character"),
+        ("role_play", 0.5, "stay|remain|keep|break ~1 in|out|of ~2 character|characters|role|roles|rolle|rollen"),
+        ("role_play", 0.45, "now|ok|okay ~1 you ~1 are|re|become"),
+        ("role_play", 0.45, "jetzt|nun ~1 bist ~1 du"),
+        ("role_play", 0.35, "absorbed|immersed|vollkommen|völlig|completely|fully ~4 role|rolle|character|figur"),
+        ("role_play", 0.35, "take|taking ~1 on ~2 persona|role|character|identity"),
+        ("role_play", 0.3, "persona|personas|personify|impersonate"),
+        ("role_play", 0.35, "change|transform|turn ~1 yourself|urself ~1 into"),
+        ("role_play", 0.3, "simulate|emulate ~3 conversation|computer|terminal|shell|human|person|interpreter|machine|chatbot|ai|character|game"),
         ("role_play", 0.4, "you|u ~2 going ~1 to ~1 act|be|play|pretend|simulate|respond|answer"),
         ("role_play", 0.4, "you|u ~2 gonna ~1 act|be|play|pretend|simulate|respond|answer"),
         ("role_play", 0.25, "respond|answer|reply|speak|talk ~2 as|like"),
@@ -309,7 +331,10 @@ public struct InjectionScorer: Sendable {
         ("role_play", 0.3, "i ~1 want ~1 you ~1 to ~1 act|be|pretend|respond|answer|behave"),
         ("role_play", 0.3, "ich ~1 möchte ~1 dass ~1 du|sie"),
         // Jailbreak personas and "no rules" framing.
-        ("jailbreak", 0.7, "do ~1 anything ~1 now"),
+        ("jailbreak", 0.7, "do|say|answer|does ~1 anything ~1 now"),
+        ("jailbreak", 0.3, "which|that|it ~1 stands ~1 for"),
+        ("jailbreak", 0.3, "stay|remain|enter|activate|enable|switch ~3 mode"),
+        ("jailbreak", 0.3, "every|all|any|everything ~4 legal|ethical|allowed|permitted|acceptable"),
         ("jailbreak", 0.6, "developer|dev|god|unrestricted|unlocked|jailbreak|jailbroken ~1 mode"),
         ("jailbreak", 0.3, "jailbreak*"),
         ("jailbreak", 0.35, "unfiltered|uncensored|unrestricted|unbound|unchained|unlimited"),
@@ -320,7 +345,8 @@ public struct InjectionScorer: Sendable {
         ("jailbreak", 0.15, "openai|chatgpt|gpt|llm"),
         ("jailbreak", 0.5, "never|not|wont|cannot|cant ~3 refuse|decline|reject|deny"),
         ("jailbreak", 0.5, "can ~1 do ~1 anything|everything"),
-        ("jailbreak", 0.25, "amoral|immoral|unethical|unhinged|evil|malicious"),
+        ("jailbreak", 0.25, "amoral|immoral|unethical|unhinged|evil|malicious|böse|boshaft"),
+        ("jailbreak", 0.35, "evil|böse|bösartig*|malicious|rogue|unaligned ~2 ai|ki|bot|assistant|chatbot|model|modell"),
         ("jailbreak", 0.15, "illegal|harmful|dangerous|offensive|explicit|nsfw|profanity|swearwords|swear|schimpfwörter"),
         ("jailbreak", 0.4, "opposite|evil|dark|shadow|alter|anti ~2 mode|version|twin|ego|ai|persona"),
         ("jailbreak", 0.25, "two|2 ~3 responses|answers|paragraphs|replies|outputs"),
@@ -333,6 +359,7 @@ public struct InjectionScorer: Sendable {
         ("prompt_leak", 0.4, "prompt ~1 text|texts|texte|textes"),
         ("prompt_leak", 0.5, "what ~3 were|are|was ~2 your ~2 instruction*|rules|prompt*|directives"),
         ("prompt_leak", 0.3, "text|everything|words ~1 above|before"),
+        ("prompt_leak", 0.5, "written|wrote|said|stand|steht|says|stated ~5 beginning|start|top|anfang ~3 prompt|conversation|text|chat|this"),
         ("prompt_leak", 0.6, "repeat|print|output|reveal|show|copy|wiederhole|zeig* ~3 text|everything|words|instructions|prompt|anweisungen ~1 above|before|earlier|oben|davor"),
     ]
 
