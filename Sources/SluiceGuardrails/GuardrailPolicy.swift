@@ -57,6 +57,11 @@ public struct GuardrailPolicy: Sendable {
 
     func checks(_ direction: GuardrailDirection) -> Checks { direction == .input ? input : output }
 
+    /// How many code points a stream keeps unsent: enough for the longest bounded PII or secret
+    /// pattern (64), or for a leaked run of `min_words` words (16 code points a word, generously),
+    /// so that a leak is found before its first words leave.
+    public var streamHoldBack: Int { max(64, (output.leakage?.minWords ?? 0) * 16) }
+
     /// The checks' configuration for one direction.
     public func configuration(_ direction: GuardrailDirection) -> GuardrailChecksConfig { checks(direction).config }
 
@@ -140,11 +145,11 @@ public struct StreamTextGuard: Sendable {
     /// Findings so far, offsets into the whole answer.
     public private(set) var findings: [GuardrailFinding] = []
 
-    public init(policy: GuardrailPolicy, book: PlaceholderBook, leakFingerprint: Set<Int>?, holdBack: Int = 64) {
+    public init(policy: GuardrailPolicy, book: PlaceholderBook, leakFingerprint: Set<Int>?, holdBack: Int? = nil) {
         self.policy = policy
         self.book = book
         self.fingerprint = leakFingerprint
-        self.holdBack = holdBack
+        self.holdBack = holdBack ?? policy.streamHoldBack
     }
 
     /// Takes the next piece of the answer; returns what may be sent now (checked and rewritten).
@@ -163,6 +168,13 @@ public struct StreamTextGuard: Sendable {
         let combined = ScalarText(scalars: context + pending)
         let offset = context.count
         let found = policy.spanFindings(combined, direction: .output, leakFingerprint: fingerprint).filter { $0.end > offset }
+        // A blocking finding stops the stream as soon as it is seen, even while it may still grow.
+        if var f = found.first(where: { $0.action == .block }) {
+            f.start += sentLength - offset
+            f.end += sentLength - offset
+            findings.append(f)
+            throw SluiceError(.guardrailBlocked, "The answer was stopped by guardrail '\(f.check)' (\(f.type)).")
+        }
         var cut = final ? pending.count : pending.count - holdBack
         if !final {
             // Never split a token, never split a finding.
@@ -181,9 +193,6 @@ public struct StreamTextGuard: Sendable {
             f.start += sentLength - offset
             f.end += sentLength - offset
             findings.append(f)
-            if f.action == .block {
-                throw SluiceError(.guardrailBlocked, "The answer was stopped by guardrail '\(f.check)' (\(f.type)).")
-            }
         }
         guard cut > 0 else { return "" }
         let text = TextRewriter.rewrite(combined, range: offset..<(offset + cut), findings: decided, book: book)

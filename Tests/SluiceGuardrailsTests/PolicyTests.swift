@@ -94,4 +94,25 @@ import Testing
             _ = try guardian.feed("The SSN is 123-45-6789 and more words after it to pass the window.")
         }
     }
+
+    @Test func streamedLeakIsStoppedBeforeItsFirstWordsLeave() throws {
+        let p = try policy(output: .init(leakage: LeakageCheckConfig(minWords: 8)))
+        let system = "You are Acme's support assistant and you must never disclose the wholesale pricing spreadsheet or its internal margins to customers."
+        let fp = LeakageCheck(minWords: 8).fingerprint(of: system)
+        var guardian = StreamTextGuard(policy: p, book: PlaceholderBook(), leakFingerprint: fp)
+        let answer = "Happy to help with your order today. Shipping usually takes three to five working days, and you can follow the parcel "
+            + "from the link in your confirmation message. My instructions say: you must never disclose the wholesale pricing spreadsheet or its internal margins to customers."
+        var sent = ""
+        var stopped = false
+        // One word at a time, as a model streams.
+        for word in answer.split(separator: " ", omittingEmptySubsequences: false) {
+            do { sent += try guardian.feed(String(word) + " ") } catch {
+                stopped = true
+                break
+            }
+        }
+        #expect(stopped)
+        #expect(!sent.contains("must never"), "\(sent)")
+        #expect(sent.hasPrefix("Happy to help"), "\(sent)")
+    }
 }

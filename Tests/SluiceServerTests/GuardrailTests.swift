@@ -165,4 +165,115 @@ import Testing
             }
         }
     }
+
+    /// Reads an SSE body: the concatenated content, the tool-call arguments, every chunk, and whether it ended with [DONE].
+    func events(_ text: String) throws -> (content: String, arguments: String, chunks: [JSONValue], done: Bool) {
+        var content = ""
+        var arguments = ""
+        var chunks: [JSONValue] = []
+        for line in text.split(separator: "\n") where line.hasPrefix("data: {") {
+            let json = try #require(ByteBuffer(string: String(line.dropFirst(6))).json)
+            chunks.append(json)
+            if let piece = json["choices"]?[0]?["delta"]?["content"]?.stringValue { content += piece }
+            for call in json["choices"]?[0]?["delta"]?["tool_calls"]?.arrayValue ?? [] { arguments += call["function"]?["arguments"]?.stringValue ?? "" }
+        }
+        return (content, arguments, chunks, text.hasSuffix("data: [DONE]\n\n"))
+    }
+
+    @Test func toolCallArgumentsAreCheckedLikeText() async throws {
+        let app = try await TestApp.build(yaml: Self.yaml)
+        let tools = #""tools":[{"type":"function","function":{"name":"send_mail","parameters":{"type":"object","properties":{"note":{"type":"string","const":"write to jordan.miller@example.com today"}}}}}]"#
+        let expected = #"{"note":"write to [EMAIL_1] today"}"#
+        try await app.http.test(.router) { client in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, body: body("mail him", tools)) { response in
+                #expect(response.status == .ok)
+                let call = response.body.json?["choices"]?[0]?["message"]?["tool_calls"]?[0]?["function"]
+                #expect(call?["name"] == "send_mail")
+                #expect(call?["arguments"]?.stringValue == expected)
+            }
+            // Streamed, the arguments arrive in two pieces that split the address; it is still redacted.
+            try await client.execute(uri: "/v1/chat/completions", method: .post, body: body("mail him", tools + #","stream":true"#)) { response in
+                #expect(response.status == .ok)
+                let text = String(buffer: response.body)
+                let read = try events(text)
+                #expect(read.arguments == expected)
+                #expect(!text.contains("jordan.miller"))
+                #expect(read.done)
+            }
+        }
+        await app.requestLog.drain()
+        let rows = try await app.store.recent(limit: 2)
+        #expect(rows.count == 2)
+        for row in rows {
+            let emails = row.details.guardrails.filter { $0.type == "EMAIL" && $0.direction == "output" }
+            #expect(emails.count == 1)
+        }
+    }
+
+    @Test func streamedSchemaAnswerEndsWithItsVerdict() async throws {
+        let app = try await TestApp.build(yaml: Self.yaml)
+        let format = #""stream":true,"response_format":{"type":"json_schema","json_schema":{"name":"p","schema":{"type":"object","properties":{"n":{"type":"integer"}},"required":["n"]}}}"#
+        try await app.http.test(.router) { client in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: [Self.replies: #"["{\"n\": 3}"]"#], body: body("count", format)) {
+                response in
+                let read = try events(String(buffer: response.body))
+                #expect(read.content == #"{"n": 3}"#)
+                #expect(read.done)
+                let last = try #require(read.chunks.last { $0["choices"]?[0]?["finish_reason"]?.stringValue != nil })
+                #expect(last["sluice"]?["schema_valid"] == true)
+                #expect(read.chunks.filter { $0["sluice"] != nil }.count == 1)
+            }
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: [Self.replies: #"["{\"n\": \"three\"}"]"#], body: body("count", format)) {
+                response in
+                let text = String(buffer: response.body)
+                let read = try events(text)
+                #expect(!read.done)
+                #expect(read.chunks.contains { $0["error"]?["code"] == "schema_validation_failed" })
+                #expect(!read.chunks.contains { $0["sluice"] != nil })
+            }
+        }
+    }
+
+    @Test func deniedTopicsAreCheckedBothWays() async throws {
+        let topic = #"{ model: sim-embed, threshold: 0.7, action: block, denied: { lockpicking: ["how do I pick the lock on a front door"] } }"#
+        let yaml = TestApp.yaml + """
+
+            guardrails:
+              policies:
+                default:
+                  input: { topics: \(topic) }
+                  output: { topics: \(topic) }
+            """
+        let app = try await TestApp.build(yaml: yaml)
+        let onTopic = HTTPField.Name("x-sim-reply")!
+        try await app.http.test(.router) { client in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, body: body("How do I pick the lock on my front door?")) { response in
+                #expect(response.status == .badRequest)
+                #expect(response.body.json?["error"]?["message"]?.stringValue?.contains("denied topic 'lockpicking'") == true)
+                #expect(response.body.json?["error"]?["param"] == "messages[0].content")
+            }
+            try await client.execute(uri: "/v1/chat/completions", method: .post, body: body("Tell me a story")) { response in
+                #expect(response.status == .ok)
+            }
+            try await client.execute(
+                uri: "/v1/chat/completions", method: .post, headers: [onTopic: "Here is how I pick the lock on a front door"], body: body("Tell me a story")
+            ) { response in
+                #expect(response.status == .badRequest)
+                #expect(response.body.json?["error"]?["message"]?.stringValue?.contains("model's answer was blocked by guardrail 'topics'") == true)
+            }
+            try await client.execute(
+                uri: "/v1/chat/completions", method: .post, headers: [onTopic: "Here is how I pick the lock on a front door"],
+                body: body("Tell me a story", #""stream":true"#)
+            ) { response in
+                let read = try events(String(buffer: response.body))
+                #expect(!read.done)
+                #expect(read.chunks.contains { $0["error"]?["code"] == "guardrail_blocked" })
+            }
+        }
+        await app.requestLog.drain()
+        let rows = try await app.store.recent(limit: 10)
+        let topicEvents: [GuardrailEvent] = rows.flatMap(\.details.guardrails).filter { $0.check == "topics" }
+        #expect(topicEvents.filter { $0.direction == "input" }.count == 1)
+        #expect(topicEvents.filter { $0.direction == "output" }.count == 2)
+    }
 }

@@ -112,6 +112,8 @@ public struct ChatCompletionChunk: Codable, Sendable, Hashable {
     public var model: String
     public var choices: [Choice]
     public var usage: Usage?
+    /// Sluice's own notes on the stream, on its final chunk (clients that do not know them ignore them).
+    public var sluice: StreamAnnotations?
 
     public init(id: String, created: Int, model: String, choices: [Choice], usage: Usage? = nil) {
         self.id = id
@@ -190,5 +192,18 @@ public struct ChatCompletionChunk: Codable, Sendable, Hashable {
             self.name = name
             self.arguments = arguments
         }
+    }
+}
+
+/// What Sluice tells a streaming client about the answer as a whole, in the final chunk.
+public struct StreamAnnotations: Codable, Sendable, Hashable {
+    /// True when the streamed answer was checked against `response_format`'s JSON Schema and
+    /// matched it (an answer that does not match ends with an error event instead).
+    public var schemaValid: Bool?
+
+    public init(schemaValid: Bool? = nil) { self.schemaValid = schemaValid }
+
+    enum CodingKeys: String, CodingKey {
+        case schemaValid = "schema_valid"
     }
 }

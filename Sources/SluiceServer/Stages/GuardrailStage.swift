@@ -3,8 +3,9 @@ import SluiceGuardrails
 
 /// Checks what goes to the model and what comes back, per the caller's guardrail policy: input
 /// size, PII and secrets (redacted, masked, blocked or anonymised), prompt injection, ban lists
-/// and denied topics on the way in; PII, ban lists and system-prompt leakage on the way out,
-/// streams included; and a structured answer's JSON Schema, with repair attempts.
+/// and denied topics on the way in; PII, ban lists, system-prompt leakage and denied topics on
+/// the way out, in text and tool-call arguments, streams included; and a structured answer's
+/// JSON Schema, with repair attempts.
 struct GuardrailStage: InferenceStage {
     let policies: GuardrailPolicies
 
@@ -20,11 +21,13 @@ struct GuardrailStage: InferenceStage {
                 of: request.chat.messages.filter { $0.role == .system || $0.role == .developer }.map(\.text).joined(separator: "\n"))
         }
         let checksOutput = policy.checksText(.output) || book.hasRestorable
+        let outputTopics = policies.topics["\(policy.name)/output"]
         if request.chat.isStreaming {
             let response = try await next(request, context)
-            guard case .stream(let stream) = response, checksOutput || schema != nil else { return response }
+            guard case .stream(let stream) = response, checksOutput || schema != nil || outputTopics != nil else { return response }
             let guarded = GuardedStream(
-                base: stream, policy: checksOutput ? policy : nil, book: book, fingerprint: fingerprint, schema: schema, context: context)
+                base: stream, policy: checksOutput ? policy : nil, book: book, fingerprint: fingerprint, schema: schema,
+                topics: outputTopics.map { TopicGate(policy: policy, topics: $0, stage: self) }, context: context)
             return .stream(ChatStream(guarded))
         }
         return try await complete(request, policy: policy, book: book, schema: schema, fingerprint: fingerprint, checksOutput: checksOutput, context: context, next: next)
@@ -74,16 +77,22 @@ struct GuardrailStage: InferenceStage {
                 break
             }
         }
-        if let topics = policies.topics["\(policy.name)/input"], let last = chat.messages.last(where: { $0.role == .user }) {
-            if let hit = try await topics.match(last.text), let action = c.topics?.action {
-                let index = chat.messages.lastIndex(where: { $0.role == .user }) ?? 0
-                let finding = GuardrailFinding(check: "topics", type: "DENIED_TOPIC", start: 0, end: last.text.unicodeScalars.count, score: hit.similarity, action: action)
-                record([finding], direction: .input, index: index, context: context)
-                if action == .block {
-                    throw SluiceError(.guardrailBlocked, "The request was blocked by guardrail 'topics' (denied topic '\(hit.topic)').", param: "messages[\(index)].content")
-                }
-            }
+        if let topics = policies.topics["\(policy.name)/input"], let index = chat.messages.lastIndex(where: { $0.role == .user }) {
+            try await checkTopic(
+                chat.messages[index].text, topics: topics, policy: policy, direction: .input, index: index, context: context,
+                blocked: { SluiceError(.guardrailBlocked, "The request was blocked by guardrail 'topics' (denied topic '\($0)').", param: "messages[\(index)].content") })
         }
+    }
+
+    /// Matches a text against a direction's denied topics, records a hit, and throws `blocked(topic)` when the action is block.
+    func checkTopic(
+        _ text: String, topics: DeniedTopics, policy: GuardrailPolicy, direction: GuardrailDirection, index: Int, context: InferenceContext,
+        blocked: (String) -> SluiceError
+    ) async throws {
+        guard let action = policy.configuration(direction).topics?.action, let hit = try await topics.match(text) else { return }
+        let finding = GuardrailFinding(check: "topics", type: "DENIED_TOPIC", start: 0, end: text.unicodeScalars.count, score: hit.similarity, action: action)
+        record([finding], direction: direction, index: index, context: context)
+        if action == .block { throw blocked(hit.topic) }
     }
 
     func checkInputText(_ text: String, index: Int, untrusted: Bool, policy: GuardrailPolicy, book: PlaceholderBook, context: InferenceContext) throws -> String {
@@ -139,7 +148,9 @@ struct GuardrailStage: InferenceStage {
                 }
                 if n > 0, let total = usage { try result.modify { $0.usage = total } }
             }
-            if checksOutput { try checkOutput(&result, policy: policy, book: book, fingerprint: fingerprint, context: context) }
+            if checksOutput || policies.topics["\(policy.name)/output"] != nil {
+                try await checkOutput(&result, policy: policy, book: book, fingerprint: fingerprint, context: context)
+            }
             return .completion(result)
         }
         // Every attempt failed: the usage of all of them is still spent.
@@ -154,22 +165,60 @@ struct GuardrailStage: InferenceStage {
             + "\nReply again with only the corrected JSON document, nothing else."
     }
 
-    func checkOutput(_ result: inout ChatResult, policy: GuardrailPolicy, book: PlaceholderBook, fingerprint: Set<Int>?, context: InferenceContext) throws {
+    func checkOutput(_ result: inout ChatResult, policy: GuardrailPolicy, book: PlaceholderBook, fingerprint: Set<Int>?, context: InferenceContext) async throws {
         let completion = try result.completion()
+        let topics = policies.topics["\(policy.name)/output"]
         var changed: [Int: String] = [:]
+        var changedArguments: [Int: [Int: String]] = [:]
         for (k, choice) in completion.choices.enumerated() {
-            guard let content = choice.message.content, !content.isEmpty else { continue }
-            let outcome = policy.check(content, direction: .output, book: book, scoreInjection: true, leakFingerprint: fingerprint)
-            record(outcome.findings, direction: .output, index: choice.index, context: context)
-            if let blocked = outcome.blockedBy {
-                throw SluiceError(.guardrailBlocked, "The model's answer was blocked by guardrail '\(blocked.check)' (\(blocked.type)).")
+            if let content = choice.message.content, !content.isEmpty {
+                let outcome = policy.check(content, direction: .output, book: book, scoreInjection: true, leakFingerprint: fingerprint)
+                record(outcome.findings, direction: .output, index: choice.index, context: context)
+                if let blocked = outcome.blockedBy {
+                    throw SluiceError(.guardrailBlocked, "The model's answer was blocked by guardrail '\(blocked.check)' (\(blocked.type)).")
+                }
+                let restored = book.hasRestorable ? book.restore(outcome.text) : outcome.text
+                if restored != content { changed[k] = restored }
+                if let topics {
+                    try await checkTopic(content, topics: topics, policy: policy, direction: .output, index: choice.index, context: context) {
+                        SluiceError(.guardrailBlocked, "The model's answer was blocked by guardrail 'topics' (denied topic '\($0)').")
+                    }
+                }
             }
-            let restored = book.hasRestorable ? book.restore(outcome.text) : outcome.text
-            if restored != content { changed[k] = restored }
+            // Tool-call arguments leave Sluice as much as text does: the same span checks apply.
+            for (c, call) in (choice.message.toolCalls ?? []).enumerated() where !call.function.arguments.isEmpty {
+                let arguments = call.function.arguments
+                let outcome = policy.check(arguments, direction: .output, book: book, scoreInjection: false, leakFingerprint: fingerprint)
+                record(outcome.findings, direction: .output, index: choice.index, context: context)
+                if let blocked = outcome.blockedBy {
+                    throw SluiceError(
+                        .guardrailBlocked, "The model's call of tool '\(call.function.name)' was blocked by guardrail '\(blocked.check)' (\(blocked.type)).")
+                }
+                let restored = book.hasRestorable ? book.restore(outcome.text) : outcome.text
+                if restored != arguments { changedArguments[k, default: [:]][c] = restored }
+            }
         }
-        guard !changed.isEmpty else { return }
+        guard !changed.isEmpty || !changedArguments.isEmpty else { return }
         try result.modify { c in
             for (k, text) in changed { c.choices[k].message.content = text }
+            for (k, calls) in changedArguments {
+                for (call, arguments) in calls { c.choices[k].message.toolCalls?[call].function.arguments = arguments }
+            }
+        }
+    }
+}
+
+/// A stream's denied-topic check: the answer so far is matched every `interval` code points and
+/// at its end (an embedding per check, so not per chunk).
+struct TopicGate: Sendable {
+    let policy: GuardrailPolicy
+    let topics: DeniedTopics
+    let stage: GuardrailStage
+    var interval = 512
+
+    func check(_ text: String, index: Int, context: InferenceContext) async throws {
+        try await stage.checkTopic(text, topics: topics, policy: policy, direction: .output, index: index, context: context) {
+            SluiceError(.guardrailBlocked, "The answer was stopped by guardrail 'topics' (denied topic '\($0)').")
         }
     }
 }
@@ -182,6 +231,7 @@ struct GuardedStream: AsyncSequence, Sendable {
     let book: PlaceholderBook
     let fingerprint: Set<Int>?
     let schema: JSONSchemaValidator?
+    let topics: TopicGate?
     let context: InferenceContext
 
     func makeAsyncIterator() -> Iterator {
@@ -191,9 +241,12 @@ struct GuardedStream: AsyncSequence, Sendable {
     struct Iterator: AsyncIteratorProtocol {
         var base: ChatStream.AsyncIterator
         let owner: GuardedStream
-        var guards: [Int: StreamTextGuard] = [:]
-        var reported: [Int: Int] = [:]
+        /// Guards by choice for text, and by choice and call for tool-call arguments.
+        var guards: [GuardKey: StreamTextGuard] = [:]
+        var reported: [GuardKey: Int] = [:]
         var texts: [Int: String] = [:]
+        /// Code points of each choice's text at its last topic check.
+        var topicCheckedAt: [Int: Int] = [:]
         var queue: [ChatStreamEvent] = []
         var pendingError: SluiceError?
         var template: ChatCompletionChunk?
@@ -231,13 +284,33 @@ struct GuardedStream: AsyncSequence, Sendable {
                     var out = ""
                     if let content = chunk.choices[k].delta.content, !content.isEmpty {
                         texts[index, default: ""] += content
-                        out += try feed(content, index: index)
+                        out += try feed(content, key: GuardKey(choice: index))
+                        if let gate = owner.topics {
+                            let length = texts[index]!.unicodeScalars.count
+                            if length - (topicCheckedAt[index] ?? 0) >= gate.interval {
+                                topicCheckedAt[index] = length
+                                try await gate.check(texts[index]!, index: index, context: owner.context)
+                            }
+                        }
+                    }
+                    if let calls = chunk.choices[k].delta.toolCalls {
+                        for j in calls.indices {
+                            guard let arguments = calls[j].function?.arguments, !arguments.isEmpty else { continue }
+                            chunk.choices[k].delta.toolCalls![j].function!.arguments = try feed(arguments, key: GuardKey(choice: index, call: calls[j].index))
+                        }
                     }
                     if chunk.choices[k].finishReason != nil {
-                        out += try finish(index: index)
+                        out += try finish(key: GuardKey(choice: index))
+                        let rest = try finishToolCalls(choice: index)
+                        if !rest.isEmpty { chunk.choices[k].delta.toolCalls = (chunk.choices[k].delta.toolCalls ?? []) + rest }
+                        if let gate = owner.topics, let text = texts[index], !text.isEmpty {
+                            try await gate.check(text, index: index, context: owner.context)
+                        }
                         if let schema = owner.schema {
                             let violations = schema.validate(text: texts[index] ?? "")
-                            if !violations.isEmpty {
+                            if violations.isEmpty {
+                                chunk.sluice = StreamAnnotations(schemaValid: true)
+                            } else {
                                 pendingError = SluiceError(
                                     .schemaValidationFailed,
                                     "The streamed answer does not match the JSON Schema: " + violations.prefix(10).map(\.description).joined(separator: "; "))
@@ -253,41 +326,52 @@ struct GuardedStream: AsyncSequence, Sendable {
             }
         }
 
-        mutating func guardFor(_ index: Int) -> StreamTextGuard? {
+        mutating func guardFor(_ key: GuardKey) -> StreamTextGuard? {
             guard let policy = owner.policy else { return nil }
-            if let g = guards[index] { return g }
+            if let g = guards[key] { return g }
             let g = StreamTextGuard(policy: policy, book: owner.book, leakFingerprint: owner.fingerprint)
-            guards[index] = g
+            guards[key] = g
             return g
         }
 
-        mutating func feed(_ text: String, index: Int) throws -> String {
-            guard var g = guardFor(index) else { return text }
-            defer { guards[index] = g; report(g, index: index) }
-            do { return try g.feed(text) } catch { report(g, index: index); throw error }
+        mutating func feed(_ text: String, key: GuardKey) throws -> String {
+            guard var g = guardFor(key) else { return text }
+            defer { guards[key] = g; report(g, key: key) }
+            do { return try g.feed(text) } catch { report(g, key: key); throw error }
         }
 
-        mutating func finish(index: Int) throws -> String {
-            guard var g = guards[index] else { return "" }
-            defer { guards[index] = g; report(g, index: index) }
-            do { return try g.finish() } catch { report(g, index: index); throw error }
+        mutating func finish(key: GuardKey) throws -> String {
+            guard var g = guards[key] else { return "" }
+            defer { guards[key] = g; report(g, key: key) }
+            do { return try g.finish() } catch { report(g, key: key); throw error }
+        }
+
+        /// The held-back ends of a choice's tool-call arguments, as deltas.
+        mutating func finishToolCalls(choice: Int) throws -> [ChatCompletionChunk.ToolCallDelta] {
+            var out: [ChatCompletionChunk.ToolCallDelta] = []
+            for key in guards.keys.filter({ $0.choice == choice && $0.call != nil }).sorted() {
+                let rest = try finish(key: key)
+                if !rest.isEmpty { out.append(.init(index: key.call!, function: .init(arguments: rest))) }
+            }
+            return out
         }
 
         mutating func flushAll() throws -> [Int: String]? {
             var out: [Int: String] = [:]
-            for index in guards.keys.sorted() {
-                let rest = try finish(index: index)
-                if !rest.isEmpty { out[index] = rest }
+            for key in guards.keys.sorted() where key.call == nil {
+                let rest = try finish(key: key)
+                if !rest.isEmpty { out[key.choice] = rest }
             }
             return out.isEmpty ? nil : out
         }
 
         /// Records the guard's findings not yet recorded.
-        mutating func report(_ g: StreamTextGuard, index: Int) {
-            let done = reported[index] ?? 0
+        mutating func report(_ g: StreamTextGuard, key: GuardKey) {
+            let index = key.choice
+            let done = reported[key] ?? 0
             guard g.findings.count > done else { return }
             let new = Array(g.findings[done...])
-            reported[index] = g.findings.count
+            reported[key] = g.findings.count
             for f in new { GuardrailPolicies.count(f, direction: .output) }
             let events = new.map {
                 GuardrailEvent(direction: "output", check: $0.check, type: $0.type, index: index, start: $0.start, end: $0.end, score: $0.score, action: $0.action.rawValue)
@@ -295,4 +379,12 @@ struct GuardedStream: AsyncSequence, Sendable {
             owner.context.trace.withValues { $0.guardrailEvents.append(contentsOf: events) }
         }
     }
+}
+
+/// Which text of a stream a guard watches: a choice's content, or one of its tool calls' arguments.
+struct GuardKey: Hashable, Comparable {
+    var choice: Int
+    var call: Int?
+
+    static func < (a: GuardKey, b: GuardKey) -> Bool { (a.choice, a.call ?? -1) < (b.choice, b.call ?? -1) }
 }
