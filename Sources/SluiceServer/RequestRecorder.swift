@@ -1,9 +1,10 @@
 import Logging
 import SluiceCore
 
-/// Writes what one request did: a structured log line at info and an audit-log row.
+/// Writes what one request did: a structured log line at info, an audit-log row, and its metrics.
 struct RequestRecorder: Sendable {
     let sink: any RequestRecordSink
+    var metrics: RequestMetrics?
 
     func finish(_ context: InferenceContext, outcome: StreamOutcome) {
         let values = context.trace.values
@@ -39,6 +40,7 @@ struct RequestRecorder: Sendable {
                 attempts: values.attempts, guardrails: values.guardrailEvents, guardrailPolicy: values.guardrailPolicy,
                 routingScore: values.routingScore, cacheSimilarity: values.cacheSimilarity, tokensSaved: values.tokensSaved))
         sink.submit(record)
+        metrics?.record(record)
         if context.logger.logLevel <= .info {
             var metadata: Logger.Metadata = [
                 "endpoint": .string(context.endpoint),

@@ -88,6 +88,8 @@ public struct BuildOptions: Sendable {
 /// The one place where concrete types are wired together.
 public func buildApplication(config: SluiceConfig, options: BuildOptions = .init()) async throws -> SluiceApplication {
     let logger = options.logger
+    // Before any metric exists: one created earlier would stay bound to the no-op backend.
+    MetricsBackend.install()
     let stores = try await Stores.open(config.store, logger: logger)
     let requestLogStore = stores.requestLog
     let store: any RequestLogStore = requestLogStore
@@ -105,7 +107,8 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
     // Local model servers are up before the first request can arrive.
     try await providers.start()
     let catalog = ModelCatalog(config: config, providers: providers)
-    let recorder = RequestRecorder(sink: writer)
+    let requestMetrics = RequestMetrics(knownModels: Set(config.models.map(\.name)).union(config.aliases.keys))
+    let recorder = RequestRecorder(sink: writer, metrics: requestMetrics)
 
     var queues: [String: DeploymentQueue] = [:]
     for model in config.models {
@@ -125,7 +128,7 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
     // The request pipeline, outermost first. A new capability is one stage and one line here.
     let pipeline = Pipeline(
         stages: [
-            RecordStage(recorder: recorder),
+            RecordStage(recorder: recorder, inFlight: requestMetrics.inFlight),
             // Before routing and admission: a blocked request costs nothing; its output checks wrap every attempt.
             GuardrailStage(policies: guardrails),
             RouteStage(table: routeTable, catalog: catalog),
@@ -142,6 +145,7 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
         "/readyz": [.get, .head],
     ]
     routes.merge(GuardrailRoutes.routes) { a, _ in a }
+    routes.merge(MetricsRoutes.routes) { a, _ in a }
     if config.auth.enabled {
         routes.merge(AdminRoutes.routes) { a, _ in a }
         routes.merge(UsageRoutes.routes) { a, _ in a }
@@ -160,6 +164,7 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
         requestTimeout: .milliseconds(Int64(config.server.requestTimeoutSeconds * 1000)), cancellers: cancellers
     ).register(on: router)
     HealthRoutes(store: store, providers: providers).register(on: router)
+    MetricsRoutes(registry: MetricsBackend.registry, scrape: ScrapeTimeMetrics(writer: writer)).register(on: router)
     GuardrailRoutes(policies: guardrails, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes)).register(on: router)
     if config.auth.enabled {
         AdminRoutes(directory: directory, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes), queues: queues).register(on: router)

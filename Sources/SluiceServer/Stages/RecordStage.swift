@@ -1,3 +1,4 @@
+import Metrics
 import SluiceCore
 import Synchronization
 
@@ -5,17 +6,26 @@ import Synchronization
 /// abandoned — it writes the log line and the audit-log row through `RequestRecorder`.
 struct RecordStage: InferenceStage {
     let recorder: RequestRecorder
+    /// Requests between this stage's start and their record (`sluice_requests_in_flight`).
+    var inFlight: Meter?
 
     func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
         context.trace.withValues {
             $0.modelRequested = request.chat.model
             $0.stream = request.chat.isStreaming
         }
+        inFlight?.increment()
+        let recorder = recorder
+        let inFlight = inFlight
+        @Sendable func finish(_ outcome: StreamOutcome) {
+            inFlight?.decrement()
+            recorder.finish(context, outcome: outcome)
+        }
         let response: InferenceResponse
         do {
             response = try await next(request, context)
         } catch {
-            recorder.finish(context, outcome: .failed(error))
+            finish(.failed(error))
             throw error
         }
         switch response {
@@ -24,7 +34,7 @@ struct RecordStage: InferenceStage {
                 $0.usage = result.usage
                 $0.finishReason = result.finishReason
             }
-            recorder.finish(context, outcome: .finished)
+            finish(.finished)
             return response
         case .stream(let stream):
             let watch = StreamWatch(startedAt: context.startedAt)
@@ -32,7 +42,7 @@ struct RecordStage: InferenceStage {
                 onEvent: { event in watch.observe(event, trace: context.trace) },
                 onFinish: { outcome in
                     watch.settle(trace: context.trace, request: request.chat)
-                    recorder.finish(context, outcome: outcome)
+                    finish(outcome)
                 })
             return .stream(observed)
         }
