@@ -119,6 +119,10 @@ public protocol RequestLogStore: Sendable {
     func recent(limit: Int) async throws -> [RequestRecord]
     /// How many rows there are.
     func count() async throws -> Int
+    /// Rows matching a search, newest first (by time, then id), at most `limit`.
+    func search(_ search: RequestSearch) async throws -> [RequestRecord]
+    /// One row by its request id.
+    func record(id: String) async throws -> RequestRecord?
     /// Whether the store answers (for `/readyz`).
     func ping() async throws
 }
@@ -138,6 +142,30 @@ public actor InMemoryRequestLogStore: RequestLogStore {
     public func recent(limit: Int) async throws -> [RequestRecord] { Array(rows.suffix(limit).reversed()) }
     public func count() async throws -> Int { rows.count }
     public func ping() async throws {}
+    public func record(id: String) async throws -> RequestRecord? { rows.last { $0.id == id } }
+
+    public func search(_ s: RequestSearch) async throws -> [RequestRecord] {
+        let matching = rows.filter { r in
+            if let from = s.from, r.time < from { return false }
+            if let to = s.to, r.time >= to { return false }
+            if let k = s.keyID, r.keyID != k { return false }
+            if let t = s.teamID, r.teamID != t { return false }
+            if let m = s.model, r.modelRequested != m && r.deployment != m { return false }
+            switch s.status {
+            case .exact(let code)?: if r.status != code { return false }
+            case .classOf(let h)?: if r.status / 100 != h { return false }
+            case nil: break
+            }
+            if let c = s.cache, r.cacheStatus != c { return false }
+            if let q = s.text?.lowercased(), !q.isEmpty {
+                let fields = [r.id, r.modelRequested, r.deployment ?? "", r.endpoint, r.keyID, r.errorCode ?? ""]
+                if !fields.contains(where: { $0.lowercased().contains(q) }) { return false }
+            }
+            if let c = s.cursor, !(r.time < c.time || (r.time == c.time && r.id < c.id)) { return false }
+            return true
+        }
+        return Array(matching.sorted { ($0.time, $0.id) > ($1.time, $1.id) }.prefix(s.limit))
+    }
 }
 
 /// A usage report's filter and grouping (`GET /admin/usage`).

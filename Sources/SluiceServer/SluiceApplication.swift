@@ -149,6 +149,7 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
     if config.auth.enabled {
         routes.merge(AdminRoutes.routes) { a, _ in a }
         routes.merge(UsageRoutes.routes) { a, _ in a }
+        routes.merge(RequestLogRoutes.routes) { a, _ in a }
     }
     let router = Router(context: SluiceRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
@@ -168,7 +169,8 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
     GuardrailRoutes(policies: guardrails, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes)).register(on: router)
     if config.auth.enabled {
         AdminRoutes(directory: directory, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes), queues: queues).register(on: router)
-        UsageRoutes(reporter: requestLogStore, log: store).register(on: router)
+        UsageRoutes(reporter: requestLogStore).register(on: router)
+        RequestLogRoutes(log: store).register(on: router)
     }
 
     let http = Application(

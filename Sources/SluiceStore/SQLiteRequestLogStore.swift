@@ -198,19 +198,43 @@ public final class SQLiteRequestLogStore: RequestLogStore, SpendLedger, UsageRep
 
     public func recent(limit: Int) async throws -> [RequestRecord] {
         try await writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM requests ORDER BY time DESC, rowid DESC LIMIT ?", arguments: [limit]).map { row in
-                RequestRecord(
-                    id: row["id"], time: row["time"], endpoint: row["endpoint"], keyID: row["key_id"], modelRequested: row["model_requested"],
-                    deployment: row["deployment"], status: row["status"], errorCode: row["error_code"], latencyMs: row["latency_ms"],
-                    ttftMs: row["ttft_ms"], tokensIn: row["tokens_in"], tokensOut: row["tokens_out"], costUSD: row["cost_usd"],
-                    cacheStatus: row["cache_status"], stream: row["stream"], attempts: row["attempts"], teamID: row["team_id"],
-                    details: RequestDetails(jsonText: row["details"]))
-            }
+            try Row.fetchAll(db, sql: "SELECT * FROM requests ORDER BY time DESC, rowid DESC LIMIT ?", arguments: [limit]).map(Self.record)
         }
+    }
+
+    static func record(_ row: Row) -> RequestRecord {
+        RequestRecord(
+            id: row["id"], time: row["time"], endpoint: row["endpoint"], keyID: row["key_id"], modelRequested: row["model_requested"],
+            deployment: row["deployment"], status: row["status"], errorCode: row["error_code"], latencyMs: row["latency_ms"],
+            ttftMs: row["ttft_ms"], tokensIn: row["tokens_in"], tokensOut: row["tokens_out"], costUSD: row["cost_usd"],
+            cacheStatus: row["cache_status"], stream: row["stream"], attempts: row["attempts"], teamID: row["team_id"],
+            details: RequestDetails(jsonText: row["details"]))
     }
 
     public func count() async throws -> Int {
         try await writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM requests") ?? 0 }
+    }
+
+    public func search(_ search: RequestSearch) async throws -> [RequestRecord] {
+        let conditions = search.conditions
+        var arguments: StatementArguments = []
+        for value in conditions.flatMap(\.values) {
+            switch value {
+            case .number(let n): arguments += [n]
+            case .text(let t): arguments += [t]
+            }
+        }
+        arguments += [search.limit]
+        let sql = """
+            SELECT * FROM requests \(conditions.isEmpty ? "" : "WHERE " + conditions.map(\.sql).joined(separator: " AND "))
+            ORDER BY time DESC, id DESC LIMIT ?
+            """
+        let bound = arguments
+        return try await writer.read { db in try Row.fetchAll(db, sql: sql, arguments: bound).map(Self.record) }
+    }
+
+    public func record(id: String) async throws -> RequestRecord? {
+        try await writer.read { db in try Row.fetchOne(db, sql: "SELECT * FROM requests WHERE id = ?", arguments: [id]).map(Self.record) }
     }
 
     public func ping() async throws {

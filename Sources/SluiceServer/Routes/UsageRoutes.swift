@@ -3,18 +3,16 @@ import Hummingbird
 import HTTPTypes
 import SluiceCore
 
-/// `GET /admin/usage` (requests, tokens and cost from the audit log, filtered and grouped) and
-/// `GET /admin/requests` (the newest audit rows). Readable by admins and viewers.
+/// `GET /admin/usage`: requests, tokens and cost from the audit log, filtered and grouped.
+/// Readable by admins and viewers.
 struct UsageRoutes: Sendable {
     let reporter: any UsageReporter
-    let log: any RequestLogStore
 
     func register(on router: Router<SluiceRequestContext>) {
         router.get("/admin/usage") { request, _ in try await usage(request) }
-        router.get("/admin/requests") { request, _ in try await requests(request) }
     }
 
-    static let routes: [String: [HTTPRequest.Method]] = ["/admin/usage": [.get], "/admin/requests": [.get]]
+    static let routes: [String: [HTTPRequest.Method]] = ["/admin/usage": [.get]]
 
     func usage(_ request: Request) async throws -> Response {
         let q = request.uri.queryParameters
@@ -43,24 +41,6 @@ struct UsageRoutes: Sendable {
         var out: [String: JSONValue] = ["object": "usage", "data": .array(data)]
         out["group_by"] = query.groupBy.map { .string($0.rawValue) } ?? .null
         return try Self.json(.object(out))
-    }
-
-    func requests(_ request: Request) async throws -> Response {
-        let raw = request.uri.queryParameters.get("limit") ?? "100"
-        guard let limit = Int(raw), (1...1000).contains(limit) else {
-            throw SluiceError(.invalidValue, "limit must be a whole number from 1 to 1000.", param: "limit")
-        }
-        let rows = try await log.recent(limit: limit)
-        let data: [JSONValue] = rows.map { r in
-            .object([
-                "id": .string(r.id), "time": .double(r.time), "endpoint": .string(r.endpoint), "key_id": .string(r.keyID),
-                "team_id": .string(r.teamID), "model": .string(r.modelRequested), "deployment": r.deployment.map(JSONValue.string) ?? .null,
-                "status": .int(r.status), "error_code": r.errorCode.map(JSONValue.string) ?? .null, "latency_ms": .double(r.latencyMs),
-                "ttft_ms": r.ttftMs.map(JSONValue.double) ?? .null, "tokens_in": .int(r.tokensIn), "tokens_out": .int(r.tokensOut),
-                "cost_usd": .double(r.costUSD), "cache": .string(r.cacheStatus), "stream": .bool(r.stream), "attempts": .int(r.attempts),
-            ])
-        }
-        return try Self.json(.object(["object": "list", "data": .array(data)]))
     }
 
     /// Unix seconds, an ISO 8601 date-time, or a `YYYY-MM-DD` day (UTC; as `to`, the day is included).

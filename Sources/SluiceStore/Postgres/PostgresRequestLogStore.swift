@@ -59,12 +59,45 @@ public final class PostgresRequestLogStore: RequestLogStore, SpendLedger, UsageR
     private typealias Row = (String, Double, String, String, String, String, String?, Int, String?, Double, Double?, Int, Int, Double, String, Bool, Int, String)
 
     public func recent(limit: Int) async throws -> [RequestRecord] {
-        var out: [RequestRecord] = []
-        let query = PostgresQuery(unsafeSQL: "SELECT \(Self.columns) FROM requests ORDER BY time DESC, id DESC LIMIT $1", binds: {
+        try await search(RequestSearch(limit: limit))
+    }
+
+    public func search(_ search: RequestSearch) async throws -> [RequestRecord] {
+        var binds = PostgresBindings()
+        var clauses: [String] = []
+        for condition in search.conditions {
+            var sql = ""
+            var values = condition.values.makeIterator()
+            // Each `?` becomes the next numbered parameter.
+            for ch in condition.sql {
+                guard ch == "?", let value = values.next() else {
+                    sql.append(ch)
+                    continue
+                }
+                switch value {
+                case .number(let n): binds.append(n)
+                case .text(let t): binds.append(t)
+                }
+                sql += "$\(binds.count)"
+            }
+            clauses.append(sql)
+        }
+        binds.append(search.limit)
+        let sql = "SELECT \(Self.columns) FROM requests \(clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")) "
+            + "ORDER BY time DESC, id DESC LIMIT $\(binds.count)"
+        return try await rows(PostgresQuery(unsafeSQL: sql, binds: binds))
+    }
+
+    public func record(id: String) async throws -> RequestRecord? {
+        try await rows(PostgresQuery(unsafeSQL: "SELECT \(Self.columns) FROM requests WHERE id = $1", binds: {
             var b = PostgresBindings()
-            b.append(limit)
+            b.append(id)
             return b
-        }())
+        }())).first
+    }
+
+    private func rows(_ query: PostgresQuery) async throws -> [RequestRecord] {
+        var out: [RequestRecord] = []
         for try await r in try await client.query(query, logger: logger).decode(Row.self) {
             out.append(
                 RequestRecord(
