@@ -24,13 +24,28 @@ public struct RequestRecord: Sendable, Hashable, Codable {
     public var attempts: Int
     /// Every attempt, the guardrails' findings, the routing and cache decisions (a JSON column).
     public var details: RequestDetails
+    /// The request's messages as JSON, when `audit_log.log_bodies` keeps them (redacted or not).
+    public var requestBody: String?
+    /// The answer's text, when `audit_log.log_bodies` keeps it.
+    public var responseBody: String?
+    /// The request's messages on their way to the writer, which turns them into `requestBody`
+    /// (encoding and redacting off the request path); never stored as such.
+    public var requestMessages: [ChatMessage]?
+
+    enum CodingKeys: String, CodingKey {
+        case id, time, endpoint, keyID, teamID, modelRequested, deployment, status, errorCode, latencyMs, ttftMs, tokensIn, tokensOut, costUSD,
+            cacheStatus, stream, attempts, details, requestBody, responseBody
+    }
 
     public init(
         id: String, time: Double, endpoint: String, keyID: String = "", modelRequested: String, deployment: String?,
         status: Int, errorCode: String?, latencyMs: Double, ttftMs: Double?, tokensIn: Int, tokensOut: Int,
-        costUSD: Double, cacheStatus: String, stream: Bool, attempts: Int, teamID: String = "", details: RequestDetails = .init()
+        costUSD: Double, cacheStatus: String, stream: Bool, attempts: Int, teamID: String = "", details: RequestDetails = .init(),
+        requestBody: String? = nil, responseBody: String? = nil
     ) {
         self.details = details
+        self.requestBody = requestBody
+        self.responseBody = responseBody
         self.id = id
         self.time = time
         self.endpoint = endpoint
@@ -123,6 +138,9 @@ public protocol RequestLogStore: Sendable {
     func search(_ search: RequestSearch) async throws -> [RequestRecord]
     /// One row by its request id.
     func record(id: String) async throws -> RequestRecord?
+    /// Deletes rows older than `rowsBefore` and clears the bodies of rows older than
+    /// `bodiesBefore` (Unix seconds); answers how many rows went and how many bodies.
+    func purge(rowsBefore: Double?, bodiesBefore: Double?) async throws -> (rows: Int, bodies: Int)
     /// Whether the store answers (for `/readyz`).
     func ping() async throws
 }
@@ -144,6 +162,20 @@ public actor InMemoryRequestLogStore: RequestLogStore {
     public func ping() async throws {}
     public func record(id: String) async throws -> RequestRecord? { rows.last { $0.id == id } }
 
+    public func purge(rowsBefore: Double?, bodiesBefore: Double?) async throws -> (rows: Int, bodies: Int) {
+        let before = rows.count
+        if let rowsBefore { rows.removeAll { $0.time < rowsBefore } }
+        var bodies = 0
+        if let bodiesBefore {
+            for i in rows.indices where rows[i].time < bodiesBefore && (rows[i].requestBody != nil || rows[i].responseBody != nil) {
+                rows[i].requestBody = nil
+                rows[i].responseBody = nil
+                bodies += 1
+            }
+        }
+        return (before - rows.count, bodies)
+    }
+
     public func search(_ s: RequestSearch) async throws -> [RequestRecord] {
         let matching = rows.filter { r in
             if let from = s.from, r.time < from { return false }
@@ -158,7 +190,7 @@ public actor InMemoryRequestLogStore: RequestLogStore {
             }
             if let c = s.cache, r.cacheStatus != c { return false }
             if let q = s.text?.lowercased(), !q.isEmpty {
-                let fields = [r.id, r.modelRequested, r.deployment ?? "", r.endpoint, r.keyID, r.errorCode ?? ""]
+                let fields = [r.id, r.modelRequested, r.deployment ?? "", r.endpoint, r.keyID, r.errorCode ?? "", r.requestBody ?? "", r.responseBody ?? ""]
                 if !fields.contains(where: { $0.lowercased().contains(q) }) { return false }
             }
             if let c = s.cursor, !(r.time < c.time || (r.time == c.time && r.id < c.id)) { return false }

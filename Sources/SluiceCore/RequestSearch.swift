@@ -48,7 +48,7 @@ public struct RequestSearch: Sendable, Hashable {
     public var status: StatusFilter?
     /// `hit`, `semantic-hit`, `miss`, `off`…
     public var cache: String?
-    /// Free text, matched case-insensitively within the id, model, deployment, endpoint, key and error code.
+    /// Free text, matched case-insensitively within the id, model, deployment, endpoint, key, error code and kept bodies.
     public var text: String?
     public var limit: Int
     public var cursor: Cursor?
@@ -88,7 +88,7 @@ public struct RequestSearch: Sendable, Hashable {
             let escaped = text.lowercased().replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
                 .replacingOccurrences(of: "_", with: "\\_")
             let pattern = UsageQuery.Value.text("%" + escaped + "%")
-            let columns = ["id", "model_requested", "deployment", "endpoint", "key_id", "error_code"]
+            let columns = ["id", "model_requested", "deployment", "endpoint", "key_id", "error_code", "request_body", "response_body"]
             out.append(("(" + columns.map { "LOWER(COALESCE(\($0), '')) LIKE ? ESCAPE '\\'" }.joined(separator: " OR ") + ")", columns.map { _ in pattern }))
         }
         if let cursor { out.append(("(time < ? OR (time = ? AND id < ?))", [.number(cursor.time), .number(cursor.time), .text(cursor.id)])) }

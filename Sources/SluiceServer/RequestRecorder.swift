@@ -38,8 +38,11 @@ struct RequestRecorder: Sendable {
             attempts: values.attempts.count, teamID: values.teamID,
             details: RequestDetails(
                 attempts: values.attempts, guardrails: values.guardrailEvents, guardrailPolicy: values.guardrailPolicy,
-                routingScore: values.routingScore, cacheSimilarity: values.cacheSimilarity, tokensSaved: values.tokensSaved))
-        sink.submit(record)
+                routingScore: values.routingScore, cacheSimilarity: values.cacheSimilarity, tokensSaved: values.tokensSaved),
+            responseBody: values.responseText)
+        var withBody = record
+        withBody.requestMessages = values.requestMessages
+        sink.submit(withBody)
         metrics?.record(record)
         if context.logger.logLevel <= .info {
             var metadata: Logger.Metadata = [

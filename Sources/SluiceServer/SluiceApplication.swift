@@ -38,6 +38,8 @@ public struct SluiceApplication: Sendable {
     let prober: DeploymentProber
     /// The exact and semantic response cache.
     let cache: ResponseCache
+    /// Purges old audit-log rows and bodies.
+    let retention: AuditLogRetention
 
     /// Runs until a shutdown signal (or until the surrounding task is cancelled).
     public func run() async throws {
@@ -54,6 +56,7 @@ public struct SluiceApplication: Sendable {
                 .init(service: providers),
                 .init(service: prober),
                 .init(service: cache),
+                .init(service: retention),
                 .init(service: http),
             ] + (directory.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []),
             gracefulShutdownSignals: signals,
@@ -102,7 +105,7 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
     }
     let limiter = stores.limiter
     let admission = AdmissionControl(limiter: limiter, defaultMaxTokens: config.auth.defaultMaxTokens)
-    let writer = RequestLogWriter(store: store, config: config.store.auditLog, logger: logger)
+    let writer = RequestLogWriter(store: store, config: config.store.auditLog, logger: logger, prepare: AuditBodies(mode: config.store.auditLog.logBodies).prepare)
     let providers = try ProviderRegistry(config: config, probe: options.simulationProbe, logger: logger)
     // Local model servers are up before the first request can arrive.
     try await providers.start()
@@ -128,7 +131,7 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
     // The request pipeline, outermost first. A new capability is one stage and one line here.
     let pipeline = Pipeline(
         stages: [
-            RecordStage(recorder: recorder, inFlight: requestMetrics.inFlight),
+            RecordStage(recorder: recorder, inFlight: requestMetrics.inFlight, keepsBodies: config.store.auditLog.logBodies != .none),
             // Before routing and admission: a blocked request costs nothing; its output checks wrap every attempt.
             GuardrailStage(policies: guardrails),
             RouteStage(table: routeTable, catalog: catalog),
@@ -184,5 +187,5 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
         directory: config.auth.enabled ? directory : nil, limiter: limiter, requestLogLedger: requestLogStore,
         databaseService: stores.service, board: board,
         prober: DeploymentProber(board: board, catalog: catalog, interval: .milliseconds(config.routing.probeIntervalMs), logger: logger),
-        cache: cache)
+        cache: cache, retention: AuditLogRetention(store: store, config: config.store.auditLog, logger: logger))
 }

@@ -20,12 +20,15 @@ public final class RequestLogWriter: Service, RequestRecordSink {
     let batchSize: Int
     let flushInterval: Duration
     let logger: Logger
+    /// Applied to each batch before it is written, off the request path (bodies are encoded and redacted here).
+    let prepare: (@Sendable (RequestRecord) -> RequestRecord)?
     private let state = Mutex(State())
     private let wake: AsyncStream<Void>
     private let wakeContinuation: AsyncStream<Void>.Continuation
 
-    public init(store: any RequestLogStore, config: AuditLogConfig, logger: Logger) {
+    public init(store: any RequestLogStore, config: AuditLogConfig, logger: Logger, prepare: (@Sendable (RequestRecord) -> RequestRecord)? = nil) {
         self.store = store
+        self.prepare = prepare
         self.capacity = config.queueCapacity
         self.batchSize = config.batchSize
         self.flushInterval = .milliseconds(config.flushIntervalMs)
@@ -80,8 +83,9 @@ public final class RequestLogWriter: Service, RequestRecordSink {
                 return out
             }
             if batch.isEmpty { return }
+            let prepared = prepare.map { batch.map($0) } ?? batch
             do {
-                try await store.append(batch)
+                try await store.append(prepared)
                 state.withLock { $0.written += batch.count }
             } catch {
                 state.withLock { $0.failed += batch.count }

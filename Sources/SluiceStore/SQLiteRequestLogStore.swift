@@ -113,6 +113,10 @@ public final class SQLiteDatabase: Sendable {
                     CREATE INDEX response_cache_expires ON response_cache(expires_at);
                     """)
         }
+        migrator.registerMigration("v5_request_bodies") { db in
+            try db.execute(sql: "ALTER TABLE requests ADD COLUMN request_body TEXT")
+            try db.execute(sql: "ALTER TABLE requests ADD COLUMN response_body TEXT")
+        }
         return migrator
     }
 
@@ -184,13 +188,15 @@ public final class SQLiteRequestLogStore: RequestLogStore, SpendLedger, UsageRep
             let statement = try db.cachedStatement(
                 sql: """
                     INSERT OR REPLACE INTO requests (id, time, endpoint, key_id, model_requested, deployment, status, error_code,
-                        latency_ms, ttft_ms, tokens_in, tokens_out, cost_usd, cache_status, stream, attempts, team_id, details)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        latency_ms, ttft_ms, tokens_in, tokens_out, cost_usd, cache_status, stream, attempts, team_id, details,
+                        request_body, response_body)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
             for r in records {
                 try statement.execute(arguments: [
                     r.id, r.time, r.endpoint, r.keyID, r.modelRequested, r.deployment, r.status, r.errorCode, r.latencyMs, r.ttftMs,
                     r.tokensIn, r.tokensOut, r.costUSD, r.cacheStatus, r.stream, r.attempts, r.teamID, r.details.jsonText,
+                    r.requestBody, r.responseBody,
                 ])
             }
         }
@@ -208,7 +214,25 @@ public final class SQLiteRequestLogStore: RequestLogStore, SpendLedger, UsageRep
             deployment: row["deployment"], status: row["status"], errorCode: row["error_code"], latencyMs: row["latency_ms"],
             ttftMs: row["ttft_ms"], tokensIn: row["tokens_in"], tokensOut: row["tokens_out"], costUSD: row["cost_usd"],
             cacheStatus: row["cache_status"], stream: row["stream"], attempts: row["attempts"], teamID: row["team_id"],
-            details: RequestDetails(jsonText: row["details"]))
+            details: RequestDetails(jsonText: row["details"]), requestBody: row["request_body"], responseBody: row["response_body"])
+    }
+
+    public func purge(rowsBefore: Double?, bodiesBefore: Double?) async throws -> (rows: Int, bodies: Int) {
+        try await writer.write { db in
+            var rows = 0
+            var bodies = 0
+            if let rowsBefore {
+                try db.execute(sql: "DELETE FROM requests WHERE time < ?", arguments: [rowsBefore])
+                rows = db.changesCount
+            }
+            if let bodiesBefore {
+                try db.execute(
+                    sql: "UPDATE requests SET request_body = NULL, response_body = NULL WHERE time < ? AND (request_body IS NOT NULL OR response_body IS NOT NULL)",
+                    arguments: [bodiesBefore])
+                bodies = db.changesCount
+            }
+            return (rows, bodies)
+        }
     }
 
     public func count() async throws -> Int {

@@ -75,3 +75,68 @@ import Testing
         }
     }
 }
+
+/// Bodies in the audit log: redacted by default, kept as sent with `full`, absent with `none`; and the retention job.
+@Suite struct AuditBodyTests {
+    static func yaml(_ mode: String) -> String {
+        AccessTests.yaml.replacingOccurrences(of: #"store: { sqlite: ":memory:" }"#, with: #"store: { sqlite: ":memory:", audit_log: { log_bodies: \#(mode) } }"#)
+    }
+
+    func detail(mode: String, stream: Bool = false) async throws -> JSONValue {
+        let app = try await TestApp.build(yaml: Self.yaml(mode), adminKey: AccessTests.adminKey)
+        return try await app.http.test(.router) { client in
+            var headers = AccessTests.headers(AccessTests.adminKey)
+            headers[HTTPField.Name("x-request-id")!] = "body-1"
+            headers[HTTPField.Name("x-sim-mode")!] = "echo"
+            let body = #"{"model":"sim-small","stream":\#(stream),"messages":[{"role":"user","content":"Mail ann@example.com about card 4111 1111 1111 1111"}]}"#
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: ByteBuffer(string: body)) { #expect($0.status == .ok) }
+            await app.requestLog.drain()
+            return try await client.execute(uri: "/admin/requests/body-1", method: .get, headers: AccessTests.headers(AccessTests.adminKey)) {
+                try #require($0.body.json)
+            }
+        }
+    }
+
+    @Test func bodiesAreRedactedByDefaultKeptWhenFullAndAbsentWhenNone() async throws {
+        for stream in [false, true] {
+            let redacted = try await detail(mode: "redacted", stream: stream)
+            let sent = redacted["request_body"]?[0]?["content"]?.stringValue ?? ""
+            #expect(sent == "Mail [EMAIL_1] about card [CREDIT_CARD_1]", "\(redacted)")
+            let answer = redacted["response_body"]?.stringValue ?? ""
+            #expect(answer.contains("[EMAIL_1]") && !answer.contains("ann@example.com"), "stream \(stream): \(answer)")
+        }
+        let full = try await detail(mode: "full")
+        #expect(full["request_body"]?[0]?["content"]?.stringValue == "Mail ann@example.com about card 4111 1111 1111 1111")
+        #expect(full["response_body"]?.stringValue?.contains("ann@example.com") == true)
+        let none = try await detail(mode: "none")
+        #expect(none["request_body"] == .null && none["response_body"] == .null)
+        #expect(none["model"] == "sim-small")
+    }
+
+    @Test func retentionPurgesByAge() async throws {
+        var config = AuditLogConfig()
+        config.retentionDays = 30
+        config.bodyRetentionDays = 7
+        let day = 86_400.0
+        let (rows, bodies) = AuditLogRetention.cutoffs(config, now: 100 * day)
+        #expect(rows == 70 * day && bodies == 93 * day)
+        config.bodyRetentionDays = nil
+        let following = AuditLogRetention.cutoffs(config, now: 100 * day).bodies
+        #expect(following == 70 * day)
+
+        let store = InMemoryRequestLogStore()
+        let now = 1_000 * 86_400.0
+        var fresh = RequestRecord(
+            id: "new", time: now - 3_600, endpoint: "chat.completions", modelRequested: "m", deployment: nil, status: 200, errorCode: nil, latencyMs: 1,
+            ttftMs: nil, tokensIn: 1, tokensOut: 1, costUSD: 0, cacheStatus: "miss", stream: false, attempts: 1, responseBody: "kept")
+        var old = fresh
+        old.id = "old"
+        old.time = now - 40 * 86_400
+        fresh.requestBody = "[]"
+        try await store.append([old, fresh])
+        let retention = AuditLogRetention(store: store, config: AuditLogConfig(), logger: .init(label: "test"))
+        let done = try await retention.purge(now: now)
+        #expect(done.rows == 1)
+        #expect(try await store.record(id: "new")?.responseBody == "kept")
+    }
+}

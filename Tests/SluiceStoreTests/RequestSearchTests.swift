@@ -71,6 +71,29 @@ import Testing
         }
     }
 
+    @Test func purgeDeletesOldRowsAndClearsOldBodies() async throws {
+        for (name, store) in try await stores() {
+            var rows: [RequestRecord] = []
+            for (i, t) in [100.0, 200, 300, 400].enumerated() {
+                var r = row("p\(i)", time: t)
+                r.requestBody = #"[{"role":"user","content":"hi"}]"#
+                r.responseBody = "hello"
+                rows.append(r)
+            }
+            try await store.append(rows)
+            let done = try await store.purge(rowsBefore: 150, bodiesBefore: 350)
+            #expect(done.rows == 1 && done.bodies == 2, "\(name): \(done)")
+            #expect(try await store.record(id: "p0") == nil, "\(name)")
+            #expect(try await store.record(id: "p1")?.requestBody == nil, "\(name)")
+            #expect(try await store.record(id: "p2")?.responseBody == nil, "\(name)")
+            let kept = try await store.record(id: "p3")
+            #expect(kept?.requestBody == #"[{"role":"user","content":"hi"}]"# && kept?.responseBody == "hello", "\(name)")
+            // Nothing left to do: a second purge changes nothing.
+            let again = try await store.purge(rowsBefore: 150, bodiesBefore: 350)
+            #expect(again.rows == 0 && again.bodies == 0, "\(name)")
+        }
+    }
+
     @Test func cursorsRoundTripAndRefuseGarbage() {
         let c = RequestSearch.Cursor(time: 1_732_000_000.123456, id: "req_a:b")
         #expect(RequestSearch.Cursor(encoded: c.encoded) == c)

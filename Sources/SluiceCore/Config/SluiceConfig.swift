@@ -245,6 +245,19 @@ public struct AuditLogConfig: Sendable, Decodable {
     /// How long rows gather after the first one arrives before they are written: one
     /// transaction per interval at low load instead of one per request.
     public var flushIntervalMs: Int = 200
+    /// Whether request and response bodies are kept: not at all, with PII and secrets redacted, or as sent.
+    public var logBodies: BodyLogging = .redacted
+    /// Rows older than this many days are deleted by the purge job; nil keeps them forever.
+    public var retentionDays: Double? = 30
+    /// Bodies older than this many days are cleared (the row stays); nil follows `retention_days`.
+    public var bodyRetentionDays: Double? = 7
+    /// How often the purge job runs.
+    public var purgeIntervalS: Double = 3600
+
+    /// `log_bodies`.
+    public enum BodyLogging: String, Sendable, Decodable, CaseIterable {
+        case none, redacted, full
+    }
 
     public init(queueCapacity: Int = 100_000, batchSize: Int = 1_000, flushIntervalMs: Int = 200) {
         self.queueCapacity = queueCapacity
@@ -256,6 +269,10 @@ public struct AuditLogConfig: Sendable, Decodable {
         case queueCapacity = "queue_capacity"
         case batchSize = "batch_size"
         case flushIntervalMs = "flush_interval_ms"
+        case logBodies = "log_bodies"
+        case retentionDays = "retention_days"
+        case bodyRetentionDays = "body_retention_days"
+        case purgeIntervalS = "purge_interval_s"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -263,6 +280,13 @@ public struct AuditLogConfig: Sendable, Decodable {
         queueCapacity = try c.decodeIfPresent(Int.self, forKey: .queueCapacity) ?? queueCapacity
         batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? batchSize
         flushIntervalMs = try c.decodeIfPresent(Int.self, forKey: .flushIntervalMs) ?? flushIntervalMs
+        logBodies = try c.decodeIfPresent(BodyLogging.self, forKey: .logBodies) ?? logBodies
+        // An explicit null keeps rows (or bodies) forever.
+        if c.contains(.retentionDays) { retentionDays = try c.decodeNil(forKey: .retentionDays) ? nil : try c.decode(Double.self, forKey: .retentionDays) }
+        if c.contains(.bodyRetentionDays) {
+            bodyRetentionDays = try c.decodeNil(forKey: .bodyRetentionDays) ? nil : try c.decode(Double.self, forKey: .bodyRetentionDays)
+        }
+        purgeIntervalS = try c.decodeIfPresent(Double.self, forKey: .purgeIntervalS) ?? purgeIntervalS
     }
 
     func problems(path: String) -> [ConfigError] {
@@ -272,6 +296,11 @@ public struct AuditLogConfig: Sendable, Decodable {
         if flushIntervalMs < 0 || flushIntervalMs > 60_000 {
             out.append(ConfigError(path: "\(path).flush_interval_ms", "must be in 0...60000"))
         }
+        if let d = retentionDays, !(d > 0) { out.append(ConfigError(path: "\(path).retention_days", "must be more than 0, or null to keep rows forever")) }
+        if let d = bodyRetentionDays, !(d > 0) {
+            out.append(ConfigError(path: "\(path).body_retention_days", "must be more than 0, or null to follow retention_days"))
+        }
+        if !(purgeIntervalS >= 1 && purgeIntervalS <= 86_400) { out.append(ConfigError(path: "\(path).purge_interval_s", "must be in 1...86400")) }
         return out
     }
 }

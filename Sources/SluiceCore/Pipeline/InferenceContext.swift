@@ -106,6 +106,10 @@ public final class RequestTrace: Sendable {
         public var tokensSaved: Int?
         /// `x-ratelimit-*` headers for the answer, from the admission stage.
         public var rateLimitHeaders: [(String, String)] = []
+        /// The messages as the client sent them, when the audit log keeps bodies.
+        public var requestMessages: [ChatMessage]?
+        /// The answer's text, when the audit log keeps bodies.
+        public var responseText: String?
     }
 
     private let state = Mutex(Values())

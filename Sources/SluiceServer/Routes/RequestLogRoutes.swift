@@ -125,6 +125,9 @@ struct RequestLogRoutes: Sendable {
         ]
         if details {
             o["details"] = (try? JSONCoding.decode(JSONValue.self, from: ByteBuffer(string: r.details.jsonText))) ?? .object([:])
+            // The messages as kept (JSON, redacted or not); text if redaction left them unparseable.
+            o["request_body"] = r.requestBody.map { (try? JSONCoding.decode(JSONValue.self, from: ByteBuffer(string: $0))) ?? .string($0) } ?? .null
+            o["response_body"] = r.responseBody.map(JSONValue.string) ?? .null
         }
         return .object(o)
     }

@@ -8,11 +8,15 @@ struct RecordStage: InferenceStage {
     let recorder: RequestRecorder
     /// Requests between this stage's start and their record (`sluice_requests_in_flight`).
     var inFlight: Meter?
+    /// Whether the audit log keeps the messages and the answer.
+    var keepsBodies = false
 
     func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
+        let keepsBodies = keepsBodies
         context.trace.withValues {
             $0.modelRequested = request.chat.model
             $0.stream = request.chat.isStreaming
+            if keepsBodies { $0.requestMessages = request.chat.messages }
         }
         inFlight?.increment()
         let recorder = recorder
@@ -30,14 +34,16 @@ struct RecordStage: InferenceStage {
         }
         switch response {
         case .completion(let result):
+            let text = keepsBodies ? (try? result.completion()).map(Self.answerText) : nil
             context.trace.withValues {
                 $0.usage = result.usage
                 $0.finishReason = result.finishReason
+                if let text { $0.responseText = text }
             }
             finish(.finished)
             return response
         case .stream(let stream):
-            let watch = StreamWatch(startedAt: context.startedAt)
+            let watch = StreamWatch(startedAt: context.startedAt, keepsText: keepsBodies)
             let observed = stream.observed(
                 onEvent: { event in watch.observe(event, trace: context.trace) },
                 onFinish: { outcome in
@@ -49,27 +55,48 @@ struct RecordStage: InferenceStage {
     }
 }
 
+extension RecordStage {
+    /// An answer's text for the audit log: each choice's content, and its tool calls as name(arguments).
+    static func answerText(_ c: ChatCompletion) -> String {
+        c.choices.map { choice in
+            var parts: [String] = []
+            if let content = choice.message.content, !content.isEmpty { parts.append(content) }
+            for call in choice.message.toolCalls ?? [] { parts.append("\(call.function.name)(\(call.function.arguments))") }
+            return parts.joined(separator: "\n")
+        }.joined(separator: "\n---\n")
+    }
+}
+
 /// What a stream has shown so far: when its first token came, its usage, how much text it sent
-/// (to estimate usage when the stream ended before reporting it).
+/// (to estimate usage when the stream ended before reporting it), and its text when the audit
+/// log keeps bodies.
 final class StreamWatch: Sendable {
     struct State {
         var sawFirstToken = false
         var outputBytes = 0
         var usage: Usage?
         var finishReason: String?
+        var text = ""
     }
 
     private let state = Mutex(State())
     let startedAt: ContinuousClock.Instant
+    let keepsText: Bool
 
-    init(startedAt: ContinuousClock.Instant) { self.startedAt = startedAt }
+    init(startedAt: ContinuousClock.Instant, keepsText: Bool = false) {
+        self.startedAt = startedAt
+        self.keepsText = keepsText
+    }
 
     func observe(_ event: ChatStreamEvent, trace: RequestTrace) {
         let summary = event.summary
         let bytes = summary.outputBytes
         let finish = summary.finishReason
+        // The first choice's text only: enough to audit, and one decode per chunk that has any.
+        let piece = keepsText && bytes > 0 ? ((try? event.chunk())?.choices.first?.delta.content ?? "") : ""
         let first = state.withLock { s -> Bool in
             s.outputBytes += bytes
+            s.text += piece
             if let u = summary.usage { s.usage = u }
             if let finish { s.finishReason = finish }
             if bytes > 0 && !s.sawFirstToken {
@@ -91,6 +118,7 @@ final class StreamWatch: Sendable {
         trace.withValues {
             $0.usage = usage
             $0.finishReason = s.finishReason
+            if keepsText { $0.responseText = s.text }
         }
     }
 }

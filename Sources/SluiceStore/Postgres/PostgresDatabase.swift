@@ -135,5 +135,6 @@ public final class PostgresDatabase: Service, Sendable {
                 "CREATE INDEX response_cache_expires ON response_cache(expires_at)",
             ]
         ),
+        ("v4_request_bodies", ["ALTER TABLE requests ADD COLUMN request_body TEXT", "ALTER TABLE requests ADD COLUMN response_body TEXT"]),
     ]
 }

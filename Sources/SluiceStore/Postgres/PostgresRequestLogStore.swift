@@ -12,21 +12,21 @@ public final class PostgresRequestLogStore: RequestLogStore, SpendLedger, UsageR
     public init(database: PostgresDatabase) { self.db = database }
 
     private static let columns =
-        "id, time, endpoint, key_id, team_id, model_requested, deployment, status, error_code, latency_ms, ttft_ms, tokens_in, tokens_out, cost_usd, cache_status, stream, attempts, details"
+        "id, time, endpoint, key_id, team_id, model_requested, deployment, status, error_code, latency_ms, ttft_ms, tokens_in, tokens_out, cost_usd, cache_status, stream, attempts, details, request_body, response_body"
 
     public func append(_ records: [RequestRecord]) async throws {
         guard !records.isEmpty else { return }
-        // Multi-row inserts, 500 rows (9,000 parameters) per statement, in one transaction.
+        // Multi-row inserts, 500 rows (10,000 parameters) per statement, in one transaction.
         try await client.withTransaction(logger: logger) { conn in
             var start = 0
             while start < records.count {
                 let chunk = records[start..<min(start + 500, records.count)]
                 start += chunk.count
                 var sql = "INSERT INTO requests (\(Self.columns)) VALUES "
-                var binds = PostgresBindings(capacity: chunk.count * 18)
+                var binds = PostgresBindings(capacity: chunk.count * 20)
                 for (i, r) in chunk.enumerated() {
                     if i > 0 { sql += "," }
-                    sql += "(" + (1...18).map { "$\(i * 18 + $0)" }.joined(separator: ",") + ")"
+                    sql += "(" + (1...20).map { "$\(i * 20 + $0)" }.joined(separator: ",") + ")"
                     binds.append(r.id)
                     binds.append(r.time)
                     binds.append(r.endpoint)
@@ -45,6 +45,8 @@ public final class PostgresRequestLogStore: RequestLogStore, SpendLedger, UsageR
                     binds.append(r.stream)
                     binds.append(r.attempts)
                     binds.append(r.details.jsonText)
+                    binds.append(r.requestBody)
+                    binds.append(r.responseBody)
                 }
                 // A client may reuse an x-request-id: the newest row wins rather than the batch failing.
                 sql += " ON CONFLICT (id) DO UPDATE SET " + Self.columns.split(separator: ",").dropFirst().map {
@@ -56,7 +58,10 @@ public final class PostgresRequestLogStore: RequestLogStore, SpendLedger, UsageR
         }
     }
 
-    private typealias Row = (String, Double, String, String, String, String, String?, Int, String?, Double, Double?, Int, Int, Double, String, Bool, Int, String)
+    private typealias Row = (
+        String, Double, String, String, String, String, String?, Int, String?, Double, Double?, Int, Int, Double, String, Bool, Int, String, String?,
+        String?
+    )
 
     public func recent(limit: Int) async throws -> [RequestRecord] {
         try await search(RequestSearch(limit: limit))
@@ -103,9 +108,29 @@ public final class PostgresRequestLogStore: RequestLogStore, SpendLedger, UsageR
                 RequestRecord(
                     id: r.0, time: r.1, endpoint: r.2, keyID: r.3, modelRequested: r.5, deployment: r.6, status: r.7, errorCode: r.8,
                     latencyMs: r.9, ttftMs: r.10, tokensIn: r.11, tokensOut: r.12, costUSD: r.13, cacheStatus: r.14, stream: r.15,
-                    attempts: r.16, teamID: r.4, details: RequestDetails(jsonText: r.17)))
+                    attempts: r.16, teamID: r.4, details: RequestDetails(jsonText: r.17), requestBody: r.18, responseBody: r.19))
         }
         return out
+    }
+
+    public func purge(rowsBefore: Double?, bodiesBefore: Double?) async throws -> (rows: Int, bodies: Int) {
+        var rows = 0
+        var bodies = 0
+        if let rowsBefore {
+            for try await n in try await client.query("WITH gone AS (DELETE FROM requests WHERE time < \(rowsBefore) RETURNING 1) SELECT COUNT(*) FROM gone", logger: logger)
+                .decode(Int.self)
+            { rows = n }
+        }
+        if let bodiesBefore {
+            for try await n in try await client.query(
+                """
+                WITH cleared AS (UPDATE requests SET request_body = NULL, response_body = NULL
+                    WHERE time < \(bodiesBefore) AND (request_body IS NOT NULL OR response_body IS NOT NULL) RETURNING 1)
+                SELECT COUNT(*) FROM cleared
+                """, logger: logger
+            ).decode(Int.self) { bodies = n }
+        }
+        return (rows, bodies)
     }
 
     public func count() async throws -> Int {

@@ -1,0 +1,39 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import SluiceCore
+
+/// Deletes audit-log rows older than `retention_days` and clears bodies older than
+/// `body_retention_days`, every `purge_interval_s` (and once at start-up).
+struct AuditLogRetention: Service {
+    let store: any RequestLogStore
+    let config: AuditLogConfig
+    let logger: Logger
+
+    /// The cut-offs for a purge at `now` (Unix seconds).
+    static func cutoffs(_ config: AuditLogConfig, now: Double) -> (rows: Double?, bodies: Double?) {
+        let rows = config.retentionDays.map { now - $0 * 86_400 }
+        let bodies = (config.bodyRetentionDays ?? config.retentionDays).map { now - $0 * 86_400 }
+        return (rows, bodies)
+    }
+
+    /// One purge; answers what went.
+    @discardableResult
+    func purge(now: Double = Date().timeIntervalSince1970) async throws -> (rows: Int, bodies: Int) {
+        let (rows, bodies) = Self.cutoffs(config, now: now)
+        guard rows != nil || bodies != nil else { return (0, 0) }
+        let done = try await store.purge(rowsBefore: rows, bodiesBefore: bodies)
+        if done.rows > 0 || done.bodies > 0 {
+            logger.info("audit log purged", metadata: ["rows": "\(done.rows)", "bodies": "\(done.bodies)"])
+        }
+        return done
+    }
+
+    func run() async throws {
+        guard config.retentionDays != nil || config.bodyRetentionDays != nil else { return }
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do { try await purge() } catch { logger.error("audit log purge failed", metadata: ["error": "\(error)"]) }
+            do { try await gracefulShutdownSleep(for: .milliseconds(Int64(config.purgeIntervalS * 1000))) } catch { return }
+        }
+    }
+}
