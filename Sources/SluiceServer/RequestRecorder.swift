@@ -5,6 +5,8 @@ import SluiceCore
 struct RequestRecorder: Sendable {
     let sink: any RequestRecordSink
     var metrics: RequestMetrics?
+    /// The alert rules' window of recent requests.
+    var recent: RecentRequests?
 
     func finish(_ context: InferenceContext, outcome: StreamOutcome) {
         let values = context.trace.values
@@ -44,6 +46,7 @@ struct RequestRecorder: Sendable {
         withBody.requestMessages = values.requestMessages
         sink.submit(withBody)
         metrics?.record(record)
+        recent?.add(record)
         if context.logger.logLevel <= .info {
             var metadata: Logger.Metadata = [
                 "endpoint": .string(context.endpoint),

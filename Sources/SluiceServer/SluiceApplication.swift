@@ -40,6 +40,8 @@ public struct SluiceApplication: Sendable {
     let cache: ResponseCache
     /// Purges old audit-log rows and bodies.
     let retention: AuditLogRetention
+    /// Evaluates the alert rules.
+    let alerts: AlertEvaluator
 
     /// Runs until a shutdown signal (or until the surrounding task is cancelled).
     public func run() async throws {
@@ -57,6 +59,7 @@ public struct SluiceApplication: Sendable {
                 .init(service: prober),
                 .init(service: cache),
                 .init(service: retention),
+                .init(service: alerts),
                 .init(service: http),
             ] + (directory.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []),
             gracefulShutdownSignals: signals,
@@ -111,7 +114,8 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
     try await providers.start()
     let catalog = ModelCatalog(config: config, providers: providers)
     let requestMetrics = RequestMetrics(knownModels: Set(config.models.map(\.name)).union(config.aliases.keys))
-    let recorder = RequestRecorder(sink: writer, metrics: requestMetrics)
+    let recent = RecentRequests()
+    let recorder = RequestRecorder(sink: writer, metrics: requestMetrics, recent: config.alerts.rules.isEmpty ? nil : recent)
 
     var queues: [String: DeploymentQueue] = [:]
     for model in config.models {
@@ -127,6 +131,9 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
         logger: logger)
     try await cache.load()
     let invoker = FallbackInvoker(board: board, queues: queues, queueConfig: config.queue, routing: config.routing)
+    let alerts = AlertEvaluator(
+        config: config.alerts, recent: recent, board: board, access: accessStore, ledger: requestLogStore,
+        notifier: config.alerts.webhook.map { WebhookNotifier(config: $0, logger: logger) }, logger: logger)
 
     // The request pipeline, outermost first. A new capability is one stage and one line here.
     let pipeline = Pipeline(
@@ -153,6 +160,7 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
         routes.merge(AdminRoutes.routes) { a, _ in a }
         routes.merge(UsageRoutes.routes) { a, _ in a }
         routes.merge(RequestLogRoutes.routes) { a, _ in a }
+        routes.merge(AlertRoutes.routes) { a, _ in a }
     }
     let router = Router(context: SluiceRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
@@ -174,6 +182,7 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
         AdminRoutes(directory: directory, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes), queues: queues).register(on: router)
         UsageRoutes(reporter: requestLogStore).register(on: router)
         RequestLogRoutes(log: store).register(on: router)
+        AlertRoutes(evaluator: alerts).register(on: router)
     }
 
     let http = Application(
@@ -187,5 +196,5 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
         directory: config.auth.enabled ? directory : nil, limiter: limiter, requestLogLedger: requestLogStore,
         databaseService: stores.service, board: board,
         prober: DeploymentProber(board: board, catalog: catalog, interval: .milliseconds(config.routing.probeIntervalMs), logger: logger),
-        cache: cache, retention: AuditLogRetention(store: store, config: config.store.auditLog, logger: logger))
+        cache: cache, retention: AuditLogRetention(store: store, config: config.store.auditLog, logger: logger), alerts: alerts)
 }

@@ -13,6 +13,8 @@ public struct SluiceConfig: Sendable, Decodable {
     public var guardrails: GuardrailsConfig?
     /// Names for sets of deployments, with how to choose among them.
     public var aliases: [String: AliasConfig] = [:]
+    /// `alerts:`; none when absent.
+    public var alerts: AlertsConfig = .init()
     public var routing: RoutingConfig = .init()
     public var cache: CacheConfig = .init()
 
@@ -29,7 +31,7 @@ public struct SluiceConfig: Sendable, Decodable {
         self.queue = queue
     }
 
-    enum CodingKeys: String, CodingKey { case server, store, providers, models, logging, auth, queue, guardrails, aliases, routing, cache }
+    enum CodingKeys: String, CodingKey { case server, store, providers, models, logging, auth, queue, guardrails, aliases, routing, cache, alerts }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -42,6 +44,7 @@ public struct SluiceConfig: Sendable, Decodable {
         self.queue = try c.decodeIfPresent(QueueConfig.self, forKey: .queue) ?? .init()
         self.guardrails = try c.decodeIfPresent(GuardrailsConfig.self, forKey: .guardrails)
         self.aliases = try c.decodeIfPresent([String: AliasConfig].self, forKey: .aliases) ?? [:]
+        self.alerts = try c.decodeIfPresent(AlertsConfig.self, forKey: .alerts) ?? .init()
         self.routing = try c.decodeIfPresent(RoutingConfig.self, forKey: .routing) ?? .init()
         self.cache = try c.decodeIfPresent(CacheConfig.self, forKey: .cache) ?? .init()
     }
@@ -129,6 +132,7 @@ public struct SluiceConfig: Sendable, Decodable {
             if let cache = model.cache { errors += cache.problems(path: "\(path).cache") }
         }
         errors += routing.problems(path: "routing")
+        errors += alerts.problems(path: "alerts", models: Set(models.map(\.name)).union(aliases.keys))
         let chatModels = Dictionary(models.filter { $0.type == .chat }.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let embeddingModels = Set(models.filter { $0.type == .embedding }.map(\.name))
         errors += cache.problems(path: "cache", embeddingModels: embeddingModels)

@@ -57,8 +57,8 @@ struct AuthMiddleware: RouterMiddleware {
             } else if path.hasPrefix("/v1/") || path == "/v1" {
                 self = .inference
             } else if path.hasPrefix("/admin/") || path == "/admin" {
-                // What a viewer may read: usage and the request log.
-                self = .admin(readable: path.hasPrefix("/admin/usage") || path.hasPrefix("/admin/requests"))
+                // What a viewer may read: usage, the request log and the alerts.
+                self = .admin(readable: path.hasPrefix("/admin/usage") || path.hasPrefix("/admin/requests") || path.hasPrefix("/admin/alerts"))
             } else {
                 return nil
             }

@@ -1,0 +1,276 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+import SluiceCore
+import SluiceRouting
+import Synchronization
+
+/// The last finished requests (time, model asked for, deployment, status, latency) for alert
+/// windows: a ring buffer, so memory is bounded whatever the traffic.
+final class RecentRequests: Sendable {
+    struct Sample: Sendable {
+        var time: Double
+        var model: String
+        var deployment: String?
+        var status: Int
+        var latencyMs: Double
+    }
+
+    private let state: Mutex<(samples: [Sample], next: Int)>
+    let capacity: Int
+
+    init(capacity: Int = 100_000) {
+        self.capacity = capacity
+        state = Mutex(([], 0))
+    }
+
+    func add(_ r: RequestRecord) {
+        let s = Sample(time: r.time + r.latencyMs / 1000, model: r.modelRequested, deployment: r.deployment, status: r.status, latencyMs: r.latencyMs)
+        state.withLock { state in
+            if state.samples.count < capacity {
+                state.samples.append(s)
+            } else {
+                state.samples[state.next] = s
+                state.next = (state.next + 1) % capacity
+            }
+        }
+    }
+
+    /// Samples that finished at or after `since` and concern `model` (asked for or served by it; every one when nil).
+    func samples(since: Double, model: String?) -> [Sample] {
+        state.withLock { state in
+            state.samples.filter { $0.time >= since && (model == nil || $0.model == model || $0.deployment == model) }
+        }
+    }
+}
+
+/// One transition of a rule, as logged and sent to the webhook.
+struct AlertEvent: Sendable {
+    var rule: AlertRule
+    /// `firing` or `resolved`.
+    var status: String
+    var value: Double
+    var threshold: Double
+    var message: String
+    var since: Double
+    var at: Double
+
+    var json: JSONValue {
+        var o: [String: JSONValue] = [
+            "alert": .string(rule.name), "status": .string(status), "kind": .string(rule.kind.rawValue), "value": .double(value),
+            "threshold": .double(threshold), "message": .string(message), "since": .double(since), "at": .double(at),
+        ]
+        if let m = rule.model { o["model"] = .string(m) }
+        if let d = rule.deployment { o["deployment"] = .string(d) }
+        if let t = rule.team { o["team"] = .string(t) }
+        if let k = rule.key { o["key"] = .string(k) }
+        return .object(o)
+    }
+}
+
+/// Where alert events go.
+protocol AlertNotifier: Sendable {
+    func send(_ event: AlertEvent) async
+}
+
+/// POSTs each event as JSON to the configured webhook, retrying failures with backoff.
+struct WebhookNotifier: AlertNotifier {
+    let config: WebhookConfig
+    let logger: Logger
+
+    func send(_ event: AlertEvent) async {
+        var request = HTTPClientRequest(url: config.url)
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        for (name, value) in config.headers { request.headers.add(name: name, value: value) }
+        guard let body = try? JSONCoding.encode(event.json) else { return }
+        request.body = .bytes(body)
+        var delay = Duration.milliseconds(500)
+        for attempt in 0...config.retries {
+            do {
+                let response = try await HTTPClient.shared.execute(request, timeout: .milliseconds(Int64(config.timeoutMs)))
+                _ = try? await response.body.collect(upTo: 64 * 1024)
+                if (200..<300).contains(response.status.code) { return }
+                logger.warning("alert webhook answered \(response.status.code)", metadata: ["alert": "\(event.rule.name)", "attempt": "\(attempt + 1)"])
+            } catch {
+                logger.warning("alert webhook failed", metadata: ["alert": "\(event.rule.name)", "attempt": "\(attempt + 1)", "error": "\(error)"])
+            }
+            guard attempt < config.retries else { break }
+            try? await Task.sleep(for: delay)
+            delay *= 2
+        }
+        logger.error("alert webhook gave up", metadata: ["alert": "\(event.rule.name)", "status": "\(event.status)"])
+    }
+}
+
+/// Evaluates the alert rules every `interval_s`: a rule fires when its condition holds and
+/// resolves when it no longer does; each change is logged and sent to the webhook.
+/// `GET /admin/alerts` shows every rule's state.
+final class AlertEvaluator: Service, Sendable {
+    /// A rule's state as `/admin/alerts` shows it.
+    struct State: Sendable {
+        var firing = false
+        /// The last measured value (ms, a fraction, seconds open); nil before a decision.
+        var value: Double?
+        /// When the current state began.
+        var since: Double?
+        var lastEvaluated: Double?
+        /// When the breaker was first seen open (breaker rules).
+        var openSince: Double?
+    }
+
+    let config: AlertsConfig
+    let recent: RecentRequests
+    let board: DeploymentBoard
+    let access: any AccessStore
+    let ledger: any SpendLedger
+    let notifier: (any AlertNotifier)?
+    let logger: Logger
+    private let states = Mutex<[String: State]>([:])
+
+    init(
+        config: AlertsConfig, recent: RecentRequests, board: DeploymentBoard, access: any AccessStore, ledger: any SpendLedger,
+        notifier: (any AlertNotifier)?, logger: Logger
+    ) {
+        self.config = config
+        self.recent = recent
+        self.board = board
+        self.access = access
+        self.ledger = ledger
+        self.notifier = notifier
+        self.logger = logger
+    }
+
+    func run() async throws {
+        guard !config.rules.isEmpty else { return }
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do { try await gracefulShutdownSleep(for: .milliseconds(Int64(config.intervalS * 1000))) } catch { return }
+            for event in await evaluate(now: Date().timeIntervalSince1970) {
+                await notifier?.send(event)
+            }
+        }
+    }
+
+    /// Every rule with its state, in configuration order.
+    func snapshot() -> [(AlertRule, State)] {
+        let s = states.withLock { $0 }
+        return config.rules.map { ($0, s[$0.name] ?? State()) }
+    }
+
+    /// One round: measures every rule and answers the transitions (already logged).
+    func evaluate(now: Double) async -> [AlertEvent] {
+        var events: [AlertEvent] = []
+        for rule in config.rules {
+            let measured = await measure(rule, now: now)
+            let event = states.withLock { states -> AlertEvent? in
+                var s = states[rule.name] ?? State()
+                defer { states[rule.name] = s }
+                s.lastEvaluated = now
+                if rule.kind == .breakerOpen { s.openSince = measured.openSince }
+                guard let value = measured.value else { return nil }
+                s.value = value
+                let threshold = Self.threshold(rule)
+                let holds = rule.kind == .breakerOpen ? value >= rule.forS : value > threshold
+                guard holds != s.firing else { return nil }
+                s.firing = holds
+                s.since = now
+                return AlertEvent(
+                    rule: rule, status: holds ? "firing" : "resolved", value: value, threshold: threshold,
+                    message: Self.describe(rule, value: value), since: now, at: now)
+            }
+            if let event {
+                events.append(event)
+                let metadata: Logger.Metadata = ["alert": "\(rule.name)", "value": "\(event.value)", "threshold": "\(event.threshold)"]
+                if event.status == "firing" { logger.warning("alert firing: \(event.message)", metadata: metadata) } else {
+                    logger.info("alert resolved: \(event.message)", metadata: metadata)
+                }
+            }
+        }
+        return events
+    }
+
+    static func threshold(_ rule: AlertRule) -> Double {
+        switch rule.kind {
+        case .latency: rule.thresholdMs ?? 0
+        case .errorRate: rule.threshold ?? 0
+        case .budget: rule.fraction ?? 0
+        case .breakerOpen: rule.forS
+        }
+    }
+
+    static func describe(_ rule: AlertRule, value: Double) -> String {
+        let scope = rule.model.map { " of \($0)" } ?? ""
+        switch rule.kind {
+        case .latency:
+            return "p\(Int(rule.percentile)) latency\(scope) over \(Int(rule.windowS)) s is \(Int(value.rounded())) ms (threshold \(Int(rule.thresholdMs ?? 0)) ms)"
+        case .errorRate:
+            return "error rate\(scope) over \(Int(rule.windowS)) s is \(String(format: "%.1f", value * 100))% (threshold \(String(format: "%.1f", (rule.threshold ?? 0) * 100))%)"
+        case .budget:
+            let who = rule.team.map { "team \($0)" } ?? "key \(rule.key ?? "")"
+            return "\(who) has spent \(Int((value * 100).rounded()))% of its \(rule.period == .day ? "daily" : "monthly") budget (threshold \(Int(((rule.fraction ?? 0) * 100).rounded()))%)"
+        case .breakerOpen:
+            return "the circuit breaker of \(rule.deployment ?? "") has been open \(Int(value)) s (threshold \(Int(rule.forS)) s)"
+        }
+    }
+
+    /// The rule's value now; nil when there is too little to decide.
+    func measure(_ rule: AlertRule, now: Double) async -> (value: Double?, openSince: Double?) {
+        switch rule.kind {
+        case .latency:
+            let latencies = recent.samples(since: now - rule.windowS, model: rule.model).filter { $0.status < 400 }.map(\.latencyMs).sorted()
+            guard latencies.count >= max(1, rule.minRequests) else { return (nil, nil) }
+            // Nearest rank.
+            let rank = Int((rule.percentile / 100 * Double(latencies.count)).rounded(.up))
+            return (latencies[min(latencies.count, max(1, rank)) - 1], nil)
+        case .errorRate:
+            let samples = recent.samples(since: now - rule.windowS, model: rule.model)
+            guard samples.count >= max(1, rule.minRequests) else { return (nil, nil) }
+            let failed = samples.filter { $0.status >= 500 || $0.status == 429 }.count
+            return (Double(failed) / Double(samples.count), nil)
+        case .budget:
+            return (await budgetUse(rule, now: now), nil)
+        case .breakerOpen:
+            guard let name = rule.deployment, let status = board.statuses[name] else { return (nil, nil) }
+            guard status.breakerState == .open else { return (0, nil) }
+            let since = states.withLock { $0[rule.name]?.openSince } ?? now
+            return (now - since, since)
+        }
+    }
+
+    /// The share of its budget a key or team has spent this period, or nil when it has no budget.
+    func budgetUse(_ rule: AlertRule, now: Double) async -> Double? {
+        do {
+            let limits: Limits
+            var keyID: String?
+            var teamID: String?
+            if let team = rule.team {
+                guard let t = try await access.teams().first(where: { $0.id == team || $0.name == team }) else { return nil }
+                limits = t.limits
+                teamID = t.id
+            } else if let key = rule.key {
+                guard let k = try await access.keys().first(where: { $0.id == key }) else { return nil }
+                limits = k.limits
+                keyID = k.id
+            } else {
+                return nil
+            }
+            guard let budget = rule.period == .day ? limits.budgetUSDDay : limits.budgetUSDMonth, budget > 0 else { return nil }
+            let spent = try await ledger.spend(keyID: keyID, teamID: teamID, since: Self.periodStart(rule.period, now: now))
+            return spent / budget
+        } catch {
+            logger.warning("alert budget lookup failed", metadata: ["alert": "\(rule.name)", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// The start of the current UTC day or month, in Unix seconds.
+    static func periodStart(_ period: AlertRule.BudgetPeriod, now: Double) -> Double {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let date = Date(timeIntervalSince1970: now)
+        let parts = calendar.dateComponents(period == .day ? [.year, .month, .day] : [.year, .month], from: date)
+        return calendar.date(from: parts)?.timeIntervalSince1970 ?? now
+    }
+}
