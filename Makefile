@@ -59,6 +59,7 @@ test-swift: deps-system deps-minilm deps-models
 
 deps-e2e:
 	bash scripts/python-env.sh
+	bash scripts/browser-deps.sh
 
 test-e2e: deps-system deps-e2e deps-models
 	swift build -j $(SWIFT_JOBS) --product sluice

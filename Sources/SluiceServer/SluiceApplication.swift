@@ -161,6 +161,7 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
         routes.merge(UsageRoutes.routes) { a, _ in a }
         routes.merge(RequestLogRoutes.routes) { a, _ in a }
         routes.merge(AlertRoutes.routes) { a, _ in a }
+        routes.merge(DashboardRoutes.routes) { a, _ in a }
     }
     let router = Router(context: SluiceRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
@@ -183,6 +184,7 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
         UsageRoutes(reporter: requestLogStore).register(on: router)
         RequestLogRoutes(log: store).register(on: router)
         AlertRoutes(evaluator: alerts).register(on: router)
+        try DashboardRoutes(directory: directory, log: store, access: accessStore, ledger: requestLogStore, board: board, alerts: alerts).register(on: router)
     }
 
     let http = Application(

@@ -144,7 +144,8 @@ final class AlertEvaluator: Service, Sendable {
     }
 
     func run() async throws {
-        guard !config.rules.isEmpty else { return }
+        // With no rules there is nothing to do, but a service that returns early stops the group.
+        guard !config.rules.isEmpty else { return try await gracefulShutdown() }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do { try await gracefulShutdownSleep(for: .milliseconds(Int64(config.intervalS * 1000))) } catch { return }
             for event in await evaluate(now: Date().timeIntervalSince1970) {

@@ -30,7 +30,8 @@ struct AuditLogRetention: Service {
     }
 
     func run() async throws {
-        guard config.retentionDays != nil || config.bodyRetentionDays != nil else { return }
+        // Nothing to purge, but a service that returns early stops the group.
+        guard config.retentionDays != nil || config.bodyRetentionDays != nil else { return try await gracefulShutdown() }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do { try await purge() } catch { logger.error("audit log purge failed", metadata: ["error": "\(error)"]) }
             do { try await gracefulShutdownSleep(for: .milliseconds(Int64(config.purgeIntervalS * 1000))) } catch { return }

@@ -1,0 +1,75 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import SluiceCore
+import Testing
+@testable import SluiceServer
+
+/// The dashboard over HTTP (the browser test in tests/e2e drives it in Chromium): the session
+/// cookie, who may sign in, every page's headers, bad input.
+@Suite struct DashboardTests {
+    @Test func signInSetsAStrictCookieAndEveryPageRenders() async throws {
+        let app = try await TestApp.build(yaml: AccessTests.yaml, adminKey: AccessTests.adminKey)
+        try await app.http.test(.router) { client in
+            let (_, appKey) = try await AccessTests.createKey(client, #"{"name":"svc"}"#)
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: AccessTests.headers(appKey),
+                body: ByteBuffer(string: #"{"model":"sim-small","messages":[{"role":"user","content":"hi"}]}"#)) { #expect($0.status == .ok) }
+            await app.requestLog.drain()
+            // Signed out: to the sign-in form.
+            try await client.execute(uri: "/dashboard/models", method: .get) { response in
+                #expect(response.status == .seeOther)
+                #expect(response.headers[.location] == "/dashboard/login")
+            }
+            let form: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
+            try await client.execute(uri: "/dashboard/login", method: .post, headers: form, body: ByteBuffer(string: "key=sk-sluice-wrong")) { response in
+                #expect(response.status == .unauthorized)
+                #expect(String(buffer: response.body).contains("class=\"error\""))
+            }
+            try await client.execute(uri: "/dashboard/login", method: .post, headers: form, body: ByteBuffer(string: "key=\(appKey)")) { response in
+                #expect(response.status == .forbidden)
+                #expect(response.headers[.setCookie] == nil)
+            }
+            let encoded = AccessTests.adminKey.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+            let cookie = try await client.execute(uri: "/dashboard/login", method: .post, headers: form, body: ByteBuffer(string: "key=\(encoded)")) { response in
+                #expect(response.status == .seeOther)
+                let set = try #require(response.headers[.setCookie])
+                #expect(set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Path=/dashboard"))
+                return String(set.split(separator: ";")[0])
+            }
+            for path in ["/dashboard", "/dashboard?range=24h", "/dashboard/models", "/dashboard/keys", "/dashboard/requests", "/dashboard/guardrails", "/dashboard/alerts"] {
+                try await client.execute(uri: path, method: .get, headers: [.cookie: cookie]) { response in
+                    #expect(response.status == .ok, "\(path)")
+                    #expect(response.headers[.contentType] == "text/html; charset=utf-8")
+                    #expect(response.headers[.contentSecurityPolicy]?.contains("default-src 'none'") == true)
+                    let html = String(buffer: response.body)
+                    #expect(html.hasPrefix("<!doctype html>") && html.contains("Sign out"), "\(path)")
+                    #expect(!html.contains("<script"), "\(path)")
+                }
+            }
+            try await client.execute(uri: "/dashboard/models", method: .get, headers: [.cookie: cookie]) { response in
+                #expect(String(buffer: response.body).contains("<td>sim-small</td>"))
+            }
+            try await client.execute(uri: "/dashboard?range=7y", method: .get, headers: [.cookie: cookie]) { response in
+                #expect(response.status == .badRequest)
+                #expect(response.body.json?["error"]?["param"] == "range")
+            }
+            try await client.execute(uri: "/dashboard/requests?status=abc", method: .get, headers: [.cookie: cookie]) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body).contains("status must be a status code"))
+            }
+            try await client.execute(uri: "/dashboard/requests/nope", method: .get, headers: [.cookie: cookie]) { #expect($0.status == .notFound) }
+            try await client.execute(uri: "/dashboard/logout", method: .post, headers: [.cookie: cookie]) { response in
+                #expect(response.headers[.setCookie]?.contains("Max-Age=0") == true)
+            }
+        }
+    }
+
+    @Test func cookiesAndFormsParse() {
+        #expect(DashboardRoutes.cookie("sluice_session", in: "a=1; sluice_session=sk-x_y; b=2") == "sk-x_y")
+        #expect(DashboardRoutes.cookie("sluice_session", in: "sluice_sessionx=1") == nil)
+        #expect(DashboardRoutes.form("key=sk%2Dab+c&x=") == ["key": "sk-ab c", "x": ""])
+        #expect(SVGChart.bars([1, 2], label: "a<b").contains("aria-label=\"a&lt;b\""))
+    }
+}
