@@ -20,7 +20,7 @@ def parse(path: Path):
     return {"rps": rps, "p50": pct(50), "p99": pct(99), "non2xx": int(errors.group(1)) if errors else 0}
 
 
-TARGETS = ("direct", "nginx", "sluice", "sluice-auth")
+TARGETS = ("direct", "nginx", "sluice", "sluice-bare", "sluice-auth")
 rows = {(t, c): parse(out / f"wrk-{t}-{c}.txt") for t in TARGETS for c in (32, 1)}
 print()
 print("| target | connections | requests/s | p50 (ms) | p99 (ms) |")
@@ -37,6 +37,12 @@ print()
 print(f"Sluice / nginx requests/s at 32 connections: {s32['rps'] / n32['rps']:.2f}x   (target >= 0.30x)")
 print(f"Sluice / direct requests/s at 32 connections: {s32['rps'] / d32['rps']:.2f}x")
 print(f"Added p50 at 1 connection: Sluice {s1['p50'] - d1['p50']:+.3f} ms, nginx {n1['p50'] - d1['p50']:+.3f} ms   (target <= 0.2 ms)")
+b32, b1 = rows[("sluice-bare", 32)], rows[("sluice-bare", 1)]
+# What observability costs: Sluice's own overhead is its time per request beyond the direct upstream's.
+cost32 = (1 / s32["rps"] - 1 / d32["rps"]) / (1 / b32["rps"] - 1 / d32["rps"]) - 1 if b32["rps"] < d32["rps"] else float("nan")
+print(f"Observability on / off (metrics, audit log, log line), requests/s at 32 connections: {s32['rps'] / b32['rps']:.3f}x "
+      f"(Sluice's own time per request {cost32:+.1%}; target <= +5%); p50 at 1 connection: {s1['p50'] - b1['p50']:+.3f} ms "
+      f"(Sluice's added p50 {s1['p50'] - d1['p50']:.3f} ms on, {b1['p50'] - d1['p50']:.3f} ms off)")
 a32, a1 = rows[("sluice-auth", 32)], rows[("sluice-auth", 1)]
 print(f"Auth and limits on / off, requests/s at 32 connections: {a32['rps'] / s32['rps']:.2f}x; "
       f"p50 at 1 connection: {a1['p50'] - s1['p50']:+.3f} ms")

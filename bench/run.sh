@@ -25,6 +25,8 @@ nginx -p "$PWD/$OUT/nginx" -c "$PWD/bench/nginx.conf" 2>"$OUT/nginx.log" & pids+
 ADMIN_KEY="sk-sluice-bench-admin-$RANDOM$RANDOM$RANDOM$RANDOM"
 mkdir -p "$OUT/auth"
 SLUICE_ADMIN_KEY="$ADMIN_KEY" "$SLUICE" serve --config bench/sluice-bench-auth.yaml >"$OUT/sluice-auth.log" 2>&1 & pids+=($!)
+# Observability off (metrics, audit log, request log line), to measure what it costs.
+"$SLUICE" serve --config bench/sluice-bench-bare.yaml >"$OUT/sluice-bare.log" 2>&1 & BARE_PID=$!; pids+=($BARE_PID)
 
 wait_for() {
   for _ in $(seq 1 100); do
@@ -34,19 +36,19 @@ wait_for() {
   done
   echo "port $1 did not answer" >&2; exit 1
 }
-wait_for 9100; wait_for 9180; wait_for 9280
+wait_for 9100; wait_for 9180; wait_for 9280; wait_for 9283
 for _ in $(seq 1 100); do curl -fs -o /dev/null http://127.0.0.1:9281/healthz && break; sleep 0.1; done
 # An app key whose limits are all on but never reached in the run.
 APP_KEY=$(curl -fs -X POST -H "authorization: Bearer $ADMIN_KEY" -H 'content-type: application/json' \
   -d '{"name":"bench","role":"app","rpm":100000000,"tpm":2000000000,"max_concurrent":1000,"budget_usd_day":1000000}' \
   http://127.0.0.1:9281/admin/keys | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
 
-declare -A URL=([direct]=http://127.0.0.1:9100 [nginx]=http://127.0.0.1:9180 [sluice]=http://127.0.0.1:9280 [sluice-auth]=http://127.0.0.1:9281)
-declare -A AUTH=([direct]="x-none: 0" [nginx]="x-none: 0" [sluice]="x-none: 0" [sluice-auth]="authorization: Bearer $APP_KEY")
+declare -A URL=([direct]=http://127.0.0.1:9100 [nginx]=http://127.0.0.1:9180 [sluice]=http://127.0.0.1:9280 [sluice-auth]=http://127.0.0.1:9281 [sluice-bare]=http://127.0.0.1:9283)
+declare -A AUTH=([direct]="x-none: 0" [nginx]="x-none: 0" [sluice]="x-none: 0" [sluice-auth]="authorization: Bearer $APP_KEY" [sluice-bare]="x-none: 0")
 echo "==> warm-up"
-for t in direct nginx sluice sluice-auth; do wrk -t1 -c32 -d2s -s bench/post.lua -H "${AUTH[$t]}" "${URL[$t]}/v1/chat/completions" >/dev/null; done
+for t in direct nginx sluice sluice-auth sluice-bare; do wrk -t1 -c32 -d2s -s bench/post.lua -H "${AUTH[$t]}" "${URL[$t]}/v1/chat/completions" >/dev/null; done
 for c in 32 1; do
-  for t in direct nginx sluice sluice-auth; do
+  for t in direct nginx sluice sluice-bare sluice-auth; do
     echo "==> wrk $t, $c connection(s), ${DURATION}s"
     wrk -t1 -c"$c" -d"${DURATION}s" --latency -s bench/post.lua -H "${AUTH[$t]}" "${URL[$t]}/v1/chat/completions" >"$OUT/wrk-$t-$c.txt"
   done
@@ -61,6 +63,7 @@ python3 bench/embeddings.py 9280 "${pids[2]}" >"$OUT/embeddings.txt"
 # Stop Sluice gracefully so the audit log is flushed, then count what it wrote.
 kill -TERM "${pids[2]}"; wait "${pids[2]}" || true
 kill -TERM "${pids[3]}"; wait "${pids[3]}" || true
+kill -TERM "$BARE_PID"; wait "$BARE_PID" || true
 
 # Guardrails: the detectors on the team's labelled sets (when ../shared is there) and the
 # latency of a full input check, in process.
@@ -82,7 +85,7 @@ CACHE_ARGS=(--minilm .sluice/models/all-minilm-l6-v2 --index-size 100000)
 
 # The local model last, alone: llama-server's 2 threads take both cores.
 echo "==> Gemma 3 270M: llama-server directly and through Sluice, interleaved"
-"$SLUICE" serve --config bench/sluice-bench-local.yaml >"$OUT/sluice-local.log" 2>&1 & pids+=($!)
+"$SLUICE" serve --config bench/sluice-bench-local.yaml >"$OUT/sluice-local.log" 2>&1 & LOCAL_PID=$!; pids+=($LOCAL_PID)
 LLAMA_PORT=""
 for _ in $(seq 1 600); do
   LLAMA_PORT=$(grep -o 'local model server ready.*' "$OUT/sluice-local.log" | grep -o 'port=[0-9]*' | head -n 1 | cut -d= -f2 || true)
@@ -92,5 +95,5 @@ done
 [ -n "$LLAMA_PORT" ] || { echo "the local model did not start; see $OUT/sluice-local.log" >&2; exit 1; }
 for _ in $(seq 1 100); do curl -fs -o /dev/null http://127.0.0.1:9282/healthz && break; sleep 0.1; done
 python3 bench/local_chat.py 9282 "$LLAMA_PORT" "${BENCH_LOCAL_ROUNDS:-8}" >"$OUT/local-chat.json"
-kill -TERM "${pids[4]}"; wait "${pids[4]}" || true
+kill -TERM "$LOCAL_PID"; wait "$LOCAL_PID" || true
 python3 bench/report.py "$OUT"

@@ -72,3 +72,8 @@ struct RequestRecorder: Sendable {
         return String(rounded)
     }
 }
+
+/// A sink that keeps nothing: `store.audit_log.enabled: false`.
+struct DiscardingRecordSink: RequestRecordSink {
+    func submit(_ record: RequestRecord) {}
+}

@@ -95,7 +95,7 @@ public struct BuildOptions: Sendable {
 public func buildApplication(config: SluiceConfig, options: BuildOptions = .init()) async throws -> SluiceApplication {
     let logger = options.logger
     // Before any metric exists: one created earlier would stay bound to the no-op backend.
-    MetricsBackend.install()
+    if config.telemetry.metrics { MetricsBackend.install() }
     let stores = try await Stores.open(config.store, logger: logger)
     let requestLogStore = stores.requestLog
     let store: any RequestLogStore = requestLogStore
@@ -115,7 +115,10 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
     let catalog = ModelCatalog(config: config, providers: providers)
     let requestMetrics = RequestMetrics(knownModels: Set(config.models.map(\.name)).union(config.aliases.keys))
     let recent = RecentRequests()
-    let recorder = RequestRecorder(sink: writer, metrics: requestMetrics, recent: config.alerts.rules.isEmpty ? nil : recent)
+    let audit = config.store.auditLog
+    let recorder = RequestRecorder(
+        sink: audit.enabled ? writer : DiscardingRecordSink(), metrics: config.telemetry.metrics ? requestMetrics : nil,
+        recent: config.alerts.rules.isEmpty ? nil : recent)
 
     var queues: [String: DeploymentQueue] = [:]
     for model in config.models {
@@ -138,7 +141,9 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
     // The request pipeline, outermost first. A new capability is one stage and one line here.
     let pipeline = Pipeline(
         stages: [
-            RecordStage(recorder: recorder, inFlight: requestMetrics.inFlight, keepsBodies: config.store.auditLog.logBodies != .none),
+            RecordStage(
+                recorder: recorder, inFlight: config.telemetry.metrics ? requestMetrics.inFlight : nil,
+                keepsBodies: audit.enabled && audit.logBodies != .none),
             // Before routing and admission: a blocked request costs nothing; its output checks wrap every attempt.
             GuardrailStage(policies: guardrails),
             RouteStage(table: routeTable, catalog: catalog),
@@ -155,7 +160,7 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
         "/readyz": [.get, .head],
     ]
     routes.merge(GuardrailRoutes.routes) { a, _ in a }
-    routes.merge(MetricsRoutes.routes) { a, _ in a }
+    if config.telemetry.metrics { routes.merge(MetricsRoutes.routes) { a, _ in a } }
     if config.auth.enabled {
         routes.merge(AdminRoutes.routes) { a, _ in a }
         routes.merge(UsageRoutes.routes) { a, _ in a }
@@ -177,7 +182,7 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
         requestTimeout: .milliseconds(Int64(config.server.requestTimeoutSeconds * 1000)), cancellers: cancellers
     ).register(on: router)
     HealthRoutes(store: store, providers: providers).register(on: router)
-    MetricsRoutes(registry: MetricsBackend.registry, scrape: ScrapeTimeMetrics(writer: writer)).register(on: router)
+    if config.telemetry.metrics { MetricsRoutes(registry: MetricsBackend.registry, scrape: ScrapeTimeMetrics(writer: writer)).register(on: router) }
     GuardrailRoutes(policies: guardrails, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes)).register(on: router)
     if config.auth.enabled {
         AdminRoutes(directory: directory, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes), queues: queues).register(on: router)

@@ -15,6 +15,8 @@ public struct SluiceConfig: Sendable, Decodable {
     public var aliases: [String: AliasConfig] = [:]
     /// `alerts:`; none when absent.
     public var alerts: AlertsConfig = .init()
+    /// `telemetry:`: Prometheus metrics on or off.
+    public var telemetry: TelemetryConfig = .init()
     public var routing: RoutingConfig = .init()
     public var cache: CacheConfig = .init()
 
@@ -31,7 +33,7 @@ public struct SluiceConfig: Sendable, Decodable {
         self.queue = queue
     }
 
-    enum CodingKeys: String, CodingKey { case server, store, providers, models, logging, auth, queue, guardrails, aliases, routing, cache, alerts }
+    enum CodingKeys: String, CodingKey { case server, store, providers, models, logging, auth, queue, guardrails, aliases, routing, cache, alerts, telemetry }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -45,6 +47,7 @@ public struct SluiceConfig: Sendable, Decodable {
         self.guardrails = try c.decodeIfPresent(GuardrailsConfig.self, forKey: .guardrails)
         self.aliases = try c.decodeIfPresent([String: AliasConfig].self, forKey: .aliases) ?? [:]
         self.alerts = try c.decodeIfPresent(AlertsConfig.self, forKey: .alerts) ?? .init()
+        self.telemetry = try c.decodeIfPresent(TelemetryConfig.self, forKey: .telemetry) ?? .init()
         self.routing = try c.decodeIfPresent(RoutingConfig.self, forKey: .routing) ?? .init()
         self.cache = try c.decodeIfPresent(CacheConfig.self, forKey: .cache) ?? .init()
     }
@@ -257,6 +260,8 @@ public struct AuditLogConfig: Sendable, Decodable {
     public var bodyRetentionDays: Double? = 7
     /// How often the purge job runs.
     public var purgeIntervalS: Double = 3600
+    /// Whether rows are written at all (off only to measure what the audit log costs).
+    public var enabled = true
 
     /// `log_bodies`.
     public enum BodyLogging: String, Sendable, Decodable, CaseIterable {
@@ -277,6 +282,7 @@ public struct AuditLogConfig: Sendable, Decodable {
         case retentionDays = "retention_days"
         case bodyRetentionDays = "body_retention_days"
         case purgeIntervalS = "purge_interval_s"
+        case enabled
     }
 
     public init(from decoder: any Decoder) throws {
@@ -291,6 +297,7 @@ public struct AuditLogConfig: Sendable, Decodable {
             bodyRetentionDays = try c.decodeNil(forKey: .bodyRetentionDays) ? nil : try c.decode(Double.self, forKey: .bodyRetentionDays)
         }
         purgeIntervalS = try c.decodeIfPresent(Double.self, forKey: .purgeIntervalS) ?? purgeIntervalS
+        enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? enabled
     }
 
     func problems(path: String) -> [ConfigError] {
@@ -384,5 +391,20 @@ public struct ModelConfig: Sendable, Decodable {
         maxConcurrent = try c.decodeIfPresent(Int.self, forKey: .maxConcurrent)
         timeouts = try c.decodeIfPresent(TimeoutOverrides.self, forKey: .timeouts)
         cache = try c.decodeIfPresent(CacheRuleConfig.self, forKey: .cache)
+    }
+}
+
+/// `telemetry:`.
+public struct TelemetryConfig: Sendable, Decodable {
+    /// Prometheus metrics at `/metrics` (off only to measure what they cost: `/metrics` then answers 404).
+    public var metrics = true
+
+    public init(metrics: Bool = true) { self.metrics = metrics }
+
+    enum CodingKeys: String, CodingKey { case metrics }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        metrics = try c.decodeIfPresent(Bool.self, forKey: .metrics) ?? true
     }
 }
