@@ -28,9 +28,10 @@ public struct RequestRecord: Sendable, Hashable, Codable {
     public var requestBody: String?
     /// The answer's text, when `audit_log.log_bodies` keeps it.
     public var responseBody: String?
-    /// The request's messages on their way to the writer, which turns them into `requestBody`
-    /// (encoding and redacting off the request path); never stored as such.
-    public var requestMessages: [ChatMessage]?
+    /// The exchange as captured on the request path, on its way to the writer, which turns it
+    /// into `requestBody` and `responseBody` (decoding, encoding and redacting off the request
+    /// path); never stored as such.
+    public var captured: CapturedExchange?
 
     enum CodingKeys: String, CodingKey {
         case id, time, endpoint, keyID, teamID, modelRequested, deployment, status, errorCode, latencyMs, ttftMs, tokensIn, tokensOut, costUSD,
@@ -265,4 +266,23 @@ public struct UsageRow: Sendable, Hashable {
 /// Usage summed from the audit log.
 public protocol UsageReporter: Sendable {
     func usage(_ query: UsageQuery) async throws -> [UsageRow]
+}
+
+/// A request's messages and its answer as they passed through, kept by reference and decoded
+/// only by the audit-log writer. Equal only to itself.
+public final class CapturedExchange: Sendable, Hashable {
+    public let messages: [ChatMessage]
+    /// A whole answer, undecoded.
+    public let result: ChatResult?
+    /// A stream's events that carried output, undecoded.
+    public let events: [ChatStreamEvent]
+
+    public init(messages: [ChatMessage], result: ChatResult? = nil, events: [ChatStreamEvent] = []) {
+        self.messages = messages
+        self.result = result
+        self.events = events
+    }
+
+    public static func == (a: CapturedExchange, b: CapturedExchange) -> Bool { a === b }
+    public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
 }

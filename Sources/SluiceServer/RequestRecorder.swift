@@ -40,11 +40,12 @@ struct RequestRecorder: Sendable {
             attempts: values.attempts.count, teamID: values.teamID,
             details: RequestDetails(
                 attempts: values.attempts, guardrails: values.guardrailEvents, guardrailPolicy: values.guardrailPolicy,
-                routingScore: values.routingScore, cacheSimilarity: values.cacheSimilarity, tokensSaved: values.tokensSaved),
-            responseBody: values.responseText)
-        var withBody = record
-        withBody.requestMessages = values.requestMessages
-        sink.submit(withBody)
+                routingScore: values.routingScore, cacheSimilarity: values.cacheSimilarity, tokensSaved: values.tokensSaved))
+        var withBodies = record
+        if let messages = values.requestMessages {
+            withBodies.captured = CapturedExchange(messages: messages, result: values.responseResult, events: values.responseEvents ?? [])
+        }
+        sink.submit(withBodies)
         metrics?.record(record)
         recent?.add(record)
         if context.logger.logLevel <= .info {

@@ -108,8 +108,10 @@ public final class RequestTrace: Sendable {
         public var rateLimitHeaders: [(String, String)] = []
         /// The messages as the client sent them, when the audit log keeps bodies.
         public var requestMessages: [ChatMessage]?
-        /// The answer's text, when the audit log keeps bodies.
-        public var responseText: String?
+        /// The whole answer, undecoded, when the audit log keeps bodies.
+        public var responseResult: ChatResult?
+        /// A stream's events that carried output, undecoded, when the audit log keeps bodies.
+        public var responseEvents: [ChatStreamEvent]?
     }
 
     private let state = Mutex(Values())

@@ -245,7 +245,8 @@ struct GuardedStream: AsyncSequence, Sendable {
         var guards: [GuardKey: StreamTextGuard] = [:]
         var reported: [GuardKey: Int] = [:]
         var texts: [Int: String] = [:]
-        /// Code points of each choice's text at its last topic check.
+        /// Code points of each choice's text so far, and at its last topic check.
+        var textLengths: [Int: Int] = [:]
         var topicCheckedAt: [Int: Int] = [:]
         var queue: [ChatStreamEvent] = []
         var pendingError: SluiceError?
@@ -286,7 +287,8 @@ struct GuardedStream: AsyncSequence, Sendable {
                         texts[index, default: ""] += content
                         out += try feed(content, key: GuardKey(choice: index))
                         if let gate = owner.topics {
-                            let length = texts[index]!.unicodeScalars.count
+                            textLengths[index, default: 0] += content.unicodeScalars.count
+                            let length = textLengths[index]!
                             if length - (topicCheckedAt[index] ?? 0) >= gate.interval {
                                 topicCheckedAt[index] = length
                                 try await gate.check(texts[index]!, index: index, context: owner.context)

@@ -34,11 +34,11 @@ struct RecordStage: InferenceStage {
         }
         switch response {
         case .completion(let result):
-            let text = keepsBodies ? (try? result.completion()).map(Self.answerText) : nil
             context.trace.withValues {
                 $0.usage = result.usage
                 $0.finishReason = result.finishReason
-                if let text { $0.responseText = text }
+                // Kept undecoded: the audit-log writer reads it.
+                if keepsBodies { $0.responseResult = result }
             }
             finish(.finished)
             return response
@@ -55,18 +55,6 @@ struct RecordStage: InferenceStage {
     }
 }
 
-extension RecordStage {
-    /// An answer's text for the audit log: each choice's content, and its tool calls as name(arguments).
-    static func answerText(_ c: ChatCompletion) -> String {
-        c.choices.map { choice in
-            var parts: [String] = []
-            if let content = choice.message.content, !content.isEmpty { parts.append(content) }
-            for call in choice.message.toolCalls ?? [] { parts.append("\(call.function.name)(\(call.function.arguments))") }
-            return parts.joined(separator: "\n")
-        }.joined(separator: "\n---\n")
-    }
-}
-
 /// What a stream has shown so far: when its first token came, its usage, how much text it sent
 /// (to estimate usage when the stream ended before reporting it), and its text when the audit
 /// log keeps bodies.
@@ -76,7 +64,8 @@ final class StreamWatch: Sendable {
         var outputBytes = 0
         var usage: Usage?
         var finishReason: String?
-        var text = ""
+        /// Events that carried output, kept (not decoded) for the audit log's copy of the answer.
+        var textEvents: [ChatStreamEvent] = []
     }
 
     private let state = Mutex(State())
@@ -92,11 +81,11 @@ final class StreamWatch: Sendable {
         let summary = event.summary
         let bytes = summary.outputBytes
         let finish = summary.finishReason
-        // The first choice's text only: enough to audit, and one decode per chunk that has any.
-        let piece = keepsText && bytes > 0 ? ((try? event.chunk())?.choices.first?.delta.content ?? "") : ""
+        let keep = keepsText && bytes > 0
         let first = state.withLock { s -> Bool in
             s.outputBytes += bytes
-            s.text += piece
+            // Kept as they are (a reference, no copy): decoding waits until the stream is over.
+            if keep { s.textEvents.append(event) }
             if let u = summary.usage { s.usage = u }
             if let finish { s.finishReason = finish }
             if bytes > 0 && !s.sawFirstToken {
@@ -118,7 +107,7 @@ final class StreamWatch: Sendable {
         trace.withValues {
             $0.usage = usage
             $0.finishReason = s.finishReason
-            if keepsText { $0.responseText = s.text }
+            if keepsText { $0.responseEvents = s.textEvents }
         }
     }
 }
