@@ -81,11 +81,14 @@ public struct RequestDetails: Sendable, Hashable, Codable {
     public var cacheSimilarity: Double?
     /// Tokens a cache hit saved (the cached answer's prompt and completion tokens).
     public var tokensSaved: Int?
+    /// The OpenTelemetry trace this request was recorded in, when tracing is on.
+    public var traceID: String?
 
     public init(
         attempts: [RequestTrace.Attempt] = [], guardrails: [GuardrailEvent] = [], guardrailPolicy: String? = nil, routingScore: Double? = nil,
-        cacheSimilarity: Double? = nil, tokensSaved: Int? = nil
+        cacheSimilarity: Double? = nil, tokensSaved: Int? = nil, traceID: String? = nil
     ) {
+        self.traceID = traceID
         self.attempts = attempts
         self.guardrails = guardrails
         self.guardrailPolicy = guardrailPolicy
@@ -100,6 +103,7 @@ public struct RequestDetails: Sendable, Hashable, Codable {
         case routingScore = "routing_score"
         case cacheSimilarity = "cache_similarity"
         case tokensSaved = "tokens_saved"
+        case traceID = "trace_id"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -110,6 +114,7 @@ public struct RequestDetails: Sendable, Hashable, Codable {
         routingScore = try c.decodeIfPresent(Double.self, forKey: .routingScore)
         cacheSimilarity = try c.decodeIfPresent(Double.self, forKey: .cacheSimilarity)
         tokensSaved = try c.decodeIfPresent(Int.self, forKey: .tokensSaved)
+        traceID = try c.decodeIfPresent(String.self, forKey: .traceID)
     }
 
     /// The JSON text stored in the `details` column.

@@ -40,7 +40,8 @@ struct RequestRecorder: Sendable {
             attempts: values.attempts.count, teamID: values.teamID,
             details: RequestDetails(
                 attempts: values.attempts, guardrails: values.guardrailEvents, guardrailPolicy: values.guardrailPolicy,
-                routingScore: values.routingScore, cacheSimilarity: values.cacheSimilarity, tokensSaved: values.tokensSaved))
+                routingScore: values.routingScore, cacheSimilarity: values.cacheSimilarity, tokensSaved: values.tokensSaved,
+                traceID: values.traceID))
         var withBodies = record
         if let messages = values.requestMessages {
             withBodies.captured = CapturedExchange(messages: messages, result: values.responseResult, events: values.responseEvents ?? [])
@@ -64,6 +65,7 @@ struct RequestRecorder: Sendable {
             if !values.keyID.isEmpty { metadata["key_id"] = .string(values.keyID) }
             if let t = record.ttftMs { metadata["ttft_ms"] = .string(format(t)) }
             if let errorCode { metadata["error_code"] = .string(errorCode) }
+            if let traceID = values.traceID { metadata["trace_id"] = .string(traceID) }
             context.logger.info("request", metadata: metadata)
         }
     }

@@ -42,6 +42,8 @@ public struct SluiceApplication: Sendable {
     let retention: AuditLogRetention
     /// Evaluates the alert rules.
     let alerts: AlertEvaluator
+    /// Exports finished spans (OTLP), when tracing is on.
+    let tracingService: (any Service)?
 
     /// Runs until a shutdown signal (or until the surrounding task is cancelled).
     public func run() async throws {
@@ -51,7 +53,9 @@ public struct SluiceApplication: Sendable {
     /// The service group `run()` runs; tests trigger its graceful shutdown directly.
     public func makeServiceGroup(signals: [UnixSignal] = [.sigterm, .sigint]) -> ServiceGroup {
         var configuration = ServiceGroupConfiguration(
-            services: (databaseService.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []) + [
+            // The span exporter stops after everything that makes spans (services stop in reverse order).
+            services: (databaseService.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? [])
+                + (tracingService.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []) + [
                 // Shut down in reverse order: HTTP first (drains requests), then providers, then the writer flushes,
                 // then the database closes.
                 .init(service: requestLog),
@@ -133,25 +137,29 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
         config: config.cache, store: stores.responseCache, embedder: config.cache.embeddingModel.flatMap { catalog.embedding[$0] }.map(\.embedder),
         logger: logger)
     try await cache.load()
-    let invoker = FallbackInvoker(board: board, queues: queues, queueConfig: config.queue, routing: config.routing)
+    let tracing = try RequestTracing.make(config.telemetry)
+    var invoker = FallbackInvoker(board: board, queues: queues, queueConfig: config.queue, routing: config.routing)
+    invoker.tracer = tracing?.tracer
     let alerts = AlertEvaluator(
         config: config.alerts, recent: recent, board: board, access: accessStore, ledger: requestLogStore,
         notifier: config.alerts.webhook.map { WebhookNotifier(config: $0, logger: logger) }, logger: logger)
 
     // The request pipeline, outermost first. A new capability is one stage and one line here.
+    let stages: [(String, any InferenceStage)] = [
+        // Before routing and admission: a blocked request costs nothing; its output checks wrap every attempt.
+        ("guardrail", GuardrailStage(policies: guardrails)),
+        ("route", RouteStage(table: routeTable, catalog: catalog)),
+        // After routing: the reservation is priced at the deployments that may serve it.
+        ("admit", AdmitStage(admission: admission)),
+        // After admission: a hit counts as a request but costs no tokens.
+        ("cache", CacheStage(cache: cache)),
+    ]
+    let record = RecordStage(
+        recorder: recorder, inFlight: config.telemetry.metrics ? requestMetrics.inFlight : nil,
+        keepsBodies: audit.enabled && audit.logBodies != .none, tracer: tracing?.tracer)
     let pipeline = Pipeline(
-        stages: [
-            RecordStage(
-                recorder: recorder, inFlight: config.telemetry.metrics ? requestMetrics.inFlight : nil,
-                keepsBodies: audit.enabled && audit.logBodies != .none),
-            // Before routing and admission: a blocked request costs nothing; its output checks wrap every attempt.
-            GuardrailStage(policies: guardrails),
-            RouteStage(table: routeTable, catalog: catalog),
-            // After routing: the reservation is priced at the deployments that may serve it.
-            AdmitStage(admission: admission),
-            // After admission: a hit counts as a request but costs no tokens.
-            CacheStage(cache: cache),
-        ],
+        // With tracing on, each stage runs in a span of its own inside the request's.
+        stages: [record] + stages.map { name, stage in tracing.map { TracedStage(name: name, inner: stage, tracer: $0.tracer) } ?? stage },
         // Each attempt waits for its deployment's queue slot (`max_concurrent`).
         terminal: invoker.handler)
 
@@ -203,5 +211,6 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
         directory: config.auth.enabled ? directory : nil, limiter: limiter, requestLogLedger: requestLogStore,
         databaseService: stores.service, board: board,
         prober: DeploymentProber(board: board, catalog: catalog, interval: .milliseconds(config.routing.probeIntervalMs), logger: logger),
-        cache: cache, retention: AuditLogRetention(store: store, config: config.store.auditLog, logger: logger), alerts: alerts)
+        cache: cache, retention: AuditLogRetention(store: store, config: config.store.auditLog, logger: logger), alerts: alerts,
+        tracingService: tracing?.service)
 }

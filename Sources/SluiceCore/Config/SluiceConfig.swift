@@ -136,6 +136,7 @@ public struct SluiceConfig: Sendable, Decodable {
         }
         errors += routing.problems(path: "routing")
         errors += alerts.problems(path: "alerts", models: Set(models.map(\.name)).union(aliases.keys))
+        errors += telemetry.problems(path: "telemetry")
         let chatModels = Dictionary(models.filter { $0.type == .chat }.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let embeddingModels = Set(models.filter { $0.type == .embedding }.map(\.name))
         errors += cache.problems(path: "cache", embeddingModels: embeddingModels)
@@ -398,13 +399,47 @@ public struct ModelConfig: Sendable, Decodable {
 public struct TelemetryConfig: Sendable, Decodable {
     /// Prometheus metrics at `/metrics` (off only to measure what they cost: `/metrics` then answers 404).
     public var metrics = true
+    /// Where OpenTelemetry traces go (an OTLP/HTTP collector, `http://host:4318`); none: no tracing.
+    public var otlpEndpoint: String?
+    /// `http/protobuf` or `http/json`.
+    public var otlpProtocol = "http/protobuf"
+    /// The traces' `service.name`.
+    public var serviceName = "sluice"
+    /// Milliseconds between exports of finished spans.
+    public var exportIntervalMs = 1000
 
-    public init(metrics: Bool = true) { self.metrics = metrics }
+    public init(metrics: Bool = true, otlpEndpoint: String? = nil) {
+        self.metrics = metrics
+        self.otlpEndpoint = otlpEndpoint
+    }
 
-    enum CodingKeys: String, CodingKey { case metrics }
+    enum CodingKeys: String, CodingKey {
+        case metrics
+        case otlpEndpoint = "otlp_endpoint"
+        case otlpProtocol = "otlp_protocol"
+        case serviceName = "service_name"
+        case exportIntervalMs = "export_interval_ms"
+    }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         metrics = try c.decodeIfPresent(Bool.self, forKey: .metrics) ?? true
+        otlpEndpoint = try c.decodeIfPresent(String.self, forKey: .otlpEndpoint)
+        otlpProtocol = try c.decodeIfPresent(String.self, forKey: .otlpProtocol) ?? otlpProtocol
+        serviceName = try c.decodeIfPresent(String.self, forKey: .serviceName) ?? serviceName
+        exportIntervalMs = try c.decodeIfPresent(Int.self, forKey: .exportIntervalMs) ?? exportIntervalMs
+    }
+
+    func problems(path: String) -> [ConfigError] {
+        var out: [ConfigError] = []
+        if let e = otlpEndpoint, URL(string: e).flatMap({ $0.scheme == "http" || $0.scheme == "https" ? $0.host : nil }) == nil {
+            out.append(ConfigError(path: "\(path).otlp_endpoint", "must be an http or https URL (an OTLP/HTTP collector, e.g. http://127.0.0.1:4318)"))
+        }
+        if !["http/protobuf", "http/json"].contains(otlpProtocol) {
+            out.append(ConfigError(path: "\(path).otlp_protocol", "must be http/protobuf or http/json"))
+        }
+        if serviceName.isEmpty { out.append(ConfigError(path: "\(path).service_name", "must not be empty")) }
+        if !(10...60_000).contains(exportIntervalMs) { out.append(ConfigError(path: "\(path).export_interval_ms", "must be in 10...60000")) }
+        return out
     }
 }

@@ -108,6 +108,8 @@ public final class RequestTrace: Sendable {
         public var rateLimitHeaders: [(String, String)] = []
         /// The messages as the client sent them, when the audit log keeps bodies.
         public var requestMessages: [ChatMessage]?
+        /// The OpenTelemetry trace id, when tracing is on.
+        public var traceID: String?
         /// The whole answer, undecoded, when the audit log keeps bodies.
         public var responseResult: ChatResult?
         /// A stream's events that carried output, undecoded, when the audit log keeps bodies.

@@ -49,12 +49,13 @@ struct RequestBodyReader: Sendable {
 }
 
 extension Request {
-    /// The request's `x-` headers and `Cache-Control`, with lower-cased names, for the pipeline.
+    /// The request's `x-` headers, `Cache-Control` and W3C trace context (`traceparent`,
+    /// `tracestate`), with lower-cased names, for the pipeline.
     var extensionHeaders: [String: String] {
         var out: [String: String] = [:]
         for field in headers {
             let name = field.name.canonicalName
-            if name.hasPrefix("x-") {
+            if name.hasPrefix("x-") || name == "traceparent" || name == "tracestate" {
                 out[name] = field.value
             } else if name == "cache-control" {
                 // Directives may come in several fields; they add up.

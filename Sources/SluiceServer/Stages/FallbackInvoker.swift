@@ -1,6 +1,7 @@
 import Metrics
 import SluiceCore
 import SluiceRouting
+import Tracing
 
 /// The end of the pipeline: tries the route's candidates in order until one answers. A
 /// connection error, timeout, 429 or 5xx moves on to the next candidate; a context-length error
@@ -16,6 +17,8 @@ struct FallbackInvoker: Sendable {
     let backoff: Backoff
     let maxRetryAfter: Duration
     private let fallbackCounters: [String: Counter]
+    /// A span per upstream attempt; nil with tracing off.
+    var tracer: (any Tracer)?
 
     init(board: DeploymentBoard, queues: [String: DeploymentQueue], queueConfig: QueueConfig, routing: RoutingConfig) {
         self.board = board
@@ -87,7 +90,13 @@ struct FallbackInvoker: Sendable {
                 attemptContext.attempt = plan.attempts
                 plan.attempts += 1
                 do {
-                    return try await attempt(request, on: deployment, status: status, context: attemptContext)
+                    guard let tracer else { return try await attempt(request, on: deployment, status: status, context: attemptContext) }
+                    return try await tracer.withSpan("upstream \(deployment.name)", ofKind: .client) { span in
+                        span.attributes["sluice.deployment"] = deployment.name
+                        span.attributes["gen_ai.request.model"] = deployment.upstreamModel
+                        span.attributes["sluice.attempt"] = attemptContext.attempt
+                        return try await attempt(request, on: deployment, status: status, context: attemptContext)
+                    }
                 } catch let expired as QueueWaitExpired {
                     // It already waited its priority's whole queue timeout: waiting again would double it.
                     plan.excluded.insert(deployment.name)

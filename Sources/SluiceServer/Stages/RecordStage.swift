@@ -1,6 +1,8 @@
 import Metrics
+import OTel
 import SluiceCore
 import Synchronization
+import Tracing
 
 /// The outermost stage: once a request is over — answered, failed, or its stream finished or
 /// abandoned — it writes the log line and the audit-log row through `RequestRecorder`.
@@ -10,6 +12,8 @@ struct RecordStage: InferenceStage {
     var inFlight: Meter?
     /// Whether the audit log keeps the messages and the answer.
     var keepsBodies = false
+    /// Opens the request's span (its parent from an incoming `traceparent`); nil with tracing off.
+    var tracer: (any Tracer)?
 
     func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
         let keepsBodies = keepsBodies
@@ -21,13 +25,19 @@ struct RecordStage: InferenceStage {
         inFlight?.increment()
         let recorder = recorder
         let inFlight = inFlight
+        let span = tracer.map { Self.startSpan($0, request: request, context: context) }
         @Sendable func finish(_ outcome: StreamOutcome) {
             inFlight?.decrement()
             recorder.finish(context, outcome: outcome)
+            if let span { Self.end(span, outcome: outcome, context: context) }
         }
         let response: InferenceResponse
         do {
-            response = try await next(request, context)
+            if let span {
+                response = try await InstrumentationContext.withValue(span.context) { try await next(request, context) }
+            } else {
+                response = try await next(request, context)
+            }
         } catch {
             finish(.failed(error))
             throw error
@@ -52,6 +62,40 @@ struct RecordStage: InferenceStage {
                 })
             return .stream(observed)
         }
+    }
+}
+
+extension RecordStage {
+    /// The request's span, named as the GenAI conventions name a chat call; its trace id is noted
+    /// for the log line and the audit row.
+    static func startSpan(_ tracer: any Tracer, request: InferenceRequest, context: InferenceContext) -> any Span {
+        var parent = InstrumentationContext.topLevel
+        tracer.extract(context.headers, into: &parent, using: TraceHeaderExtractor())
+        let span = tracer.startSpan("chat \(request.chat.model)", context: parent, ofKind: .server)
+        span.attributes["gen_ai.operation.name"] = "chat"
+        span.attributes["gen_ai.request.model"] = request.chat.model
+        span.attributes["sluice.request_id"] = context.requestID
+        if let traceID = span.context.otelTraceID { context.trace.withValues { $0.traceID = traceID } }
+        return span
+    }
+
+    static func end(_ span: any Span, outcome: StreamOutcome, context: InferenceContext) {
+        let values = context.trace.values
+        if let d = values.deployment { span.attributes["sluice.deployment"] = d }
+        if let u = values.usage {
+            span.attributes["gen_ai.usage.input_tokens"] = u.promptTokens
+            span.attributes["gen_ai.usage.output_tokens"] = u.completionTokens
+        }
+        span.attributes["sluice.cache"] = values.cacheStatus
+        switch outcome {
+        case .finished: break
+        case .failed(let error):
+            span.recordError(error)
+            span.setStatus(.init(code: .error))
+        case .cancelled:
+            span.setStatus(.init(code: .error, message: "client disconnected"))
+        }
+        span.end()
     }
 }
 

@@ -1,0 +1,50 @@
+import OTel
+import ServiceLifecycle
+import SluiceCore
+import Tracing
+
+/// OpenTelemetry tracing (swift-otel): a span per request, a child span per pipeline stage and
+/// per upstream attempt, exported over OTLP/HTTP when `telemetry.otlp_endpoint` is set. An
+/// incoming W3C `traceparent` becomes the request span's parent.
+enum RequestTracing {
+    /// The tracer and the service that exports its spans; nil when tracing is off.
+    static func make(_ config: TelemetryConfig) throws -> (tracer: any Tracer, service: any Service)? {
+        guard let endpoint = config.otlpEndpoint else { return nil }
+        var c = OTel.Configuration.default
+        c.serviceName = config.serviceName
+        c.diagnosticLogLevel = .error
+        c.logs.enabled = false
+        // Metrics stay Prometheus' (swift-metrics allows one backend).
+        c.metrics.enabled = false
+        c.propagators = [.traceContext]
+        // A collector's base URL, as OTEL_EXPORTER_OTLP_ENDPOINT takes it; swift-otel uses an
+        // explicitly set endpoint as the traces URL itself.
+        c.traces.otlpExporter.endpoint = Self.tracesURL(endpoint)
+        c.traces.otlpExporter.protocol = config.otlpProtocol == "http/json" ? .httpJSON : .httpProtobuf
+        c.traces.batchSpanProcessor.scheduleDelay = .milliseconds(config.exportIntervalMs)
+        let backend = try OTel.makeTracingBackend(configuration: c)
+        return (backend.factory, backend.service)
+    }
+
+    /// `http://host:4318` → `http://host:4318/v1/traces`; a URL that already names it stays.
+    static func tracesURL(_ endpoint: String) -> String {
+        if endpoint.hasSuffix("/v1/traces") { return endpoint }
+        return (endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint) + "/v1/traces"
+    }
+}
+
+/// Reads the W3C trace context from the pipeline's headers (names lower-cased).
+struct TraceHeaderExtractor: Extractor {
+    func extract(key: String, from carrier: [String: String]) -> String? { carrier[key.lowercased()] }
+}
+
+/// A pipeline stage inside a span named for it (`sluice.stage.guardrail`, …).
+struct TracedStage: InferenceStage {
+    let name: String
+    let inner: any InferenceStage
+    let tracer: any Tracer
+
+    func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
+        try await tracer.withSpan("sluice.stage.\(name)") { _ in try await inner.handle(request, context: context, next: next) }
+    }
+}

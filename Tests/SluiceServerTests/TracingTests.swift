@@ -1,0 +1,85 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import SluiceCore
+import Synchronization
+import Testing
+@testable import SluiceServer
+
+/// OpenTelemetry traces, exported over OTLP/HTTP (JSON here) to a collector stand-in: the
+/// request's span continues the client's `traceparent`, stages and the upstream attempt are its
+/// descendants, and the audit row keeps the trace id.
+@Suite struct TracingTests {
+    /// OTLP/JSON writes ids as hex (the OTLP spec) or base64 (protobuf's JSON mapping): hex either way here.
+    static func hex(_ id: String) -> String {
+        if id.count == 32 || id.count == 16, id.allSatisfy(\.isHexDigit) { return id.lowercased() }
+        guard let data = Data(base64Encoded: id) else { return id }
+        return data.map { String(format: "%02x", $0) }.joined()
+    }
+
+    @Test func spansContinueTheClientsTraceAndCoverStagesAndAttempts() async throws {
+        let batches = Mutex<[JSONValue]>([])
+        let router = Router()
+        router.post("/v1/traces") { request, _ -> HTTPResponse.Status in
+            let body = try await request.body.collect(upTo: 4 * 1024 * 1024)
+            if let json = try? JSONCoding.decode(JSONValue.self, from: body) { batches.withLock { $0.append(json) } }
+            return .ok
+        }
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let collector = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: Logger(label: "collector"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await collector.runService() }
+            var it = ports.makeAsyncIterator()
+            let port = try #require(await it.next())
+            let yaml = TestApp.yaml + """
+
+                telemetry: { otlp_endpoint: "http://127.0.0.1:\(port)", otlp_protocol: http/json, export_interval_ms: 50 }
+                """
+            let traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+            let parentSpan = "00f067aa0ba902b7"
+            let rowTrace = try await TestApp.live(yaml: yaml) { base, app, _ in
+                var request = HTTPClientRequest(url: base + "/v1/chat/completions")
+                request.method = .POST
+                request.headers.add(name: "content-type", value: "application/json")
+                request.headers.add(name: "traceparent", value: "00-\(traceID)-\(parentSpan)-01")
+                request.body = .bytes(ByteBuffer(string: #"{"model":"sim-small","messages":[{"role":"user","content":"hi"}]}"#))
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+                #expect(response.status == .ok)
+                _ = try await response.body.collect(upTo: 1 << 20)
+                // Spans are exported every 50 ms.
+                for _ in 0..<100 where batches.withLock({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(50)) }
+                try await Task.sleep(for: .milliseconds(200))
+                await app.requestLog.drain()
+                return try await app.store.recent(limit: 1).first?.details.traceID
+            }
+            group.cancelAll()
+
+            var spans: [JSONValue] = []
+            for batch in batches.withLock({ $0 }) {
+                for rs in batch["resourceSpans"]?.arrayValue ?? [] {
+                    for ss in rs["scopeSpans"]?.arrayValue ?? [] { spans += ss["spans"]?.arrayValue ?? [] }
+                }
+            }
+            let byName = Dictionary(spans.compactMap { s in s["name"]?.stringValue.map { ($0, s) } }, uniquingKeysWith: { a, _ in a })
+            let root = try #require(byName["chat sim-small"], "\(byName.keys.sorted())")
+            #expect(Self.hex(root["traceId"]?.stringValue ?? "") == traceID)
+            #expect(Self.hex(root["parentSpanId"]?.stringValue ?? "") == parentSpan)
+            for name in ["sluice.stage.guardrail", "sluice.stage.route", "sluice.stage.admit", "sluice.stage.cache", "upstream sim-small"] {
+                let span = try #require(byName[name], "\(name) in \(byName.keys.sorted())")
+                #expect(Self.hex(span["traceId"]?.stringValue ?? "") == traceID, "\(name)")
+            }
+            // Each stage's parent is the one outside it; the attempt is inside the innermost stage.
+            func id(_ name: String) -> String { Self.hex(byName[name]?["spanId"]?.stringValue ?? "") }
+            func parent(_ name: String) -> String { Self.hex(byName[name]?["parentSpanId"]?.stringValue ?? "") }
+            #expect(parent("sluice.stage.guardrail") == id("chat sim-small"))
+            #expect(parent("sluice.stage.route") == id("sluice.stage.guardrail"))
+            #expect(parent("upstream sim-small") == id("sluice.stage.cache"))
+            #expect(rowTrace == traceID)
+        }
+    }
+}
