@@ -1,3 +1,4 @@
+import NIOCore
 import SluiceCore
 import SluiceGuardrails
 
@@ -20,12 +21,12 @@ struct AuditBodies: Sendable {
             r.responseBody = nil
         case .full, .redacted:
             guard let captured else { return r }
-            if let encoded = try? JSONCoding.encode(captured.messages) { r.requestBody = String(buffer: encoded) }
-            if let result = captured.result, let completion = try? result.completion() {
-                r.responseBody = Self.answerText(completion)
+            r.requestBody = Self.messagesJSON(captured.messages)
+            if let result = captured.result {
+                r.responseBody = Self.answerText(result)
             } else if !captured.events.isEmpty {
                 // A stream: the first choice's text.
-                r.responseBody = captured.events.compactMap { try? $0.chunk().choices.first?.delta.content }.joined()
+                r.responseBody = captured.events.compactMap(Self.deltaText).joined()
             }
             if mode == .redacted {
                 r.requestBody = r.requestBody.map(redactor.redact)
@@ -33,6 +34,37 @@ struct AuditBodies: Sendable {
             }
         }
         return r
+    }
+
+    // Sluice's own JSON writer and parser, not Foundation's coders: this runs for every request.
+
+    /// The messages as a JSON array.
+    static func messagesJSON(_ messages: [ChatMessage]) -> String? {
+        guard let bytes = try? ChatCompletionRequest(model: "", messages: messages).jsonBytes(), let parsed = JSONParser.parse(bytes),
+            let array = parsed["messages"]
+        else { return nil }
+        var out = ByteBuffer()
+        guard (try? JSONWriter.write(array, to: &out)) != nil else { return nil }
+        return String(buffer: out)
+    }
+
+    /// A whole answer's text, read from the upstream's bytes when a stage did not change them.
+    static func answerText(_ result: ChatResult) -> String? {
+        guard let encoded = result.encoded, let value = JSONParser.parse(encoded) else { return (try? result.completion()).map(answerText) }
+        return (value["choices"]?.arrayValue ?? []).map { choice in
+            var parts: [String] = []
+            if let content = choice["message"]?["content"]?.stringValue, !content.isEmpty { parts.append(content) }
+            for call in choice["message"]?["tool_calls"]?.arrayValue ?? [] {
+                parts.append("\(call["function"]?["name"]?.stringValue ?? "")(\(call["function"]?["arguments"]?.stringValue ?? ""))")
+            }
+            return parts.joined(separator: "\n")
+        }.joined(separator: "\n---\n")
+    }
+
+    /// The first choice's text in one stream event.
+    static func deltaText(_ event: ChatStreamEvent) -> String? {
+        guard let encoded = event.encoded, let value = JSONParser.parse(encoded) else { return try? event.chunk().choices.first?.delta.content }
+        return value["choices"]?[0]?["delta"]?["content"]?.stringValue
     }
 
     /// An answer's text for the audit log: each choice's content, and its tool calls as name(arguments).
