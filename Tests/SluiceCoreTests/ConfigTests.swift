@@ -71,6 +71,23 @@ import Testing
         #expect(message.contains("models[0].provider: no provider named 'nowhere'"))
     }
 
+    @Test func telemetryAuditLogAndWebhookSettingsAreValidated() throws {
+        let message = configError((valid + """
+
+            telemetry: { otlp_endpoint: "collector:4318", otlp_protocol: grpc, export_interval_ms: 0 }
+            alerts: { webhook: { url: "ftp://hooks.example.com" } }
+            store: { sqlite: ./x.db, audit_log: { retention_days: 0, log_bodies: none } }
+            """).replacingOccurrences(of: "store: { sqlite: ./sluice.db }\n", with: ""), env: env)
+        for path in ["telemetry.otlp_endpoint", "telemetry.otlp_protocol", "telemetry.export_interval_ms", "alerts.webhook.url", "store.audit_log.retention_days"] {
+            #expect(message.contains(path), "\(path) in \(message)")
+        }
+        let good = try SluiceConfig.load(
+            yaml: valid + "\ntelemetry: { otlp_endpoint: \"http://127.0.0.1:4318\" }\nalerts: { webhook: { url: \"https://hooks.example.com/x\" } }",
+            environment: env)
+        #expect(good.telemetry.otlpEndpoint == "http://127.0.0.1:4318" && good.alerts.webhook?.retries == 3)
+        #expect(good.store.auditLog.logBodies == .redacted && good.store.auditLog.retentionDays == 30)
+    }
+
     @Test func aliasesRoutingAndCacheAreValidated() {
         let base = """
             providers: { sim: { kind: simulated } }

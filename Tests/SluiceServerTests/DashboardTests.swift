@@ -59,6 +59,9 @@ import Testing
                 #expect(response.status == .ok)
                 #expect(String(buffer: response.body).contains("status must be a status code"))
             }
+            try await client.execute(uri: "/dashboard/requests?cursor=zzz", method: .get, headers: [.cookie: cookie]) { response in
+                #expect(String(buffer: response.body).contains("cursor is not one this page made"))
+            }
             try await client.execute(uri: "/dashboard/requests/nope", method: .get, headers: [.cookie: cookie]) { #expect($0.status == .notFound) }
             try await client.execute(uri: "/dashboard/logout", method: .post, headers: [.cookie: cookie]) { response in
                 #expect(response.headers[.setCookie]?.contains("Max-Age=0") == true)

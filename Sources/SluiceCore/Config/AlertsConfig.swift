@@ -30,7 +30,7 @@ public struct AlertsConfig: Sendable, Decodable {
         var out: [ConfigError] = []
         if !(intervalS >= 0.05 && intervalS <= 3600) { out.append(ConfigError(path: "\(path).interval_s", "must be in 0.05...3600")) }
         if let webhook {
-            if URL(string: webhook.url).flatMap({ $0.scheme == "http" || $0.scheme == "https" ? $0.host : nil }) == nil {
+            if !ConfigError.isHTTPURL(webhook.url) {
                 out.append(ConfigError(path: "\(path).webhook.url", "must be an http or https URL"))
             }
             if !(1...60_000).contains(webhook.timeoutMs) { out.append(ConfigError(path: "\(path).webhook.timeout_ms", "must be in 1...60000")) }

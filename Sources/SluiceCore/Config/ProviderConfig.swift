@@ -118,8 +118,7 @@ public struct HTTPProviderConfig: Sendable {
 
     func problems(path: String) -> [ConfigError] {
         var out: [ConfigError] = []
-        if let url = URL(string: baseURL), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil {
-        } else {
+        if !ConfigError.isHTTPURL(baseURL) {
             out.append(ConfigError(path: "\(path).base_url", "must be an http(s) URL, got '\(baseURL)'"))
         }
         if maxConnections < 1 { out.append(ConfigError(path: "\(path).max_connections", "must be at least 1")) }

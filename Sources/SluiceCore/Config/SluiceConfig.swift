@@ -432,7 +432,7 @@ public struct TelemetryConfig: Sendable, Decodable {
 
     func problems(path: String) -> [ConfigError] {
         var out: [ConfigError] = []
-        if let e = otlpEndpoint, URL(string: e).flatMap({ $0.scheme == "http" || $0.scheme == "https" ? $0.host : nil }) == nil {
+        if let e = otlpEndpoint, !ConfigError.isHTTPURL(e) {
             out.append(ConfigError(path: "\(path).otlp_endpoint", "must be an http or https URL (an OTLP/HTTP collector, e.g. http://127.0.0.1:4318)"))
         }
         if !["http/protobuf", "http/json"].contains(otlpProtocol) {

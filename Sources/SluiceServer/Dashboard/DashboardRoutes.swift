@@ -192,7 +192,12 @@ struct DashboardRoutes: Sendable {
         for (k, v) in q where !v.isEmpty && k != "cursor" { params[k] = v }
         do {
             var search = try RequestLogRoutes.search(params, extra: [])
-            if let raw = q.get("cursor") { search.cursor = RequestSearch.Cursor(encoded: raw) }
+            if let raw = q.get("cursor") {
+                guard let cursor = RequestSearch.Cursor(encoded: raw) else {
+                    throw SluiceError(.invalidValue, "cursor is not one this page made; follow the Older link as it came.", param: "cursor")
+                }
+                search.cursor = cursor
+            }
             search.limit = 51
             var rows = try await log.search(search)
             if rows.count > 50, let last = rows.dropLast().last {
