@@ -50,4 +50,22 @@ import Testing
             }
         }
     }
+
+    @Test func onlySluicesOwnRefusalsCountAsRateLimitRejections() {
+        MetricsBackend.install()
+        let metrics = RequestMetrics(knownModels: ["m"])
+        func record(_ deployment: String?) -> RequestRecord {
+            RequestRecord(
+                id: "r", time: 0, endpoint: "chat.completions", modelRequested: "m", deployment: deployment, status: 429, errorCode: "metrics_probe_refusal",
+                latencyMs: 1, ttftMs: nil, tokensIn: 0, tokensOut: 0, costUSD: 0, cacheStatus: "off", stream: false, attempts: 0)
+        }
+        metrics.record(record(nil))  // refused by admission
+        metrics.record(record(nil))
+        metrics.record(record("m"))  // an upstream's 429, passed on
+        var bytes: [UInt8] = []
+        MetricsBackend.registry.emit(into: &bytes)
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(value(text, #"sluice_rate_limit_rejections_total{code="metrics_probe_refusal"}"#) == 2)
+        #expect(value(text, #"sluice_requests_total{endpoint="chat.completions",model="m",status="429",code="metrics_probe_refusal"}"#) == 3)
+    }
 }
