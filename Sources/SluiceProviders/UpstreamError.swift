@@ -16,11 +16,13 @@ enum UpstreamError {
             return SluiceError(
                 .upstreamRateLimited, "Upstream '\(provider)' is rate limiting: \(upstreamMessage)", retryAfter: retry ?? 1,
                 upstreamStatus: status)
-        case 400, 413, 422 where isContextLengthMessage(upstreamMessage):
-            return SluiceError(
-                .contextLengthExceeded, "Upstream '\(provider)' cannot take a prompt this long: \(upstreamMessage)", param: "messages",
-                upstreamStatus: status)
         case 400, 413, 422:
+            // (`case 400, 413, 422 where …` would apply the condition to 422 alone.)
+            if isContextLengthMessage(upstreamMessage) {
+                return SluiceError(
+                    .contextLengthExceeded, "Upstream '\(provider)' cannot take a prompt this long: \(upstreamMessage)", param: "messages",
+                    upstreamStatus: status)
+            }
             return SluiceError(.upstreamRejected, "Upstream '\(provider)' rejected the request: \(upstreamMessage)", upstreamStatus: status)
         case 401, 403:
             return SluiceError(

@@ -68,6 +68,19 @@ import Testing
         #expect(captured.last?.body.contains("stream") == false)
     }
 
+    /// A 400, 413 or 422 is a context-length error only when the upstream's message says so; any
+    /// other rejection must not trigger the context-length fallback.
+    @Test(arguments: [400, 413, 422]) func onlyAContextLengthMessageIsAContextLengthError(status: Int) {
+        let tooLong = UpstreamError.fromResponse(
+            status: status, body: ByteBuffer(string: #"{"error":{"message":"This model's maximum context length is 8192 tokens"}}"#), retryAfter: nil, provider: "p")
+        #expect(tooLong.code == .contextLengthExceeded)
+        let other = UpstreamError.fromResponse(
+            status: status, body: ByteBuffer(string: #"{"error":{"message":"Unknown parameter: 'foo'"}}"#), retryAfter: nil, provider: "p")
+        #expect(other.code == .upstreamRejected)
+        #expect(other.httpStatus == 400)
+        #expect(other.message.contains("Unknown parameter"))
+    }
+
     @Test func mapsUpstreamErrorsToTheRightStatus() async throws {
         try await FakeUpstream.with({ router in
             router.post("/429/v1/chat/completions") { _, _ in
