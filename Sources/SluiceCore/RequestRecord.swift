@@ -119,7 +119,39 @@ public struct RequestDetails: Sendable, Hashable, Codable {
 
     /// The JSON text stored in the `details` column.
     public var jsonText: String {
-        (try? JSONCoding.encode(self)).map { String(buffer: $0) } ?? "{}"
+        // Written directly, not with Foundation's encoder: this runs for every audit-log row.
+        var out = ByteBuffer()
+        out.reserveCapacity(128 + attempts.count * 80 + guardrails.count * 120)
+        var object = ObjectWriter(&out)
+        object.key("attempts", &out)
+        writeArray(attempts, &out) { attempt, out in
+            var a = ObjectWriter(&out)
+            a.string("deployment", attempt.deployment, &out)
+            a.string("error_code", attempt.errorCode, &out)
+            a.finiteDouble("latency_ms", attempt.latencyMs, &out)
+            a.int("status", attempt.status, &out)
+            a.finish(&out)
+        }
+        object.finiteDouble("cache_similarity", cacheSimilarity, &out)
+        object.string("guardrail_policy", guardrailPolicy, &out)
+        object.key("guardrails", &out)
+        writeArray(guardrails, &out) { event, out in
+            var e = ObjectWriter(&out)
+            e.string("action", event.action, &out)
+            e.string("check", event.check, &out)
+            e.string("direction", event.direction, &out)
+            e.int("end", event.end, &out)
+            e.int("index", event.index, &out)
+            e.finiteDouble("score", event.score, &out)
+            e.int("start", event.start, &out)
+            e.string("type", event.type, &out)
+            e.finish(&out)
+        }
+        object.finiteDouble("routing_score", routingScore, &out)
+        object.int("tokens_saved", tokensSaved, &out)
+        object.string("trace_id", traceID, &out)
+        object.finish(&out)
+        return String(buffer: out)
     }
 
     /// Details read back from the `details` column; a row written before the column existed has `{}`.

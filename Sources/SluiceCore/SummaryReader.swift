@@ -28,6 +28,22 @@ enum SummaryReader {
         }
     }
 
+    /// Every choice's text and tool calls, from a whole completion's bytes.
+    static func answer(_ buffer: ByteBuffer) -> [AnswerText]? {
+        buffer.withUnsafeReadableBytes { raw in
+            var reader = Reader(scanner: JSONSyntaxCheck.Scanner(bytes: raw))
+            return reader.answer()
+        }
+    }
+
+    /// The first choice's `delta.content` in a chunk's bytes: `.some(nil)` when it has none.
+    static func firstDeltaContent(_ buffer: ByteBuffer) -> String?? {
+        buffer.withUnsafeReadableBytes { raw in
+            var reader = Reader(scanner: JSONSyntaxCheck.Scanner(bytes: raw))
+            return reader.firstDeltaContent()
+        }
+    }
+
     struct Reader {
         var scanner: JSONSyntaxCheck.Scanner
 
@@ -100,6 +116,113 @@ enum SummaryReader {
                 return nil
             }
             return scanner.i - start - 2
+        }
+
+        /// A string value, unescaped; nil if it is not a valid string.
+        private mutating func text() -> String? {
+            scanner.skipSpace()
+            guard !atEnd, peek == UInt8(ascii: "\"") else { return nil }
+            let start = scanner.i
+            if let plain = plainString() { return String(decoding: plain, as: UTF8.self) }
+            // Escapes: validated by the scanner, unescaped by the parser (one string, no containers).
+            scanner.i = start
+            do throws(JSONSyntaxCheck.Problem) {
+                try scanner.string()
+            } catch {
+                return nil
+            }
+            return JSONParser.parse(UnsafeRawBufferPointer(rebasing: bytes[start..<scanner.i]))?.stringValue
+        }
+
+        /// A string or null (`.some(nil)`); nil for anything else.
+        private mutating func optionalText() -> String?? {
+            if null() { return .some(nil) }
+            guard let value = text() else { return nil }
+            return .some(value)
+        }
+
+        /// Each element of an array, read by `element`, which returns false to give up.
+        private mutating func array(_ element: (inout Reader) -> Bool) -> Bool {
+            guard take(UInt8(ascii: "[")) else { return false }
+            if take(UInt8(ascii: "]")) { return true }
+            while true {
+                guard element(&self) else { return false }
+                if take(UInt8(ascii: ",")) { continue }
+                return take(UInt8(ascii: "]"))
+            }
+        }
+
+        mutating func answer() -> [AnswerText]? {
+            var choices: [AnswerText]?
+            let ok = object { reader, key in
+                guard key.elementsEqual("choices".utf8) else { return reader.skipValue() }
+                var read: [AnswerText] = []
+                guard reader.array({ reader in
+                    var choice = AnswerText()
+                    let ok = reader.object { reader, key in
+                        guard key.elementsEqual("message".utf8) else { return reader.skipValue() }
+                        return reader.message(into: &choice)
+                    }
+                    read.append(choice)
+                    return ok
+                }) else { return false }
+                choices = read
+                return true
+            }
+            scanner.skipSpace()
+            guard ok, atEnd else { return nil }
+            return choices
+        }
+
+        private mutating func message(into choice: inout AnswerText) -> Bool {
+            object { reader, key in
+                if key.elementsEqual("content".utf8) {
+                    guard let content = reader.optionalText() else { return false }
+                    choice.content = content
+                    return true
+                }
+                guard key.elementsEqual("tool_calls".utf8) else { return reader.skipValue() }
+                if reader.null() { return true }
+                return reader.array { reader in
+                    var call = AnswerText.ToolCall(name: "", arguments: "")
+                    let ok = reader.object { reader, key in
+                        guard key.elementsEqual("function".utf8) else { return reader.skipValue() }
+                        return reader.object { reader, key in
+                            let isName = key.elementsEqual("name".utf8)
+                            guard isName || key.elementsEqual("arguments".utf8) else { return reader.skipValue() }
+                            guard let value = reader.optionalText() else { return false }
+                            if isName { call.name = value ?? "" } else { call.arguments = value ?? "" }
+                            return true
+                        }
+                    }
+                    choice.toolCalls.append(call)
+                    return ok
+                }
+            }
+        }
+
+        mutating func firstDeltaContent() -> String?? {
+            var content: String?
+            let ok = object { reader, key in
+                guard key.elementsEqual("choices".utf8) else { return reader.skipValue() }
+                var first = true
+                return reader.array { reader in
+                    defer { first = false }
+                    guard first else { return reader.skipValue() }
+                    return reader.object { reader, key in
+                        guard key.elementsEqual("delta".utf8) else { return reader.skipValue() }
+                        return reader.object { reader, key in
+                            guard key.elementsEqual("content".utf8) else { return reader.skipValue() }
+                            guard let value = reader.optionalText() else { return false }
+                            content = value
+                            return true
+                        }
+                    }
+                }
+            }
+            scanner.skipSpace()
+            guard ok, atEnd else { return nil }
+            return .some(content)
         }
 
         private mutating func integer() -> Int? {

@@ -62,6 +62,32 @@ import Testing
         #expect(String(buffer: try request.jsonBytes()) == expected)
     }
 
+    /// The audit log's request body is the messages array, byte for byte as Foundation writes it.
+    @Test(arguments: bodies) func writesMessagesAsFoundationDoes(body: String) throws {
+        let request = try foundation(body)
+        let expected = String(buffer: try JSONCoding.encode(request.messages))
+        #expect(String(buffer: try ChatMessage.jsonArrayBytes(request.messages)) == expected)
+    }
+
+    /// The audit log's `details` column is written directly; it must read back through `Codable`
+    /// and match Foundation's bytes.
+    @Test func writesRequestDetailsAsFoundationDoes() throws {
+        let samples = [
+            RequestDetails(),
+            RequestDetails(
+                attempts: [
+                    .init(deployment: "a\"b", status: 502, errorCode: "upstream_error", latencyMs: 12.25),
+                    .init(deployment: "b", status: 200, errorCode: nil, latencyMs: 3),
+                ],
+                guardrails: [.init(direction: "input", check: "pii", type: "EMAIL", index: 1, start: 4, end: 19, score: 0.95, action: "redact")],
+                guardrailPolicy: "strict", routingScore: 0.125, cacheSimilarity: 0.97, tokensSaved: 42, traceID: "4bf92f3577b34da6a3ce929d0e0e4736"),
+        ]
+        for details in samples {
+            #expect(details.jsonText == String(buffer: try JSONCoding.encode(details)))
+            #expect(RequestDetails(jsonText: details.jsonText) == details)
+        }
+    }
+
     @Test func writesNumbersAndStringsAsFoundation() throws {
         var request = ChatCompletionRequest(model: "m", messages: [.init(role: .user, text: "\u{1}\u{8}\u{c}\u{1f}\u{7f}\u{2028}/\"\\")])
         for t in [0.7, 1.0, -0.0, 1e20, 1e21, 1e-7, 123456789.123, 5e-324, 0.1 + 0.2, 2.5e15, 1e16] {

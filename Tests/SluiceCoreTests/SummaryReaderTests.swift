@@ -141,4 +141,39 @@ import Testing
             #expect(SummaryReader.chunk(ByteBuffer(string: json)) == expected, "\(json)")
         }
     }
+
+    /// The audit log's answer text comes from the bytes; it must be what decoding the completion gives.
+    @Test(arguments: [
+        #"{"id":"c","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! \"quoted\" \u00e9\n\ud83d\ude00 tab\t"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#,
+        #"{"choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"t1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}},{"id":"t2","type":"function","function":{"arguments":"{}","name":"now"}}]},"finish_reason":"tool_calls"}]}"#,
+        #"{ "choices" : [ {"message":{"content":"a","role":"assistant"},"index":0,"finish_reason":"stop"} , {"index":1,"finish_reason":"stop","message":{"role":"assistant","content":"b","refusal":null}} ] , "model":"m" }"#,
+        #"{"choices":[{"index":0,"message":{"role":"assistant","content":"x","tool_calls":null},"finish_reason":"stop"}]}"#,
+    ]) func readsAnswerTextAsDecodingDoes(json: String) throws {
+        let read = try #require(SummaryReader.answer(ByteBuffer(string: json)))
+        let completion = try JSONDecoder().decode(ChatCompletion.self, from: Data(json.utf8))
+        let decoded = completion.choices.map { choice in
+            AnswerText(content: choice.message.content, toolCalls: (choice.message.toolCalls ?? []).map { .init(name: $0.function.name, arguments: $0.function.arguments) })
+        }
+        #expect(read == decoded)
+        #expect(read.allSatisfy { $0.content != nil || !$0.toolCalls.isEmpty })
+        // Through `ChatResult`, the same from the bytes and from a decoded value.
+        #expect(try ChatResult(encoded: ByteBuffer(string: json)).answerText() == decoded)
+        #expect(try ChatResult(completion: completion).answerText() == decoded)
+    }
+
+    @Test func answerTextDeclinesWhatIsNotACompletion() {
+        #expect(SummaryReader.answer(ByteBuffer(string: #"{"choices":[{"message":{"content":"bad \x escape"}}]}"#)) == nil)
+        #expect(SummaryReader.answer(ByteBuffer(string: #"{"choices":[{"message":{"content":7}}]}"#)) == nil)
+        #expect(SummaryReader.answer(ByteBuffer(string: #"{"choices":[{"message":{"content":"a"}}]"#)) == nil)
+        #expect(SummaryReader.answer(ByteBuffer(string: #"{"id":"x"}"#)) == nil)
+    }
+
+    @Test func readsTheFirstDeltaContent() throws {
+        let chunk = #"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi \"there\"\n"},"finish_reason":null},{"index":1,"delta":{"content":"other"}}]}"#
+        #expect(SummaryReader.firstDeltaContent(ByteBuffer(string: chunk)) == .some("Hi \"there\"\n"))
+        #expect(try ChatStreamEvent(encoded: ByteBuffer(string: chunk)).firstDeltaContent() == "Hi \"there\"\n")
+        let empty = #"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#
+        #expect(SummaryReader.firstDeltaContent(ByteBuffer(string: empty)) == .some(nil))
+        #expect(SummaryReader.firstDeltaContent(ByteBuffer(string: #"{"choices":[{"delta":{"content":1}}]}"#)) == nil)
+    }
 }

@@ -76,6 +76,14 @@ extension ChatCompletionRequest {
 }
 
 extension ChatMessage {
+    /// Messages as a JSON array, each as `JSONCoding.encode` writes it (the audit log's request body).
+    public static func jsonArrayBytes(_ messages: [ChatMessage]) throws -> ByteBuffer {
+        var out = ByteBuffer()
+        out.reserveCapacity(64 + messages.count * 64)
+        try writeArray(messages, &out) { message, out in try message.writeJSON(to: &out) }
+        return out
+    }
+
     /// This message's JSON as `JSONCoding.encode` writes it.
     func writeJSON(to out: inout ByteBuffer) throws {
         var object = ObjectWriter(&out)
@@ -159,6 +167,13 @@ struct ObjectWriter {
         guard let value else { return }
         key(name, &out)
         try JSONWriter.writeDouble(value, to: &out)
+    }
+
+    /// A number that is written as null when it is not finite (NaN or infinite), instead of failing.
+    mutating func finiteDouble(_ name: StaticString, _ value: Double?, _ out: inout ByteBuffer) {
+        guard let value else { return }
+        key(name, &out)
+        if value.isFinite { try? JSONWriter.writeDouble(value, to: &out) } else { out.writeStaticString("null") }
     }
 
     mutating func value(_ name: StaticString, _ value: JSONValue, _ out: inout ByteBuffer) throws {

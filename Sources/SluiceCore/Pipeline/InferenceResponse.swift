@@ -46,6 +46,17 @@ public struct ChatResult: Sendable {
         return try JSONCoding.decode(ChatCompletion.self, from: encoded)
     }
 
+    /// Every choice's text and tool calls (what the audit log keeps of an answer), read from the
+    /// upstream's bytes without decoding the completion when a stage did not change it.
+    public func answerText() throws -> [AnswerText] {
+        if decoded == nil, let encoded, let read = SummaryReader.answer(encoded) { return read }
+        return try completion().choices.map { choice in
+            AnswerText(
+                content: choice.message.content,
+                toolCalls: (choice.message.toolCalls ?? []).map { .init(name: $0.function.name, arguments: $0.function.arguments) })
+        }
+    }
+
     /// Changes the completion; the forwarded bytes no longer match, so they are dropped.
     public mutating func modify(_ body: (inout ChatCompletion) throws -> Void) throws {
         var value = try completion()
@@ -70,6 +81,27 @@ public struct ChatResult: Sendable {
         }
         var choices: [Choice]
         var usage: Usage?
+    }
+}
+
+/// One choice of an answer as text: its content and its tool calls.
+public struct AnswerText: Sendable, Hashable {
+    public struct ToolCall: Sendable, Hashable {
+        public var name: String
+        public var arguments: String
+
+        public init(name: String, arguments: String) {
+            self.name = name
+            self.arguments = arguments
+        }
+    }
+
+    public var content: String?
+    public var toolCalls: [ToolCall]
+
+    public init(content: String? = nil, toolCalls: [ToolCall] = []) {
+        self.content = content
+        self.toolCalls = toolCalls
     }
 }
 
@@ -106,6 +138,12 @@ public struct ChatStreamEvent: Sendable {
         if let decoded { return decoded }
         guard let encoded else { throw SluiceError(.internalError, "A stream event has neither a value nor bytes.") }
         return try JSONCoding.decode(ChatCompletionChunk.self, from: encoded)
+    }
+
+    /// The first choice's `delta.content`, read from the upstream's bytes when they are kept.
+    public func firstDeltaContent() throws -> String? {
+        if decoded == nil, let encoded, let read = SummaryReader.firstDeltaContent(encoded) { return read }
+        return try chunk().choices.first?.delta.content
     }
 
     /// Changes the chunk; the forwarded bytes are dropped.

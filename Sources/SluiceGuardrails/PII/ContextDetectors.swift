@@ -201,7 +201,8 @@ struct PersonDetector: PIIDetector {
         ("me llamo ", 0.9), ("mi chiamo ", 0.9), ("hi ", 0.55), ("hello ", 0.55), ("sr. ", 0.8), ("sra. ", 0.8), ("herr ", 0.85),
         ("frau ", 0.85),
     ]
-    static let cuesByInitial: [UInt32: [(String, Double)]] = Dictionary(grouping: cues, by: { $0.0.unicodeScalars.first!.value })
+    /// The cues by their (ASCII) first letter: an array, not a dictionary, as it is read for every word.
+    static let cuesByInitial: [[(String, Double)]] = (0..<128).map { c in cues.filter { $0.0.unicodeScalars.first!.value == c } }
 
     /// Capitalised words that follow weak cues but are not names.
     static let notNames: Set<String> = [
@@ -218,7 +219,8 @@ struct PersonDetector: PIIDetector {
         while i < s.count {
             guard i == 0 || !Scalar.isWordChar(s[i - 1]), Scalar.isLetter(s[i]) else { i += 1; continue }
             var matched = false
-            for (cue, score) in Self.cuesByInitial[Scalar.lower(s[i])] ?? [] where text.matches(cue, at: i) {
+            let initial = Scalar.lower(s[i])
+            for (cue, score) in initial < 128 ? Self.cuesByInitial[Int(initial)] : [] where text.matches(cue, at: i) {
                 var start = i + cue.count
                 // "Dear Dr. Ana Souza": the name follows the title.
                 for title in ["dr. ", "mr. ", "mrs. ", "ms. ", "prof. ", "miss "] where text.matches(title, at: start) { start += title.count }

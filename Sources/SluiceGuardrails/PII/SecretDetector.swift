@@ -15,6 +15,29 @@ struct SecretDetector: PIIDetector {
     static let githubPrefixes = ["ghp_", "gho_", "ghu_", "ghs_", "ghr_"]
     static let keyWords = ["key", "apikey", "token", "secret", "password", "passwd", "pwd", "credential", "credentials", "auth"]
 
+    /// `keyWords` as code points, for matching without building a `String` per `:` or `=`
+    /// (a JSON body has one per member).
+    private static let keyWordScalars: [[UInt32]] = keyWords.map { $0.unicodeScalars.map(\.value) }
+
+    /// The key word an assignment's name (the ASCII identifier `s[start..<end]`) ends in: the
+    /// whole name, after `_`, `-` or `.`, or at the end of a short compound (`apitoken`).
+    static func keyWord(named s: [UInt32], _ start: Int, _ end: Int) -> String? {
+        let length = end - start
+        guard length > 0 else { return nil }
+        for (n, word) in keyWordScalars.enumerated() where word.count <= length {
+            var matches = true
+            for j in 1...word.count where Scalar.lower(s[end - j]) != word[word.count - j] {
+                matches = false
+                break
+            }
+            guard matches else { continue }
+            if length == word.count { return keyWords[n] }
+            let before = s[end - word.count - 1]
+            if before == 95 || before == 45 || before == 46 || (word.count >= 5 && length <= word.count + 6) { return keyWords[n] }
+        }
+        return nil
+    }
+
     func scan(_ text: ScalarText, into findings: inout [PIIFinding]) {
         let s = text.scalars
         scanPEM(text, into: &findings)
@@ -143,8 +166,7 @@ struct SecretDetector: PIIDetector {
             while k > 0 && (s[k - 1] == 32 || s[k - 1] == 34 || s[k - 1] == 39) { k -= 1 }
             let nameEnd = k
             while k > 0 && (Scalar.isASCIIAlnum(s[k - 1]) || s[k - 1] == 95 || s[k - 1] == 45 || s[k - 1] == 46) { k -= 1 }
-            let name = text.slice(k, nameEnd).lowercased()
-            guard let word = Self.keyWords.first(where: { name == $0 || name.hasSuffix("_" + $0) || name.hasSuffix("-" + $0) || name.hasSuffix("." + $0) || (name.hasSuffix($0) && $0.count >= 5 && name.count <= $0.count + 6) }) else {
+            guard let word = Self.keyWord(named: s, k, nameEnd) else {
                 i += 1
                 continue
             }

@@ -40,39 +40,25 @@ struct AuditBodies: Sendable {
 
     /// The messages as a JSON array.
     static func messagesJSON(_ messages: [ChatMessage]) -> String? {
-        guard let bytes = try? ChatCompletionRequest(model: "", messages: messages).jsonBytes(), let parsed = JSONParser.parse(bytes),
-            let array = parsed["messages"]
-        else { return nil }
-        var out = ByteBuffer()
-        guard (try? JSONWriter.write(array, to: &out)) != nil else { return nil }
-        return String(buffer: out)
+        (try? ChatMessage.jsonArrayBytes(messages)).map { String(buffer: $0) }
     }
 
     /// A whole answer's text, read from the upstream's bytes when a stage did not change them.
     static func answerText(_ result: ChatResult) -> String? {
-        guard let encoded = result.encoded, let value = JSONParser.parse(encoded) else { return (try? result.completion()).map(answerText) }
-        return (value["choices"]?.arrayValue ?? []).map { choice in
-            var parts: [String] = []
-            if let content = choice["message"]?["content"]?.stringValue, !content.isEmpty { parts.append(content) }
-            for call in choice["message"]?["tool_calls"]?.arrayValue ?? [] {
-                parts.append("\(call["function"]?["name"]?.stringValue ?? "")(\(call["function"]?["arguments"]?.stringValue ?? ""))")
-            }
-            return parts.joined(separator: "\n")
-        }.joined(separator: "\n---\n")
+        (try? result.answerText()).map(answerText)
     }
 
     /// The first choice's text in one stream event.
     static func deltaText(_ event: ChatStreamEvent) -> String? {
-        guard let encoded = event.encoded, let value = JSONParser.parse(encoded) else { return try? event.chunk().choices.first?.delta.content }
-        return value["choices"]?[0]?["delta"]?["content"]?.stringValue
+        (try? event.firstDeltaContent()) ?? nil
     }
 
     /// An answer's text for the audit log: each choice's content, and its tool calls as name(arguments).
-    static func answerText(_ c: ChatCompletion) -> String {
-        c.choices.map { choice in
+    static func answerText(_ choices: [AnswerText]) -> String {
+        choices.map { choice in
             var parts: [String] = []
-            if let content = choice.message.content, !content.isEmpty { parts.append(content) }
-            for call in choice.message.toolCalls ?? [] { parts.append("\(call.function.name)(\(call.function.arguments))") }
+            if let content = choice.content, !content.isEmpty { parts.append(content) }
+            for call in choice.toolCalls { parts.append("\(call.name)(\(call.arguments))") }
             return parts.joined(separator: "\n")
         }.joined(separator: "\n---\n")
     }
