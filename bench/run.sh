@@ -27,6 +27,8 @@ mkdir -p "$OUT/auth"
 SLUICE_ADMIN_KEY="$ADMIN_KEY" "$SLUICE" serve --config bench/sluice-bench-auth.yaml >"$OUT/sluice-auth.log" 2>&1 & pids+=($!)
 # Observability off (metrics, audit log, request log line), to measure what it costs.
 "$SLUICE" serve --config bench/sluice-bench-bare.yaml >"$OUT/sluice-bare.log" 2>&1 & BARE_PID=$!; pids+=($BARE_PID)
+# The audit log without bodies: splits the bodies' cost from the rest.
+"$SLUICE" serve --config bench/sluice-bench-nobodies.yaml >"$OUT/sluice-nobodies.log" 2>&1 & NOBODIES_PID=$!; pids+=($NOBODIES_PID)
 
 wait_for() {
   for _ in $(seq 1 100); do
@@ -36,7 +38,7 @@ wait_for() {
   done
   echo "port $1 did not answer" >&2; exit 1
 }
-wait_for 9100; wait_for 9180; wait_for 9280; wait_for 9283
+wait_for 9100; wait_for 9180; wait_for 9280; wait_for 9283; wait_for 9284
 for _ in $(seq 1 100); do curl -fs -o /dev/null http://127.0.0.1:9281/healthz && break; sleep 0.1; done
 # An app key whose limits are all on but never reached in the run.
 APP_KEY=$(curl -fs -X POST -H "authorization: Bearer $ADMIN_KEY" -H 'content-type: application/json' \
@@ -53,6 +55,24 @@ for c in 32 1; do
     wrk -t1 -c"$c" -d"${DURATION}s" --latency -s bench/post.lua -H "${AUTH[$t]}" "${URL[$t]}/v1/chat/completions" >"$OUT/wrk-$t-$c.txt"
   done
 done
+# What observability costs, interleaved so that the machine's drift hits all three alike:
+# requests/s at 32 connections, and Sluice's CPU time per request (user + system, from
+# /proc/PID/stat), everything on / audit log without bodies / metrics, audit log and log line off.
+echo "==> observability on and off, ${OBS_ROUNDS:-3} interleaved rounds"
+declare -A OBS_PORT=([sluice]=9280 [sluice-nobodies]=9284 [sluice-bare]=9283)
+declare -A OBS_PID=([sluice]=${pids[2]} [sluice-nobodies]=$NOBODIES_PID [sluice-bare]=$BARE_PID)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+: >"$OUT/observability.txt"
+for r in $(seq 1 "${OBS_ROUNDS:-3}"); do
+  for t in sluice sluice-nobodies sluice-bare; do
+    before=$(cpu_ticks "${OBS_PID[$t]}")
+    wrk -t1 -c32 -d"${OBS_DURATION:-5}s" -s bench/post.lua "http://127.0.0.1:${OBS_PORT[$t]}/v1/chat/completions" >"$OUT/obs-$t-$r.txt"
+    # The audit-log writer flushes every 200 ms: its work for this round lands in this round.
+    sleep 0.5
+    echo "$t $r $(grep -o '[0-9]* requests in' "$OUT/obs-$t-$r.txt" | cut -d' ' -f1) $(grep Requests/sec "$OUT/obs-$t-$r.txt" | awk '{print $2}') $before $(cpu_ticks "${OBS_PID[$t]}") $(getconf CLK_TCK)" >>"$OUT/observability.txt"
+  done
+done
+
 echo "==> time to first event, $STREAMS streams each"
 python3 bench/ttft.py 9100 "$STREAMS" >"$OUT/ttft-direct.txt"
 python3 bench/ttft.py 9280 "$STREAMS" >"$OUT/ttft-sluice.txt"
@@ -64,6 +84,7 @@ python3 bench/embeddings.py 9280 "${pids[2]}" >"$OUT/embeddings.txt"
 kill -TERM "${pids[2]}"; wait "${pids[2]}" || true
 kill -TERM "${pids[3]}"; wait "${pids[3]}" || true
 kill -TERM "$BARE_PID"; wait "$BARE_PID" || true
+kill -TERM "$NOBODIES_PID"; wait "$NOBODIES_PID" || true
 
 # Guardrails: the detectors on the team's labelled sets (when ../shared is there) and the
 # latency of a full input check, in process.
