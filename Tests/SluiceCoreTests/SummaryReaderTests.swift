@@ -144,10 +144,10 @@ import Testing
 
     /// The audit log's answer text comes from the bytes; it must be what decoding the completion gives.
     @Test(arguments: [
-        #"{"id":"c","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! \"quoted\" \u00e9\n\ud83d\ude00 tab\t"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#,
-        #"{"choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"t1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}},{"id":"t2","type":"function","function":{"arguments":"{}","name":"now"}}]},"finish_reason":"tool_calls"}]}"#,
-        #"{ "choices" : [ {"message":{"content":"a","role":"assistant"},"index":0,"finish_reason":"stop"} , {"index":1,"finish_reason":"stop","message":{"role":"assistant","content":"b","refusal":null}} ] , "model":"m" }"#,
-        #"{"choices":[{"index":0,"message":{"role":"assistant","content":"x","tool_calls":null},"finish_reason":"stop"}]}"#,
+        #"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! \"quoted\" \u00e9\n\ud83d\ude00 tab\t"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#,
+        #"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"t1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}},{"id":"t2","type":"function","function":{"arguments":"{}","name":"now"}}]},"finish_reason":"tool_calls"}]}"#,
+        #"{ "id":"c", "object":"chat.completion", "created":1, "choices" : [ {"message":{"content":"a","role":"assistant"},"index":0,"finish_reason":"stop"} , {"index":1,"finish_reason":"stop","message":{"role":"assistant","content":"b","refusal":null}} ] , "model":"m" }"#,
+        #"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"x","tool_calls":null},"finish_reason":"stop"}]}"#,
     ]) func readsAnswerTextAsDecodingDoes(json: String) throws {
         let read = try #require(SummaryReader.answer(ByteBuffer(string: json)))
         let completion = try JSONDecoder().decode(ChatCompletion.self, from: Data(json.utf8))
