@@ -138,7 +138,9 @@ import Testing
 
     @Test func theBreakerOpensRestsHalfOpensAndCloses() async throws {
         let probe = SimulationProbe()
-        let yaml = Self.yaml(breaker: "{ failures: 3, cooldown_ms: 400, half_open_probes: 1 }")
+        // A cool-down long enough that the eight requests before it ends fit in it on a loaded
+        // machine (at 400 ms, a parallel test run once let it half-open too early).
+        let yaml = Self.yaml(breaker: "{ failures: 3, cooldown_ms: 1500, half_open_probes: 1 }")
         let app = try await TestApp.build(yaml: yaml, probe: probe)
         let failing = Self.headers(["x-sim-fault": "500", "x-sim-fault-model": "primary"])
         try await app.http.test(.router) { client in
@@ -161,7 +163,7 @@ import Testing
             // A healthy probe does not close it early.
             await app.prober.probeOpenBreakers()
             #expect(app.board["primary"]?.breakerState == .open)
-            try await Task.sleep(for: .milliseconds(450))
+            try await Task.sleep(for: .milliseconds(1600))
             // The cool-down is over: one request probes the primary, and its success closes the breaker.
             try await client.execute(uri: "/v1/chat/completions", method: .post, body: Self.body()) { response in
                 #expect(response.headers[HTTPField.Name("x-sluice-model")!] == "primary")
