@@ -1,4 +1,4 @@
-import Dispatch
+import Foundation
 import Logging
 import ServiceLifecycle
 import SluiceCore
@@ -8,6 +8,9 @@ import Synchronization
 /// `flush_interval_ms` after the first one and are written in transactions of up to
 /// `batch_size`; the queue is bounded, and what does not fit is dropped and counted (the last
 /// resort). On graceful shutdown everything queued is flushed before `run` returns.
+///
+/// The loop runs on its own thread (`BackgroundThreadExecutor`): batches are taken, prepared,
+/// written and freed there, never on an event loop that serves requests.
 public final class RequestLogWriter: Service, RequestRecordSink {
     struct State {
         var queue: [RequestRecord] = []
@@ -21,15 +24,20 @@ public final class RequestLogWriter: Service, RequestRecordSink {
     let batchSize: Int
     let flushInterval: Duration
     let logger: Logger
-    /// Applied to each batch before it is written, off the request path (bodies are encoded and redacted here).
-    let prepare: (@Sendable (RequestRecord) -> RequestRecord)?
+    /// Applied to each row before it is written, off the request path (bodies are encoded and redacted here).
+    let prepare: (@Sendable (inout RequestRecord) -> Void)?
+    let executor: BackgroundThreadExecutor
     private let state = Mutex(State())
     private let wake: AsyncStream<Void>
     private let wakeContinuation: AsyncStream<Void>.Continuation
 
-    public init(store: any RequestLogStore, config: AuditLogConfig, logger: Logger, prepare: (@Sendable (RequestRecord) -> RequestRecord)? = nil) {
+    public init(
+        store: any RequestLogStore, config: AuditLogConfig, logger: Logger, executor: BackgroundThreadExecutor = .auditLog,
+        prepare: (@Sendable (inout RequestRecord) -> Void)? = nil
+    ) {
         self.store = store
         self.prepare = prepare
+        self.executor = executor
         self.capacity = config.queueCapacity
         self.batchSize = config.batchSize
         self.flushInterval = .milliseconds(config.flushIntervalMs)
@@ -38,15 +46,16 @@ public final class RequestLogWriter: Service, RequestRecordSink {
     }
 
     public func submit(_ record: RequestRecord) {
-        let accepted = state.withLock { state in
+        // Only the first row after the queue was emptied wakes the loop: it drains until empty.
+        let wasEmpty = state.withLock { state in
             guard state.queue.count < capacity else {
                 state.dropped += 1
                 return false
             }
             state.queue.append(record)
-            return true
+            return state.queue.count == 1
         }
-        if accepted { wakeContinuation.yield() }
+        if wasEmpty { wakeContinuation.yield() }
     }
 
     /// Rows waiting to be written.
@@ -57,6 +66,10 @@ public final class RequestLogWriter: Service, RequestRecordSink {
     public var written: Int { state.withLock { $0.written } }
 
     public func run() async throws {
+        await withTaskExecutorPreference(executor) { await loop() }
+    }
+
+    private func loop() async {
         await withGracefulShutdownHandler {
             for await _ in wake {
                 // Let more rows arrive, unless the batch is already full. On shutdown the loop
@@ -73,32 +86,29 @@ public final class RequestLogWriter: Service, RequestRecordSink {
         logger.debug("audit log flushed", metadata: ["written": "\(written)", "dropped": "\(dropped)"])
     }
 
-    /// Swift concurrency's global executor is the event loops, which also serve requests: a
-    /// batch's bodies (decode, encode, PII redaction: milliseconds for a thousand rows) are
-    /// prepared on a thread of their own so that requests on a loop never queue behind them.
-    private static let preparation = DispatchQueue(label: "sluice.audit-log.prepare")
-
-    private func prepareOffTheEventLoops(_ batch: [RequestRecord]) async -> [RequestRecord] {
-        guard let prepare else { return batch }
-        return await withCheckedContinuation { continuation in
-            Self.preparation.async { continuation.resume(returning: batch.map(prepare)) }
-        }
-    }
-
     /// Writes everything queued now, in batches.
     public func drain() async {
         while true {
-            let batch = state.withLock { state -> [RequestRecord] in
-                let n = min(batchSize, state.queue.count)
-                guard n > 0 else { return [] }
-                let out = Array(state.queue.prefix(n))
-                state.queue.removeFirst(n)
+            var batch = state.withLock { state -> [RequestRecord] in
+                // Usually the whole queue, taken without copying a row.
+                guard state.queue.count > batchSize else {
+                    var all: [RequestRecord] = []
+                    swap(&all, &state.queue)
+                    return all
+                }
+                let out = Array(state.queue.prefix(batchSize))
+                state.queue.removeFirst(batchSize)
                 return out
             }
             if batch.isEmpty { return }
-            let prepared = await prepareOffTheEventLoops(batch)
+            if let prepare {
+                for i in batch.indices {
+                    prepare(&batch[i])
+                    if i % 64 == 63 { BackgroundThreadExecutor.yieldProcessor() }
+                }
+            }
             do {
-                try await store.append(prepared)
+                try await store.append(batch)
                 state.withLock { $0.written += batch.count }
             } catch {
                 state.withLock { $0.failed += batch.count }

@@ -181,9 +181,15 @@ public final class SQLiteRequestLogStore: RequestLogStore, SpendLedger, UsageRep
         }
     }
 
+    /// Runs the transaction on the calling thread (the audit-log writer's own), not on a thread
+    /// of GRDB's: its CPU stays at that thread's lower priority.
     public func append(_ records: [RequestRecord]) async throws {
+        try appendNow(records)
+    }
+
+    private func appendNow(_ records: [RequestRecord]) throws {
         guard !records.isEmpty else { return }
-        try await writer.write { db in
+        try writer.write { db in
             // OR REPLACE: a client may reuse an x-request-id; the newest row wins rather than the batch failing.
             let statement = try db.cachedStatement(
                 sql: """
@@ -192,7 +198,8 @@ public final class SQLiteRequestLogStore: RequestLogStore, SpendLedger, UsageRep
                         request_body, response_body)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
-            for r in records {
+            for (i, r) in records.enumerated() {
+                if i % 64 == 63 { BackgroundThreadExecutor.yieldProcessor() }
                 try statement.execute(arguments: [
                     r.id, r.time, r.endpoint, r.keyID, r.modelRequested, r.deployment, r.status, r.errorCode, r.latencyMs, r.ttftMs,
                     r.tokensIn, r.tokensOut, r.costUSD, r.cacheStatus, r.stream, r.attempts, r.teamID, r.details.jsonText,

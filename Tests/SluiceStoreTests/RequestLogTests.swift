@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import SluiceCore
+import Synchronization
 import Testing
 @testable import SluiceStore
 
@@ -56,6 +57,31 @@ import Testing
         #expect(try await store.count() == 10_000)
         #expect(writer.dropped == 0)
         #expect(writer.backlog == 0)
+    }
+
+    @Test func batchesArePreparedAndWrittenOnTheWritersOwnThread() async throws {
+        let store = InMemoryRequestLogStore()
+        let threads = Mutex<Set<String>>([])
+        let executor = BackgroundThreadExecutor(name: "audit-test", niceness: 0)
+        let writer = RequestLogWriter(
+            store: store, config: AuditLogConfig(queueCapacity: 1_000, batchSize: 100, flushIntervalMs: 1), logger: Logger(label: "t"),
+            executor: executor,
+            prepare: { record in
+                let name = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "?"
+                threads.withLock { _ = $0.insert(name) }
+                record.requestBody = "prepared"
+            })
+        let group = ServiceGroup(configuration: .init(services: [writer], logger: Logger(label: "t")))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            for i in 0..<250 { writer.submit(record(i)) }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        #expect(threads.withLock { $0 } == ["audit-test\n"])
+        let rows = try await store.recent(limit: 1_000)
+        #expect(rows.count == 250)
+        #expect(rows.allSatisfy { $0.requestBody == "prepared" })
     }
 
     @Test func fullQueueDropsAndCounts() async throws {

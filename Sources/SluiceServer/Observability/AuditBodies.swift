@@ -11,8 +11,7 @@ struct AuditBodies: Sendable {
 
     init(mode: AuditLogConfig.BodyLogging) { self.mode = mode }
 
-    func prepare(_ record: RequestRecord) -> RequestRecord {
-        var r = record
+    func prepare(_ r: inout RequestRecord) {
         let captured = r.captured
         r.captured = nil
         switch mode {
@@ -20,7 +19,7 @@ struct AuditBodies: Sendable {
             r.requestBody = nil
             r.responseBody = nil
         case .full, .redacted:
-            guard let captured else { return r }
+            guard let captured else { return }
             r.requestBody = Self.messagesJSON(captured.messages)
             if let result = captured.result {
                 r.responseBody = Self.answerText(result)
@@ -33,7 +32,6 @@ struct AuditBodies: Sendable {
                 r.responseBody = r.responseBody.map(redactor.redact)
             }
         }
-        return r
     }
 
     // Sluice's own JSON writer and parser, not Foundation's coders: this runs for every request.
