@@ -74,11 +74,11 @@ import Testing
     @Test func telemetryAuditLogAndWebhookSettingsAreValidated() throws {
         let message = configError((valid + """
 
-            telemetry: { otlp_endpoint: "collector:4318", otlp_protocol: grpc, export_interval_ms: 0 }
+            telemetry: { otlp_endpoint: "collector:4318", otlp_protocol: grpc, export_interval_ms: 0, trace_sample_ratio: 1.5 }
             alerts: { webhook: { url: "ftp://hooks.example.com" } }
             store: { sqlite: ./x.db, audit_log: { retention_days: 0, log_bodies: none } }
             """).replacingOccurrences(of: "store: { sqlite: ./sluice.db }\n", with: ""), env: env)
-        for path in ["telemetry.otlp_endpoint", "telemetry.otlp_protocol", "telemetry.export_interval_ms", "alerts.webhook.url", "store.audit_log.retention_days"] {
+        for path in ["telemetry.otlp_endpoint", "telemetry.otlp_protocol", "telemetry.export_interval_ms", "telemetry.trace_sample_ratio", "alerts.webhook.url", "store.audit_log.retention_days"] {
             #expect(message.contains(path), "\(path) in \(message)")
         }
         let good = try SluiceConfig.load(

@@ -20,7 +20,8 @@ import Testing
         return data.map { String(format: "%02x", $0) }.joined()
     }
 
-    @Test func spansContinueTheClientsTraceAndCoverStagesAndAttempts() async throws {
+    /// Runs `body` with the port of an OTLP/HTTP collector stand-in; answers the spans it received.
+    static func withCollector<T: Sendable>(_ body: @Sendable (Int, _ received: @Sendable () -> Bool) async throws -> T) async throws -> (T, [JSONValue]) {
         let batches = Mutex<[JSONValue]>([])
         let router = Router()
         router.post("/v1/traces") { request, _ -> HTTPResponse.Status in
@@ -32,39 +33,53 @@ import Testing
         let collector = Application(
             router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: Logger(label: "collector"))
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        let result = try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await collector.runService() }
             var it = ports.makeAsyncIterator()
             let port = try #require(await it.next())
+            let result = try await body(port) { !batches.withLock { $0.isEmpty } }
+            group.cancelAll()
+            return result
+        }
+        var spans: [JSONValue] = []
+        for batch in batches.withLock({ $0 }) {
+            for rs in batch["resourceSpans"]?.arrayValue ?? [] {
+                for ss in rs["scopeSpans"]?.arrayValue ?? [] { spans += ss["spans"]?.arrayValue ?? [] }
+            }
+        }
+        return (result, spans)
+    }
+
+    /// One chat completion, with the given `traceparent` if any.
+    static func chat(_ base: String, traceparent: String?) async throws {
+        var request = HTTPClientRequest(url: base + "/v1/chat/completions")
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        if let traceparent { request.headers.add(name: "traceparent", value: traceparent) }
+        request.body = .bytes(ByteBuffer(string: #"{"model":"sim-small","messages":[{"role":"user","content":"hi"}]}"#))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        #expect(response.status == .ok)
+        _ = try await response.body.collect(upTo: 1 << 20)
+    }
+
+    @Test func spansContinueTheClientsTraceAndCoverStagesAndAttempts() async throws {
+        let traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+        let parentSpan = "00f067aa0ba902b7"
+        let (rowTrace, spans) = try await Self.withCollector { port, received in
             let yaml = TestApp.yaml + """
 
                 telemetry: { otlp_endpoint: "http://127.0.0.1:\(port)", otlp_protocol: http/json, export_interval_ms: 50 }
                 """
-            let traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
-            let parentSpan = "00f067aa0ba902b7"
-            let rowTrace = try await TestApp.live(yaml: yaml) { base, app, _ in
-                var request = HTTPClientRequest(url: base + "/v1/chat/completions")
-                request.method = .POST
-                request.headers.add(name: "content-type", value: "application/json")
-                request.headers.add(name: "traceparent", value: "00-\(traceID)-\(parentSpan)-01")
-                request.body = .bytes(ByteBuffer(string: #"{"model":"sim-small","messages":[{"role":"user","content":"hi"}]}"#))
-                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-                #expect(response.status == .ok)
-                _ = try await response.body.collect(upTo: 1 << 20)
+            return try await TestApp.live(yaml: yaml) { base, app, _ in
+                try await Self.chat(base, traceparent: "00-\(traceID)-\(parentSpan)-01")
                 // Spans are exported every 50 ms.
-                for _ in 0..<100 where batches.withLock({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(50)) }
+                for _ in 0..<100 where !received() { try await Task.sleep(for: .milliseconds(50)) }
                 try await Task.sleep(for: .milliseconds(200))
                 await app.requestLog.drain()
                 return try await app.store.recent(limit: 1).first?.details.traceID
             }
-            group.cancelAll()
-
-            var spans: [JSONValue] = []
-            for batch in batches.withLock({ $0 }) {
-                for rs in batch["resourceSpans"]?.arrayValue ?? [] {
-                    for ss in rs["scopeSpans"]?.arrayValue ?? [] { spans += ss["spans"]?.arrayValue ?? [] }
-                }
-            }
+        }
+        do {  // what the collector received
             let byName = Dictionary(spans.compactMap { s in s["name"]?.stringValue.map { ($0, s) } }, uniquingKeysWith: { a, _ in a })
             let root = try #require(byName["chat sim-small"], "\(byName.keys.sorted())")
             #expect(Self.hex(root["traceId"]?.stringValue ?? "") == traceID)
@@ -81,5 +96,24 @@ import Testing
             #expect(parent("upstream sim-small") == id("sluice.stage.cache"))
             #expect(rowTrace == traceID)
         }
+    }
+
+    @Test func aSampleRatioOfZeroRecordsOnlyTracesTheCallerSampled() async throws {
+        let sampledTrace = "5bf92f3577b34da6a3ce929d0e0e4736"
+        let (_, spans) = try await Self.withCollector { port, received in
+            let yaml = TestApp.yaml + """
+
+                telemetry: { otlp_endpoint: "http://127.0.0.1:\(port)", otlp_protocol: http/json, export_interval_ms: 50, trace_sample_ratio: 0 }
+                """
+            try await TestApp.live(yaml: yaml) { base, _, _ in
+                for traceparent in [nil, "00-\(sampledTrace)-00f067aa0ba902b7-01", nil] {
+                    try await Self.chat(base, traceparent: traceparent)
+                }
+                for _ in 0..<100 where !received() { try await Task.sleep(for: .milliseconds(50)) }
+                // Time for any other trace's spans to be exported too.
+                try await Task.sleep(for: .milliseconds(300))
+            }
+        }
+        #expect(Set(spans.map { Self.hex($0["traceId"]?.stringValue ?? "") }) == [sampledTrace])
     }
 }

@@ -407,6 +407,9 @@ public struct TelemetryConfig: Sendable, Decodable {
     public var serviceName = "sluice"
     /// Milliseconds between exports of finished spans.
     public var exportIntervalMs = 1000
+    /// The share of new traces recorded (0...1); a request with an incoming `traceparent` follows
+    /// its caller's decision. Below 1 at high volume: an unsampled span costs a fraction of a recorded one.
+    public var traceSampleRatio = 1.0
 
     public init(metrics: Bool = true, otlpEndpoint: String? = nil) {
         self.metrics = metrics
@@ -419,6 +422,7 @@ public struct TelemetryConfig: Sendable, Decodable {
         case otlpProtocol = "otlp_protocol"
         case serviceName = "service_name"
         case exportIntervalMs = "export_interval_ms"
+        case traceSampleRatio = "trace_sample_ratio"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -428,6 +432,7 @@ public struct TelemetryConfig: Sendable, Decodable {
         otlpProtocol = try c.decodeIfPresent(String.self, forKey: .otlpProtocol) ?? otlpProtocol
         serviceName = try c.decodeIfPresent(String.self, forKey: .serviceName) ?? serviceName
         exportIntervalMs = try c.decodeIfPresent(Int.self, forKey: .exportIntervalMs) ?? exportIntervalMs
+        traceSampleRatio = try c.decodeIfPresent(Double.self, forKey: .traceSampleRatio) ?? traceSampleRatio
     }
 
     func problems(path: String) -> [ConfigError] {
@@ -440,6 +445,7 @@ public struct TelemetryConfig: Sendable, Decodable {
         }
         if serviceName.isEmpty { out.append(ConfigError(path: "\(path).service_name", "must not be empty")) }
         if !(10...60_000).contains(exportIntervalMs) { out.append(ConfigError(path: "\(path).export_interval_ms", "must be in 10...60000")) }
+        if !(0...1).contains(traceSampleRatio) { out.append(ConfigError(path: "\(path).trace_sample_ratio", "must be in 0...1")) }
         return out
     }
 }

@@ -21,6 +21,8 @@ enum RequestTracing {
         // explicitly set endpoint as the traces URL itself.
         c.traces.otlpExporter.endpoint = Self.tracesURL(endpoint)
         c.traces.otlpExporter.protocol = config.otlpProtocol == "http/json" ? .httpJSON : .httpProtobuf
+        // Parent-based: a caller's sampled flag in `traceparent` wins, so a trace is never cut in half.
+        c.traces.sampler = .parentBasedTraceIDRatio(ratio: config.traceSampleRatio) ?? .parentBasedAlwaysOn
         c.traces.batchSpanProcessor.scheduleDelay = .milliseconds(config.exportIntervalMs)
         let backend = try OTel.makeTracingBackend(configuration: c)
         return (backend.factory, backend.service)
