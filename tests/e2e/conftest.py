@@ -33,11 +33,12 @@ def free_port() -> int:
 
 
 class Sluice:
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, config=CONFIG):
+        """`config` is a template with `{port}` and `{db}` (literal braces doubled)."""
         self.port = free_port()
         self.db = str(tmp_path / "sluice.db")
         self.config = tmp_path / "sluice.yaml"
-        self.config.write_text(CONFIG.format(port=self.port, db=self.db))
+        self.config.write_text(config.format(port=self.port, db=self.db))
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.admin_url = f"http://127.0.0.1:{self.port}/admin"
         self.admin_key = "sk-sluice-e2e-" + secrets.token_urlsafe(32)

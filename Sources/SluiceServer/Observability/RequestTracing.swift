@@ -1,6 +1,8 @@
 import OTel
 import ServiceLifecycle
 import SluiceCore
+import SluiceStore
+import Synchronization
 import Tracing
 
 /// OpenTelemetry tracing (swift-otel): a span per request, a child span per pipeline stage and
@@ -25,14 +27,39 @@ enum RequestTracing {
         c.traces.sampler = .parentBasedTraceIDRatio(ratio: config.traceSampleRatio) ?? .parentBasedAlwaysOn
         c.traces.batchSpanProcessor.scheduleDelay = .milliseconds(config.exportIntervalMs)
         let backend = try OTel.makeTracingBackend(configuration: c)
-        return (backend.factory, backend.service)
+        keptAlive.withLock { $0.append((backend.factory, backend.service)) }
+        return (backend.factory, ServiceOnExecutor(inner: backend.service, executor: .tracing))
     }
+
+    /// swift-otel's HTTP exporter shuts its HTTP client down synchronously in `deinit`, which
+    /// traps when the last reference goes on an event loop (as it does when `sluice serve` ends):
+    /// the backends live as long as the process. Spans are flushed by the service's shutdown.
+    private static let keptAlive = Mutex<[(any Tracer, any Service)]>([])
 
     /// `http://host:4318` → `http://host:4318/v1/traces`; a URL that already names it stays.
     static func tracesURL(_ endpoint: String) -> String {
         if endpoint.hasSuffix("/v1/traces") { return endpoint }
         return (endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint) + "/v1/traces"
     }
+}
+
+/// Runs a service, and every task it starts, on a thread of its own instead of the event loops.
+///
+/// swift-otel's exporter group crashes at start-up (a bad service existential in
+/// `ServiceGroup.addServiceTask`) when Swift concurrency runs on NIO's event loops, as
+/// `sluice serve` sets up; on a task executor of its own it runs.
+struct ServiceOnExecutor: Service {
+    let inner: any Service
+    let executor: BackgroundThreadExecutor
+
+    func run() async throws {
+        try await withTaskExecutorPreference(executor) { try await inner.run() }
+    }
+}
+
+extension BackgroundThreadExecutor {
+    /// The span exporter's thread.
+    static let tracing = BackgroundThreadExecutor(name: "sluice-otel", niceness: 0)
 }
 
 /// Reads the W3C trace context from the pipeline's headers (names lower-cased).
