@@ -41,19 +41,22 @@ b1 = rows[("sluice-bare", 1)]
 print(f"Observability on / off, p50 at 1 connection: {s1['p50'] - b1['p50']:+.3f} ms, p99 {s1['p99'] - b1['p99']:+.3f} ms")
 obs = out / "observability.txt"
 if obs.exists():
-    # name round requests rps cpu_before cpu_after ticks_per_second
+    # name load round requests rps cpu_before cpu_after ticks_per_second
     runs = {}
     for line in obs.read_text().split("\n"):
         if line.strip():
-            name, _, n, rps, before, after, hz = line.split()
-            runs.setdefault(name, []).append((float(rps), (float(after) - float(before)) / float(hz) / int(n) * 1e6))
+            name, load, _, n, rps, before, after, hz = line.split()
+            runs.setdefault((name, load), []).append((float(rps), (float(after) - float(before)) / float(hz) / int(n) * 1e6))
     med = lambda xs: sorted(xs)[len(xs) // 2]
-    cpu = {k: med([c for _, c in v]) for k, v in runs.items()}
-    rps = {k: med([x for x, _ in v]) for k, v in runs.items()}
-    print(f"Observability, {len(runs['sluice'])} interleaved rounds at 32 connections (medians): Sluice CPU per request "
-          f"{cpu['sluice']:.1f} us all on, {cpu['sluice-nobodies']:.1f} us without audit bodies, {cpu['sluice-bare']:.1f} us all off "
-          f"(on/off {cpu['sluice'] / cpu['sluice-bare'] - 1:+.1%}, without bodies {cpu['sluice-nobodies'] / cpu['sluice-bare'] - 1:+.1%}; target <= +5%); "
-          f"requests/s on/off {rps['sluice'] / rps['sluice-bare']:.3f}x, without bodies {rps['sluice-nobodies'] / rps['sluice-bare']:.3f}x")
+    names = [("sluice", "all on"), ("sluice-nobodies", "audit log without bodies"), ("sluice-traced", "all on + tracing every request"),
+             ("sluice-sampled", "all on + tracing 1 in 10"), ("sluice-bare", "all off")]
+    for load, what in [("saturated", "32 connections flat out"), ("paced", "32 connections paced to the same load")]:
+        cpu = {k: med([c for _, c in runs[(k, load)]]) for k, _ in names}
+        rps = {k: med([x for x, _ in runs[(k, load)]]) for k, _ in names}
+        rounds = len(runs[("sluice", load)])
+        print(f"Observability, {what}, {rounds} interleaved rounds (medians): Sluice CPU per request and requests/s")
+        for k, label in names:
+            print(f"  {label:32s} {cpu[k]:6.1f} us ({cpu[k] / cpu['sluice-bare'] - 1:+6.1%} vs off)   {rps[k]:8,.0f}/s ({rps[k] / rps['sluice-bare']:.3f}x)")
 a32, a1 = rows[("sluice-auth", 32)], rows[("sluice-auth", 1)]
 print(f"Auth and limits on / off, requests/s at 32 connections: {a32['rps'] / s32['rps']:.2f}x; "
       f"p50 at 1 connection: {a1['p50'] - s1['p50']:+.3f} ms")

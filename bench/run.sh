@@ -29,6 +29,9 @@ SLUICE_ADMIN_KEY="$ADMIN_KEY" "$SLUICE" serve --config bench/sluice-bench-auth.y
 "$SLUICE" serve --config bench/sluice-bench-bare.yaml >"$OUT/sluice-bare.log" 2>&1 & BARE_PID=$!; pids+=($BARE_PID)
 # The audit log without bodies: splits the bodies' cost from the rest.
 "$SLUICE" serve --config bench/sluice-bench-nobodies.yaml >"$OUT/sluice-nobodies.log" 2>&1 & NOBODIES_PID=$!; pids+=($NOBODIES_PID)
+# Tracing on, every request and one in ten, exported to nginx standing in for a collector.
+"$SLUICE" serve --config bench/sluice-bench-traced.yaml >"$OUT/sluice-traced.log" 2>&1 & TRACED_PID=$!; pids+=($TRACED_PID)
+"$SLUICE" serve --config bench/sluice-bench-sampled.yaml >"$OUT/sluice-sampled.log" 2>&1 & SAMPLED_PID=$!; pids+=($SAMPLED_PID)
 
 wait_for() {
   for _ in $(seq 1 100); do
@@ -38,7 +41,7 @@ wait_for() {
   done
   echo "port $1 did not answer" >&2; exit 1
 }
-wait_for 9100; wait_for 9180; wait_for 9280; wait_for 9283; wait_for 9284
+wait_for 9100; wait_for 9180; wait_for 9280; wait_for 9283; wait_for 9284; wait_for 9285; wait_for 9286
 for _ in $(seq 1 100); do curl -fs -o /dev/null http://127.0.0.1:9281/healthz && break; sleep 0.1; done
 # An app key whose limits are all on but never reached in the run.
 APP_KEY=$(curl -fs -X POST -H "authorization: Bearer $ADMIN_KEY" -H 'content-type: application/json' \
@@ -55,21 +58,27 @@ for c in 32 1; do
     wrk -t1 -c"$c" -d"${DURATION}s" --latency -s bench/post.lua -H "${AUTH[$t]}" "${URL[$t]}/v1/chat/completions" >"$OUT/wrk-$t-$c.txt"
   done
 done
-# What observability costs, interleaved so that the machine's drift hits all three alike:
-# requests/s at 32 connections, and Sluice's CPU time per request (user + system, from
-# /proc/PID/stat), everything on / audit log without bodies / metrics, audit log and log line off.
+# What observability costs, interleaved so that the machine's drift hits all alike: Sluice's
+# CPU time per request (user + system, from /proc/PID/stat) and requests/s, everything on /
+# audit log without bodies / tracing on top (all requests, one in ten) / metrics, audit log and
+# log line off. Twice per round: saturated (32 connections flat out), and paced (32 connections,
+# each waiting PACE_MS between requests, so every target serves about the same load).
 echo "==> observability on and off, ${OBS_ROUNDS:-3} interleaved rounds"
-declare -A OBS_PORT=([sluice]=9280 [sluice-nobodies]=9284 [sluice-bare]=9283)
-declare -A OBS_PID=([sluice]=${pids[2]} [sluice-nobodies]=$NOBODIES_PID [sluice-bare]=$BARE_PID)
+declare -A OBS_PORT=([sluice]=9280 [sluice-nobodies]=9284 [sluice-traced]=9285 [sluice-sampled]=9286 [sluice-bare]=9283)
+declare -A OBS_PID=([sluice]=${pids[2]} [sluice-nobodies]=$NOBODIES_PID [sluice-traced]=$TRACED_PID [sluice-sampled]=$SAMPLED_PID [sluice-bare]=$BARE_PID)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 : >"$OUT/observability.txt"
 for r in $(seq 1 "${OBS_ROUNDS:-3}"); do
-  for t in sluice sluice-nobodies sluice-bare; do
-    before=$(cpu_ticks "${OBS_PID[$t]}")
-    wrk -t1 -c32 -d"${OBS_DURATION:-5}s" -s bench/post.lua "http://127.0.0.1:${OBS_PORT[$t]}/v1/chat/completions" >"$OUT/obs-$t-$r.txt"
-    # The audit-log writer flushes every 200 ms: its work for this round lands in this round.
-    sleep 0.5
-    echo "$t $r $(grep -o '[0-9]* requests in' "$OUT/obs-$t-$r.txt" | cut -d' ' -f1) $(grep Requests/sec "$OUT/obs-$t-$r.txt" | awk '{print $2}') $before $(cpu_ticks "${OBS_PID[$t]}") $(getconf CLK_TCK)" >>"$OUT/observability.txt"
+  for load in saturated paced; do
+    script=bench/post.lua
+    [ "$load" = paced ] && script=bench/paced.lua
+    for t in sluice sluice-nobodies sluice-traced sluice-sampled sluice-bare; do
+      before=$(cpu_ticks "${OBS_PID[$t]}")
+      PACE_MS=${PACE_MS:-2} wrk -t1 -c32 -d"${OBS_DURATION:-5}s" -s "$script" "http://127.0.0.1:${OBS_PORT[$t]}/v1/chat/completions" >"$OUT/obs-$t-$load-$r.txt"
+      # The audit-log writer flushes every 200 ms: its work for this round lands in this round.
+      sleep 0.5
+      echo "$t $load $r $(grep -o '[0-9]* requests in' "$OUT/obs-$t-$load-$r.txt" | cut -d' ' -f1) $(grep Requests/sec "$OUT/obs-$t-$load-$r.txt" | awk '{print $2}') $before $(cpu_ticks "${OBS_PID[$t]}") $(getconf CLK_TCK)" >>"$OUT/observability.txt"
+    done
   done
 done
 
@@ -84,7 +93,7 @@ python3 bench/embeddings.py 9280 "${pids[2]}" >"$OUT/embeddings.txt"
 kill -TERM "${pids[2]}"; wait "${pids[2]}" || true
 kill -TERM "${pids[3]}"; wait "${pids[3]}" || true
 kill -TERM "$BARE_PID"; wait "$BARE_PID" || true
-kill -TERM "$NOBODIES_PID"; wait "$NOBODIES_PID" || true
+for p in "$NOBODIES_PID" "$TRACED_PID" "$SAMPLED_PID"; do kill -TERM "$p"; wait "$p" || true; done
 
 # Guardrails: the detectors on the team's labelled sets (when ../shared is there) and the
 # latency of a full input check, in process.

@@ -156,7 +156,7 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
     ]
     let record = RecordStage(
         recorder: recorder, inFlight: config.telemetry.metrics ? requestMetrics.inFlight : nil,
-        keepsBodies: audit.enabled && audit.logBodies != .none, tracer: tracing?.tracer)
+        keepsBodies: audit.enabled && audit.logBodies != .none, tracer: tracing?.tracer, traceSampleRatio: config.telemetry.traceSampleRatio)
     let pipeline = Pipeline(
         // With tracing on, each stage runs in a span of its own inside the request's.
         stages: [record] + stages.map { name, stage in tracing.map { TracedStage(name: name, inner: stage, tracer: $0.tracer) } ?? stage },

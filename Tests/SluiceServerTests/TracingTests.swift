@@ -116,4 +116,18 @@ import Testing
         }
         #expect(Set(spans.map { Self.hex($0["traceId"]?.stringValue ?? "") }) == [sampledTrace])
     }
+
+    @Test func aCallersTraceparentDecidesSamplingElseTheRatio() {
+        let id = "4bf92f3577b34da6a3ce929d0e0e4736"
+        #expect(RecordStage.isSampled("00-\(id)-00f067aa0ba902b7-01", ratio: 0))
+        #expect(!RecordStage.isSampled("00-\(id)-00f067aa0ba902b7-00", ratio: 1))
+        // Malformed: as if there were none.
+        for header in ["00-\(id)-00f067aa0ba902b7", "00-abc-00f067aa0ba902b7-01", "00-\(id)-00f067aa0ba902b7-zz", ""] {
+            #expect(RecordStage.isSampled(header, ratio: 1), "\(header)")
+            #expect(!RecordStage.isSampled(header, ratio: 0), "\(header)")
+        }
+        #expect(RecordStage.isSampled(nil, ratio: 1) && !RecordStage.isSampled(nil, ratio: 0))
+        let sampled = (0..<10_000).count { _ in RecordStage.isSampled(nil, ratio: 0.1) }
+        #expect((700...1_300).contains(sampled), "\(sampled) of 10,000 at 0.1")
+    }
 }

@@ -1,4 +1,5 @@
 import Metrics
+import OTel
 import SluiceCore
 import SluiceRouting
 import Tracing
@@ -90,7 +91,9 @@ struct FallbackInvoker: Sendable {
                 attemptContext.attempt = plan.attempts
                 plan.attempts += 1
                 do {
-                    guard let tracer else { return try await attempt(request, on: deployment, status: status, context: attemptContext) }
+                    guard let tracer, InstrumentationContext.current?.otelIsSampled == true else {
+                        return try await attempt(request, on: deployment, status: status, context: attemptContext)
+                    }
                     return try await tracer.withSpan("upstream \(deployment.name)", ofKind: .client) { span in
                         span.attributes["sluice.deployment"] = deployment.name
                         span.attributes["gen_ai.request.model"] = deployment.upstreamModel
