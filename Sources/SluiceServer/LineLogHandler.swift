@@ -36,6 +36,15 @@ public struct LineLogHandler: LogHandler {
     /// Writes out every buffered line (call before the process exits).
     public static func flush() { LogOutput.shared.flush() }
 
+    /// Logs one event whose fields come sorted by key, without building a metadata dictionary:
+    /// the per-request line's path (`RequestRecorder`), where merging, hashing and sorting a
+    /// dozen fields showed in profiles. Metadata providers are not consulted (Sluice sets none).
+    public func log(level: Logger.Level, message: Logger.Message, sortedFields: [(key: String, value: String)]) {
+        guard level >= logLevel else { return }
+        let line = line(level: level, message: message, sortedFields: sortedFields, timestamp: LogTimestamp.now())
+        LogOutput.shared.write(line, now: level >= .warning)
+    }
+
     /// The line for one event, ending in a newline.
     func line(level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?, timestamp: String) -> String {
         // The logger's and the event's metadata in one sorted list (the event's win), without
@@ -50,6 +59,27 @@ public struct LineLogHandler: LogHandler {
             for (key, value) in extra { fields.append((key, value)) }
         }
         fields.sort { $0.key < $1.key }
+        return render(level: level, message: message, fields: fields, timestamp: timestamp)
+    }
+
+    /// The line for an event whose fields are sorted by key, merged with the logger's metadata
+    /// (the event's fields win).
+    func line(level: Logger.Level, message: Logger.Message, sortedFields: [(key: String, value: String)], timestamp: String) -> String {
+        var fields: [(key: String, value: Logger.MetadataValue)] = []
+        fields.reserveCapacity(metadata.count + sortedFields.count)
+        for (key, value) in sortedFields { fields.append((key, .string(value))) }
+        // The logger's own metadata is a key or two (`request_id`): each goes in at its place.
+        for (key, value) in metadata where key != "hb.request.id" {
+            let at = fields.firstIndex { $0.key >= key } ?? fields.endIndex
+            if at < fields.count && fields[at].key == key { continue }
+            fields.insert((key, value), at: at)
+        }
+        return render(level: level, message: message, fields: fields, timestamp: timestamp)
+    }
+
+    private func render(
+        level: Logger.Level, message: Logger.Message, fields: [(key: String, value: Logger.MetadataValue)], timestamp: String
+    ) -> String {
         var line = ""
         line.reserveCapacity(96 + fields.count * 24)
         switch format {

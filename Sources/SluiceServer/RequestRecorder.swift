@@ -50,23 +50,36 @@ struct RequestRecorder: Sendable {
         metrics?.record(record)
         recent?.add(record)
         if context.logger.logLevel <= .info {
-            var metadata: Logger.Metadata = [
-                "endpoint": .string(context.endpoint),
-                "model": .string(values.modelRequested),
-                "status": .string(String(status)),
-                "latency_ms": .string(format(latency)),
-                "tokens_in": .string(String(record.tokensIn)),
-                "tokens_out": .string(String(record.tokensOut)),
-                "cost_usd": .string(String(cost)),
-                "stream": .string(values.stream ? "true" : "false"),
-                "cache": .string(values.cacheStatus),
-            ]
-            if let d = values.deployment { metadata["deployment"] = .string(d) }
-            if !values.keyID.isEmpty { metadata["key_id"] = .string(values.keyID) }
-            if let t = record.ttftMs { metadata["ttft_ms"] = .string(format(t)) }
-            if let errorCode { metadata["error_code"] = .string(errorCode) }
-            if let traceID = values.traceID { metadata["trace_id"] = .string(traceID) }
-            context.logger.info("request", metadata: metadata)
+            // In key order, so the line handler need not sort them.
+            var fields: [(key: String, value: String)] = []
+            fields.reserveCapacity(14)
+            fields.append(("cache", values.cacheStatus))
+            fields.append(("cost_usd", String(cost)))
+            if let d = values.deployment { fields.append(("deployment", d)) }
+            fields.append(("endpoint", context.endpoint))
+            if let errorCode { fields.append(("error_code", errorCode)) }
+            if !values.keyID.isEmpty { fields.append(("key_id", values.keyID)) }
+            fields.append(("latency_ms", format(latency)))
+            fields.append(("model", values.modelRequested))
+            fields.append(("status", String(status)))
+            fields.append(("stream", values.stream ? "true" : "false"))
+            fields.append(("tokens_in", String(record.tokensIn)))
+            fields.append(("tokens_out", String(record.tokensOut)))
+            if let traceID = values.traceID { fields.append(("trace_id", traceID)) }
+            if let t = record.ttftMs { fields.append(("ttft_ms", format(t))) }
+            Self.log(fields, to: context.logger)
+        }
+    }
+
+    /// The request line: straight to `LineLogHandler` when that is the handler (as in `sluice
+    /// serve`), else through swift-log with the fields as metadata.
+    static func log(_ sortedFields: [(key: String, value: String)], to logger: Logger) {
+        if let lines = logger.handler as? LineLogHandler {
+            lines.log(level: .info, message: "request", sortedFields: sortedFields)
+        } else {
+            var metadata: Logger.Metadata = [:]
+            for (key, value) in sortedFields { metadata[key] = .string(value) }
+            logger.info("request", metadata: metadata)
         }
     }
 

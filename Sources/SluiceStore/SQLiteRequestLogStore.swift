@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import SluiceCore
 
 /// The embedded database: one SQLite file in WAL mode with versioned migrations, shared by the
@@ -198,13 +199,32 @@ public final class SQLiteRequestLogStore: RequestLogStore, SpendLedger, UsageRep
                         request_body, response_body)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
+            // Bound and stepped through SQLite's C API: GRDB's `execute(arguments:)` boxes each of
+            // the 20 values and nests a closure per value, which cost more than the insert itself.
+            var row = RowBinding(statement: statement.sqliteStatement)
             for (i, r) in records.enumerated() {
                 if i % 64 == 63 { BackgroundThreadExecutor.yieldProcessor() }
-                try statement.execute(arguments: [
-                    r.id, r.time, r.endpoint, r.keyID, r.modelRequested, r.deployment, r.status, r.errorCode, r.latencyMs, r.ttftMs,
-                    r.tokensIn, r.tokensOut, r.costUSD, r.cacheStatus, r.stream, r.attempts, r.teamID, r.details.jsonText,
-                    r.requestBody, r.responseBody,
-                ])
+                row.text(r.id)
+                row.real(r.time)
+                row.text(r.endpoint)
+                row.text(r.keyID)
+                row.text(r.modelRequested)
+                row.text(r.deployment)
+                row.int(r.status)
+                row.text(r.errorCode)
+                row.real(r.latencyMs)
+                row.real(r.ttftMs)
+                row.int(r.tokensIn)
+                row.int(r.tokensOut)
+                row.real(r.costUSD)
+                row.text(r.cacheStatus)
+                row.int(r.stream ? 1 : 0)
+                row.int(r.attempts)
+                row.text(r.teamID)
+                row.text(r.details.jsonText)
+                row.text(r.requestBody)
+                row.text(r.responseBody)
+                try row.step(connection: db.sqliteConnection)
             }
         }
     }
@@ -270,5 +290,48 @@ public final class SQLiteRequestLogStore: RequestLogStore, SpendLedger, UsageRep
 
     public func ping() async throws {
         _ = try await writer.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+}
+
+/// Binds one row's values, in order, to a prepared statement and runs it.
+struct RowBinding {
+    let statement: OpaquePointer
+    private var index: Int32 = 0
+
+    init(statement: OpaquePointer) { self.statement = statement }
+
+    /// SQLite copies the bytes: the Swift string need not outlive the call.
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    mutating func text(_ value: String?) {
+        index += 1
+        guard let value else {
+            sqlite3_bind_null(statement, index)
+            return
+        }
+        // As GRDB binds text: a C string (a native Swift string lends its own bytes).
+        value.withCString { sqlite3_bind_text(statement, index, $0, -1, Self.transient) }
+    }
+
+    mutating func int(_ value: Int) {
+        index += 1
+        sqlite3_bind_int64(statement, index, Int64(value))
+    }
+
+    mutating func real(_ value: Double?) {
+        index += 1
+        if let value { sqlite3_bind_double(statement, index, value) } else { sqlite3_bind_null(statement, index) }
+    }
+
+    /// Runs the statement, then readies it for the next row.
+    mutating func step(connection: OpaquePointer?) throws {
+        let code = sqlite3_step(statement)
+        sqlite3_reset(statement)
+        sqlite3_clear_bindings(statement)
+        index = 0
+        guard code == SQLITE_DONE else {
+            let message = connection.map { String(cString: sqlite3_errmsg($0)) }
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: sqlite3_sql(statement).map { String(cString: $0) })
+        }
     }
 }

@@ -58,6 +58,26 @@ import Testing
         #expect(decoded == ["label": "sluice", "level": "warning", "msg": "slow \"upstream\"", "ts": "T", "request_id": "r1", "latency_ms": "12.5"])
     }
 
+    @Test func sortedFieldLinesMatchMetadataLines() throws {
+        // The request line's path (fields already sorted) writes what the metadata path writes,
+        // with the logger's own metadata merged in at its place and the event's fields winning.
+        for format in [LineLogHandler.Format.text, .json] {
+            var handler = LineLogHandler(label: "sluice", format: format)
+            handler[metadataKey: "request_id"] = "r1"
+            handler[metadataKey: "hb.request.id"] = "h1"
+            handler[metadataKey: "model"] = "from-logger"
+            handler[metadataKey: "zone"] = "z"
+            let fields: [(key: String, value: String)] = [("cache", "miss"), ("model", "m"), ("status", "200"), ("tokens_in", "3")]
+            var metadata: Logger.Metadata = [:]
+            for (key, value) in fields { metadata[key] = .string(value) }
+            let fast = handler.line(level: .info, message: "request", sortedFields: fields, timestamp: "T")
+            #expect(fast == handler.line(level: .info, message: "request", metadata: metadata, timestamp: "T"))
+            if format == .text {
+                #expect(fast == "T info sluice: request cache=miss model=m request_id=r1 status=200 tokens_in=3 zone=z\n")
+            }
+        }
+    }
+
     @Test func configValidationCommandShape() throws {
         // `sluice validate` and `serve` load files through this path; a missing file names itself.
         do {

@@ -27,6 +27,32 @@ import Testing
         try await store.ping()
     }
 
+    @Test func sqliteKeepsEveryColumnAsWritten() async throws {
+        // Rows are bound through SQLite's C API: empty strings stay empty (not NULL), NULLs stay
+        // NULL, and text that is not ASCII comes back byte for byte.
+        let store = try SQLiteRequestLogStore(path: temporaryPath())
+        let full = RequestRecord(
+            id: "req-é", time: 1_700_000_000.125, endpoint: "chat.completions", keyID: "key_1", modelRequested: "模型",
+            deployment: "openai/gpt-4o-mini", status: 502, errorCode: "upstream_error", latencyMs: 12.75, ttftMs: 3.5, tokensIn: 1 << 40,
+            tokensOut: 0, costUSD: 0.000012345, cacheStatus: "semantic-hit", stream: true, attempts: 3, teamID: "team_9",
+            details: RequestDetails(guardrailPolicy: "strict", routingScore: 0.25, traceID: "0af7651916cd43dd8448eb211c80319c"),
+            requestBody: "[{\"role\":\"user\",\"content\":\"<EMAIL> 👋\"}]", responseBody: "")
+        let sparse = RequestRecord(
+            id: "", time: 0, endpoint: "", modelRequested: "", deployment: nil, status: 400, errorCode: nil, latencyMs: 0, ttftMs: nil,
+            tokensIn: 0, tokensOut: 0, costUSD: 0, cacheStatus: "", stream: false, attempts: 0)
+        try await store.append([full, sparse])
+        #expect(try await store.record(id: full.id) == full)
+        #expect(try await store.record(id: "") == sparse)
+        let empty = try await store.record(id: full.id)?.responseBody
+        #expect(empty == "")
+        // A reused id replaces its row rather than failing the batch.
+        var again = sparse
+        again.status = 200
+        try await store.append([again])
+        #expect(try await store.count() == 2)
+        #expect(try await store.record(id: "")?.status == 200)
+    }
+
     @Test func reopeningKeepsRowsAndMigrationsRunOnce() async throws {
         let path = temporaryPath()
         do {
