@@ -132,7 +132,10 @@ let package = Package(
         .testTarget(name: "SluiceGuardrailsTests", dependencies: ["SluiceGuardrails"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceEmbeddingsTests", dependencies: ["SluiceEmbeddings"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "SluiceStoreTests", dependencies: ["SluiceStore", .product(name: "PostgresNIO", package: "postgres-nio")],
+            name: "SluiceStoreTests",
+            dependencies: [
+                "SluiceStore", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "SluiceServerTests",

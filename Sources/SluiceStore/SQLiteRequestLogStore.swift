@@ -297,6 +297,9 @@ public final class SQLiteRequestLogStore: RequestLogStore, SpendLedger, UsageRep
 struct RowBinding {
     let statement: OpaquePointer
     private var index: Int32 = 0
+    /// The first binding SQLite refused (a value over its length limit, out of memory): the row
+    /// fails rather than being written with NULL in its place.
+    private var refused: Int32 = SQLITE_OK
 
     init(statement: OpaquePointer) { self.statement = statement }
 
@@ -305,32 +308,34 @@ struct RowBinding {
 
     mutating func text(_ value: String?) {
         index += 1
-        guard let value else {
-            sqlite3_bind_null(statement, index)
-            return
-        }
+        guard let value else { return check(sqlite3_bind_null(statement, index)) }
         // As GRDB binds text: a C string (a native Swift string lends its own bytes).
-        value.withCString { sqlite3_bind_text(statement, index, $0, -1, Self.transient) }
+        check(value.withCString { sqlite3_bind_text(statement, index, $0, -1, Self.transient) })
     }
 
     mutating func int(_ value: Int) {
         index += 1
-        sqlite3_bind_int64(statement, index, Int64(value))
+        check(sqlite3_bind_int64(statement, index, Int64(value)))
     }
 
     mutating func real(_ value: Double?) {
         index += 1
-        if let value { sqlite3_bind_double(statement, index, value) } else { sqlite3_bind_null(statement, index) }
+        check(value.map { sqlite3_bind_double(statement, index, $0) } ?? sqlite3_bind_null(statement, index))
+    }
+
+    private mutating func check(_ code: Int32) {
+        if code != SQLITE_OK && refused == SQLITE_OK { refused = code }
     }
 
     /// Runs the statement, then readies it for the next row.
     mutating func step(connection: OpaquePointer?) throws {
-        let code = sqlite3_step(statement)
+        let code = refused == SQLITE_OK ? sqlite3_step(statement) : refused
+        let message = code == SQLITE_DONE ? nil : connection.map { String(cString: sqlite3_errmsg($0)) }
         sqlite3_reset(statement)
         sqlite3_clear_bindings(statement)
         index = 0
+        refused = SQLITE_OK
         guard code == SQLITE_DONE else {
-            let message = connection.map { String(cString: sqlite3_errmsg($0)) }
             throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: sqlite3_sql(statement).map { String(cString: $0) })
         }
     }

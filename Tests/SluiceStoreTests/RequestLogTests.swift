@@ -1,4 +1,6 @@
 import Foundation
+import GRDB
+import GRDBSQLite
 import Logging
 import ServiceLifecycle
 import SluiceCore
@@ -51,6 +53,20 @@ import Testing
         try await store.append([again])
         #expect(try await store.count() == 2)
         #expect(try await store.record(id: "")?.status == 200)
+    }
+
+    @Test func aValueSQLiteRefusesFailsTheBatchInsteadOfStoringNull() async throws {
+        // A body over SQLite's length limit (lowered here to 1,000 bytes) must not be written as
+        // NULL as if the row had none: the batch fails, is rolled back, and nothing is kept.
+        let store = try SQLiteRequestLogStore(path: temporaryPath())
+        try await store.writer.write { db in _ = sqlite3_limit(db.sqliteConnection, SQLITE_LIMIT_LENGTH, 1_000) }
+        var big = record(1)
+        big.responseBody = String(repeating: "x", count: 5_000)
+        await #expect(throws: DatabaseError.self) { try await store.append([record(2), big]) }
+        #expect(try await store.count() == 0)
+        // The statement is left ready: the next batch is written.
+        try await store.append([record(3)])
+        #expect(try await store.recent(limit: 10) == [record(3)])
     }
 
     @Test func reopeningKeepsRowsAndMigrationsRunOnce() async throws {
