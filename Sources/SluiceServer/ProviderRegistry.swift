@@ -23,6 +23,10 @@ public final class ProviderRegistry: Service {
         var clients: [HTTPClient] = []
         var pooled: [OpenAICompatibleProvider] = []
         var localServers: [String: LlamaServerSupervisor] = [:]
+        // What can fail (loading a model file) comes first: once an HTTP client exists, it must be shut down before it is released.
+        for (name, provider) in config.providers {
+            if case .minilm(let c) = provider { embedding[name] = try MiniLMProvider(name: name, config: c) }
+        }
         for (name, provider) in config.providers {
             switch provider {
             case .simulated(let c):
@@ -40,8 +44,8 @@ public final class ProviderRegistry: Service {
                 let client = OpenAICompatibleProvider.makeHTTPClient(for: c)
                 clients.append(client)
                 chat[name] = AnthropicProvider(name: name, config: c, client: client)
-            case .minilm(let c):
-                embedding[name] = try MiniLMProvider(name: name, config: c)
+            case .minilm:
+                break
             case .llamaServer(let c):
                 let supervisor = LlamaServerSupervisor(name: name, config: c, logger: logger)
                 localServers[name] = supervisor

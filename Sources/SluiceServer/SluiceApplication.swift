@@ -97,10 +97,29 @@ public struct BuildOptions: Sendable {
 
 /// The one place where concrete types are wired together.
 public func buildApplication(config: SluiceConfig, options: BuildOptions = .init()) async throws -> SluiceApplication {
-    let logger = options.logger
     // Before any metric exists: one created earlier would stay bound to the no-op backend.
     if config.telemetry.metrics { MetricsBackend.install() }
-    let stores = try await Stores.open(config.store, logger: logger)
+    let stores = try await Stores.open(config.store, logger: options.logger)
+    let providers: ProviderRegistry
+    do {
+        providers = try ProviderRegistry(config: config, probe: options.simulationProbe, logger: options.logger)
+    } catch {
+        await stores.close()
+        throw error
+    }
+    do {
+        return try await assemble(config: config, options: options, stores: stores, providers: providers)
+    } catch {
+        // Nothing runs yet: close what was opened, so that a bad start is an error and not a
+        // trap in an HTTP client's deinit or a pool left running.
+        await providers.shutdown()
+        await stores.close()
+        throw error
+    }
+}
+
+private func assemble(config: SluiceConfig, options: BuildOptions, stores: Stores, providers: ProviderRegistry) async throws -> SluiceApplication {
+    let logger = options.logger
     let requestLogStore = stores.requestLog
     let store: any RequestLogStore = requestLogStore
     let accessStore = stores.access
@@ -113,7 +132,6 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
     let limiter = stores.limiter
     let admission = AdmissionControl(limiter: limiter, defaultMaxTokens: config.auth.defaultMaxTokens)
     let writer = RequestLogWriter(store: store, config: config.store.auditLog, logger: logger, prepare: AuditBodies(mode: config.store.auditLog.logBodies).prepare)
-    let providers = try ProviderRegistry(config: config, probe: options.simulationProbe, logger: logger)
     // Local model servers are up before the first request can arrive.
     try await providers.start()
     let catalog = ModelCatalog(config: config, providers: providers)

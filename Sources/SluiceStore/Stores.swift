@@ -21,7 +21,7 @@ public struct Stores: Sendable {
         if let url = config.postgres {
             let db: PostgresDatabase
             do {
-                db = try await PostgresDatabase(url: url, logger: logger)
+                db = try await PostgresDatabase(url: url, logger: logger, connectTimeout: .milliseconds(Int64(config.connectTimeoutSeconds * 1000)))
             } catch let error as ConfigError {
                 throw error
             } catch {
@@ -47,7 +47,7 @@ public struct Stores: Sendable {
     }
 
     /// Closes what `open` opened (tools that run no service group).
-    public func close() {
-        (service as? PostgresDatabase)?.close()
+    public func close() async {
+        await (service as? PostgresDatabase)?.close()
     }
 }

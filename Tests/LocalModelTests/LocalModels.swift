@@ -62,10 +62,23 @@ enum LocalModels {
         let app = try await build { channel in continuation.yield(channel.localAddress?.port ?? 0) }
         let group = app.makeServiceGroup(signals: [])
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
+            tasks.addTask {
+                // A group that fails before listening ends the wait for the port below.
+                defer { continuation.finish() }
+                try await group.run()
+            }
             var it = ports.makeAsyncIterator()
-            guard let port = await it.next() else { throw CancellationError() }
-            let result = try await body("http://127.0.0.1:\(port)", app)
+            guard let port = await it.next() else {
+                try await tasks.waitForAll()
+                throw CancellationError()
+            }
+            let result: T
+            do {
+                result = try await body("http://127.0.0.1:\(port)", app)
+            } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
             return result

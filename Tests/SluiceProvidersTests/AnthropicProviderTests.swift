@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import SluiceCore
+import SluiceTesting
 import Testing
 @testable import SluiceProviders
 
@@ -56,9 +57,9 @@ import Testing
 
     func withProvider<T: Sendable>(_ base: String, _ body: @Sendable (AnthropicProvider) async throws -> T) async throws -> T {
         let config = HTTPProviderConfig(baseURL: base, apiKey: "sk-ant-test")
-        let client = OpenAICompatibleProvider.makeHTTPClient(for: config)
-        defer { Task { try? await client.shutdown() } }
-        return try await body(AnthropicProvider(name: "claude", config: config, client: client))
+        return try await withHTTPClient(OpenAICompatibleProvider.makeHTTPClient(for: config)) { client in
+            try await body(AnthropicProvider(name: "claude", config: config, client: client))
+        }
     }
 
     @Test func callsTheMessagesAPIAndStreams() async throws {

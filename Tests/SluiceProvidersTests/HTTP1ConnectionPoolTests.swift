@@ -2,6 +2,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import SluiceCore
+import SluiceTesting
 import Testing
 @testable import SluiceProviders
 
@@ -9,11 +10,16 @@ import Testing
 @Suite struct HTTP1ConnectionPoolTests {
     static let answer = #"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#
 
-    func provider(_ base: String, maxConnections: Int) -> (OpenAICompatibleProvider, HTTPClientBox) {
-        var config = HTTPProviderConfig(baseURL: base + "/v1")
+    /// Runs `body` with a provider for the upstream at `base`, and shuts its client down after.
+    func withProvider<T>(
+        _ base: String, maxConnections: Int, timeouts: Timeouts = .init(), isolation: isolated (any Actor)? = #isolation,
+        _ body: (OpenAICompatibleProvider) async throws -> T
+    ) async throws -> T {
+        var config = HTTPProviderConfig(baseURL: base + "/v1", timeouts: timeouts)
         config.maxConnections = maxConnections
-        let client = OpenAICompatibleProvider.makeHTTPClient(for: config)
-        return (OpenAICompatibleProvider(name: "up", config: config, client: client), HTTPClientBox(client: client))
+        return try await withHTTPClient(OpenAICompatibleProvider.makeHTTPClient(for: config)) { client in
+            try await body(OpenAICompatibleProvider(name: "up", config: config, client: client))
+        }
     }
 
     func context() -> InferenceContext {
@@ -60,15 +66,15 @@ import Testing
     @Test func aStreamReadToTheEndGivesItsConnectionBack() async throws {
         let log = ConnectionLog()
         try await FakeUpstream.with(context: ConnectionContext.self, streamRoutes(log, events: 5, gap: .zero)) { base in
-            let (provider, client) = provider(base, maxConnections: 4)
-            var streamed = request
-            streamed.stream = true
-            for _ in 0..<5 {
-                var count = 0
-                for try await _ in try await provider.stream(streamed, context: context()) { count += 1 }
-                #expect(count == 5)
+            try await withProvider(base, maxConnections: 4) { provider in
+                var streamed = request
+                streamed.stream = true
+                for _ in 0..<5 {
+                    var count = 0
+                    for try await _ in try await provider.stream(streamed, context: context()) { count += 1 }
+                    #expect(count == 5)
+                }
             }
-            await client.shutdown()
         }
         #expect(log.connections == 1)
     }
@@ -76,18 +82,18 @@ import Testing
     @Test func anAbandonedStreamClosesItsConnection() async throws {
         let log = ConnectionLog()
         try await FakeUpstream.with(context: ConnectionContext.self, streamRoutes(log, events: 50, gap: .milliseconds(20))) { base in
-            let (provider, client) = provider(base, maxConnections: 1)
-            var streamed = request
-            streamed.stream = true
-            for _ in 0..<3 {
-                var count = 0
-                for try await _ in try await provider.stream(streamed, context: context()) {
-                    count += 1
-                    if count == 2 { break }
+            try await withProvider(base, maxConnections: 1) { provider in
+                var streamed = request
+                streamed.stream = true
+                for _ in 0..<3 {
+                    var count = 0
+                    for try await _ in try await provider.stream(streamed, context: context()) {
+                        count += 1
+                        if count == 2 { break }
+                    }
+                    #expect(count == 2)
                 }
-                #expect(count == 2)
             }
-            await client.shutdown()
         }
         // Each abandoned stream's connection was closed, so each call needed a new one — and with
         // a cap of one, none of them waited forever for a slot.
@@ -97,13 +103,13 @@ import Testing
     @Test func keepsConnectionsAlive() async throws {
         let log = ConnectionLog()
         try await FakeUpstream.with(context: ConnectionContext.self, routes(log)) { base in
-            let (provider, client) = provider(base, maxConnections: 8)
-            #expect(provider.pool != nil)
-            for _ in 0..<20 {
-                let result = try await provider.complete(request, context: context())
-                #expect(result.usage?.totalTokens == 2)
+            try await withProvider(base, maxConnections: 8) { provider in
+                #expect(provider.pool != nil)
+                for _ in 0..<20 {
+                    let result = try await provider.complete(request, context: context())
+                    #expect(result.usage?.totalTokens == 2)
+                }
             }
-            await client.shutdown()
         }
         #expect(log.connections == 1)
     }
@@ -111,15 +117,15 @@ import Testing
     @Test func neverOpensMoreThanTheCapAndQueuesTheRest() async throws {
         let log = ConnectionLog()
         try await FakeUpstream.with(context: ConnectionContext.self, routes(log, delay: .milliseconds(50))) { base in
-            let (provider, client) = provider(base, maxConnections: 2)
-            let ok = try await withThrowingTaskGroup(of: Bool.self) { group in
-                for _ in 0..<10 {
-                    group.addTask { try await provider.complete(request, context: context()).usage?.totalTokens == 2 }
+            try await withProvider(base, maxConnections: 2) { provider in
+                let ok = try await withThrowingTaskGroup(of: Bool.self) { group in
+                    for _ in 0..<10 {
+                        group.addTask { try await provider.complete(request, context: context()).usage?.totalTokens == 2 }
+                    }
+                    return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
                 }
-                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+                #expect(ok == 10)
             }
-            #expect(ok == 10)
-            await client.shutdown()
         }
         #expect(log.connections <= 2)
         #expect(log.maxInFlight <= 2)
@@ -128,14 +134,14 @@ import Testing
     @Test func survivesAnUpstreamThatClosesIdleConnections() async throws {
         let log = ConnectionLog()
         try await FakeUpstream.with(context: ConnectionContext.self, idleTimeout: .milliseconds(100), routes(log)) { base in
-            let (provider, client) = provider(base, maxConnections: 4)
-            for _ in 0..<3 {
-                let result = try await provider.complete(request, context: context())
-                #expect(result.usage?.totalTokens == 2)
-                // Longer than the upstream keeps an idle connection.
-                try await Task.sleep(for: .milliseconds(250))
+            try await withProvider(base, maxConnections: 4) { provider in
+                for _ in 0..<3 {
+                    let result = try await provider.complete(request, context: context())
+                    #expect(result.usage?.totalTokens == 2)
+                    // Longer than the upstream keeps an idle connection.
+                    try await Task.sleep(for: .milliseconds(250))
+                }
             }
-            await client.shutdown()
         }
         #expect(log.connections == 3)
     }
@@ -143,63 +149,48 @@ import Testing
     @Test func cancellationClosesTheConnectionAndFreesTheSlot() async throws {
         let log = ConnectionLog()
         try await FakeUpstream.with(context: ConnectionContext.self, routes(log, delay: .seconds(5))) { base in
-            let (provider, client) = provider(base, maxConnections: 1)
-            let slow = Task { try await provider.complete(request, context: context()) }
-            try await Task.sleep(for: .milliseconds(100))
-            slow.cancel()
-            let outcome = await slow.result
-            #expect(throws: (any Error).self) { try outcome.get() }
-            // The only slot is free again: a new call gets a connection (and waits for the slow
-            // handler on the server, so just check that it starts within the time limit).
-            let started = ContinuousClock.now
-            // In a task of its own: Swift Testing reads a cancelled test task as a cancelled test.
-            let second = await Task {
-                try await withDeadline(.now() + .milliseconds(300),
-                    timeoutError: { SluiceError(.upstreamTimeout, "waited") }
-                ) {
-                    try await provider.complete(request, context: context())
-                }
-            }.result
-            #expect(throws: SluiceError.self) { try second.get() }
-            #expect(ContinuousClock.now - started < .seconds(2))
-            #expect(log.connections == 2)
-            await client.shutdown()
+            try await withProvider(base, maxConnections: 1) { provider in
+                let slow = Task { try await provider.complete(request, context: context()) }
+                try await Task.sleep(for: .milliseconds(100))
+                slow.cancel()
+                let outcome = await slow.result
+                #expect(throws: (any Error).self) { try outcome.get() }
+                // The only slot is free again: a new call gets a connection (and waits for the slow
+                // handler on the server, so just check that it starts within the time limit).
+                let started = ContinuousClock.now
+                // In a task of its own: Swift Testing reads a cancelled test task as a cancelled test.
+                let second = await Task {
+                    try await withDeadline(.now() + .milliseconds(300),
+                        timeoutError: { SluiceError(.upstreamTimeout, "waited") }
+                    ) {
+                        try await provider.complete(request, context: context())
+                    }
+                }.result
+                #expect(throws: SluiceError.self) { try second.get() }
+                #expect(ContinuousClock.now - started < .seconds(2))
+                #expect(log.connections == 2)
+            }
         }
     }
 }
 
-import AsyncHTTPClient
-import NIOPosix
-
-/// Shuts an HTTP client down from a test.
-struct HTTPClientBox: Sendable {
-    let client: HTTPClient
-    func shutdown() async { try? await client.shutdown() }
-}
 
 /// The exchange handler's one lazily re-armed timer: it must neither fire early for a later
 /// exchange on a reused connection nor fail to fire when a stream stalls.
 @Suite struct ExchangeTimerTests {
     let pool = HTTP1ConnectionPoolTests()
 
-    func provider(_ base: String, timeouts: Timeouts) -> (OpenAICompatibleProvider, HTTPClientBox) {
-        var config = HTTPProviderConfig(baseURL: base + "/v1", timeouts: timeouts)
-        config.maxConnections = 1
-        let client = OpenAICompatibleProvider.makeHTTPClient(for: config)
-        return (OpenAICompatibleProvider(name: "up", config: config, client: client), HTTPClientBox(client: client))
-    }
-
     @Test func aTimerLeftFromAnEarlierExchangeDoesNotCutTheNextOne() async throws {
         let log = ConnectionLog()
         // Each answer takes 250 ms against a 400 ms first-byte limit; the first exchange's timer
         // (due 400 ms after it started) comes while the second one is 150 ms in.
         try await FakeUpstream.with(context: ConnectionContext.self, pool.routes(log, delay: .milliseconds(250))) { base in
-            let (provider, client) = provider(base, timeouts: Timeouts(firstTokenMs: 400, idleMs: 400))
-            for _ in 0..<3 {
-                let result = try await provider.complete(pool.request, context: pool.context())
-                #expect(result.usage?.completionTokens == 1)
+            try await pool.withProvider(base, maxConnections: 1, timeouts: Timeouts(firstTokenMs: 400, idleMs: 400)) { provider in
+                for _ in 0..<3 {
+                    let result = try await provider.complete(pool.request, context: pool.context())
+                    #expect(result.usage?.completionTokens == 1)
+                }
             }
-            await client.shutdown()
         }
         #expect(log.connections == 1)
     }
@@ -208,22 +199,22 @@ struct HTTPClientBox: Sendable {
         let log = ConnectionLog()
         // One chunk, then 3 s of silence, against a 300 ms idle limit.
         try await FakeUpstream.with(context: ConnectionContext.self, pool.streamRoutes(log, events: 2, gap: .seconds(3))) { base in
-            let (provider, client) = provider(base, timeouts: Timeouts(firstTokenMs: 2000, idleMs: 300))
-            var streamed = pool.request
-            streamed.stream = true
-            let started = ContinuousClock.now
-            var received = 0
-            var failure: SluiceError?
-            do {
-                for try await _ in try await provider.stream(streamed, context: pool.context()) { received += 1 }
-            } catch let error as SluiceError {
-                failure = error
+            try await pool.withProvider(base, maxConnections: 1, timeouts: Timeouts(firstTokenMs: 2000, idleMs: 300)) { provider in
+                var streamed = pool.request
+                streamed.stream = true
+                let started = ContinuousClock.now
+                var received = 0
+                var failure: SluiceError?
+                do {
+                    for try await _ in try await provider.stream(streamed, context: pool.context()) { received += 1 }
+                } catch let error as SluiceError {
+                    failure = error
+                }
+                let waited = ContinuousClock.now - started
+                #expect(received == 1)
+                #expect(failure?.httpStatus == 504)
+                #expect(waited >= .milliseconds(290) && waited < .milliseconds(2000))
             }
-            let waited = ContinuousClock.now - started
-            #expect(received == 1)
-            #expect(failure?.httpStatus == 504)
-            #expect(waited >= .milliseconds(290) && waited < .milliseconds(2000))
-            await client.shutdown()
         }
     }
 }

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import SluiceCore
+import SluiceTesting
 import Testing
 @testable import SluiceProviders
 
@@ -23,14 +24,8 @@ import Testing
     ) async throws -> T {
         var config = HTTPProviderConfig(baseURL: baseURL + "/v1", apiKey: "sk-upstream", headers: ["x-extra": "yes"], timeouts: timeouts)
         config.maxConnections = 4
-        let client = OpenAICompatibleProvider.makeHTTPClient(for: config)
-        do {
-            let result = try await body(OpenAICompatibleProvider(name: "up", config: config, client: client))
-            try await client.shutdown()
-            return result
-        } catch {
-            try? await client.shutdown()
-            throw error
+        return try await withHTTPClient(OpenAICompatibleProvider.makeHTTPClient(for: config)) { client in
+            try await body(OpenAICompatibleProvider(name: "up", config: config, client: client))
         }
     }
 

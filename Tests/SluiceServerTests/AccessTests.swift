@@ -8,6 +8,7 @@ import NIOHTTP1
 import SluiceCore
 import SluiceProviders
 import Synchronization
+import SluiceTesting
 import Testing
 @testable import SluiceServer
 
@@ -218,16 +219,17 @@ import Testing
     /// 1,000 concurrent requests against 100 per minute: exactly 100 pass.
     @Test func aThousandConcurrentRequestsAgainstAHundredPerMinute() async throws {
         try await TestApp.live(yaml: Self.yaml, adminKey: Self.adminKey) { base, _, _ in
-            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: Self.pooled(64))
-            let key = try await Self.createKeyLive(client, base, #"{"name":"burst","rpm":100}"#)
-            let statuses = try await withThrowingTaskGroup(of: UInt.self) { tasks in
-                for _ in 0..<1000 {
-                    tasks.addTask { try await Self.chat(client, base, key).status.code }
+            try await withHTTPClient(configuration: Self.pooled(64)) { client in
+                let key = try await Self.createKeyLive(client, base, #"{"name":"burst","rpm":100}"#)
+                let statuses = try await withThrowingTaskGroup(of: UInt.self) { tasks in
+                    for _ in 0..<1000 {
+                        tasks.addTask { try await Self.chat(client, base, key).status.code }
+                    }
+                    return try await tasks.reduce(into: [UInt: Int]()) { $0[$1, default: 0] += 1 }
                 }
-                return try await tasks.reduce(into: [UInt: Int]()) { $0[$1, default: 0] += 1 }
+                try await client.shutdown()
+                #expect(statuses == [200: 100, 429: 900])
             }
-            try await client.shutdown()
-            #expect(statuses == [200: 100, 429: 900])
         }
     }
 
@@ -235,61 +237,63 @@ import Testing
     @Test func aBudgetHoldsUnderConcurrency() async throws {
         let pricey = Self.yaml.replacingOccurrences(of: "input_per_mtok: 1.0, output_per_mtok: 2.0", with: "input_per_mtok: 1000.0, output_per_mtok: 1000.0")
         try await TestApp.live(yaml: pricey, adminKey: Self.adminKey) { base, app, _ in
-            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: Self.pooled(64))
-            let (id, key) = try await Self.createKeyLive(client, base, #"{"name":"thrifty","budget_usd_day":0.10}"#, withID: true)
-            let results = try await withThrowingTaskGroup(of: (UInt, String?).self) { tasks in
-                for _ in 0..<200 {
-                    tasks.addTask {
-                        let response = try await Self.chat(client, base, key, extra: #","max_tokens":10"#)
-                        return (response.status.code, response.body.json?["error"]?["code"]?.stringValue)
+            try await withHTTPClient(configuration: Self.pooled(64)) { client in
+                let (id, key) = try await Self.createKeyLive(client, base, #"{"name":"thrifty","budget_usd_day":0.10}"#, withID: true)
+                let results = try await withThrowingTaskGroup(of: (UInt, String?).self) { tasks in
+                    for _ in 0..<200 {
+                        tasks.addTask {
+                            let response = try await Self.chat(client, base, key, extra: #","max_tokens":10"#)
+                            return (response.status.code, response.body.json?["error"]?["code"]?.stringValue)
+                        }
                     }
+                    return try await tasks.reduce(into: [(UInt, String?)]()) { $0.append($1) }
                 }
-                return try await tasks.reduce(into: [(UInt, String?)]()) { $0.append($1) }
+                try await client.shutdown()
+                let ok = results.filter { $0.0 == 200 }.count
+                #expect(ok > 0)
+                #expect(results.allSatisfy { $0.0 == 200 || ($0.0 == 429 && $0.1 == "insufficient_quota") })
+                await app.requestLog.drain()
+                let spent = try await app.requestLogLedger.spend(keyID: id, teamID: nil, since: 0)
+                #expect(spent <= 0.10 + 1e-9, "spent \(spent)")
+                #expect(spent > 0.05, "spent \(spent)")
+                let (daySpent, reserved) = (app.limiter as! LocalUsageLimiter).daySpend("key:\(id)")
+                #expect(abs(daySpent - spent) < 1e-9)
+                #expect(reserved < 1e-9)
             }
-            try await client.shutdown()
-            let ok = results.filter { $0.0 == 200 }.count
-            #expect(ok > 0)
-            #expect(results.allSatisfy { $0.0 == 200 || ($0.0 == 429 && $0.1 == "insufficient_quota") })
-            await app.requestLog.drain()
-            let spent = try await app.requestLogLedger.spend(keyID: id, teamID: nil, since: 0)
-            #expect(spent <= 0.10 + 1e-9, "spent \(spent)")
-            #expect(spent > 0.05, "spent \(spent)")
-            let (daySpent, reserved) = (app.limiter as! LocalUsageLimiter).daySpend("key:\(id)")
-            #expect(abs(daySpent - spent) < 1e-9)
-            #expect(reserved < 1e-9)
         }
     }
 
     /// Streams abandoned midway give their concurrency slots back, every one.
     @Test func cancelledStreamsReleaseTheirSlots() async throws {
         try await TestApp.live(yaml: Self.yaml, adminKey: Self.adminKey) { base, app, _ in
-            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: Self.pooled(50))
-            let (id, key) = try await Self.createKeyLive(client, base, #"{"name":"streamer","max_concurrent":50}"#, withID: true)
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                for worker in 0..<50 {
-                    tasks.addTask {
-                        for _ in 0..<20 {
-                            var request = HTTPClientRequest(url: base + "/v1/chat/completions")
-                            request.method = .POST
-                            request.headers.add(name: "authorization", value: "Bearer \(key)")
-                            request.headers.add(name: "x-sim-tokens", value: "50")
-                            request.headers.add(name: "x-sim-tps", value: "200")
-                            request.body = .bytes(chatBody(#""stream":true"#))
-                            let response = try await client.execute(request, timeout: .seconds(30))
-                            #expect(response.status == .ok, "worker \(worker)")
-                            // Read one chunk, then drop the body: the connection closes midway.
-                            var it = response.body.makeAsyncIterator()
-                            _ = try await it.next()
+            try await withHTTPClient(configuration: Self.pooled(50)) { client in
+                let (id, key) = try await Self.createKeyLive(client, base, #"{"name":"streamer","max_concurrent":50}"#, withID: true)
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    for worker in 0..<50 {
+                        tasks.addTask {
+                            for _ in 0..<20 {
+                                var request = HTTPClientRequest(url: base + "/v1/chat/completions")
+                                request.method = .POST
+                                request.headers.add(name: "authorization", value: "Bearer \(key)")
+                                request.headers.add(name: "x-sim-tokens", value: "50")
+                                request.headers.add(name: "x-sim-tps", value: "200")
+                                request.body = .bytes(chatBody(#""stream":true"#))
+                                let response = try await client.execute(request, timeout: .seconds(30))
+                                #expect(response.status == .ok, "worker \(worker)")
+                                // Read one chunk, then drop the body: the connection closes midway.
+                                var it = response.body.makeAsyncIterator()
+                                _ = try await it.next()
+                            }
                         }
                     }
+                    try await tasks.waitForAll()
                 }
-                try await tasks.waitForAll()
+                try await client.shutdown()
+                for _ in 0..<200 where (app.limiter as! LocalUsageLimiter).inFlight("key:\(id)") > 0 {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                #expect((app.limiter as! LocalUsageLimiter).inFlight("key:\(id)") == 0)
             }
-            try await client.shutdown()
-            for _ in 0..<200 where (app.limiter as! LocalUsageLimiter).inFlight("key:\(id)") > 0 {
-                try await Task.sleep(for: .milliseconds(10))
-            }
-            #expect((app.limiter as! LocalUsageLimiter).inFlight("key:\(id)") == 0)
         }
     }
 
@@ -300,48 +304,49 @@ import Testing
             + "\nqueue: { low_timeout_ms: 5000, normal_timeout_ms: 200 }"
         let probe = SimulationProbe()
         try await TestApp.live(yaml: yaml, probe: probe, adminKey: Self.adminKey) { base, _, _ in
-            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: Self.pooled(8))
-            let high = try await Self.createKeyLive(client, base, #"{"name":"h","priority":"high"}"#)
-            let low = try await Self.createKeyLive(client, base, #"{"name":"l","priority":"low"}"#)
-            let normal = try await Self.createKeyLive(client, base, #"{"name":"n","priority":"normal"}"#)
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                // Holds the only slot for 600 ms.
-                tasks.addTask { _ = try await Self.chat(client, base, high, headers: ["x-sim-ttft-ms": "600", "x-request-id": "q-holder"]) }
-                for _ in 0..<200 where probe.instant(of: .started, requestID: "q-holder") == nil {
-                    try await Task.sleep(for: .milliseconds(5))
+            try await withHTTPClient(configuration: Self.pooled(8)) { client in
+                let high = try await Self.createKeyLive(client, base, #"{"name":"h","priority":"high"}"#)
+                let low = try await Self.createKeyLive(client, base, #"{"name":"l","priority":"low"}"#)
+                let normal = try await Self.createKeyLive(client, base, #"{"name":"n","priority":"normal"}"#)
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    // Holds the only slot for 600 ms.
+                    tasks.addTask { _ = try await Self.chat(client, base, high, headers: ["x-sim-ttft-ms": "600", "x-request-id": "q-holder"]) }
+                    for _ in 0..<200 where probe.instant(of: .started, requestID: "q-holder") == nil {
+                        try await Task.sleep(for: .milliseconds(5))
+                    }
+                    tasks.addTask {
+                        let r = try await Self.chat(client, base, low, headers: ["x-request-id": "q-low"])
+                        #expect(r.status == .ok)
+                    }
+                    try await Task.sleep(for: .milliseconds(50))
+                    tasks.addTask {
+                        let r = try await Self.chat(client, base, high, headers: ["x-request-id": "q-high"])
+                        #expect(r.status == .ok)
+                    }
+                    // Normal waits at most 200 ms: it gives up before the slot frees.
+                    tasks.addTask {
+                        let r = try await Self.chat(client, base, normal, headers: ["x-request-id": "q-normal"])
+                        #expect(r.status == .serviceUnavailable)
+                        #expect(r.body.json?["error"]?["message"]?.stringValue?.contains("concurrency limit") == true)
+                    }
+                    try await tasks.waitForAll()
                 }
-                tasks.addTask {
-                    let r = try await Self.chat(client, base, low, headers: ["x-request-id": "q-low"])
-                    #expect(r.status == .ok)
-                }
-                try await Task.sleep(for: .milliseconds(50))
-                tasks.addTask {
-                    let r = try await Self.chat(client, base, high, headers: ["x-request-id": "q-high"])
-                    #expect(r.status == .ok)
-                }
-                // Normal waits at most 200 ms: it gives up before the slot frees.
-                tasks.addTask {
-                    let r = try await Self.chat(client, base, normal, headers: ["x-request-id": "q-normal"])
-                    #expect(r.status == .serviceUnavailable)
-                    #expect(r.body.json?["error"]?["message"]?.stringValue?.contains("concurrency limit") == true)
-                }
-                try await tasks.waitForAll()
+                // Nothing left waiting or holding the slot; the queue reports it.
+                var request = HTTPClientRequest(url: base + "/admin/queues")
+                request.headers.add(name: "authorization", value: "Bearer \(Self.adminKey)")
+                let queues = try await client.execute(request, timeout: .seconds(10)).body.collect(upTo: 1 << 16).json
+                let q = try #require(queues?["data"]?[0])
+                #expect(q["deployment"] == "sim-small" && q["max_concurrent"] == .int(1) && q["in_flight"] == .int(0))
+                #expect(q["waiting"] == ["high": .int(0), "normal": .int(0), "low": .int(0)])
+                try await client.shutdown()
+                // The upstream saw the later high-priority request before the earlier low one.
+                let highAt = try #require(probe.instant(of: .started, requestID: "q-high"))
+                let lowAt = try #require(probe.instant(of: .started, requestID: "q-low"))
+                let holderAt = try #require(probe.instant(of: .started, requestID: "q-holder"))
+                #expect(highAt < lowAt)
+                #expect(highAt - holderAt >= .milliseconds(550))
+                #expect(probe.instant(of: .started, requestID: "q-normal") == nil)
             }
-            // Nothing left waiting or holding the slot; the queue reports it.
-            var request = HTTPClientRequest(url: base + "/admin/queues")
-            request.headers.add(name: "authorization", value: "Bearer \(Self.adminKey)")
-            let queues = try await client.execute(request, timeout: .seconds(10)).body.collect(upTo: 1 << 16).json
-            let q = try #require(queues?["data"]?[0])
-            #expect(q["deployment"] == "sim-small" && q["max_concurrent"] == .int(1) && q["in_flight"] == .int(0))
-            #expect(q["waiting"] == ["high": .int(0), "normal": .int(0), "low": .int(0)])
-            try await client.shutdown()
-            // The upstream saw the later high-priority request before the earlier low one.
-            let highAt = try #require(probe.instant(of: .started, requestID: "q-high"))
-            let lowAt = try #require(probe.instant(of: .started, requestID: "q-low"))
-            let holderAt = try #require(probe.instant(of: .started, requestID: "q-holder"))
-            #expect(highAt < lowAt)
-            #expect(highAt - holderAt >= .milliseconds(550))
-            #expect(probe.instant(of: .started, requestID: "q-normal") == nil)
         }
     }
 

@@ -7,6 +7,7 @@ import PostgresNIO
 import ServiceLifecycle
 import SluiceCore
 import SluiceStore
+import SluiceTesting
 import Testing
 @testable import SluiceServer
 
@@ -43,64 +44,67 @@ struct PostgresReplicaTests {
 
     @Test func aHundredPerMinuteHoldsAcrossTwoReplicas() async throws {
         try await Self.twoReplicas { a, b, _, _ in
-            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: AccessTests.pooled(64))
-            let key = try await AccessTests.createKeyLive(client, a, #"{"name":"shared","rpm":100}"#)
-            // The other replica learns of the key by polling the store (listing models is not rate-limited).
-            try await Self.waitUntilAccepted(client, b, key)
-            let statuses = try await withThrowingTaskGroup(of: UInt.self) { tasks in
-                for i in 0..<1000 {
-                    tasks.addTask { try await AccessTests.chat(client, i % 2 == 0 ? a : b, key).status.code }
+            try await withHTTPClient(configuration: AccessTests.pooled(64)) { client in
+                let key = try await AccessTests.createKeyLive(client, a, #"{"name":"shared","rpm":100}"#)
+                // The other replica learns of the key by polling the store (listing models is not rate-limited).
+                try await Self.waitUntilAccepted(client, b, key)
+                let statuses = try await withThrowingTaskGroup(of: UInt.self) { tasks in
+                    for i in 0..<1000 {
+                        tasks.addTask { try await AccessTests.chat(client, i % 2 == 0 ? a : b, key).status.code }
+                    }
+                    return try await tasks.reduce(into: [UInt: Int]()) { $0[$1, default: 0] += 1 }
                 }
-                return try await tasks.reduce(into: [UInt: Int]()) { $0[$1, default: 0] += 1 }
+                try await client.shutdown()
+                #expect(statuses == [200: 100, 429: 900])
             }
-            try await client.shutdown()
-            #expect(statuses == [200: 100, 429: 900])
         }
     }
 
     @Test func aRevokedKeyIsRefusedOnBothReplicas() async throws {
         try await Self.twoReplicas { a, b, _, _ in
-            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: AccessTests.pooled(4))
-            let (id, key) = try await AccessTests.createKeyLive(client, a, #"{"name":"doomed"}"#, withID: true)
-            try await Self.waitUntilAccepted(client, b, key)
-            var revoke = HTTPClientRequest(url: a + "/admin/keys/\(id)")
-            revoke.method = .DELETE
-            revoke.headers.add(name: "authorization", value: "Bearer \(Self.adminKey)")
-            let revokedAt = ContinuousClock.now
-            #expect(try await client.execute(revoke, timeout: .seconds(10)).status == .ok)
-            // The replica that revoked it refuses it at once; the other within a second.
-            #expect(try await AccessTests.chat(client, a, key).status == .forbidden)
-            while try await AccessTests.chat(client, b, key).status != .forbidden {
-                #expect(ContinuousClock.now - revokedAt < .seconds(1), "replica b still accepts the revoked key")
-                if ContinuousClock.now - revokedAt > .seconds(3) { break }
-                try await Task.sleep(for: .milliseconds(20))
+            try await withHTTPClient(configuration: AccessTests.pooled(4)) { client in
+                let (id, key) = try await AccessTests.createKeyLive(client, a, #"{"name":"doomed"}"#, withID: true)
+                try await Self.waitUntilAccepted(client, b, key)
+                var revoke = HTTPClientRequest(url: a + "/admin/keys/\(id)")
+                revoke.method = .DELETE
+                revoke.headers.add(name: "authorization", value: "Bearer \(Self.adminKey)")
+                let revokedAt = ContinuousClock.now
+                #expect(try await client.execute(revoke, timeout: .seconds(10)).status == .ok)
+                // The replica that revoked it refuses it at once; the other within a second.
+                #expect(try await AccessTests.chat(client, a, key).status == .forbidden)
+                while try await AccessTests.chat(client, b, key).status != .forbidden {
+                    #expect(ContinuousClock.now - revokedAt < .seconds(1), "replica b still accepts the revoked key")
+                    if ContinuousClock.now - revokedAt > .seconds(3) { break }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                try await client.shutdown()
             }
-            try await client.shutdown()
         }
     }
 
     @Test func budgetAndSlotsHoldOnPostgres() async throws {
         try await Self.twoReplicas { a, b, appA, _ in
-            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: AccessTests.pooled(32))
-            let (id, key) = try await AccessTests.createKeyLive(client, a, #"{"name":"pg","max_concurrent":8,"budget_usd_day":0.002}"#, withID: true)
-            try await Self.waitUntilAccepted(client, b, key)
-            // 1 + 2 per million tokens: ~0.0001 USD reserved per request at max_tokens 40.
-            let statuses = try await withThrowingTaskGroup(of: UInt.self) { tasks in
-                for i in 0..<100 {
-                    tasks.addTask { try await AccessTests.chat(client, i % 2 == 0 ? a : b, key, extra: #","max_tokens":40"#).status.code }
+            try await withHTTPClient(configuration: AccessTests.pooled(32)) { client in
+                let (id, key) = try await AccessTests.createKeyLive(client, a, #"{"name":"pg","max_concurrent":8,"budget_usd_day":0.002}"#, withID: true)
+                try await Self.waitUntilAccepted(client, b, key)
+                // 1 + 2 per million tokens: ~0.0001 USD reserved per request at max_tokens 40.
+                let statuses = try await withThrowingTaskGroup(of: UInt.self) { tasks in
+                    for i in 0..<100 {
+                        tasks.addTask { try await AccessTests.chat(client, i % 2 == 0 ? a : b, key, extra: #","max_tokens":40"#).status.code }
+                    }
+                    return try await tasks.reduce(into: [UInt: Int]()) { $0[$1, default: 0] += 1 }
                 }
-                return try await tasks.reduce(into: [UInt: Int]()) { $0[$1, default: 0] += 1 }
+                try await client.shutdown()
+                #expect(statuses[200, default: 0] > 0 && statuses[429, default: 0] > 0)
+                let limiter = try #require(appA.limiter as? PostgresUsageLimiter)
+                for _ in 0..<100 where try await limiter.inFlight("key:\(id)") > 0 {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(try await limiter.inFlight("key:\(id)") == 0)
+                await appA.requestLog.drain()
+                let spent = try await appA.requestLogLedger.spend(keyID: id, teamID: nil, since: 0)
+                #expect(spent <= 0.002 + 1e-12, "spent \(spent)")
             }
-            try await client.shutdown()
-            #expect(statuses[200, default: 0] > 0 && statuses[429, default: 0] > 0)
-            let limiter = try #require(appA.limiter as? PostgresUsageLimiter)
-            for _ in 0..<100 where try await limiter.inFlight("key:\(id)") > 0 {
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            #expect(try await limiter.inFlight("key:\(id)") == 0)
-            await appA.requestLog.drain()
-            let spent = try await appA.requestLogLedger.spend(keyID: id, teamID: nil, since: 0)
-            #expect(spent <= 0.002 + 1e-12, "spent \(spent)")
         }
     }
 

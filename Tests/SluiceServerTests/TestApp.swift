@@ -24,11 +24,12 @@ enum TestApp {
         """
 
     static func build(
-        yaml: String = TestApp.yaml, probe: SimulationProbe? = nil, adminKey: String? = nil,
+        yaml: String = TestApp.yaml, probe: SimulationProbe? = nil, adminKey: String? = nil, logger: Logger? = nil,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) async throws -> SluiceApplication {
-        var logger = Logger(label: "test")
-        logger.logLevel = .error
+        var quiet = Logger(label: "test")
+        quiet.logLevel = .error
+        let logger = logger ?? quiet
         let config = try SluiceConfig.load(yaml: yaml, environment: [:])
         return try await buildApplication(
             config: config, options: BuildOptions(logger: logger, simulationProbe: probe, adminKey: adminKey, onServerRunning: onServerRunning))
@@ -37,17 +38,30 @@ enum TestApp {
     /// Runs the whole service group on a free port, hands the base URL to `body`, then shuts down
     /// gracefully.
     static func live<T: Sendable>(
-        yaml: String = TestApp.yaml, probe: SimulationProbe? = nil, adminKey: String? = nil,
+        yaml: String = TestApp.yaml, probe: SimulationProbe? = nil, adminKey: String? = nil, logger: Logger? = nil,
         _ body: @Sendable (String, SluiceApplication, ServiceGroup) async throws -> T
     ) async throws -> T {
         let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = try await build(yaml: yaml, probe: probe, adminKey: adminKey) { channel in continuation.yield(channel.localAddress?.port ?? 0) }
+        let app = try await build(yaml: yaml, probe: probe, adminKey: adminKey, logger: logger) { channel in continuation.yield(channel.localAddress?.port ?? 0) }
         let group = app.makeServiceGroup(signals: [])
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
+            tasks.addTask {
+                // A group that fails before listening ends the wait for the port below.
+                defer { continuation.finish() }
+                try await group.run()
+            }
             var it = ports.makeAsyncIterator()
-            guard let port = await it.next() else { throw CancellationError() }
-            let result = try await body("http://127.0.0.1:\(port)", app, group)
+            guard let port = await it.next() else {
+                try await tasks.waitForAll()
+                throw CancellationError()
+            }
+            let result: T
+            do {
+                result = try await body("http://127.0.0.1:\(port)", app, group)
+            } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
             return result

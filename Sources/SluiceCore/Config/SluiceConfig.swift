@@ -212,16 +212,20 @@ public struct StoreConfig: Sendable, Decodable {
     public var sqlite: String?
     /// A PostgreSQL URL (`postgres://user:password@host:5432/db`): the store for several replicas.
     public var postgres: String?
+    /// How long start-up waits for PostgreSQL to accept a connection before it gives up and says so.
+    public var connectTimeoutSeconds: Double = 30
     public var auditLog: AuditLogConfig = .init()
 
-    public init(sqlite: String? = nil, postgres: String? = nil, auditLog: AuditLogConfig = .init()) {
+    public init(sqlite: String? = nil, postgres: String? = nil, connectTimeoutSeconds: Double = 30, auditLog: AuditLogConfig = .init()) {
         self.sqlite = sqlite
         self.postgres = postgres
+        self.connectTimeoutSeconds = connectTimeoutSeconds
         self.auditLog = auditLog
     }
 
     enum CodingKeys: String, CodingKey {
         case sqlite, postgres
+        case connectTimeoutSeconds = "connect_timeout_s"
         case auditLog = "audit_log"
     }
 
@@ -229,6 +233,7 @@ public struct StoreConfig: Sendable, Decodable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         sqlite = try c.decodeIfPresent(String.self, forKey: .sqlite)
         postgres = try c.decodeIfPresent(String.self, forKey: .postgres)
+        connectTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .connectTimeoutSeconds) ?? connectTimeoutSeconds
         auditLog = try c.decodeIfPresent(AuditLogConfig.self, forKey: .auditLog) ?? auditLog
     }
 
@@ -238,6 +243,9 @@ public struct StoreConfig: Sendable, Decodable {
         if sqlite != nil && postgres != nil { out.append(ConfigError(path: "\(path)", "give sqlite or postgres, not both")) }
         if let postgres, !(postgres.hasPrefix("postgres://") || postgres.hasPrefix("postgresql://")) {
             out.append(ConfigError(path: "\(path).postgres", "must be a URL like postgres://user:password@127.0.0.1:5432/sluice"))
+        }
+        if !(connectTimeoutSeconds > 0 && connectTimeoutSeconds <= 3600) {
+            out.append(ConfigError(path: "\(path).connect_timeout_s", "must be a number of seconds in (0, 3600]"))
         }
         out += auditLog.problems(path: "\(path).audit_log")
         return out

@@ -6,32 +6,88 @@ import SluiceCore
 
 /// A PostgreSQL database shared by several Sluice replicas: a connection pool (postgres-nio) and
 /// versioned migrations, applied once under an advisory lock however many replicas start together.
+///
+/// The pool runs from the moment the database is opened (its `run()` is entered before `init`
+/// leases anything: start-up reads keys and cached answers before the service group runs), and
+/// stops when the service's graceful shutdown ends or `close()` is called.
 public final class PostgresDatabase: Service, Sendable {
     let client: PostgresClient
     let logger: Logger
     private let runner: Task<Void, Never>
 
-    /// Connects to `url` (`postgres://user:password@host:port/database`) and migrates.
-    public init(url: String, logger: Logger, maxConnections: Int = 20) async throws {
+    /// Connects to `url` (`postgres://user:password@host:port/database`) and migrates. Gives up
+    /// with an error naming the server when no connection is made within `connectTimeout`.
+    public init(url: String, logger: Logger, maxConnections: Int = 20, connectTimeout: Duration = .seconds(30)) async throws {
         guard let parts = URLComponents(string: url), ["postgres", "postgresql"].contains(parts.scheme ?? ""), let host = parts.host,
             !host.isEmpty
         else {
             throw ConfigError(path: "store.postgres", "must be a URL like postgres://user:password@127.0.0.1:5432/sluice")
         }
         let database = parts.path.hasPrefix("/") ? String(parts.path.dropFirst()) : parts.path
+        let port = parts.port ?? 5432
         var configuration = PostgresClient.Configuration(
-            host: host, port: parts.port ?? 5432, username: parts.user ?? "postgres", password: parts.password,
+            host: host, port: port, username: parts.user ?? "postgres", password: parts.password,
             database: database.isEmpty ? nil : database, tls: .disable)
         configuration.options.maximumConnections = maxConnections
+        configuration.options.connectTimeout = min(.seconds(10), connectTimeout)
+        let connection = PostgresConnection.Configuration(
+            host: host, port: port, username: configuration.username, password: configuration.password, database: configuration.database,
+            tls: .disable)
+        try await withTimeLimit(
+            connectTimeout,
+            timeoutError: {
+                ConfigError(
+                    path: "store.postgres",
+                    "no answer from PostgreSQL at \(host):\(port) within \(connectTimeout) (store.connect_timeout_s): is the server running and accepting connections?"
+                )
+            }
+        ) { try await Self.waitUntilReachable(connection, server: "\(host):\(port)", deadline: .now + connectTimeout, logger: logger) }
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
         self.logger = logger
-        self.runner = Task { await client.run() }
+        // `Task.immediate` enters `client.run()` before returning, so the pool is running before
+        // the migration below leases its first connection (a plain `Task` may start later).
+        self.runner = Task.immediate { await client.run() }
         do {
-            try await migrate()
+            try await withTimeLimit(
+                connectTimeout,
+                timeoutError: {
+                    ConfigError(
+                        path: "store.postgres",
+                        "PostgreSQL at \(host):\(port) did not finish the migrations within \(connectTimeout) (store.connect_timeout_s)"
+                    )
+                }
+            ) { [client, logger] in try await Self.migrate(client, logger: logger) }
         } catch {
             runner.cancel()
+            await runner.value
             throw error
+        }
+    }
+
+    /// Returns once the server accepts a session for this user and database. A server that
+    /// answers with an error (a wrong password, no such database) fails at once; one that is not
+    /// listening yet is tried again until `deadline`, with a warning each time.
+    static func waitUntilReachable(
+        _ configuration: PostgresConnection.Configuration, server: String, deadline: ContinuousClock.Instant, logger: Logger) async throws {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                let connection = try await PostgresConnection.connect(configuration: configuration, id: attempt, logger: logger)
+                try await connection.close()
+                return
+            } catch let error as PSQLError where error.code == .server {
+                let message = error.serverInfo?[.message] ?? "refused"
+                throw ConfigError(path: "store.postgres", "PostgreSQL at \(server) refused the connection: \(message)")
+            } catch {
+                let reason = (error as? PSQLError)?.underlying.map { "\($0)" } ?? "\(error)"
+                if ContinuousClock.now >= deadline {
+                    throw ConfigError(path: "store.postgres", "cannot connect to PostgreSQL at \(server): \(reason)")
+                }
+                logger.warning("waiting for PostgreSQL", metadata: ["server": "\(server)", "attempt": "\(attempt)", "error": "\(reason)"])
+                try await Task.sleep(for: .milliseconds(min(100 * attempt, 1_000)))
+            }
         }
     }
 
@@ -39,11 +95,14 @@ public final class PostgresDatabase: Service, Sendable {
     /// it stops last, after the audit log has flushed).
     public func run() async throws {
         try? await gracefulShutdown()
-        runner.cancel()
+        await close()
     }
 
-    /// Closes the pool now (tools that run no service group).
-    public func close() { runner.cancel() }
+    /// Closes the pool and waits until its connections are closed.
+    public func close() async {
+        runner.cancel()
+        await runner.value
+    }
 
     /// Creates an empty database `name` on the server `url` points at (connecting to its
     /// `postgres` database) and returns the new database's URL. For setup tools and tests.
@@ -58,14 +117,14 @@ public final class PostgresDatabase: Service, Sendable {
                 host: host, port: parts.port ?? 5432, username: parts.user ?? "postgres", password: parts.password, database: "postgres",
                 tls: .disable),
             backgroundLogger: Logger(label: "sluice-postgres-setup"))
-        let runner = Task { await client.run() }
+        let runner = Task.immediate { await client.run() }
         defer { runner.cancel() }
         try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
         parts.path = "/" + name
         return parts.string ?? url
     }
 
-    private func migrate() async throws {
+    private static func migrate(_ client: PostgresClient, logger: Logger) async throws {
         try await client.withTransaction(logger: logger) { conn in
             // One replica migrates at a time; the others wait, then find nothing to do.
             try await conn.query("SELECT pg_advisory_xact_lock(7243001)", logger: logger)
