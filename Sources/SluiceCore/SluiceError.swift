@@ -3,9 +3,16 @@
 public struct SluiceError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What went wrong, as a stable machine-readable code (OpenAI's `error.code`).
     public struct Code: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+        /// The code's identity: unique per code.
         public let rawValue: String
-        public init(rawValue: String) { self.rawValue = rawValue }
-        public var description: String { rawValue }
+        /// What clients, logs and the audit log see: OpenAI's `error.code`, which two codes may share.
+        public let wireValue: String
+        public init(rawValue: String) { self.init(rawValue: rawValue, wire: rawValue) }
+        init(rawValue: String, wire: String) {
+            self.rawValue = rawValue
+            self.wireValue = wire
+        }
+        public var description: String { wireValue }
 
         // Client errors.
         public static let invalidJSON = Code(rawValue: "invalid_json")
@@ -23,7 +30,8 @@ public struct SluiceError: Error, Sendable, Hashable, CustomStringConvertible {
         /// A structured answer failed its JSON Schema after every repair attempt (502).
         public static let schemaValidationFailed = Code(rawValue: "schema_validation_failed")
         // Upstream errors.
-        public static let upstreamRateLimited = Code(rawValue: "rate_limit_exceeded")
+        /// An upstream's 429; clients see OpenAI's `rate_limit_exceeded`, as for Sluice's own limits.
+        public static let upstreamRateLimited = Code(rawValue: "upstream_rate_limit_exceeded", wire: "rate_limit_exceeded")
         public static let upstreamError = Code(rawValue: "upstream_error")
         public static let upstreamUnavailable = Code(rawValue: "upstream_unavailable")
         public static let upstreamTimeout = Code(rawValue: "upstream_timeout")
@@ -80,7 +88,7 @@ public struct SluiceError: Error, Sendable, Hashable, CustomStringConvertible {
         case .modelNotFound, .notFound: return 404
         case .methodNotAllowed: return 405
         case .requestTooLarge: return 413
-        case .upstreamRateLimited, .insufficientQuota: return 429
+        case .rateLimited, .upstreamRateLimited, .insufficientQuota: return 429
         case .invalidAPIKey: return 401
         case .permissionDenied: return 403
         case .upstreamError, .upstreamBadResponse: return 502
@@ -105,7 +113,7 @@ public struct SluiceError: Error, Sendable, Hashable, CustomStringConvertible {
 
     /// The error as OpenAI's wire body.
     public var body: ErrorBody {
-        ErrorBody(error: .init(message: message, type: type, code: code.rawValue, param: param))
+        ErrorBody(error: .init(message: message, type: type, code: code.wireValue, param: param))
     }
 }
 

@@ -18,7 +18,7 @@ struct RequestRecorder: Sendable {
         case .failed(let error):
             let e = (error as? SluiceError) ?? SluiceError(.internalError, "\(error)")
             status = e.httpStatus
-            errorCode = e.code.rawValue
+            errorCode = e.code.wireValue
         case .cancelled:
             status = 499  // client closed request
             errorCode = "client_disconnected"

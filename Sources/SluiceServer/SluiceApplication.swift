@@ -30,8 +30,8 @@ public struct SluiceApplication: Sendable {
     public let limiter: any UsageLimiter
     /// Spend per key and team, from the audit log.
     public let requestLogLedger: any SpendLedger
-    /// The database connection pool, when it needs running (PostgreSQL).
-    let databaseService: (any Service)?
+    /// The stores' services (PostgreSQL: the pool and the limiter's settlements), first in the group so they stop last.
+    let storeServices: [any Service]
     /// Every chat deployment's breaker, load and latency.
     public let board: DeploymentBoard
     /// Probes deployments whose breaker is open.
@@ -54,7 +54,7 @@ public struct SluiceApplication: Sendable {
     public func makeServiceGroup(signals: [UnixSignal] = [.sigterm, .sigint]) -> ServiceGroup {
         var configuration = ServiceGroupConfiguration(
             // The span exporter stops after everything that makes spans (services stop in reverse order).
-            services: (databaseService.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? [])
+            services: storeServices.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
                 + (tracingService.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []) + [
                 // Shut down in reverse order: HTTP first (drains requests), then providers, then the writer flushes,
                 // then the database closes.
@@ -134,7 +134,7 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
     let writer = RequestLogWriter(store: store, config: config.store.auditLog, logger: logger, prepare: AuditBodies(mode: config.store.auditLog.logBodies).prepare)
     // Local model servers are up before the first request can arrive.
     try await providers.start()
-    let catalog = ModelCatalog(config: config, providers: providers)
+    let catalog = ModelCatalog(config: config, chatProviders: providers.chat, embeddingProviders: providers.embedding)
     let requestMetrics = RequestMetrics(knownModels: Set(config.models.map(\.name)).union(config.aliases.keys))
     let recent = RecentRequests()
     let audit = config.store.auditLog
@@ -227,7 +227,7 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
     return SluiceApplication(
         http: http, config: config, requestLog: writer, store: store, providers: providers, pipeline: pipeline, logger: logger, cancellers: cancellers,
         directory: config.auth.enabled ? directory : nil, limiter: limiter, requestLogLedger: requestLogStore,
-        databaseService: stores.service, board: board,
+        storeServices: stores.services, board: board,
         prober: DeploymentProber(board: board, catalog: catalog, interval: .milliseconds(config.routing.probeIntervalMs), logger: logger),
         cache: cache, retention: AuditLogRetention(store: store, config: config.store.auditLog, logger: logger), alerts: alerts,
         tracingService: tracing?.service)

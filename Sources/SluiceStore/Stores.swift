@@ -12,8 +12,9 @@ public struct Stores: Sendable {
     public let limiter: any UsageLimiter
     /// Where cached answers persist.
     public let responseCache: any ResponseCacheStore
-    /// The connection pool to run beside the server (PostgreSQL only).
-    public let service: (any Service)?
+    /// What runs beside the server, in start order (PostgreSQL only: the pool, then the
+    /// limiter's settlements, which stop first).
+    public let services: [any Service]
     /// Where a generated admin key may be written (SQLite on disk only).
     public let sqlitePath: String?
 
@@ -27,9 +28,10 @@ public struct Stores: Sendable {
             } catch {
                 throw ConfigError(path: "store.postgres", "cannot open the database: \(String(reflecting: error))")
             }
+            let limiter = PostgresUsageLimiter(database: db)
             return Stores(
                 requestLog: PostgresRequestLogStore(database: db), access: PostgresAccessStore(database: db),
-                limiter: PostgresUsageLimiter(database: db), responseCache: PostgresResponseCacheStore(database: db), service: db,
+                limiter: limiter, responseCache: PostgresResponseCacheStore(database: db), services: [db, limiter.settlements],
                 sqlitePath: nil)
         }
         let path = config.sqlite ?? ":memory:"
@@ -42,12 +44,12 @@ public struct Stores: Sendable {
         let log = SQLiteRequestLogStore(database: db)
         return Stores(
             requestLog: log, access: SQLiteAccessStore(database: db), limiter: LocalUsageLimiter(ledger: log),
-            responseCache: SQLiteResponseCacheStore(database: db), service: nil,
+            responseCache: SQLiteResponseCacheStore(database: db), services: [],
             sqlitePath: path == ":memory:" ? nil : path)
     }
 
     /// Closes what `open` opened (tools that run no service group).
     public func close() async {
-        await (service as? PostgresDatabase)?.close()
+        for case let database as PostgresDatabase in services { await database.close() }
     }
 }

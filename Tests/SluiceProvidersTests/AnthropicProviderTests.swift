@@ -108,7 +108,7 @@ import Testing
                     Issue.record("expected an error")
                 } catch let error as SluiceError {
                     #expect(error.httpStatus == 502)
-                    #expect(error.message.contains("Overloaded"))
+                    #expect(error.message.contains("Overloaded"), "\(String(reflecting: error))")
                 }
             }
         }

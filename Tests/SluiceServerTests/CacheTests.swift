@@ -249,16 +249,19 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         let yaml = Self.yaml(rule: "{ exact: true, semantic: true }").replacingOccurrences(of: #"sqlite: ":memory:""#, with: #"sqlite: "\#(path)""#)
         do {
+            // The write to the store is in the background; graceful shutdown finishes it.
             let app = try await TestApp.build(yaml: yaml)
-            try await app.http.test(.router) { client in
-                let first = try await Self.send(client, Self.body())
-                #expect(first.cache == "miss")
+            let group = app.makeServiceGroup(signals: [])
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                try await app.http.test(.router) { client in
+                    let first = try await Self.send(client, Self.body())
+                    #expect(first.cache == "miss")
+                }
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
             }
-            // The write to the store is in the background.
-            for _ in 0..<100 {
-                if try await app.cache.store?.semanticEntries(now: 0, limit: 10).count ?? 0 > 0 { break }
-                try await Task.sleep(for: .milliseconds(10))
-            }
+            #expect(app.cache.writes.backlog == 0)
         }
         let restarted = try await TestApp.build(yaml: yaml)
         try await restarted.http.test(.router) { client in

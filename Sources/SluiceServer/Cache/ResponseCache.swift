@@ -5,6 +5,7 @@ import Metrics
 import ServiceLifecycle
 import SluiceCore
 import SluiceRetrieval
+import SluiceStore
 import Synchronization
 
 /// The response cache: exact entries by key and semantic entries by embedding, in memory and
@@ -27,6 +28,8 @@ final class ResponseCache: Service, Sendable {
     let logger: Logger
     private let memory: Mutex<Memory>
     private let pruneInterval: Duration
+    /// Entries on their way to the store: bounded, written by `run()`, drained at shutdown.
+    let writes: BackgroundWork<CacheEntry>
 
     init(config: CacheConfig, store: (any ResponseCacheStore)?, embedder: Embedder?, logger: Logger, pruneInterval: Duration = .seconds(60)) {
         self.capacity = config.maxEntries
@@ -35,6 +38,10 @@ final class ResponseCache: Service, Sendable {
         self.logger = logger
         self.pruneInterval = pruneInterval
         self.memory = Mutex(Memory(index: SemanticIndex(capacity: config.maxEntries)))
+        let persisted = self.store
+        self.writes = BackgroundWork(capacity: config.maxEntries, concurrency: 2) { entry in
+            do { try await persisted?.put(entry) } catch { logger.warning("cache write to the store failed", metadata: ["error": "\(error)"]) }
+        }
     }
 
     /// Fills the semantic index from the store (start-up).
@@ -78,11 +85,7 @@ final class ResponseCache: Service, Sendable {
     /// Keeps an entry: in memory now, in the store in the background.
     func put(_ entry: CacheEntry) {
         memory.withLock { Self.add(entry, to: &$0, capacity: capacity) }
-        guard let store else { return }
-        let logger = logger
-        Task {
-            do { try await store.put(entry) } catch { logger.warning("cache write to the store failed", metadata: ["error": "\(error)"]) }
-        }
+        if store != nil { writes.submit(entry) }
     }
 
     /// Entries held in memory.
@@ -117,10 +120,17 @@ final class ResponseCache: Service, Sendable {
         }
     }
 
+    /// Writes entries to the store and prunes every `pruneInterval`, until graceful shutdown;
+    /// then finishes the writes already queued.
     func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do { try await gracefulShutdownSleep(for: pruneInterval) } catch { return }
-            await prune()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.writes.run() }
+            group.addTask {
+                while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                    do { try await gracefulShutdownSleep(for: self.pruneInterval) } catch { return }
+                    await self.prune()
+                }
+            }
         }
     }
 }

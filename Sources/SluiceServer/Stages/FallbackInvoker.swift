@@ -256,7 +256,7 @@ struct FallbackInvoker: Sendable {
         let ms = (ContinuousClock.now - since).milliseconds
         let failure = error as? SluiceError
         let status = failure.map { $0.upstreamStatus ?? $0.httpStatus } ?? 499
-        let code = failure?.code.rawValue ?? "cancelled"
+        let code = failure?.code.wireValue ?? "cancelled"
         context.trace.withValues {
             $0.attempts.append(.init(deployment: deployment.name, status: status, errorCode: code, latencyMs: ms))
         }

@@ -13,10 +13,28 @@ public final class PostgresUsageLimiter: UsageLimiter {
     let slotLease: Double
     private var client: PostgresClient { db.client }
     private var logger: Logger { db.logger }
+    /// Settlements written off the request path (a service of the application: bounded, and
+    /// drained at graceful shutdown before the pool closes).
+    public let settlements: BackgroundWork<Settlement>
 
-    public init(database: PostgresDatabase, slotLease: Duration = .seconds(3600)) {
+    /// A reservation to settle with what the request really used.
+    public struct Settlement: Sendable {
+        var grant: AdmissionGrant
+        var tokens: Int
+        var costUSD: Double
+    }
+
+    public init(database: PostgresDatabase, slotLease: Duration = .seconds(3600), pendingSettlements: Int = 100_000) {
         self.db = database
         self.slotLease = Double(slotLease.components.seconds)
+        self.settlements = BackgroundWork(capacity: pendingSettlements, concurrency: 4) { settlement in
+            do {
+                try await Self.settle(settlement, in: database)
+            } catch {
+                // A failure only leaves a slot held until its lease lapses.
+                database.logger.warning("could not settle a limit reservation", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     public func admit(_ request: AdmissionRequest) async throws -> AdmissionGrant {
@@ -78,23 +96,21 @@ public final class PostgresUsageLimiter: UsageLimiter {
     }
 
     public func settle(_ grant: AdmissionGrant, tokens: Int, costUSD: Double) {
-        // Off the request's path; a failure here only leaves a slot until its lease lapses.
-        Task { [self] in
-            do {
-                try await settleNow(grant, tokens: tokens, costUSD: costUSD)
-            } catch {
-                logger.warning("could not settle a limit reservation", metadata: ["error": "\(error)"])
-            }
-        }
+        settlements.submit(Settlement(grant: grant, tokens: tokens, costUSD: costUSD))
     }
 
     /// `settle`, awaited (tests).
     public func settleNow(_ grant: AdmissionGrant, tokens: Int, costUSD: Double) async throws {
-        let logger = self.logger
+        try await Self.settle(Settlement(grant: grant, tokens: tokens, costUSD: costUSD), in: db)
+    }
+
+    static func settle(_ settlement: Settlement, in db: PostgresDatabase) async throws {
+        let (grant, tokens, costUSD) = (settlement.grant, settlement.tokens, settlement.costUSD)
+        let logger = db.logger
         let grantID = Int(grant.id)
         let dayStart = Double(grant.day) * 86_400
         let monthStart = LimitRules.monthStart(dayStart)
-        try await client.withTransaction(logger: logger) { conn in
+        try await db.client.withTransaction(logger: logger) { conn in
             for scope in grant.scopes.sorted() {
                 try await conn.query("SELECT pg_advisory_xact_lock(hashtextextended(\(scope), 7243))", logger: logger)
                 try await conn.query("DELETE FROM limit_slots WHERE scope = \(scope) AND grant_id = \(grantID)", logger: logger)

@@ -32,7 +32,7 @@ public struct ModelCatalog: Sendable {
     /// Every model name in config order, with its provider (for `/v1/models`).
     public let listing: [(name: String, provider: String)]
 
-    init(config: SluiceConfig, providers: ProviderRegistry) {
+    public init(config: SluiceConfig, chatProviders: [String: any ChatProvider], embeddingProviders: [String: any EmbeddingProvider]) {
         var chat: [String: Deployment] = [:]
         var embedding: [String: EmbeddingDeployment] = [:]
         var listing: [(String, String)] = []
@@ -40,7 +40,7 @@ public struct ModelCatalog: Sendable {
             listing.append((model.name, model.provider))
             switch model.type {
             case .chat:
-                if let provider = providers.chat[model.provider] {
+                if let provider = chatProviders[model.provider] {
                     let base = config.providers[model.provider]?.timeouts ?? Timeouts()
                     chat[model.name] = Deployment(
                         name: model.name, upstreamModel: model.upstreamModel, providerName: model.provider, provider: provider,
@@ -48,7 +48,7 @@ public struct ModelCatalog: Sendable {
                         timeouts: model.timeouts?.applied(to: base))
                 }
             case .embedding:
-                if let provider = providers.embedding[model.provider] {
+                if let provider = embeddingProviders[model.provider] {
                     embedding[model.name] = EmbeddingDeployment(
                         name: model.name, upstreamModel: model.upstreamModel, providerName: model.provider, provider: provider,
                         price: model.price)
@@ -62,7 +62,7 @@ public struct ModelCatalog: Sendable {
     }
 
     /// The error for a model name nobody configured.
-    func notFound(_ name: String) -> SluiceError {
+    public func notFound(_ name: String) -> SluiceError {
         let known = listing.map(\.name).prefix(20).joined(separator: ", ")
         return SluiceError(.modelNotFound, "The model '\(name)' does not exist. Available models: \(known).", param: "model")
     }

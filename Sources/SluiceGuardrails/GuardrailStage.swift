@@ -1,15 +1,16 @@
 import SluiceCore
-import SluiceGuardrails
 
 /// Checks what goes to the model and what comes back, per the caller's guardrail policy: input
 /// size, PII and secrets (redacted, masked, blocked or anonymised), prompt injection, ban lists
 /// and denied topics on the way in; PII, ban lists, system-prompt leakage and denied topics on
 /// the way out, in text and tool-call arguments, streams included; and a structured answer's
 /// JSON Schema, with repair attempts.
-struct GuardrailStage: InferenceStage {
+public struct GuardrailStage: InferenceStage {
     let policies: GuardrailPolicies
 
-    func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
+    public init(policies: GuardrailPolicies) { self.policies = policies }
+
+    public func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
         guard let policy = policies.policy(for: context.principal) else { return try await next(request, context) }
         context.trace.withValues { $0.guardrailPolicy = policy.name }
         let book = PlaceholderBook()

@@ -3,12 +3,17 @@ import SluiceCore
 /// Admits a caller's request against its key's and team's limits: the model allow-list, the
 /// per-request token cap, then a reservation of requests, tokens, a concurrency slot and budget
 /// (`UsageLimiter`), given back with the real usage once the request is over, however it ends.
-struct AdmissionControl: Sendable {
+public struct AdmissionControl: Sendable {
     let limiter: any UsageLimiter
     /// `auth.default_max_tokens`: the output assumed when a request sets no cap.
     let defaultMaxTokens: Int
 
-    func admit(_ context: InferenceContext, model: String, promptTokens: Int, outputTokens: Int?, price: Price) async throws {
+    public init(limiter: any UsageLimiter, defaultMaxTokens: Int) {
+        self.limiter = limiter
+        self.defaultMaxTokens = defaultMaxTokens
+    }
+
+    public func admit(_ context: InferenceContext, model: String, promptTokens: Int, outputTokens: Int?, price: Price) async throws {
         guard let principal = context.principal else { return }
         guard principal.key.allows(model: model) else {
             throw SluiceError(.permissionDenied, "This API key may not use the model '\(model)'.", param: "model")
@@ -37,10 +42,12 @@ struct AdmissionControl: Sendable {
 }
 
 /// Admits chat requests (after routing, which knows the served model's price).
-struct AdmitStage: InferenceStage {
+public struct AdmitStage: InferenceStage {
     let admission: AdmissionControl
 
-    func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
+    public init(admission: AdmissionControl) { self.admission = admission }
+
+    public func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
         // The highest price among the candidates: a fallback must not overspend the reservation.
         let price = request.candidates.map(\.price).max { a, b in
             a.inputPerMTok + a.outputPerMTok < b.inputPerMTok + b.outputPerMTok
