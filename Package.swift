@@ -70,6 +70,17 @@ let package = Package(
         .target(
             name: "SluiceRetrieval", dependencies: ["SluiceCore", .product(name: "Collections", package: "swift-collections")],
             swiftSettings: swiftSettings),
+        // The exact and semantic response cache and its pipeline stage.
+        .target(
+            name: "SluiceCache",
+            dependencies: [
+                "SluiceCore", "SluiceRetrieval", "SluiceStore",
+                .product(name: "Collections", package: "swift-collections"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings),
         .target(name: "SluiceRouting", dependencies: ["SluiceCore", .product(name: "Metrics", package: "swift-metrics")], swiftSettings: swiftSettings),
         .target(
             name: "SluiceStore",
@@ -85,6 +96,7 @@ let package = Package(
         .target(
             name: "SluiceServer",
             dependencies: [
+                "SluiceCache",
                 "SluiceCore",
                 "SluiceEmbeddings",
                 "SluiceGuardrails",

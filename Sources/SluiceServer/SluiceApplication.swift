@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import UnixSignals
+import SluiceCache
 import SluiceCore
 import SluiceGuardrails
 import SluiceProviders

@@ -63,3 +63,9 @@ public final class BackgroundWork<Item: Sendable>: Service, Sendable {
         }
     }
 }
+
+/// Sleeps for `duration`, or less when graceful shutdown begins (then it throws), so that a
+/// service's periodic loop ends promptly.
+public func gracefulShutdownSleep(for duration: Duration) async throws {
+    try await cancelWhenGracefulShutdown { try await Task.sleep(for: duration) }
+}

@@ -6,6 +6,7 @@ import NIOCore
 import SluiceCore
 import SluiceProviders
 import Testing
+@testable import SluiceCache
 @testable import SluiceServer
 
 /// The exact and semantic response cache, through the HTTP API.

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import SluiceCore
+import SluiceStore
 import Synchronization
 
 /// Every key and team, held in memory and kept current with the store, so that a request's key
@@ -71,8 +72,4 @@ final class KeyDirectory: Service, Sendable {
             }
         }
     }
-}
-
-func gracefulShutdownSleep(for duration: Duration) async throws {
-    try await cancelWhenGracefulShutdown { try await Task.sleep(for: duration) }
 }

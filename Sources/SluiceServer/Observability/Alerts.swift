@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import SluiceCore
+import SluiceStore
 import SluiceRouting
 import Synchronization
 

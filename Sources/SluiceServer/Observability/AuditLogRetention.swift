@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import SluiceCore
+import SluiceStore
 
 /// Deletes audit-log rows older than `retention_days` and clears bodies older than
 /// `body_retention_days`, every `purge_interval_s` (and once at start-up).

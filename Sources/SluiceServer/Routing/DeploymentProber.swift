@@ -1,6 +1,7 @@
 import Logging
 import ServiceLifecycle
 import SluiceCore
+import SluiceStore
 import SluiceRouting
 
 /// Probes the health of every deployment whose breaker is open, every `probe_interval_ms`: a

@@ -42,14 +42,14 @@ struct CachePlan: Sendable, Hashable {
 /// Answers from the response cache when it may, and keeps fresh answers for next time. It sits
 /// after admission (a hit still counts as a request; its tokens and cost are zero) and inside
 /// the guardrails (a cached answer is checked like a fresh one).
-struct CacheStage: InferenceStage {
+public struct CacheStage: InferenceStage {
     let cache: ResponseCache
     private let hits: Counter
     private let semanticHits: Counter
     private let misses: Counter
     private let tokensSaved: Counter
 
-    init(cache: ResponseCache) {
+    public init(cache: ResponseCache) {
         self.cache = cache
         self.hits = Counter(label: "sluice_cache_lookups_total", dimensions: [("result", "hit")])
         self.semanticHits = Counter(label: "sluice_cache_lookups_total", dimensions: [("result", "semantic-hit")])
@@ -57,7 +57,7 @@ struct CacheStage: InferenceStage {
         self.tokensSaved = Counter(label: "sluice_cache_tokens_saved_total")
     }
 
-    func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
+    public func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
         let chat = request.chat
         guard
             let plan = try CachePlan.make(

@@ -12,9 +12,9 @@ import Synchronization
 /// bounded by `cache.max_entries` (oldest out first), backed by the store when `cache.persist`
 /// is on so that a restart or another replica finds them. As a service it prunes expired
 /// entries every minute.
-final class ResponseCache: Service, Sendable {
+public final class ResponseCache: Service, Sendable {
     /// Embeds the texts the semantic cache compares; nil without `cache.embedding_model`.
-    typealias Embedder = @Sendable ([String]) async throws -> [[Float]]
+    public typealias Embedder = @Sendable ([String]) async throws -> [[Float]]
 
     private struct Memory {
         var entries: [String: CacheEntry] = [:]
@@ -29,9 +29,9 @@ final class ResponseCache: Service, Sendable {
     private let memory: Mutex<Memory>
     private let pruneInterval: Duration
     /// Entries on their way to the store: bounded, written by `run()`, drained at shutdown.
-    let writes: BackgroundWork<CacheEntry>
+    public let writes: BackgroundWork<CacheEntry>
 
-    init(config: CacheConfig, store: (any ResponseCacheStore)?, embedder: Embedder?, logger: Logger, pruneInterval: Duration = .seconds(60)) {
+    public init(config: CacheConfig, store: (any ResponseCacheStore)?, embedder: Embedder?, logger: Logger, pruneInterval: Duration = .seconds(60)) {
         self.capacity = config.maxEntries
         self.store = config.persist ? store : nil
         self.embedder = embedder
@@ -45,7 +45,7 @@ final class ResponseCache: Service, Sendable {
     }
 
     /// Fills the semantic index from the store (start-up).
-    func load() async throws {
+    public func load() async throws {
         guard let store, embedder != nil else { return }
         let entries = try await store.semanticEntries(now: Self.now, limit: capacity)
         memory.withLock { m in
@@ -54,7 +54,7 @@ final class ResponseCache: Service, Sendable {
         if !entries.isEmpty { logger.info("semantic cache loaded", metadata: ["entries": "\(entries.count)"]) }
     }
 
-    static var now: Double { Date().timeIntervalSince1970 }
+    public static var now: Double { Date().timeIntervalSince1970 }
 
     /// The entry under `key`, from memory or else the store.
     func exact(_ key: String, now: Double = ResponseCache.now) async -> CacheEntry? {
@@ -89,7 +89,7 @@ final class ResponseCache: Service, Sendable {
     }
 
     /// Entries held in memory.
-    var count: Int { memory.withLock { $0.entries.count } }
+    public var count: Int { memory.withLock { $0.entries.count } }
 
     private static func add(_ entry: CacheEntry, to m: inout Memory, capacity: Int) {
         if m.entries.updateValue(entry, forKey: entry.key) == nil { m.order.append(entry.key) }
@@ -103,7 +103,7 @@ final class ResponseCache: Service, Sendable {
     }
 
     /// Drops expired entries from memory and the store, and trims the store to `capacity`.
-    func prune(now: Double = ResponseCache.now) async {
+    public func prune(now: Double = ResponseCache.now) async {
         memory.withLock { m in
             let expired = m.entries.filter { $0.value.expiresAt <= now }.map(\.key)
             guard !expired.isEmpty else { return }
@@ -122,7 +122,7 @@ final class ResponseCache: Service, Sendable {
 
     /// Writes entries to the store and prunes every `pruneInterval`, until graceful shutdown;
     /// then finishes the writes already queued.
-    func run() async throws {
+    public func run() async throws {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.writes.run() }
             group.addTask {
