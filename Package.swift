@@ -81,7 +81,17 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings),
-        .target(name: "SluiceRouting", dependencies: ["SluiceCore", .product(name: "Metrics", package: "swift-metrics")], swiftSettings: swiftSettings),
+        .target(
+            name: "SluiceRouting",
+            dependencies: [
+                "SluiceCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: swiftSettings),
         .target(
             name: "SluiceStore",
             dependencies: [

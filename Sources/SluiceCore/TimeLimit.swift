@@ -15,3 +15,11 @@ public func withTimeLimit<T: Sendable>(
         return first
     }
 }
+
+extension Duration {
+    /// The duration in milliseconds, fractional.
+    public var milliseconds: Double {
+        let (s, atto) = components
+        return Double(s) * 1000 + Double(atto) / 1e15
+    }
+}

@@ -3,6 +3,7 @@ import Hummingbird
 import HTTPTypes
 import Logging
 import NIOCore
+import OTel
 import ServiceLifecycle
 import UnixSignals
 import SluiceCache
@@ -11,6 +12,7 @@ import SluiceGuardrails
 import SluiceProviders
 import SluiceRouting
 import SluiceStore
+import Tracing
 
 /// Sluice assembled: the HTTP application and the services that run beside it. `run()` starts
 /// them in one service group; SIGTERM/SIGINT stop accepting, let in-flight requests and streams
@@ -159,6 +161,7 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
     let tracing = try RequestTracing.make(config.telemetry)
     var invoker = FallbackInvoker(board: board, queues: queues, queueConfig: config.queue, routing: config.routing)
     invoker.tracer = tracing?.tracer
+    invoker.isTraced = { InstrumentationContext.current?.otelIsSampled == true }
     let alerts = AlertEvaluator(
         config: config.alerts, recent: recent, board: board, access: accessStore, ledger: requestLogStore,
         notifier: config.alerts.webhook.map { WebhookNotifier(config: $0, logger: logger) }, logger: logger)

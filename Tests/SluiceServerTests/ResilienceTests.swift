@@ -5,7 +5,7 @@ import HummingbirdTesting
 import NIOCore
 import SluiceCore
 import SluiceProviders
-import SluiceRouting
+@testable import SluiceRouting
 import Testing
 @testable import SluiceServer
 

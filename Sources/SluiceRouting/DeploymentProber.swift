@@ -1,21 +1,26 @@
 import Logging
 import ServiceLifecycle
 import SluiceCore
-import SluiceStore
-import SluiceRouting
 
 /// Probes the health of every deployment whose breaker is open, every `probe_interval_ms`: a
 /// failed probe keeps the breaker open for another cool-down, so that real requests are not
 /// spent finding out; a passed one lets the cool-down run out and the half-open probes decide.
-struct DeploymentProber: Service {
+public struct DeploymentProber: Service {
     let board: DeploymentBoard
     let catalog: ModelCatalog
     let interval: Duration
     let logger: Logger
 
-    func run() async throws {
+    public init(board: DeploymentBoard, catalog: ModelCatalog, interval: Duration, logger: Logger) {
+        self.board = board
+        self.catalog = catalog
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do { try await gracefulShutdownSleep(for: interval) } catch { return }
+            do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) } } catch { return }
             await probeOpenBreakers()
         }
     }

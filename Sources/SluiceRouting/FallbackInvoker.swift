@@ -1,7 +1,5 @@
 import Metrics
-import OTel
 import SluiceCore
-import SluiceRouting
 import Tracing
 
 /// The end of the pipeline: tries the route's candidates in order until one answers. A
@@ -10,7 +8,7 @@ import Tracing
 /// exponential backoff with jitter (at least as long as a `Retry-After` asked), for
 /// `routing.retries` rounds, within the request's deadline. A deployment whose breaker is open
 /// is passed over. A stream is peeked: it may fall back until its first chunk, never after.
-struct FallbackInvoker: Sendable {
+public struct FallbackInvoker: Sendable {
     let board: DeploymentBoard
     let queues: [String: DeploymentQueue]
     let queueConfig: QueueConfig
@@ -19,9 +17,11 @@ struct FallbackInvoker: Sendable {
     let maxRetryAfter: Duration
     private let fallbackCounters: [String: Counter]
     /// A span per upstream attempt; nil with tracing off.
-    var tracer: (any Tracer)?
+    public var tracer: (any Tracer)?
+    /// Whether the current request is being traced (its span sampled): only then does an attempt get a span of its own.
+    public var isTraced: @Sendable () -> Bool = { false }
 
-    init(board: DeploymentBoard, queues: [String: DeploymentQueue], queueConfig: QueueConfig, routing: RoutingConfig) {
+    public init(board: DeploymentBoard, queues: [String: DeploymentQueue], queueConfig: QueueConfig, routing: RoutingConfig) {
         self.board = board
         self.queues = queues
         self.queueConfig = queueConfig
@@ -34,7 +34,7 @@ struct FallbackInvoker: Sendable {
     }
 
     /// The terminal handler for `Pipeline`.
-    var handler: InferenceHandler {
+    public var handler: InferenceHandler {
         InferenceHandler { request, context in try await invoke(request, context: context) }
     }
 
@@ -91,7 +91,7 @@ struct FallbackInvoker: Sendable {
                 attemptContext.attempt = plan.attempts
                 plan.attempts += 1
                 do {
-                    guard let tracer, InstrumentationContext.current?.otelIsSampled == true else {
+                    guard let tracer, isTraced() else {
                         return try await attempt(request, on: deployment, status: status, context: attemptContext)
                     }
                     return try await tracer.withSpan("upstream \(deployment.name)", ofKind: .client) { span in
@@ -326,10 +326,3 @@ struct PeekedStream: AsyncSequence, Sendable {
     }
 }
 
-extension Duration {
-    /// The duration in milliseconds, fractional.
-    var milliseconds: Double {
-        let (s, atto) = components
-        return Double(s) * 1000 + Double(atto) / 1e15
-    }
-}

@@ -1,13 +1,17 @@
 import SluiceCore
-import SluiceRouting
 
 /// Resolves the requested model name (an alias or a model entry) to the deployments that may
 /// serve it, in the order they are to be tried; drops those whose context window is too small.
-struct RouteStage: InferenceStage {
+public struct RouteStage: InferenceStage {
     let table: RouteTable
     let catalog: ModelCatalog
 
-    func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
+    public init(table: RouteTable, catalog: ModelCatalog) {
+        self.table = table
+        self.catalog = catalog
+    }
+
+    public func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
         let name = request.chat.model
         guard let route = table[name] else {
             if catalog.embedding[name] != nil {

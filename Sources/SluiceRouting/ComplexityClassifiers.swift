@@ -2,12 +2,11 @@ import Foundation
 import Logging
 import NIOCore
 import SluiceCore
-import SluiceRouting
 
 /// Builds the classifier of every `strategy: complexity` alias at start-up: its examples (file
 /// and inline) embedded once with its embedding model.
-enum ComplexityClassifiers {
-    static func build(config: SluiceConfig, catalog: ModelCatalog, logger: Logger) async throws -> [String: ComplexityClassifier] {
+public enum ComplexityClassifiers {
+    public static func build(config: SluiceConfig, catalog: ModelCatalog, logger: Logger) async throws -> [String: ComplexityClassifier] {
         var out: [String: ComplexityClassifier] = [:]
         for (name, alias) in config.aliases.sorted(by: { $0.key < $1.key }) {
             guard let rule = alias.complexity else { continue }

@@ -1,5 +1,4 @@
 import SluiceCore
-import SluiceRouting
 
 /// What a model name a client sends resolves to: an alias (several deployments and how to order
 /// them) or one model entry (retried on its own), with the cache rule that applies.
@@ -18,10 +17,10 @@ struct ComplexityRoute: Sendable {
 }
 
 /// Every name a chat request may use, built once from the config.
-struct RouteTable: Sendable {
+public struct RouteTable: Sendable {
     let routes: [String: Route]
 
-    init(config: SluiceConfig, catalog: ModelCatalog, board: DeploymentBoard, classifiers: [String: ComplexityClassifier] = [:]) {
+    public init(config: SluiceConfig, catalog: ModelCatalog, board: DeploymentBoard, classifiers: [String: ComplexityClassifier] = [:]) {
         var routes: [String: Route] = [:]
         for (name, deployment) in catalog.chat {
             let rule = config.models.first { $0.name == name }?.cache
