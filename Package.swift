@@ -103,9 +103,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Audit rows, the request log line, metrics, traces, retention and alerts, and the record stage.
+        .target(
+            name: "SluiceObservability",
+            dependencies: [
+                "SluiceCore", "SluiceGuardrails", "SluiceRouting", "SluiceStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "OTel", package: "swift-otel"),
+            ],
+            swiftSettings: swiftSettings),
         .target(
             name: "SluiceServer",
             dependencies: [
+                "SluiceObservability",
                 "SluiceCache",
                 "SluiceCore",
                 "SluiceEmbeddings",
@@ -130,6 +145,7 @@ let package = Package(
             name: "sluice",
             dependencies: [
                 "SluiceServer",
+                "SluiceObservability",
                 "SluiceGuardrails",
                 "SluiceEmbeddings",
                 "SluiceRetrieval",
@@ -176,6 +192,7 @@ let package = Package(
             name: "SluiceServerTests",
             dependencies: [
                 "SluiceServer",
+                "SluiceObservability",
                 "SluiceTesting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -1,5 +1,6 @@
 import NIOCore
 import SluiceCore
+import SluiceObservability
 import Synchronization
 
 /// Closes a connection as soon as the client closes its side, so that work done for it (an

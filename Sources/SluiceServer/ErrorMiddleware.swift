@@ -2,6 +2,7 @@ import Hummingbird
 import HTTPTypes
 import NIOCore
 import SluiceCore
+import SluiceObservability
 
 /// Turns every error into OpenAI's error shape with the right status: a `SluiceError` as it
 /// says, Hummingbird's 404/413/… as the matching code, an unknown path on a known route as 405,

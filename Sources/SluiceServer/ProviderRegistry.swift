@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Logging
 import ServiceLifecycle
 import SluiceCore
+import SluiceObservability
 import SluiceEmbeddings
 import SluiceProviders
 

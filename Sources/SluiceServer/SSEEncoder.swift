@@ -1,5 +1,6 @@
 import NIOCore
 import SluiceCore
+import SluiceObservability
 
 /// Frames server-sent events the way OpenAI does: `data: <json>\n\n`, ending with `data: [DONE]\n\n`.
 enum SSEEncoder {

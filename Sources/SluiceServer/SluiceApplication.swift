@@ -8,6 +8,7 @@ import ServiceLifecycle
 import UnixSignals
 import SluiceCache
 import SluiceCore
+import SluiceObservability
 import SluiceGuardrails
 import SluiceProviders
 import SluiceRouting

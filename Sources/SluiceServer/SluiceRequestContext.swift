@@ -1,6 +1,7 @@
 import Hummingbird
 import NIOCore
 import SluiceCore
+import SluiceObservability
 
 /// Sluice's Hummingbird request context: the core storage, the connection's channel (to notice a
 /// client that goes away) and the request id.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SluiceCore
+import SluiceObservability
 
 /// `sluice doctor [--fix]`: what the local models need, what is there, and the command that
 /// installs what is missing.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SluiceCore
+import SluiceObservability
 import SluiceGuardrails
 
 /// `sluice eval guardrails`: precision, recall and F1 of the PII and injection detectors on

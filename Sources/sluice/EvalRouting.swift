@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SluiceCore
+import SluiceObservability
 import SluiceEmbeddings
 import SluiceRetrieval
 import SluiceRouting

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SluiceCore
+import SluiceObservability
 import SluiceServer
 
 /// `sluice keys …`: virtual API keys in the store named by `--config`. A running Sluice notices

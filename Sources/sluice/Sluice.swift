@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SluiceCore
+import SluiceObservability
 import SluiceServer
 
 

@@ -10,6 +10,7 @@ import SluiceProviders
 import Synchronization
 import SluiceTesting
 import Testing
+@testable import SluiceObservability
 @testable import SluiceServer
 
 /// Keys, roles, limits and budgets, through the HTTP API, with auth on.

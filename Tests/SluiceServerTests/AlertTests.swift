@@ -9,6 +9,7 @@ import SluiceRouting
 import SluiceStore
 import Synchronization
 import Testing
+@testable import SluiceObservability
 @testable import SluiceServer
 
 /// Alert rules: latency, error rate, breaker and budget rules fire and resolve; the webhook gets

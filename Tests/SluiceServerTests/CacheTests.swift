@@ -7,6 +7,7 @@ import SluiceCore
 import SluiceProviders
 import Testing
 @testable import SluiceCache
+@testable import SluiceObservability
 @testable import SluiceServer
 
 /// The exact and semantic response cache, through the HTTP API.

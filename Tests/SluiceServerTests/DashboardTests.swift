@@ -5,6 +5,7 @@ import HummingbirdTesting
 import NIOCore
 import SluiceCore
 import Testing
+@testable import SluiceObservability
 @testable import SluiceServer
 
 /// The dashboard over HTTP (the browser test in tests/e2e drives it in Chromium): the session

@@ -7,6 +7,7 @@ import SluiceCore
 import SluiceStore
 import SluiceTesting
 import Testing
+@testable import SluiceObservability
 @testable import SluiceServer
 
 /// Start-up against a database that is late, slow or absent: the pool runs before anything

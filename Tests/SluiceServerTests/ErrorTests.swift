@@ -5,6 +5,7 @@ import HummingbirdTesting
 import NIOCore
 import SluiceCore
 import Testing
+@testable import SluiceObservability
 @testable import SluiceServer
 
 /// Every bad input gets OpenAI's error shape with the right status — never a 500.

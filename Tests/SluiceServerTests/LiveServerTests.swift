@@ -7,6 +7,7 @@ import SluiceCore
 import SluiceProviders
 import SluiceTesting
 import Testing
+@testable import SluiceObservability
 @testable import SluiceServer
 
 /// Tests against a real listening server: disconnects, graceful shutdown, many requests.

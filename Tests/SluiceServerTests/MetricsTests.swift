@@ -5,6 +5,7 @@ import HummingbirdTesting
 import NIOCore
 import SluiceCore
 import Testing
+@testable import SluiceObservability
 @testable import SluiceServer
 
 /// `/metrics`: the GenAI-convention histograms and Sluice's counters, with bounded labels. The

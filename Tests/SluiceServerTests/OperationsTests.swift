@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import SluiceCore
 import Testing
+@testable import SluiceObservability
 @testable import SluiceServer
 
 @Suite struct OperationsTests {

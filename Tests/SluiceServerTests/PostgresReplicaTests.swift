@@ -9,6 +9,7 @@ import SluiceCore
 import SluiceStore
 import SluiceTesting
 import Testing
+@testable import SluiceObservability
 @testable import SluiceServer
 
 /// A fresh database on the test cluster (`SLUICE_TEST_POSTGRES_URL`, set by `make test`).

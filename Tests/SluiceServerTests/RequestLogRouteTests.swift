@@ -5,6 +5,7 @@ import HummingbirdTesting
 import NIOCore
 import SluiceCore
 import Testing
+@testable import SluiceObservability
 @testable import SluiceServer
 
 /// The searchable audit log over HTTP: filters, cursor pages, one request's details, JSONL export, roles and bad input.

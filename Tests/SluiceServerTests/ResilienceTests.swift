@@ -7,6 +7,7 @@ import SluiceCore
 import SluiceProviders
 @testable import SluiceRouting
 import Testing
+@testable import SluiceObservability
 @testable import SluiceServer
 
 /// Fallbacks, retries, timeouts and circuit breakers, with faults the simulated provider injects.

@@ -7,6 +7,7 @@ import NIOCore
 import ServiceLifecycle
 import SluiceCore
 import SluiceProviders
+@testable import SluiceObservability
 @testable import SluiceServer
 
 /// Builds Sluice the way production does, on the simulated provider and an in-memory database.

@@ -7,6 +7,7 @@ import NIOCore
 import SluiceCore
 import Synchronization
 import Testing
+@testable import SluiceObservability
 @testable import SluiceServer
 
 /// OpenTelemetry traces, exported over OTLP/HTTP (JSON here) to a collector stand-in: the

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SluiceCore
+import SluiceObservability
 
 /// Makes sure an admin can get in: the key in `SLUICE_ADMIN_KEY` when set, otherwise — when the
 /// store has no usable admin key — a generated one, printed once and written to a 0600 file

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HTTPTypes
 import SluiceCore
+import SluiceObservability
 
 /// Resolves the caller's key on every `/v1/*` and `/admin/*` request and checks its role:
 /// 401 for a missing or unknown key, 403 for a revoked or expired one or a role that may not use

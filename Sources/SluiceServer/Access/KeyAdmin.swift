@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SluiceCore
+import SluiceObservability
 import SluiceStore
 
 /// Key and team administration on a store, shared by the admin API and `sluice keys`.

@@ -5,6 +5,7 @@ import Hummingbird
 import Mustache
 import NIOCore
 import SluiceCore
+import SluiceObservability
 import SluiceRouting
 
 /// `GET /dashboard…`: server-rendered pages for admins and viewers: overview, models and

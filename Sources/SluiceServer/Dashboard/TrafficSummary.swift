@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceObservability
 
 /// Figures over a window of audit-log rows, for the dashboard: counts, rates, latency and TTFT
 /// percentiles, errors, cost, cache hits, and the same per time bucket and per model.

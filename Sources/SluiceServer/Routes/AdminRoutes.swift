@@ -3,6 +3,7 @@ import Hummingbird
 import HTTPTypes
 import NIOCore
 import SluiceCore
+import SluiceObservability
 
 /// `/admin/keys` and `/admin/teams`: create, list, read, change, revoke and rotate virtual keys,
 /// and the teams whose limits apply on top of their keys'. JSON in and out; `AuthMiddleware` has

@@ -1,5 +1,6 @@
 import Hummingbird
 import SluiceCore
+import SluiceObservability
 
 /// `GET /admin/alerts`: every alert rule and its state (for admins and viewers).
 struct AlertRoutes: Sendable {

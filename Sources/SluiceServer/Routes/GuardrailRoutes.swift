@@ -1,6 +1,7 @@
 import Hummingbird
 import HTTPTypes
 import SluiceCore
+import SluiceObservability
 import SluiceGuardrails
 
 /// `POST /v1/guardrails/check`: runs every check of a policy on one text, whatever the checks'

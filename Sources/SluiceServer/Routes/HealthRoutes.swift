@@ -1,5 +1,6 @@
 import Hummingbird
 import SluiceCore
+import SluiceObservability
 
 /// `/healthz` (the process answers) and `/readyz` (the store answers and a provider is healthy).
 struct HealthRoutes: Sendable {

@@ -1,6 +1,7 @@
 import Hummingbird
 import NIOCore
 import Prometheus
+import SluiceObservability
 
 /// `GET /metrics`: every metric in Prometheus' text format.
 struct MetricsRoutes: Sendable {

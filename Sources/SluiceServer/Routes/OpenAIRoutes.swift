@@ -4,6 +4,7 @@ import HTTPTypes
 import NIOCore
 import NIOPosix
 import SluiceCore
+import SluiceObservability
 
 /// `/v1/chat/completions`, `/v1/embeddings`, `/v1/models`: OpenAI's wire format in and out.
 struct OpenAIRoutes: Sendable {

@@ -1,6 +1,7 @@
 import Hummingbird
 import NIOCore
 import SluiceCore
+import SluiceObservability
 
 /// Reads and decodes request bodies with the server's size limit and OpenAI-shaped errors.
 struct RequestBodyReader: Sendable {

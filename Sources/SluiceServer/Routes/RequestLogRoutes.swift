@@ -4,6 +4,7 @@ import HummingbirdCore
 import Hummingbird
 import NIOCore
 import SluiceCore
+import SluiceObservability
 
 /// The searchable audit log, for admins and viewers: `GET /admin/requests` (filters, newest
 /// first, cursor pages), `GET /admin/requests/{id}` (one request with its attempts, guardrail

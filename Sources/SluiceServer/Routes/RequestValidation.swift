@@ -1,4 +1,5 @@
 import SluiceCore
+import SluiceObservability
 
 /// Checks what decoding cannot: ranges, empty lists, combinations OpenAI rejects.
 enum RequestValidation {

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HTTPTypes
 import SluiceCore
+import SluiceObservability
 
 /// `GET /admin/usage`: requests, tokens and cost from the audit log, filtered and grouped.
 /// Readable by admins and viewers.

@@ -6,18 +6,26 @@ import Tracing
 
 /// The outermost stage: once a request is over — answered, failed, or its stream finished or
 /// abandoned — it writes the log line and the audit-log row through `RequestRecorder`.
-struct RecordStage: InferenceStage {
-    let recorder: RequestRecorder
+package struct RecordStage: InferenceStage {
+    package let recorder: RequestRecorder
     /// Requests between this stage's start and their record (`sluice_requests_in_flight`).
-    var inFlight: Meter?
+    package var inFlight: Meter?
     /// Whether the audit log keeps the messages and the answer.
-    var keepsBodies = false
+    package var keepsBodies = false
     /// Opens the request's span (its parent from an incoming `traceparent`); nil with tracing off.
-    var tracer: (any Tracer)?
+    package var tracer: (any Tracer)?
     /// `telemetry.trace_sample_ratio`: the share of requests without a `traceparent` that are traced.
-    var traceSampleRatio = 1.0
+    package var traceSampleRatio = 1.0
 
-    func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
+    package init(recorder: RequestRecorder, inFlight: Meter? = nil, keepsBodies: Bool = false, tracer: (any Tracer)? = nil, traceSampleRatio: Double = 1.0) {
+        self.recorder = recorder
+        self.inFlight = inFlight
+        self.keepsBodies = keepsBodies
+        self.tracer = tracer
+        self.traceSampleRatio = traceSampleRatio
+    }
+
+    package func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
         let keepsBodies = keepsBodies
         context.trace.withValues {
             $0.modelRequested = request.chat.model
@@ -75,7 +83,7 @@ extension RecordStage {
     /// `traceparent`), else with probability `ratio`. Decided here rather than by swift-otel's
     /// sampler because an unsampled span there still costs about 15 µs (ids, context, and a trip
     /// through its span processor's stream); an untraced request costs nothing.
-    static func isSampled(_ traceparent: String?, ratio: Double) -> Bool {
+    package static func isSampled(_ traceparent: String?, ratio: Double) -> Bool {
         if let traceparent {
             // version-traceid-parentid-flags: 2-32-16-2 hex digits.
             let parts = traceparent.split(separator: "-")
@@ -90,7 +98,7 @@ extension RecordStage {
 
     /// The request's span, named as the GenAI conventions name a chat call; its trace id is noted
     /// for the log line and the audit row.
-    static func startSpan(_ tracer: any Tracer, request: InferenceRequest, context: InferenceContext) -> any Span {
+    package static func startSpan(_ tracer: any Tracer, request: InferenceRequest, context: InferenceContext) -> any Span {
         var parent = InstrumentationContext.topLevel
         tracer.extract(context.headers, into: &parent, using: TraceHeaderExtractor())
         let span = tracer.startSpan("chat \(request.chat.model)", context: parent, ofKind: .server)
@@ -101,7 +109,7 @@ extension RecordStage {
         return span
     }
 
-    static func end(_ span: any Span, outcome: StreamOutcome, context: InferenceContext) {
+    package static func end(_ span: any Span, outcome: StreamOutcome, context: InferenceContext) {
         let values = context.trace.values
         if let d = values.deployment { span.attributes["sluice.deployment"] = d }
         if let u = values.usage {
@@ -124,8 +132,8 @@ extension RecordStage {
 /// What a stream has shown so far: when its first token came, its usage, how much text it sent
 /// (to estimate usage when the stream ended before reporting it), and its text when the audit
 /// log keeps bodies.
-final class StreamWatch: Sendable {
-    struct State {
+package final class StreamWatch: Sendable {
+    package struct State {
         var sawFirstToken = false
         var outputBytes = 0
         var usage: Usage?
@@ -135,15 +143,15 @@ final class StreamWatch: Sendable {
     }
 
     private let state = Mutex(State())
-    let startedAt: ContinuousClock.Instant
-    let keepsText: Bool
+    package let startedAt: ContinuousClock.Instant
+    package let keepsText: Bool
 
-    init(startedAt: ContinuousClock.Instant, keepsText: Bool = false) {
+    package init(startedAt: ContinuousClock.Instant, keepsText: Bool = false) {
         self.startedAt = startedAt
         self.keepsText = keepsText
     }
 
-    func observe(_ event: ChatStreamEvent, trace: RequestTrace) {
+    package func observe(_ event: ChatStreamEvent, trace: RequestTrace) {
         let summary = event.summary
         let bytes = summary.outputBytes
         let finish = summary.finishReason
@@ -167,7 +175,7 @@ final class StreamWatch: Sendable {
     }
 
     /// Moves usage into the trace: the upstream's, or an estimate if it never said.
-    func settle(trace: RequestTrace, request: ChatCompletionRequest) {
+    package func settle(trace: RequestTrace, request: ChatCompletionRequest) {
         let s = state.withLock { $0 }
         let usage = s.usage ?? Usage(promptTokens: TokenEstimator.promptTokens(of: request), completionTokens: (s.outputBytes + 3) / 4)
         trace.withValues {

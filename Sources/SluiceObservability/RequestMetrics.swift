@@ -6,8 +6,8 @@ import Synchronization
 
 /// The process's Prometheus registry, installed as swift-metrics' backend the first time an
 /// application is built (swift-metrics allows one backend per process).
-enum MetricsBackend {
-    static let registry: PrometheusCollectorRegistry = {
+package enum MetricsBackend {
+    package static let registry: PrometheusCollectorRegistry = {
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.durationHistogramBuckets[RequestMetrics.durationName] = [
@@ -28,19 +28,19 @@ enum MetricsBackend {
 
     /// Makes sure the backend is installed before any metric is created (a metric created
     /// earlier stays bound to the no-op backend).
-    static func install() { _ = registry }
+    package static func install() { _ = registry }
 }
 
 /// Per-request metrics, from each finished request's audit record: latency, time to first
 /// token and token histograms named as the OpenTelemetry GenAI conventions name them, and
 /// Sluice's own counters of requests, cost and admission refusals. Label values are bounded:
 /// models not in the configuration count as `other`, and no request ids or keys are labels.
-final class RequestMetrics: Sendable {
-    static let durationName = "gen_ai_server_request_duration_seconds"
-    static let ttftName = "gen_ai_server_time_to_first_token_seconds"
-    static let tokensName = "gen_ai_client_token_usage"
+package final class RequestMetrics: Sendable {
+    package static let durationName = "gen_ai_server_request_duration_seconds"
+    package static let ttftName = "gen_ai_server_time_to_first_token_seconds"
+    package static let tokensName = "gen_ai_client_token_usage"
 
-    struct Key: Hashable {
+    package struct Key: Hashable {
         var endpoint: String
         var model: String
         var deployment: String
@@ -50,7 +50,7 @@ final class RequestMetrics: Sendable {
     }
 
     /// The metric handles of one label combination, made once and reused.
-    struct Handles: Sendable {
+    package struct Handles: Sendable {
         let requests: Metrics.Counter
         let duration: Metrics.Timer
         let ttft: Metrics.Timer
@@ -62,14 +62,14 @@ final class RequestMetrics: Sendable {
 
     private let knownModels: Set<String>
     private let handles = Mutex<[Key: Handles]>([:])
-    let inFlight = Meter(label: "sluice_requests_in_flight")
+    package let inFlight = Meter(label: "sluice_requests_in_flight")
 
-    init(knownModels: Set<String>) {
+    package init(knownModels: Set<String>) {
         self.knownModels = knownModels
     }
 
     /// Counts one finished request.
-    func record(_ r: RequestRecord) {
+    package func record(_ r: RequestRecord) {
         let key = Key(
             endpoint: r.endpoint, model: knownModels.contains(r.modelRequested) ? r.modelRequested : (r.modelRequested.isEmpty ? "none" : "other"),
             deployment: r.deployment ?? "none", status: r.status, code: r.errorCode ?? "", team: r.teamID.isEmpty ? "none" : r.teamID)
@@ -88,7 +88,7 @@ final class RequestMetrics: Sendable {
         h.refusals?.increment()
     }
 
-    static func makeHandles(_ k: Key) -> Handles {
+    package static func makeHandles(_ k: Key) -> Handles {
         let status = String(k.status)
         // Refused by Sluice's own admission (no deployment was tried), not by an upstream.
         let refused = k.status == 429 && k.deployment == "none"
@@ -105,16 +105,16 @@ final class RequestMetrics: Sendable {
 
 /// What `/metrics` reads at scrape time instead of on the request path: the audit-log writer's
 /// backlog and drops.
-final class ScrapeTimeMetrics: Sendable {
-    let writer: RequestLogWriter
+package final class ScrapeTimeMetrics: Sendable {
+    package let writer: RequestLogWriter
     private let backlog = Metrics.Gauge(label: "sluice_audit_log_backlog")
     private let dropped = Metrics.Counter(label: "sluice_audit_log_dropped_total")
     private let written = Metrics.Counter(label: "sluice_audit_log_written_total")
     private let seen = Mutex((dropped: 0, written: 0))
 
-    init(writer: RequestLogWriter) { self.writer = writer }
+    package init(writer: RequestLogWriter) { self.writer = writer }
 
-    func update() {
+    package func update() {
         backlog.record(writer.backlog)
         let (d, w) = (writer.dropped, writer.written)
         let (newDropped, newWritten) = seen.withLock { last in

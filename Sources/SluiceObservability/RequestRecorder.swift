@@ -2,13 +2,19 @@ import Logging
 import SluiceCore
 
 /// Writes what one request did: a structured log line at info, an audit-log row, and its metrics.
-struct RequestRecorder: Sendable {
-    let sink: any RequestRecordSink
-    var metrics: RequestMetrics?
+package struct RequestRecorder: Sendable {
+    package let sink: any RequestRecordSink
+    package var metrics: RequestMetrics?
     /// The alert rules' window of recent requests.
-    var recent: RecentRequests?
+    package var recent: RecentRequests?
 
-    func finish(_ context: InferenceContext, outcome: StreamOutcome) {
+    package init(sink: any RequestRecordSink, metrics: RequestMetrics? = nil, recent: RecentRequests? = nil) {
+        self.sink = sink
+        self.metrics = metrics
+        self.recent = recent
+    }
+
+    package func finish(_ context: InferenceContext, outcome: StreamOutcome) {
         let values = context.trace.values
         let latency = context.elapsed.milliseconds
         var status = 200
@@ -73,7 +79,7 @@ struct RequestRecorder: Sendable {
 
     /// The request line: straight to `LineLogHandler` when that is the handler (as in `sluice
     /// serve`), else through swift-log with the fields as metadata.
-    static func log(_ sortedFields: [(key: String, value: String)], to logger: Logger) {
+    package static func log(_ sortedFields: [(key: String, value: String)], to logger: Logger) {
         if let lines = logger.handler as? LineLogHandler {
             lines.log(level: .info, message: "request", sortedFields: sortedFields)
         } else {
@@ -90,6 +96,8 @@ struct RequestRecorder: Sendable {
 }
 
 /// A sink that keeps nothing: `store.audit_log.enabled: false`.
-struct DiscardingRecordSink: RequestRecordSink {
-    func submit(_ record: RequestRecord) {}
+package struct DiscardingRecordSink: RequestRecordSink {
+    package init() {}
+
+    package func submit(_ record: RequestRecord) {}
 }

@@ -8,9 +8,9 @@ import Tracing
 /// OpenTelemetry tracing (swift-otel): a span per request, a child span per pipeline stage and
 /// per upstream attempt, exported over OTLP/HTTP when `telemetry.otlp_endpoint` is set. An
 /// incoming W3C `traceparent` becomes the request span's parent.
-enum RequestTracing {
+package enum RequestTracing {
     /// The tracer and the service that exports its spans; nil when tracing is off.
-    static func make(_ config: TelemetryConfig) throws -> (tracer: any Tracer, service: any Service)? {
+    package static func make(_ config: TelemetryConfig) throws -> (tracer: any Tracer, service: any Service)? {
         guard let endpoint = config.otlpEndpoint else { return nil }
         var c = OTel.Configuration.default
         c.serviceName = config.serviceName
@@ -38,7 +38,7 @@ enum RequestTracing {
     private static let keptAlive = Mutex<[(any Tracer, any Service)]>([])
 
     /// `http://host:4318` → `http://host:4318/v1/traces`; a URL that already names it stays.
-    static func tracesURL(_ endpoint: String) -> String {
+    package static func tracesURL(_ endpoint: String) -> String {
         if endpoint.hasSuffix("/v1/traces") { return endpoint }
         return (endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint) + "/v1/traces"
     }
@@ -49,32 +49,38 @@ enum RequestTracing {
 /// swift-otel's exporter group crashes at start-up (a bad service existential in
 /// `ServiceGroup.addServiceTask`) when Swift concurrency runs on NIO's event loops, as
 /// `sluice serve` sets up; on a task executor of its own it runs.
-struct ServiceOnExecutor: Service {
-    let inner: any Service
-    let executor: BackgroundThreadExecutor
+package struct ServiceOnExecutor: Service {
+    package let inner: any Service
+    package let executor: BackgroundThreadExecutor
 
-    func run() async throws {
+    package func run() async throws {
         try await withTaskExecutorPreference(executor) { try await inner.run() }
     }
 }
 
 extension BackgroundThreadExecutor {
     /// The span exporter's thread.
-    static let tracing = BackgroundThreadExecutor(name: "sluice-otel", niceness: 0)
+    package static let tracing = BackgroundThreadExecutor(name: "sluice-otel", niceness: 0)
 }
 
 /// Reads the W3C trace context from the pipeline's headers (names lower-cased).
-struct TraceHeaderExtractor: Extractor {
-    func extract(key: String, from carrier: [String: String]) -> String? { carrier[key.lowercased()] }
+package struct TraceHeaderExtractor: Extractor {
+    package func extract(key: String, from carrier: [String: String]) -> String? { carrier[key.lowercased()] }
 }
 
 /// A pipeline stage inside a span named for it (`sluice.stage.guardrail`, …).
-struct TracedStage: InferenceStage {
-    let name: String
-    let inner: any InferenceStage
-    let tracer: any Tracer
+package struct TracedStage: InferenceStage {
+    package let name: String
+    package let inner: any InferenceStage
+    package let tracer: any Tracer
 
-    func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
+    package init(name: String, inner: any InferenceStage, tracer: any Tracer) {
+        self.name = name
+        self.inner = inner
+        self.tracer = tracer
+    }
+
+    package func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
         // Only inside a recorded request span (RecordStage starts none for an unsampled request).
         guard InstrumentationContext.current?.otelIsSampled == true else { return try await inner.handle(request, context: context, next: next) }
         return try await tracer.withSpan("sluice.stage.\(name)") { _ in try await inner.handle(request, context: context, next: next) }

@@ -15,8 +15,8 @@ public struct LineLogHandler: LogHandler {
 
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level = .info
-    let label: String
-    let format: Format
+    package let label: String
+    package let format: Format
 
     public init(label: String, format: Format) {
         self.label = label
@@ -46,7 +46,7 @@ public struct LineLogHandler: LogHandler {
     }
 
     /// The line for one event, ending in a newline.
-    func line(level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?, timestamp: String) -> String {
+    package func line(level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?, timestamp: String) -> String {
         // The logger's and the event's metadata in one sorted list (the event's win), without
         // building a merged dictionary. Hummingbird's `hb.request.id` is left out: every request
         // line carries Sluice's `request_id`, which is also the `x-request-id` clients see.
@@ -64,7 +64,7 @@ public struct LineLogHandler: LogHandler {
 
     /// The line for an event whose fields are sorted by key, merged with the logger's metadata
     /// (the event's fields win).
-    func line(level: Logger.Level, message: Logger.Message, sortedFields: [(key: String, value: String)], timestamp: String) -> String {
+    package func line(level: Logger.Level, message: Logger.Message, sortedFields: [(key: String, value: String)], timestamp: String) -> String {
         var fields: [(key: String, value: Logger.MetadataValue)] = []
         fields.reserveCapacity(metadata.count + sortedFields.count)
         for (key, value) in sortedFields { fields.append((key, .string(value))) }
@@ -120,8 +120,8 @@ public struct LineLogHandler: LogHandler {
 }
 
 /// JSON string literals for log lines.
-enum JSONText {
-    static func appendString(_ s: String, to out: inout String) {
+package enum JSONText {
+    package static func appendString(_ s: String, to out: inout String) {
         out += "\""
         var plainStart = s.unicodeScalars.startIndex
         var i = plainStart
@@ -163,8 +163,8 @@ enum JSONText {
 /// Under load it never sleeps on the condition, so the request path does no system call. Urgent
 /// lines (warnings and worse) and a full buffer are written at once by the caller, in order.
 /// A process killed with SIGKILL loses at most the lines of the last `gather`.
-final class LogOutput: @unchecked Sendable {
-    static let shared = LogOutput(fd: 1)
+package final class LogOutput: @unchecked Sendable {
+    package static let shared = LogOutput(fd: 1)
 
     private let fd: Int32
     private let gather: useconds_t = 10_000
@@ -175,9 +175,9 @@ final class LogOutput: @unchecked Sendable {
     private var flusherStarted = false
     private let writeLock = NSLock()
 
-    init(fd: Int32) { self.fd = fd }
+    package init(fd: Int32) { self.fd = fd }
 
-    func write(_ line: String, now: Bool) {
+    package func write(_ line: String, now: Bool) {
         pending.lock()
         let wasEmpty = buffer.isEmpty
         buffer.append(contentsOf: line.utf8)
@@ -194,7 +194,7 @@ final class LogOutput: @unchecked Sendable {
     }
 
     /// Writes out everything buffered so far.
-    func flush() {
+    package func flush() {
         writeLock.lock()
         defer { writeLock.unlock() }
         pending.lock()
@@ -226,8 +226,8 @@ final class LogOutput: @unchecked Sendable {
 }
 
 /// UTC timestamps with milliseconds, without a formatter object.
-enum LogTimestamp {
-    static func now() -> String {
+package enum LogTimestamp {
+    package static func now() -> String {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         var t = tm()

@@ -10,8 +10,8 @@ import Synchronization
 
 /// The last finished requests (time, model asked for, deployment, status, latency) for alert
 /// windows: a ring buffer, so memory is bounded whatever the traffic.
-final class RecentRequests: Sendable {
-    struct Sample: Sendable {
+package final class RecentRequests: Sendable {
+    package struct Sample: Sendable {
         var time: Double
         var model: String
         var deployment: String?
@@ -20,14 +20,14 @@ final class RecentRequests: Sendable {
     }
 
     private let state: Mutex<(samples: [Sample], next: Int)>
-    let capacity: Int
+    package let capacity: Int
 
-    init(capacity: Int = 100_000) {
+    package init(capacity: Int = 100_000) {
         self.capacity = capacity
         state = Mutex(([], 0))
     }
 
-    func add(_ r: RequestRecord) {
+    package func add(_ r: RequestRecord) {
         let s = Sample(time: r.time + r.latencyMs / 1000, model: r.modelRequested, deployment: r.deployment, status: r.status, latencyMs: r.latencyMs)
         state.withLock { state in
             if state.samples.count < capacity {
@@ -40,7 +40,7 @@ final class RecentRequests: Sendable {
     }
 
     /// Samples that finished at or after `since` and concern `model` (asked for or served by it; every one when nil).
-    func samples(since: Double, model: String?) -> [Sample] {
+    package func samples(since: Double, model: String?) -> [Sample] {
         state.withLock { state in
             state.samples.filter { $0.time >= since && (model == nil || $0.model == model || $0.deployment == model) }
         }
@@ -48,17 +48,17 @@ final class RecentRequests: Sendable {
 }
 
 /// One transition of a rule, as logged and sent to the webhook.
-struct AlertEvent: Sendable {
-    var rule: AlertRule
+package struct AlertEvent: Sendable {
+    package var rule: AlertRule
     /// `firing` or `resolved`.
-    var status: String
-    var value: Double
-    var threshold: Double
-    var message: String
-    var since: Double
-    var at: Double
+    package var status: String
+    package var value: Double
+    package var threshold: Double
+    package var message: String
+    package var since: Double
+    package var at: Double
 
-    var json: JSONValue {
+    package var json: JSONValue {
         var o: [String: JSONValue] = [
             "alert": .string(rule.name), "status": .string(status), "kind": .string(rule.kind.rawValue), "value": .double(value),
             "threshold": .double(threshold), "message": .string(message), "since": .double(since), "at": .double(at),
@@ -72,16 +72,21 @@ struct AlertEvent: Sendable {
 }
 
 /// Where alert events go.
-protocol AlertNotifier: Sendable {
+package protocol AlertNotifier: Sendable {
     func send(_ event: AlertEvent) async
 }
 
 /// POSTs each event as JSON to the configured webhook, retrying failures with backoff.
-struct WebhookNotifier: AlertNotifier {
-    let config: WebhookConfig
-    let logger: Logger
+package struct WebhookNotifier: AlertNotifier {
+    package let config: WebhookConfig
+    package let logger: Logger
 
-    func send(_ event: AlertEvent) async {
+    package init(config: WebhookConfig, logger: Logger) {
+        self.config = config
+        self.logger = logger
+    }
+
+    package func send(_ event: AlertEvent) async {
         var request = HTTPClientRequest(url: config.url)
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
@@ -109,29 +114,29 @@ struct WebhookNotifier: AlertNotifier {
 /// Evaluates the alert rules every `interval_s`: a rule fires when its condition holds and
 /// resolves when it no longer does; each change is logged and sent to the webhook.
 /// `GET /admin/alerts` shows every rule's state.
-final class AlertEvaluator: Service, Sendable {
+package final class AlertEvaluator: Service, Sendable {
     /// A rule's state as `/admin/alerts` shows it.
-    struct State: Sendable {
-        var firing = false
+    package struct State: Sendable {
+        package var firing = false
         /// The last measured value (ms, a fraction, seconds open); nil before a decision.
-        var value: Double?
+        package var value: Double?
         /// When the current state began.
-        var since: Double?
-        var lastEvaluated: Double?
+        package var since: Double?
+        package var lastEvaluated: Double?
         /// When the breaker was first seen open (breaker rules).
         var openSince: Double?
     }
 
-    let config: AlertsConfig
-    let recent: RecentRequests
-    let board: DeploymentBoard
-    let access: any AccessStore
-    let ledger: any SpendLedger
-    let notifier: (any AlertNotifier)?
-    let logger: Logger
+    package let config: AlertsConfig
+    package let recent: RecentRequests
+    package let board: DeploymentBoard
+    package let access: any AccessStore
+    package let ledger: any SpendLedger
+    package let notifier: (any AlertNotifier)?
+    package let logger: Logger
     private let states = Mutex<[String: State]>([:])
 
-    init(
+    package init(
         config: AlertsConfig, recent: RecentRequests, board: DeploymentBoard, access: any AccessStore, ledger: any SpendLedger,
         notifier: (any AlertNotifier)?, logger: Logger
     ) {
@@ -144,7 +149,7 @@ final class AlertEvaluator: Service, Sendable {
         self.logger = logger
     }
 
-    func run() async throws {
+    package func run() async throws {
         // With no rules there is nothing to do, but a service that returns early stops the group.
         guard !config.rules.isEmpty else { return try await gracefulShutdown() }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -156,13 +161,13 @@ final class AlertEvaluator: Service, Sendable {
     }
 
     /// Every rule with its state, in configuration order.
-    func snapshot() -> [(AlertRule, State)] {
+    package func snapshot() -> [(AlertRule, State)] {
         let s = states.withLock { $0 }
         return config.rules.map { ($0, s[$0.name] ?? State()) }
     }
 
     /// One round: measures every rule and answers the transitions (already logged).
-    func evaluate(now: Double) async -> [AlertEvent] {
+    package func evaluate(now: Double) async -> [AlertEvent] {
         var events: [AlertEvent] = []
         for rule in config.rules {
             let measured = await measure(rule, now: now)
@@ -193,7 +198,7 @@ final class AlertEvaluator: Service, Sendable {
         return events
     }
 
-    static func threshold(_ rule: AlertRule) -> Double {
+    package static func threshold(_ rule: AlertRule) -> Double {
         switch rule.kind {
         case .latency: rule.thresholdMs ?? 0
         case .errorRate: rule.threshold ?? 0
@@ -202,7 +207,7 @@ final class AlertEvaluator: Service, Sendable {
         }
     }
 
-    static func describe(_ rule: AlertRule, value: Double) -> String {
+    package static func describe(_ rule: AlertRule, value: Double) -> String {
         let scope = rule.model.map { " of \($0)" } ?? ""
         switch rule.kind {
         case .latency:
@@ -218,7 +223,7 @@ final class AlertEvaluator: Service, Sendable {
     }
 
     /// The rule's value now; nil when there is too little to decide.
-    func measure(_ rule: AlertRule, now: Double) async -> (value: Double?, openSince: Double?) {
+    package func measure(_ rule: AlertRule, now: Double) async -> (value: Double?, openSince: Double?) {
         switch rule.kind {
         case .latency:
             let latencies = recent.samples(since: now - rule.windowS, model: rule.model).filter { $0.status < 400 }.map(\.latencyMs).sorted()
@@ -242,7 +247,7 @@ final class AlertEvaluator: Service, Sendable {
     }
 
     /// The share of its budget a key or team has spent this period, or nil when it has no budget.
-    func budgetUse(_ rule: AlertRule, now: Double) async -> Double? {
+    package func budgetUse(_ rule: AlertRule, now: Double) async -> Double? {
         do {
             let limits: Limits
             var keyID: String?
@@ -268,7 +273,7 @@ final class AlertEvaluator: Service, Sendable {
     }
 
     /// The start of the current UTC day or month, in Unix seconds.
-    static func periodStart(_ period: AlertRule.BudgetPeriod, now: Double) -> Double {
+    package static func periodStart(_ period: AlertRule.BudgetPeriod, now: Double) -> Double {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
         let date = Date(timeIntervalSince1970: now)

@@ -5,13 +5,13 @@ import SluiceGuardrails
 /// Turns a record's captured messages and answer into the bodies the audit log keeps, per
 /// `audit_log.log_bodies`: none, redacted (PII and secrets become placeholders) or full. Runs in
 /// the audit-log writer, off the request path.
-struct AuditBodies: Sendable {
-    let mode: AuditLogConfig.BodyLogging
+package struct AuditBodies: Sendable {
+    package let mode: AuditLogConfig.BodyLogging
     private let redactor = BodyRedactor()
 
-    init(mode: AuditLogConfig.BodyLogging) { self.mode = mode }
+    package init(mode: AuditLogConfig.BodyLogging) { self.mode = mode }
 
-    func prepare(_ r: inout RequestRecord) {
+    package func prepare(_ r: inout RequestRecord) {
         let captured = r.captured
         r.captured = nil
         switch mode {
@@ -37,22 +37,22 @@ struct AuditBodies: Sendable {
     // Sluice's own JSON writer and parser, not Foundation's coders: this runs for every request.
 
     /// The messages as a JSON array.
-    static func messagesJSON(_ messages: [ChatMessage]) -> String? {
+    package static func messagesJSON(_ messages: [ChatMessage]) -> String? {
         (try? ChatMessage.jsonArrayBytes(messages)).map { String(buffer: $0) }
     }
 
     /// A whole answer's text, read from the upstream's bytes when a stage did not change them.
-    static func answerText(_ result: ChatResult) -> String? {
+    package static func answerText(_ result: ChatResult) -> String? {
         (try? result.answerText()).map(answerText)
     }
 
     /// The first choice's text in one stream event.
-    static func deltaText(_ event: ChatStreamEvent) -> String? {
+    package static func deltaText(_ event: ChatStreamEvent) -> String? {
         (try? event.firstDeltaContent()) ?? nil
     }
 
     /// An answer's text for the audit log: each choice's content, and its tool calls as name(arguments).
-    static func answerText(_ choices: [AnswerText]) -> String {
+    package static func answerText(_ choices: [AnswerText]) -> String {
         choices.map { choice in
             var parts: [String] = []
             if let content = choice.content, !content.isEmpty { parts.append(content) }

@@ -6,13 +6,19 @@ import SluiceStore
 
 /// Deletes audit-log rows older than `retention_days` and clears bodies older than
 /// `body_retention_days`, every `purge_interval_s` (and once at start-up).
-struct AuditLogRetention: Service {
-    let store: any RequestLogStore
-    let config: AuditLogConfig
-    let logger: Logger
+package struct AuditLogRetention: Service {
+    package let store: any RequestLogStore
+    package let config: AuditLogConfig
+    package let logger: Logger
+
+    package init(store: any RequestLogStore, config: AuditLogConfig, logger: Logger) {
+        self.store = store
+        self.config = config
+        self.logger = logger
+    }
 
     /// The cut-offs for a purge at `now` (Unix seconds).
-    static func cutoffs(_ config: AuditLogConfig, now: Double) -> (rows: Double?, bodies: Double?) {
+    package static func cutoffs(_ config: AuditLogConfig, now: Double) -> (rows: Double?, bodies: Double?) {
         let rows = config.retentionDays.map { now - $0 * 86_400 }
         let bodies = (config.bodyRetentionDays ?? config.retentionDays).map { now - $0 * 86_400 }
         return (rows, bodies)
@@ -20,7 +26,7 @@ struct AuditLogRetention: Service {
 
     /// One purge; answers what went.
     @discardableResult
-    func purge(now: Double = Date().timeIntervalSince1970) async throws -> (rows: Int, bodies: Int) {
+    package func purge(now: Double = Date().timeIntervalSince1970) async throws -> (rows: Int, bodies: Int) {
         let (rows, bodies) = Self.cutoffs(config, now: now)
         guard rows != nil || bodies != nil else { return (0, 0) }
         let done = try await store.purge(rowsBefore: rows, bodiesBefore: bodies)
@@ -30,7 +36,7 @@ struct AuditLogRetention: Service {
         return done
     }
 
-    func run() async throws {
+    package func run() async throws {
         // Nothing to purge, but a service that returns early stops the group.
         guard config.retentionDays != nil || config.bodyRetentionDays != nil else { return try await gracefulShutdown() }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
