@@ -39,10 +39,8 @@ public final class CapturedLog: Sendable {
             set { metadata[key] = newValue }
         }
 
-        func log(
-            level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt
-        ) {
-            log.append(Entry(level: level, message: message.description, metadata: self.metadata.merging(metadata ?? [:]) { $1 }))
+        func log(event: LogEvent) {
+            log.append(Entry(level: event.level, message: event.message.description, metadata: metadata.merging(event.metadata ?? [:]) { $1 }))
         }
     }
 }

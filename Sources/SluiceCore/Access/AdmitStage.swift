@@ -1,4 +1,3 @@
-import SluiceCore
 
 /// Admits a caller's request against its key's and team's limits: the model allow-list, the
 /// per-request token cap, then a reservation of requests, tokens, a concurrency slot and budget

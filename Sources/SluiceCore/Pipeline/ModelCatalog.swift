@@ -1,5 +1,4 @@
 import Logging
-import SluiceCore
 
 /// The models clients can name, bound to their providers. Built once from the config.
 public struct ModelCatalog: Sendable {
