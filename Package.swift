@@ -185,7 +185,8 @@ let package = Package(
         .testTarget(
             name: "SluiceStoreTests",
             dependencies: [
-                "SluiceStore", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                "SluiceStore", "SluiceTesting", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings),
         .testTarget(

@@ -39,7 +39,7 @@ public final class ResponseCache: Service, Sendable {
         self.pruneInterval = pruneInterval
         self.memory = Mutex(Memory(index: SemanticIndex(capacity: config.maxEntries)))
         let persisted = self.store
-        self.writes = BackgroundWork(capacity: config.maxEntries, concurrency: 2) { entry in
+        self.writes = BackgroundWork(name: "cache writes", capacity: config.maxEntries, concurrency: 2, logger: logger) { entry in
             do { try await persisted?.put(entry) } catch { logger.warning("cache write to the store failed", metadata: ["error": "\(error)"]) }
         }
     }

@@ -13,19 +13,34 @@ public final class BackgroundWork<Item: Sendable>: Service, Sendable {
     private let concurrency: Int
     private let droppedItems = Atomic<Int>(0)
     private let waitingItems = Atomic<Int>(0)
+    private let name: String
+    private let logger: Logger?
 
-    public init(capacity: Int, concurrency: Int = 1, perform: @escaping @Sendable (Item) async -> Void) {
+    /// `name` and `logger` say in the log when items start being dropped (the 1st, 2nd, 4th, 8th… drop).
+    public init(
+        name: String, capacity: Int, concurrency: Int = 1, logger: Logger? = nil, perform: @escaping @Sendable (Item) async -> Void
+    ) {
         (stream, continuation) = AsyncStream.makeStream(of: Item.self, bufferingPolicy: .bufferingOldest(capacity))
+        self.name = name
+        self.logger = logger
         self.perform = perform
         self.concurrency = max(1, concurrency)
     }
 
     /// Queues `item`; never waits. Dropped (and counted) when the queue is full or has closed.
     public func submit(_ item: Item) {
+        let why: String
         switch continuation.yield(item) {
-        case .enqueued: waitingItems.add(1, ordering: .relaxed)
-        case .dropped, .terminated: droppedItems.add(1, ordering: .relaxed)
-        @unknown default: droppedItems.add(1, ordering: .relaxed)
+        case .enqueued:
+            waitingItems.add(1, ordering: .relaxed)
+            return
+        case .dropped: why = "the queue is full"
+        case .terminated: why = "the queue has closed (shutting down)"
+        @unknown default: why = "the queue refused it"
+        }
+        let n = droppedItems.add(1, ordering: .relaxed).newValue
+        if n & (n - 1) == 0 {
+            logger?.warning("background work dropped", metadata: ["queue": "\(name)", "reason": "\(why)", "dropped_total": "\(n)"])
         }
     }
 

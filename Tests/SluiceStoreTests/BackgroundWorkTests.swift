@@ -1,6 +1,7 @@
 import Logging
 import ServiceLifecycle
 import SluiceStore
+import SluiceTesting
 import Synchronization
 import Testing
 
@@ -17,7 +18,7 @@ import Testing
 
     @Test func gracefulShutdownFinishesWhatIsQueued() async throws {
         let tally = Tally()
-        let work = BackgroundWork<Int>(capacity: 1_000, concurrency: 3) { i in
+        let work = BackgroundWork<Int>(name: "test", capacity: 1_000, concurrency: 3) { i in
             tally.start()
             try? await Task.sleep(for: .milliseconds(2))
             tally.end(i)
@@ -41,10 +42,13 @@ import Testing
     }
 
     @Test func aFullQueueDropsAndCounts() async throws {
-        let work = BackgroundWork<Int>(capacity: 10) { _ in }
+        let log = CapturedLog()
+        let work = BackgroundWork<Int>(name: "test", capacity: 10, logger: log.logger()) { _ in }
         // Not running: the queue fills at 10.
         for i in 0..<25 { work.submit(i) }
         #expect(work.dropped == 15)
         #expect(work.backlog == 10)
+        // The 1st, 2nd, 4th and 8th drops are logged, not every one.
+        #expect(log.messages(containing: "background work dropped").count == 4)
     }
 }

@@ -33,6 +33,8 @@ public final class PostgresDatabase: Service, Sendable {
         let connection = PostgresConnection.Configuration(
             host: host, port: port, username: configuration.username, password: configuration.password, database: configuration.database,
             tls: .disable)
+        // One deadline for reaching the server and migrating together.
+        let deadline = ContinuousClock.now + connectTimeout
         try await withTimeLimit(
             connectTimeout,
             timeoutError: {
@@ -41,7 +43,7 @@ public final class PostgresDatabase: Service, Sendable {
                     "no answer from PostgreSQL at \(host):\(port) within \(connectTimeout) (store.connect_timeout_s): is the server running and accepting connections?"
                 )
             }
-        ) { try await Self.waitUntilReachable(connection, server: "\(host):\(port)", deadline: .now + connectTimeout, logger: logger) }
+        ) { try await Self.waitUntilReachable(connection, server: "\(host):\(port)", deadline: deadline, logger: logger) }
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
         self.logger = logger
@@ -50,7 +52,7 @@ public final class PostgresDatabase: Service, Sendable {
         self.runner = Task.immediate { await client.run() }
         do {
             try await withTimeLimit(
-                connectTimeout,
+                max(.zero, deadline - .now),
                 timeoutError: {
                     ConfigError(
                         path: "store.postgres",
@@ -65,9 +67,13 @@ public final class PostgresDatabase: Service, Sendable {
         }
     }
 
+    /// SQLSTATE 57P03: the server is starting up, shutting down or recovering; worth waiting for.
+    static let cannotConnectNow = "57P03"
+
     /// Returns once the server accepts a session for this user and database. A server that
     /// answers with an error (a wrong password, no such database) fails at once; one that is not
-    /// listening yet is tried again until `deadline`, with a warning each time.
+    /// listening yet, or says it is still starting (57P03), is tried again until `deadline`, with
+    /// a warning each time.
     static func waitUntilReachable(
         _ configuration: PostgresConnection.Configuration, server: String, deadline: ContinuousClock.Instant, logger: Logger) async throws {
         var attempt = 0
@@ -77,7 +83,7 @@ public final class PostgresDatabase: Service, Sendable {
                 let connection = try await PostgresConnection.connect(configuration: configuration, id: attempt, logger: logger)
                 try await connection.close()
                 return
-            } catch let error as PSQLError where error.code == .server {
+            } catch let error as PSQLError where error.code == .server && error.serverInfo?[.sqlState] != Self.cannotConnectNow {
                 let message = error.serverInfo?[.message] ?? "refused"
                 throw ConfigError(path: "store.postgres", "PostgreSQL at \(server) refused the connection: \(message)")
             } catch {

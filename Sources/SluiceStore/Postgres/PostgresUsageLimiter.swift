@@ -27,7 +27,7 @@ public final class PostgresUsageLimiter: UsageLimiter {
     public init(database: PostgresDatabase, slotLease: Duration = .seconds(3600), pendingSettlements: Int = 100_000) {
         self.db = database
         self.slotLease = Double(slotLease.components.seconds)
-        self.settlements = BackgroundWork(capacity: pendingSettlements, concurrency: 4) { settlement in
+        self.settlements = BackgroundWork(name: "limit settlements", capacity: pendingSettlements, concurrency: 4, logger: database.logger) { settlement in
             do {
                 try await Self.settle(settlement, in: database)
             } catch {
