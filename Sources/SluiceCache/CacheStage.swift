@@ -58,19 +58,20 @@ public struct CacheStage: InferenceStage {
     }
 
     public func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
-        let chat = request.chat
+        // Only chat answers are cached.
+        guard let chat = request.chat else { return try await next(request, context) }
         guard
             let plan = try CachePlan.make(
                 rule: request.cacheRule, chat: chat, headers: context.headers, semanticAvailable: cache.embedder != nil)
         else {
-            context.trace.withValues { $0.cacheStatus = "off" }
+            context.facts.update(\.cache) { $0.status = .off }
             return try await next(request, context)
         }
         let tenant = CacheKeys.tenant(plan.rule.scope, context: context)
         let key = try CacheKeys.exact(chat, tenant: tenant)
         var partition: String?
         var vector: [Float]?
-        if plan.lookup, plan.exact, let entry = await cache.exact(key), let response = serve(entry, status: "hit", similarity: nil, context: context) {
+        if plan.lookup, plan.exact, let entry = await cache.exact(key), let response = serve(entry, status: .hit, similarity: nil, context: context) {
             return response
         }
         if plan.semantic, let embedder = cache.embedder, let text = CacheKeys.semanticText(chat) {
@@ -79,13 +80,13 @@ public struct CacheStage: InferenceStage {
             vector = try? await embedder([text]).first
             if plan.lookup, let vector, let partition,
                 let (entry, similarity) = cache.nearest(vector, partition: partition, threshold: plan.rule.threshold),
-                let response = serve(entry, status: "semantic-hit", similarity: similarity, context: context)
+                let response = serve(entry, status: .semanticHit, similarity: similarity, context: context)
             {
                 return response
             }
         }
         misses.increment()
-        context.trace.withValues { $0.cacheStatus = "miss" }
+        context.facts.update(\.cache) { $0.status = .miss }
         let response = try await next(request, context)
         guard plan.store else { return response }
         let now = ResponseCache.now
@@ -93,6 +94,8 @@ public struct CacheStage: InferenceStage {
             key: key, partition: vector == nil ? nil : partition, embedding: vector, answer: .completion(ByteBuffer()), promptTokens: 0,
             completionTokens: 0, createdAt: now, expiresAt: now + Double(plan.rule.ttlS))
         switch response {
+        case .embeddings:
+            return response
         case .completion(let result):
             // Only a whole answer is worth keeping.
             guard let finish = result.finishReason, finish != "error", let bytes = try? result.bytes() else { return response }
@@ -129,7 +132,7 @@ public struct CacheStage: InferenceStage {
     }
 
     /// The cached answer as a response; nil (a miss) if what was stored no longer reads.
-    private func serve(_ entry: CacheEntry, status: String, similarity: Double?, context: InferenceContext) -> InferenceResponse? {
+    private func serve(_ entry: CacheEntry, status: CacheStatus, similarity: Double?, context: InferenceContext) -> InferenceResponse? {
         let response: InferenceResponse
         switch entry.answer {
         case .completion(let bytes):
@@ -142,9 +145,9 @@ public struct CacheStage: InferenceStage {
         }
         (similarity == nil ? hits : semanticHits).increment()
         tokensSaved.increment(by: entry.promptTokens + entry.completionTokens)
-        context.trace.withValues {
-            $0.cacheStatus = status
-            $0.cacheSimilarity = similarity
+        context.facts.update(\.cache) {
+            $0.status = status
+            $0.similarity = similarity
             $0.tokensSaved = entry.promptTokens + entry.completionTokens
         }
         return response

@@ -71,7 +71,7 @@ public struct RequestRecord: Sendable, Hashable, Codable {
 /// so that a new kind of detail needs no migration.
 public struct RequestDetails: Sendable, Hashable, Codable {
     /// Every call to an upstream, in order (the last one answered when the request succeeded).
-    public var attempts: [RequestTrace.Attempt]
+    public var attempts: [UpstreamAttempt]
     /// What the guardrails found and did (types and positions, never the matched text).
     public var guardrails: [GuardrailEvent]
     public var guardrailPolicy: String?
@@ -85,7 +85,7 @@ public struct RequestDetails: Sendable, Hashable, Codable {
     public var traceID: String?
 
     public init(
-        attempts: [RequestTrace.Attempt] = [], guardrails: [GuardrailEvent] = [], guardrailPolicy: String? = nil, routingScore: Double? = nil,
+        attempts: [UpstreamAttempt] = [], guardrails: [GuardrailEvent] = [], guardrailPolicy: String? = nil, routingScore: Double? = nil,
         cacheSimilarity: Double? = nil, tokensSaved: Int? = nil, traceID: String? = nil
     ) {
         self.traceID = traceID
@@ -108,7 +108,7 @@ public struct RequestDetails: Sendable, Hashable, Codable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        attempts = try c.decodeIfPresent([RequestTrace.Attempt].self, forKey: .attempts) ?? []
+        attempts = try c.decodeIfPresent([UpstreamAttempt].self, forKey: .attempts) ?? []
         guardrails = try c.decodeIfPresent([GuardrailEvent].self, forKey: .guardrails) ?? []
         guardrailPolicy = try c.decodeIfPresent(String.self, forKey: .guardrailPolicy)
         routingScore = try c.decodeIfPresent(Double.self, forKey: .routingScore)

@@ -30,4 +30,12 @@ public enum TokenEstimator {
         }
         return total
     }
+
+    /// Tokens of an embeddings request's input: exact for pre-tokenized input, else estimated.
+    public static func inputTokens(of request: EmbeddingsRequest) -> Int {
+        switch request.input {
+        case .tokens(let t): t.reduce(0) { $0 + $1.count }
+        case .strings(let s): s.reduce(0) { $0 + tokens(in: $1) }
+        }
+    }
 }

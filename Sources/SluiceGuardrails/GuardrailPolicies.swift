@@ -21,10 +21,10 @@ public struct GuardrailPolicies: Sendable {
             for direction in GuardrailDirection.allCases {
                 let checks = direction == .input ? policyConfig.input : policyConfig.output
                 guard let t = checks.topics, !t.denied.isEmpty else { continue }
-                guard let model = catalog.embedding[t.model] else {
+                guard let embed = catalog.embedding[t.model]?.embedder else {
                     throw ConfigError(path: "guardrails.policies.\(name).\(direction.rawValue).topics.model", "no embedding model named '\(t.model)'")
                 }
-                topics["\(name)/\(direction.rawValue)"] = DeniedTopics(denied: t.denied, threshold: t.threshold, embed: model.embedder)
+                topics["\(name)/\(direction.rawValue)"] = DeniedTopics(denied: t.denied, threshold: t.threshold, embed: embed)
             }
         }
         self.policies = policies

@@ -12,18 +12,26 @@ public struct GuardrailStage: InferenceStage {
 
     public func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
         guard let policy = policies.policy(for: context.principal) else { return try await next(request, context) }
-        context.trace.withValues { $0.guardrailPolicy = policy.name }
+        context.facts.update(\.guardrails) { $0.policy = policy.name }
         let book = PlaceholderBook()
         var request = request
-        try await checkInput(&request.chat, policy: policy, book: book, context: context)
-        let schema = try Self.schemaValidator(request.chat)
+        guard case .chat(var chat) = request.body else {
+            if case .embeddings(var embeddings) = request.body {
+                try checkInput(&embeddings, policy: policy, book: book, context: context)
+                request.body = .embeddings(embeddings)
+            }
+            return try await next(request, context)
+        }
+        try await checkInput(&chat, policy: policy, book: book, context: context)
+        request.body = .chat(chat)
+        let schema = try Self.schemaValidator(chat)
         let fingerprint = policy.configuration(.output).leakage.map { leak in
             LeakageCheck(minWords: leak.minWords).fingerprint(
-                of: request.chat.messages.filter { $0.role == .system || $0.role == .developer }.map(\.text).joined(separator: "\n"))
+                of: chat.messages.filter { $0.role == .system || $0.role == .developer }.map(\.text).joined(separator: "\n"))
         }
         let checksOutput = policy.checksText(.output) || book.hasRestorable
         let outputTopics = policies.topics["\(policy.name)/output"]
-        if request.chat.isStreaming {
+        if chat.isStreaming {
             let response = try await next(request, context)
             guard case .stream(let stream) = response, checksOutput || schema != nil || outputTopics != nil else { return response }
             let guarded = GuardedStream(
@@ -31,7 +39,38 @@ public struct GuardrailStage: InferenceStage {
                 topics: outputTopics.map { TopicGate(policy: policy, topics: $0, stage: self) }, context: context)
             return .stream(ChatStream(guarded))
         }
-        return try await complete(request, policy: policy, book: book, schema: schema, fingerprint: fingerprint, checksOutput: checksOutput, context: context, next: next)
+        return try await complete(
+            request, chat: chat, policy: policy, book: book, schema: schema, fingerprint: fingerprint, checksOutput: checksOutput, context: context,
+            next: next)
+    }
+
+    /// An embeddings request's input: its size limits, and the span checks (PII, secrets, ban
+    /// lists) on each string — what is embedded leaves Sluice as much as a prompt does. Not
+    /// scored for injection (nothing follows instructions in it) nor matched to topics.
+    func checkInput(_ embeddings: inout EmbeddingsRequest, policy: GuardrailPolicy, book: PlaceholderBook, context: InferenceContext) throws {
+        guard case .strings(var inputs) = embeddings.input else { return }
+        let c = policy.configuration(.input)
+        var totalChars = 0
+        for (i, text) in inputs.enumerated() {
+            let chars = text.unicodeScalars.count
+            totalChars += chars
+            if let max = c.maxMessageChars, chars > max {
+                throw SluiceError(.invalidValue, "input[\(i)] has \(chars) characters; the limit is \(max) (guardrail policy '\(policy.name)').", param: "input[\(i)]")
+            }
+        }
+        if let max = c.maxChars, totalChars > max {
+            throw SluiceError(.requestTooLarge, "The input has \(totalChars) characters; the limit is \(max) (guardrail policy '\(policy.name)').", param: "input")
+        }
+        guard policy.checksText(.input) else { return }
+        for i in inputs.indices {
+            let outcome = policy.check(inputs[i], direction: .input, book: book, scoreInjection: false)
+            record(outcome.findings, direction: .input, index: i, context: context)
+            if let blocked = outcome.blockedBy {
+                throw SluiceError(.guardrailBlocked, "The request was blocked by guardrail '\(blocked.check)' (\(blocked.type) in input[\(i)]).", param: "input[\(i)]")
+            }
+            inputs[i] = outcome.text
+        }
+        embeddings.input = .strings(inputs)
     }
 
     // MARK: Input
@@ -112,7 +151,7 @@ public struct GuardrailStage: InferenceStage {
         let events = findings.map {
             GuardrailEvent(direction: direction.rawValue, check: $0.check, type: $0.type, index: index, start: $0.start, end: $0.end, score: $0.score, action: $0.action.rawValue)
         }
-        context.trace.withValues { $0.guardrailEvents.append(contentsOf: events) }
+        context.facts.update(\.guardrails) { $0.events.append(contentsOf: events) }
     }
 
     // MARK: Output
@@ -123,10 +162,11 @@ public struct GuardrailStage: InferenceStage {
     }
 
     func complete(
-        _ request: InferenceRequest, policy: GuardrailPolicy, book: PlaceholderBook, schema: JSONSchemaValidator?, fingerprint: Set<Int>?,
+        _ request: InferenceRequest, chat: ChatCompletionRequest, policy: GuardrailPolicy, book: PlaceholderBook, schema: JSONSchemaValidator?, fingerprint: Set<Int>?,
         checksOutput: Bool, context: InferenceContext, next: InferenceHandler
     ) async throws -> InferenceResponse {
         var attempt = request
+        var chat = chat
         var usage: Usage?
         let attempts = schema == nil ? 1 : 1 + policy.config.schemaRepairAttempts
         var violations: [JSONSchemaValidator.Violation] = []
@@ -141,8 +181,9 @@ public struct GuardrailStage: InferenceStage {
                     let finding = GuardrailFinding(check: "schema", type: "SCHEMA_VIOLATION", start: 0, end: 0, score: 1, action: n + 1 < attempts ? .allow : .block)
                     record([finding], direction: .output, index: n, context: context)
                     if n + 1 < attempts {
-                        attempt.chat.messages.append(ChatMessage(role: .assistant, text: content))
-                        attempt.chat.messages.append(ChatMessage(role: .user, text: Self.repairPrompt(violations)))
+                        chat.messages.append(ChatMessage(role: .assistant, text: content))
+                        chat.messages.append(ChatMessage(role: .user, text: Self.repairPrompt(violations)))
+                        attempt.body = .chat(chat)
                         continue
                     }
                     break
@@ -154,8 +195,7 @@ public struct GuardrailStage: InferenceStage {
             }
             return .completion(result)
         }
-        // Every attempt failed: the usage of all of them is still spent.
-        context.trace.withValues { $0.usage = usage }
+        // Every attempt failed: the ledger has charged each of them.
         let listed = violations.prefix(10).map(\.description).joined(separator: "; ")
         throw SluiceError(.schemaValidationFailed, "The model's answer did not match the JSON Schema after \(attempts) attempt\(attempts == 1 ? "" : "s"): \(listed)")
     }
@@ -379,7 +419,7 @@ struct GuardedStream: AsyncSequence, Sendable {
             let events = new.map {
                 GuardrailEvent(direction: "output", check: $0.check, type: $0.type, index: index, start: $0.start, end: $0.end, score: $0.score, action: $0.action.rawValue)
             }
-            owner.context.trace.withValues { $0.guardrailEvents.append(contentsOf: events) }
+            owner.context.facts.update(\.guardrails) { $0.events.append(contentsOf: events) }
         }
     }
 }

@@ -5,7 +5,9 @@ import Synchronization
 import Tracing
 
 /// The outermost stage: once a request is over — answered, failed, or its stream finished or
-/// abandoned — it writes the log line and the audit-log row through `RequestRecorder`.
+/// abandoned — it settles the request's usage ledger (the one place usage, cost, budgets and
+/// rate limits are settled) and writes the log line and the audit-log row through
+/// `RequestRecorder`.
 package struct RecordStage: InferenceStage {
     package let recorder: RequestRecorder
     /// Requests between this stage's start and their record (`sluice_requests_in_flight`).
@@ -27,11 +29,9 @@ package struct RecordStage: InferenceStage {
 
     package func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
         let keepsBodies = keepsBodies
-        context.trace.withValues {
-            $0.modelRequested = request.chat.model
-            $0.stream = request.chat.isStreaming
-            if keepsBodies { $0.requestMessages = request.chat.messages }
-        }
+        if keepsBodies, let chat = request.chat { context.facts.update(\.bodies) { $0.messages = chat.messages } }
+        let model = request.model
+        let streaming = request.isStreaming
         inFlight?.increment()
         let recorder = recorder
         let inFlight = inFlight
@@ -40,7 +40,7 @@ package struct RecordStage: InferenceStage {
         }
         @Sendable func finish(_ outcome: StreamOutcome) {
             inFlight?.decrement()
-            recorder.finish(context, outcome: outcome)
+            recorder.finish(context, model: model, stream: streaming, outcome: outcome)
             if let span { Self.end(span, outcome: outcome, context: context) }
         }
         let response: InferenceResponse
@@ -56,21 +56,21 @@ package struct RecordStage: InferenceStage {
             throw error
         }
         switch response {
+        case .embeddings:
+            finish(.finished)
+            return response
         case .completion(let result):
-            context.trace.withValues {
-                $0.usage = result.usage
-                $0.finishReason = result.finishReason
-                // Kept undecoded: the audit-log writer reads it.
-                if keepsBodies { $0.responseResult = result }
-            }
+            context.facts.update(\.answer) { $0.finishReason = result.finishReason }
+            // Kept undecoded: the audit-log writer reads it.
+            if keepsBodies { context.facts.update(\.bodies) { $0.result = result } }
             finish(.finished)
             return response
         case .stream(let stream):
             let watch = StreamWatch(startedAt: context.startedAt, keepsText: keepsBodies)
             let observed = stream.observed(
-                onEvent: { event in watch.observe(event, trace: context.trace) },
+                onEvent: { event in watch.observe(event, facts: context.facts) },
                 onFinish: { outcome in
-                    watch.settle(trace: context.trace, request: request.chat)
+                    watch.close(facts: context.facts)
                     finish(outcome)
                 })
             return .stream(observed)
@@ -101,22 +101,23 @@ extension RecordStage {
     package static func startSpan(_ tracer: any Tracer, request: InferenceRequest, context: InferenceContext) -> any Span {
         var parent = InstrumentationContext.topLevel
         tracer.extract(context.headers, into: &parent, using: TraceHeaderExtractor())
-        let span = tracer.startSpan("chat \(request.chat.model)", context: parent, ofKind: .server)
-        span.attributes["gen_ai.operation.name"] = "chat"
-        span.attributes["gen_ai.request.model"] = request.chat.model
+        let operation = request.chat == nil ? "embeddings" : "chat"
+        let span = tracer.startSpan("\(operation) \(request.model)", context: parent, ofKind: .server)
+        span.attributes["gen_ai.operation.name"] = operation
+        span.attributes["gen_ai.request.model"] = request.model
         span.attributes["sluice.request_id"] = context.requestID
-        if let traceID = span.context.otelTraceID { context.trace.withValues { $0.traceID = traceID } }
+        if let traceID = span.context.otelTraceID { context.facts.update(\.traceID) { $0 = traceID } }
         return span
     }
 
     package static func end(_ span: any Span, outcome: StreamOutcome, context: InferenceContext) {
-        let values = context.trace.values
-        if let d = values.deployment { span.attributes["sluice.deployment"] = d }
-        if let u = values.usage {
+        let facts = context.facts.snapshot
+        if let d = facts.route.deployment { span.attributes["sluice.deployment"] = d }
+        if let u = context.ledger.settlement?.usage {
             span.attributes["gen_ai.usage.input_tokens"] = u.promptTokens
             span.attributes["gen_ai.usage.output_tokens"] = u.completionTokens
         }
-        span.attributes["sluice.cache"] = values.cacheStatus
+        span.attributes["sluice.cache"] = facts.cache.status.rawValue
         switch outcome {
         case .finished: break
         case .failed(let error):
@@ -129,14 +130,11 @@ extension RecordStage {
     }
 }
 
-/// What a stream has shown so far: when its first token came, its usage, how much text it sent
-/// (to estimate usage when the stream ended before reporting it), and its text when the audit
-/// log keeps bodies.
+/// What a stream has shown so far: when its first token came, its finish reason, and its text
+/// when the audit log keeps bodies. (Its usage is the ledger's: the invoker charges it.)
 package final class StreamWatch: Sendable {
     package struct State {
         var sawFirstToken = false
-        var outputBytes = 0
-        var usage: Usage?
         var finishReason: String?
         /// Events that carried output, kept (not decoded) for the audit log's copy of the answer.
         var textEvents: [ChatStreamEvent] = []
@@ -151,16 +149,14 @@ package final class StreamWatch: Sendable {
         self.keepsText = keepsText
     }
 
-    package func observe(_ event: ChatStreamEvent, trace: RequestTrace) {
+    package func observe(_ event: ChatStreamEvent, facts: RequestFacts) {
         let summary = event.summary
         let bytes = summary.outputBytes
         let finish = summary.finishReason
         let keep = keepsText && bytes > 0
         let first = state.withLock { s -> Bool in
-            s.outputBytes += bytes
             // Kept as they are (a reference, no copy): decoding waits until the stream is over.
             if keep { s.textEvents.append(event) }
-            if let u = summary.usage { s.usage = u }
             if let finish { s.finishReason = finish }
             if bytes > 0 && !s.sawFirstToken {
                 s.sawFirstToken = true
@@ -170,18 +166,14 @@ package final class StreamWatch: Sendable {
         }
         if first {
             let ttft = ContinuousClock.now - startedAt
-            trace.withValues { $0.timeToFirstToken = ttft }
+            facts.update(\.answer) { $0.timeToFirstToken = ttft }
         }
     }
 
-    /// Moves usage into the trace: the upstream's, or an estimate if it never said.
-    package func settle(trace: RequestTrace, request: ChatCompletionRequest) {
+    /// Moves what the stream showed into the request's facts.
+    package func close(facts: RequestFacts) {
         let s = state.withLock { $0 }
-        let usage = s.usage ?? Usage(promptTokens: TokenEstimator.promptTokens(of: request), completionTokens: (s.outputBytes + 3) / 4)
-        trace.withValues {
-            $0.usage = usage
-            $0.finishReason = s.finishReason
-            if keepsText { $0.responseEvents = s.textEvents }
-        }
+        facts.update(\.answer) { $0.finishReason = s.finishReason }
+        if keepsText { facts.update(\.bodies) { $0.events = s.textEvents } }
     }
 }

@@ -14,8 +14,11 @@ package struct RequestRecorder: Sendable {
         self.recent = recent
     }
 
-    package func finish(_ context: InferenceContext, outcome: StreamOutcome) {
-        let values = context.trace.values
+    /// Settles the request's ledger and records it. `model` is the name the client asked for.
+    package func finish(_ context: InferenceContext, model: String, stream: Bool, outcome: StreamOutcome) {
+        let settlement = context.ledger.settle()
+        let facts = context.facts.snapshot
+        let keyID = context.principal?.key.id ?? ""
         let latency = context.elapsed.milliseconds
         var status = 200
         var errorCode: String?
@@ -29,28 +32,23 @@ package struct RequestRecorder: Sendable {
             status = 499  // client closed request
             errorCode = "client_disconnected"
         }
-        // A cache hit used no tokens and cost nothing: what it saved is in `tokens_saved`.
-        let servedFromCache = values.cacheStatus == "hit" || values.cacheStatus == "semantic-hit"
-        let usage = servedFromCache ? nil : values.usage
-        let cost = usage.flatMap { u in values.price.map { $0.cost(of: u) } } ?? 0
-        context.trace.withValues {
-            $0.costUSD = cost
-            if servedFromCache { $0.usage = nil }
-        }
-        context.trace.settle()
+        // Usage is what the upstream calls were charged: a cache hit has none (what it saved is
+        // in `tokens_saved`), a schema repair's calls are each counted once.
+        let usage = settlement.usage
+        let cost = settlement.costUSD
         let record = RequestRecord(
-            id: context.requestID, time: context.receivedAtUnix, endpoint: context.endpoint, keyID: values.keyID,
-            modelRequested: values.modelRequested, deployment: values.deployment, status: status, errorCode: errorCode,
-            latencyMs: latency, ttftMs: values.timeToFirstToken?.milliseconds, tokensIn: usage?.promptTokens ?? 0,
-            tokensOut: usage?.completionTokens ?? 0, costUSD: cost, cacheStatus: values.cacheStatus, stream: values.stream,
-            attempts: values.attempts.count, teamID: values.teamID,
+            id: context.requestID, time: context.receivedAtUnix, endpoint: context.endpoint, keyID: keyID,
+            modelRequested: model, deployment: facts.route.deployment, status: status, errorCode: errorCode,
+            latencyMs: latency, ttftMs: facts.answer.timeToFirstToken?.milliseconds, tokensIn: usage?.promptTokens ?? 0,
+            tokensOut: usage?.completionTokens ?? 0, costUSD: cost, cacheStatus: facts.cache.status.rawValue, stream: stream,
+            attempts: facts.route.attempts.count, teamID: context.principal?.team?.id ?? "",
             details: RequestDetails(
-                attempts: values.attempts, guardrails: values.guardrailEvents, guardrailPolicy: values.guardrailPolicy,
-                routingScore: values.routingScore, cacheSimilarity: values.cacheSimilarity, tokensSaved: values.tokensSaved,
-                traceID: values.traceID))
+                attempts: facts.route.attempts, guardrails: facts.guardrails.events, guardrailPolicy: facts.guardrails.policy,
+                routingScore: facts.route.complexityScore, cacheSimilarity: facts.cache.similarity, tokensSaved: facts.cache.tokensSaved,
+                traceID: facts.traceID))
         var withBodies = record
-        if let messages = values.requestMessages {
-            withBodies.captured = CapturedExchange(messages: messages, result: values.responseResult, events: values.responseEvents ?? [])
+        if let messages = facts.bodies.messages {
+            withBodies.captured = CapturedExchange(messages: messages, result: facts.bodies.result, events: facts.bodies.events ?? [])
         }
         sink.submit(withBodies)
         metrics?.record(record)
@@ -59,19 +57,19 @@ package struct RequestRecorder: Sendable {
             // In key order, so the line handler need not sort them.
             var fields: [(key: String, value: String)] = []
             fields.reserveCapacity(14)
-            fields.append(("cache", values.cacheStatus))
+            fields.append(("cache", facts.cache.status.rawValue))
             fields.append(("cost_usd", String(cost)))
-            if let d = values.deployment { fields.append(("deployment", d)) }
+            if let d = facts.route.deployment { fields.append(("deployment", d)) }
             fields.append(("endpoint", context.endpoint))
             if let errorCode { fields.append(("error_code", errorCode)) }
-            if !values.keyID.isEmpty { fields.append(("key_id", values.keyID)) }
+            if !keyID.isEmpty { fields.append(("key_id", keyID)) }
             fields.append(("latency_ms", format(latency)))
-            fields.append(("model", values.modelRequested))
+            fields.append(("model", model))
             fields.append(("status", String(status)))
-            fields.append(("stream", values.stream ? "true" : "false"))
+            fields.append(("stream", stream ? "true" : "false"))
             fields.append(("tokens_in", String(record.tokensIn)))
             fields.append(("tokens_out", String(record.tokensOut)))
-            if let traceID = values.traceID { fields.append(("trace_id", traceID)) }
+            if let traceID = facts.traceID { fields.append(("trace_id", traceID)) }
             if let t = record.ttftMs { fields.append(("ttft_ms", format(t))) }
             Self.log(fields, to: context.logger)
         }

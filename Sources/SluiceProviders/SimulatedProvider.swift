@@ -227,7 +227,7 @@ public struct SimulatedProvider: ChatProvider, EmbeddingProvider {
     }
 
     public func embed(_ request: EmbeddingsRequest, context: InferenceContext) async throws -> EmbeddingsResponse {
-        let script = try Script(config: config, headers: context.headers)
+        let script = try Script(config: config, headers: context.headers, upstreamModel: request.model, attempt: context.attempt)
         try await failIfScripted(script, streaming: false)
         guard case .strings(let inputs) = request.input else {
             throw SluiceError(.unsupported, "The simulated provider embeds text input only", param: "input")

@@ -14,7 +14,7 @@ public enum ComplexityClassifiers {
             if let file = rule.examplesFile {
                 examples += try readExamples(file, path: "aliases.\(name).complexity.examples_file")
             }
-            let embedder = rule.embeddingModel.flatMap { catalog.embedding[$0] }.map(\.embedder)
+            let embedder = rule.embeddingModel.flatMap { catalog.embedding[$0] }.flatMap(\.embedder)
             out[name] = try await ComplexityClassifier(
                 threshold: rule.threshold, exampleWeight: rule.exampleWeight, examples: examples, embedder: embedder)
             logger.info("complexity routing ready", metadata: ["alias": "\(name)", "examples": "\(examples.count)"])

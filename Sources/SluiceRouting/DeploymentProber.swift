@@ -28,8 +28,9 @@ public struct DeploymentProber: Service {
     /// One round of probes (tests call it directly).
     func probeOpenBreakers() async {
         for (name, status) in board.statuses where status.breakerState == .open {
-            guard let deployment = catalog.chat[name] else { continue }
-            let health = await deployment.provider.checkHealth()
+            // Embedding providers have no health check: their breakers half-open on the cool-down alone.
+            guard let provider = catalog.chat[name]?.chatProvider else { continue }
+            let health = await provider.checkHealth()
             if case .unhealthy(let reason) = health {
                 status.probeFailed()
                 logger.warning("deployment still unhealthy; breaker stays open", metadata: ["deployment": "\(name)", "reason": "\(reason)"])

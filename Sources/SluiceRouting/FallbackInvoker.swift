@@ -53,13 +53,13 @@ public struct FallbackInvoker: Sendable {
     }
 
     func invoke(_ request: InferenceRequest, context: InferenceContext) async throws -> InferenceResponse {
-        guard !request.candidates.isEmpty else {
+        guard !request.deployments.isEmpty else {
             throw SluiceError(.internalError, "No deployment was chosen for the request.")
         }
         var plan = Plan()
         for round in 0...retries {
             if round > 0 {
-                let remaining = request.candidates.filter { !plan.excluded.contains($0.name) }
+                let remaining = request.deployments.filter { !plan.excluded.contains($0.name) }
                 guard !remaining.isEmpty else { break }
                 var wait = backoff.delay(round: round)
                 // When every candidate asked to be left alone, wait for the first to be ready.
@@ -71,7 +71,7 @@ public struct FallbackInvoker: Sendable {
             }
             plan.unavailable.removeAll()
             plan.cooling = false
-            for deployment in request.candidates where !plan.excluded.contains(deployment.name) {
+            for deployment in request.deployments where !plan.excluded.contains(deployment.name) {
                 if let until = plan.notBefore[deployment.name], until > .now { continue }
                 let status = board[deployment.name]
                 switch status?.begin() ?? .granted {
@@ -112,7 +112,7 @@ public struct FallbackInvoker: Sendable {
                     case .contextLengthExceeded:
                         // Only a larger window can help.
                         let window = deployment.contextWindow ?? 0
-                        for other in request.candidates where other.name == deployment.name || (other.contextWindow ?? .max) <= window {
+                        for other in request.deployments where other.name == deployment.name || (other.contextWindow ?? .max) <= window {
                             plan.excluded.insert(other.name)
                         }
                     case .upstreamTimeout:
@@ -141,19 +141,19 @@ public struct FallbackInvoker: Sendable {
             let until = plan.notBefore.values.min().map { $0 - .now } ?? .seconds(1)
             throw SluiceError(
                 .upstreamRateLimited,
-                "Every deployment of '\(request.chat.model)' asked to be left alone for now (Retry-After); try again later.",
+                "Every deployment of '\(request.model)' asked to be left alone for now (Retry-After); try again later.",
                 retryAfter: max(1, Int(until.components.seconds) + 1))
         }
         throw SluiceError(
             .upstreamUnavailable,
-            "Every deployment of '\(request.chat.model)' is unavailable (circuit breaker open: \(plan.unavailable.joined(separator: ", "))); try again shortly.",
+            "Every deployment of '\(request.model)' is unavailable (circuit breaker open: \(plan.unavailable.joined(separator: ", "))); try again shortly.",
             retryAfter: 1)
     }
 
     /// A deployment's queue timed out before the call could start.
     private struct QueueWaitExpired: Error { let error: SluiceError }
 
-    /// One call to one deployment, with its queue slot, its status and its record in the trace.
+    /// One call to one deployment, with its queue slot, its status and its record among the request's facts.
     private func attempt(
         _ request: InferenceRequest, on deployment: Deployment, status: DeploymentStatus?, context: InferenceContext
     ) async throws -> InferenceResponse {
@@ -170,16 +170,28 @@ public struct FallbackInvoker: Sendable {
             if let failure = error as? SluiceError { throw QueueWaitExpired(error: failure) }
             throw error
         }
-        var upstream = request.chat
-        upstream.model = deployment.upstreamModel
         do {
             let response: InferenceResponse
-            if upstream.isStreaming {
+            switch request.body {
+            case .embeddings(var upstream):
+                upstream.model = deployment.upstreamModel
+                let result = try await embed(upstream, on: deployment, context: context)
+                queue?.release()
+                status?.finish(.success(latency: ContinuousClock.now - started, streamed: false))
+                let usage = Usage(promptTokens: result.usage.promptTokens, completionTokens: 0)
+                context.ledger.charge(usage, deployment: deployment.name, price: deployment.price)
+                response = .embeddings(result)
+            case .chat(var upstream) where upstream.isStreaming:
+                upstream.model = deployment.upstreamModel
                 let (first, rest) = try await firstEvent(upstream, on: deployment, context: context)
                 let latency = ContinuousClock.now - started
+                let charge = context.ledger.openCharge(
+                    deployment: deployment.name, price: deployment.price, promptEstimate: TokenEstimator.promptTokens(of: upstream))
+                if let first { charge.observe(first.summary) }
                 let tail = rest.observed(
-                    onEvent: { _ in },
+                    onEvent: { charge.observe($0.summary) },
                     onFinish: { outcome in
+                        queue?.release()
                         switch outcome {
                         case .finished: status?.finish(.success(latency: latency, streamed: true))
                         case .cancelled: status?.finish(.neutral)
@@ -187,17 +199,19 @@ public struct FallbackInvoker: Sendable {
                         }
                     })
                 response = .stream(PeekedStream(first: first, rest: tail).chatStream)
-            } else {
+            case .chat(var upstream):
+                upstream.model = deployment.upstreamModel
                 let result = try await complete(upstream, on: deployment, context: context)
+                queue?.release()
                 status?.finish(.success(latency: ContinuousClock.now - started, streamed: false))
+                context.ledger.charge(Self.usage(of: result, for: upstream), deployment: deployment.name, price: deployment.price)
                 response = .completion(result)
             }
-            if let queue { context.trace.onSettle { _ in queue.release() } }
-            context.trace.withValues {
+            let latency = (ContinuousClock.now - started).milliseconds
+            context.facts.update(\.route) {
                 $0.deployment = deployment.name
                 $0.provider = deployment.providerName
-                $0.price = deployment.price
-                $0.attempts.append(.init(deployment: deployment.name, status: 200, errorCode: nil, latencyMs: (ContinuousClock.now - started).milliseconds))
+                $0.attempts.append(.init(deployment: deployment.name, status: 200, errorCode: nil, latencyMs: latency))
             }
             return response
         } catch {
@@ -216,14 +230,43 @@ public struct FallbackInvoker: Sendable {
         }
     }
 
+    /// An answer's usage as the upstream reported it, else estimated from the prompt and the answer's text.
+    static func usage(of result: ChatResult, for request: ChatCompletionRequest) -> Usage {
+        if let usage = result.usage { return usage }
+        let output = ((try? result.answerText()) ?? []).reduce(0) { total, choice in
+            total + (choice.content?.utf8.count ?? 0) + choice.toolCalls.reduce(0) { $0 + $1.name.utf8.count + $1.arguments.utf8.count }
+        }
+        return Usage(promptTokens: TokenEstimator.promptTokens(of: request), completionTokens: (output + 3) / 4)
+    }
+
     /// A whole completion, under the model entry's own timeouts when it has them.
     private func complete(_ request: ChatCompletionRequest, on deployment: Deployment, context: InferenceContext) async throws -> ChatResult {
-        guard let timeouts = deployment.timeouts else { return try await deployment.provider.complete(request, context: context) }
+        let provider = try Self.chatProvider(deployment)
+        guard let timeouts = deployment.timeouts else { return try await provider.complete(request, context: context) }
         let limit = min(timeouts.firstTokenMs, timeouts.totalMs)
         let name = deployment.name
         return try await withTimeLimit(.milliseconds(limit), timeoutError: { Self.timeout(name, limit) }) {
-            try await deployment.provider.complete(request, context: context)
+            try await provider.complete(request, context: context)
         }
+    }
+
+    /// Embeddings, under the model entry's total timeout when it has one.
+    private func embed(_ request: EmbeddingsRequest, on deployment: Deployment, context: InferenceContext) async throws -> EmbeddingsResponse {
+        guard let provider = deployment.embeddingProvider else {
+            throw SluiceError(.invalidValue, "The model '\(deployment.name)' is a chat model; use /v1/chat/completions.", param: "model")
+        }
+        guard let timeouts = deployment.timeouts else { return try await provider.embed(request, context: context) }
+        let name = deployment.name
+        return try await withTimeLimit(.milliseconds(timeouts.totalMs), timeoutError: { Self.timeout(name, timeouts.totalMs) }) {
+            try await provider.embed(request, context: context)
+        }
+    }
+
+    private static func chatProvider(_ deployment: Deployment) throws -> any ChatProvider {
+        guard let provider = deployment.chatProvider else {
+            throw SluiceError(.invalidValue, "The model '\(deployment.name)' is an embedding model; use /v1/embeddings.", param: "model")
+        }
+        return provider
     }
 
     /// Starts a stream and waits for its first event, so that a failure up to then can still fall
@@ -231,8 +274,9 @@ public struct FallbackInvoker: Sendable {
     private func firstEvent(
         _ request: ChatCompletionRequest, on deployment: Deployment, context: InferenceContext
     ) async throws -> (ChatStreamEvent?, ChatStream) {
+        let provider = try Self.chatProvider(deployment)
         let start: @Sendable () async throws -> (ChatStreamEvent?, IteratorHandle) = {
-            let stream = try await deployment.provider.stream(request, context: context)
+            let stream = try await provider.stream(request, context: context)
             let handle = IteratorHandle(stream.makeAsyncIterator())
             return (try await handle.next(), handle)
         }
@@ -257,9 +301,7 @@ public struct FallbackInvoker: Sendable {
         let failure = error as? SluiceError
         let status = failure.map { $0.upstreamStatus ?? $0.httpStatus } ?? 499
         let code = failure?.code.wireValue ?? "cancelled"
-        context.trace.withValues {
-            $0.attempts.append(.init(deployment: deployment.name, status: status, errorCode: code, latencyMs: ms))
-        }
+        context.facts.update(\.route) { $0.attempts.append(.init(deployment: deployment.name, status: status, errorCode: code, latencyMs: ms)) }
     }
 }
 

@@ -2,6 +2,7 @@ import SluiceCore
 
 /// Resolves the requested model name (an alias or a model entry) to the deployments that may
 /// serve it, in the order they are to be tried; drops those whose context window is too small.
+/// An embeddings request names one embedding model, its one deployment.
 public struct RouteStage: InferenceStage {
     let table: RouteTable
     let catalog: ModelCatalog
@@ -12,20 +13,21 @@ public struct RouteStage: InferenceStage {
     }
 
     public func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
-        let name = request.chat.model
+        guard case .chat(let chat) = request.body else { return try await routeEmbeddings(request, context: context, next: next) }
+        let name = chat.model
         guard let route = table[name] else {
             if catalog.embedding[name] != nil {
                 throw SluiceError(.invalidValue, "The model '\(name)' is an embedding model; use /v1/embeddings.", param: "model")
             }
             throw catalog.notFound(name)
         }
-        let promptTokens = TokenEstimator.promptTokens(of: request.chat)
-        let outputTokens = request.chat.outputTokenLimit ?? 256
+        let promptTokens = TokenEstimator.promptTokens(of: chat)
+        let outputTokens = chat.outputTokenLimit ?? 256
         var preferred: String?
         if let complexity = route.complexity {
-            let decision = await complexity.classifier.decide(request.chat)
+            let decision = await complexity.classifier.decide(chat)
             preferred = decision.strong ? complexity.strong : complexity.cheap
-            context.trace.withValues { $0.routingScore = decision.score }
+            context.facts.update(\.route) { $0.complexityScore = decision.score }
             context.logger.info(
                 "complexity routing",
                 metadata: [
@@ -34,7 +36,7 @@ public struct RouteStage: InferenceStage {
                 ])
         }
         let ordered = route.order.candidates(
-            promptTokens: promptTokens, outputTokens: outputTokens, streaming: request.chat.isStreaming, preferred: preferred)
+            promptTokens: promptTokens, outputTokens: outputTokens, streaming: chat.isStreaming, preferred: preferred)
         // A deployment whose window surely cannot hold the prompt is never tried. The estimate errs
         // high, so only 80% of it counts; a prompt near the limit is left to the upstream, whose
         // context-length error moves the request on to a larger window.
@@ -48,8 +50,21 @@ public struct RouteStage: InferenceStage {
                 param: "messages")
         }
         var request = request
-        request.candidates = fitting
+        request.deployments = fitting
         request.cacheRule = route.cacheRule
+        return try await next(request, context)
+    }
+
+    private func routeEmbeddings(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
+        let name = request.model
+        guard let deployment = catalog.embedding[name] else {
+            if catalog.chat[name] != nil || table[name] != nil {
+                throw SluiceError(.invalidValue, "The model '\(name)' is a chat model; use /v1/chat/completions.", param: "model")
+            }
+            throw catalog.notFound(name)
+        }
+        var request = request
+        request.deployments = [deployment]
         return try await next(request, context)
     }
 }

@@ -152,11 +152,11 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
     }
 
     let guardrails = try GuardrailPolicies(config: config.guardrails, catalog: catalog)
-    let board = DeploymentBoard(names: Array(catalog.chat.keys), breaker: config.routing.breaker)
+    let board = DeploymentBoard(names: Array(catalog.chat.keys) + Array(catalog.embedding.keys), breaker: config.routing.breaker)
     let classifiers = try await ComplexityClassifiers.build(config: config, catalog: catalog, logger: logger)
     let routeTable = RouteTable(config: config, catalog: catalog, board: board, classifiers: classifiers)
     let cache = ResponseCache(
-        config: config.cache, store: stores.responseCache, embedder: config.cache.embeddingModel.flatMap { catalog.embedding[$0] }.map(\.embedder),
+        config: config.cache, store: stores.responseCache, embedder: config.cache.embeddingModel.flatMap { catalog.embedding[$0] }.flatMap(\.embedder),
         logger: logger)
     try await cache.load()
     let tracing = try RequestTracing.make(config.telemetry)
@@ -207,7 +207,7 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
     }
     let cancellers = ConnectionCancellers()
     OpenAIRoutes(
-        pipeline: pipeline, catalog: catalog, recorder: recorder, admission: admission,
+        pipeline: pipeline, catalog: catalog, recorder: recorder,
         body: RequestBodyReader(maxBytes: config.server.maxBodyBytes),
         startedAt: Int(Date().timeIntervalSince1970),
         requestTimeout: .milliseconds(Int64(config.server.requestTimeoutSeconds * 1000)), cancellers: cancellers

@@ -81,4 +81,78 @@ extension Mutex where Value == [String] {
         }
         #expect(abandoned.all == ["event", "cancelled"])
     }
+
+    @Test func anObservedStreamDroppedUnreadIsReportedCancelled() async throws {
+        let chunk = ChatCompletionChunk(id: "c", created: 0, model: "m", choices: [])
+        let outcomes = Mutex<[String]>.Box()
+        do {
+            let stream = ChatStream(events: [ChatStreamEvent(chunk: chunk)])
+                .observed(onEvent: { _ in outcomes.append("event") }, onFinish: { outcomes.append("\($0)") })
+            _ = stream
+        }
+        #expect(outcomes.all == ["cancelled"])
+
+        // Read to the end, then dropped: finished once, nothing more.
+        let read = Mutex<[String]>.Box()
+        do {
+            let stream = ChatStream(events: [ChatStreamEvent(chunk: chunk)])
+                .observed(onEvent: { _ in read.append("event") }, onFinish: { read.append("\($0)") })
+            for try await _ in stream {}
+        }
+        #expect(read.all == ["event", "finished"])
+    }
+}
+
+@Suite struct UsageLedgerTests {
+    let small = Price(inputPerMTok: 1, outputPerMTok: 2)
+    let large = Price(inputPerMTok: 10, outputPerMTok: 20)
+
+    @Test func settlingSumsEachChargeAtItsOwnPriceOnce() async throws {
+        let limiter = LocalUsageLimiter(ledger: nil, clock: { 1_000_000 })
+        let scope = AdmissionRequest.Scope(id: "key:k", limits: Limits(tpm: 10_000, maxConcurrent: 1))
+        let grant = try await limiter.admit(AdmissionRequest(scopes: [scope], tokens: 500, costUSD: 1))
+        let ledger = UsageLedger()
+        ledger.hold(grant, from: limiter)
+        #expect(ledger.isHolding)
+        ledger.charge(Usage(promptTokens: 100, completionTokens: 10), deployment: "a", price: small)
+        ledger.charge(Usage(promptTokens: 200, completionTokens: 20), deployment: "b", price: large)
+        let settlement = ledger.settle()
+        #expect(settlement.usage == Usage(promptTokens: 300, completionTokens: 30))
+        let cost: Double = (100 + 20 + 2_000 + 400) / 1_000_000
+        #expect(abs(settlement.costUSD - cost) < 1e-15)
+        #expect(limiter.inFlight("key:k") == 0)
+        #expect(limiter.window("key:k").tokens == 330)
+        #expect(abs(limiter.daySpend("key:k").spent - cost) < 1e-15)
+
+        // Settling again changes nothing; a late charge is not counted.
+        ledger.charge(Usage(promptTokens: 1_000, completionTokens: 1_000), deployment: "a", price: small)
+        let again = ledger.settle()
+        #expect(again.usage == settlement.usage)
+        #expect(limiter.window("key:k").tokens == 330)
+        #expect(abs(limiter.daySpend("key:k").spent - cost) < 1e-15)
+        #expect(limiter.inFlight("key:k") == 0)
+    }
+
+    @Test func aStreamIsChargedWhatItReportedOrWhatItSent() async throws {
+        let reported = UsageLedger()
+        let charge = reported.openCharge(deployment: "a", price: small, promptEstimate: 50)
+        var chunk = ChunkSummary()
+        chunk.outputBytes = 40
+        charge.observe(chunk)
+        var last = ChunkSummary()
+        last.usage = Usage(promptTokens: 42, completionTokens: 9)
+        charge.observe(last)
+        #expect(reported.settle().usage == Usage(promptTokens: 42, completionTokens: 9))
+
+        // Abandoned before the upstream said: the prompt estimate and a token per 4 bytes sent.
+        let abandoned = UsageLedger()
+        let partial = abandoned.openCharge(deployment: "a", price: small, promptEstimate: 50)
+        partial.observe(chunk)
+        partial.observe(chunk)
+        #expect(abandoned.settle().usage == Usage(promptTokens: 50, completionTokens: 20))
+
+        // Nothing charged (a cache hit): no usage, no cost.
+        let none = UsageLedger().settle()
+        #expect(none.usage == nil && none.costUSD == 0)
+    }
 }

@@ -217,6 +217,55 @@ import Testing
         }
     }
 
+    /// Schema repair asks the model again for the same request: each upstream call is charged
+    /// once, at its own usage and price, and the request holds one grant — one request and one
+    /// concurrency slot against the key's limits, settled once with the sum of the calls.
+    @Test func schemaRepairsAreCountedOncePerAttempt() async throws {
+        let yaml = Self.yaml + """
+
+            guardrails:
+              policies:
+                default:
+                  schema_repair_attempts: 2
+            """
+        let app = try await TestApp.build(yaml: yaml, adminKey: Self.adminKey)
+        let format = #""response_format":{"type":"json_schema","json_schema":{"name":"p","schema":{"type":"object","properties":{"n":{"type":"integer"}},"required":["n"]}}}"#
+        let replies = #"["{\"n\": \"three\"}", "{\"n\": 3.5}", "{\"n\": 3}"]"#
+        let limiter = try #require(app.limiter as? LocalUsageLimiter)
+        try await app.http.test(.router) { client in
+            let (id, key) = try await Self.createKey(
+                client, #"{"name":"repairs","rpm":10,"tpm":100000,"max_concurrent":1,"budget_usd_day":5}"#)
+            var headers = Self.headers(key)
+            headers[HTTPField.Name("x-sim-replies")!] = replies
+            headers[HTTPField.Name("x-request-id")!] = "repaired"
+            let usage = try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: chatBody(format)) { response in
+                // With a grant per repair, the second call would have found the key's one slot taken.
+                #expect(response.status == .ok, "\(String(buffer: response.body))")
+                #expect(response.body.json?["choices"]?[0]?["message"]?["content"] == #"{"n": 3}"#)
+                #expect(response.headers[HTTPField.Name("x-sluice-attempts")!] == "3")
+                // One request against the key's requests per minute, not three.
+                #expect(response.headers[HTTPField.Name("x-ratelimit-remaining-requests")!] == "9")
+                return try #require(try JSONCoding.decode(ChatCompletion.self, from: response.body).usage)
+            }
+            // Three calls, each with a longer prompt than the last: far more than one call's usage.
+            #expect(usage.promptTokens > 3 * 8)
+            await app.requestLog.drain()
+            let row = try #require(try await app.store.recent(limit: 10).first { $0.id == "repaired" })
+            #expect(row.tokensIn == usage.promptTokens)
+            #expect(row.tokensOut == usage.completionTokens)
+            #expect(row.attempts == 3)
+            let cost = (Double(usage.promptTokens) * 1.0 + Double(usage.completionTokens) * 2.0) / 1_000_000
+            #expect(abs(row.costUSD - cost) < 1e-12, "\(row.costUSD) vs \(cost)")
+            let spend = limiter.daySpend("key:\(id)")
+            #expect(abs(spend.spent - cost) < 1e-12, "budget counted \(spend.spent), the calls cost \(cost)")
+            #expect(spend.reserved < 1e-12)
+            let window = limiter.window("key:\(id)")
+            #expect(window.requests == 1)
+            #expect(window.tokens == usage.totalTokens, "tokens per minute counted \(window.tokens), the calls used \(usage.totalTokens)")
+            #expect(limiter.inFlight("key:\(id)") == 0)
+        }
+    }
+
     /// 1,000 concurrent requests against 100 per minute: exactly 100 pass.
     @Test func aThousandConcurrentRequestsAgainstAHundredPerMinute() async throws {
         try await TestApp.live(yaml: Self.yaml, adminKey: Self.adminKey) { base, _, _ in

@@ -198,6 +198,16 @@ public final class LocalUsageLimiter: UsageLimiter {
     /// Requests in flight for a scope (for tests and metrics).
     public func inFlight(_ scope: String) -> Int { state.withLock { $0.scopes[scope]?.inFlight ?? 0 } }
 
+    /// Requests and tokens in a scope's current 60-second window (kept for limited scopes only).
+    public func window(_ scope: String) -> (requests: Int, tokens: Int) {
+        let now = clock()
+        return state.withLock { s in
+            guard let st = s.scopes[scope] else { return (0, 0) }
+            st.expire(before: now - 60)
+            return (st.requestCount, st.tokens)
+        }
+    }
+
     /// USD spent and reserved today for a scope.
     public func daySpend(_ scope: String) -> (spent: Double, reserved: Double) {
         state.withLock { s in s.scopes[scope].map { ($0.daySpent, $0.dayReserved) } ?? (0, 0) }

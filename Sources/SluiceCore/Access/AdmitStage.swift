@@ -1,7 +1,8 @@
 
 /// Admits a caller's request against its key's and team's limits: the model allow-list, the
 /// per-request token cap, then a reservation of requests, tokens, a concurrency slot and budget
-/// (`UsageLimiter`), given back with the real usage once the request is over, however it ends.
+/// (`UsageLimiter`) held in the request's `UsageLedger` and given back with the real usage when
+/// the ledger is settled, once the request is over, however it ends.
 public struct AdmissionControl: Sendable {
     let limiter: any UsageLimiter
     /// `auth.default_max_tokens`: the output assumed when a request sets no cap.
@@ -13,7 +14,8 @@ public struct AdmissionControl: Sendable {
     }
 
     public func admit(_ context: InferenceContext, model: String, promptTokens: Int, outputTokens: Int?, price: Price) async throws {
-        guard let principal = context.principal else { return }
+        // A schema repair runs the stages again for the same request: it was admitted once.
+        guard let principal = context.principal, !context.ledger.isHolding else { return }
         guard principal.key.allows(model: model) else {
             throw SluiceError(.permissionDenied, "This API key may not use the model '\(model)'.", param: "model")
         }
@@ -32,15 +34,12 @@ public struct AdmissionControl: Sendable {
         let estimate = Usage(promptTokens: promptTokens, completionTokens: output)
         let grant = try await limiter.admit(
             AdmissionRequest(scopes: principal.scopes, tokens: estimate.totalTokens, costUSD: price.cost(of: estimate)))
-        context.trace.withValues { $0.rateLimitHeaders = grant.headers }
-        let limiter = self.limiter
-        context.trace.onSettle { values in
-            limiter.settle(grant, tokens: values.usage?.totalTokens ?? 0, costUSD: values.costUSD ?? 0)
-        }
+        context.ledger.hold(grant, from: limiter)
+        context.facts.update(\.rateLimitHeaders) { $0 = grant.headers }
     }
 }
 
-/// Admits chat requests (after routing, which knows the served model's price).
+/// Admits requests (after routing, which knows the served model's price).
 public struct AdmitStage: InferenceStage {
     let admission: AdmissionControl
 
@@ -48,12 +47,12 @@ public struct AdmitStage: InferenceStage {
 
     public func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
         // The highest price among the candidates: a fallback must not overspend the reservation.
-        let price = request.candidates.map(\.price).max { a, b in
+        let price = request.deployments.map(\.price).max { a, b in
             a.inputPerMTok + a.outputPerMTok < b.inputPerMTok + b.outputPerMTok
         } ?? .free
-        try await admission.admit(
-            context, model: request.chat.model, promptTokens: TokenEstimator.promptTokens(of: request.chat),
-            outputTokens: request.chat.outputTokenLimit, price: price)
+        // Embeddings produce no output tokens.
+        let outputTokens: Int? = if let chat = request.chat { chat.outputTokenLimit } else { 0 }
+        try await admission.admit(context, model: request.model, promptTokens: request.promptTokens, outputTokens: outputTokens, price: price)
         return try await next(request, context)
     }
 }

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A stream of completion chunks: any async sequence of `ChatStreamEvent`, type-erased so that
 /// stages can wrap it. Iterating it drives the upstream; dropping the iterator (the client went
 /// away) lets the upstream call be cancelled.
@@ -29,7 +31,8 @@ public struct ChatStream: AsyncSequence, Sendable {
     }
 
     /// A stream that calls `onEvent` for each event and `onFinish` exactly once: at the end, on
-    /// an error, or when the consumer stops iterating early (the client disconnected).
+    /// an error, when the consumer stops iterating early (the client disconnected), or when the
+    /// stream is dropped without being iterated at all.
     public func observed(
         onEvent: @escaping @Sendable (ChatStreamEvent) -> Void,
         onFinish: @escaping @Sendable (StreamOutcome) -> Void
@@ -60,10 +63,16 @@ struct ObservedSequence: AsyncSequence, Sendable {
     typealias Element = ChatStreamEvent
     let base: ChatStream
     let onEvent: @Sendable (ChatStreamEvent) -> Void
-    let onFinish: @Sendable (StreamOutcome) -> Void
+    let finish: FinishOnce
+
+    init(base: ChatStream, onEvent: @escaping @Sendable (ChatStreamEvent) -> Void, onFinish: @escaping @Sendable (StreamOutcome) -> Void) {
+        self.base = base
+        self.onEvent = onEvent
+        self.finish = FinishOnce(onFinish)
+    }
 
     func makeAsyncIterator() -> Iterator {
-        Iterator(state: ObservedState(base: base.makeAsyncIterator(), onEvent: onEvent, onFinish: onFinish))
+        Iterator(state: ObservedState(base: base.makeAsyncIterator(), onEvent: onEvent, finish: finish))
     }
 
     struct Iterator: AsyncIteratorProtocol {
@@ -72,17 +81,36 @@ struct ObservedSequence: AsyncSequence, Sendable {
     }
 }
 
-// A class so that `deinit` can report an abandoned stream as cancelled.
+/// Calls `onFinish` once: when told, or, if never told, as `.cancelled` when the last holder
+/// lets go — of the iterator (the client went away midway) or of the stream itself (a response
+/// dropped before anyone iterated it).
+final class FinishOnce: Sendable {
+    private let onFinish: Mutex<(@Sendable (StreamOutcome) -> Void)?>
+
+    init(_ onFinish: @escaping @Sendable (StreamOutcome) -> Void) { self.onFinish = Mutex(onFinish) }
+
+    func callAsFunction(_ outcome: StreamOutcome) {
+        let body = onFinish.withLock { body in
+            defer { body = nil }
+            return body
+        }
+        body?(outcome)
+    }
+
+    deinit { self(.cancelled) }
+}
+
+// A class: it holds the iterator that `next` advances in place.
 final class ObservedState {
     var base: ChatStream.AsyncIterator
     let onEvent: @Sendable (ChatStreamEvent) -> Void
-    let onFinish: @Sendable (StreamOutcome) -> Void
+    let finish: FinishOnce
     var finished = false
 
-    init(base: ChatStream.AsyncIterator, onEvent: @escaping @Sendable (ChatStreamEvent) -> Void, onFinish: @escaping @Sendable (StreamOutcome) -> Void) {
+    init(base: ChatStream.AsyncIterator, onEvent: @escaping @Sendable (ChatStreamEvent) -> Void, finish: FinishOnce) {
         self.base = base
         self.onEvent = onEvent
-        self.onFinish = onFinish
+        self.finish = finish
     }
 
     func next() async throws -> ChatStreamEvent? {
@@ -92,25 +120,26 @@ final class ObservedState {
                 onEvent(event)
                 return event
             }
-            finish(.finished)
+            end(.finished)
             return nil
         } catch is CancellationError {
-            finish(.cancelled)
+            end(.cancelled)
             throw CancellationError()
         } catch {
-            finish(Task.isCancelled ? .cancelled : .failed(error))
+            end(Task.isCancelled ? .cancelled : .failed(error))
             throw error
         }
     }
 
-    private func finish(_ outcome: StreamOutcome) {
+    private func end(_ outcome: StreamOutcome) {
         guard !finished else { return }
         finished = true
-        onFinish(outcome)
+        finish(outcome)
     }
 
+    // An iterator dropped midway: report it now rather than when the stream value goes too.
     deinit {
-        if !finished { onFinish(.cancelled) }
+        if !finished { finish(.cancelled) }
     }
 }
 

@@ -3,7 +3,7 @@ import NIOCore
 import Synchronization
 
 /// What travels with one request through the pipeline: its id, logger, deadline, the client's
-/// `x-` headers, and a `RequestTrace` that stages annotate as they go.
+/// `x-` headers, the facts stages learn as they go, and its usage ledger.
 public struct InferenceContext: Sendable {
     /// The request's id (`x-request-id`), kept from the client when it sent one.
     public let requestID: String
@@ -20,8 +20,10 @@ public struct InferenceContext: Sendable {
     /// Client headers beginning with `x-`, lower-cased names (used by the simulated provider's
     /// per-request script and by later stages).
     public let headers: [String: String]
-    /// Mutable annotations shared by every stage of this request.
-    public let trace: RequestTrace
+    /// What the stages learn about this request (who served it, the cache's verdict, findings).
+    public let facts: RequestFacts
+    /// What this request spends and holds, settled once when it is over.
+    public let ledger: UsageLedger
     /// Who is calling (nil when `auth.enabled` is off).
     public var principal: Principal?
     /// The event loop of the client's connection: upstream calls made on it avoid thread hops.
@@ -46,114 +48,125 @@ public struct InferenceContext: Sendable {
         self.logger = logger
         self.headers = headers
         self.deadline = deadline
-        self.trace = RequestTrace()
+        self.facts = RequestFacts()
+        self.ledger = UsageLedger()
     }
 
     /// Time since the request arrived.
     public var elapsed: Duration { ContinuousClock.now - startedAt }
 }
 
-/// The facts stages learn about one request (which deployment served it, usage, time to first
-/// token, attempts), recorded at the end. Thread-safe: a stream's consumer and the stage that
-/// started it may touch it from different tasks.
-public final class RequestTrace: Sendable {
-    /// One call to an upstream deployment.
-    public struct Attempt: Sendable, Hashable, Codable {
-        public var deployment: String
-        public var status: Int
-        public var errorCode: String?
-        public var latencyMs: Double
+/// One call to an upstream deployment, as the audit log keeps it.
+public struct UpstreamAttempt: Sendable, Hashable, Codable {
+    public var deployment: String
+    public var status: Int
+    public var errorCode: String?
+    public var latencyMs: Double
 
-        enum CodingKeys: String, CodingKey {
-            case deployment, status
-            case errorCode = "error_code"
-            case latencyMs = "latency_ms"
-        }
-
-        public init(deployment: String, status: Int, errorCode: String?, latencyMs: Double) {
-            self.deployment = deployment
-            self.status = status
-            self.errorCode = errorCode
-            self.latencyMs = latencyMs
-        }
+    enum CodingKeys: String, CodingKey {
+        case deployment, status
+        case errorCode = "error_code"
+        case latencyMs = "latency_ms"
     }
 
-    /// The annotations themselves.
-    public struct Values: Sendable {
-        public var modelRequested: String = ""
-        public var deployment: String?
-        public var provider: String?
-        /// The served deployment's price, for the cost.
-        public var price: Price?
-        public var usage: Usage?
-        public var costUSD: Double?
-        public var timeToFirstToken: Duration?
-        public var finishReason: String?
-        public var cacheStatus: String = "none"
-        public var stream: Bool = false
-        public var attempts: [Attempt] = []
-        public var keyID: String = ""
-        public var teamID: String = ""
-        /// What the guardrails found and did (never the matched values).
-        public var guardrailEvents: [GuardrailEvent] = []
-        /// The guardrail policy applied, if any.
-        public var guardrailPolicy: String?
-        /// The complexity classifier's score, when an alias routed by complexity.
-        public var routingScore: Double?
-        /// The similarity of the entry a semantic cache hit served.
-        public var cacheSimilarity: Double?
-        /// Tokens a cache hit saved.
-        public var tokensSaved: Int?
-        /// `x-ratelimit-*` headers for the answer, from the admission stage.
+    public init(deployment: String, status: Int, errorCode: String?, latencyMs: Double) {
+        self.deployment = deployment
+        self.status = status
+        self.errorCode = errorCode
+        self.latencyMs = latencyMs
+    }
+}
+
+/// Whether and how the response cache answered a request.
+public enum CacheStatus: String, Sendable, Hashable, Codable {
+    /// The cache stage never saw the request (it failed earlier, or the endpoint has no cache).
+    case none
+    /// No cache rule applies, or the caller asked for no cache.
+    case off
+    case miss
+    case hit
+    case semanticHit = "semantic-hit"
+
+    /// Whether the answer came from the cache (no upstream call, nothing spent).
+    public var served: Bool { self == .hit || self == .semanticHit }
+}
+
+/// What routing and the upstream calls learned: who served the request and every attempt.
+public struct RouteFacts: Sendable {
+    /// The deployment that answered.
+    public var deployment: String?
+    /// Its provider's name in the config.
+    public var provider: String?
+    /// Every upstream call, failed ones included, in order.
+    public var attempts: [UpstreamAttempt] = []
+    /// The complexity classifier's score, when an alias routed by complexity.
+    public var complexityScore: Double?
+}
+
+/// What the cache stage did.
+public struct CacheFacts: Sendable {
+    public var status: CacheStatus = .none
+    /// The similarity of the entry a semantic hit served.
+    public var similarity: Double?
+    /// Tokens a hit saved.
+    public var tokensSaved: Int?
+}
+
+/// What the guardrails applied and found (never the matched values).
+public struct GuardrailFacts: Sendable {
+    /// The policy applied, if any.
+    public var policy: String?
+    public var events: [GuardrailEvent] = []
+}
+
+/// What the answer looked like as it left the pipeline.
+public struct AnswerFacts: Sendable {
+    public var timeToFirstToken: Duration?
+    public var finishReason: String?
+}
+
+/// The request and its answer as the audit log keeps them, when it keeps bodies.
+public struct CapturedBodies: Sendable {
+    /// The messages as the client sent them.
+    public var messages: [ChatMessage]?
+    /// The whole answer, undecoded.
+    public var result: ChatResult?
+    /// A stream's events that carried output, undecoded.
+    public var events: [ChatStreamEvent]?
+}
+
+/// The facts the stages learn about one request, each part written by the stage that owns it
+/// (`route` by routing and the invoker, `cache` by the cache stage, `guardrails` by the
+/// guardrail stage, `answer` and `bodies` by the record stage, `rateLimitHeaders` by admission)
+/// and read when the request is recorded and its response headers are written. Thread-safe: a
+/// stream's consumer and the stage that started it may touch it from different tasks.
+public final class RequestFacts: Sendable {
+    public struct Parts: Sendable {
+        public var route = RouteFacts()
+        public var cache = CacheFacts()
+        public var guardrails = GuardrailFacts()
+        public var answer = AnswerFacts()
+        public var bodies = CapturedBodies()
+        /// `x-ratelimit-*` headers for the answer.
         public var rateLimitHeaders: [(String, String)] = []
-        /// The messages as the client sent them, when the audit log keeps bodies.
-        public var requestMessages: [ChatMessage]?
-        /// The OpenTelemetry trace id, when tracing is on.
+        /// The OpenTelemetry trace id, when the request is traced.
         public var traceID: String?
-        /// The whole answer, undecoded, when the audit log keeps bodies.
-        public var responseResult: ChatResult?
-        /// A stream's events that carried output, undecoded, when the audit log keeps bodies.
-        public var responseEvents: [ChatStreamEvent]?
     }
 
-    private let state = Mutex(Values())
-    // Run once with the final values; nil once run.
-    private let settlements = Mutex<[@Sendable (Values) -> Void]?>([])
+    private let parts = Mutex(Parts())
 
     public init() {}
 
-    /// Runs `body` once the request's usage and cost are final (see `settle()`).
-    public func onSettle(_ body: @escaping @Sendable (Values) -> Void) {
-        let ran = settlements.withLock { list -> Bool in
-            guard list != nil else { return true }
-            list!.append(body)
-            return false
-        }
-        if ran { body(values) }
+    /// Changes one part under the lock.
+    public func update<Part: Sendable, T: Sendable>(_ part: WritableKeyPath<Parts, Part>, _ body: (inout Part) throws -> T) rethrows -> T {
+        try parts.withLock { try body(&$0[keyPath: part]) }
     }
 
-    /// Runs the `onSettle` hooks, once: the recorder calls it when a request is over. Should that
-    /// never happen (a response dropped unread), the trace's end runs them, so reservations such
-    /// as concurrency slots are always given back.
-    public func settle() {
-        let hooks = settlements.withLock { list -> [@Sendable (Values) -> Void] in
-            defer { list = nil }
-            return list ?? []
-        }
-        guard !hooks.isEmpty else { return }
-        let v = values
-        for hook in hooks { hook(v) }
-    }
+    /// A copy of one part as it is now.
+    public subscript<Part: Sendable>(_ part: KeyPath<Parts, Part>) -> Part { parts.withLock { $0[keyPath: part] } }
 
-    deinit { settle() }
-
-    /// Reads or changes the annotations under the lock.
-    public func withValues<T>(_ body: (inout Values) throws -> T) rethrows -> T {
-        try state.withLock { try body(&$0) }
-    }
-
-    /// A copy of the annotations as they are now.
-    public var values: Values { state.withLock { $0 } }
+    /// A copy of every part as it is now.
+    public var snapshot: Parts { parts.withLock { $0 } }
 }
 
 /// One guardrail decision on a request: which direction, which check, what type, where (code

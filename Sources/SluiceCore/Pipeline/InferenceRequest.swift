@@ -1,21 +1,68 @@
-/// One chat request as it travels through the pipeline: the client's request, and the
-/// deployments that may serve it once routing has chosen them.
+/// One request as it travels through the pipeline: what the client asked for (a chat
+/// completion or embeddings), and the deployments that may serve it once routing has chosen
+/// them. Stages that only concern chat (the cache, output checks) pass other bodies on.
 public struct InferenceRequest: Sendable {
+    /// The client's request, by endpoint.
+    public enum Body: Sendable {
+        case chat(ChatCompletionRequest)
+        case embeddings(EmbeddingsRequest)
+    }
+
     /// The request as the client sent it (stages may rewrite it: templates, redaction).
-    public var chat: ChatCompletionRequest
+    public var body: Body
     /// The deployments to try, in order; filled in by the route stage.
-    public var candidates: [Deployment]
+    public var deployments: [Deployment]
     /// The cache rule that applies (the alias's or the model entry's), set by the route stage.
     public var cacheRule: CacheRuleConfig?
 
-    public init(chat: ChatCompletionRequest, candidates: [Deployment] = []) {
-        self.chat = chat
-        self.candidates = candidates
+    public init(chat: ChatCompletionRequest, deployments: [Deployment] = []) {
+        self.body = .chat(chat)
+        self.deployments = deployments
+    }
+
+    public init(embeddings: EmbeddingsRequest, deployments: [Deployment] = []) {
+        self.body = .embeddings(embeddings)
+        self.deployments = deployments
+    }
+
+    /// The model (or alias) the client named.
+    public var model: String {
+        switch body {
+        case .chat(let chat): chat.model
+        case .embeddings(let embeddings): embeddings.model
+        }
+    }
+
+    /// Whether the answer is to be streamed.
+    public var isStreaming: Bool {
+        if case .chat(let chat) = body { return chat.isStreaming }
+        return false
+    }
+
+    /// The chat request, when this is one.
+    public var chat: ChatCompletionRequest? {
+        if case .chat(let chat) = body { return chat }
+        return nil
+    }
+
+    /// About how many tokens the input has.
+    public var promptTokens: Int {
+        switch body {
+        case .chat(let chat): TokenEstimator.promptTokens(of: chat)
+        case .embeddings(let embeddings): TokenEstimator.inputTokens(of: embeddings)
+        }
     }
 }
 
-/// A model entry of the config bound to its provider: what a request is finally sent to.
+/// A model entry of the config bound to its provider: what a request is finally sent to. A
+/// route's deployments, in the order they are tried, are its candidates.
 public struct Deployment: Sendable {
+    /// What the deployment serves, and through which provider.
+    public enum Provider: Sendable {
+        case chat(any ChatProvider)
+        case embeddings(any EmbeddingProvider)
+    }
+
     /// The model entry's `name`, as clients ask for it.
     public let name: String
     /// The model name sent upstream.
@@ -23,7 +70,7 @@ public struct Deployment: Sendable {
     /// The provider's name in the config.
     public let providerName: String
     /// The provider that serves it.
-    public let provider: any ChatProvider
+    public let provider: Provider
     /// The price per million tokens.
     public let price: Price
     /// The context window in tokens, when known.
@@ -38,6 +85,15 @@ public struct Deployment: Sendable {
         name: String, upstreamModel: String, providerName: String, provider: any ChatProvider, price: Price, contextWindow: Int?,
         maxConcurrent: Int? = nil, timeouts: Timeouts? = nil
     ) {
+        self.init(
+            name: name, upstreamModel: upstreamModel, providerName: providerName, serving: .chat(provider), price: price,
+            contextWindow: contextWindow, maxConcurrent: maxConcurrent, timeouts: timeouts)
+    }
+
+    public init(
+        name: String, upstreamModel: String, providerName: String, serving provider: Provider, price: Price, contextWindow: Int? = nil,
+        maxConcurrent: Int? = nil, timeouts: Timeouts? = nil
+    ) {
         self.maxConcurrent = maxConcurrent
         self.timeouts = timeouts
         self.name = name
@@ -46,6 +102,18 @@ public struct Deployment: Sendable {
         self.provider = provider
         self.price = price
         self.contextWindow = contextWindow
+    }
+
+    /// The chat provider, for a chat deployment.
+    public var chatProvider: (any ChatProvider)? {
+        if case .chat(let p) = provider { return p }
+        return nil
+    }
+
+    /// The embedding provider, for an embedding deployment.
+    public var embeddingProvider: (any EmbeddingProvider)? {
+        if case .embeddings(let p) = provider { return p }
+        return nil
     }
 }
 

@@ -1,9 +1,10 @@
 import NIOCore
 
-/// What the pipeline answers: a whole completion, or a stream of chunks.
+/// What the pipeline answers: a whole completion, a stream of chunks, or embeddings.
 public enum InferenceResponse: Sendable {
     case completion(ChatResult)
     case stream(ChatStream)
+    case embeddings(EmbeddingsResponse)
 }
 
 /// A completion: either decoded, or the upstream's bytes forwarded unchanged with just what

@@ -2,38 +2,16 @@ import Logging
 
 /// The models clients can name, bound to their providers. Built once from the config.
 public struct ModelCatalog: Sendable {
-    /// An embedding model bound to its provider.
-    public struct EmbeddingDeployment: Sendable {
-        public let name: String
-        public let upstreamModel: String
-        public let providerName: String
-        public let provider: any EmbeddingProvider
-        public let price: Price
-
-        /// Embeds texts with this deployment outside any client request (routing examples,
-        /// cache keys); the vectors in input order.
-        public var embedder: @Sendable ([String]) async throws -> [[Float]] {
-            let provider = provider
-            let upstreamModel = upstreamModel
-            return { texts in
-                let context = InferenceContext(requestID: "internal", endpoint: "embeddings", logger: Logger(label: "sluice.embedder"), receivedAtUnix: 0)
-                let response = try await provider.embed(EmbeddingsRequest(model: upstreamModel, input: .strings(texts)), context: context)
-                return response.data.sorted { $0.index < $1.index }.map { item in
-                    if case .float(let v) = item.embedding { return v }
-                    return []
-                }
-            }
-        }
-    }
-
+    /// Chat deployments by model name.
     public let chat: [String: Deployment]
-    public let embedding: [String: EmbeddingDeployment]
+    /// Embedding deployments by model name.
+    public let embedding: [String: Deployment]
     /// Every model name in config order, with its provider (for `/v1/models`).
     public let listing: [(name: String, provider: String)]
 
     public init(config: SluiceConfig, chatProviders: [String: any ChatProvider], embeddingProviders: [String: any EmbeddingProvider]) {
         var chat: [String: Deployment] = [:]
-        var embedding: [String: EmbeddingDeployment] = [:]
+        var embedding: [String: Deployment] = [:]
         var listing: [(String, String)] = []
         for model in config.models {
             listing.append((model.name, model.provider))
@@ -48,9 +26,9 @@ public struct ModelCatalog: Sendable {
                 }
             case .embedding:
                 if let provider = embeddingProviders[model.provider] {
-                    embedding[model.name] = EmbeddingDeployment(
-                        name: model.name, upstreamModel: model.upstreamModel, providerName: model.provider, provider: provider,
-                        price: model.price)
+                    embedding[model.name] = Deployment(
+                        name: model.name, upstreamModel: model.upstreamModel, providerName: model.provider, serving: .embeddings(provider),
+                        price: model.price, maxConcurrent: model.maxConcurrent)
                 }
             }
         }
@@ -64,5 +42,22 @@ public struct ModelCatalog: Sendable {
     public func notFound(_ name: String) -> SluiceError {
         let known = listing.map(\.name).prefix(20).joined(separator: ", ")
         return SluiceError(.modelNotFound, "The model '\(name)' does not exist. Available models: \(known).", param: "model")
+    }
+}
+
+extension Deployment {
+    /// Embeds texts with this deployment outside any client request (routing examples, cache
+    /// keys, denied topics); the vectors in input order. Nil for a chat deployment.
+    public var embedder: (@Sendable ([String]) async throws -> [[Float]])? {
+        guard let provider = embeddingProvider else { return nil }
+        let upstreamModel = upstreamModel
+        return { texts in
+            let context = InferenceContext(requestID: "internal", endpoint: "embeddings", logger: Logger(label: "sluice.embedder"), receivedAtUnix: 0)
+            let response = try await provider.embed(EmbeddingsRequest(model: upstreamModel, input: .strings(texts)), context: context)
+            return response.data.sorted { $0.index < $1.index }.map { item in
+                if case .float(let v) = item.embedding { return v }
+                return []
+            }
+        }
     }
 }

@@ -27,7 +27,7 @@ struct AuthMiddleware: RouterMiddleware {
         } catch {
             let refused = InferenceContext(
                 requestID: context.requestID, endpoint: Self.endpoint(path), logger: context.logger, receivedAtUnix: Date().timeIntervalSince1970)
-            recorder.finish(refused, outcome: .failed(error))
+            recorder.finish(refused, model: "", stream: false, outcome: .failed(error))
             throw error
         }
         var context = context

@@ -10,8 +10,8 @@ import SluiceObservability
 struct OpenAIRoutes: Sendable {
     let pipeline: Pipeline
     let catalog: ModelCatalog
+    /// Records requests refused before the pipeline (a body that does not decode or validate).
     let recorder: RequestRecorder
-    let admission: AdmissionControl
     let body: RequestBodyReader
     let startedAt: Int
     /// `server.request_timeout_s`: the longest a request (a stream included) may take.
@@ -31,13 +31,7 @@ struct OpenAIRoutes: Sendable {
             requestID: context.requestID, endpoint: endpoint, logger: context.logger, headers: request.extensionHeaders,
             receivedAtUnix: Date().timeIntervalSince1970)
         inference.eventLoop = context.channel?.eventLoop
-        if let principal = context.principal {
-            inference.principal = principal
-            inference.trace.withValues {
-                $0.keyID = principal.key.id
-                $0.teamID = principal.team?.id ?? ""
-            }
-        }
+        inference.principal = context.principal
         // The same bound `server.request_timeout_s` enforces, for stages that plan retries.
         inference.deadline = .now + .nanoseconds(requestTimeout.nanoseconds)
         return inference
@@ -50,7 +44,7 @@ struct OpenAIRoutes: Sendable {
             chat = try await body.decode(ChatCompletionRequest.self, from: request, direct: ChatCompletionRequest.init(parsed:))
             try RequestValidation.validate(chat)
         } catch {
-            recorder.finish(inference, outcome: .failed(error))
+            recorder.finish(inference, model: "", stream: false, outcome: .failed(error))
             throw error
         }
         let deadline = NIODeadline.now() + requestTimeout
@@ -58,18 +52,13 @@ struct OpenAIRoutes: Sendable {
         let response = try await withDeadline(deadline, timeoutError: { Self.timedOut(timeout) }) {
             try await pipeline.run(InferenceRequest(chat: chat), context: inference)
         }
-        var headers: HTTPFields = [:]
-        if let deployment = inference.trace.values.deployment { headers[.sluiceModel] = deployment }
-        let values = inference.trace.values
-        headers[.sluiceCache] = values.cacheStatus == "none" ? "off" : values.cacheStatus
-        if let similarity = values.cacheSimilarity { headers[.sluiceCacheSimilarity] = String((similarity * 10_000).rounded() / 10_000) }
-        // A cache hit made no upstream call.
-        headers[.sluiceAttempts] = String(values.tokensSaved != nil ? values.attempts.count : max(1, values.attempts.count))
-        Self.addRateLimitHeaders(inference, to: &headers)
+        var headers = Self.answerHeaders(inference)
         switch response {
+        case .embeddings:
+            throw SluiceError(.internalError, "The chat pipeline answered with embeddings.")
         case .completion(let result):
             headers[.contentType] = "application/json"
-            if let cost = inference.trace.values.costUSD { headers[.sluiceCost] = Self.usd(cost) }
+            if let cost = inference.ledger.settlement?.costUSD { headers[.sluiceCost] = Self.usd(cost) }
             let bytes = try result.bytes()
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: bytes))
         case .stream(let stream):
@@ -101,11 +90,20 @@ struct OpenAIRoutes: Sendable {
         }
     }
 
-    /// The caller's `x-ratelimit-*` headers, as admission left them.
-    static func addRateLimitHeaders(_ inference: InferenceContext, to headers: inout HTTPFields) {
-        for (name, value) in inference.trace.values.rateLimitHeaders {
+    /// What Sluice says about how it answered: the deployment, the cache's verdict, the
+    /// attempts, and the caller's `x-ratelimit-*` headers as admission left them.
+    static func answerHeaders(_ inference: InferenceContext) -> HTTPFields {
+        let facts = inference.facts.snapshot
+        var headers: HTTPFields = [:]
+        if let deployment = facts.route.deployment { headers[.sluiceModel] = deployment }
+        headers[.sluiceCache] = facts.cache.status == .none ? "off" : facts.cache.status.rawValue
+        if let similarity = facts.cache.similarity { headers[.sluiceCacheSimilarity] = String((similarity * 10_000).rounded() / 10_000) }
+        // A cache hit made no upstream call.
+        headers[.sluiceAttempts] = String(facts.cache.status.served ? facts.route.attempts.count : max(1, facts.route.attempts.count))
+        for (name, value) in facts.rateLimitHeaders {
             if let field = Self.rateLimitFieldNames[name] ?? HTTPField.Name(name) { headers[field] = value }
         }
+        return headers
     }
 
     /// The `x-ratelimit-*` names, made once (a name is validated when made).
@@ -136,50 +134,32 @@ struct OpenAIRoutes: Sendable {
 
     func embeddings(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         let inference = makeContext(request, context, endpoint: "embeddings")
+        let embeddingsRequest: EmbeddingsRequest
         do {
-            let embeddingsRequest = try await body.decode(EmbeddingsRequest.self, from: request)
-            inference.trace.withValues { $0.modelRequested = embeddingsRequest.model }
+            embeddingsRequest = try await body.decode(EmbeddingsRequest.self, from: request)
             try RequestValidation.validate(embeddingsRequest)
-            guard let deployment = catalog.embedding[embeddingsRequest.model] else {
-                if catalog.chat[embeddingsRequest.model] != nil {
-                    throw SluiceError(
-                        .invalidValue, "The model '\(embeddingsRequest.model)' is a chat model; use /v1/chat/completions.", param: "model")
-                }
-                throw catalog.notFound(embeddingsRequest.model)
-            }
-            inference.trace.withValues {
-                $0.deployment = deployment.name
-                $0.provider = deployment.providerName
-                $0.price = deployment.price
-            }
-            let inputs: [String] = if case .strings(let s) = embeddingsRequest.input { s } else { [] }
-            let promptTokens: Int =
-                if case .tokens(let t) = embeddingsRequest.input { t.reduce(0) { $0 + $1.count } } else {
-                    inputs.reduce(0) { $0 + TokenEstimator.tokens(in: $1) }
-                }
-            try await admission.admit(inference, model: embeddingsRequest.model, promptTokens: promptTokens, outputTokens: 0, price: deployment.price)
-            var upstream = embeddingsRequest
-            upstream.model = deployment.upstreamModel
-            var result = try await deployment.provider.embed(upstream, context: inference)
-            result.model = embeddingsRequest.model
-            if embeddingsRequest.encodingFormat == .base64 {
-                for i in result.data.indices {
-                    if case .float(let v) = result.data[i].embedding { result.data[i].embedding = .base64(Self.base64(v)) }
-                }
-            }
-            inference.trace.withValues {
-                $0.usage = Usage(promptTokens: result.usage.promptTokens, completionTokens: 0)
-                $0.attempts.append(.init(deployment: deployment.name, status: 200, errorCode: nil, latencyMs: inference.elapsed.milliseconds))
-            }
-            recorder.finish(inference, outcome: .finished)
-            var headers: HTTPFields = [.contentType: "application/json", .sluiceModel: deployment.name]
-            Self.addRateLimitHeaders(inference, to: &headers)
-            if let cost = inference.trace.values.costUSD { headers[.sluiceCost] = Self.usd(cost) }
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: try JSONCoding.encode(result)))
         } catch {
-            recorder.finish(inference, outcome: .failed(error))
+            recorder.finish(inference, model: "", stream: false, outcome: .failed(error))
             throw error
         }
+        let timeout = requestTimeout
+        let response = try await withDeadline(NIODeadline.now() + requestTimeout, timeoutError: { Self.timedOut(timeout) }) {
+            try await pipeline.run(InferenceRequest(embeddings: embeddingsRequest), context: inference)
+        }
+        guard case .embeddings(var result) = response else {
+            throw SluiceError(.internalError, "The embeddings pipeline answered with a chat completion.")
+        }
+        result.model = embeddingsRequest.model
+        if embeddingsRequest.encodingFormat == .base64 {
+            for i in result.data.indices {
+                if case .float(let v) = result.data[i].embedding { result.data[i].embedding = .base64(Self.base64(v)) }
+            }
+        }
+        var headers = Self.answerHeaders(inference)
+        headers[.contentType] = "application/json"
+        headers[.sluiceCache] = nil
+        if let cost = inference.ledger.settlement?.costUSD { headers[.sluiceCost] = Self.usd(cost) }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: try JSONCoding.encode(result)))
     }
 
     /// Little-endian float32 bytes in base64, as OpenAI's `encoding_format: base64` has them.
