@@ -27,7 +27,7 @@ package final class RecentRequests: Sendable {
         state = Mutex(([], 0))
     }
 
-    package func add(_ r: RequestRecord) {
+    package func add(_ r: AuditRecord) {
         let s = Sample(time: r.time + r.latencyMs / 1000, model: r.modelRequested, deployment: r.deployment, status: r.status, latencyMs: r.latencyMs)
         state.withLock { state in
             if state.samples.count < capacity {

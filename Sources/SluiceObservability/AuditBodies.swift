@@ -11,7 +11,7 @@ package struct AuditBodies: Sendable {
 
     package init(mode: AuditLogConfig.BodyLogging) { self.mode = mode }
 
-    package func prepare(_ r: inout RequestRecord) {
+    package func prepare(_ r: inout AuditRecord) {
         let captured = r.captured
         r.captured = nil
         switch mode {

@@ -7,11 +7,11 @@ import SluiceStore
 /// Deletes audit-log rows older than `retention_days` and clears bodies older than
 /// `body_retention_days`, every `purge_interval_s` (and once at start-up).
 package struct AuditLogRetention: Service {
-    package let store: any RequestLogStore
+    package let store: any AuditLogStore
     package let config: AuditLogConfig
     package let logger: Logger
 
-    package init(store: any RequestLogStore, config: AuditLogConfig, logger: Logger) {
+    package init(store: any AuditLogStore, config: AuditLogConfig, logger: Logger) {
         self.store = store
         self.config = config
         self.logger = logger

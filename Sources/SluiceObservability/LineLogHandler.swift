@@ -37,7 +37,7 @@ public struct LineLogHandler: LogHandler {
     public static func flush() { LogOutput.shared.flush() }
 
     /// Logs one event whose fields come sorted by key, without building a metadata dictionary:
-    /// the per-request line's path (`RequestRecorder`), where merging, hashing and sorting a
+    /// the per-request line's path (`AuditRecorder`), where merging, hashing and sorting a
     /// dozen fields showed in profiles. Metadata providers are not consulted (Sluice sets none).
     public func log(level: Logger.Level, message: Logger.Message, sortedFields: [(key: String, value: String)]) {
         guard level >= logLevel else { return }

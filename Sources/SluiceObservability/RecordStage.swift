@@ -7,9 +7,9 @@ import Tracing
 /// The outermost stage: once a request is over — answered, failed, or its stream finished or
 /// abandoned — it settles the request's usage ledger (the one place usage, cost, budgets and
 /// rate limits are settled) and writes the log line and the audit-log row through
-/// `RequestRecorder`.
+/// `AuditRecorder`.
 package struct RecordStage: InferenceStage {
-    package let recorder: RequestRecorder
+    package let recorder: AuditRecorder
     /// Requests between this stage's start and their record (`sluice_requests_in_flight`).
     package var inFlight: Meter?
     /// Whether the audit log keeps the messages and the answer.
@@ -19,7 +19,7 @@ package struct RecordStage: InferenceStage {
     /// `telemetry.trace_sample_ratio`: the share of requests without a `traceparent` that are traced.
     package var traceSampleRatio = 1.0
 
-    package init(recorder: RequestRecorder, inFlight: Meter? = nil, keepsBodies: Bool = false, tracer: (any Tracer)? = nil, traceSampleRatio: Double = 1.0) {
+    package init(recorder: AuditRecorder, inFlight: Meter? = nil, keepsBodies: Bool = false, tracer: (any Tracer)? = nil, traceSampleRatio: Double = 1.0) {
         self.recorder = recorder
         self.inFlight = inFlight
         self.keepsBodies = keepsBodies

@@ -69,7 +69,7 @@ package final class RequestMetrics: Sendable {
     }
 
     /// Counts one finished request.
-    package func record(_ r: RequestRecord) {
+    package func record(_ r: AuditRecord) {
         let key = Key(
             endpoint: r.endpoint, model: knownModels.contains(r.modelRequested) ? r.modelRequested : (r.modelRequested.isEmpty ? "none" : "other"),
             deployment: r.deployment ?? "none", status: r.status, code: r.errorCode ?? "", team: r.teamID.isEmpty ? "none" : r.teamID)
@@ -106,13 +106,13 @@ package final class RequestMetrics: Sendable {
 /// What `/metrics` reads at scrape time instead of on the request path: the audit-log writer's
 /// backlog and drops.
 package final class ScrapeTimeMetrics: Sendable {
-    package let writer: RequestLogWriter
+    package let writer: AuditLogWriter
     private let backlog = Metrics.Gauge(label: "sluice_audit_log_backlog")
     private let dropped = Metrics.Counter(label: "sluice_audit_log_dropped_total")
     private let written = Metrics.Counter(label: "sluice_audit_log_written_total")
     private let seen = Mutex((dropped: 0, written: 0))
 
-    package init(writer: RequestLogWriter) { self.writer = writer }
+    package init(writer: AuditLogWriter) { self.writer = writer }
 
     package func update() {
         backlog.record(writer.backlog)

@@ -54,7 +54,7 @@ public struct CircuitBreaker: Sendable {
         }
     }
 
-    /// Whether `allow` would say yes, without taking a probe slot (for ordering candidates).
+    /// Whether `allow` would say yes, without taking a probe slot (for ordering deployments).
     public func isAvailable(now: ContinuousClock.Instant) -> Bool {
         switch state {
         case .closed: true

@@ -54,7 +54,7 @@ public final class DeploymentStatus: Sendable {
     }
 
     /// What `begin` decided.
-    public enum Admission: Sendable, Hashable {
+    public enum Gate: Sendable, Hashable {
         /// Go ahead; `finish` must follow exactly once.
         case granted
         /// The breaker is open (or half-open with every probe slot taken).
@@ -65,8 +65,8 @@ public final class DeploymentStatus: Sendable {
 
     /// Asks the breaker for a request slot and, when granted, counts the request in flight.
     /// Every `.granted` must be followed by exactly one `finish`.
-    public func begin(now: ContinuousClock.Instant = .now) -> Admission {
-        let (admission, changed) = state.withLock { s -> (Admission, CircuitBreaker.State?) in
+    public func begin(now: ContinuousClock.Instant = .now) -> Gate {
+        let (gate, changed) = state.withLock { s -> (Gate, CircuitBreaker.State?) in
             if let until = s.coolingUntil, until > now { return (.cooling(until: until), nil) }
             let before = s.breaker.state
             guard s.breaker.allow(now: now) else { return (.breakerOpen, nil) }
@@ -74,7 +74,7 @@ public final class DeploymentStatus: Sendable {
             return (.granted, s.breaker.state != before ? s.breaker.state : nil)
         }
         if let changed { breakerGauge.record(changed.metricValue) }
-        return admission
+        return gate
     }
 
     /// How a request that `begin` let through ended.

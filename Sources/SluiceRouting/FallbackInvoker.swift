@@ -2,8 +2,8 @@ import Metrics
 import SluiceCore
 import Tracing
 
-/// The end of the pipeline: tries the route's candidates in order until one answers. A
-/// connection error, timeout, 429 or 5xx moves on to the next candidate; a context-length error
+/// The end of the pipeline: tries the route's deployments in order until one answers. A
+/// connection error, timeout, 429 or 5xx moves on to the next deployment; a context-length error
 /// moves on to a larger window; after a round through them all, another round follows after an
 /// exponential backoff with jitter (at least as long as a `Retry-After` asked), for
 /// `routing.retries` rounds, within the request's deadline. A deployment whose breaker is open
@@ -38,17 +38,17 @@ public struct FallbackInvoker: Sendable {
         InferenceHandler { request, context in try await invoke(request, context: context) }
     }
 
-    /// Why a candidate is not tried again within this request.
+    /// Why a deployment is not tried again within this request.
     private struct Plan {
-        /// Candidates not to try again (timed out; context too small).
+        /// Deployments not to try again (timed out; context too small).
         var excluded: Set<String> = []
-        /// Per candidate: not before this instant (its `Retry-After`).
+        /// Per deployment: not before this instant (its `Retry-After`).
         var notBefore: [String: ContinuousClock.Instant] = [:]
         var attempts = 0
         var lastError: (any Error)?
-        /// Candidates passed over because their breaker was open.
+        /// Deployments passed over because their breaker was open.
         var unavailable: [String] = []
-        /// Whether a candidate was passed over because of a `Retry-After` it was given.
+        /// Whether a deployment was passed over because of a `Retry-After` it was given.
         var cooling = false
     }
 
@@ -62,7 +62,7 @@ public struct FallbackInvoker: Sendable {
                 let remaining = request.deployments.filter { !plan.excluded.contains($0.name) }
                 guard !remaining.isEmpty else { break }
                 var wait = backoff.delay(round: round)
-                // When every candidate asked to be left alone, wait for the first to be ready.
+                // When every deployment asked to be left alone, wait for the first to be ready.
                 let now = ContinuousClock.now
                 let ready = remaining.map { plan.notBefore[$0.name] ?? now }.min() ?? now
                 if ready - now > wait { wait = ready - now }

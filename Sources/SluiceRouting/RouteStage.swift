@@ -35,7 +35,7 @@ public struct RouteStage: InferenceStage {
                     "examples": "\(decision.exampleScore.map { "\($0)" } ?? "none")", "chosen": "\(preferred ?? "")",
                 ])
         }
-        let ordered = route.order.candidates(
+        let ordered = route.order.ordered(
             promptTokens: promptTokens, outputTokens: outputTokens, streaming: chat.isStreaming, preferred: preferred)
         // A deployment whose window surely cannot hold the prompt is never tried. The estimate errs
         // high, so only 80% of it counts; a prompt near the limit is left to the upstream, whose

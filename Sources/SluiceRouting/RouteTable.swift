@@ -3,7 +3,7 @@ import SluiceCore
 /// What a model name a client sends resolves to: an alias (several deployments and how to order
 /// them) or one model entry (retried on its own), with the cache rule that applies.
 struct Route: Sendable {
-    let order: CandidateOrder
+    let order: DeploymentOrder
     let cacheRule: CacheRuleConfig?
     /// For `strategy: complexity`: the classifier and the two entries it chooses between.
     let complexity: ComplexityRoute?
@@ -25,14 +25,14 @@ public struct RouteTable: Sendable {
         for (name, deployment) in catalog.chat {
             let rule = config.models.first { $0.name == name }?.cache
             routes[name] = Route(
-                order: CandidateOrder(strategy: .ordered, deployments: [deployment], board: board), cacheRule: rule, complexity: nil)
+                order: DeploymentOrder(strategy: .ordered, deployments: [deployment], board: board), cacheRule: rule, complexity: nil)
         }
         for (name, alias) in config.aliases {
             var members = alias.deployments
             if let c = alias.complexity {
                 for entry in [c.cheap, c.strong] where !members.contains(entry) { members.append(entry) }
             }
-            let order = CandidateOrder(
+            let order = DeploymentOrder(
                 strategy: alias.strategy, deployments: members.compactMap { catalog.chat[$0] }, weights: alias.weights,
                 fallbacks: alias.fallbacks.compactMap { catalog.chat[$0] }, board: board, explorationRate: config.routing.explorationRate)
             let complexity = alias.complexity.flatMap { c in

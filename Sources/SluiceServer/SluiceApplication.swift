@@ -21,8 +21,8 @@ import Tracing
 public struct SluiceApplication: Sendable {
     public let http: Application<RouterResponder<SluiceRequestContext>>
     public let config: SluiceConfig
-    public let requestLog: RequestLogWriter
-    public let store: any RequestLogStore
+    public let auditLog: AuditLogWriter
+    public let store: any AuditLogStore
     public let providers: ProviderRegistry
     public let pipeline: Pipeline
     let logger: Logger
@@ -33,7 +33,7 @@ public struct SluiceApplication: Sendable {
     /// Limits, budgets and concurrency slots.
     public let limiter: any UsageLimiter
     /// Spend per key and team, from the audit log.
-    public let requestLogLedger: any SpendLedger
+    public let auditLogLedger: any SpendLedger
     /// The stores' services (PostgreSQL: the pool and the limiter's settlements), first in the group so they stop last.
     let storeServices: [any Service]
     /// Every chat deployment's breaker, load and latency.
@@ -62,7 +62,7 @@ public struct SluiceApplication: Sendable {
                 + (tracingService.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []) + [
                 // Shut down in reverse order: HTTP first (drains requests), then providers, then the writer flushes,
                 // then the database closes.
-                .init(service: requestLog),
+                .init(service: auditLog),
                 .init(service: providers),
                 .init(service: prober),
                 .init(service: cache),
@@ -124,8 +124,8 @@ public func buildApplication(config: SluiceConfig, options: BuildOptions = .init
 
 private func assemble(config: SluiceConfig, options: BuildOptions, stores: Stores, providers: ProviderRegistry) async throws -> SluiceApplication {
     let logger = options.logger
-    let requestLogStore = stores.requestLog
-    let store: any RequestLogStore = requestLogStore
+    let auditLogStore = stores.auditLog
+    let store: any AuditLogStore = auditLogStore
     let accessStore = stores.access
     let directory = KeyDirectory(store: accessStore, refresh: .milliseconds(config.auth.refreshMs), logger: logger)
     if config.auth.enabled {
@@ -135,14 +135,14 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
     }
     let limiter = stores.limiter
     let admission = AdmissionControl(limiter: limiter, defaultMaxTokens: config.auth.defaultMaxTokens)
-    let writer = RequestLogWriter(store: store, config: config.store.auditLog, logger: logger, prepare: AuditBodies(mode: config.store.auditLog.logBodies).prepare)
+    let writer = AuditLogWriter(store: store, config: config.store.auditLog, logger: logger, prepare: AuditBodies(mode: config.store.auditLog.logBodies).prepare)
     // Local model servers are up before the first request can arrive.
     try await providers.start()
     let catalog = ModelCatalog(config: config, chatProviders: providers.chat, embeddingProviders: providers.embedding)
     let requestMetrics = RequestMetrics(knownModels: Set(config.models.map(\.name)).union(config.aliases.keys))
     let recent = RecentRequests()
     let audit = config.store.auditLog
-    let recorder = RequestRecorder(
+    let recorder = AuditRecorder(
         sink: audit.enabled ? writer : DiscardingRecordSink(), metrics: config.telemetry.metrics ? requestMetrics : nil,
         recent: config.alerts.rules.isEmpty ? nil : recent)
 
@@ -164,7 +164,7 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
     invoker.tracer = tracing?.tracer
     invoker.isTraced = { InstrumentationContext.current?.otelIsSampled == true }
     let alerts = AlertEvaluator(
-        config: config.alerts, recent: recent, board: board, access: accessStore, ledger: requestLogStore,
+        config: config.alerts, recent: recent, board: board, access: accessStore, ledger: auditLogStore,
         notifier: config.alerts.webhook.map { WebhookNotifier(config: $0, logger: logger) }, logger: logger)
 
     // The request pipeline, outermost first. A new capability is one stage and one line here.
@@ -195,7 +195,7 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
     if config.auth.enabled {
         routes.merge(AdminRoutes.routes) { a, _ in a }
         routes.merge(UsageRoutes.routes) { a, _ in a }
-        routes.merge(RequestLogRoutes.routes) { a, _ in a }
+        routes.merge(AuditLogRoutes.routes) { a, _ in a }
         routes.merge(AlertRoutes.routes) { a, _ in a }
         routes.merge(DashboardRoutes.routes) { a, _ in a }
     }
@@ -217,10 +217,10 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
     GuardrailRoutes(policies: guardrails, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes)).register(on: router)
     if config.auth.enabled {
         AdminRoutes(directory: directory, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes), queues: queues).register(on: router)
-        UsageRoutes(reporter: requestLogStore).register(on: router)
-        RequestLogRoutes(log: store).register(on: router)
+        UsageRoutes(reporter: auditLogStore).register(on: router)
+        AuditLogRoutes(log: store).register(on: router)
         AlertRoutes(evaluator: alerts).register(on: router)
-        try DashboardRoutes(directory: directory, log: store, access: accessStore, ledger: requestLogStore, board: board, alerts: alerts).register(on: router)
+        try DashboardRoutes(directory: directory, log: store, access: accessStore, ledger: auditLogStore, board: board, alerts: alerts).register(on: router)
     }
 
     let http = Application(
@@ -230,8 +230,8 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         onServerRunning: options.onServerRunning,
         logger: logger)
     return SluiceApplication(
-        http: http, config: config, requestLog: writer, store: store, providers: providers, pipeline: pipeline, logger: logger, cancellers: cancellers,
-        directory: config.auth.enabled ? directory : nil, limiter: limiter, requestLogLedger: requestLogStore,
+        http: http, config: config, auditLog: writer, store: store, providers: providers, pipeline: pipeline, logger: logger, cancellers: cancellers,
+        directory: config.auth.enabled ? directory : nil, limiter: limiter, auditLogLedger: auditLogStore,
         storeServices: stores.services, board: board,
         prober: DeploymentProber(board: board, catalog: catalog, interval: .milliseconds(config.routing.probeIntervalMs), logger: logger),
         cache: cache, retention: AuditLogRetention(store: store, config: config.store.auditLog, logger: logger), alerts: alerts,

@@ -5,9 +5,9 @@ import SluiceCore
 /// The stores the configuration names, opened together: SQLite (one process; limits counted in
 /// memory) or PostgreSQL (several replicas; limits counted in the database).
 public struct Stores: Sendable {
-    public typealias RequestLog = RequestLogStore & SpendLedger & UsageReporter
+    public typealias RequestLog = AuditLogStore & SpendLedger & UsageReporter
 
-    public let requestLog: any RequestLog
+    public let auditLog: any RequestLog
     public let access: any AccessStore
     public let limiter: any UsageLimiter
     /// Where cached answers persist.
@@ -30,7 +30,7 @@ public struct Stores: Sendable {
             }
             let limiter = PostgresUsageLimiter(database: db)
             return Stores(
-                requestLog: PostgresRequestLogStore(database: db), access: PostgresAccessStore(database: db),
+                auditLog: PostgresAuditLogStore(database: db), access: PostgresAccessStore(database: db),
                 limiter: limiter, responseCache: PostgresResponseCacheStore(database: db), services: [db, limiter.settlements],
                 sqlitePath: nil)
         }
@@ -41,9 +41,9 @@ public struct Stores: Sendable {
         } catch {
             throw ConfigError(path: "store.sqlite", "cannot open the database: \(error)")
         }
-        let log = SQLiteRequestLogStore(database: db)
+        let log = SQLiteAuditLogStore(database: db)
         return Stores(
-            requestLog: log, access: SQLiteAccessStore(database: db), limiter: LocalUsageLimiter(ledger: log),
+            auditLog: log, access: SQLiteAccessStore(database: db), limiter: LocalUsageLimiter(ledger: log),
             responseCache: SQLiteResponseCacheStore(database: db), services: [],
             sqlitePath: path == ":memory:" ? nil : path)
     }

@@ -59,7 +59,7 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(2)
         }
         try await app.run()
-        logger.notice("sluice stopped", metadata: ["audit_rows_written": "\(app.requestLog.written)", "audit_rows_dropped": "\(app.requestLog.dropped)"])
+        logger.notice("sluice stopped", metadata: ["audit_rows_written": "\(app.auditLog.written)", "audit_rows_dropped": "\(app.auditLog.dropped)"])
     }
 }
 

@@ -73,8 +73,8 @@ import Testing
     /// and match Foundation's bytes.
     @Test func writesRequestDetailsAsFoundationDoes() throws {
         let samples = [
-            RequestDetails(),
-            RequestDetails(
+            AuditDetails(),
+            AuditDetails(
                 attempts: [
                     .init(deployment: "a\"b", status: 502, errorCode: "upstream_error", latencyMs: 12.25),
                     .init(deployment: "b", status: 200, errorCode: nil, latencyMs: 3),
@@ -84,7 +84,7 @@ import Testing
         ]
         for details in samples {
             #expect(details.jsonText == String(buffer: try JSONCoding.encode(details)))
-            #expect(RequestDetails(jsonText: details.jsonText) == details)
+            #expect(AuditDetails(jsonText: details.jsonText) == details)
         }
     }
 

@@ -42,7 +42,7 @@ import Testing
                 uri: "/v1/chat/completions", method: .post, headers: [.authorization: "Bearer sk-sluice-nope", HTTPField.Name("x-request-id")!: "refused-1"], body: chatBody()
             ) { #expect($0.status == .unauthorized) }
             // Refused at the door, still in the audit log (without the key).
-            await app.requestLog.drain()
+            await app.auditLog.drain()
             let row = try #require(try await app.store.recent(limit: 10).first { $0.id == "refused-1" })
             #expect(row.status == 401 && row.errorCode == "invalid_api_key" && row.endpoint == "chat.completions" && row.keyID == "")
             // Public paths need none.
@@ -151,7 +151,7 @@ import Testing
             try await client.execute(uri: "/v1/chat/completions", method: .post, headers: Self.headers(blue), body: chatBody(#""temperature":9"#)) {
                 #expect($0.status == .badRequest)
             }
-            await app.requestLog.drain()
+            await app.auditLog.drain()
             try await client.execute(uri: "/admin/usage?group_by=key", method: .get, headers: Self.headers(viewer)) { response in
                 #expect(response.status == .ok)
                 let rows = try #require(response.body.json?["data"]?.arrayValue)
@@ -249,7 +249,7 @@ import Testing
             }
             // Three calls, each with a longer prompt than the last: far more than one call's usage.
             #expect(usage.promptTokens > 3 * 8)
-            await app.requestLog.drain()
+            await app.auditLog.drain()
             let row = try #require(try await app.store.recent(limit: 10).first { $0.id == "repaired" })
             #expect(row.tokensIn == usage.promptTokens)
             #expect(row.tokensOut == usage.completionTokens)
@@ -302,8 +302,8 @@ import Testing
                 let ok = results.filter { $0.0 == 200 }.count
                 #expect(ok > 0)
                 #expect(results.allSatisfy { $0.0 == 200 || ($0.0 == 429 && $0.1 == "insufficient_quota") })
-                await app.requestLog.drain()
-                let spent = try await app.requestLogLedger.spend(keyID: id, teamID: nil, since: 0)
+                await app.auditLog.drain()
+                let spent = try await app.auditLogLedger.spend(keyID: id, teamID: nil, since: 0)
                 #expect(spent <= 0.10 + 1e-9, "spent \(spent)")
                 #expect(spent > 0.05, "spent \(spent)")
                 let (daySpent, reserved) = (app.limiter as! LocalUsageLimiter).daySpend("key:\(id)")

@@ -20,8 +20,8 @@ import Testing
         func send(_ event: AlertEvent) async { events.withLock { $0.append(event) } }
     }
 
-    func sample(_ time: Double, model: String = "m", status: Int = 200, ms: Double) -> RequestRecord {
-        RequestRecord(
+    func sample(_ time: Double, model: String = "m", status: Int = 200, ms: Double) -> AuditRecord {
+        AuditRecord(
             id: UUID().uuidString, time: time, endpoint: "chat.completions", modelRequested: model, deployment: model, status: status, errorCode: nil,
             latencyMs: ms, ttftMs: nil, tokensIn: 1, tokensOut: 1, costUSD: 0, cacheStatus: "miss", stream: false, attempts: 1)
     }
@@ -32,7 +32,7 @@ import Testing
         let db = try SQLiteDatabase(path: ":memory:")
         return AlertEvaluator(
             config: AlertsConfig(rules: rules), recent: recent, board: board, access: SQLiteAccessStore(database: db),
-            ledger: SQLiteRequestLogStore(database: db), notifier: nil, logger: Logger(label: "test"))
+            ledger: SQLiteAuditLogStore(database: db), notifier: nil, logger: Logger(label: "test"))
     }
 
     @Test func latencyAndErrorRateFireAndResolve() async throws {
@@ -110,7 +110,7 @@ import Testing
 
             let db = try SQLiteDatabase(path: ":memory:")
             let access = SQLiteAccessStore(database: db)
-            let ledger = SQLiteRequestLogStore(database: db)
+            let ledger = SQLiteAuditLogStore(database: db)
             try await access.insertTeam(TeamRecord(id: "team_1", name: "search", limits: Limits(budgetUSDDay: 10), createdAt: 0))
             let now = 20_000 * 86_400.0 + 3_600
             var spend = sample(now - 60, ms: 1)

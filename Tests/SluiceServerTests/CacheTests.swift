@@ -76,7 +76,7 @@ import Testing
             #expect(try await Self.send(client, capped).cache == "miss")
         }
         #expect(probe.started(model: "small") == 3)
-        await app.requestLog.drain()
+        await app.auditLog.drain()
         let rows = try await app.store.recent(limit: 10)
         let hit = try #require(rows.first { $0.id == "c-2" })
         let miss = try #require(rows.first { $0.id == "c-1" })
@@ -209,7 +209,7 @@ import Testing
             #expect(try await Self.send(client, Self.body()).cache == "miss")
         }
         #expect(probe.started(model: "small") == 2)
-        await app.requestLog.drain()
+        await app.auditLog.drain()
         let hit = try #require(try await app.store.recent(limit: 10).first { $0.id == "s-2" })
         #expect(hit.stream && hit.cacheStatus == "hit" && hit.costUSD == 0)
     }
@@ -241,7 +241,7 @@ import Testing
             #expect(try await Self.send(client, system).cache == "miss")
         }
         #expect(probe.started(model: "small") == 3)
-        await app.requestLog.drain()
+        await app.auditLog.drain()
         let rows = try await app.store.recent(limit: 10)
         #expect(rows.contains { $0.cacheStatus == "semantic-hit" && $0.details.cacheSimilarity ?? 0 > 0.99 })
     }

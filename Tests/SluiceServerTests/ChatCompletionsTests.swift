@@ -29,7 +29,7 @@ import Testing
                 #expect(response.headers[HTTPField.Name("x-sluice-cost-usd")!] == String(format: "%.8f", expectedCost))
             }
         }
-        await app.requestLog.drain()
+        await app.auditLog.drain()
         let rows = try await app.store.recent(limit: 10)
         #expect(rows.count == 1)
         let row = try #require(rows.first)

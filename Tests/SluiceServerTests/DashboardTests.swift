@@ -17,7 +17,7 @@ import Testing
             let (_, appKey) = try await AccessTests.createKey(client, #"{"name":"svc"}"#)
             try await client.execute(uri: "/v1/chat/completions", method: .post, headers: AccessTests.headers(appKey),
                 body: ByteBuffer(string: #"{"model":"sim-small","messages":[{"role":"user","content":"hi"}]}"#)) { #expect($0.status == .ok) }
-            await app.requestLog.drain()
+            await app.auditLog.drain()
             // Signed out: to the sign-in form.
             try await client.execute(uri: "/dashboard/models", method: .get) { response in
                 #expect(response.status == .seeOther)

@@ -37,7 +37,7 @@ import Testing
                 #expect(decoded == floats)
             }
         }
-        await app.requestLog.drain()
+        await app.auditLog.drain()
         let rows = try await app.store.recent(limit: 10)
         #expect(rows.count == 2)
         #expect(rows.allSatisfy { $0.endpoint == "embeddings" && $0.status == 200 && $0.tokensIn > 0 })
@@ -99,7 +99,7 @@ import Testing
                 #expect(response.body.json?["error"]?["message"]?.stringValue?.contains("chat model") == true)
             }
         }
-        await app.requestLog.drain()
+        await app.auditLog.drain()
         let row = try #require(try await app.store.recent(limit: 10).first { $0.id == "e-1" })
         #expect(row.endpoint == "embeddings" && row.status == 200 && row.deployment == "sim-embed")
         #expect(row.attempts == 2)

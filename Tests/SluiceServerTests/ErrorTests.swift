@@ -134,7 +134,7 @@ import Testing
             _ = try await client.execute(
                 uri: "/v1/chat/completions", method: .post, body: ByteBuffer(string: #"{"model":"gpt-nope","messages":[{"role":"user","content":"x"}]}"#))
         }
-        await app.requestLog.drain()
+        await app.auditLog.drain()
         let rows = try await app.store.recent(limit: 10)
         #expect(Set(rows.map(\.status)) == [400, 404])
         #expect(rows.contains { $0.errorCode == "model_not_found" && $0.modelRequested == "gpt-nope" })

@@ -54,7 +54,7 @@ import Testing
                 #expect(response.body.json?["error"]?["param"] == "messages[0].content")
             }
         }
-        await app.requestLog.drain()
+        await app.auditLog.drain()
         let rows = try await app.store.recent(limit: 10)
         #expect(rows.count == 4)
         #expect(rows.allSatisfy { $0.status == 400 && $0.deployment == nil })
@@ -202,7 +202,7 @@ import Testing
                 #expect(read.done)
             }
         }
-        await app.requestLog.drain()
+        await app.auditLog.drain()
         let rows = try await app.store.recent(limit: 2)
         #expect(rows.count == 2)
         for row in rows {
@@ -271,7 +271,7 @@ import Testing
                 #expect(read.chunks.contains { $0["error"]?["code"] == "guardrail_blocked" })
             }
         }
-        await app.requestLog.drain()
+        await app.auditLog.drain()
         let rows = try await app.store.recent(limit: 10)
         let topicEvents: [GuardrailEvent] = rows.flatMap(\.details.guardrails).filter { $0.check == "topics" }
         #expect(topicEvents.filter { $0.direction == "input" }.count == 1)

@@ -53,7 +53,7 @@ import Testing
                 let at = try #require(cancelledAt, "the upstream stream was never cancelled")
                 #expect(at - closedAt < .milliseconds(100), "cancelled \(at - closedAt) after the client left")
                 #expect(probe.instant(of: .finished, requestID: "disconnect-1") == nil)
-                await app.requestLog.drain()
+                await app.auditLog.drain()
                 let row = try #require(try await app.store.recent(limit: 5).first { $0.id == "disconnect-1" })
                 #expect(row.status == 499)
                 #expect(row.errorCode == "client_disconnected")
@@ -102,7 +102,7 @@ import Testing
         #expect(body.hasSuffix("data: [DONE]\n\n"))
         #expect(probe.instant(of: .finished, requestID: "shutdown-1") != nil)
         // The service group has returned: the writer flushed before it did.
-        #expect(app.requestLog.backlog == 0)
+        #expect(app.auditLog.backlog == 0)
         let row = try #require(try await app.store.recent(limit: 5).first { $0.id == "shutdown-1" })
         #expect(row.status == 200)
         #expect(row.tokensOut == 20)
@@ -138,6 +138,6 @@ import Testing
         #expect(ok == 10_000)
         // The service group has shut down, so the writer has flushed: one row per request.
         #expect(try await app.store.count() == 10_000)
-        #expect(app.requestLog.dropped == 0)
+        #expect(app.auditLog.dropped == 0)
     }
 }

@@ -55,8 +55,8 @@ import Testing
     @Test func onlySluicesOwnRefusalsCountAsRateLimitRejections() {
         MetricsBackend.install()
         let metrics = RequestMetrics(knownModels: ["m"])
-        func record(_ deployment: String?) -> RequestRecord {
-            RequestRecord(
+        func record(_ deployment: String?) -> AuditRecord {
+            AuditRecord(
                 id: "r", time: 0, endpoint: "chat.completions", modelRequested: "m", deployment: deployment, status: 429, errorCode: "metrics_probe_refusal",
                 latencyMs: 1, ttftMs: nil, tokensIn: 0, tokensOut: 0, costUSD: 0, cacheStatus: "off", stream: false, attempts: 0)
         }

@@ -102,8 +102,8 @@ struct PostgresReplicaTests {
                     try await Task.sleep(for: .milliseconds(20))
                 }
                 #expect(try await limiter.inFlight("key:\(id)") == 0)
-                await appA.requestLog.drain()
-                let spent = try await appA.requestLogLedger.spend(keyID: id, teamID: nil, since: 0)
+                await appA.auditLog.drain()
+                let spent = try await appA.auditLogLedger.spend(keyID: id, teamID: nil, since: 0)
                 #expect(spent <= 0.002 + 1e-12, "spent \(spent)")
             }
         }

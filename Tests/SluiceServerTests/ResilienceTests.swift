@@ -103,7 +103,7 @@ import Testing
                 }
             }
         }
-        await app.requestLog.drain()
+        await app.auditLog.drain()
         let rows = try await app.store.recent(limit: 10)
         #expect(rows.count == 2)
         for row in rows {
@@ -270,7 +270,7 @@ import Testing
                 }
             }
         }
-        await app.requestLog.drain()
+        await app.auditLog.drain()
         let rows = try await app.store.recent(limit: 10)
         let easy = try #require(rows.first { $0.id == "easy-1" }?.details.routingScore)
         let strong = try #require(rows.first { $0.id == "hard-1" }?.details.routingScore)
@@ -285,7 +285,7 @@ import Testing
                 #expect(response.status == .ok)
             }
         }
-        await app.requestLog.drain()
+        await app.auditLog.drain()
         let row = try #require(try await app.store.recent(limit: 1).first)
         #expect(row.attempts == 2)
         #expect(row.deployment == "backup")

@@ -38,7 +38,7 @@ import Testing
                 #expect(normalized(response.body) == expected)
             }
         }
-        await app.requestLog.drain()
+        await app.auditLog.drain()
         let row = try #require(try await app.store.recent(limit: 1).first)
         #expect(row.stream)
         #expect(row.status == 200)
@@ -97,7 +97,7 @@ import Testing
                 #expect(!String(buffer: response.body).contains("[DONE]"))
             }
         }
-        await app.requestLog.drain()
+        await app.auditLog.drain()
         let row = try #require(try await app.store.recent(limit: 1).first)
         #expect(row.status == 502)
         #expect(row.errorCode == "upstream_error")

@@ -76,7 +76,7 @@ import Testing
                 // Spans are exported every 50 ms.
                 for _ in 0..<100 where !received() { try await Task.sleep(for: .milliseconds(50)) }
                 try await Task.sleep(for: .milliseconds(200))
-                await app.requestLog.drain()
+                await app.auditLog.drain()
                 return try await app.store.recent(limit: 1).first?.details.traceID
             }
         }

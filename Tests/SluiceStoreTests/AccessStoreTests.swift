@@ -56,16 +56,16 @@ import Testing
     }
 
     @Test func spendIsSummedPerKeyAndTeamFromTheAuditLog() async throws {
-        var logs: [any Stores.RequestLog] = [SQLiteRequestLogStore(database: try SQLiteDatabase(path: ":memory:"))]
+        var logs: [any Stores.RequestLog] = [SQLiteAuditLogStore(database: try SQLiteDatabase(path: ":memory:"))]
         if let url = try await PostgresTestDatabase.fresh() {
-            logs.append(PostgresRequestLogStore(database: try await PostgresDatabase(url: url, logger: Logger(label: "test"))))
+            logs.append(PostgresAuditLogStore(database: try await PostgresDatabase(url: url, logger: Logger(label: "test"))))
         }
         for log in logs { try await checkSpendAndUsage(log) }
     }
 
     func checkSpendAndUsage(_ log: any Stores.RequestLog) async throws {
-        func row(_ id: String, key: String, team: String, time: Double, cost: Double) -> RequestRecord {
-            RequestRecord(
+        func row(_ id: String, key: String, team: String, time: Double, cost: Double) -> AuditRecord {
+            AuditRecord(
                 id: id, time: time, endpoint: "chat.completions", keyID: key, modelRequested: "m", deployment: "m", status: 200, errorCode: nil,
                 latencyMs: 1, ttftMs: nil, tokensIn: 1, tokensOut: 1, costUSD: cost, cacheStatus: "none", stream: false, attempts: 1, teamID: team)
         }

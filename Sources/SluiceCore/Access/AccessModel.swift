@@ -4,7 +4,7 @@ public enum Role: String, Sendable, Hashable, Codable, CaseIterable {
     case admin
     /// The inference endpoints (`/v1/*`) only.
     case app
-    /// Read-only administration: usage, the request log, the dashboard.
+    /// Read-only administration: usage, the audit log, the dashboard.
     case viewer
 }
 

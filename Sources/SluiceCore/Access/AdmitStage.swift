@@ -46,7 +46,7 @@ public struct AdmitStage: InferenceStage {
     public init(admission: AdmissionControl) { self.admission = admission }
 
     public func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
-        // The highest price among the candidates: a fallback must not overspend the reservation.
+        // The highest price among the deployments: a fallback must not overspend the reservation.
         let price = request.deployments.map(\.price).max { a, b in
             a.inputPerMTok + a.outputPerMTok < b.inputPerMTok + b.outputPerMTok
         } ?? .free

@@ -170,12 +170,12 @@ public struct ComplexityRoutingConfig: Sendable, Decodable {
 
 /// `routing:` — retries, backoff and circuit breakers for every alias and model.
 public struct RoutingConfig: Sendable, Decodable {
-    /// Rounds through the candidates after the first, for retryable failures.
+    /// Rounds through the deployments after the first, for retryable failures.
     public var retries: Int = 2
     /// The first backoff; each further round doubles it, with jitter, up to `max_backoff_ms`.
     public var backoffMs: Int = 100
     public var maxBackoffMs: Int = 5_000
-    /// A `Retry-After` longer than this is not waited for (the next candidate, or the error).
+    /// A `Retry-After` longer than this is not waited for (the next deployment, or the error).
     public var maxRetryAfterS: Int = 30
     public var breaker: BreakerConfig = .init()
     /// How often deployments with an open breaker are probed (their health check).

@@ -54,8 +54,7 @@ public struct InferenceRequest: Sendable {
     }
 }
 
-/// A model entry of the config bound to its provider: what a request is finally sent to. A
-/// route's deployments, in the order they are tried, are its candidates.
+/// A model entry of the config bound to its provider: what a request is finally sent to.
 public struct Deployment: Sendable {
     /// What the deployment serves, and through which provider.
     public enum Provider: Sendable {

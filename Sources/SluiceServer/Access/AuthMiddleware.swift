@@ -12,7 +12,7 @@ struct AuthMiddleware: RouterMiddleware {
     let directory: KeyDirectory
     let publicPaths: Set<String>
     /// Refused requests get their log line and audit row too (who knocked, on what, when).
-    let recorder: RequestRecorder
+    let recorder: AuditRecorder
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
@@ -58,7 +58,7 @@ struct AuthMiddleware: RouterMiddleware {
             } else if path.hasPrefix("/v1/") || path == "/v1" {
                 self = .inference
             } else if path.hasPrefix("/admin/") || path == "/admin" {
-                // What a viewer may read: usage, the request log and the alerts.
+                // What a viewer may read: usage, the audit log and the alerts.
                 self = .admin(readable: path.hasPrefix("/admin/usage") || path.hasPrefix("/admin/requests") || path.hasPrefix("/admin/alerts"))
             } else {
                 return nil

@@ -9,12 +9,12 @@ import SluiceObservability
 import SluiceRouting
 
 /// `GET /dashboard…`: server-rendered pages for admins and viewers: overview, models and
-/// deployments, keys and teams, the request log with a detail view, guardrail events and alerts.
+/// deployments, keys and teams, the audit log with a detail view, guardrail events and alerts.
 /// A sign-in form puts the key in an HttpOnly, SameSite=Strict cookie; pages load nothing from
 /// elsewhere (a Content-Security-Policy says so) and draw charts as inline SVG.
 struct DashboardRoutes: Sendable {
     let directory: KeyDirectory
-    let log: any RequestLogStore
+    let log: any AuditLogStore
     let access: any AccessStore
     let ledger: any SpendLedger
     let board: DeploymentBoard
@@ -25,7 +25,7 @@ struct DashboardRoutes: Sendable {
     /// Rows read for the overview and the guardrail page at most.
     static let maxRows = 50_000
 
-    init(directory: KeyDirectory, log: any RequestLogStore, access: any AccessStore, ledger: any SpendLedger, board: DeploymentBoard, alerts: AlertEvaluator)
+    init(directory: KeyDirectory, log: any AuditLogStore, access: any AccessStore, ledger: any SpendLedger, board: DeploymentBoard, alerts: AlertEvaluator)
         throws
     {
         self.directory = directory
@@ -51,7 +51,7 @@ struct DashboardRoutes: Sendable {
         router.get("/dashboard") { request, _ in try await guarded(request) { try await overview(request, $0) } }
         router.get("/dashboard/models") { request, _ in try await guarded(request) { try await models($0) } }
         router.get("/dashboard/keys") { request, _ in try await guarded(request) { try await keys($0) } }
-        router.get("/dashboard/requests") { request, _ in try await guarded(request) { try await requestLog(request, $0) } }
+        router.get("/dashboard/requests") { request, _ in try await guarded(request) { try await auditLog(request, $0) } }
         router.get("/dashboard/requests/{id}") { request, context in
             try await guarded(request) { try await requestDetail(context.parameters.get("id") ?? "", $0) }
         }
@@ -109,7 +109,7 @@ struct DashboardRoutes: Sendable {
             throw SluiceError(.invalidValue, "range must be 1h or 24h.", param: "range")
         }
         let now = Date().timeIntervalSince1970
-        let rows = try await log.search(RequestSearch(from: now - chosen.2, limit: Self.maxRows))
+        let rows = try await log.search(AuditSearch(from: now - chosen.2, limit: Self.maxRows))
         let s = TrafficSummary(rows: rows, now: now, window: chosen.2, truncated: rows.count == Self.maxRows)
         let cards: [[String: String]] = [
             ["label": "Requests", "value": "\(s.requests)"], ["label": "Requests/s", "value": String(format: "%.2f", s.requestsPerSecond)],
@@ -132,7 +132,7 @@ struct DashboardRoutes: Sendable {
 
     func models(_ p: Principal) async throws -> Response {
         let now = Date().timeIntervalSince1970
-        let rows = try await log.search(RequestSearch(from: now - 3600, limit: Self.maxRows))
+        let rows = try await log.search(AuditSearch(from: now - 3600, limit: Self.maxRows))
         let s = TrafficSummary(rows: rows, now: now, window: 3600)
         let models: [[String: String]] = s.models.map { m in
             [
@@ -184,7 +184,7 @@ struct DashboardRoutes: Sendable {
         return page("keys", title: "Keys and teams", principal: p, ["teams": teamRows, "keys": keyRows])
     }
 
-    func requestLog(_ request: Request, _ p: Principal) async throws -> Response {
+    func auditLog(_ request: Request, _ p: Principal) async throws -> Response {
         let q = request.uri.queryParameters
         var values: [String: Any] = [:]
         for name in ["model", "key", "status", "q"] { values[name] = q.get(name) ?? "" }
@@ -192,9 +192,9 @@ struct DashboardRoutes: Sendable {
         var params = FlatDictionary<Substring, Substring>()
         for (k, v) in q where !v.isEmpty && k != "cursor" { params[k] = v }
         do {
-            var search = try RequestLogRoutes.search(params, extra: [])
+            var search = try AuditLogRoutes.search(params, extra: [])
             if let raw = q.get("cursor") {
-                guard let cursor = RequestSearch.Cursor(encoded: raw) else {
+                guard let cursor = AuditSearch.Cursor(encoded: raw) else {
                     throw SluiceError(.invalidValue, "cursor is not one this page made; follow the Older link as it came.", param: "cursor")
                 }
                 search.cursor = cursor
@@ -204,7 +204,7 @@ struct DashboardRoutes: Sendable {
             if rows.count > 50, let last = rows.dropLast().last {
                 rows.removeLast()
                 var link = params.map { "\($0.key)=\(Self.queryEscape(String($0.value)))" }
-                link.append("cursor=\(RequestSearch.Cursor(time: last.time, id: last.id).encoded)")
+                link.append("cursor=\(AuditSearch.Cursor(time: last.time, id: last.id).encoded)")
                 values["next"] = "/dashboard/requests?" + link.joined(separator: "&")
             }
             values["rows"] = rows.map { r -> [String: String] in
@@ -218,12 +218,12 @@ struct DashboardRoutes: Sendable {
             values["error"] = error.message
             values["rows"] = [[String: String]]()
         }
-        return page("requests", title: "Request log", principal: p, values)
+        return page("requests", title: "Audit log", principal: p, values)
     }
 
     func requestDetail(_ id: String, _ p: Principal) async throws -> Response {
         guard let r = try await log.record(id: id) else {
-            return page("requests", title: "Request log", principal: p, ["error": "No request with id '\(id)' in the audit log.", "rows": [[String: String]]()], status: .notFound)
+            return page("requests", title: "Audit log", principal: p, ["error": "No request with id '\(id)' in the audit log.", "rows": [[String: String]]()], status: .notFound)
         }
         let fields: [[String: String]] = [
             ["name": "time (UTC)", "value": Self.utc(r.time)], ["name": "endpoint", "value": r.endpoint], ["name": "key", "value": r.keyID.isEmpty ? "—" : r.keyID],
@@ -251,7 +251,7 @@ struct DashboardRoutes: Sendable {
     }
 
     func guardrailEvents(_ p: Principal) async throws -> Response {
-        let rows = try await log.search(RequestSearch(limit: 5000))
+        let rows = try await log.search(AuditSearch(limit: 5000))
         var counts: [[String]: Int] = [:]
         var latest: [[String: String]] = []
         for r in rows {
@@ -285,7 +285,7 @@ struct DashboardRoutes: Sendable {
     // MARK: Rendering
 
     static let nav: [(String, String)] = [
-        ("/dashboard", "Overview"), ("/dashboard/models", "Models"), ("/dashboard/keys", "Keys & teams"), ("/dashboard/requests", "Requests"),
+        ("/dashboard", "Overview"), ("/dashboard/models", "Models"), ("/dashboard/keys", "Keys & teams"), ("/dashboard/requests", "Audit log"),
         ("/dashboard/guardrails", "Guardrails"), ("/dashboard/alerts", "Alerts"),
     ]
 
@@ -296,7 +296,7 @@ struct DashboardRoutes: Sendable {
             context["signedIn"] = true
             context["who"] = principal.key.name
             context["role"] = principal.key.role.rawValue
-            context["nav"] = Self.nav.map { ["href": $0.0, "label": $0.1, "on": $0.1 == title || (title.hasPrefix("Request") && $0.1 == "Requests")] }
+            context["nav"] = Self.nav.map { ["href": $0.0, "label": $0.1, "on": $0.1 == title || (title.hasPrefix("Request ") && $0.1 == "Audit log")] }
         }
         let html = library.render(context, withTemplate: template) ?? "<!doctype html><title>Sluice</title><p>Template \(template) is missing."
         var headers = HTTPFields()

@@ -90,7 +90,7 @@ enum DashboardTemplates {
 
     static let requests = """
         {{<layout}}{{$content}}
-        <h1>Request log</h1>
+        <h1>Audit log</h1>
         <form class="filters" method="get" action="/dashboard/requests">
         <input name="model" placeholder="model" value="{{model}}"><input name="key" placeholder="key id" value="{{key}}">
         <input name="status" placeholder="status (429, 5xx)" value="{{status}}" size="12"><input name="q" placeholder="search" value="{{q}}">

@@ -55,7 +55,7 @@ struct TrafficSummary: Sendable {
         return sorted[min(sorted.count, max(1, rank)) - 1]
     }
 
-    init(rows: [RequestRecord], now: Double, window: Double, bucketCount: Int = 30, truncated: Bool = false) {
+    init(rows: [AuditRecord], now: Double, window: Double, bucketCount: Int = 30, truncated: Bool = false) {
         self.window = window
         self.truncated = truncated
         let start = now - window

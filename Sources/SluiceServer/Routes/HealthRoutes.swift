@@ -4,7 +4,7 @@ import SluiceObservability
 
 /// `/healthz` (the process answers) and `/readyz` (the store answers and a provider is healthy).
 struct HealthRoutes: Sendable {
-    let store: any RequestLogStore
+    let store: any AuditLogStore
     let providers: ProviderRegistry
 
     func register(on router: Router<SluiceRequestContext>) {

@@ -11,7 +11,7 @@ struct OpenAIRoutes: Sendable {
     let pipeline: Pipeline
     let catalog: ModelCatalog
     /// Records requests refused before the pipeline (a body that does not decode or validate).
-    let recorder: RequestRecorder
+    let recorder: AuditRecorder
     let body: RequestBodyReader
     let startedAt: Int
     /// `server.request_timeout_s`: the longest a request (a stream included) may take.

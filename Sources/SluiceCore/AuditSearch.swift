@@ -1,7 +1,7 @@
 import Foundation
 
 /// A search of the audit log: filters, newest first, one page at a time.
-public struct RequestSearch: Sendable, Hashable {
+public struct AuditSearch: Sendable, Hashable {
     /// A status code, or a class of them (`4xx`).
     public enum StatusFilter: Sendable, Hashable {
         case exact(Int)

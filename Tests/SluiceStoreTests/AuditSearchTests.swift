@@ -5,27 +5,27 @@ import Testing
 
 /// Searching the audit log, the same over every store: in memory, SQLite, and PostgreSQL when
 /// the test cluster is there.
-@Suite struct RequestSearchTests {
-    func stores() async throws -> [(String, any RequestLogStore)] {
-        var out: [(String, any RequestLogStore)] = [
-            ("memory", InMemoryRequestLogStore()), ("sqlite", SQLiteRequestLogStore(database: try SQLiteDatabase(path: ":memory:"))),
+@Suite struct AuditSearchTests {
+    func stores() async throws -> [(String, any AuditLogStore)] {
+        var out: [(String, any AuditLogStore)] = [
+            ("memory", InMemoryAuditLogStore()), ("sqlite", SQLiteAuditLogStore(database: try SQLiteDatabase(path: ":memory:"))),
         ]
         if let url = try await PostgresTestDatabase.fresh() {
-            out.append(("postgres", PostgresRequestLogStore(database: try await PostgresDatabase(url: url, logger: Logger(label: "test")))))
+            out.append(("postgres", PostgresAuditLogStore(database: try await PostgresDatabase(url: url, logger: Logger(label: "test")))))
         }
         return out
     }
 
     func row(_ id: String, time: Double, model: String = "gpt-4o", deployment: String? = "gpt-4o-azure", status: Int = 200, key: String = "k1",
-             team: String = "", cache: String = "miss", error: String? = nil) -> RequestRecord {
-        RequestRecord(
+             team: String = "", cache: String = "miss", error: String? = nil) -> AuditRecord {
+        AuditRecord(
             id: id, time: time, endpoint: "chat.completions", keyID: key, modelRequested: model, deployment: deployment, status: status, errorCode: error,
             latencyMs: 12, ttftMs: nil, tokensIn: 3, tokensOut: 4, costUSD: 0.01, cacheStatus: cache, stream: false, attempts: 1, teamID: team)
     }
 
     @Test func filtersAndCursorPagesAgreeAcrossStores() async throws {
         // 25 rows; two share a time, so the cursor has to break ties by id.
-        var rows: [RequestRecord] = []
+        var rows: [AuditRecord] = []
         for i in 0..<25 {
             let model = i % 2 == 0 ? "gpt-4o" : "claude"
             let limited = i % 5 == 0
@@ -42,30 +42,30 @@ import Testing
             try await store.append(rows)
             // Newest first, page by page, nothing lost or repeated.
             var seen: [String] = []
-            var search = RequestSearch(limit: 7)
+            var search = AuditSearch(limit: 7)
             while true {
                 let page = try await store.search(search)
                 seen += page.map(\.id)
                 guard page.count == 7, let last = page.last else { break }
-                search.cursor = RequestSearch.Cursor(time: last.time, id: last.id)
+                search.cursor = AuditSearch.Cursor(time: last.time, id: last.id)
             }
-            let expected: [String] = rows.sorted { (a: RequestRecord, b: RequestRecord) in (a.time, a.id) > (b.time, b.id) }.map { $0.id }
+            let expected: [String] = rows.sorted { (a: AuditRecord, b: AuditRecord) in (a.time, a.id) > (b.time, b.id) }.map { $0.id }
             #expect(seen == expected, "\(name)")
 
-            let count: (RequestSearch) async throws -> Int = { try await store.search($0).count }
-            #expect(try await count(RequestSearch(from: 1005, to: 1010, limit: 100)) == 5, "\(name)")
-            #expect(try await count(RequestSearch(keyID: "k1", limit: 100)) == 11, "\(name)")
-            #expect(try await count(RequestSearch(teamID: "t1", limit: 100)) == 9, "\(name)")
-            #expect(try await count(RequestSearch(model: "claude", limit: 100)) == 12, "\(name)")
-            #expect(try await count(RequestSearch(model: "gpt-4o-azure", limit: 100)) == 26, "\(name): the deployment matches too")
-            #expect(try await count(RequestSearch(status: .exact(429), limit: 100)) == 5, "\(name)")
-            #expect(try await count(RequestSearch(status: .classOf(2), limit: 100)) == 21, "\(name)")
-            #expect(try await count(RequestSearch(cache: "hit", limit: 100)) == 7, "\(name)")
-            #expect(try await count(RequestSearch(text: "RATE_LIMIT", limit: 100)) == 5, "\(name): case-insensitive")
-            #expect(try await count(RequestSearch(text: "req_1", limit: 100)) == 10, "\(name)")
+            let count: (AuditSearch) async throws -> Int = { try await store.search($0).count }
+            #expect(try await count(AuditSearch(from: 1005, to: 1010, limit: 100)) == 5, "\(name)")
+            #expect(try await count(AuditSearch(keyID: "k1", limit: 100)) == 11, "\(name)")
+            #expect(try await count(AuditSearch(teamID: "t1", limit: 100)) == 9, "\(name)")
+            #expect(try await count(AuditSearch(model: "claude", limit: 100)) == 12, "\(name)")
+            #expect(try await count(AuditSearch(model: "gpt-4o-azure", limit: 100)) == 26, "\(name): the deployment matches too")
+            #expect(try await count(AuditSearch(status: .exact(429), limit: 100)) == 5, "\(name)")
+            #expect(try await count(AuditSearch(status: .classOf(2), limit: 100)) == 21, "\(name)")
+            #expect(try await count(AuditSearch(cache: "hit", limit: 100)) == 7, "\(name)")
+            #expect(try await count(AuditSearch(text: "RATE_LIMIT", limit: 100)) == 5, "\(name): case-insensitive")
+            #expect(try await count(AuditSearch(text: "req_1", limit: 100)) == 10, "\(name)")
             // LIKE's wildcards in the text are literal.
-            #expect(try await count(RequestSearch(text: "%", limit: 100)) == 0, "\(name)")
-            #expect(try await count(RequestSearch(keyID: "k2", status: .exact(429), cache: "hit", limit: 100)) == 1, "\(name)")
+            #expect(try await count(AuditSearch(text: "%", limit: 100)) == 0, "\(name)")
+            #expect(try await count(AuditSearch(keyID: "k2", status: .exact(429), cache: "hit", limit: 100)) == 1, "\(name)")
             #expect(try await store.record(id: "req_07")?.time == 1007, "\(name)")
             #expect(try await store.record(id: "nope") == nil, "\(name)")
         }
@@ -73,7 +73,7 @@ import Testing
 
     @Test func purgeDeletesOldRowsAndClearsOldBodies() async throws {
         for (name, store) in try await stores() {
-            var rows: [RequestRecord] = []
+            var rows: [AuditRecord] = []
             for (i, t) in [100.0, 200, 300, 400].enumerated() {
                 var r = row("p\(i)", time: t)
                 r.requestBody = #"[{"role":"user","content":"hi"}]"#
@@ -95,9 +95,9 @@ import Testing
     }
 
     @Test func cursorsRoundTripAndRefuseGarbage() {
-        let c = RequestSearch.Cursor(time: 1_732_000_000.123456, id: "req_a:b")
-        #expect(RequestSearch.Cursor(encoded: c.encoded) == c)
-        #expect(RequestSearch.Cursor(encoded: "not a cursor") == nil)
-        #expect(RequestSearch.Cursor(encoded: "") == nil)
+        let c = AuditSearch.Cursor(time: 1_732_000_000.123456, id: "req_a:b")
+        #expect(AuditSearch.Cursor(encoded: c.encoded) == c)
+        #expect(AuditSearch.Cursor(encoded: "not a cursor") == nil)
+        #expect(AuditSearch.Cursor(encoded: "") == nil)
     }
 }

@@ -1,7 +1,7 @@
 import NIOCore
 
 /// One row of the audit log: what was asked, what served it, how it went, what it cost.
-public struct RequestRecord: Sendable, Hashable, Codable {
+public struct AuditRecord: Sendable, Hashable, Codable {
     public var id: String
     /// Unix time in seconds when the request arrived.
     public var time: Double
@@ -23,7 +23,7 @@ public struct RequestRecord: Sendable, Hashable, Codable {
     /// How many upstream attempts the request took.
     public var attempts: Int
     /// Every attempt, the guardrails' findings, the routing and cache decisions (a JSON column).
-    public var details: RequestDetails
+    public var details: AuditDetails
     /// The request's messages as JSON, when `audit_log.log_bodies` keeps them (redacted or not).
     public var requestBody: String?
     /// The answer's text, when `audit_log.log_bodies` keeps it.
@@ -41,7 +41,7 @@ public struct RequestRecord: Sendable, Hashable, Codable {
     public init(
         id: String, time: Double, endpoint: String, keyID: String = "", modelRequested: String, deployment: String?,
         status: Int, errorCode: String?, latencyMs: Double, ttftMs: Double?, tokensIn: Int, tokensOut: Int,
-        costUSD: Double, cacheStatus: String, stream: Bool, attempts: Int, teamID: String = "", details: RequestDetails = .init(),
+        costUSD: Double, cacheStatus: String, stream: Bool, attempts: Int, teamID: String = "", details: AuditDetails = .init(),
         requestBody: String? = nil, responseBody: String? = nil
     ) {
         self.details = details
@@ -69,7 +69,7 @@ public struct RequestRecord: Sendable, Hashable, Codable {
 
 /// The parts of an audit-log row that are lists or optional decisions, kept as one JSON document
 /// so that a new kind of detail needs no migration.
-public struct RequestDetails: Sendable, Hashable, Codable {
+public struct AuditDetails: Sendable, Hashable, Codable {
     /// Every call to an upstream, in order (the last one answered when the request succeeded).
     public var attempts: [UpstreamAttempt]
     /// What the guardrails found and did (types and positions, never the matched text).
@@ -156,7 +156,7 @@ public struct RequestDetails: Sendable, Hashable, Codable {
 
     /// Details read back from the `details` column; a row written before the column existed has `{}`.
     public init(jsonText: String?) {
-        guard let jsonText, let value = try? JSONCoding.decode(RequestDetails.self, from: ByteBuffer(string: jsonText)) else {
+        guard let jsonText, let value = try? JSONCoding.decode(AuditDetails.self, from: ByteBuffer(string: jsonText)) else {
             self.init()
             return
         }
@@ -165,17 +165,17 @@ public struct RequestDetails: Sendable, Hashable, Codable {
 }
 
 /// Where audit-log rows are kept.
-public protocol RequestLogStore: Sendable {
+public protocol AuditLogStore: Sendable {
     /// Appends rows in one transaction.
-    func append(_ records: [RequestRecord]) async throws
+    func append(_ records: [AuditRecord]) async throws
     /// The most recent rows, newest first.
-    func recent(limit: Int) async throws -> [RequestRecord]
+    func recent(limit: Int) async throws -> [AuditRecord]
     /// How many rows there are.
     func count() async throws -> Int
     /// Rows matching a search, newest first (by time, then id), at most `limit`.
-    func search(_ search: RequestSearch) async throws -> [RequestRecord]
+    func search(_ search: AuditSearch) async throws -> [AuditRecord]
     /// One row by its request id.
-    func record(id: String) async throws -> RequestRecord?
+    func record(id: String) async throws -> AuditRecord?
     /// Deletes rows older than `rowsBefore` and clears the bodies of rows older than
     /// `bodiesBefore` (Unix seconds); answers how many rows went and how many bodies.
     func purge(rowsBefore: Double?, bodiesBefore: Double?) async throws -> (rows: Int, bodies: Int)
@@ -184,21 +184,21 @@ public protocol RequestLogStore: Sendable {
 }
 
 /// Accepts finished requests for the audit log without waiting (the writer batches them).
-public protocol RequestRecordSink: Sendable {
-    func submit(_ record: RequestRecord)
+public protocol AuditLogSink: Sendable {
+    func submit(_ record: AuditRecord)
 }
 
 /// An audit log kept in memory, for tests.
-public actor InMemoryRequestLogStore: RequestLogStore {
-    private var rows: [RequestRecord] = []
+public actor InMemoryAuditLogStore: AuditLogStore {
+    private var rows: [AuditRecord] = []
 
     public init() {}
 
-    public func append(_ records: [RequestRecord]) async throws { rows.append(contentsOf: records) }
-    public func recent(limit: Int) async throws -> [RequestRecord] { Array(rows.suffix(limit).reversed()) }
+    public func append(_ records: [AuditRecord]) async throws { rows.append(contentsOf: records) }
+    public func recent(limit: Int) async throws -> [AuditRecord] { Array(rows.suffix(limit).reversed()) }
     public func count() async throws -> Int { rows.count }
     public func ping() async throws {}
-    public func record(id: String) async throws -> RequestRecord? { rows.last { $0.id == id } }
+    public func record(id: String) async throws -> AuditRecord? { rows.last { $0.id == id } }
 
     public func purge(rowsBefore: Double?, bodiesBefore: Double?) async throws -> (rows: Int, bodies: Int) {
         let before = rows.count
@@ -214,7 +214,7 @@ public actor InMemoryRequestLogStore: RequestLogStore {
         return (before - rows.count, bodies)
     }
 
-    public func search(_ s: RequestSearch) async throws -> [RequestRecord] {
+    public func search(_ s: AuditSearch) async throws -> [AuditRecord] {
         let matching = rows.filter { r in
             if let from = s.from, r.time < from { return false }
             if let to = s.to, r.time >= to { return false }

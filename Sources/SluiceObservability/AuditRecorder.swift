@@ -2,13 +2,13 @@ import Logging
 import SluiceCore
 
 /// Writes what one request did: a structured log line at info, an audit-log row, and its metrics.
-package struct RequestRecorder: Sendable {
-    package let sink: any RequestRecordSink
+package struct AuditRecorder: Sendable {
+    package let sink: any AuditLogSink
     package var metrics: RequestMetrics?
     /// The alert rules' window of recent requests.
     package var recent: RecentRequests?
 
-    package init(sink: any RequestRecordSink, metrics: RequestMetrics? = nil, recent: RecentRequests? = nil) {
+    package init(sink: any AuditLogSink, metrics: RequestMetrics? = nil, recent: RecentRequests? = nil) {
         self.sink = sink
         self.metrics = metrics
         self.recent = recent
@@ -36,13 +36,13 @@ package struct RequestRecorder: Sendable {
         // in `tokens_saved`), a schema repair's calls are each counted once.
         let usage = settlement.usage
         let cost = settlement.costUSD
-        let record = RequestRecord(
+        let record = AuditRecord(
             id: context.requestID, time: context.receivedAtUnix, endpoint: context.endpoint, keyID: keyID,
             modelRequested: model, deployment: facts.route.deployment, status: status, errorCode: errorCode,
             latencyMs: latency, ttftMs: facts.answer.timeToFirstToken?.milliseconds, tokensIn: usage?.promptTokens ?? 0,
             tokensOut: usage?.completionTokens ?? 0, costUSD: cost, cacheStatus: facts.cache.status.rawValue, stream: stream,
             attempts: facts.route.attempts.count, teamID: context.principal?.team?.id ?? "",
-            details: RequestDetails(
+            details: AuditDetails(
                 attempts: facts.route.attempts, guardrails: facts.guardrails.events, guardrailPolicy: facts.guardrails.policy,
                 routingScore: facts.route.complexityScore, cacheSimilarity: facts.cache.similarity, tokensSaved: facts.cache.tokensSaved,
                 traceID: facts.traceID))
@@ -94,8 +94,8 @@ package struct RequestRecorder: Sendable {
 }
 
 /// A sink that keeps nothing: `store.audit_log.enabled: false`.
-package struct DiscardingRecordSink: RequestRecordSink {
+package struct DiscardingRecordSink: AuditLogSink {
     package init() {}
 
-    package func submit(_ record: RequestRecord) {}
+    package func submit(_ record: AuditRecord) {}
 }

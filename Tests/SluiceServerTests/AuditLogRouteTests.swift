@@ -9,7 +9,7 @@ import Testing
 @testable import SluiceServer
 
 /// The searchable audit log over HTTP: filters, cursor pages, one request's details, JSONL export, roles and bad input.
-@Suite struct RequestLogRouteTests {
+@Suite struct AuditLogRouteTests {
     static let admin = AccessTests.headers(AccessTests.adminKey)
 
     @Test func searchPagesDetailsAndExport() async throws {
@@ -27,7 +27,7 @@ import Testing
             try await client.execute(uri: "/v1/chat/completions", method: .post, headers: AccessTests.headers(appKey), body: missing) {
                 #expect($0.status == .notFound)
             }
-            await app.requestLog.drain()
+            await app.auditLog.drain()
 
             // Two per page, newest first, until next_cursor is null.
             var ids: [String] = []
@@ -91,7 +91,7 @@ import Testing
             headers[HTTPField.Name("x-sim-mode")!] = "echo"
             let body = #"{"model":"sim-small","stream":\#(stream),"messages":[{"role":"user","content":"Mail ann@example.com about card 4111 1111 1111 1111"}]}"#
             try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: ByteBuffer(string: body)) { #expect($0.status == .ok) }
-            await app.requestLog.drain()
+            await app.auditLog.drain()
             return try await client.execute(uri: "/admin/requests/body-1", method: .get, headers: AccessTests.headers(AccessTests.adminKey)) {
                 try #require($0.body.json)
             }
@@ -125,9 +125,9 @@ import Testing
         let following = AuditLogRetention.cutoffs(config, now: 100 * day).bodies
         #expect(following == 70 * day)
 
-        let store = InMemoryRequestLogStore()
+        let store = InMemoryAuditLogStore()
         let now = 1_000 * 86_400.0
-        var fresh = RequestRecord(
+        var fresh = AuditRecord(
             id: "new", time: now - 3_600, endpoint: "chat.completions", modelRequested: "m", deployment: nil, status: 200, errorCode: nil, latencyMs: 1,
             ttftMs: nil, tokensIn: 1, tokensOut: 1, costUSD: 0, cacheStatus: "miss", stream: false, attempts: 1, responseBody: "kept")
         var old = fresh

@@ -11,29 +11,29 @@ import Synchronization
 ///
 /// The loop runs on its own thread (`BackgroundThreadExecutor`): batches are taken, prepared,
 /// written and freed there, never on an event loop that serves requests.
-public final class RequestLogWriter: Service, RequestRecordSink {
+public final class AuditLogWriter: Service, AuditLogSink {
     struct State {
-        var queue: [RequestRecord] = []
+        var queue: [AuditRecord] = []
         var dropped = 0
         var written = 0
         var failed = 0
     }
 
-    let store: any RequestLogStore
+    let store: any AuditLogStore
     let capacity: Int
     let batchSize: Int
     let flushInterval: Duration
     let logger: Logger
     /// Applied to each row before it is written, off the request path (bodies are encoded and redacted here).
-    let prepare: (@Sendable (inout RequestRecord) -> Void)?
+    let prepare: (@Sendable (inout AuditRecord) -> Void)?
     let executor: BackgroundThreadExecutor
     private let state = Mutex(State())
     private let wake: AsyncStream<Void>
     private let wakeContinuation: AsyncStream<Void>.Continuation
 
     public init(
-        store: any RequestLogStore, config: AuditLogConfig, logger: Logger, executor: BackgroundThreadExecutor = .auditLog,
-        prepare: (@Sendable (inout RequestRecord) -> Void)? = nil
+        store: any AuditLogStore, config: AuditLogConfig, logger: Logger, executor: BackgroundThreadExecutor = .auditLog,
+        prepare: (@Sendable (inout AuditRecord) -> Void)? = nil
     ) {
         self.store = store
         self.prepare = prepare
@@ -45,7 +45,7 @@ public final class RequestLogWriter: Service, RequestRecordSink {
         (wake, wakeContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    public func submit(_ record: RequestRecord) {
+    public func submit(_ record: AuditRecord) {
         // Only the first row after the queue was emptied wakes the loop: it drains until empty.
         let wasEmpty = state.withLock { state in
             guard state.queue.count < capacity else {
@@ -89,10 +89,10 @@ public final class RequestLogWriter: Service, RequestRecordSink {
     /// Writes everything queued now, in batches.
     public func drain() async {
         while true {
-            var batch = state.withLock { state -> [RequestRecord] in
+            var batch = state.withLock { state -> [AuditRecord] in
                 // Usually the whole queue, taken without copying a row.
                 guard state.queue.count > batchSize else {
-                    var all: [RequestRecord] = []
+                    var all: [AuditRecord] = []
                     swap(&all, &state.queue)
                     return all
                 }

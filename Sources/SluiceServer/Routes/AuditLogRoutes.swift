@@ -9,8 +9,8 @@ import SluiceObservability
 /// The searchable audit log, for admins and viewers: `GET /admin/requests` (filters, newest
 /// first, cursor pages), `GET /admin/requests/{id}` (one request with its attempts, guardrail
 /// events and timings) and `GET /admin/requests/export` (the same filters as streamed JSONL).
-struct RequestLogRoutes: Sendable {
-    let log: any RequestLogStore
+struct AuditLogRoutes: Sendable {
+    let log: any AuditLogStore
 
     static let routes: [String: [HTTPRequest.Method]] = ["/admin/requests": [.get], "/admin/requests/export": [.get]]
     static let filterNames: Set<String> = ["from", "to", "key", "team", "model", "status", "cache", "q"]
@@ -26,7 +26,7 @@ struct RequestLogRoutes: Sendable {
         var search = try Self.search(q, extra: ["limit", "cursor"])
         let limit = try Self.integer(q.get("limit"), "limit", default: 50, range: 1...1000)
         if let raw = q.get("cursor") {
-            guard let cursor = RequestSearch.Cursor(encoded: raw) else {
+            guard let cursor = AuditSearch.Cursor(encoded: raw) else {
                 throw SluiceError(.invalidValue, "cursor is not a cursor this endpoint returned; pass next_cursor as it came.", param: "cursor")
             }
             search.cursor = cursor
@@ -37,7 +37,7 @@ struct RequestLogRoutes: Sendable {
         var next: JSONValue = .null
         if rows.count > limit {
             rows.removeLast(rows.count - limit)
-            if let last = rows.last { next = .string(RequestSearch.Cursor(time: last.time, id: last.id).encoded) }
+            if let last = rows.last { next = .string(AuditSearch.Cursor(time: last.time, id: last.id).encoded) }
         }
         let body: JSONValue = .object(["object": "list", "data": .array(rows.map { Self.json($0, details: false) }), "next_cursor": next])
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: try JSONCoding.encode(body)))
@@ -72,7 +72,7 @@ struct RequestLogRoutes: Sendable {
                 try await writer.write(buffer)
                 remaining -= rows.count
                 guard rows.count == search.limit, let last = rows.last else { break }
-                search.cursor = RequestSearch.Cursor(time: last.time, id: last.id)
+                search.cursor = AuditSearch.Cursor(time: last.time, id: last.id)
             }
             try await writer.finish(nil)
         }
@@ -81,12 +81,12 @@ struct RequestLogRoutes: Sendable {
     }
 
     /// The filters of a query string; any parameter not a filter nor in `extra` is refused.
-    static func search(_ q: FlatDictionary<Substring, Substring>, extra: Set<String>) throws -> RequestSearch {
+    static func search(_ q: FlatDictionary<Substring, Substring>, extra: Set<String>) throws -> AuditSearch {
         for (key, _) in q where !filterNames.contains(String(key)) && !extra.contains(String(key)) {
             let name = String(key)
             throw SluiceError(.invalidValue, "Unknown query parameter '\(name)'.", param: name)
         }
-        var search = RequestSearch(
+        var search = AuditSearch(
             from: try UsageRoutes.time(q.get("from"), "from"), to: try UsageRoutes.time(q.get("to"), "to", endOfDay: true), keyID: q.get("key"),
             teamID: q.get("team"), model: q.get("model"), cache: q.get("cache"), text: q.get("q"))
         if let status = q.get("status") {
@@ -116,7 +116,7 @@ struct RequestLogRoutes: Sendable {
     }
 
     /// A row as the API shows it; `details` adds the attempts, guardrail events and routing and cache decisions.
-    static func json(_ r: RequestRecord, details: Bool) -> JSONValue {
+    static func json(_ r: AuditRecord, details: Bool) -> JSONValue {
         var o: [String: JSONValue] = [
             "id": .string(r.id), "time": .double(r.time), "endpoint": .string(r.endpoint), "key_id": .string(r.keyID),
             "team_id": .string(r.teamID), "model": .string(r.modelRequested), "deployment": r.deployment.map(JSONValue.string) ?? .null,

@@ -4,7 +4,7 @@ import PostgresNIO
 import SluiceCore
 
 /// The audit log in PostgreSQL, written by every replica; also the spend ledger and usage reports.
-public final class PostgresRequestLogStore: RequestLogStore, SpendLedger, UsageReporter {
+public final class PostgresAuditLogStore: AuditLogStore, SpendLedger, UsageReporter {
     let db: PostgresDatabase
     private var client: PostgresClient { db.client }
     private var logger: Logger { db.logger }
@@ -14,7 +14,7 @@ public final class PostgresRequestLogStore: RequestLogStore, SpendLedger, UsageR
     private static let columns =
         "id, time, endpoint, key_id, team_id, model_requested, deployment, status, error_code, latency_ms, ttft_ms, tokens_in, tokens_out, cost_usd, cache_status, stream, attempts, details, request_body, response_body"
 
-    public func append(_ records: [RequestRecord]) async throws {
+    public func append(_ records: [AuditRecord]) async throws {
         guard !records.isEmpty else { return }
         // Multi-row inserts, 500 rows (10,000 parameters) per statement, in one transaction.
         try await client.withTransaction(logger: logger) { conn in
@@ -63,11 +63,11 @@ public final class PostgresRequestLogStore: RequestLogStore, SpendLedger, UsageR
         String?
     )
 
-    public func recent(limit: Int) async throws -> [RequestRecord] {
-        try await search(RequestSearch(limit: limit))
+    public func recent(limit: Int) async throws -> [AuditRecord] {
+        try await search(AuditSearch(limit: limit))
     }
 
-    public func search(_ search: RequestSearch) async throws -> [RequestRecord] {
+    public func search(_ search: AuditSearch) async throws -> [AuditRecord] {
         var binds = PostgresBindings()
         var clauses: [String] = []
         for condition in search.conditions {
@@ -93,7 +93,7 @@ public final class PostgresRequestLogStore: RequestLogStore, SpendLedger, UsageR
         return try await rows(PostgresQuery(unsafeSQL: sql, binds: binds))
     }
 
-    public func record(id: String) async throws -> RequestRecord? {
+    public func record(id: String) async throws -> AuditRecord? {
         try await rows(PostgresQuery(unsafeSQL: "SELECT \(Self.columns) FROM requests WHERE id = $1", binds: {
             var b = PostgresBindings()
             b.append(id)
@@ -101,14 +101,14 @@ public final class PostgresRequestLogStore: RequestLogStore, SpendLedger, UsageR
         }())).first
     }
 
-    private func rows(_ query: PostgresQuery) async throws -> [RequestRecord] {
-        var out: [RequestRecord] = []
+    private func rows(_ query: PostgresQuery) async throws -> [AuditRecord] {
+        var out: [AuditRecord] = []
         for try await r in try await client.query(query, logger: logger).decode(Row.self) {
             out.append(
-                RequestRecord(
+                AuditRecord(
                     id: r.0, time: r.1, endpoint: r.2, keyID: r.3, modelRequested: r.5, deployment: r.6, status: r.7, errorCode: r.8,
                     latencyMs: r.9, ttftMs: r.10, tokensIn: r.11, tokensOut: r.12, costUSD: r.13, cacheStatus: r.14, stream: r.15,
-                    attempts: r.16, teamID: r.4, details: RequestDetails(jsonText: r.17), requestBody: r.18, responseBody: r.19))
+                    attempts: r.16, teamID: r.4, details: AuditDetails(jsonText: r.17), requestBody: r.18, responseBody: r.19))
         }
         return out
     }

@@ -3,7 +3,7 @@ import SluiceCore
 /// Orders an alias's deployments for one request by its strategy: the first is the one to try,
 /// the rest follow if it fails, then the alias's fallbacks in their order. Deployments whose
 /// breaker is open (or that asked to be left alone) go behind the available ones.
-public struct CandidateOrder: Sendable {
+public struct DeploymentOrder: Sendable {
     public let strategy: RoutingStrategy
     public let deployments: [Deployment]
     public let weights: [Double]
@@ -24,10 +24,10 @@ public struct CandidateOrder: Sendable {
         self.explorationRate = explorationRate
     }
 
-    /// The candidates for one request. `promptTokens` and `outputTokens` price it for `cheapest`;
+    /// The deployments to try for one request, in order. `promptTokens` and `outputTokens` price it for `cheapest`;
     /// `streaming` picks the latency that matters; `preferred` (from the complexity classifier)
     /// goes first; `random` is a source of numbers in 0..<1 (injected by tests).
-    public func candidates(
+    public func ordered(
         promptTokens: Int, outputTokens: Int, streaming: Bool, preferred: String? = nil, now: ContinuousClock.Instant = .now,
         random: () -> Double = { Double.random(in: 0..<1) }
     ) -> [Deployment] {

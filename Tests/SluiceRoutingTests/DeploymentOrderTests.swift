@@ -31,15 +31,15 @@ final class Numbers: @unchecked Sendable {
     }
 }
 
-@Suite struct CandidateOrderTests {
+@Suite struct DeploymentOrderTests {
     let board = DeploymentBoard(names: ["a", "b", "c", "z"], breaker: BreakerConfig())
 
     @Test func weightedPicksInProportionToTheWeights() {
-        let order = CandidateOrder(
+        let order = DeploymentOrder(
             strategy: .weighted, deployments: [deployment("a"), deployment("b")], weights: ["a": 3, "b": 1], board: board)
         var firsts: [String: Int] = [:]
         for _ in 0..<8000 {
-            let c = order.candidates(promptTokens: 10, outputTokens: 10, streaming: false)
+            let c = order.ordered(promptTokens: 10, outputTokens: 10, streaming: false)
             firsts[c[0].name, default: 0] += 1
             #expect(c.map(\.name).sorted() == ["a", "b"])
         }
@@ -48,24 +48,24 @@ final class Numbers: @unchecked Sendable {
     }
 
     @Test func aZeroWeightGoesLastButStaysAFallback() {
-        let order = CandidateOrder(
+        let order = DeploymentOrder(
             strategy: .weighted, deployments: [deployment("a"), deployment("b")], weights: ["a": 0], board: board)
         for _ in 0..<100 {
-            #expect(order.candidates(promptTokens: 1, outputTokens: 1, streaming: false).map(\.name) == ["b", "a"])
+            #expect(order.ordered(promptTokens: 1, outputTokens: 1, streaming: false).map(\.name) == ["b", "a"])
         }
     }
 
     @Test func leastBusyPrefersFewestInFlight() {
         let board = DeploymentBoard(names: ["a", "b", "c"], breaker: BreakerConfig())
-        let order = CandidateOrder(strategy: .leastBusy, deployments: [deployment("a"), deployment("b"), deployment("c")], board: board)
+        let order = DeploymentOrder(strategy: .leastBusy, deployments: [deployment("a"), deployment("b"), deployment("c")], board: board)
         for _ in 0..<3 { _ = board["a"]!.begin() }
         _ = board["c"]!.begin()
-        #expect(order.candidates(promptTokens: 1, outputTokens: 1, streaming: false).map(\.name) == ["b", "c", "a"])
+        #expect(order.ordered(promptTokens: 1, outputTokens: 1, streaming: false).map(\.name) == ["b", "c", "a"])
     }
 
     @Test func lowestLatencyUsesTheRightAverageAndExplores() {
         let board = DeploymentBoard(names: ["a", "b", "c"], breaker: BreakerConfig())
-        let order = CandidateOrder(
+        let order = DeploymentOrder(
             strategy: .lowestLatency, deployments: [deployment("a"), deployment("b"), deployment("c")], board: board, explorationRate: 0.1)
         for (name, whole, ttft) in [("a", 300, 50), ("b", 100, 400), ("c", 200, 200)] {
             _ = board[name]!.begin()
@@ -74,27 +74,27 @@ final class Numbers: @unchecked Sendable {
             board[name]!.finish(.success(latency: .milliseconds(ttft), streamed: true))
         }
         let noExplore = Numbers([0.5])
-        #expect(order.candidates(promptTokens: 1, outputTokens: 1, streaming: false, random: noExplore.next).map(\.name) == ["b", "c", "a"])
-        #expect(order.candidates(promptTokens: 1, outputTokens: 1, streaming: true, random: noExplore.next).map(\.name) == ["a", "c", "b"])
+        #expect(order.ordered(promptTokens: 1, outputTokens: 1, streaming: false, random: noExplore.next).map(\.name) == ["b", "c", "a"])
+        #expect(order.ordered(promptTokens: 1, outputTokens: 1, streaming: true, random: noExplore.next).map(\.name) == ["a", "c", "b"])
         // Three tie-break draws, then the exploration draw (under 0.1), then the pick among the rest.
         let explore = Numbers([0.5, 0.5, 0.5, 0.05, 0.99])
-        #expect(order.candidates(promptTokens: 1, outputTokens: 1, streaming: false, random: explore.next).map(\.name) == ["a", "c", "b"])
+        #expect(order.ordered(promptTokens: 1, outputTokens: 1, streaming: false, random: explore.next).map(\.name) == ["a", "c", "b"])
     }
 
     @Test func anUnmeasuredDeploymentIsTriedFirst() {
         let board = DeploymentBoard(names: ["a", "b"], breaker: BreakerConfig())
         _ = board["a"]!.begin()
         board["a"]!.finish(.success(latency: .milliseconds(1), streamed: false))
-        let order = CandidateOrder(strategy: .lowestLatency, deployments: [deployment("a"), deployment("b")], board: board, explorationRate: 0)
-        #expect(order.candidates(promptTokens: 1, outputTokens: 1, streaming: false).first?.name == "b")
+        let order = DeploymentOrder(strategy: .lowestLatency, deployments: [deployment("a"), deployment("b")], board: board, explorationRate: 0)
+        #expect(order.ordered(promptTokens: 1, outputTokens: 1, streaming: false).first?.name == "b")
     }
 
     @Test func cheapestPricesThisRequest() {
         // a is cheap on input, b on output: a long prompt favours a, a long answer b.
-        let order = CandidateOrder(
+        let order = DeploymentOrder(
             strategy: .cheapest, deployments: [deployment("a", input: 1, output: 10), deployment("b", input: 5, output: 2)], board: board)
-        #expect(order.candidates(promptTokens: 10_000, outputTokens: 100, streaming: false).map(\.name) == ["a", "b"])
-        #expect(order.candidates(promptTokens: 100, outputTokens: 10_000, streaming: false).map(\.name) == ["b", "a"])
+        #expect(order.ordered(promptTokens: 10_000, outputTokens: 100, streaming: false).map(\.name) == ["a", "b"])
+        #expect(order.ordered(promptTokens: 100, outputTokens: 10_000, streaming: false).map(\.name) == ["b", "a"])
     }
 
     @Test func openBreakersGoBehindAndFallbacksLast() {
@@ -103,15 +103,15 @@ final class Numbers: @unchecked Sendable {
         let board = DeploymentBoard(names: ["a", "b", "z"], breaker: breaker)
         _ = board["a"]!.begin()
         board["a"]!.finish(.failure)
-        let order = CandidateOrder(
+        let order = DeploymentOrder(
             strategy: .ordered, deployments: [deployment("a"), deployment("b")], fallbacks: [deployment("b"), deployment("z")], board: board)
-        #expect(order.candidates(promptTokens: 1, outputTokens: 1, streaming: false).map(\.name) == ["b", "a", "z"])
+        #expect(order.ordered(promptTokens: 1, outputTokens: 1, streaming: false).map(\.name) == ["b", "a", "z"])
     }
 
     @Test func thePreferredDeploymentGoesFirst() {
-        let order = CandidateOrder(strategy: .complexity, deployments: [deployment("a"), deployment("b")], board: board)
-        #expect(order.candidates(promptTokens: 1, outputTokens: 1, streaming: false, preferred: "b").map(\.name) == ["b", "a"])
-        #expect(order.candidates(promptTokens: 1, outputTokens: 1, streaming: false, preferred: "a").map(\.name) == ["a", "b"])
+        let order = DeploymentOrder(strategy: .complexity, deployments: [deployment("a"), deployment("b")], board: board)
+        #expect(order.ordered(promptTokens: 1, outputTokens: 1, streaming: false, preferred: "b").map(\.name) == ["b", "a"])
+        #expect(order.ordered(promptTokens: 1, outputTokens: 1, streaming: false, preferred: "a").map(\.name) == ["a", "b"])
     }
 }
 

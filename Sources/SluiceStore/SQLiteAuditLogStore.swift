@@ -124,7 +124,7 @@ public final class SQLiteDatabase: Sendable {
 }
 
 /// The audit log in SQLite: the embedded default store.
-public final class SQLiteRequestLogStore: RequestLogStore, SpendLedger, UsageReporter {
+public final class SQLiteAuditLogStore: AuditLogStore, SpendLedger, UsageReporter {
     let writer: any DatabaseWriter
 
     public init(database: SQLiteDatabase) {
@@ -184,11 +184,11 @@ public final class SQLiteRequestLogStore: RequestLogStore, SpendLedger, UsageRep
 
     /// Runs the transaction on the calling thread (the audit-log writer's own), not on a thread
     /// of GRDB's: its CPU stays at that thread's lower priority.
-    public func append(_ records: [RequestRecord]) async throws {
+    public func append(_ records: [AuditRecord]) async throws {
         try appendNow(records)
     }
 
-    private func appendNow(_ records: [RequestRecord]) throws {
+    private func appendNow(_ records: [AuditRecord]) throws {
         guard !records.isEmpty else { return }
         try writer.write { db in
             // OR REPLACE: a client may reuse an x-request-id; the newest row wins rather than the batch failing.
@@ -229,19 +229,19 @@ public final class SQLiteRequestLogStore: RequestLogStore, SpendLedger, UsageRep
         }
     }
 
-    public func recent(limit: Int) async throws -> [RequestRecord] {
+    public func recent(limit: Int) async throws -> [AuditRecord] {
         try await writer.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM requests ORDER BY time DESC, rowid DESC LIMIT ?", arguments: [limit]).map(Self.record)
         }
     }
 
-    static func record(_ row: Row) -> RequestRecord {
-        RequestRecord(
+    static func record(_ row: Row) -> AuditRecord {
+        AuditRecord(
             id: row["id"], time: row["time"], endpoint: row["endpoint"], keyID: row["key_id"], modelRequested: row["model_requested"],
             deployment: row["deployment"], status: row["status"], errorCode: row["error_code"], latencyMs: row["latency_ms"],
             ttftMs: row["ttft_ms"], tokensIn: row["tokens_in"], tokensOut: row["tokens_out"], costUSD: row["cost_usd"],
             cacheStatus: row["cache_status"], stream: row["stream"], attempts: row["attempts"], teamID: row["team_id"],
-            details: RequestDetails(jsonText: row["details"]), requestBody: row["request_body"], responseBody: row["response_body"])
+            details: AuditDetails(jsonText: row["details"]), requestBody: row["request_body"], responseBody: row["response_body"])
     }
 
     public func purge(rowsBefore: Double?, bodiesBefore: Double?) async throws -> (rows: Int, bodies: Int) {
@@ -266,7 +266,7 @@ public final class SQLiteRequestLogStore: RequestLogStore, SpendLedger, UsageRep
         try await writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM requests") ?? 0 }
     }
 
-    public func search(_ search: RequestSearch) async throws -> [RequestRecord] {
+    public func search(_ search: AuditSearch) async throws -> [AuditRecord] {
         let conditions = search.conditions
         var arguments: StatementArguments = []
         for value in conditions.flatMap(\.values) {
@@ -284,7 +284,7 @@ public final class SQLiteRequestLogStore: RequestLogStore, SpendLedger, UsageRep
         return try await writer.read { db in try Row.fetchAll(db, sql: sql, arguments: bound).map(Self.record) }
     }
 
-    public func record(id: String) async throws -> RequestRecord? {
+    public func record(id: String) async throws -> AuditRecord? {
         try await writer.read { db in try Row.fetchOne(db, sql: "SELECT * FROM requests WHERE id = ?", arguments: [id]).map(Self.record) }
     }
 
