@@ -8,83 +8,58 @@ import SluiceCore
 public struct AnthropicProvider: ChatProvider {
     public let name: String
     let config: HTTPProviderConfig
-    let client: HTTPClient
-    let url: String
-    let headers: HTTPHeaders
+    let transport: any UpstreamTransport
 
     public init(name: String, config: HTTPProviderConfig, client: HTTPClient) {
         self.name = name
         self.config = config
-        self.client = client
         var base = config.baseURL
         while base.hasSuffix("/") { base.removeLast() }
         if base.hasSuffix("/v1") { base.removeLast(3) }
-        self.url = base + "/v1/messages"
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: "application/json")
         headers.add(name: "anthropic-version", value: config.anthropicVersion)
         if let key = config.apiKey { headers.add(name: "x-api-key", value: key) }
         for (k, v) in config.headers.sorted(by: { $0.key < $1.key }) { headers.replaceOrAdd(name: k, value: v) }
-        self.headers = headers
-    }
-
-    private func post(_ body: JSONValue, logger: Logger) async throws -> HTTPClientResponse {
-        var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.headers = headers
-        request.body = .bytes(try JSONCoding.encode(body))
-        let response: HTTPClientResponse
-        do {
-            response = try await client.execute(request, deadline: .now() + .milliseconds(Int64(config.timeouts.firstTokenMs)), logger: logger)
-        } catch {
-            throw UpstreamError.fromTransport(error, provider: name, timeouts: config.timeouts)
-        }
-        if response.status.code >= 400 {
-            let bytes = try? await response.body.collect(upTo: 1 << 20)
-            // Anthropic's 529 "overloaded" is a 5xx like any other.
-            throw UpstreamError.fromResponse(
-                status: Int(response.status.code), body: bytes, retryAfter: response.headers.first(name: "retry-after"), provider: name)
-        }
-        return response
+        // Anthropic's 529 "overloaded" is a 5xx like any other: the transport maps it so.
+        self.transport = makeTransport(baseURL: base + "/v1", headers: headers, client: client, provider: name, config: config)
     }
 
     public func complete(_ request: ChatCompletionRequest, context: InferenceContext) async throws -> ChatResult {
         var request = request
         request.stream = nil
-        let body = try AnthropicTranslator.messagesRequest(from: request, defaultMaxTokens: config.defaultMaxTokens)
-        let logger = context.logger
+        let body = try JSONCoding.encode(try AnthropicTranslator.messagesRequest(from: request, defaultMaxTokens: config.defaultMaxTokens))
         let created = Int(context.receivedAtUnix)
-        return try await withDeadline(.now() + .milliseconds(Int64(config.timeouts.totalMs)),
+        let transport = transport
+        let bytes = try await withDeadline(.now() + .milliseconds(Int64(config.timeouts.totalMs)),
             timeoutError: { SluiceError(.upstreamTimeout, "Upstream '\(name)' did not finish within \(config.timeouts.totalMs) ms") }
         ) {
-            let response = try await post(body, logger: logger)
-            let bytes: ByteBuffer
-            do {
-                bytes = try await response.body.collect(upTo: 64 << 20)
-            } catch {
-                throw UpstreamError.fromTransport(error, provider: name, timeouts: config.timeouts)
-            }
-            guard let message = try? JSONCoding.decode(JSONValue.self, from: bytes) else {
-                throw SluiceError(.upstreamBadResponse, "Upstream '\(name)' returned malformed JSON")
-            }
-            return ChatResult(completion: try AnthropicTranslator.completion(from: message, created: created))
+            try await transport.post("/messages", body: body, maxBodyBytes: 64 << 20, context: context)
         }
+        guard let message = try? JSONCoding.decode(JSONValue.self, from: bytes) else {
+            throw SluiceError(.upstreamBadResponse, "Upstream '\(name)' returned malformed JSON")
+        }
+        return ChatResult(completion: try AnthropicTranslator.completion(from: message, created: created))
     }
 
     public func stream(_ request: ChatCompletionRequest, context: InferenceContext) async throws -> ChatStream {
         var request = request
         request.stream = true
-        let body = try AnthropicTranslator.messagesRequest(from: request, defaultMaxTokens: config.defaultMaxTokens)
-        let response = try await post(body, logger: context.logger)
+        let body = try JSONCoding.encode(try AnthropicTranslator.messagesRequest(from: request, defaultMaxTokens: config.defaultMaxTokens))
+        let events = try await transport.postStreaming("/messages", body: body, maxBodyBytes: 256 << 20, context: context)
         return ChatStream(
             AnthropicChunkSequence(
-                events: SSEEventSequence(response.body), state: .init(created: Int(context.receivedAtUnix)), provider: name,
+                events: SSEEventSequence(events), state: .init(created: Int(context.receivedAtUnix)), provider: name,
                 timeouts: config.timeouts))
     }
 
     public func checkHealth() async -> ProviderHealth {
-        let modelsURL = String(url.dropLast("/messages".count)) + "/models"
-        return await HealthProbe.check(client: client, url: modelsURL, headers: headers, provider: name, timeouts: config.timeouts)
+        await transport.checkHealth("/models")
+    }
+
+    /// Closes kept-alive connections of the lean pool (a plain-HTTP base URL).
+    public func closeIdleConnections() {
+        transport.closeIdle()
     }
 }
 

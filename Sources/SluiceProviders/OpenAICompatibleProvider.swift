@@ -11,48 +11,26 @@ import SluiceCore
 public struct OpenAICompatibleProvider: ChatProvider, EmbeddingProvider {
     public let name: String
     let config: HTTPProviderConfig
-    let client: HTTPClient
-    let baseURL: String
-    let headers: HTTPHeaders
-    /// The lean client for whole exchanges with a plain-HTTP upstream; nil for HTTPS.
-    let pool: HTTP1ConnectionPool?
-    /// The base URL's path (`/v1`), for requests made through `pool`.
-    let basePath: String
-    /// Headers for requests made through `pool` (with `Host`).
-    let poolHeaders: HTTPHeaders
+    /// The lean pool for a plain-HTTP upstream, AsyncHTTPClient otherwise.
+    let transport: any UpstreamTransport
 
     /// Makes a provider that sends its calls through `client` (one client per provider, so its
-    /// pool and timeouts are the provider's own; see `makeHTTPClient`).
+    /// pool and timeouts are the provider's own; see `makeHTTPClient`), or, for a plain-HTTP
+    /// base URL, through a lean pool of its own.
     public init(name: String, config: HTTPProviderConfig, client: HTTPClient) {
         self.name = name
         self.config = config
-        self.client = client
-        var base = config.baseURL
-        while base.hasSuffix("/") { base.removeLast() }
-        self.baseURL = base
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: "application/json")
         headers.add(name: "accept", value: "application/json, text/event-stream")
         if let key = config.apiKey { headers.add(name: "authorization", value: "Bearer \(key)") }
         for (k, v) in config.headers.sorted(by: { $0.key < $1.key }) { headers.replaceOrAdd(name: k, value: v) }
-        self.headers = headers
-        if let url = URL(string: base), url.scheme == "http", let host = url.host {
-            let port = url.port ?? 80
-            self.pool = HTTP1ConnectionPool(host: host, port: port, maxConnections: config.maxConnections, timeouts: config.timeouts)
-            self.basePath = url.path
-            var poolHeaders = headers
-            poolHeaders.replaceOrAdd(name: "host", value: url.port.map { "\(host):\($0)" } ?? host)
-            self.poolHeaders = poolHeaders
-        } else {
-            self.pool = nil
-            self.basePath = ""
-            self.poolHeaders = headers
-        }
+        self.transport = makeTransport(baseURL: config.baseURL, headers: headers, client: client, provider: name, config: config)
     }
 
-    /// Closes kept-alive connections of the lean client.
+    /// Closes kept-alive connections of the lean pool.
     public func closeIdleConnections() {
-        pool?.closeIdle()
+        transport.closeIdle()
     }
 
     /// An HTTP client configured with a provider's pool size and timeouts.
@@ -65,60 +43,15 @@ public struct OpenAICompatibleProvider: ChatProvider, EmbeddingProvider {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
-    private func post(path: String, body: ByteBuffer, logger: Logger) async throws -> HTTPClientResponse {
-        var request = HTTPClientRequest(url: baseURL + path)
-        request.method = .POST
-        request.headers = headers
-        request.body = .bytes(body)
-        do {
-            return try await client.execute(request, deadline: .now() + .milliseconds(Int64(config.timeouts.firstTokenMs)), logger: logger)
-        } catch {
-            throw UpstreamError.fromTransport(error, provider: name, timeouts: config.timeouts)
-        }
-    }
-
-    private func failIfError(_ response: HTTPClientResponse) async throws {
-        guard response.status.code >= 400 else { return }
-        let body = try? await response.body.collect(upTo: 1 << 20)
-        throw UpstreamError.fromResponse(
-            status: Int(response.status.code), body: body, retryAfter: response.headers.first(name: "retry-after"), provider: name)
-    }
-
-    private var totalLimit: Duration { .milliseconds(config.timeouts.totalMs) }
-
     private func timeoutError() -> SluiceError {
         SluiceError(.upstreamTimeout, "Upstream '\(name)' did not finish within \(config.timeouts.totalMs) ms")
     }
 
-    /// Runs a whole call under `timeouts.total_ms`.
-    private func withTotalTimeout<T>(_ body: () async throws -> T) async throws -> T {
-        try await withDeadline(.now() + .milliseconds(Int64(config.timeouts.totalMs)), timeoutError: timeoutError, body)
-    }
-
-    /// POSTs a body and returns the whole answer, within `total_ms`; errors mapped.
+    /// POSTs a body and returns the whole answer, within `total_ms`.
     private func fetchWhole(path: String, body: ByteBuffer, context: InferenceContext, limit: Int) async throws -> ByteBuffer {
-        if let pool {
-            return try await withTotalTimeout {
-                let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: basePath + path, headers: poolHeaders)
-                let response: HTTP1ConnectionPool.Response
-                do {
-                    response = try await pool.execute(head: head, body: body, maxBodyBytes: limit, preferredEventLoop: context.eventLoop)
-                } catch {
-                    throw UpstreamError.fromTransport(error, provider: name, timeouts: config.timeouts)
-                }
-                try response.failIfError(provider: name)
-                return response.body
-            }
-        }
-        let logger = context.logger
-        return try await withTotalTimeout {
-            let response = try await post(path: path, body: body, logger: logger)
-            try await failIfError(response)
-            do {
-                return try await response.body.collect(upTo: limit)
-            } catch {
-                throw UpstreamError.fromTransport(error, provider: name, timeouts: config.timeouts)
-            }
+        let transport = transport
+        return try await withDeadline(.now() + .milliseconds(Int64(config.timeouts.totalMs)), timeoutError: timeoutError) {
+            try await transport.post(path, body: body, maxBodyBytes: limit, context: context)
         }
     }
 
@@ -140,24 +73,9 @@ public struct OpenAICompatibleProvider: ChatProvider, EmbeddingProvider {
         // Always ask for usage so the call can be accounted; the stage that knows what the
         // client asked for strips it again if the client did not.
         request.streamOptions = StreamOptions(includeUsage: true)
-        let body = try request.jsonBytes()
-        let deadline = ContinuousClock.now + totalLimit
-        if let pool {
-            let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: basePath + "/chat/completions", headers: poolHeaders)
-            let response: HTTP1ConnectionPool.StreamedResponse
-            do {
-                response = try await pool.stream(head: head, body: body, maxBodyBytes: 256 << 20, preferredEventLoop: context.eventLoop)
-            } catch {
-                throw UpstreamError.fromTransport(error, provider: name, timeouts: config.timeouts)
-            }
-            try await response.failIfError(provider: name)
-            return ChatStream(
-                ChatEventSequence(events: SSEEventSequence(response.body), provider: name, timeouts: config.timeouts, deadline: deadline))
-        }
-        let response = try await post(path: "/chat/completions", body: body, logger: context.logger)
-        try await failIfError(response)
-        let events = ChatEventSequence(events: SSEEventSequence(response.body), provider: name, timeouts: config.timeouts, deadline: deadline)
-        return ChatStream(events)
+        let deadline = ContinuousClock.now + .milliseconds(config.timeouts.totalMs)
+        let body = try await transport.postStreaming("/chat/completions", body: try request.jsonBytes(), maxBodyBytes: 256 << 20, context: context)
+        return ChatStream(ChatEventSequence(events: SSEEventSequence(body), provider: name, timeouts: config.timeouts, deadline: deadline))
     }
 
     public func embed(_ request: EmbeddingsRequest, context: InferenceContext) async throws -> EmbeddingsResponse {
@@ -170,7 +88,7 @@ public struct OpenAICompatibleProvider: ChatProvider, EmbeddingProvider {
     }
 
     public func checkHealth() async -> ProviderHealth {
-        await HealthProbe.check(client: client, url: baseURL + "/models", headers: headers, provider: name, timeouts: config.timeouts)
+        await transport.checkHealth("/models")
     }
 }
 

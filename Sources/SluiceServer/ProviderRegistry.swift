@@ -15,14 +15,15 @@ public final class ProviderRegistry: Service {
     /// The llama-server processes Sluice runs, by provider name.
     public let localServers: [String: LlamaServerSupervisor]
     let clients: [HTTPClient]
-    let pooled: [OpenAICompatibleProvider]
+    /// Closes each HTTP provider's idle kept-alive connections (those of its lean pool).
+    let idleClosers: [@Sendable () -> Void]
     let logger: Logger
 
     init(config: SluiceConfig, probe: SimulationProbe?, logger: Logger) throws {
         var chat: [String: any ChatProvider] = [:]
         var embedding: [String: any EmbeddingProvider] = [:]
         var clients: [HTTPClient] = []
-        var pooled: [OpenAICompatibleProvider] = []
+        var idleClosers: [@Sendable () -> Void] = []
         var localServers: [String: LlamaServerSupervisor] = [:]
         // What can fail (loading a model file) comes first: once an HTTP client exists, it must be shut down before it is released.
         for (name, provider) in config.providers {
@@ -38,13 +39,15 @@ public final class ProviderRegistry: Service {
                 let client = OpenAICompatibleProvider.makeHTTPClient(for: c)
                 clients.append(client)
                 let p = OpenAICompatibleProvider(name: name, config: c, client: client)
-                pooled.append(p)
+                idleClosers.append(p.closeIdleConnections)
                 chat[name] = p
                 embedding[name] = p
             case .anthropic(let c):
                 let client = OpenAICompatibleProvider.makeHTTPClient(for: c)
                 clients.append(client)
-                chat[name] = AnthropicProvider(name: name, config: c, client: client)
+                let p = AnthropicProvider(name: name, config: c, client: client)
+                idleClosers.append(p.closeIdleConnections)
+                chat[name] = p
             case .minilm:
                 break
             case .llamaServer(let c):
@@ -56,7 +59,7 @@ public final class ProviderRegistry: Service {
         self.chat = chat
         self.embedding = embedding
         self.clients = clients
-        self.pooled = pooled
+        self.idleClosers = idleClosers
         self.localServers = localServers
         self.logger = logger
     }
@@ -82,7 +85,7 @@ public final class ProviderRegistry: Service {
     /// Stops the local model servers and closes every HTTP client.
     public func shutdown() async {
         for server in localServers.values { await server.stop() }
-        for provider in pooled { provider.closeIdleConnections() }
+        for close in idleClosers { close() }
         for client in clients {
             do {
                 try await client.shutdown()

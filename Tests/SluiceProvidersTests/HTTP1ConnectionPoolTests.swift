@@ -104,7 +104,7 @@ import Testing
         let log = ConnectionLog()
         try await FakeUpstream.with(context: ConnectionContext.self, routes(log)) { base in
             try await withProvider(base, maxConnections: 8) { provider in
-                #expect(provider.pool != nil)
+                #expect(provider.transport is PooledTransport)
                 for _ in 0..<20 {
                     let result = try await provider.complete(request, context: context())
                     #expect(result.usage?.totalTokens == 2)

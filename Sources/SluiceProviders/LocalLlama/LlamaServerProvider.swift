@@ -23,10 +23,7 @@ public struct LlamaServerProvider: ChatProvider {
         let (path, body) = try upstreamRequest(request, stream: false)
         let bytes = try await withDeadline(.now() + .milliseconds(Int64(config.timeouts.totalMs)), timeoutError: timeoutError) {
             try await withServer { instance in
-                let response = try await instance.pool.execute(
-                    head: head(path, instance), body: body, maxBodyBytes: 64 << 20, preferredEventLoop: context.eventLoop)
-                try response.failIfError(provider: name)
-                return response.body
+                try await transport(instance).post(path, body: body, maxBodyBytes: 64 << 20, context: context)
             }
         }
         do {
@@ -43,12 +40,9 @@ public struct LlamaServerProvider: ChatProvider {
         let (path, body) = try upstreamRequest(request, stream: true)
         let deadline = ContinuousClock.now + .milliseconds(config.timeouts.totalMs)
         let (response, instance) = try await withServer { instance in
-            let response = try await instance.pool.stream(
-                head: head(path, instance), body: body, maxBodyBytes: 256 << 20, preferredEventLoop: context.eventLoop)
-            try await response.failIfError(provider: name)
-            return (response, instance)
+            (try await transport(instance).postStreaming(path, body: body, maxBodyBytes: 256 << 20, context: context), instance)
         }
-        let events = ServerDeathAware(base: SSEEventSequence(response.body), process: instance.process, provider: name)
+        let events = ServerDeathAware(base: SSEEventSequence(response), process: instance.process, provider: name)
         switch config.chatFormat {
         case .server:
             return ChatStream(ChatEventSequence(events: events, provider: name, timeouts: config.timeouts, deadline: deadline))
@@ -105,11 +99,12 @@ public struct LlamaServerProvider: ChatProvider {
         }
     }
 
-    private func head(_ path: String, _ instance: LlamaServerSupervisor.Instance) -> HTTPRequestHead {
+    /// The running server's pool as a transport (it changes when the server restarts).
+    private func transport(_ instance: LlamaServerSupervisor.Instance) -> PooledTransport {
         var headers = HTTPHeaders()
         headers.add(name: "host", value: "127.0.0.1:\(instance.port)")
         headers.add(name: "content-type", value: "application/json")
-        return HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: headers)
+        return PooledTransport(pool: instance.pool, basePath: "", headers: headers, provider: name, timeouts: config.timeouts, health: nil)
     }
 
     private func timeoutError() -> SluiceError {
