@@ -32,9 +32,16 @@ let package = Package(
         .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
+        // What the hot path runs on, below every capability: the JSON parser, tree, decoder and
+        // writers, and deadlines (a timer wheel that cancels tasks). Not a product.
+        .target(
+            name: "SluiceRuntime",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: swiftSettings),
         .target(
             name: "SluiceCore",
             dependencies: [
+                "SluiceRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -36,7 +36,7 @@ public enum JSONWriter {
 
     /// Shortest round-trip digits, without a trailing `.0` (`1`, `0.7`, `1e+20`), as Foundation.
     /// Not-a-number and infinities are not JSON.
-    static func writeDouble(_ d: Double, to out: inout ByteBuffer) throws {
+    package static func writeDouble(_ d: Double, to out: inout ByteBuffer) throws {
         guard d.isFinite else { throw JSONWriter.NotFinite() }
         var text = d.description
         if text.hasSuffix(".0") { text.removeLast(2) }
@@ -44,7 +44,7 @@ public enum JSONWriter {
     }
 
     /// A string literal: `"` and `\` escaped, control characters as `\n`-style or `\u00xx`.
-    static func writeString(_ s: String, to out: inout ByteBuffer) {
+    package static func writeString(_ s: String, to out: inout ByteBuffer) {
         out.writeInteger(UInt8(ascii: "\""))
         var s = s
         s.withUTF8 { bytes in

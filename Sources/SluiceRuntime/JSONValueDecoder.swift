@@ -3,11 +3,33 @@ import Synchronization
 /// Decodes `Decodable` types from a parsed `JSONValue`, with the same `DecodingError`s (and
 /// coding paths) as Foundation's `JSONDecoder`, so the types' `Codable` conformances stay the one
 /// definition of the wire format. Used with `JSONParser` for request bodies; `StrictDecoder`
-/// runs the same decoder in its strict mode for `sluice.yaml`.
+/// (in SluiceCore) runs the same decoder in its strict mode for `sluice.yaml`.
 public enum JSONValueDecoder {
     /// Decodes a `T` from `value`.
     public static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
         try JSONTreeDecoder(value: value, path: .root, strict: nil).decode(type)
+    }
+
+    /// Decodes in strict mode (for config files): plain scalars read as strings, errors worded
+    /// for a person editing the file, and the first key of `value` that no type read (a dotted
+    /// path such as `server.bogus` or `models[0].nmae`) returned beside the value.
+    public static func decodeStrictly<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> (value: T, unknownKey: String?) {
+        let keys = StrictKeys()
+        let decoded = try JSONTreeDecoder(value: value, path: .root, strict: keys).decode(type)
+        return (decoded, keys.firstUnread(in: value, path: []))
+    }
+
+    /// A coding path as `a.b[2].c`.
+    public static func dottedPath(_ codingPath: [any CodingKey]) -> String {
+        var parts: [String] = []
+        for key in codingPath {
+            if let i = key.intValue {
+                if let last = parts.popLast() { parts.append("\(last)[\(i)]") } else { parts.append("[\(i)]") }
+            } else {
+                parts.append(key.stringValue)
+            }
+        }
+        return parts.joined(separator: ".")
     }
 }
 
@@ -17,13 +39,35 @@ public enum JSONValueDecoder {
 final class StrictKeys: Sendable {
     private let keys = Mutex(Set<String>())
 
-    func visit(_ path: DecodingPath) { visit(StrictDecoder.dottedPath(path.codingPath)) }
+    func visit(_ path: DecodingPath) { visit(JSONValueDecoder.dottedPath(path.codingPath)) }
     func visit(_ dotted: String) { _ = keys.withLock { $0.insert(dotted) } }
     func contains(_ dotted: String) -> Bool { keys.withLock { $0.contains(dotted) } }
 
     /// A free-form value (`JSONValue`) accepts any keys below it.
     func visitAll(_ value: JSONValue, path: DecodingPath) {
-        visitAll(value, dotted: StrictDecoder.dottedPath(path.codingPath))
+        visitAll(value, dotted: JSONValueDecoder.dottedPath(path.codingPath))
+    }
+
+    /// The first key below `value` (in sorted order, depth first) that nobody read.
+    func firstUnread(in value: JSONValue, path: [String]) -> String? {
+        switch value {
+        case .object(let members):
+            for key in members.keys.sorted() {
+                let child = path + [key]
+                let dotted = child.joined(separator: ".")
+                guard contains(dotted) else { return dotted }
+                if let found = firstUnread(in: members[key]!, path: child) { return found }
+            }
+        case .array(let items):
+            for (i, item) in items.enumerated() {
+                var child = path
+                if let last = child.popLast() { child.append("\(last)[\(i)]") } else { child.append("[\(i)]") }
+                if let found = firstUnread(in: item, path: child) { return found }
+            }
+        default:
+            break
+        }
+        return nil
     }
 
     private func visitAll(_ value: JSONValue, dotted: String) {

@@ -19,13 +19,13 @@ public enum JSONSyntaxCheck {
 
     /// A cursor over JSON bytes that validates what it skips. Also the base of readers that pick
     /// a few fields out of a document without decoding all of it (`CompletionSummaryReader`).
-    struct Scanner {
-        let bytes: UnsafeRawBufferPointer
-        var i = 0
+    package struct Scanner {
+        package let bytes: UnsafeRawBufferPointer
+        package var i = 0
 
-        init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+        package init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
-        mutating func run() -> Problem? {
+        package mutating func run() -> Problem? {
             do throws(Problem) {
                 skipSpace()
                 try value(depth: 0)
@@ -39,7 +39,7 @@ public enum JSONSyntaxCheck {
             }
         }
 
-        func fail(_ message: String) -> Problem {
+        package func fail(_ message: String) -> Problem {
             var line = 1
             var column = 1
             for b in bytes[..<min(i, bytes.count)] {
@@ -54,18 +54,18 @@ public enum JSONSyntaxCheck {
             return Problem(message: "\(message) (found \(what))", offset: i, line: line, column: column)
         }
 
-        mutating func skipSpace() {
+        package mutating func skipSpace() {
             while i < bytes.count, [0x20, 0x09, 0x0a, 0x0d].contains(bytes[i]) { i += 1 }
         }
 
-        mutating func expect(_ literal: String) throws(Problem) {
+        package mutating func expect(_ literal: String) throws(Problem) {
             for b in literal.utf8 {
                 guard i < bytes.count, bytes[i] == b else { throw fail("invalid literal, expected '\(literal)'") }
                 i += 1
             }
         }
 
-        mutating func value(depth: Int) throws(Problem) {
+        package mutating func value(depth: Int) throws(Problem) {
             guard depth < 512 else { throw fail("nesting is too deep") }
             guard i < bytes.count else { throw fail("expected a value") }
             switch bytes[i] {
@@ -110,7 +110,7 @@ public enum JSONSyntaxCheck {
             }
         }
 
-        mutating func string() throws(Problem) {
+        package mutating func string() throws(Problem) {
             i += 1
             while i < bytes.count {
                 let b = bytes[i]
@@ -135,7 +135,7 @@ public enum JSONSyntaxCheck {
             throw fail("unterminated string")
         }
 
-        mutating func number() throws(Problem) {
+        package mutating func number() throws(Problem) {
             let start = i
             if bytes[i] == UInt8(ascii: "-") { i += 1 }
             func digits(_ s: inout Scanner) -> Int {
