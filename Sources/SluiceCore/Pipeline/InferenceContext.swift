@@ -153,19 +153,23 @@ public final class RequestFacts: Sendable {
         public var traceID: String?
     }
 
-    private let parts = Mutex(Parts())
+    // Inlinable so that a stage's key path is resolved where it is written, not looked up at run time.
+    @usableFromInline let parts = Mutex(Parts())
 
     public init() {}
 
     /// Changes one part under the lock.
+    @inlinable
     public func update<Part: Sendable, T: Sendable>(_ part: WritableKeyPath<Parts, Part>, _ body: (inout Part) throws -> T) rethrows -> T {
         try parts.withLock { try body(&$0[keyPath: part]) }
     }
 
     /// A copy of one part as it is now.
+    @inlinable
     public subscript<Part: Sendable>(_ part: KeyPath<Parts, Part>) -> Part { parts.withLock { $0[keyPath: part] } }
 
     /// A copy of every part as it is now.
+    @inlinable
     public var snapshot: Parts { parts.withLock { $0 } }
 }
 
