@@ -75,6 +75,10 @@ let package = Package(
         // Choosing among deployments: strategies, circuit breakers, backoff, cheap-vs-strong classification.
         // Vector search: the semantic cache's index.
         .target(
+            name: "SluiceFlows",
+            dependencies: ["SluiceCore", "SluiceGuardrails", .product(name: "Mustache", package: "swift-mustache")],
+            swiftSettings: swiftSettings),
+        .target(
             name: "SluiceRetrieval", dependencies: ["SluiceCore", .product(name: "Collections", package: "swift-collections")],
             swiftSettings: swiftSettings),
         // The exact and semantic response cache and its pipeline stage.
@@ -128,6 +132,7 @@ let package = Package(
             name: "SluiceServer",
             dependencies: [
                 "SluiceObservability",
+                "SluiceFlows",
                 "SluiceCache",
                 "SluiceCore",
                 "SluiceEmbeddings",
@@ -153,6 +158,7 @@ let package = Package(
             dependencies: [
                 "SluiceServer",
                 "SluiceObservability",
+                "SluiceFlows",
                 "SluiceGuardrails",
                 "SluiceEmbeddings",
                 "SluiceRetrieval",
@@ -186,6 +192,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "SluiceRetrievalTests", dependencies: ["SluiceRetrieval"], swiftSettings: swiftSettings),
+        .testTarget(name: "SluiceFlowsTests", dependencies: ["SluiceFlows"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceRoutingTests", dependencies: ["SluiceRouting"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceGuardrailsTests", dependencies: ["SluiceGuardrails"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceEmbeddingsTests", dependencies: ["SluiceEmbeddings"], swiftSettings: swiftSettings),

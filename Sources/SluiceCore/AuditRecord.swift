@@ -22,6 +22,9 @@ public struct AuditRecord: Sendable, Hashable, Codable {
     public var stream: Bool
     /// How many upstream attempts the request took.
     public var attempts: Int
+    /// The flow the request ran, and its version.
+    public var flow: String?
+    public var flowVersion: Int?
     /// Every attempt, the guardrails' findings, the routing and cache decisions (a JSON column).
     public var details: AuditDetails
     /// The request's messages as JSON, when `audit_log.log_bodies` keeps them (redacted or not).
@@ -35,15 +38,17 @@ public struct AuditRecord: Sendable, Hashable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case id, time, endpoint, keyID, teamID, modelRequested, deployment, status, errorCode, latencyMs, ttftMs, tokensIn, tokensOut, costUSD,
-            cacheStatus, stream, attempts, details, requestBody, responseBody
+            cacheStatus, stream, attempts, details, requestBody, responseBody, flow, flowVersion
     }
 
     public init(
         id: String, time: Double, endpoint: String, keyID: String = "", modelRequested: String, deployment: String?,
         status: Int, errorCode: String?, latencyMs: Double, ttftMs: Double?, tokensIn: Int, tokensOut: Int,
         costUSD: Double, cacheStatus: String, stream: Bool, attempts: Int, teamID: String = "", details: AuditDetails = .init(),
-        requestBody: String? = nil, responseBody: String? = nil
+        requestBody: String? = nil, responseBody: String? = nil, flow: String? = nil, flowVersion: Int? = nil
     ) {
+        self.flow = flow
+        self.flowVersion = flowVersion
         self.details = details
         self.requestBody = requestBody
         self.responseBody = responseBody
@@ -220,6 +225,8 @@ public actor InMemoryAuditLogStore: AuditLogStore {
             if let to = s.to, r.time >= to { return false }
             if let k = s.keyID, r.keyID != k { return false }
             if let t = s.teamID, r.teamID != t { return false }
+            if let f = s.flow, r.flow != f { return false }
+            if let v = s.flowVersion, r.flowVersion != v { return false }
             if let m = s.model, r.modelRequested != m && r.deployment != m { return false }
             switch s.status {
             case .exact(let code)?: if r.status != code { return false }

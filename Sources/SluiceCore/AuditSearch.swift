@@ -43,6 +43,9 @@ public struct AuditSearch: Sendable, Hashable {
     public var to: Double?
     public var keyID: String?
     public var teamID: String?
+    /// The flow run, and optionally its version.
+    public var flow: String?
+    public var flowVersion: Int?
     /// Matches the model asked for or the deployment that served.
     public var model: String?
     public var status: StatusFilter?
@@ -54,9 +57,11 @@ public struct AuditSearch: Sendable, Hashable {
     public var cursor: Cursor?
 
     public init(
-        from: Double? = nil, to: Double? = nil, keyID: String? = nil, teamID: String? = nil, model: String? = nil, status: StatusFilter? = nil,
-        cache: String? = nil, text: String? = nil, limit: Int = 50, cursor: Cursor? = nil
+        from: Double? = nil, to: Double? = nil, keyID: String? = nil, teamID: String? = nil, flow: String? = nil, flowVersion: Int? = nil,
+        model: String? = nil, status: StatusFilter? = nil, cache: String? = nil, text: String? = nil, limit: Int = 50, cursor: Cursor? = nil
     ) {
+        self.flow = flow
+        self.flowVersion = flowVersion
         self.from = from
         self.to = to
         self.keyID = keyID
@@ -77,6 +82,8 @@ public struct AuditSearch: Sendable, Hashable {
         if let to { out.append(("time < ?", [.number(to)])) }
         if let keyID { out.append(("key_id = ?", [.text(keyID)])) }
         if let teamID { out.append(("team_id = ?", [.text(teamID)])) }
+        if let flow { out.append(("flow = ?", [.text(flow)])) }
+        if let flowVersion { out.append(("flow_version = ?", [.number(Double(flowVersion))])) }
         if let model { out.append(("(model_requested = ? OR deployment = ?)", [.text(model), .text(model)])) }
         switch status {
         case .exact(let code)?: out.append(("status = ?", [.number(Double(code))]))

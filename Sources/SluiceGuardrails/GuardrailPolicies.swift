@@ -33,6 +33,15 @@ public struct GuardrailPolicies: Sendable {
     }
 
     /// The policy for a caller; nil when none applies.
+    /// A policy by name (a flow's `guardrails:`); nil for `none` or a name not configured.
+    public func policy(named name: String) -> GuardrailPolicy? {
+        name == "none" ? nil : policies[name]
+    }
+
+    /// What a flow with an output schema gets when no policy applies: no checks, only the
+    /// schema with its repair attempts (a flow's output contract always holds).
+    public let outputContract: GuardrailPolicy = try! GuardrailPolicy(name: "output-contract", config: GuardrailPolicyConfig())
+
     public func policy(for principal: Principal?) -> GuardrailPolicy? {
         let named = principal?.key.metadata[Self.metadataKey] ?? principal?.team?.metadata[Self.metadataKey] ?? defaultPolicy
         guard let named, named != "none" else { return nil }

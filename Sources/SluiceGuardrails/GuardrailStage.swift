@@ -11,7 +11,11 @@ public struct GuardrailStage: InferenceStage {
     public init(policies: GuardrailPolicies) { self.policies = policies }
 
     public func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
-        guard let policy = policies.policy(for: context.principal) else { return try await next(request, context) }
+        let chosen = request.guardrailPolicy.map { policies.policy(named: $0) } ?? policies.policy(for: context.principal)
+        // A flow's output schema is its contract: checked and repaired even when no policy applies.
+        guard let policy = chosen ?? (request.flow != nil && request.chat?.responseFormat?.jsonSchema != nil ? policies.outputContract : nil) else {
+            return try await next(request, context)
+        }
         context.facts.update(\.guardrails) { $0.policy = policy.name }
         let book = PlaceholderBook()
         var request = request

@@ -45,7 +45,8 @@ package struct AuditRecorder: Sendable {
             details: AuditDetails(
                 attempts: facts.route.attempts, guardrails: facts.guardrails.events, guardrailPolicy: facts.guardrails.policy,
                 routingScore: facts.route.complexityScore, cacheSimilarity: facts.cache.similarity, tokensSaved: facts.cache.tokensSaved,
-                traceID: facts.traceID))
+                traceID: facts.traceID),
+            flow: facts.flow.name, flowVersion: facts.flow.version)
         var withBodies = record
         if let messages = facts.bodies.messages {
             withBodies.captured = CapturedExchange(messages: messages, result: facts.bodies.result, events: facts.bodies.events ?? [])

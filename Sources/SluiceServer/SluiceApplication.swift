@@ -8,6 +8,7 @@ import ServiceLifecycle
 import UnixSignals
 import SluiceCache
 import SluiceCore
+import SluiceFlows
 import SluiceObservability
 import SluiceGuardrails
 import SluiceProviders
@@ -152,6 +153,7 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
     }
 
     let guardrails = try GuardrailPolicies(config: config.guardrails, catalog: catalog)
+    let flows = try FlowCatalog(config: config, baseDirectory: config.directory)
     let board = DeploymentBoard(names: Array(catalog.chat.keys) + Array(catalog.embedding.keys), breaker: config.routing.breaker)
     let classifiers = try await ComplexityClassifiers.build(config: config, catalog: catalog, logger: logger)
     let routeTable = RouteTable(config: config, catalog: catalog, board: board, classifiers: classifiers)
@@ -169,6 +171,8 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
 
     // The request pipeline, outermost first. A new capability is one stage and one line here.
     let stages: [(String, any InferenceStage)] = [
+        // First: a flow run becomes the chat request its definition says, which everything after checks, routes and accounts.
+        ("flow", FlowStage(catalog: flows)),
         // Before routing and admission: a blocked request costs nothing; its output checks wrap every attempt.
         ("guardrail", GuardrailStage(policies: guardrails)),
         ("route", RouteStage(table: routeTable, catalog: catalog)),

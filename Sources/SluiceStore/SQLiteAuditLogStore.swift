@@ -118,6 +118,11 @@ public final class SQLiteDatabase: Sendable {
             try db.execute(sql: "ALTER TABLE requests ADD COLUMN request_body TEXT")
             try db.execute(sql: "ALTER TABLE requests ADD COLUMN response_body TEXT")
         }
+        migrator.registerMigration("v6_flows") { db in
+            try db.execute(sql: "ALTER TABLE requests ADD COLUMN flow TEXT")
+            try db.execute(sql: "ALTER TABLE requests ADD COLUMN flow_version INTEGER")
+            try db.execute(sql: "CREATE INDEX requests_flow_time ON requests(flow, time) WHERE flow IS NOT NULL")
+        }
         return migrator
     }
 
@@ -196,8 +201,8 @@ public final class SQLiteAuditLogStore: AuditLogStore, SpendLedger, UsageReporte
                 sql: """
                     INSERT OR REPLACE INTO requests (id, time, endpoint, key_id, model_requested, deployment, status, error_code,
                         latency_ms, ttft_ms, tokens_in, tokens_out, cost_usd, cache_status, stream, attempts, team_id, details,
-                        request_body, response_body)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        request_body, response_body, flow, flow_version)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
             // Bound and stepped through SQLite's C API: GRDB's `execute(arguments:)` boxes each of
             // the 20 values and nests a closure per value, which cost more than the insert itself.
@@ -224,6 +229,8 @@ public final class SQLiteAuditLogStore: AuditLogStore, SpendLedger, UsageReporte
                 row.text(r.details.jsonText)
                 row.text(r.requestBody)
                 row.text(r.responseBody)
+                row.text(r.flow)
+                row.int(r.flowVersion)
                 try row.step(connection: db.sqliteConnection)
             }
         }
@@ -241,7 +248,8 @@ public final class SQLiteAuditLogStore: AuditLogStore, SpendLedger, UsageReporte
             deployment: row["deployment"], status: row["status"], errorCode: row["error_code"], latencyMs: row["latency_ms"],
             ttftMs: row["ttft_ms"], tokensIn: row["tokens_in"], tokensOut: row["tokens_out"], costUSD: row["cost_usd"],
             cacheStatus: row["cache_status"], stream: row["stream"], attempts: row["attempts"], teamID: row["team_id"],
-            details: AuditDetails(jsonText: row["details"]), requestBody: row["request_body"], responseBody: row["response_body"])
+            details: AuditDetails(jsonText: row["details"]), requestBody: row["request_body"], responseBody: row["response_body"],
+            flow: row["flow"], flowVersion: row["flow_version"])
     }
 
     public func purge(rowsBefore: Double?, bodiesBefore: Double?) async throws -> (rows: Int, bodies: Int) {
@@ -313,9 +321,9 @@ struct RowBinding {
         check(value.withCString { sqlite3_bind_text(statement, index, $0, -1, Self.transient) })
     }
 
-    mutating func int(_ value: Int) {
+    mutating func int(_ value: Int?) {
         index += 1
-        check(sqlite3_bind_int64(statement, index, Int64(value)))
+        check(value.map { sqlite3_bind_int64(statement, index, Int64($0)) } ?? sqlite3_bind_null(statement, index))
     }
 
     mutating func real(_ value: Double?) {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SluiceCore
+import SluiceFlows
 import SluiceObservability
 import SluiceServer
 
@@ -71,6 +72,13 @@ struct Validate: ParsableCommand {
 
     func run() throws {
         let loaded = try loadConfig(config)
-        print("\(config): ok (\(loaded.providers.count) providers, \(loaded.models.count) models)")
+        // Templates are parsed and template files read only here, not by the config's own checks.
+        do {
+            _ = try FlowCatalog(config: loaded, baseDirectory: loaded.directory)
+        } catch let error as ConfigError {
+            FileHandle.standardError.write(Data("config error: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        print("\(config): ok (\(loaded.providers.count) providers, \(loaded.models.count) models, \(loaded.flows.count) flows)")
     }
 }

@@ -156,6 +156,9 @@ import Testing
     }
 
     @Test func embeddedDefaultIsValid() throws {
-        try SluiceConfig.embeddedDefault.validate()
+        let config = SluiceConfig.embeddedDefault
+        try config.validate()
+        // A newcomer can call a flow in the first minute.
+        #expect(config.flows["summarize"]?.inputProperties == ["text"])
     }
 }

@@ -17,10 +17,11 @@ import Testing
     }
 
     func row(_ id: String, time: Double, model: String = "gpt-4o", deployment: String? = "gpt-4o-azure", status: Int = 200, key: String = "k1",
-             team: String = "", cache: String = "miss", error: String? = nil) -> AuditRecord {
+             team: String = "", cache: String = "miss", error: String? = nil, flow: String? = nil, flowVersion: Int? = nil) -> AuditRecord {
         AuditRecord(
             id: id, time: time, endpoint: "chat.completions", keyID: key, modelRequested: model, deployment: deployment, status: status, errorCode: error,
-            latencyMs: 12, ttftMs: nil, tokensIn: 3, tokensOut: 4, costUSD: 0.01, cacheStatus: cache, stream: false, attempts: 1, teamID: team)
+            latencyMs: 12, ttftMs: nil, tokensIn: 3, tokensOut: 4, costUSD: 0.01, cacheStatus: cache, stream: false, attempts: 1, teamID: team,
+            flow: flow, flowVersion: flowVersion)
     }
 
     @Test func filtersAndCursorPagesAgreeAcrossStores() async throws {
@@ -35,7 +36,10 @@ import Testing
             let team = i % 3 == 0 ? "t1" : ""
             let cache = i % 4 == 0 ? "hit" : "miss"
             let id = "req_" + String(format: "%02d", i)
-            rows.append(row(id, time: 1000 + Double(i), model: model, status: status, key: key, team: team, cache: cache, error: error))
+            let flow: String? = i % 6 == 0 ? "triage" : nil
+            rows.append(
+                row(id, time: 1000 + Double(i), model: model, status: status, key: key, team: team, cache: cache, error: error, flow: flow,
+                    flowVersion: flow == nil ? nil : (i < 12 ? 1 : 2)))
         }
         rows.append(row("req_tie", time: 1010))
         for (name, store) in try await stores() {
@@ -66,6 +70,11 @@ import Testing
             // LIKE's wildcards in the text are literal.
             #expect(try await count(AuditSearch(text: "%", limit: 100)) == 0, "\(name)")
             #expect(try await count(AuditSearch(keyID: "k2", status: .exact(429), cache: "hit", limit: 100)) == 1, "\(name)")
+            #expect(try await count(AuditSearch(flow: "triage", limit: 100)) == 5, "\(name)")
+            #expect(try await count(AuditSearch(flow: "triage", flowVersion: 2, limit: 100)) == 3, "\(name)")
+            #expect(try await store.record(id: "req_06")?.flow == "triage", "\(name)")
+            #expect(try await store.record(id: "req_12")?.flowVersion == 2, "\(name)")
+            #expect(try await store.record(id: "req_07")?.flow == nil, "\(name)")
             #expect(try await store.record(id: "req_07")?.time == 1007, "\(name)")
             #expect(try await store.record(id: "nope") == nil, "\(name)")
         }

@@ -23,6 +23,17 @@ models:
   - {{ name: all-minilm-l6-v2, provider: local, type: embedding }}
   - {{ name: gemma-3-270m, provider: gemma }}
 logging: {{ level: info }}
+flows:
+  summarize:
+    model: gemma-3-270m
+    messages: [{{ role: user, content: "Summarize in one sentence: {{{{text}}}}" }}]
+    input: {{ type: object, required: [text], properties: {{ text: {{ type: string }} }} }}
+    params: {{ max_tokens: 40, temperature: 0 }}
+  triage:
+    model: sim-small
+    messages: [{{ role: user, content: "Ticket: {{{{subject}}}}" }}]
+    input: {{ type: object, required: [subject], properties: {{ subject: {{ type: string, maxLength: 80 }} }} }}
+    output: {{ type: object, required: [queue], properties: {{ queue: {{ enum: [billing, bug] }} }} }}
 """
 
 

@@ -292,3 +292,39 @@ def test_cli_keys_reach_a_running_server_within_a_second(sluice):
     bad = subprocess.run([SLUICE_BIN, "keys", "create", "--name", "x", "--budget-usd", "10/week", "--config", str(sluice.config)],
                          capture_output=True, text=True, timeout=30)
     assert bad.returncode != 0 and "day or month" in bad.stderr
+
+
+def run_flow(sluice, name, body):
+    request = urllib.request.Request(
+        sluice.base_url + f"/flows/{name}/run", method="POST", data=json.dumps(body).encode(),
+        headers={"authorization": f"Bearer {sluice.admin_key}", "content-type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_a_flow_on_the_local_model_through_the_sdk(sluice):
+    client = client_for(sluice)
+    text = "The tide rises twice a day because the moon pulls on the oceans. Fishermen plan around it."
+    completion = client.chat.completions.create(model="flow:summarize", messages=[{"role": "user", "content": text}])
+    assert completion.choices[0].message.content.strip()
+    assert completion.usage.prompt_tokens > 0
+    chunks = list(client.chat.completions.create(model="flow:summarize", messages=[{"role": "user", "content": text}], stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip()
+
+
+def test_a_flow_run_answers_its_output_contract(sluice):
+    status, body = run_flow(sluice, "triage", {"input": {"subject": "I was charged twice"}})
+    assert status == 200, body
+    assert body["flow"] == "triage" and body["version"] == 1
+    assert body["output"]["queue"] in ("billing", "bug")
+    assert body["usage"]["total_tokens"] > 0 and body["cost_usd"] > 0
+    status, body = run_flow(sluice, "triage", {"input": {"subject": "x" * 81}})
+    assert status == 400 and body["error"]["param"] == "input/subject"
+    status, body = run_flow(sluice, "nope", {"input": {}})
+    assert status == 404
+    with pytest.raises(openai.NotFoundError):
+        client_for(sluice).chat.completions.create(model="flow:nope", messages=[{"role": "user", "content": "hi"}])

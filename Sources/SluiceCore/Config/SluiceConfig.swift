@@ -19,6 +19,10 @@ public struct SluiceConfig: Sendable, Decodable {
     public var telemetry: TelemetryConfig = .init()
     public var routing: RoutingConfig = .init()
     public var cache: CacheConfig = .init()
+    /// Use cases by name (`flows:`); each is its version 1.
+    public var flows: [String: FlowConfig] = [:]
+    /// The directory of the file this was read from (relative `template:` files are found there).
+    public var directory: String?
 
     public init(
         server: ServerConfig = .init(), store: StoreConfig = .init(), providers: [String: ProviderConfig],
@@ -33,7 +37,7 @@ public struct SluiceConfig: Sendable, Decodable {
         self.queue = queue
     }
 
-    enum CodingKeys: String, CodingKey { case server, store, providers, models, logging, auth, queue, guardrails, aliases, routing, cache, alerts, telemetry }
+    enum CodingKeys: String, CodingKey { case server, store, providers, models, logging, auth, queue, guardrails, aliases, routing, cache, alerts, telemetry, flows }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -50,6 +54,7 @@ public struct SluiceConfig: Sendable, Decodable {
         self.telemetry = try c.decodeIfPresent(TelemetryConfig.self, forKey: .telemetry) ?? .init()
         self.routing = try c.decodeIfPresent(RoutingConfig.self, forKey: .routing) ?? .init()
         self.cache = try c.decodeIfPresent(CacheConfig.self, forKey: .cache) ?? .init()
+        self.flows = try c.decodeIfPresent([String: FlowConfig].self, forKey: .flows) ?? [:]
     }
 
     /// Reads, substitutes, decodes and validates a YAML document.
@@ -68,7 +73,9 @@ public struct SluiceConfig: Sendable, Decodable {
         } catch {
             throw ConfigError(path: "", "cannot read \(path): \(error.localizedDescription)")
         }
-        return try load(yaml: text, environment: environment)
+        var config = try load(yaml: text, environment: environment)
+        config.directory = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        return config
     }
 
     /// The configuration `sluice serve` uses when no file is given: the simulated provider, and
@@ -88,7 +95,22 @@ public struct SluiceConfig: Sendable, Decodable {
             providers["local"] = .llamaServer(llama)
             models.append(ModelConfig(name: "gemma-3-270m", provider: "local", upstreamModel: "gemma-3-270m", contextWindow: llama.context))
         }
-        return SluiceConfig(store: StoreConfig(sqlite: "./.sluice/sluice.db"), providers: providers, models: models)
+        var config = SluiceConfig(store: StoreConfig(sqlite: "./.sluice/sluice.db"), providers: providers, models: models)
+        // An example use case to call in the first minute: on the local model when it is there.
+        let model = models.contains { $0.name == "gemma-3-270m" } ? "gemma-3-270m" : "sim-small"
+        config.flows["summarize"] = FlowConfig(
+            description: "Summarize a text in two or three sentences",
+            model: model,
+            messages: [
+                .init(role: .system, content: "You summarize texts in two or three plain sentences."),
+                .init(role: .user, content: "Summarize this text:\n\n{{text}}"),
+            ],
+            input: .object([
+                "type": "object", "required": ["text"],
+                "properties": .object(["text": .object(["type": "string", "minLength": 1, "maxLength": 20000])]),
+            ]),
+            params: .init(temperature: 0.2, maxTokens: 200))
+        return config
     }
 
     /// Checks what decoding cannot: references resolve, names are unique, numbers are in range.
@@ -153,6 +175,14 @@ public struct SluiceConfig: Sendable, Decodable {
         }
         for (i, model) in models.enumerated() where model.cache?.semantic == true && cache.embeddingModel == nil {
             errors.append(ConfigError(path: "models[\(i)].cache.semantic", "needs cache.embedding_model"))
+        }
+        let policies = guardrails.map { Set($0.policies.keys).union(["default"]) }
+        for (name, flow) in flows.sorted(by: { $0.key < $1.key }) {
+            let path = "flows.\(name)"
+            if !FlowConfig.isValidName(name) {
+                errors.append(ConfigError(path: path, "a flow name is 1 to 64 letters, digits, '-', '_' or '.'"))
+            }
+            errors += flow.problems(path: path, models: Set(chatModels.keys).union(aliases.keys), policies: policies)
         }
         if !errors.isEmpty { throw ConfigErrors(errors) }
     }

@@ -119,6 +119,14 @@ public struct GuardrailFacts: Sendable {
     public var events: [GuardrailEvent] = []
 }
 
+/// Which flow and version a request ran, set by the flow stage.
+public struct FlowFacts: Sendable {
+    public var name: String?
+    public var version: Int?
+    /// Whether the flow's output is a JSON document (it has an output schema).
+    public var structuredOutput = false
+}
+
 /// What the answer looked like as it left the pipeline.
 public struct AnswerFacts: Sendable {
     public var timeToFirstToken: Duration?
@@ -136,12 +144,13 @@ public struct CapturedBodies: Sendable {
 }
 
 /// The facts the stages learn about one request, each part written by the stage that owns it
-/// (`route` by routing and the invoker, `cache` by the cache stage, `guardrails` by the
+/// (`flow` by the flow stage, `route` by routing and the invoker, `cache` by the cache stage, `guardrails` by the
 /// guardrail stage, `answer` and `bodies` by the record stage, `rateLimitHeaders` by admission)
 /// and read when the request is recorded and its response headers are written. Thread-safe: a
 /// stream's consumer and the stage that started it may touch it from different tasks.
 public final class RequestFacts: Sendable {
     public struct Parts: Sendable {
+        public var flow = FlowFacts()
         public var route = RouteFacts()
         public var cache = CacheFacts()
         public var guardrails = GuardrailFacts()

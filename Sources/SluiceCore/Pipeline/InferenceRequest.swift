@@ -14,6 +14,11 @@ public struct InferenceRequest: Sendable {
     public var deployments: [Deployment]
     /// The cache rule that applies (the alias's or the model entry's), set by the route stage.
     public var cacheRule: CacheRuleConfig?
+    /// The flow this request runs, when it names one (`/v1/flows/{name}/run`, `model: "flow:NAME"`);
+    /// the flow stage turns it into the chat request its definition says.
+    public var flow: FlowRun?
+    /// The guardrail policy to apply instead of the caller's (a flow's `guardrails:`).
+    public var guardrailPolicy: String?
 
     public init(chat: ChatCompletionRequest, deployments: [Deployment] = []) {
         self.body = .chat(chat)
@@ -51,6 +56,24 @@ public struct InferenceRequest: Sendable {
         case .chat(let chat): TokenEstimator.promptTokens(of: chat)
         case .embeddings(let embeddings): TokenEstimator.inputTokens(of: embeddings)
         }
+    }
+}
+
+/// A request to run a flow: which one, which version (the active one when nil), and its input.
+public struct FlowRun: Sendable {
+    public var name: String
+    public var version: Int?
+    /// The variables, as the client sent them (checked against the flow's input schema).
+    public var input: JSONValue
+    /// The input as one text (the last user message of a `model: "flow:NAME"` request): bound to
+    /// the input schema's one string property, or parsed as the JSON object, by the flow stage.
+    public var text: String?
+
+    public init(name: String, version: Int? = nil, input: JSONValue, text: String? = nil) {
+        self.name = name
+        self.version = version
+        self.input = input
+        self.text = text
     }
 }
 

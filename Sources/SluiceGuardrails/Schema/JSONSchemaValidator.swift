@@ -42,7 +42,8 @@ public struct JSONSchemaValidator: Sendable {
     }
 
     /// Models often wrap JSON in a Markdown code fence; the fence is not part of the answer.
-    static func stripCodeFence(_ text: String) -> String {
+    /// The text inside a Markdown code fence, when a model wrapped its JSON in one.
+    public static func stripCodeFence(_ text: String) -> String {
         var t = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard t.hasPrefix("```") else { return t }
         if let newline = t.firstIndex(of: "\n") { t = String(t[t.index(after: newline)...]) }

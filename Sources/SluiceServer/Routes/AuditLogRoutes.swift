@@ -13,7 +13,7 @@ struct AuditLogRoutes: Sendable {
     let log: any AuditLogStore
 
     static let routes: [String: [HTTPRequest.Method]] = ["/admin/requests": [.get], "/admin/requests/export": [.get]]
-    static let filterNames: Set<String> = ["from", "to", "key", "team", "model", "status", "cache", "q"]
+    static let filterNames: Set<String> = ["from", "to", "key", "team", "model", "status", "cache", "q", "flow", "flow_version"]
 
     func register(on router: Router<SluiceRequestContext>) {
         router.get("/admin/requests") { request, _ in try await page(request) }
@@ -98,6 +98,10 @@ struct AuditLogRoutes: Sendable {
                 throw SluiceError(.invalidValue, "status must be a status code (429) or a class (4xx).", param: "status")
             }
         }
+        search.flow = q.get("flow")
+        if let version = q.get("flow_version") {
+            search.flowVersion = try integer(version, "flow_version", default: 1, range: 1...1_000_000)
+        }
         if let cache = search.cache, !["hit", "semantic-hit", "miss", "off", "bypass"].contains(cache) {
             throw SluiceError(.invalidValue, "cache must be one of hit, semantic-hit, miss, off, bypass.", param: "cache")
         }
@@ -123,6 +127,7 @@ struct AuditLogRoutes: Sendable {
             "status": .int(r.status), "error_code": r.errorCode.map(JSONValue.string) ?? .null, "latency_ms": .double(r.latencyMs),
             "ttft_ms": r.ttftMs.map(JSONValue.double) ?? .null, "tokens_in": .int(r.tokensIn), "tokens_out": .int(r.tokensOut),
             "cost_usd": .double(r.costUSD), "cache": .string(r.cacheStatus), "stream": .bool(r.stream), "attempts": .int(r.attempts),
+            "flow": r.flow.map(JSONValue.string) ?? .null, "flow_version": r.flowVersion.map(JSONValue.int) ?? .null,
         ]
         if details {
             o["details"] = (try? JSONCoding.decode(JSONValue.self, from: ByteBuffer(string: r.details.jsonText))) ?? .object([:])

@@ -22,6 +22,9 @@ struct OpenAIRoutes: Sendable {
     func register(on router: Router<SluiceRequestContext>) {
         router.post("/v1/chat/completions") { request, context in try await chatCompletions(request, context: context) }
         router.post("/v1/embeddings") { request, context in try await embeddings(request, context: context) }
+        router.post("/v1/flows/{name}/run") { request, context in
+            try await runFlow(request, name: context.parameters.get("name") ?? "", context: context)
+        }
         router.get("/v1/models") { _, _ in try models() }
         router.get("/v1/models/{id}") { _, context in try model(context.parameters.get("id") ?? "") }
     }
@@ -49,8 +52,13 @@ struct OpenAIRoutes: Sendable {
         }
         let deadline = NIODeadline.now() + requestTimeout
         let timeout = requestTimeout
+        var inferenceRequest = InferenceRequest(chat: chat)
+        if chat.model.hasPrefix("flow:") {
+            // A flow from any OpenAI client: the last user message is its input.
+            inferenceRequest.flow = FlowRun(name: String(chat.model.dropFirst("flow:".count)), input: .null, text: Self.flowInputText(chat))
+        }
         let response = try await withDeadline(deadline, timeoutError: { Self.timedOut(timeout) }) {
-            try await pipeline.run(InferenceRequest(chat: chat), context: inference)
+            try await pipeline.run(inferenceRequest, context: inference)
         }
         var headers = Self.answerHeaders(inference)
         switch response {
@@ -88,6 +96,11 @@ struct OpenAIRoutes: Sendable {
                     try await writer.finish(nil)
                 })
         }
+    }
+
+    /// The last user message's text: a `model: "flow:NAME"` request's input.
+    static func flowInputText(_ chat: ChatCompletionRequest) -> String {
+        chat.messages.last { $0.role == .user }?.text ?? ""
     }
 
     /// What Sluice says about how it answered: the deployment, the cache's verdict, the

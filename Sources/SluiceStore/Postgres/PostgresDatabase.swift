@@ -201,5 +201,12 @@ public final class PostgresDatabase: Service, Sendable {
             ]
         ),
         ("v4_request_bodies", ["ALTER TABLE requests ADD COLUMN request_body TEXT", "ALTER TABLE requests ADD COLUMN response_body TEXT"]),
+        (
+            "v5_flows",
+            [
+                "ALTER TABLE requests ADD COLUMN flow TEXT", "ALTER TABLE requests ADD COLUMN flow_version INTEGER",
+                "CREATE INDEX requests_flow_time ON requests(flow, time) WHERE flow IS NOT NULL",
+            ]
+        ),
     ]
 }

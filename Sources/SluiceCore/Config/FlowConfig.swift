@@ -1,0 +1,189 @@
+import Foundation
+
+/// One `flows:` entry: a production use case declared once — its prompt (mustache templates over
+/// typed input), the model or alias that serves it, its output contract, parameters and
+/// guardrail policy. The config's definition is the flow's version 1.
+public struct FlowConfig: Sendable, Decodable, Hashable {
+    /// One templated message.
+    public struct Message: Sendable, Decodable, Hashable {
+        public var role: ChatMessage.Role
+        /// A mustache template over the flow's input.
+        public var content: String
+
+        public init(role: ChatMessage.Role, content: String) {
+            self.role = role
+            self.content = content
+        }
+    }
+
+    /// What a run answers: free text, or a JSON document that must match a schema.
+    public enum Output: Sendable, Hashable {
+        case text
+        case schema(JSONValue)
+    }
+
+    /// Sampling parameters the flow sets on every run.
+    public struct Params: Sendable, Decodable, Hashable {
+        public var temperature: Double?
+        public var topP: Double?
+        public var maxTokens: Int?
+        public var seed: Int?
+        public var stop: [String]?
+
+        public init(temperature: Double? = nil, topP: Double? = nil, maxTokens: Int? = nil, seed: Int? = nil, stop: [String]? = nil) {
+            self.temperature = temperature
+            self.topP = topP
+            self.maxTokens = maxTokens
+            self.seed = seed
+            self.stop = stop
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case temperature, seed, stop
+            case topP = "top_p"
+            case maxTokens = "max_tokens"
+        }
+    }
+
+    public var description: String?
+    /// A model entry or alias: routing, fallbacks and the cache apply as for any request.
+    public var model: String
+    /// The prompt, in order. Either this or `template`.
+    public var messages: [Message]
+    /// A mustache file whose rendering is the one user message (instead of `messages`).
+    public var template: String?
+    /// A JSON Schema for the input; the template may only use the properties it declares.
+    public var input: JSONValue?
+    public var output: Output
+    public var params: Params
+    /// A guardrail policy name, over the caller's own.
+    public var guardrails: String?
+
+    public init(
+        description: String? = nil, model: String, messages: [Message], template: String? = nil, input: JSONValue? = nil, output: Output = .text,
+        params: Params = .init(), guardrails: String? = nil
+    ) {
+        self.description = description
+        self.model = model
+        self.messages = messages
+        self.template = template
+        self.input = input
+        self.output = output
+        self.params = params
+        self.guardrails = guardrails
+    }
+
+    enum CodingKeys: String, CodingKey { case description, model, messages, template, input, output, params, guardrails }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        description = try c.decodeIfPresent(String.self, forKey: .description)
+        model = try c.decode(String.self, forKey: .model)
+        messages = try c.decodeIfPresent([Message].self, forKey: .messages) ?? []
+        template = try c.decodeIfPresent(String.self, forKey: .template)
+        input = try c.decodeIfPresent(JSONValue.self, forKey: .input)
+        switch try c.decodeIfPresent(JSONValue.self, forKey: .output) {
+        case nil, .string("text")?: output = .text
+        case .object(let schema)?: output = .schema(.object(schema))
+        case let other?:
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: c.codingPath + [CodingKeys.output], debugDescription: "expected text or a JSON Schema object, got \(other.typeName)"))
+        }
+        params = try c.decodeIfPresent(Params.self, forKey: .params) ?? .init()
+        guardrails = try c.decodeIfPresent(String.self, forKey: .guardrails)
+    }
+
+    /// Whether a name can name a flow (it appears in URLs and in `model: "flow:NAME"`).
+    public static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 64
+            && name.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7a) || $0 == 0x2d || $0 == 0x5f || $0 == 0x2e }
+    }
+
+    /// The properties the input schema declares (nil when it declares none: any object).
+    public var inputProperties: Set<String>? {
+        guard case .object(let schema)? = input, case .object(let properties)? = schema["properties"] else { return nil }
+        return Set(properties.keys)
+    }
+
+    func problems(path: String, models: Set<String>, policies: Set<String>?) -> [ConfigError] {
+        var out: [ConfigError] = []
+        if !models.contains(model) {
+            out.append(ConfigError(path: "\(path).model", "no model or alias named '\(model)' (models: \(models.sorted().prefix(20).joined(separator: ", ")))"))
+        }
+        if messages.isEmpty == (template == nil) {
+            out.append(ConfigError(path: path, "a flow has either messages or a template, not both and not neither"))
+        }
+        if let input {
+            if case .object(let schema) = input {
+                if let type = schema["type"], type != .string("object") {
+                    out.append(ConfigError(path: "\(path).input.type", "a flow's input is an object (its properties are the template's variables)"))
+                }
+            } else {
+                out.append(ConfigError(path: "\(path).input", "must be a JSON Schema object"))
+            }
+        }
+        if let name = guardrails, !(policies ?? ["default"]).contains(name), name != "none" {
+            out.append(ConfigError(path: "\(path).guardrails", "no guardrail policy named '\(name)'"))
+        }
+        if let t = params.temperature, !(0...2).contains(t) { out.append(ConfigError(path: "\(path).params.temperature", "must be in 0...2")) }
+        if let p = params.topP, !(0...1).contains(p) { out.append(ConfigError(path: "\(path).params.top_p", "must be in 0...1")) }
+        if let m = params.maxTokens, m <= 0 { out.append(ConfigError(path: "\(path).params.max_tokens", "must be positive")) }
+        // Every variable a template uses must be declared by the input schema.
+        if let declared = inputProperties {
+            for (i, message) in messages.enumerated() {
+                for name in MustacheNames.topLevel(in: message.content) where !declared.contains(name) {
+                    out.append(
+                        ConfigError(
+                            path: "\(path).messages[\(i)].content",
+                            "uses '{{\(name)}}', which the input schema does not declare (properties: \(declared.sorted().joined(separator: ", ")))"))
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// The variable names a mustache template reads from its top-level context: `{{name}}`,
+/// `{{{name}}}`, `{{&name}}`, and the names of sections (`{{#name}}`, `{{^name}}`), but not the
+/// names inside a section, which may be the section item's own. A dotted name counts by its first
+/// part. For checking a flow against its input schema at load time, before anything renders.
+public enum MustacheNames {
+    public static func topLevel(in template: String) -> [String] {
+        var names: [String] = []
+        var depth = 0
+        var rest = Substring(template)
+        while let open = rest.range(of: "{{") {
+            rest = rest[open.upperBound...]
+            var triple = false
+            if rest.hasPrefix("{") {
+                triple = true
+                rest = rest.dropFirst()
+            }
+            guard let close = rest.range(of: triple ? "}}}" : "}}") else { break }
+            var tag = rest[..<close.lowerBound].trimmingCharacters(in: .whitespaces)
+            rest = rest[close.upperBound...]
+            var sigil: Character?
+            if let first = tag.first, "#^/!>&=%".contains(first) {
+                sigil = first
+                tag = String(tag.dropFirst()).trimmingCharacters(in: .whitespaces)
+            }
+            switch sigil {
+            case "!", ">", "=", "%": continue
+            case "/":
+                depth = max(0, depth - 1)
+                continue
+            case "#", "^":
+                if depth == 0 { names.append(root(tag)) }
+                depth += 1
+            default:
+                if depth == 0, tag != "." { names.append(root(tag)) }
+            }
+        }
+        var seen: Set<String> = []
+        return names.filter { !$0.isEmpty && seen.insert($0).inserted }
+    }
+
+    private static func root(_ name: String) -> String {
+        String(name.split(separator: ".", maxSplits: 1).first ?? "")
+    }
+}

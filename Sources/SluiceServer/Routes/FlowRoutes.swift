@@ -1,0 +1,128 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import SluiceCore
+import SluiceGuardrails
+
+/// The body of `POST /v1/flows/{name}/run`.
+struct FlowRunRequest: Decodable, Sendable {
+    var input: JSONValue?
+    var version: Int?
+    var user: String?
+    var stream: Bool?
+}
+
+/// What a flow run answers (and, streamed, its last event).
+struct FlowRunResult: Encodable, Sendable {
+    var id: String
+    var object = "flow.run"
+    var flow: String
+    var version: Int
+    /// The JSON object when the flow has an output schema, else the text.
+    var output: JSONValue
+    var usage: Usage?
+    var costUSD: Double
+
+    enum CodingKeys: String, CodingKey {
+        case id, object, flow, version, output, usage
+        case costUSD = "cost_usd"
+    }
+}
+
+/// One streamed piece of a run's output.
+struct FlowRunDelta: Encodable, Sendable {
+    var object = "flow.run.delta"
+    var delta: String
+}
+
+extension OpenAIRoutes {
+    /// `POST /v1/flows/{name}/run`: structured variables in, the flow's output out, through the
+    /// same pipeline as every chat request.
+    func runFlow(_ request: Request, name: String, context: SluiceRequestContext) async throws -> Response {
+        let inference = makeContext(request, context, endpoint: "flows.run")
+        let run: FlowRunRequest
+        do {
+            run = try await body.decode(FlowRunRequest.self, from: request)
+            if let version = run.version, version < 1 {
+                throw SluiceError(.invalidValue, "version must be 1 or more, got \(version).", param: "version")
+            }
+            guard let input = run.input else { throw SluiceError(.missingParameter, "A flow run needs an input object.", param: "input") }
+            guard case .object = input else {
+                throw SluiceError(.invalidType, "input must be a JSON object, got \(input.typeName).", param: "input")
+            }
+        } catch {
+            recorder.finish(inference, model: "flow:\(name)", stream: false, outcome: .failed(error))
+            throw error
+        }
+        var base = ChatCompletionRequest(model: "flow:\(name)", messages: [])
+        base.user = run.user
+        base.stream = run.stream == true ? true : nil
+        var inferenceRequest = InferenceRequest(chat: base)
+        inferenceRequest.flow = FlowRun(name: name, version: run.version, input: run.input ?? .object([:]))
+        let deadline = NIODeadline.now() + requestTimeout
+        let timeout = requestTimeout
+        let response = try await withDeadline(deadline, timeoutError: { Self.timedOut(timeout) }) {
+            try await pipeline.run(inferenceRequest, context: inference)
+        }
+        var headers = Self.answerHeaders(inference)
+        switch response {
+        case .embeddings:
+            throw SluiceError(.internalError, "A flow answered with embeddings.")
+        case .completion(let result):
+            let text = try result.completion().choices.first?.message.content ?? ""
+            let answer = try Self.flowResult(text, inference: inference, usage: result.usage)
+            headers[.contentType] = "application/json"
+            if let cost = inference.ledger.settlement?.costUSD { headers[.sluiceCost] = Self.usd(cost) }
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: try JSONCoding.encode(answer)))
+        case .stream(let stream):
+            headers[.contentType] = "text/event-stream"
+            headers[.cacheControl] = "no-cache"
+            let channel = context.channel
+            let logger = inference.logger
+            return Response(
+                status: .ok, headers: headers,
+                body: ResponseBody { writer in
+                    try await cancellers.run(on: channel) {
+                        do {
+                            var text = ""
+                            var usage: Usage?
+                            try await withDeadline(deadline, timeoutError: { Self.timedOut(timeout) }) {
+                                for try await event in stream {
+                                    if let u = event.summary.usage { usage = u }
+                                    guard let delta = try event.firstDeltaContent(), !delta.isEmpty else { continue }
+                                    text += delta
+                                    try await writer.write(SSEEncoder.event(try JSONCoding.encode(FlowRunDelta(delta: delta))))
+                                }
+                            }
+                            // The record stage settled the run when the stream ended: its cost is final.
+                            let answer = try Self.flowResult(text, inference: inference, usage: usage)
+                            try await writer.write(SSEEncoder.event(try JSONCoding.encode(answer)))
+                            try await writer.write(SSEEncoder.done)
+                        } catch let error as SluiceError {
+                            logger.debug("flow stream failed after it started", metadata: ["error": "\(error)"])
+                            try await writer.write(SSEEncoder.errorEvent(error))
+                        }
+                    }
+                    try await writer.finish(nil)
+                })
+        }
+    }
+
+    /// The run's answer: the output parsed as JSON when the flow has an output schema (the
+    /// guardrail stage has checked it), else the text.
+    static func flowResult(_ text: String, inference: InferenceContext, usage: Usage?) throws -> FlowRunResult {
+        let flow = inference.facts[\.flow]
+        var output = JSONValue.string(text)
+        if flow.structuredOutput {
+            guard let parsed = Array(JSONSchemaValidator.stripCodeFence(text).utf8).withUnsafeBytes({ JSONParser.parse($0) }) else {
+                throw SluiceError(.schemaValidationFailed, "The flow's answer is not JSON.")
+            }
+            output = parsed
+        }
+        let settlement = inference.ledger.settlement
+        return FlowRunResult(
+            id: inference.requestID, flow: flow.name ?? "", version: flow.version ?? 0, output: output, usage: settlement?.usage ?? usage,
+            costUSD: settlement?.costUSD ?? 0)
+    }
+}

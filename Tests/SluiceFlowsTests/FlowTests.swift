@@ -1,0 +1,173 @@
+import Foundation
+import SluiceCore
+import Testing
+@testable import SluiceFlows
+
+@Suite struct FlowConfigTests {
+    static let base = """
+        providers: { sim: { kind: simulated } }
+        models:
+          - { name: m, provider: sim, upstream_model: m }
+        aliases:
+          smart: { deployments: [m] }
+        guardrails:
+          policies:
+            strict: { input: { pii: { action: block } } }
+        """
+
+    static func load(_ flows: String) throws -> SluiceConfig {
+        try SluiceConfig.load(yaml: base + "\nflows:\n" + flows, environment: [:])
+    }
+
+    static let triage = """
+          ticket-triage:
+            description: Route a support ticket
+            model: smart
+            messages:
+              - { role: system, content: "You triage tickets for {{company}}. Answer in JSON." }
+              - { role: user, content: "Subject: {{subject}}\\n\\n{{body}}" }
+            input: { type: object, required: [subject, body], properties: { subject: {type: string, maxLength: 20}, body: {type: string}, company: {type: string, default: Acme} } }
+            output: { type: object, required: [queue, priority], properties: { queue: {enum: [billing, bug, account]}, priority: {type: integer, minimum: 1, maximum: 4} } }
+            params: { temperature: 0, max_tokens: 300 }
+            guardrails: strict
+        """
+
+    @Test func theDocumentedShapeLoads() throws {
+        let config = try Self.load(Self.triage)
+        let flow = try #require(config.flows["ticket-triage"])
+        #expect(flow.model == "smart")
+        #expect(flow.messages.count == 2)
+        #expect(flow.params.maxTokens == 300)
+        #expect(flow.guardrails == "strict")
+        guard case .schema = flow.output else {
+            Issue.record("expected an output schema")
+            return
+        }
+    }
+
+    @Test(arguments: [
+        ("    bogus: 1\n", "flows.ticket-triage.bogus", "unknown key"),
+        ("    model: nope\n", "flows.ticket-triage.model", "no model or alias named 'nope'"),
+        ("    guardrails: lax\n", "flows.ticket-triage.guardrails", "no guardrail policy named 'lax'"),
+    ])
+    func mistakesAreNamedByPath(extra: String, path: String, message: String) throws {
+        var yaml = Self.triage + "\n" + extra
+        if extra.contains("model:") { yaml = yaml.replacingOccurrences(of: "    model: smart\n", with: "") }
+        if extra.contains("guardrails:") { yaml = yaml.replacingOccurrences(of: "    guardrails: strict\n", with: "") }
+        do {
+            _ = try Self.load(yaml)
+            Issue.record("loaded")
+        } catch let error as ConfigErrors {
+            #expect(error.errors.contains { $0.path == path && $0.message.contains(message) }, "\(error)")
+        } catch let error as ConfigError {
+            #expect(error.path == path && error.message.contains(message), "\(error)")
+        }
+    }
+
+    @Test func aTemplateVariableTheInputDoesNotDeclareIsAnError() throws {
+        let yaml = Self.triage.replacingOccurrences(of: "{{body}}", with: "{{body}} {{urgency}}")
+        #expect(throws: ConfigErrors.self) { try Self.load(yaml) }
+        do { _ = try Self.load(yaml) } catch let error as ConfigErrors {
+            #expect(error.errors.map(\.path) == ["flows.ticket-triage.messages[1].content"])
+            #expect(error.errors[0].message.contains("'{{urgency}}'"))
+        }
+    }
+
+    @Test func mustacheNamesAreTheTopLevelOnes() {
+        #expect(MustacheNames.topLevel(in: "Hi {{name}}, {{{raw}}} {{& amp }} {{! note }}{{#items}}{{title}}{{/items}}{{^empty}}x{{/empty}} {{user.email}}")
+            == ["name", "raw", "amp", "items", "empty", "user"])
+    }
+}
+
+@Suite struct FlowRunTests {
+    static func catalog(_ flows: String = FlowConfigTests.triage, directory: String? = nil) throws -> FlowCatalog {
+        var config = try FlowConfigTests.load(flows)
+        config.directory = directory
+        return try FlowCatalog(config: config, baseDirectory: directory)
+    }
+
+    @Test func theInputIsCheckedDefaultedAndRenderedAsText() throws {
+        let flow = try Self.catalog().definition("ticket-triage")
+        #expect(flow.version == 1)
+        let input = try flow.resolvedInput(FlowRun(name: "ticket-triage", input: ["subject": "Refund <now>", "body": "I was charged \"twice\" & more"]))
+        #expect(input["company"] == "Acme")
+        let chat = try flow.chatRequest(input: input, base: nil)
+        #expect(chat.model == "smart")
+        #expect(chat.temperature == 0 && chat.maxTokens == 300)
+        #expect(chat.messages.map(\.role) == [.system, .user])
+        #expect(chat.messages[0].text == "You triage tickets for Acme. Answer in JSON.")
+        // Prompts are text: nothing is HTML-escaped.
+        #expect(chat.messages[1].text == "Subject: Refund <now>\n\nI was charged \"twice\" & more")
+        #expect(chat.responseFormat?.type == "json_schema")
+        #expect(chat.responseFormat?.jsonSchema?.schema?["required"] == ["queue", "priority"])
+    }
+
+    @Test func badInputIsA400NamingThePointerAndTheRule() throws {
+        let flow = try Self.catalog().definition("ticket-triage")
+        do {
+            _ = try flow.resolvedInput(FlowRun(name: "ticket-triage", input: ["subject": "a subject far longer than twenty", "body": "x"]))
+            Issue.record("accepted")
+        } catch let error as SluiceError {
+            #expect(error.httpStatus == 400)
+            #expect(error.param == "input/subject")
+            #expect(error.message.contains("input/subject") && error.message.contains("20"), "\(error.message)")
+        }
+        do {
+            _ = try flow.resolvedInput(FlowRun(name: "ticket-triage", input: ["subject": "s"]))
+            Issue.record("accepted")
+        } catch let error as SluiceError {
+            #expect(error.httpStatus == 400)
+            #expect(error.message.contains("body"), "\(error.message)")
+        }
+        #expect(throws: SluiceError.self) { try flow.resolvedInput(FlowRun(name: "ticket-triage", input: ["not", "an", "object"])) }
+    }
+
+    @Test func plainTextInputIsParsedOrBoundToTheOneStringProperty() throws {
+        let catalog = try Self.catalog(
+            FlowConfigTests.triage + """
+
+                  summarize:
+                    model: m
+                    messages: [{ role: user, content: "Summarize: {{text}}" }]
+                    input: { type: object, required: [text], properties: { text: { type: string } } }
+                """)
+        let summarize = try catalog.definition("summarize")
+        #expect(try summarize.resolvedInput(FlowRun(name: "summarize", input: .null, text: "some words")) == ["text": "some words"])
+        let triage = try catalog.definition("ticket-triage")
+        let parsed = try triage.resolvedInput(FlowRun(name: "ticket-triage", input: .null, text: #"{"subject":"s","body":"b"}"#))
+        #expect(parsed["subject"] == "s" && parsed["company"] == "Acme")
+        // Two string properties: plain text cannot be bound to either.
+        #expect(throws: SluiceError.self) { try triage.resolvedInput(FlowRun(name: "ticket-triage", input: .null, text: "just text")) }
+    }
+
+    @Test func unknownFlowsAndVersionsAre404s() throws {
+        let catalog = try Self.catalog()
+        for (name, version) in [("nope", nil), ("ticket-triage", 7)] as [(String, Int?)] {
+            do {
+                _ = try catalog.definition(name, version: version)
+                Issue.record("found \(name) \(version ?? 0)")
+            } catch let error as SluiceError {
+                #expect(error.httpStatus == 404)
+            }
+        }
+    }
+
+    @Test func aTemplateFileIsReadBesideTheConfigAndChecked() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("flows-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory + "/prompts", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "Tell {{who}} about {{topic}}".write(toFile: directory + "/prompts/tell.mustache", atomically: true, encoding: .utf8)
+        let flows = """
+              tell:
+                model: m
+                template: prompts/tell.mustache
+                input: { type: object, properties: { who: { type: string }, topic: { type: string } } }
+            """
+        let chat = try Self.catalog(flows, directory: directory).definition("tell").chatRequest(input: ["who": "Ann", "topic": "tides"], base: nil)
+        #expect(chat.messages.map(\.text) == ["Tell Ann about tides"])
+        // A variable the schema does not declare, and a file that is not there.
+        try "Tell {{whom}}".write(toFile: directory + "/prompts/tell.mustache", atomically: true, encoding: .utf8)
+        #expect(throws: ConfigError.self) { try Self.catalog(flows, directory: directory) }
+        #expect(throws: ConfigError.self) { try Self.catalog(flows.replacingOccurrences(of: "tell.mustache", with: "gone.mustache"), directory: directory) }
+    }
+}
