@@ -76,36 +76,19 @@ extension OpenAIRoutes {
             if let cost = inference.ledger.settlement?.costUSD { headers[.sluiceCost] = Self.usd(cost) }
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: try JSONCoding.encode(answer)))
         case .stream(let stream):
-            headers[.contentType] = "text/event-stream"
-            headers[.cacheControl] = "no-cache"
-            let channel = context.channel
-            let logger = inference.logger
-            return Response(
-                status: .ok, headers: headers,
-                body: ResponseBody { writer in
-                    try await cancellers.run(on: channel) {
-                        do {
-                            var text = ""
-                            var usage: Usage?
-                            try await withDeadline(deadline, timeoutError: { Self.timedOut(timeout) }) {
-                                for try await event in stream {
-                                    if let u = event.summary.usage { usage = u }
-                                    guard let delta = try event.firstDeltaContent(), !delta.isEmpty else { continue }
-                                    text += delta
-                                    try await writer.write(SSEEncoder.event(try JSONCoding.encode(FlowRunDelta(delta: delta))))
-                                }
-                            }
-                            // The record stage settled the run when the stream ended: its cost is final.
-                            let answer = try Self.flowResult(text, inference: inference, usage: usage)
-                            try await writer.write(SSEEncoder.event(try JSONCoding.encode(answer)))
-                            try await writer.write(SSEEncoder.done)
-                        } catch let error as SluiceError {
-                            logger.debug("flow stream failed after it started", metadata: ["error": "\(error)"])
-                            try await writer.write(SSEEncoder.errorEvent(error))
-                        }
-                    }
-                    try await writer.finish(nil)
-                })
+            return eventStream(headers: headers, inference: inference, context: context, deadline: deadline) { writer in
+                var text = ""
+                var usage: Usage?
+                for try await event in stream {
+                    if let u = event.summary.usage { usage = u }
+                    guard let delta = try event.firstDeltaContent(), !delta.isEmpty else { continue }
+                    text += delta
+                    try await writer.write(SSEEncoder.event(try JSONCoding.encode(FlowRunDelta(delta: delta))))
+                }
+                // The record stage settled the run when the stream ended: its cost is final.
+                let answer = try Self.flowResult(text, inference: inference, usage: usage)
+                try await writer.write(SSEEncoder.event(try JSONCoding.encode(answer)))
+            }
         }
     }
 

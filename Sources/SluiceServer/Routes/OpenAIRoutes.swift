@@ -70,32 +70,46 @@ struct OpenAIRoutes: Sendable {
             let bytes = try result.bytes()
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: bytes))
         case .stream(let stream):
-            headers[.contentType] = "text/event-stream"
-            headers[.cacheControl] = "no-cache"
             let includeUsage = chat.includeUsageInStream
-            let channel = context.channel
-            let logger = inference.logger
-            return Response(
-                status: .ok, headers: headers,
-                body: ResponseBody { writer in
-                    try await cancellers.run(on: channel) {
-                        do {
-                            try await withDeadline(deadline, timeoutError: { Self.timedOut(timeout) }) {
-                                for try await event in stream {
-                                    guard let event = try Self.forClient(event, includeUsage: includeUsage) else { continue }
-                                    try await writer.write(SSEEncoder.event(event))
-                                }
-                            }
-                            try await writer.write(SSEEncoder.done)
-                        } catch let error as SluiceError {
-                            // The head is sent: the error can only travel as an event.
-                            logger.debug("stream failed after it started", metadata: ["error": "\(error)"])
-                            try await writer.write(SSEEncoder.errorEvent(error))
-                        }
-                    }
-                    try await writer.finish(nil)
-                })
+            return eventStream(headers: headers, inference: inference, context: context, deadline: deadline) { writer in
+                for try await event in stream {
+                    guard let event = try Self.forClient(event, includeUsage: includeUsage) else { continue }
+                    try await writer.write(SSEEncoder.event(event))
+                }
+            }
         }
+    }
+
+    /// A server-sent-events response: `body` writes the events within the request's deadline,
+    /// then `[DONE]` follows; the stream is cancelled if the client goes away, and an error after
+    /// the head was sent travels as a last event.
+    func eventStream(
+        headers: HTTPFields, inference: InferenceContext, context: SluiceRequestContext, deadline: NIODeadline,
+        _ body: @escaping @Sendable (inout any ResponseBodyWriter) async throws -> Void
+    ) -> Response {
+        var headers = headers
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        let channel = context.channel
+        let logger = inference.logger
+        let timeout = requestTimeout
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                // From here on only this handle writes (the events, the end, the finish).
+                var out: any ResponseBodyWriter = writer
+                try await cancellers.run(on: channel) {
+                    do {
+                        try await withDeadline(deadline, timeoutError: { Self.timedOut(timeout) }) { try await body(&out) }
+                        try await out.write(SSEEncoder.done)
+                    } catch let error as SluiceError {
+                        // The head is sent: the error can only travel as an event.
+                        logger.debug("stream failed after it started", metadata: ["error": "\(error)"])
+                        try await out.write(SSEEncoder.errorEvent(error))
+                    }
+                }
+                try await out.finish(nil)
+            })
     }
 
     /// The last user message's text: a `model: "flow:NAME"` request's input.
