@@ -194,7 +194,7 @@ public protocol AuditLogSink: Sendable {
 }
 
 /// An audit log kept in memory, for tests.
-public actor InMemoryAuditLogStore: AuditLogStore {
+public actor InMemoryAuditLogStore: AuditLogStore, FlowReporter {
     private var rows: [AuditRecord] = []
 
     public init() {}
@@ -217,6 +217,11 @@ public actor InMemoryAuditLogStore: AuditLogStore {
             }
         }
         return (before - rows.count, bodies)
+    }
+
+    public func flowStats(_ q: FlowStatsQuery) async throws -> FlowStats {
+        let runs = rows.filter { $0.flow == q.flow && $0.time >= q.since && (q.version == nil || $0.flowVersion == q.version) }
+        return FlowStats(runs: runs.map { ($0.status, $0.latencyMs, $0.costUSD) }, thresholds: q.latencyThresholds)
     }
 
     public func search(_ s: AuditSearch) async throws -> [AuditRecord] {

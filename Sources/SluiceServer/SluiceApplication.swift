@@ -199,6 +199,7 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
     if config.auth.enabled {
         routes.merge(AdminRoutes.routes) { a, _ in a }
         routes.merge(UsageRoutes.routes) { a, _ in a }
+        routes.merge(FlowAdminRoutes.routes) { a, _ in a }
         routes.merge(AuditLogRoutes.routes) { a, _ in a }
         routes.merge(AlertRoutes.routes) { a, _ in a }
         routes.merge(DashboardRoutes.routes) { a, _ in a }
@@ -222,6 +223,7 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
     if config.auth.enabled {
         AdminRoutes(directory: directory, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes), queues: queues).register(on: router)
         UsageRoutes(reporter: auditLogStore).register(on: router)
+        FlowAdminRoutes(catalog: flows, reporter: auditLogStore).register(on: router)
         AuditLogRoutes(log: store).register(on: router)
         AlertRoutes(evaluator: alerts).register(on: router)
         try DashboardRoutes(directory: directory, log: store, access: accessStore, ledger: auditLogStore, board: board, alerts: alerts).register(on: router)

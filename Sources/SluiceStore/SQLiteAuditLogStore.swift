@@ -129,7 +129,7 @@ public final class SQLiteDatabase: Sendable {
 }
 
 /// The audit log in SQLite: the embedded default store.
-public final class SQLiteAuditLogStore: AuditLogStore, SpendLedger, UsageReporter {
+public final class SQLiteAuditLogStore: AuditLogStore, SpendLedger, UsageReporter, FlowReporter {
     let writer: any DatabaseWriter
 
     public init(database: SQLiteDatabase) {
@@ -233,6 +233,23 @@ public final class SQLiteAuditLogStore: AuditLogStore, SpendLedger, UsageReporte
                 row.int(r.flowVersion)
                 try row.step(connection: db.sqliteConnection)
             }
+        }
+    }
+
+    /// Read through the (flow, time) index; the percentiles are taken in process (SQLite has no
+    /// percentile function), from the window's latencies.
+    public func flowStats(_ q: FlowStatsQuery) async throws -> FlowStats {
+        try await writer.read { db in
+            var sql = "SELECT status, latency_ms, cost_usd FROM requests WHERE flow = ? AND time >= ?"
+            var arguments: StatementArguments = [q.flow, q.since]
+            if let version = q.version {
+                sql += " AND flow_version = ?"
+                arguments += [version]
+            }
+            let runs = try Row.fetchAll(db, sql: sql, arguments: arguments).map { row -> (status: Int, latencyMs: Double, costUSD: Double) in
+                (row[0], row[1], row[2])
+            }
+            return FlowStats(runs: runs, thresholds: q.latencyThresholds)
         }
     }
 

@@ -5,9 +5,9 @@ import SluiceCore
 /// The stores the configuration names, opened together: SQLite (one process; limits counted in
 /// memory) or PostgreSQL (several replicas; limits counted in the database).
 public struct Stores: Sendable {
-    public typealias RequestLog = AuditLogStore & SpendLedger & UsageReporter
+    public typealias AuditLog = AuditLogStore & SpendLedger & UsageReporter & FlowReporter
 
-    public let auditLog: any RequestLog
+    public let auditLog: any AuditLog
     public let access: any AccessStore
     public let limiter: any UsageLimiter
     /// Where cached answers persist.

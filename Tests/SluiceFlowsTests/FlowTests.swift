@@ -171,3 +171,56 @@ import Testing
         #expect(throws: ConfigError.self) { try Self.catalog(flows.replacingOccurrences(of: "tell.mustache", with: "gone.mustache"), directory: directory) }
     }
 }
+
+@Suite struct SLOReportTests {
+    @Test func objectivesAreMetOrMissedWithTheirBudgets() {
+        let slo = FlowConfig.SLO(p95Ms: 1000, successRate: 0.9, maxCostUSD: 0.002)
+        // 100 runs: 95 succeeded, 3 were slower than 1000 ms, $0.10 in all.
+        let stats = FlowStats(requests: 100, successes: 95, costUSD: 0.1, p50Ms: 300, p95Ms: 900, p99Ms: 1500, slowerThan: [1000: 3])
+        let report = SLOReport(flow: "f", version: nil, slo: slo, stats: [("1h", stats)])
+        let window = report.windows[0]
+        #expect(window.requests == 100 && window.successRate == 0.95 && window.costPerRunUSD == 0.001)
+        let byName = Dictionary(uniqueKeysWithValues: window.objectives.map { ($0.name, $0) })
+        // p95: 3% of runs above the target, 5% allowed: 40% of the budget left.
+        #expect(byName["p95_ms"]?.met == true)
+        #expect(abs((byName["p95_ms"]?.errorBudgetLeft ?? 0) - 0.4) < 1e-9)
+        // success: 5% failed, 10% allowed: half the budget left.
+        #expect(byName["success_rate"]?.met == true)
+        #expect(abs((byName["success_rate"]?.errorBudgetLeft ?? 0) - 0.5) < 1e-9)
+        #expect(byName["max_cost_usd"]?.met == true && byName["max_cost_usd"]?.actual == 0.001)
+
+        // Over budget: 80% success against 90% is twice the budget spent.
+        let bad = SLOReport(flow: "f", version: 1, slo: slo, stats: [("1h", FlowStats(requests: 10, successes: 8, costUSD: 0.05, p95Ms: 2000, slowerThan: [1000: 2]))])
+        let missed = Dictionary(uniqueKeysWithValues: bad.windows[0].objectives.map { ($0.name, $0) })
+        #expect(missed["success_rate"]?.met == false)
+        #expect(abs((missed["success_rate"]?.errorBudgetLeft ?? 0) - -1) < 1e-9)
+        #expect(missed["p95_ms"]?.met == false && missed["max_cost_usd"]?.met == false)
+
+        // No runs: nothing measured, nothing spent.
+        let idle = SLOReport(flow: "f", version: nil, slo: slo, stats: [("1h", FlowStats(requests: 0, successes: 0, costUSD: 0))])
+        #expect(idle.windows[0].objectives.allSatisfy { $0.met == nil && ($0.errorBudgetLeft == nil || $0.errorBudgetLeft == 1) })
+    }
+
+    @Test func percentilesAreNearestRank() {
+        let values = (1...100).map(Double.init)
+        #expect(FlowStats.percentile(values, 0.5) == 50)
+        #expect(FlowStats.percentile(values, 0.95) == 95)
+        #expect(FlowStats.percentile(values, 0.99) == 99)
+        #expect(FlowStats.percentile([7], 0.99) == 7)
+        #expect(FlowStats.percentile([], 0.5) == nil)
+        let stats = FlowStats(runs: values.map { (200, $0, 0.0) }, thresholds: [90])
+        #expect(stats.slowerThan[90] == 10)
+    }
+
+    @Test func sloKeysAreChecked() throws {
+        let yaml = FlowConfigTests.triage + "\n    slo: { p95_ms: 2500, success_rate: 1.5 }\n"
+        do {
+            _ = try FlowConfigTests.load(yaml)
+            Issue.record("loaded")
+        } catch let error as ConfigErrors {
+            #expect(error.errors.map(\.path) == ["flows.ticket-triage.slo.success_rate"])
+        }
+        let ok = try FlowConfigTests.load(FlowConfigTests.triage + "\n    slo: { p95_ms: 2500, success_rate: 0.99, max_cost_usd: 0.002 }\n")
+        #expect(ok.flows["ticket-triage"]?.slo?.p95Ms == 2500)
+    }
+}

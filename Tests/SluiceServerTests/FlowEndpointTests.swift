@@ -164,4 +164,51 @@ import Testing
         }
         #expect(probe.started(model: "small") == 0)
     }
+
+    @Test func theAdminAPIListsFlowsAndReportsTheirObjectives() async throws {
+        let admin = "sk-sluice-test-admin-0123456789abcdefghijklmnopqrstuvwxyz"
+        let yaml = Self.yaml.replacingOccurrences(of: "auth: { enabled: false }", with: "auth: { enabled: true }")
+            .replacingOccurrences(of: "    params: { temperature: 0, max_tokens: 300 }", with: "    params: { temperature: 0, max_tokens: 300 }\n    slo: { p95_ms: 60000, success_rate: 0.5, max_cost_usd: 1.0 }")
+        let app = try await TestApp.build(yaml: yaml, adminKey: admin)
+        let auth: HTTPFields = [.authorization: "Bearer \(admin)"]
+        try await app.http.test(.router) { client in
+            for i in 0..<3 {
+                try await client.execute(
+                    uri: "/v1/flows/triage/run", method: .post, headers: auth,
+                    body: ByteBuffer(string: #"{"input":{"subject":"s\#(i)","body":"b"}}"#)
+                ) { #expect($0.status == .ok) }
+            }
+            await app.auditLog.drain()
+            try await client.execute(uri: "/admin/flows", method: .get, headers: auth) { response in
+                #expect(response.status == .ok)
+                let names = response.body.json?["data"]?.arrayValue?.compactMap { $0["name"]?.stringValue }
+                #expect(names == ["summarize", "triage"])
+            }
+            try await client.execute(uri: "/admin/flows/triage", method: .get, headers: auth) { response in
+                #expect(response.status == .ok)
+                let body = try #require(response.body.json)
+                #expect(body["active_version"] == 1 && body["output"] == "json_schema")
+                #expect(body["definition"]?["messages"]?.arrayValue?.count == 2)
+                #expect(body["slo_24h"]?["requests"] == 3)
+            }
+            try await client.execute(uri: "/admin/flows/triage/slo", method: .get, headers: auth) { response in
+                #expect(response.status == .ok, "\(String(buffer: response.body))")
+                let windows = try #require(response.body.json?["windows"]?.arrayValue)
+                #expect(windows.compactMap { $0["window"]?.stringValue } == ["1h", "24h", "7d"])
+                for window in windows {
+                    #expect(window["requests"] == 3 && window["success_rate"]?.doubleValue == 1)
+                    let objectives = window["objectives"]?.arrayValue ?? []
+                    #expect(objectives.compactMap { $0["name"]?.stringValue } == ["p95_ms", "success_rate", "max_cost_usd"])
+                    #expect(objectives.allSatisfy { $0["met"] == true })
+                }
+            }
+            for (uri, status) in [("/admin/flows/nope/slo", HTTPResponse.Status.notFound), ("/admin/flows/triage/slo?version=9", .notFound),
+                                  ("/admin/flows/triage/slo?bogus=1", .badRequest), ("/admin/flows/triage/slo?version=x", .badRequest)] {
+                try await client.execute(uri: uri, method: .get, headers: auth) { response in
+                    #expect(response.status == status, "\(uri)")
+                    #expect(response.body.json?["error"]?["message"] != nil, "\(uri)")
+                }
+            }
+        }
+    }
 }

@@ -56,14 +56,14 @@ import Testing
     }
 
     @Test func spendIsSummedPerKeyAndTeamFromTheAuditLog() async throws {
-        var logs: [any Stores.RequestLog] = [SQLiteAuditLogStore(database: try SQLiteDatabase(path: ":memory:"))]
+        var logs: [any Stores.AuditLog] = [SQLiteAuditLogStore(database: try SQLiteDatabase(path: ":memory:"))]
         if let url = try await PostgresTestDatabase.fresh() {
             logs.append(PostgresAuditLogStore(database: try await PostgresDatabase(url: url, logger: Logger(label: "test"))))
         }
         for log in logs { try await checkSpendAndUsage(log) }
     }
 
-    func checkSpendAndUsage(_ log: any Stores.RequestLog) async throws {
+    func checkSpendAndUsage(_ log: any Stores.AuditLog) async throws {
         func row(_ id: String, key: String, team: String, time: Double, cost: Double) -> AuditRecord {
             AuditRecord(
                 id: id, time: time, endpoint: "chat.completions", keyID: key, modelRequested: "m", deployment: "m", status: 200, errorCode: nil,

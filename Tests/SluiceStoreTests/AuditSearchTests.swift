@@ -80,6 +80,40 @@ import Testing
         }
     }
 
+    @Test func flowStatisticsAgreeAcrossStores() async throws {
+        // 20 runs of v1 (latencies 10...200 ms, every fifth a 502) and 5 of v2, plus one other flow and one old run.
+        var rows: [AuditRecord] = []
+        for i in 1...20 {
+            var r = row("f1-\(i)", time: 5000 + Double(i), status: i % 5 == 0 ? 502 : 200, flow: "triage", flowVersion: 1)
+            r.latencyMs = Double(i * 10)
+            r.costUSD = 0.001
+            rows.append(r)
+        }
+        for i in 1...5 {
+            var r = row("f2-\(i)", time: 5100 + Double(i), flow: "triage", flowVersion: 2)
+            r.latencyMs = 1000
+            rows.append(r)
+        }
+        rows.append(row("other", time: 5200, flow: "summarize", flowVersion: 1))
+        rows.append(row("old", time: 10, flow: "triage", flowVersion: 1))
+        for (name, store) in try await stores() {
+            guard let reporter = store as? any FlowReporter else {
+                Issue.record("\(name) cannot report flows")
+                continue
+            }
+            try await store.append(rows)
+            let v1 = try await reporter.flowStats(FlowStatsQuery(flow: "triage", version: 1, since: 1000, latencyThresholds: [150, 500]))
+            #expect(v1.requests == 20 && v1.successes == 16, "\(name)")
+            #expect(abs(v1.costUSD - 0.02) < 1e-12, "\(name)")
+            #expect(v1.p50Ms == 100 && v1.p95Ms == 190 && v1.p99Ms == 200, "\(name): \(v1)")
+            #expect(v1.slowerThan == [150: 5, 500: 0], "\(name)")
+            let all = try await reporter.flowStats(FlowStatsQuery(flow: "triage", since: 1000))
+            #expect(all.requests == 25 && all.p99Ms == 1000, "\(name)")
+            let none = try await reporter.flowStats(FlowStatsQuery(flow: "nope", since: 0, latencyThresholds: [1]))
+            #expect(none.requests == 0 && none.p50Ms == nil && none.slowerThan[1] ?? 0 == 0, "\(name)")
+        }
+    }
+
     @Test func purgeDeletesOldRowsAndClearsOldBodies() async throws {
         for (name, store) in try await stores() {
             var rows: [AuditRecord] = []

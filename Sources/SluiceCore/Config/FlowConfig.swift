@@ -45,6 +45,33 @@ public struct FlowConfig: Sendable, Decodable, Hashable {
         }
     }
 
+    /// Objectives the flow is measured against (`GET /admin/flows/NAME/slo`).
+    public struct SLO: Sendable, Decodable, Hashable {
+        public var p50Ms: Double?
+        public var p95Ms: Double?
+        public var p99Ms: Double?
+        /// The share of runs that must answer 2xx (an output schema that failed is a 502).
+        public var successRate: Double?
+        /// The most a run may cost on average, in USD.
+        public var maxCostUSD: Double?
+
+        public init(p50Ms: Double? = nil, p95Ms: Double? = nil, p99Ms: Double? = nil, successRate: Double? = nil, maxCostUSD: Double? = nil) {
+            self.p50Ms = p50Ms
+            self.p95Ms = p95Ms
+            self.p99Ms = p99Ms
+            self.successRate = successRate
+            self.maxCostUSD = maxCostUSD
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case p50Ms = "p50_ms"
+            case p95Ms = "p95_ms"
+            case p99Ms = "p99_ms"
+            case successRate = "success_rate"
+            case maxCostUSD = "max_cost_usd"
+        }
+    }
+
     public var description: String?
     /// A model entry or alias: routing, fallbacks and the cache apply as for any request.
     public var model: String
@@ -58,6 +85,7 @@ public struct FlowConfig: Sendable, Decodable, Hashable {
     public var params: Params
     /// A guardrail policy name, over the caller's own.
     public var guardrails: String?
+    public var slo: SLO?
 
     public init(
         description: String? = nil, model: String, messages: [Message], template: String? = nil, input: JSONValue? = nil, output: Output = .text,
@@ -73,7 +101,7 @@ public struct FlowConfig: Sendable, Decodable, Hashable {
         self.guardrails = guardrails
     }
 
-    enum CodingKeys: String, CodingKey { case description, model, messages, template, input, output, params, guardrails }
+    enum CodingKeys: String, CodingKey { case description, model, messages, template, input, output, params, guardrails, slo }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -91,6 +119,7 @@ public struct FlowConfig: Sendable, Decodable, Hashable {
         }
         params = try c.decodeIfPresent(Params.self, forKey: .params) ?? .init()
         guardrails = try c.decodeIfPresent(String.self, forKey: .guardrails)
+        slo = try c.decodeIfPresent(SLO.self, forKey: .slo)
     }
 
     /// Whether a name can name a flow (it appears in URLs and in `model: "flow:NAME"`).
@@ -128,6 +157,14 @@ public struct FlowConfig: Sendable, Decodable, Hashable {
         if let t = params.temperature, !(0...2).contains(t) { out.append(ConfigError(path: "\(path).params.temperature", "must be in 0...2")) }
         if let p = params.topP, !(0...1).contains(p) { out.append(ConfigError(path: "\(path).params.top_p", "must be in 0...1")) }
         if let m = params.maxTokens, m <= 0 { out.append(ConfigError(path: "\(path).params.max_tokens", "must be positive")) }
+        if let slo {
+            for (key, value) in [("p50_ms", slo.p50Ms), ("p95_ms", slo.p95Ms), ("p99_ms", slo.p99Ms), ("max_cost_usd", slo.maxCostUSD)] {
+                if let value, !(value > 0) { out.append(ConfigError(path: "\(path).slo.\(key)", "must be more than 0")) }
+            }
+            if let rate = slo.successRate, !(rate > 0 && rate < 1) {
+                out.append(ConfigError(path: "\(path).slo.success_rate", "must be in (0, 1): 0.99 leaves 1% of runs as the error budget"))
+            }
+        }
         // Every variable a template uses must be declared by the input schema.
         if let declared = inputProperties {
             for (i, message) in messages.enumerated() {

@@ -58,8 +58,10 @@ struct AuthMiddleware: RouterMiddleware {
             } else if path.hasPrefix("/v1/") || path == "/v1" {
                 self = .inference
             } else if path.hasPrefix("/admin/") || path == "/admin" {
-                // What a viewer may read: usage, the audit log and the alerts.
-                self = .admin(readable: path.hasPrefix("/admin/usage") || path.hasPrefix("/admin/requests") || path.hasPrefix("/admin/alerts"))
+                // What a viewer may read: usage, the audit log, the alerts and the flows.
+                self = .admin(
+                    readable: path.hasPrefix("/admin/usage") || path.hasPrefix("/admin/requests") || path.hasPrefix("/admin/alerts")
+                        || path.hasPrefix("/admin/flows"))
             } else {
                 return nil
             }

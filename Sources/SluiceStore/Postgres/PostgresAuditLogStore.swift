@@ -4,7 +4,7 @@ import PostgresNIO
 import SluiceCore
 
 /// The audit log in PostgreSQL, written by every replica; also the spend ledger and usage reports.
-public final class PostgresAuditLogStore: AuditLogStore, SpendLedger, UsageReporter {
+public final class PostgresAuditLogStore: AuditLogStore, SpendLedger, UsageReporter, FlowReporter {
     let db: PostgresDatabase
     private var client: PostgresClient { db.client }
     private var logger: Logger { db.logger }
@@ -64,6 +64,40 @@ public final class PostgresAuditLogStore: AuditLogStore, SpendLedger, UsageRepor
         String, Double, String, String, String, String, String?, Int, String?, Double, Double?, Int, Int, Double, String, Bool, Int, String, String?,
         String?, String?, Int?
     )
+
+    /// Counts, cost and the percentiles (`percentile_disc`, nearest rank) in the database.
+    public func flowStats(_ q: FlowStatsQuery) async throws -> FlowStats {
+        var binds = PostgresBindings()
+        binds.append(q.flow)
+        binds.append(q.since)
+        var filter = "flow = $1 AND time >= $2"
+        if let version = q.version {
+            binds.append(version)
+            filter += " AND flow_version = $3"
+        }
+        var thresholds = ""
+        for t in q.latencyThresholds {
+            binds.append(t)
+            thresholds += ", COUNT(*) FILTER (WHERE latency_ms > $\(binds.count))::BIGINT"
+        }
+        let sql = """
+            SELECT COUNT(*)::BIGINT, COUNT(*) FILTER (WHERE status BETWEEN 200 AND 299)::BIGINT, COALESCE(SUM(cost_usd), 0)::DOUBLE PRECISION,
+                percentile_disc(0.5) WITHIN GROUP (ORDER BY latency_ms), percentile_disc(0.95) WITHIN GROUP (ORDER BY latency_ms),
+                percentile_disc(0.99) WITHIN GROUP (ORDER BY latency_ms)\(thresholds)
+            FROM requests WHERE \(filter)
+            """
+        let rows = try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+        for try await row in rows {
+            let columns = row.makeRandomAccess()
+            var stats = FlowStats(
+                requests: Int(try columns[0].decode(Int64.self)), successes: Int(try columns[1].decode(Int64.self)),
+                costUSD: try columns[2].decode(Double.self), p50Ms: try columns[3].decode(Double?.self), p95Ms: try columns[4].decode(Double?.self),
+                p99Ms: try columns[5].decode(Double?.self))
+            for (i, t) in q.latencyThresholds.enumerated() { stats.slowerThan[t] = Int(try columns[6 + i].decode(Int64.self)) }
+            return stats
+        }
+        return FlowStats(requests: 0, successes: 0, costUSD: 0)
+    }
 
     public func recent(limit: Int) async throws -> [AuditRecord] {
         try await search(AuditSearch(limit: limit))
