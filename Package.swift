@@ -76,7 +76,11 @@ let package = Package(
         // Vector search: the semantic cache's index.
         .target(
             name: "SluiceFlows",
-            dependencies: ["SluiceCore", "SluiceGuardrails", .product(name: "Mustache", package: "swift-mustache")],
+            dependencies: [
+                "SluiceCore", "SluiceGuardrails", .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings),
         .target(
             name: "SluiceRetrieval", dependencies: ["SluiceCore", .product(name: "Collections", package: "swift-collections")],

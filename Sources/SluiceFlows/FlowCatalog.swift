@@ -1,5 +1,8 @@
 import Foundation
+import Logging
 import Mustache
+import NIOCore
+import ServiceLifecycle
 import SluiceCore
 import SluiceGuardrails
 import Synchronization
@@ -16,6 +19,8 @@ public struct FlowDefinition: Sendable {
     public let name: String
     public let version: Int
     public let config: FlowConfig
+    /// When a stored version was added (Unix seconds); nil for the config's version 1.
+    public let createdAt: Double?
     let messages: [Message]
     let input: JSONSchemaValidator?
     /// Each declared property's `default`, filled in when the input leaves it out.
@@ -23,10 +28,11 @@ public struct FlowDefinition: Sendable {
 
     /// Compiles a flow's definition; `path` names it in errors (`flows.NAME`), `baseDirectory`
     /// resolves a relative `template:` file.
-    public init(name: String, version: Int, config: FlowConfig, path: String, baseDirectory: String? = nil) throws {
+    public init(name: String, version: Int, config: FlowConfig, path: String, baseDirectory: String? = nil, createdAt: Double? = nil) throws {
         self.name = name
         self.version = version
         self.config = config
+        self.createdAt = createdAt
         var sources: [(ChatMessage.Role, String, String)] = config.messages.enumerated().map { i, m in (m.role, m.content, "\(path).messages[\(i)].content") }
         if let file = config.template {
             let resolved = file.hasPrefix("/") || baseDirectory == nil ? file : baseDirectory! + "/" + file
@@ -85,27 +91,51 @@ public struct FlowDefinition: Sendable {
     }
 }
 
-/// Every flow's versions and which one is active. Built from the config (each flow's version 1).
-public final class FlowCatalog: Sendable {
+/// Every flow's versions and which one is active: version 1 from the config, later ones from
+/// the store (added through the admin API without a restart). Every replica polls the store's
+/// generation each `auth.refresh_ms` and reloads when it changed, so a new active version is
+/// served everywhere within about that long.
+public final class FlowCatalog: Service, Sendable {
     struct Entry: Sendable {
         var versions: [Int: FlowDefinition]
         var active: Int
     }
 
-    private let entries: Mutex<[String: Entry]>
+    private struct State {
+        var entries: [String: Entry]
+        var generation = -1
+    }
 
-    public init(config: SluiceConfig, baseDirectory: String? = nil) throws {
-        var entries: [String: Entry] = [:]
+    private let state: Mutex<State>
+    /// Version 1 of each flow (the config's), which stored versions take their input schema from.
+    private let base: [String: FlowDefinition]
+    private let store: (any FlowVersionStore)?
+    private let refresh: Duration
+    private let logger: Logger
+    /// The chat models and aliases a version may name, and the guardrail policies.
+    private let models: Set<String>
+    private let policies: Set<String>?
+
+    public init(
+        config: SluiceConfig, baseDirectory: String? = nil, store: (any FlowVersionStore)? = nil, refresh: Duration = .milliseconds(500),
+        logger: Logger = Logger(label: "sluice.flows")
+    ) throws {
+        var base: [String: FlowDefinition] = [:]
         for (name, flow) in config.flows {
-            let definition = try FlowDefinition(name: name, version: 1, config: flow, path: "flows.\(name)", baseDirectory: baseDirectory)
-            entries[name] = Entry(versions: [1: definition], active: 1)
+            base[name] = try FlowDefinition(name: name, version: 1, config: flow, path: "flows.\(name)", baseDirectory: baseDirectory)
         }
-        self.entries = Mutex(entries)
+        self.base = base
+        self.state = Mutex(State(entries: base.mapValues { Entry(versions: [1: $0], active: 1) }))
+        self.store = store
+        self.refresh = refresh
+        self.logger = logger
+        self.models = Set(config.models.filter { $0.type == .chat }.map(\.name)).union(config.aliases.keys)
+        self.policies = config.guardrails.map { Set($0.policies.keys).union(["default"]) }
     }
 
     /// The flow's given version, or its active one.
     public func definition(_ name: String, version: Int? = nil) throws -> FlowDefinition {
-        let entry = entries.withLock { $0[name] }
+        let entry = state.withLock { $0.entries[name] }
         guard let entry else {
             throw SluiceError(.notFound, "There is no flow named '\(name)'.", param: "flow")
         }
@@ -118,6 +148,106 @@ public final class FlowCatalog: Sendable {
         return definition
     }
 
+    /// Every version of a flow, oldest first, and the active one's number.
+    public func versions(_ name: String) throws -> (active: Int, versions: [FlowDefinition]) {
+        guard let entry = state.withLock({ $0.entries[name] }) else {
+            throw SluiceError(.notFound, "There is no flow named '\(name)'.", param: "flow")
+        }
+        return (entry.active, entry.versions.keys.sorted().compactMap { entry.versions[$0] })
+    }
+
     /// The flows' names, sorted.
-    public var names: [String] { entries.withLock { $0.keys.sorted() } }
+    public var names: [String] { state.withLock { $0.entries.keys.sorted() } }
+
+    // MARK: Versions
+
+    /// Checks a new version (the keys of a `flows:` entry but `input`, which stays the config's,
+    /// and `template`: the API takes `messages`), stores it and answers it. It is not active
+    /// until activated. Errors are 400s naming the key.
+    public func addVersion(_ name: String, definition body: JSONValue, at time: Double = Date().timeIntervalSince1970) async throws -> FlowDefinition {
+        guard let store else { throw SluiceError(.unsupported, "Flow versions need a store.") }
+        guard base[name] != nil else { throw SluiceError(.notFound, "There is no flow named '\(name)'.", param: "flow") }
+        guard case .object(let members) = body else {
+            throw SluiceError(.invalidType, "A flow version is a JSON object, got \(body.typeName).")
+        }
+        if members["input"] != nil {
+            throw SluiceError(.invalidValue, "A version keeps the flow's input schema (flows.\(name).input in the config); leave input out.", param: "input")
+        }
+        if members["template"] != nil {
+            throw SluiceError(.invalidValue, "A version sent through the API gives its prompt as messages, not a template file.", param: "template")
+        }
+        let definition = try compile(name, version: 0, body: body, createdAt: time)
+        let text = String(buffer: try JSONCoding.encode(body))
+        let version = try await store.addVersion(flow: name, definition: text, at: time)
+        try await reload()
+        _ = definition
+        return try self.definition(name, version: version)
+    }
+
+    /// Makes a version the one runs get when they name none (rolling back is activating an older one).
+    public func activate(_ name: String, version: Int) async throws {
+        guard let store else { throw SluiceError(.unsupported, "Flow versions need a store.") }
+        _ = try definition(name, version: version)
+        try await store.activate(flow: name, version: version)
+        try await reload()
+    }
+
+    /// A stored version's definition, compiled against the flow's version 1.
+    private func compile(_ name: String, version: Int, body: JSONValue, createdAt: Double?) throws -> FlowDefinition {
+        guard let first = base[name] else { throw SluiceError(.notFound, "There is no flow named '\(name)'.", param: "flow") }
+        do {
+            var config = try StrictDecoder.decode(FlowConfig.self, from: body)
+            config.input = first.config.input
+            if let problem = config.problems(path: "", models: models, policies: policies).first {
+                throw problem
+            }
+            return try FlowDefinition(name: name, version: version, config: config, path: "", createdAt: createdAt)
+        } catch let error as ConfigError {
+            let param = error.path.hasPrefix(".") ? String(error.path.dropFirst()) : error.path
+            throw SluiceError(.invalidValue, "The flow version is not valid: \(error.description.hasPrefix(".") ? String(error.description.dropFirst()) : error.description)", param: param.isEmpty ? nil : param)
+        }
+    }
+
+    /// Reads the stored versions and activations.
+    public func reload() async throws {
+        guard let store else { return }
+        let generation = try await store.flowGeneration()
+        let stored = try await store.versions()
+        let active = try await store.activeVersions()
+        var entries = base.mapValues { Entry(versions: [1: $0], active: 1) }
+        for version in stored {
+            guard entries[version.flow] != nil else { continue }
+            do {
+                let body = try JSONCoding.decode(JSONValue.self, from: ByteBuffer(string: version.definition))
+                entries[version.flow]!.versions[version.version] = try compile(version.flow, version: version.version, body: body, createdAt: version.createdAt)
+            } catch {
+                // A version the config no longer supports (a model since removed): kept out, said once per reload.
+                logger.warning("flow version cannot be loaded", metadata: ["flow": "\(version.flow)", "version": "\(version.version)", "error": "\(error)"])
+            }
+        }
+        for (flow, version) in active where entries[flow]?.versions[version] != nil { entries[flow]!.active = version }
+        state.withLock { s in
+            guard generation >= s.generation else { return }
+            s.generation = generation
+            s.entries = entries
+        }
+    }
+
+    public func run() async throws {
+        guard store != nil else { return }
+        try await reload()
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: self.refresh) }
+            } catch {
+                return
+            }
+            do {
+                let current = try await store?.flowGeneration()
+                if current != state.withLock({ $0.generation }) { try await reload() }
+            } catch {
+                logger.warning("could not refresh flow versions", metadata: ["error": "\(error)"])
+            }
+        }
+    }
 }

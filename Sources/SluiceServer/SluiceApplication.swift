@@ -47,6 +47,8 @@ public struct SluiceApplication: Sendable {
     let retention: AuditLogRetention
     /// Evaluates the alert rules.
     let alerts: AlertEvaluator
+    /// The flows' versions, refreshed from the store.
+    let flows: FlowCatalog
     /// Exports finished spans (OTLP), when tracing is on.
     let tracingService: (any Service)?
 
@@ -69,6 +71,7 @@ public struct SluiceApplication: Sendable {
                 .init(service: cache),
                 .init(service: retention),
                 .init(service: alerts),
+                .init(service: flows),
                 .init(service: http),
             ] + (directory.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []),
             gracefulShutdownSignals: signals,
@@ -153,7 +156,9 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
     }
 
     let guardrails = try GuardrailPolicies(config: config.guardrails, catalog: catalog)
-    let flows = try FlowCatalog(config: config, baseDirectory: config.directory)
+    let flows = try FlowCatalog(
+        config: config, baseDirectory: config.directory, store: stores.flowVersions, refresh: .milliseconds(config.auth.refreshMs), logger: logger)
+    try await flows.reload()
     let board = DeploymentBoard(names: Array(catalog.chat.keys) + Array(catalog.embedding.keys), breaker: config.routing.breaker)
     let classifiers = try await ComplexityClassifiers.build(config: config, catalog: catalog, logger: logger)
     let routeTable = RouteTable(config: config, catalog: catalog, board: board, classifiers: classifiers)
@@ -223,7 +228,7 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
     if config.auth.enabled {
         AdminRoutes(directory: directory, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes), queues: queues).register(on: router)
         UsageRoutes(reporter: auditLogStore).register(on: router)
-        FlowAdminRoutes(catalog: flows, reporter: auditLogStore).register(on: router)
+        FlowAdminRoutes(catalog: flows, reporter: auditLogStore, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes)).register(on: router)
         AuditLogRoutes(log: store).register(on: router)
         AlertRoutes(evaluator: alerts).register(on: router)
         try DashboardRoutes(directory: directory, log: store, access: accessStore, ledger: auditLogStore, board: board, alerts: alerts).register(on: router)
@@ -240,6 +245,6 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         directory: config.auth.enabled ? directory : nil, limiter: limiter, auditLogLedger: auditLogStore,
         storeServices: stores.services, board: board,
         prober: DeploymentProber(board: board, catalog: catalog, interval: .milliseconds(config.routing.probeIntervalMs), logger: logger),
-        cache: cache, retention: AuditLogRetention(store: store, config: config.store.auditLog, logger: logger), alerts: alerts,
+        cache: cache, retention: AuditLogRetention(store: store, config: config.store.auditLog, logger: logger), alerts: alerts, flows: flows,
         tracingService: tracing?.service)
 }

@@ -123,6 +123,17 @@ public final class SQLiteDatabase: Sendable {
             try db.execute(sql: "ALTER TABLE requests ADD COLUMN flow_version INTEGER")
             try db.execute(sql: "CREATE INDEX requests_flow_time ON requests(flow, time) WHERE flow IS NOT NULL")
         }
+        migrator.registerMigration("v7_flow_versions") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE flow_versions (
+                        flow TEXT NOT NULL, version INTEGER NOT NULL, definition TEXT NOT NULL, created_at REAL NOT NULL,
+                        PRIMARY KEY (flow, version));
+                    CREATE TABLE flow_active (flow TEXT PRIMARY KEY, version INTEGER NOT NULL);
+                    CREATE TABLE flow_generation (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
+                    INSERT INTO flow_generation VALUES (1, 0);
+                    """)
+        }
         return migrator
     }
 

@@ -12,6 +12,8 @@ public struct Stores: Sendable {
     public let limiter: any UsageLimiter
     /// Where cached answers persist.
     public let responseCache: any ResponseCacheStore
+    /// Flow versions added at run time, and which one each flow runs.
+    public let flowVersions: any FlowVersionStore
     /// What runs beside the server, in start order (PostgreSQL only: the pool, then the
     /// limiter's settlements, which stop first).
     public let services: [any Service]
@@ -31,7 +33,8 @@ public struct Stores: Sendable {
             let limiter = PostgresUsageLimiter(database: db)
             return Stores(
                 auditLog: PostgresAuditLogStore(database: db), access: PostgresAccessStore(database: db),
-                limiter: limiter, responseCache: PostgresResponseCacheStore(database: db), services: [db, limiter.settlements],
+                limiter: limiter, responseCache: PostgresResponseCacheStore(database: db), flowVersions: PostgresFlowVersionStore(database: db),
+                services: [db, limiter.settlements],
                 sqlitePath: nil)
         }
         let path = config.sqlite ?? ":memory:"
@@ -44,7 +47,7 @@ public struct Stores: Sendable {
         let log = SQLiteAuditLogStore(database: db)
         return Stores(
             auditLog: log, access: SQLiteAccessStore(database: db), limiter: LocalUsageLimiter(ledger: log),
-            responseCache: SQLiteResponseCacheStore(database: db), services: [],
+            responseCache: SQLiteResponseCacheStore(database: db), flowVersions: SQLiteFlowVersionStore(database: db), services: [],
             sqlitePath: path == ":memory:" ? nil : path)
     }
 

@@ -224,3 +224,29 @@ import Testing
         #expect(ok.flows["ticket-triage"]?.slo?.p95Ms == 2500)
     }
 }
+
+@Suite struct UnifiedDiffTests {
+    @Test func changesComeInHunksWithContext() {
+        let a = (1...20).map { "line \($0)" }.joined(separator: "\n")
+        var lines = (1...20).map { "line \($0)" }
+        lines[4] = "line five"
+        lines.insert("new line", at: 15)
+        let b = lines.joined(separator: "\n")
+        let diff = UnifiedDiff.make(from: a, to: b, fromName: "a", toName: "b", context: 1)
+        #expect(diff == """
+            --- a
+            +++ b
+            @@ -4,3 +4,3 @@
+             line 4
+            -line 5
+            +line five
+             line 6
+            @@ -15,2 +15,3 @@
+             line 15
+            +new line
+             line 16
+
+            """)
+        #expect(UnifiedDiff.make(from: a, to: a, fromName: "a", toName: "b") == "")
+    }
+}

@@ -211,4 +211,77 @@ import Testing
             }
         }
     }
+
+    @Test func versionsArePushedActivatedDiffedAndRolledBack() async throws {
+        let admin = "sk-sluice-test-admin-0123456789abcdefghijklmnopqrstuvwxyz"
+        let yaml = Self.yaml.replacingOccurrences(of: "auth: { enabled: false }", with: "auth: { enabled: true }")
+        let app = try await TestApp.build(yaml: yaml, adminKey: admin)
+        let auth: HTTPFields = [.authorization: "Bearer \(admin)"]
+        let echo: HTTPFields = [.authorization: "Bearer \(admin)", Self.mode: "echo"]
+        try await app.http.test(.router) { client in
+            let push = #"{"model":"sim-small","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Digest: {{text}}"}],"params":{"temperature":0.3}}"#
+            try await client.execute(uri: "/admin/flows/summarize/versions", method: .post, headers: auth, body: ByteBuffer(string: push)) { response in
+                #expect(response.status == .created, "\(String(buffer: response.body))")
+                #expect(response.body.json?["version"] == 2 && response.body.json?["active"] == false)
+                #expect(response.body.json?["definition"]?["messages"]?.arrayValue?.count == 2)
+            }
+            // Not active yet: a run gets version 1 unless it names 2.
+            #expect(try await Self.output(client, echo, #"{"input":{"text":"tides"}}"#) == "Summarize: tides")
+            #expect(try await Self.output(client, echo, #"{"input":{"text":"tides"},"version":2}"#) == "Digest: tides")
+            try await client.execute(uri: "/admin/flows/summarize/activate", method: .post, headers: auth, body: ByteBuffer(string: #"{"version":2}"#)) {
+                #expect($0.status == .ok)
+            }
+            #expect(try await Self.output(client, echo, #"{"input":{"text":"tides"}}"#) == "Digest: tides")
+            try await client.execute(uri: "/admin/flows/summarize/versions", method: .get, headers: auth) { response in
+                let data = response.body.json?["data"]?.arrayValue ?? []
+                #expect(data.compactMap { $0["version"]?.intValue } == [1, 2])
+                #expect(data.map { $0["active"] } == [false, true])
+                #expect(response.body.json?["active_version"] == 2)
+            }
+            try await client.execute(uri: "/admin/flows/summarize/diff?from=1&to=2", method: .get, headers: auth) { response in
+                #expect(response.status == .ok)
+                let diff = String(buffer: response.body)
+                #expect(diff.hasPrefix("--- summarize version 1\n+++ summarize version 2\n@@ "))
+                #expect(diff.contains("-      \"content\" : \"Summarize: {{text}}\""), "\(diff)")
+                #expect(diff.contains("+      \"content\" : \"Digest: {{text}}\""), "\(diff)")
+                #expect(diff.contains("+      \"content\" : \"Be brief.\""), "\(diff)")
+            }
+            try await client.execute(uri: "/admin/flows/summarize/versions/2", method: .get, headers: auth) { response in
+                #expect(response.body.json?["definition"]?["params"]?["temperature"]?.doubleValue == 0.3)
+            }
+            // Rollback.
+            try await client.execute(uri: "/admin/flows/summarize/activate", method: .post, headers: auth, body: ByteBuffer(string: #"{"version":1}"#)) {
+                #expect($0.status == .ok)
+            }
+            #expect(try await Self.output(client, echo, #"{"input":{"text":"tides"}}"#) == "Summarize: tides")
+            // What a version may not be, each refused with the key at fault.
+            let bad: [(String, String, HTTPResponse.Status, String?)] = [
+                ("summarize", #"{"model":"nope","messages":[{"role":"user","content":"{{text}}"}]}"#, .badRequest, "model"),
+                ("summarize", #"{"model":"sim-small","messages":[{"role":"user","content":"{{txt}}"}]}"#, .badRequest, "messages[0].content"),
+                ("summarize", #"{"model":"sim-small","messages":[{"role":"user","content":"x"}],"input":{"type":"object"}}"#, .badRequest, "input"),
+                ("summarize", #"{"model":"sim-small","template":"/etc/passwd"}"#, .badRequest, "template"),
+                ("summarize", #"{"model":"sim-small","messages":[{"role":"user","content":"x"}],"bogus":1}"#, .badRequest, "bogus"),
+                ("nope", #"{"model":"sim-small","messages":[{"role":"user","content":"x"}]}"#, .notFound, "flow"),
+            ]
+            for (flow, body, status, param) in bad {
+                try await client.execute(uri: "/admin/flows/\(flow)/versions", method: .post, headers: auth, body: ByteBuffer(string: body)) { response in
+                    #expect(response.status == status, "\(body): \(String(buffer: response.body))")
+                    #expect(response.body.json?["error"]?["param"]?.stringValue == param, "\(body): \(String(buffer: response.body))")
+                }
+            }
+            for (uri, body, status) in [
+                ("/admin/flows/summarize/activate", #"{"version":9}"#, HTTPResponse.Status.notFound),
+                ("/admin/flows/summarize/activate", #"{"version":"2"}"#, .badRequest),
+            ] {
+                try await client.execute(uri: uri, method: .post, headers: auth, body: ByteBuffer(string: body)) { #expect($0.status == status, "\(body)") }
+            }
+            try await client.execute(uri: "/admin/flows/summarize/diff?from=1", method: .get, headers: auth) { #expect($0.status == .badRequest) }
+        }
+    }
+
+    static func output(_ client: some TestClientProtocol, _ headers: HTTPFields, _ body: String) async throws -> String? {
+        try await client.execute(uri: "/v1/flows/summarize/run", method: .post, headers: headers, body: ByteBuffer(string: body)) {
+            $0.body.json?["output"]?.stringValue
+        }
+    }
 }

@@ -119,3 +119,65 @@ struct PostgresReplicaTests {
         Issue.record("the key never reached replica \(base)")
     }
 }
+
+/// Flow versions on two replicas: one pushes and activates, the other serves it within a refresh;
+/// a rollback on the second reaches the first.
+@Suite(.serialized, .enabled(if: TestPostgres.available, "needs SLUICE_TEST_POSTGRES_URL (make test starts a cluster)"))
+struct FlowVersionReplicaTests {
+    static func yaml(_ url: String) -> String {
+        PostgresReplicaTests.yaml(url) + """
+
+            flows:
+              summarize:
+                model: sim-small
+                messages: [{ role: user, content: "Summarize: {{text}}" }]
+                input: { type: object, required: [text], properties: { text: { type: string } } }
+            """
+    }
+
+    static func call(_ client: HTTPClient, _ base: String, _ method: HTTPMethod, _ path: String, _ body: String?) async throws -> (UInt, String) {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = method
+        request.headers.add(name: "authorization", value: "Bearer \(PostgresReplicaTests.adminKey)")
+        request.headers.add(name: "x-sim-mode", value: "echo")
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        let response = try await client.execute(request, timeout: .seconds(10))
+        return (response.status.code, String(buffer: try await response.body.collect(upTo: 1 << 20)))
+    }
+
+    /// The output a replica's active version gives, polled until it is `expected` (or 3 s pass).
+    static func waitForOutput(_ client: HTTPClient, _ base: String, _ expected: String) async throws -> String {
+        var last = ""
+        for _ in 0..<150 {
+            let (_, body) = try await call(client, base, .POST, "/v1/flows/summarize/run", #"{"input":{"text":"tides"}}"#)
+            last = (try? JSONCoding.decode(JSONValue.self, from: ByteBuffer(string: body)))?["output"]?.stringValue ?? body
+            if last == expected { return last }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return last
+    }
+
+    @Test func aVersionActivatedOnOneReplicaIsServedByTheOther() async throws {
+        let url = try await TestPostgres.freshDatabase()
+        try await TestApp.live(yaml: Self.yaml(url), adminKey: PostgresReplicaTests.adminKey) { a, _, _ in
+            try await TestApp.live(yaml: Self.yaml(url), adminKey: PostgresReplicaTests.adminKey) { b, _, _ in
+                try await withHTTPClient { client in
+                    #expect(try await Self.waitForOutput(client, b, "Summarize: tides") == "Summarize: tides")
+                    let (created, body) = try await Self.call(
+                        client, a, .POST, "/admin/flows/summarize/versions", #"{"model":"sim-small","messages":[{"role":"user","content":"Digest: {{text}}"}]}"#)
+                    #expect(created == 201, "\(body)")
+                    #expect(body.contains(#""version":2"#))
+                    // Pushed is not active: runs still get version 1 unless they ask.
+                    #expect(try await Self.waitForOutput(client, b, "Summarize: tides") == "Summarize: tides")
+                    let (activated, _) = try await Self.call(client, a, .POST, "/admin/flows/summarize/activate", #"{"version":2}"#)
+                    #expect(activated == 200)
+                    #expect(try await Self.waitForOutput(client, b, "Digest: tides") == "Digest: tides")
+                    // Rollback is activating the older one, from either replica.
+                    let (rolledBack, _) = try await Self.call(client, b, .POST, "/admin/flows/summarize/activate", #"{"version":1}"#)
+                    #expect(rolledBack == 200)
+                    #expect(try await Self.waitForOutput(client, a, "Summarize: tides") == "Summarize: tides")
+                }
+            }
+        }
+    }
+}

@@ -134,7 +134,8 @@ public struct FlowConfig: Sendable, Decodable, Hashable {
         return Set(properties.keys)
     }
 
-    func problems(path: String, models: Set<String>, policies: Set<String>?) -> [ConfigError] {
+    /// What is wrong with the definition: `models` are the chat models and aliases, `policies` the guardrail policies (nil: only the built-in default).
+    public func problems(path: String, models: Set<String>, policies: Set<String>?) -> [ConfigError] {
         var out: [ConfigError] = []
         if !models.contains(model) {
             out.append(ConfigError(path: "\(path).model", "no model or alias named '\(model)' (models: \(models.sorted().prefix(20).joined(separator: ", ")))"))

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOCore
 import SluiceCore
 import SluiceFlows
 
@@ -10,6 +11,7 @@ import SluiceFlows
 struct FlowAdminRoutes: Sendable {
     let catalog: FlowCatalog
     let reporter: any FlowReporter
+    let body: RequestBodyReader
 
     static let routes: [String: [HTTPRequest.Method]] = ["/admin/flows": [.get]]
 
@@ -17,6 +19,69 @@ struct FlowAdminRoutes: Sendable {
         router.get("/admin/flows") { _, _ in try list() }
         router.get("/admin/flows/{name}") { request, context in try await show(context.parameters.get("name") ?? "", request) }
         router.get("/admin/flows/{name}/slo") { request, context in try await slo(context.parameters.get("name") ?? "", request) }
+        router.post("/admin/flows/{name}/versions") { request, context in try await addVersion(context.parameters.get("name") ?? "", request) }
+        router.get("/admin/flows/{name}/versions") { _, context in try versions(context.parameters.get("name") ?? "") }
+        router.get("/admin/flows/{name}/versions/{version}") { _, context in
+            try version(context.parameters.get("name") ?? "", context.parameters.get("version") ?? "")
+        }
+        router.get("/admin/flows/{name}/diff") { request, context in try diff(context.parameters.get("name") ?? "", request) }
+        router.post("/admin/flows/{name}/activate") { request, context in try await activate(context.parameters.get("name") ?? "", request) }
+    }
+
+    // MARK: Versions
+
+    func addVersion(_ name: String, _ request: Request) async throws -> Response {
+        let definition = try await body.decode(JSONValue.self, from: request)
+        let added = try await catalog.addVersion(name, definition: definition)
+        var o = Self.versionJSON(added, active: try catalog.versions(name).active).objectValue ?? [:]
+        o["definition"] = added.definitionJSON
+        return Response(status: .created, headers: [.contentType: "application/json"], body: .init(byteBuffer: try JSONCoding.encode(JSONValue.object(o))))
+    }
+
+    func versions(_ name: String) throws -> Response {
+        let (active, all) = try catalog.versions(name)
+        return try Self.json(.object(["object": "list", "flow": .string(name), "active_version": .int(active), "data": .array(all.map { Self.versionJSON($0, active: active) })]))
+    }
+
+    func version(_ name: String, _ text: String) throws -> Response {
+        guard let n = Int(text), n >= 1 else { throw SluiceError(.invalidValue, "A version is a whole number from 1.", param: "version") }
+        let definition = try catalog.definition(name, version: n)
+        var o = Self.versionJSON(definition, active: try catalog.versions(name).active).objectValue ?? [:]
+        o["definition"] = definition.definitionJSON
+        return try Self.json(.object(o))
+    }
+
+    /// `?from=A&to=B`: a unified diff of the two versions' definitions, as text.
+    func diff(_ name: String, _ request: Request) throws -> Response {
+        try Self.refuseQuery(request, allowed: ["from", "to"])
+        let q = request.uri.queryParameters
+        var numbers: [Int] = []
+        for key in ["from", "to"] {
+            guard let text = q.get(key), let n = Int(text), n >= 1 else {
+                throw SluiceError(.invalidValue, "\(key) must be a version number (from 1).", param: key)
+            }
+            numbers.append(n)
+        }
+        let a = try catalog.definition(name, version: numbers[0])
+        let b = try catalog.definition(name, version: numbers[1])
+        let text = UnifiedDiff.make(from: a.rendered, to: b.rendered, fromName: "\(name) version \(a.version)", toName: "\(name) version \(b.version)")
+        return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    func activate(_ name: String, _ request: Request) async throws -> Response {
+        let value = try await body.decode(JSONValue.self, from: request)
+        guard case .int(let version)? = value["version"], version >= 1 else {
+            throw SluiceError(.invalidValue, "Send {\"version\": N} with the version to activate.", param: "version")
+        }
+        try await catalog.activate(name, version: version)
+        return try Self.json(.object(["flow": .string(name), "active_version": .int(version)]))
+    }
+
+    static func versionJSON(_ d: FlowDefinition, active: Int) -> JSONValue {
+        .object([
+            "flow": .string(d.name), "version": .int(d.version), "active": .bool(d.version == active),
+            "created_at": d.createdAt.map(JSONValue.double) ?? .null, "model": .string(d.config.model),
+        ])
     }
 
     func list() throws -> Response {
@@ -28,7 +93,7 @@ struct FlowAdminRoutes: Sendable {
         try Self.refuseQuery(request, allowed: [])
         let definition = try catalog.definition(name)
         var body = Self.summary(definition).objectValue ?? [:]
-        body["definition"] = Self.definitionJSON(definition.config)
+        body["definition"] = definition.definitionJSON
         // The last day's objectives, as a status line.
         let report = try await report(definition, version: nil, windows: [("24h", 86_400)])
         body["slo_24h"] = try JSONCoding.decode(JSONValue.self, from: JSONCoding.encode(report.windows[0]))
@@ -66,41 +131,6 @@ struct FlowAdminRoutes: Sendable {
         ]
         if let description = d.config.description { o["description"] = .string(description) }
         return .object(o)
-    }
-
-    static func definitionJSON(_ c: FlowConfig) -> JSONValue {
-        var o: [String: JSONValue] = ["model": .string(c.model)]
-        if !c.messages.isEmpty {
-            o["messages"] = .array(c.messages.map { .object(["role": .string($0.role.rawValue), "content": .string($0.content)]) })
-        }
-        if let t = c.template { o["template"] = .string(t) }
-        if let input = c.input { o["input"] = input }
-        if case .schema(let schema) = c.output { o["output"] = schema } else { o["output"] = "text" }
-        o["params"] = (try? JSONCoding.decode(JSONValue.self, from: JSONCoding.encode(ParamsJSON(c.params)))) ?? .object([:])
-        if let g = c.guardrails { o["guardrails"] = .string(g) }
-        if let slo = c.slo {
-            var s: [String: JSONValue] = [:]
-            for (k, v) in [("p50_ms", slo.p50Ms), ("p95_ms", slo.p95Ms), ("p99_ms", slo.p99Ms), ("success_rate", slo.successRate), ("max_cost_usd", slo.maxCostUSD)] {
-                if let v { s[k] = .double(v) }
-            }
-            o["slo"] = .object(s)
-        }
-        return .object(o)
-    }
-
-    private struct ParamsJSON: Encodable {
-        var temperature: Double?
-        var top_p: Double?
-        var max_tokens: Int?
-        var seed: Int?
-        var stop: [String]?
-        init(_ p: FlowConfig.Params) {
-            temperature = p.temperature
-            top_p = p.topP
-            max_tokens = p.maxTokens
-            seed = p.seed
-            stop = p.stop
-        }
     }
 
     static func refuseQuery(_ request: Request, allowed: Set<String>) throws {

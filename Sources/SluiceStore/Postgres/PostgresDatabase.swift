@@ -208,5 +208,17 @@ public final class PostgresDatabase: Service, Sendable {
                 "CREATE INDEX requests_flow_time ON requests(flow, time) WHERE flow IS NOT NULL",
             ]
         ),
+        (
+            "v6_flow_versions",
+            [
+                """
+                CREATE TABLE flow_versions (flow TEXT NOT NULL, version INTEGER NOT NULL, definition TEXT NOT NULL,
+                    created_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (flow, version))
+                """,
+                "CREATE TABLE flow_active (flow TEXT PRIMARY KEY, version INTEGER NOT NULL)",
+                "CREATE TABLE flow_generation (id INTEGER PRIMARY KEY CHECK (id = 1), value BIGINT NOT NULL)",
+                "INSERT INTO flow_generation VALUES (1, 0)",
+            ]
+        ),
     ]
 }
