@@ -163,6 +163,7 @@ let package = Package(
                 "SluiceServer",
                 "SluiceObservability",
                 "SluiceFlows",
+                "SluiceStore",
                 "SluiceGuardrails",
                 "SluiceEmbeddings",
                 "SluiceRetrieval",

@@ -328,3 +328,40 @@ def test_a_flow_run_answers_its_output_contract(sluice):
     assert status == 404
     with pytest.raises(openai.NotFoundError):
         client_for(sluice).chat.completions.create(model="flow:nope", messages=[{"role": "user", "content": "hi"}])
+
+
+def test_cli_flow_versions_reach_a_running_server(sluice, tmp_path):
+    import subprocess
+
+    from conftest import SLUICE_BIN
+
+    def cli(*args):
+        done = subprocess.run([SLUICE_BIN, "flows", *args, "--config", str(sluice.config)], capture_output=True, text=True, timeout=30)
+        return done.returncode, done.stdout + done.stderr
+
+    version = tmp_path / "triage-v2.yaml"
+    version.write_text(
+        "model: sim-small\n"
+        "messages: [{ role: user, content: 'Ticket (v2): {{subject}}' }]\n"
+        "output: { type: object, required: [queue], properties: { queue: { enum: [account] } } }\n"
+    )
+    code, out = cli("push", "triage", str(version))
+    assert code == 0 and "version 2 added" in out, out
+    code, out = cli("activate", "triage", "2")
+    assert code == 0, out
+    deadline = time.monotonic() + 2
+    while True:  # the server polls the store every 500 ms
+        status, body = run_flow(sluice, "triage", {"input": {"subject": "Password reset"}})
+        if status == 200 and body["version"] == 2:
+            assert body["output"] == {"queue": "account"}
+            break
+        assert time.monotonic() < deadline, f"version 2 not served within 2 s: {body}"
+        time.sleep(0.05)
+    code, out = cli("diff", "triage", "1", "2")
+    assert code == 0 and "+++ triage version 2" in out and "Ticket (v2)" in out, out
+    code, out = cli("activate", "triage", "9")
+    assert code == 1 and "no version 9" in out, out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: nope\nmessages: [{ role: user, content: x }]\n")
+    code, out = cli("push", "triage", str(bad))
+    assert code == 1 and "no model or alias named 'nope'" in out, out
