@@ -14,6 +14,7 @@ package enum MetricsBackend {
             .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
             .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(120),
         ]
+        factory.durationHistogramBuckets[RequestMetrics.flowDurationName] = factory.durationHistogramBuckets[RequestMetrics.durationName]
         factory.durationHistogramBuckets[RequestMetrics.ttftName] = [
             .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
             .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30),
@@ -39,6 +40,7 @@ package final class RequestMetrics: Sendable {
     package static let durationName = "gen_ai_server_request_duration_seconds"
     package static let ttftName = "gen_ai_server_time_to_first_token_seconds"
     package static let tokensName = "gen_ai_client_token_usage"
+    package static let flowDurationName = "sluice_flow_run_duration_seconds"
 
     package struct Key: Hashable {
         var endpoint: String
@@ -47,6 +49,10 @@ package final class RequestMetrics: Sendable {
         var status: Int
         var code: String
         var team: String
+        /// The flow run, empty for none; its version. Bounded: flows exist only in the config,
+        /// versions only as pushed.
+        var flow: String
+        var flowVersion: Int
     }
 
     /// The metric handles of one label combination, made once and reused.
@@ -58,6 +64,9 @@ package final class RequestMetrics: Sendable {
         let tokensOut: Recorder
         let cost: Metrics.FloatingPointCounter
         let refusals: Metrics.Counter?
+        /// A flow run's own series (`sluice_flow_runs_total`, `sluice_flow_run_duration_seconds`).
+        let flowRuns: Metrics.Counter?
+        let flowDuration: Metrics.Timer?
     }
 
     private let knownModels: Set<String>
@@ -72,7 +81,8 @@ package final class RequestMetrics: Sendable {
     package func record(_ r: AuditRecord) {
         let key = Key(
             endpoint: r.endpoint, model: knownModels.contains(r.modelRequested) ? r.modelRequested : (r.modelRequested.isEmpty ? "none" : "other"),
-            deployment: r.deployment ?? "none", status: r.status, code: r.errorCode ?? "", team: r.teamID.isEmpty ? "none" : r.teamID)
+            deployment: r.deployment ?? "none", status: r.status, code: r.errorCode ?? "", team: r.teamID.isEmpty ? "none" : r.teamID,
+            flow: r.flow ?? "", flowVersion: r.flowVersion ?? 0)
         let h = handles.withLock { table in
             if let h = table[key] { return h }
             let h = Self.makeHandles(key)
@@ -86,6 +96,8 @@ package final class RequestMetrics: Sendable {
         if r.tokensOut > 0 { h.tokensOut.record(r.tokensOut) }
         if r.costUSD > 0 { h.cost.increment(by: r.costUSD) }
         h.refusals?.increment()
+        h.flowRuns?.increment()
+        h.flowDuration?.recordNanoseconds(Int64(r.latencyMs * 1_000_000))
     }
 
     package static func makeHandles(_ k: Key) -> Handles {
@@ -99,7 +111,13 @@ package final class RequestMetrics: Sendable {
             tokensIn: Recorder(label: tokensName, dimensions: [("model", k.model), ("team", k.team), ("gen_ai_token_type", "input")]),
             tokensOut: Recorder(label: tokensName, dimensions: [("model", k.model), ("team", k.team), ("gen_ai_token_type", "output")]),
             cost: Metrics.FloatingPointCounter(label: "sluice_cost_usd_total", dimensions: [("model", k.model), ("team", k.team)]),
-            refusals: refused ? Metrics.Counter(label: "sluice_rate_limit_rejections_total", dimensions: [("code", k.code)]) : nil)
+            refusals: refused ? Metrics.Counter(label: "sluice_rate_limit_rejections_total", dimensions: [("code", k.code)]) : nil,
+            flowRuns: k.flow.isEmpty
+                ? nil
+                : Metrics.Counter(
+                    label: "sluice_flow_runs_total", dimensions: [("flow", k.flow), ("flow_version", String(k.flowVersion)), ("status", status)]),
+            flowDuration: k.flow.isEmpty
+                ? nil : Metrics.Timer(label: flowDurationName, dimensions: [("flow", k.flow), ("flow_version", String(k.flowVersion))]))
     }
 }
 

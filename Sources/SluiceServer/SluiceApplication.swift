@@ -143,7 +143,8 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
     // Local model servers are up before the first request can arrive.
     try await providers.start()
     let catalog = ModelCatalog(config: config, chatProviders: providers.chat, embeddingProviders: providers.embedding)
-    let requestMetrics = RequestMetrics(knownModels: Set(config.models.map(\.name)).union(config.aliases.keys))
+    let requestMetrics = RequestMetrics(
+        knownModels: Set(config.models.map(\.name)).union(config.aliases.keys).union(config.flows.keys.map { "flow:\($0)" }))
     let recent = RecentRequests()
     let audit = config.store.auditLog
     let recorder = AuditRecorder(

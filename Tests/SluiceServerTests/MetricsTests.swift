@@ -52,6 +52,40 @@ import Testing
         }
     }
 
+    @Test func flowRunsHaveSeriesOfTheirOwn() async throws {
+        let yaml = Self.yaml + """
+
+            flows:
+              metrics-flow:
+                model: metrics-sim
+                messages: [{ role: user, content: "Say {{text}}" }]
+                input: { type: object, required: [text], properties: { text: { type: string } } }
+            """
+        let app = try await TestApp.build(yaml: yaml)
+        try await app.http.test(.router) { client in
+            for _ in 0..<2 {
+                try await client.execute(uri: "/v1/flows/metrics-flow/run", method: .post, body: ByteBuffer(string: #"{"input":{"text":"hi"}}"#)) {
+                    #expect($0.status == .ok)
+                }
+            }
+            try await client.execute(
+                uri: "/v1/chat/completions", method: .post,
+                body: ByteBuffer(string: #"{"model":"flow:metrics-flow","messages":[{"role":"user","content":"hi"}]}"#)
+            ) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/v1/flows/metrics-flow/run", method: .post, body: ByteBuffer(string: #"{"input":{}}"#)) {
+                #expect($0.status == .badRequest)
+            }
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                let text = String(buffer: response.body)
+                #expect(value(text, #"sluice_flow_runs_total{flow="metrics-flow",flow_version="1",status="200"}"#) == 3)
+                #expect(value(text, #"sluice_flow_runs_total{flow="metrics-flow",flow_version="1",status="400"}"#) == 1)
+                #expect(value(text, #"sluice_flow_run_duration_seconds_count{flow="metrics-flow",flow_version="1"}"#) == 4)
+                // The flow's model name is a known label value, not `other`.
+                #expect(value(text, #"sluice_requests_total{endpoint="chat.completions",model="flow:metrics-flow",status="200",code=""}"#) == 1)
+            }
+        }
+    }
+
     @Test func onlySluicesOwnRefusalsCountAsRateLimitRejections() {
         MetricsBackend.install()
         let metrics = RequestMetrics(knownModels: ["m"])
