@@ -17,6 +17,7 @@ package final class RecentRequests: Sendable {
         var deployment: String?
         var status: Int
         var latencyMs: Double
+        var flow: String?
     }
 
     private let state: Mutex<(samples: [Sample], next: Int)>
@@ -28,7 +29,7 @@ package final class RecentRequests: Sendable {
     }
 
     package func add(_ r: AuditRecord) {
-        let s = Sample(time: r.time + r.latencyMs / 1000, model: r.modelRequested, deployment: r.deployment, status: r.status, latencyMs: r.latencyMs)
+        let s = Sample(time: r.time + r.latencyMs / 1000, model: r.modelRequested, deployment: r.deployment, status: r.status, latencyMs: r.latencyMs, flow: r.flow)
         state.withLock { state in
             if state.samples.count < capacity {
                 state.samples.append(s)
@@ -37,6 +38,11 @@ package final class RecentRequests: Sendable {
                 state.next = (state.next + 1) % capacity
             }
         }
+    }
+
+    /// A flow's samples that finished at or after `since`.
+    package func samples(since: Double, flow: String) -> [Sample] {
+        state.withLock { state in state.samples.filter { $0.time >= since && $0.flow == flow } }
     }
 
     /// Samples that finished at or after `since` and concern `model` (asked for or served by it; every one when nil).
@@ -134,12 +140,15 @@ package final class AlertEvaluator: Service, Sendable {
     package let ledger: any SpendLedger
     package let notifier: (any AlertNotifier)?
     package let logger: Logger
+    /// Each flow's objectives (`slo_burn` rules).
+    package let flowObjectives: [String: FlowConfig.SLO]
     private let states = Mutex<[String: State]>([:])
 
     package init(
         config: AlertsConfig, recent: RecentRequests, board: DeploymentBoard, access: any AccessStore, ledger: any SpendLedger,
-        notifier: (any AlertNotifier)?, logger: Logger
+        notifier: (any AlertNotifier)?, logger: Logger, flowObjectives: [String: FlowConfig.SLO] = [:]
     ) {
+        self.flowObjectives = flowObjectives
         self.config = config
         self.recent = recent
         self.board = board
@@ -204,6 +213,7 @@ package final class AlertEvaluator: Service, Sendable {
         case .errorRate: rule.threshold ?? 0
         case .budget: rule.fraction ?? 0
         case .breakerOpen: rule.forS
+        case .sloBurn: rule.burnRate
         }
     }
 
@@ -219,6 +229,8 @@ package final class AlertEvaluator: Service, Sendable {
             return "\(who) has spent \(Int((value * 100).rounded()))% of its \(rule.period == .day ? "daily" : "monthly") budget (threshold \(Int(((rule.fraction ?? 0) * 100).rounded()))%)"
         case .breakerOpen:
             return "the circuit breaker of \(rule.deployment ?? "") has been open \(Int(value)) s (threshold \(Int(rule.forS)) s)"
+        case .sloBurn:
+            return "flow \(rule.flow ?? "") spends its \(rule.objective ?? "") error budget \(String(format: "%.1f", value))× as fast as it allows over \(Int(rule.windowS)) s and \(Int(rule.shortWindow)) s (threshold \(String(format: "%.1f", rule.burnRate))×)"
         }
     }
 
@@ -238,12 +250,41 @@ package final class AlertEvaluator: Service, Sendable {
             return (Double(failed) / Double(samples.count), nil)
         case .budget:
             return (await budgetUse(rule, now: now), nil)
+        case .sloBurn:
+            return (burnRate(rule, now: now), nil)
         case .breakerOpen:
             guard let name = rule.deployment, let status = board.statuses[name] else { return (nil, nil) }
             guard status.breakerState == .open else { return (0, nil) }
             let since = states.withLock { $0[rule.name]?.openSince } ?? now
             return (now - since, since)
         }
+    }
+
+    /// How many times faster than allowed a flow spends an objective's error budget: the smaller of
+    /// the long and the short window's rates, so that both must exceed the threshold (a brief
+    /// spike does not fire; an old one that has stopped resolves). Nil with too few runs.
+    package func burnRate(_ rule: AlertRule, now: Double) -> Double? {
+        guard let flow = rule.flow, let objective = rule.objective, let slo = flowObjectives[flow] else { return nil }
+        func rate(_ window: Double) -> Double? {
+            let samples = recent.samples(since: now - window, flow: flow)
+            guard !samples.isEmpty else { return nil }
+            let n = Double(samples.count)
+            switch objective {
+            case "success_rate":
+                guard let target = slo.successRate else { return nil }
+                let failed = Double(samples.filter { !(200..<300).contains($0.status) }.count)
+                return (failed / n) / (1 - target)
+            default:
+                let quantiles = ["p50_ms": (0.50, slo.p50Ms), "p95_ms": (0.95, slo.p95Ms), "p99_ms": (0.99, slo.p99Ms)]
+                guard let (q, target) = quantiles[objective], let target else { return nil }
+                let slow = Double(samples.filter { $0.latencyMs > target }.count)
+                return (slow / n) / (1 - q)
+            }
+        }
+        guard recent.samples(since: now - rule.windowS, flow: flow).count >= max(1, rule.minRequests),
+            let long = rate(rule.windowS), let short = rate(rule.shortWindow)
+        else { return nil }
+        return min(long, short)
     }
 
     /// The share of its budget a key or team has spent this period, or nil when it has no budget.

@@ -173,7 +173,8 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
     invoker.isTraced = { InstrumentationContext.current?.otelIsSampled == true }
     let alerts = AlertEvaluator(
         config: config.alerts, recent: recent, board: board, access: accessStore, ledger: auditLogStore,
-        notifier: config.alerts.webhook.map { WebhookNotifier(config: $0, logger: logger) }, logger: logger)
+        notifier: config.alerts.webhook.map { WebhookNotifier(config: $0, logger: logger) }, logger: logger,
+        flowObjectives: config.flows.compactMapValues(\.slo))
 
     // The request pipeline, outermost first. A new capability is one stage and one line here.
     let stages: [(String, any InferenceStage)] = [

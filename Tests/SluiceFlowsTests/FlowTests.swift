@@ -212,6 +212,29 @@ import Testing
         #expect(stats.slowerThan[90] == 10)
     }
 
+    @Test func sloBurnRulesNameAFlowAndOneOfItsObjectives() throws {
+        let flows = FlowConfigTests.triage + "\n    slo: { p95_ms: 2500, success_rate: 0.99 }\n"
+        func load(_ rule: String) throws -> SluiceConfig {
+            try SluiceConfig.load(
+                yaml: FlowConfigTests.base + "\nalerts:\n  rules:\n    - " + rule + "\nflows:\n" + flows, environment: [:])
+        }
+        let ok = try load("{ name: burn, kind: slo_burn, flow: ticket-triage, objective: success_rate, window_s: 3600 }")
+        #expect(ok.alerts.rules.first?.shortWindow == 300)
+        #expect(ok.alerts.rules.first?.burnRate == 14.4)
+        for (rule, path) in [
+            ("{ name: burn, kind: slo_burn, flow: nope, objective: success_rate }", "alerts.rules[0].flow"),
+            ("{ name: burn, kind: slo_burn, flow: ticket-triage, objective: p99_ms }", "alerts.rules[0].objective"),
+            ("{ name: burn, kind: slo_burn, flow: ticket-triage, objective: p95_ms, window_s: 60, short_window_s: 120 }", "alerts.rules[0].short_window_s"),
+        ] {
+            do {
+                _ = try load(rule)
+                Issue.record("loaded \(rule)")
+            } catch let error as ConfigErrors {
+                #expect(error.errors.map(\.path) == [path], "\(error)")
+            }
+        }
+    }
+
     @Test func sloKeysAreChecked() throws {
         let yaml = FlowConfigTests.triage + "\n    slo: { p95_ms: 2500, success_rate: 1.5 }\n"
         do {

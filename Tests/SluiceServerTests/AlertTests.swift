@@ -68,6 +68,46 @@ import Testing
         #expect(alerts.snapshot().allSatisfy { !$0.1.firing && $0.1.lastEvaluated == 1125 })
     }
 
+    @Test func anSLOBurnFiresOnlyWhenBothWindowsBurn() async throws {
+        var rule = AlertRule(name: "triage-burn", kind: .sloBurn)
+        rule.flow = "triage"
+        rule.objective = "success_rate"
+        rule.burnRate = 10
+        rule.windowS = 3600
+        rule.shortWindowS = 300
+        rule.minRequests = 20
+        let recent = RecentRequests(capacity: 10_000)
+        let db = try SQLiteDatabase(path: ":memory:")
+        let alerts = AlertEvaluator(
+            config: AlertsConfig(rules: [rule]), recent: recent, board: DeploymentBoard(names: ["m"], breaker: .init()),
+            access: SQLiteAccessStore(database: db), ledger: SQLiteAuditLogStore(database: db), notifier: nil, logger: Logger(label: "test"),
+            flowObjectives: ["triage": FlowConfig.SLO(successRate: 0.99)])
+        func run(_ time: Double, failed: Bool) -> AuditRecord {
+            var r = sample(time, status: failed ? 502 : 200, ms: 100)
+            r.flow = "triage"
+            r.flowVersion = 1
+            return r
+        }
+        // An hour at 0.5% failures: half the allowed rate, no alert.
+        for i in 0..<200 { recent.add(run(10_000 + Double(i) * 17, failed: i % 200 == 0)) }
+        #expect(await alerts.evaluate(now: 13_500).isEmpty)
+        // A burst of failures in the last 5 minutes: the short window burns at about 53x, the hour at about 13x.
+        for i in 0..<40 { recent.add(run(13_300 + Double(i), failed: i < 30)) }
+        let fired = await alerts.evaluate(now: 13_400)
+        #expect(fired.map(\.status) == ["firing"])
+        #expect((fired.first?.value ?? 0) > 10)
+        #expect(fired.first?.message.contains("success_rate error budget") == true)
+        // Five quiet minutes later the short window has recovered: resolved, though the hour still burns.
+        for i in 0..<30 { recent.add(run(13_450 + Double(i) * 10, failed: false)) }
+        let resolved = await alerts.evaluate(now: 13_760)
+        #expect(resolved.map(\.status) == ["resolved"])
+        // Other flows' runs never count.
+        var other = run(13_761, failed: true)
+        other.flow = "summarize"
+        recent.add(other)
+        #expect(await alerts.evaluate(now: 13_762).isEmpty)
+    }
+
     @Test func anOpenBreakerFiresAfterItsGrace() async throws {
         let board = DeploymentBoard(names: ["m"], breaker: BreakerConfig(failures: 2, cooldownMs: 600_000))
         var rule = AlertRule(name: "breaker", kind: .breakerOpen)

@@ -26,7 +26,7 @@ public struct AlertsConfig: Sendable, Decodable {
         rules = try c.decodeIfPresent([AlertRule].self, forKey: .rules) ?? []
     }
 
-    func problems(path: String, models: Set<String>) -> [ConfigError] {
+    func problems(path: String, models: Set<String>, flows: [String: FlowConfig] = [:]) -> [ConfigError] {
         var out: [ConfigError] = []
         if !(intervalS >= 0.05 && intervalS <= 3600) { out.append(ConfigError(path: "\(path).interval_s", "must be in 0.05...3600")) }
         if let webhook {
@@ -61,6 +61,24 @@ public struct AlertsConfig: Sendable, Decodable {
                 }
                 if !models.contains(d) { out.append(ConfigError(path: "\(p).deployment", "no model named '\(d)'")) }
                 if !(rule.forS >= 0) { out.append(ConfigError(path: "\(p).for_s", "must be 0 or more")) }
+            case .sloBurn:
+                guard let name = rule.flow, let flow = flows[name] else {
+                    out.append(ConfigError(path: "\(p).flow", "an slo_burn rule names a flow (flows: \(flows.keys.sorted().joined(separator: ", ")))"))
+                    break
+                }
+                let objectives = flow.slo.map { slo in
+                    [("success_rate", slo.successRate), ("p50_ms", slo.p50Ms), ("p95_ms", slo.p95Ms), ("p99_ms", slo.p99Ms)].filter { $0.1 != nil }.map(\.0)
+                } ?? []
+                if !objectives.contains(rule.objective ?? "") {
+                    out.append(
+                        ConfigError(
+                            path: "\(p).objective",
+                            "names one of flow '\(name)''s objectives: \(objectives.isEmpty ? "it has none (flows.\(name).slo)" : objectives.joined(separator: ", "))"))
+                }
+                if !(rule.burnRate > 0) { out.append(ConfigError(path: "\(p).burn_rate", "must be more than 0")) }
+                if !(rule.shortWindow > 0 && rule.shortWindow < rule.windowS) {
+                    out.append(ConfigError(path: "\(p).short_window_s", "must be more than 0 and less than window_s"))
+                }
             }
         }
         return out
@@ -109,6 +127,9 @@ public struct AlertRule: Sendable, Decodable {
         case budget
         /// A deployment's circuit breaker open for longer than `for_s`.
         case breakerOpen = "breaker_open"
+        /// A flow spending the error budget of one of its objectives `burn_rate` times faster than
+        /// it allows, over both `window_s` and `short_window_s` (multi-window burn rate).
+        case sloBurn = "slo_burn"
     }
 
     public var name: String
@@ -128,6 +149,13 @@ public struct AlertRule: Sendable, Decodable {
     public var period: BudgetPeriod = .day
     public var deployment: String?
     public var forS: Double = 60
+    /// `slo_burn`: the flow, which of its `slo` keys (`success_rate`, `p50_ms`, `p95_ms`,
+    /// `p99_ms`), the burn rate that fires (14.4: a 30-day budget gone in 2 days), and the short
+    /// window that must agree with `window_s` (default a twelfth of it).
+    public var flow: String?
+    public var objective: String?
+    public var burnRate: Double = 14.4
+    public var shortWindowS: Double?
 
     /// `period`.
     public enum BudgetPeriod: String, Sendable, Decodable { case day, month }
@@ -138,7 +166,9 @@ public struct AlertRule: Sendable, Decodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, kind, model, percentile, threshold, team, key, fraction, period, deployment
+        case name, kind, model, percentile, threshold, team, key, fraction, period, deployment, flow, objective
+        case burnRate = "burn_rate"
+        case shortWindowS = "short_window_s"
         case thresholdMs = "threshold_ms"
         case windowS = "window_s"
         case minRequests = "min_requests"
@@ -161,5 +191,12 @@ public struct AlertRule: Sendable, Decodable {
         period = try c.decodeIfPresent(BudgetPeriod.self, forKey: .period) ?? period
         deployment = try c.decodeIfPresent(String.self, forKey: .deployment)
         forS = try c.decodeIfPresent(Double.self, forKey: .forS) ?? forS
+        flow = try c.decodeIfPresent(String.self, forKey: .flow)
+        objective = try c.decodeIfPresent(String.self, forKey: .objective)
+        burnRate = try c.decodeIfPresent(Double.self, forKey: .burnRate) ?? burnRate
+        shortWindowS = try c.decodeIfPresent(Double.self, forKey: .shortWindowS)
     }
+
+    /// The short window of an `slo_burn` rule.
+    public var shortWindow: Double { shortWindowS ?? windowS / 12 }
 }

@@ -157,7 +157,7 @@ public struct SluiceConfig: Sendable, Decodable {
             if let cache = model.cache { errors += cache.problems(path: "\(path).cache") }
         }
         errors += routing.problems(path: "routing")
-        errors += alerts.problems(path: "alerts", models: Set(models.map(\.name)).union(aliases.keys))
+        errors += alerts.problems(path: "alerts", models: Set(models.map(\.name)).union(aliases.keys), flows: flows)
         errors += telemetry.problems(path: "telemetry")
         let chatModels = Dictionary(models.filter { $0.type == .chat }.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let embeddingModels = Set(models.filter { $0.type == .embedding }.map(\.name))
