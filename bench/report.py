@@ -72,6 +72,16 @@ if db.exists():
         n = conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
     print(f"Audit-log rows written by Sluice during the run: {n:,}")
 
+flow_rounds = sorted(out.glob("flow-run-*.txt"))
+if flow_rounds:
+    chat = [parse(out / f.name.replace("flow-run", "flow-chat")) for f in flow_rounds]
+    runs = [parse(f) for f in flow_rounds]
+    added = sorted(r["p50"] - c["p50"] for r, c in zip(runs, chat))
+    bad = sum(r["non2xx"] for r in runs + chat)
+    print(f"Flow run vs the same request as plain chat, 1 connection, {len(added)} interleaved rounds: "
+          f"p50 added {added[len(added) // 2]:+.3f} ms (median of rounds; each: {', '.join(f'{a:+.3f}' for a in added)})   (target <= 0.05 ms)"
+          + (f" ({bad} non-2xx!)" if bad else ""))
+
 emb = out / "embeddings.txt"
 if emb.exists():
     single, batched, rss = emb.read_text().split()

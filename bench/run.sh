@@ -82,6 +82,14 @@ for r in $(seq 1 "${OBS_ROUNDS:-3}"); do
   done
 done
 
+# A flow run against the same request sent as a plain chat completion, same server, one
+# connection, interleaved rounds: what the flow stage and the run's answer add to p50.
+echo "==> flow run against plain chat, ${FLOW_ROUNDS:-3} interleaved rounds"
+for r in $(seq 1 "${FLOW_ROUNDS:-3}"); do
+  wrk -t1 -c1 -d"${OBS_DURATION:-5}s" --latency -s bench/post.lua http://127.0.0.1:9280/v1/chat/completions >"$OUT/flow-chat-$r.txt"
+  wrk -t1 -c1 -d"${OBS_DURATION:-5}s" --latency -s bench/flow.lua http://127.0.0.1:9280/v1/flows/hello/run >"$OUT/flow-run-$r.txt"
+done
+
 echo "==> time to first event, $STREAMS streams each"
 python3 bench/ttft.py 9100 "$STREAMS" >"$OUT/ttft-direct.txt"
 python3 bench/ttft.py 9280 "$STREAMS" >"$OUT/ttft-sluice.txt"

@@ -14,9 +14,8 @@ struct FlowRunRequest: Decodable, Sendable {
 }
 
 /// What a flow run answers (and, streamed, its last event).
-struct FlowRunResult: Encodable, Sendable {
+struct FlowRunResult: Sendable {
     var id: String
-    var object = "flow.run"
     var flow: String
     var version: Int
     /// The JSON object when the flow has an output schema, else the text.
@@ -24,9 +23,19 @@ struct FlowRunResult: Encodable, Sendable {
     var usage: Usage?
     var costUSD: Double
 
-    enum CodingKeys: String, CodingKey {
-        case id, object, flow, version, output, usage
-        case costUSD = "cost_usd"
+    /// The answer's JSON, written directly (no Foundation encoder on the request path).
+    func bytes() throws -> ByteBuffer {
+        var o: [String: JSONValue] = [
+            "id": .string(id), "object": "flow.run", "flow": .string(flow), "version": .int(version), "output": output, "cost_usd": .double(costUSD),
+        ]
+        if let usage {
+            o["usage"] = .object([
+                "prompt_tokens": .int(usage.promptTokens), "completion_tokens": .int(usage.completionTokens), "total_tokens": .int(usage.totalTokens),
+            ])
+        }
+        var out = ByteBuffer()
+        try JSONWriter.write(.object(o), to: &out)
+        return out
     }
 }
 
@@ -70,11 +79,12 @@ extension OpenAIRoutes {
         case .embeddings:
             throw SluiceError(.internalError, "A flow answered with embeddings.")
         case .completion(let result):
-            let text = try result.completion().choices.first?.message.content ?? ""
+            // Read from the upstream's bytes without decoding the completion, when unchanged.
+            let text = try result.answerText().first?.content ?? ""
             let answer = try Self.flowResult(text, inference: inference, usage: result.usage)
             headers[.contentType] = "application/json"
             if let cost = inference.ledger.settlement?.costUSD { headers[.sluiceCost] = Self.usd(cost) }
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: try JSONCoding.encode(answer)))
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: try answer.bytes()))
         case .stream(let stream):
             return eventStream(headers: headers, inference: inference, context: context, deadline: deadline) { writer in
                 var text = ""
@@ -87,7 +97,7 @@ extension OpenAIRoutes {
                 }
                 // The record stage settled the run when the stream ended: its cost is final.
                 let answer = try Self.flowResult(text, inference: inference, usage: usage)
-                try await writer.write(SSEEncoder.event(try JSONCoding.encode(answer)))
+                try await writer.write(SSEEncoder.event(try answer.bytes()))
             }
         }
     }
