@@ -233,7 +233,10 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         FlowAdminRoutes(catalog: flows, reporter: auditLogStore, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes)).register(on: router)
         AuditLogRoutes(log: store).register(on: router)
         AlertRoutes(evaluator: alerts).register(on: router)
-        try DashboardRoutes(directory: directory, log: store, access: accessStore, ledger: auditLogStore, board: board, alerts: alerts).register(on: router)
+        try DashboardRoutes(
+            directory: directory, log: store, access: accessStore, ledger: auditLogStore, board: board, alerts: alerts, flows: flows,
+            flowStats: auditLogStore
+        ).register(on: router)
     }
 
     let http = Application(

@@ -39,7 +39,10 @@ import Testing
                 #expect(set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Path=/dashboard"))
                 return String(set.split(separator: ";")[0])
             }
-            for path in ["/dashboard", "/dashboard?range=24h", "/dashboard/models", "/dashboard/keys", "/dashboard/requests", "/dashboard/guardrails", "/dashboard/alerts"] {
+            for path in [
+                "/dashboard", "/dashboard?range=24h", "/dashboard/models", "/dashboard/flows", "/dashboard/keys", "/dashboard/requests", "/dashboard/guardrails",
+                "/dashboard/alerts",
+            ] {
                 try await client.execute(uri: path, method: .get, headers: [.cookie: cookie]) { response in
                     #expect(response.status == .ok, "\(path)")
                     #expect(response.headers[.contentType] == "text/html; charset=utf-8")
@@ -67,6 +70,41 @@ import Testing
             try await client.execute(uri: "/dashboard/logout", method: .post, headers: [.cookie: cookie]) { response in
                 #expect(response.headers[.setCookie]?.contains("Max-Age=0") == true)
             }
+        }
+    }
+
+    @Test func flowPagesShowVersionsObjectivesAndRuns() async throws {
+        let flows = FlowEndpointTests.yaml.components(separatedBy: "\nflows:\n")[1]
+            .replacingOccurrences(of: "    params: { temperature: 0, max_tokens: 300 }", with: "    params: { temperature: 0, max_tokens: 300 }\n    slo: { p95_ms: 60000, success_rate: 0.9 }")
+        let app = try await TestApp.build(yaml: AccessTests.yaml + "\nflows:\n" + flows, adminKey: AccessTests.adminKey)
+        try await app.http.test(.router) { client in
+            let admin = AccessTests.headers(AccessTests.adminKey)
+            try await client.execute(
+                uri: "/v1/flows/triage/run", method: .post, headers: admin, body: ByteBuffer(string: #"{"input":{"subject":"s","body":"b"}}"#)
+            ) { #expect($0.status == .ok) }
+            await app.auditLog.drain()
+            let form: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
+            let encoded = AccessTests.adminKey.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+            let cookie = try await client.execute(uri: "/dashboard/login", method: .post, headers: form, body: ByteBuffer(string: "key=\(encoded)")) {
+                String(try #require($0.headers[.setCookie]).split(separator: ";")[0])
+            }
+            try await client.execute(uri: "/dashboard/flows", method: .get, headers: [.cookie: cookie]) { response in
+                let html = String(buffer: response.body)
+                #expect(response.status == .ok)
+                #expect(html.contains(#"<a href="/dashboard/flows/triage">triage</a>"#))
+                #expect(html.contains(#"class="on">Flows</a>"#))
+                #expect(html.contains(#"<td class="good">met</td>"#), "\(html)")
+            }
+            try await client.execute(uri: "/dashboard/flows/triage", method: .get, headers: [.cookie: cookie]) { response in
+                let html = String(buffer: response.body)
+                #expect(response.status == .ok)
+                #expect(html.contains("Flow triage") && html.contains("version 1 active"))
+                #expect(html.contains("<td>success_rate</td>") && html.contains("<td>p95_ms</td>"))
+                #expect(html.contains("/dashboard/requests/"), "a recent run links to its record")
+                #expect(html.contains("&quot;model&quot; : &quot;sim-small&quot;"), "the definition is shown, escaped")
+                #expect(!html.contains("<script"))
+            }
+            try await client.execute(uri: "/dashboard/flows/nope", method: .get, headers: [.cookie: cookie]) { #expect($0.status == .notFound) }
         }
     }
 

@@ -5,11 +5,13 @@ import Hummingbird
 import Mustache
 import NIOCore
 import SluiceCore
+import SluiceFlows
 import SluiceObservability
 import SluiceRouting
 
 /// `GET /dashboard…`: server-rendered pages for admins and viewers: overview, models and
-/// deployments, keys and teams, the audit log with a detail view, guardrail events and alerts.
+/// deployments, flows (each with its versions, objectives and recent runs), keys and teams, the
+/// audit log with a detail view, guardrail events and alerts.
 /// A sign-in form puts the key in an HttpOnly, SameSite=Strict cookie; pages load nothing from
 /// elsewhere (a Content-Security-Policy says so) and draw charts as inline SVG.
 struct DashboardRoutes: Sendable {
@@ -19,15 +21,20 @@ struct DashboardRoutes: Sendable {
     let ledger: any SpendLedger
     let board: DeploymentBoard
     let alerts: AlertEvaluator
+    let flows: FlowCatalog
+    let flowStats: any FlowReporter
     let library: MustacheLibrary
 
     static let cookieName = "sluice_session"
     /// Rows read for the overview and the guardrail page at most.
     static let maxRows = 50_000
 
-    init(directory: KeyDirectory, log: any AuditLogStore, access: any AccessStore, ledger: any SpendLedger, board: DeploymentBoard, alerts: AlertEvaluator)
-        throws
-    {
+    init(
+        directory: KeyDirectory, log: any AuditLogStore, access: any AccessStore, ledger: any SpendLedger, board: DeploymentBoard, alerts: AlertEvaluator,
+        flows: FlowCatalog, flowStats: any FlowReporter
+    ) throws {
+        self.flows = flows
+        self.flowStats = flowStats
         self.directory = directory
         self.log = log
         self.access = access
@@ -42,6 +49,7 @@ struct DashboardRoutes: Sendable {
     static let routes: [String: [HTTPRequest.Method]] = [
         "/dashboard": [.get], "/dashboard/login": [.get, .post], "/dashboard/logout": [.post], "/dashboard/models": [.get],
         "/dashboard/keys": [.get], "/dashboard/requests": [.get], "/dashboard/guardrails": [.get], "/dashboard/alerts": [.get],
+        "/dashboard/flows": [.get],
     ]
 
     func register(on router: Router<SluiceRequestContext>) {
@@ -56,6 +64,10 @@ struct DashboardRoutes: Sendable {
             try await guarded(request) { try await requestDetail(context.parameters.get("id") ?? "", $0) }
         }
         router.get("/dashboard/guardrails") { request, _ in try await guarded(request) { try await guardrailEvents($0) } }
+        router.get("/dashboard/flows") { request, _ in try await guarded(request) { try await flowList($0) } }
+        router.get("/dashboard/flows/{name}") { request, context in
+            try await guarded(request) { try await flowDetail(context.parameters.get("name") ?? "", $0) }
+        }
         router.get("/dashboard/alerts") { request, _ in try await guarded(request) { alertList($0) } }
     }
 
@@ -282,10 +294,84 @@ struct DashboardRoutes: Sendable {
         return page("alerts", title: "Alerts", principal: p, ["alerts": rows])
     }
 
+    func flowList(_ p: Principal) async throws -> Response {
+        let now = Date().timeIntervalSince1970
+        var rows: [[String: Any]] = []
+        for name in flows.names {
+            let d = try flows.definition(name)
+            let s = try await flowStats.flowStats(FlowStatsQuery(flow: name, since: now - 86_400, latencyThresholds: SLOReport.thresholds(d.config.slo)))
+            let report = SLOReport(flow: name, version: nil, slo: d.config.slo, stats: [("24h", s)])
+            let objectives = report.windows[0].objectives
+            let missed = objectives.filter { $0.met == false }.map(\.name)
+            rows.append([
+                "name": name, "description": d.config.description ?? "", "version": "\(d.version)", "model": d.config.model,
+                "output": { if case .schema = d.config.output { return "JSON schema" } else { return "text" } }(), "runs": "\(s.requests)",
+                "success": s.requests == 0 ? "—" : Self.percent(Double(s.successes) / Double(s.requests)), "p95": Self.ms(s.p95Ms),
+                "cost": s.requests == 0 ? "—" : Self.usd(s.costUSD / Double(s.requests)),
+                "slo": objectives.isEmpty ? "—" : missed.isEmpty ? "met" : "missed: " + missed.joined(separator: ", "),
+                "sloClass": objectives.isEmpty ? "muted" : missed.isEmpty ? "good" : "bad",
+            ])
+        }
+        return page("flows", title: "Flows", principal: p, ["flows": rows])
+    }
+
+    func flowDetail(_ name: String, _ p: Principal) async throws -> Response {
+        let (active, versions) = try flows.versions(name)
+        let current = try flows.definition(name)
+        let now = Date().timeIntervalSince1970
+        var windows: [(window: String, stats: FlowStats)] = []
+        for (window, seconds) in SLOReport.windows {
+            windows.append(
+                (window, try await flowStats.flowStats(FlowStatsQuery(flow: name, since: now - seconds, latencyThresholds: SLOReport.thresholds(current.config.slo)))))
+        }
+        let report = SLOReport(flow: name, version: nil, slo: current.config.slo, stats: windows)
+        let objectives: [[String: String]] = report.windows.flatMap { w in
+            w.objectives.map { o in
+                [
+                    "window": w.window, "name": o.name, "target": Self.number(o.target), "actual": o.actual.map(Self.number) ?? "—",
+                    "met": o.met.map { $0 ? "met" : "missed" } ?? "no runs", "metClass": o.met.map { $0 ? "good" : "bad" } ?? "muted",
+                    "budget": o.errorBudgetLeft.map { Self.percent($0) } ?? "—",
+                ]
+            }
+        }
+        let summary: [[String: String]] = report.windows.map { w in
+            [
+                "window": w.window, "runs": "\(w.requests)", "success": w.successRate.map(Self.percent) ?? "—", "p50": Self.ms(w.p50Ms),
+                "p95": Self.ms(w.p95Ms), "p99": Self.ms(w.p99Ms), "cost": w.costPerRunUSD.map(Self.usd) ?? "—",
+            ]
+        }
+        let rows = try await log.search(AuditSearch(from: now - 86_400, flow: name, limit: Self.maxRows))
+        let traffic = TrafficSummary(rows: rows, now: now, window: 86_400, truncated: rows.count == Self.maxRows)
+        let recent: [[String: String]] = rows.prefix(20).map { r in
+            [
+                "id": r.id, "link": "/dashboard/requests/" + Self.queryEscape(r.id), "time": Self.utc(r.time), "version": r.flowVersion.map(String.init) ?? "—",
+                "status": "\(r.status)", "statusClass": r.status < 400 ? "good" : "bad", "latency": Self.ms(r.latencyMs), "cost": Self.usd(r.costUSD),
+            ]
+        }
+        let versionRows: [[String: String]] = versions.reversed().map { v in
+            [
+                "version": "\(v.version)", "active": v.version == active ? "active" : "", "model": v.config.model,
+                "created": v.createdAt.map(Self.utc) ?? "the config", "diff": v.version > 1 ? "/admin/flows/\(Self.queryEscape(name))/diff?from=\(v.version - 1)&to=\(v.version)" : "",
+            ]
+        }
+        return page(
+            "flow", title: "Flow \(name)", principal: p,
+            [
+                "name": name, "description": current.config.description ?? "", "active": "\(active)", "versions": versionRows, "summary": summary,
+                "objectives": objectives, "recent": recent, "definition": current.rendered,
+                "requestsChart": SVGChart.bars(traffic.buckets.map { Double($0.requests) }, label: "Runs per interval"),
+                "latencyChart": SVGChart.line(traffic.buckets.map(\.p95Ms), label: "p95 latency per interval"),
+                "errorsChart": SVGChart.bars(traffic.buckets.map { Double($0.errors) }, label: "Failed runs per interval", colour: "#dc2626"),
+            ])
+    }
+
+    static func number(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e12 ? String(Int(v)) : String(format: "%.4g", v) }
+
     // MARK: Rendering
 
     static let nav: [(String, String)] = [
-        ("/dashboard", "Overview"), ("/dashboard/models", "Models"), ("/dashboard/keys", "Keys & teams"), ("/dashboard/requests", "Audit log"),
+        ("/dashboard", "Overview"), ("/dashboard/models", "Models"), ("/dashboard/flows", "Flows"), ("/dashboard/keys", "Keys & teams"),
+        ("/dashboard/requests", "Audit log"),
         ("/dashboard/guardrails", "Guardrails"), ("/dashboard/alerts", "Alerts"),
     ]
 
@@ -296,7 +382,9 @@ struct DashboardRoutes: Sendable {
             context["signedIn"] = true
             context["who"] = principal.key.name
             context["role"] = principal.key.role.rawValue
-            context["nav"] = Self.nav.map { ["href": $0.0, "label": $0.1, "on": $0.1 == title || (title.hasPrefix("Request ") && $0.1 == "Audit log")] }
+            context["nav"] = Self.nav.map {
+                ["href": $0.0, "label": $0.1, "on": $0.1 == title || (title.hasPrefix("Request ") && $0.1 == "Audit log") || (title.hasPrefix("Flow ") && $0.1 == "Flows")]
+            }
         }
         let html = library.render(context, withTemplate: template) ?? "<!doctype html><title>Sluice</title><p>Template \(template) is missing."
         var headers = HTTPFields()

@@ -3,8 +3,47 @@
 enum DashboardTemplates {
     static let all: [String: String] = [
         "layout": layout, "login": login, "overview": overview, "models": models, "keys": keys, "requests": requests, "request": request,
-        "guardrails": guardrails, "alerts": alerts,
+        "guardrails": guardrails, "alerts": alerts, "flows": flows, "flow": flow,
     ]
+
+    static let flows = """
+        {{<layout}}{{$content}}
+        <h1>Flows</h1>
+        <table><tr><th>flow</th><th>active version</th><th>model</th><th>output</th><th>runs, 24 h</th><th>success</th><th>p95</th><th>cost per run</th><th>objectives, 24 h</th></tr>
+        {{#flows}}<tr><td><a href="/dashboard/flows/{{name}}">{{name}}</a><br><span class="muted">{{description}}</span></td><td class="n">{{version}}</td><td>{{model}}</td><td>{{output}}</td><td class="n">{{runs}}</td><td class="n">{{success}}</td><td class="n">{{p95}}</td><td class="n">{{cost}}</td><td class="{{sloClass}}">{{slo}}</td></tr>{{/flows}}
+        {{^flows}}<tr><td colspan="9" class="muted">No flows are configured (flows: in sluice.yaml).</td></tr>{{/flows}}
+        </table>
+        {{/content}}{{/layout}}
+        """
+
+    static let flow = """
+        {{<layout}}{{$content}}
+        <h1>Flow {{name}} <span class="muted">— version {{active}} active</span></h1>
+        <p class="muted">{{description}}</p>
+        <h2>Runs</h2>
+        <table><tr><th>window</th><th>runs</th><th>success</th><th>p50</th><th>p95</th><th>p99</th><th>cost per run</th></tr>
+        {{#summary}}<tr><td>{{window}}</td><td class="n">{{runs}}</td><td class="n">{{success}}</td><td class="n">{{p50}}</td><td class="n">{{p95}}</td><td class="n">{{p99}}</td><td class="n">{{cost}}</td></tr>{{/summary}}
+        </table>
+        <h2>Objectives</h2>
+        <table><tr><th>window</th><th>objective</th><th>target</th><th>measured</th><th>status</th><th>error budget left</th></tr>
+        {{#objectives}}<tr><td>{{window}}</td><td>{{name}}</td><td class="n">{{target}}</td><td class="n">{{actual}}</td><td class="{{metClass}}">{{met}}</td><td class="n">{{budget}}</td></tr>{{/objectives}}
+        {{^objectives}}<tr><td colspan="6" class="muted">This flow declares no objectives (slo:).</td></tr>{{/objectives}}
+        </table>
+        <h2>Runs over the last day</h2><div class="chart">{{{requestsChart}}}</div>
+        <h2>Latency p95 (ms)</h2><div class="chart">{{{latencyChart}}}</div>
+        <h2>Failed runs</h2><div class="chart">{{{errorsChart}}}</div>
+        <h2>Versions</h2>
+        <table><tr><th>version</th><th></th><th>model</th><th>added</th><th>change</th></tr>
+        {{#versions}}<tr><td class="n">{{version}}</td><td class="good">{{active}}</td><td>{{model}}</td><td>{{created}}</td><td>{{#diff}}<a href="{{diff}}">diff from the one before</a>{{/diff}}</td></tr>{{/versions}}
+        </table>
+        <h2>Recent runs</h2>
+        <table><tr><th>request</th><th>time (UTC)</th><th>version</th><th>status</th><th>latency</th><th>cost</th></tr>
+        {{#recent}}<tr><td><a href="{{link}}">{{id}}</a></td><td>{{time}}</td><td class="n">{{version}}</td><td class="{{statusClass}}">{{status}}</td><td class="n">{{latency}}</td><td class="n">{{cost}}</td></tr>{{/recent}}
+        {{^recent}}<tr><td colspan="6" class="muted">No runs in the last day.</td></tr>{{/recent}}
+        </table>
+        <h2>Active definition</h2><pre>{{definition}}</pre>
+        {{/content}}{{/layout}}
+        """
 
     static let layout = """
         <!doctype html>
