@@ -205,7 +205,12 @@ extension JSONValue {
         }
         // A whole number out of the type's range.
         if strict != nil { throw leafError(I.self, path, strict, expected: "an integer in \(I.min)...\(I.max)") }
-        throw DecodingError.dataCorrupted(.init(codingPath: path.codingPath, debugDescription: "Number \(self) does not fit in \(I.self)."))
+        let shown: String = switch self {
+        case .int(let i): String(i)
+        case .double(let d): String(d)
+        default: typeName
+        }
+        throw DecodingError.dataCorrupted(.init(codingPath: path.codingPath, debugDescription: "Number \(shown) does not fit in \(I.self)."))
     }
 
     fileprivate func leafError(_ type: Any.Type, _ path: DecodingPath, _ strict: StrictKeys?, expected: String) -> DecodingError {

@@ -21,11 +21,23 @@ struct ErrorMiddleware: RouterMiddleware {
                 context.logger.error("unexpected error", metadata: ["error": "\(error)"])
             }
             var response = Self.response(for: sluiceError)
-            if sluiceError.code == .methodNotAllowed, let allowed = routes[request.uri.path] {
+            if sluiceError.code == .methodNotAllowed, let allowed = allowedMethods(request.uri.path) {
                 response.headers[.allow] = allowed.map(\.rawValue).joined(separator: ", ")
             }
             return response
         }
+    }
+
+    /// The methods a path accepts: an exact route, or one with `{parameter}` segments.
+    func allowedMethods(_ path: String) -> [HTTPRequest.Method]? {
+        if let exact = routes[path] { return exact }
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        for (pattern, methods) in routes where pattern.contains("{") {
+            let parts = pattern.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count == segments.count else { continue }
+            if zip(parts, segments).allSatisfy({ p, s in (p.hasPrefix("{") && p.hasSuffix("}") && !s.isEmpty) || p == s }) { return methods }
+        }
+        return nil
     }
 
     func translate(_ error: any Error, request: Request) -> SluiceError {
@@ -33,7 +45,7 @@ struct ErrorMiddleware: RouterMiddleware {
         if let error = error as? HTTPError {
             switch error.status {
             case .notFound:
-                if let allowed = routes[request.uri.path], !allowed.contains(request.method) {
+                if let allowed = allowedMethods(request.uri.path), !allowed.contains(request.method) {
                     return SluiceError(.methodNotAllowed, "Method \(request.method.rawValue) is not allowed on \(request.uri.path); use \(allowed.map(\.rawValue).joined(separator: " or ")).")
                 }
                 return SluiceError(.notFound, "Unknown path \(request.method.rawValue) \(request.uri.path).")

@@ -198,7 +198,7 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         terminal: invoker.handler)
 
     var routes: [String: [HTTPRequest.Method]] = [
-        "/v1/chat/completions": [.post], "/v1/embeddings": [.post], "/v1/models": [.get], "/healthz": [.get, .head],
+        "/v1/chat/completions": [.post], "/v1/embeddings": [.post], "/v1/models": [.get], "/v1/flows/{name}/run": [.post], "/healthz": [.get, .head],
         "/readyz": [.get, .head],
     ]
     routes.merge(GuardrailRoutes.routes) { a, _ in a }

@@ -161,6 +161,22 @@ import Testing
                 #expect(response.status == .badRequest)
                 #expect(response.body.json?["error"]?["param"] == "messages")
             }
+            try await client.execute(
+                uri: "/v1/chat/completions", method: .post,
+                body: ByteBuffer(string: #"{"model":"flow:summarize","messages":[{"role":"system","content":"no user message"}]}"#)
+            ) { response in
+                #expect(response.status == .badRequest)
+                #expect(response.body.json?["error"]?["param"] == "messages")
+            }
+            try await client.execute(uri: "/v1/flows/triage/run", method: .post, body: ByteBuffer(string: #"{"input":{},"version":1.5}"#)) { response in
+                #expect(response.status == .badRequest)
+                let message = response.body.json?["error"]?["message"]?.stringValue ?? ""
+                #expect(message.contains("1.5") && !message.contains("double("), "\(message)")
+            }
+            try await client.execute(uri: "/v1/flows/triage/run", method: .get) { response in
+                #expect(response.status == .methodNotAllowed)
+                #expect(response.headers[.allow] == "POST")
+            }
         }
         #expect(probe.started(model: "small") == 0)
     }

@@ -13,7 +13,10 @@ struct FlowAdminRoutes: Sendable {
     let reporter: any FlowReporter
     let body: RequestBodyReader
 
-    static let routes: [String: [HTTPRequest.Method]] = ["/admin/flows": [.get]]
+    static let routes: [String: [HTTPRequest.Method]] = [
+        "/admin/flows": [.get], "/admin/flows/{name}": [.get], "/admin/flows/{name}/slo": [.get], "/admin/flows/{name}/versions": [.get, .post],
+        "/admin/flows/{name}/versions/{version}": [.get], "/admin/flows/{name}/diff": [.get], "/admin/flows/{name}/activate": [.post],
+    ]
 
     func register(on router: Router<SluiceRequestContext>) {
         router.get("/admin/flows") { _, _ in try list() }

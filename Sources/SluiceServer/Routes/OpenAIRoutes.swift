@@ -55,7 +55,12 @@ struct OpenAIRoutes: Sendable {
         var inferenceRequest = InferenceRequest(chat: chat)
         if chat.model.hasPrefix("flow:") {
             // A flow from any OpenAI client: the last user message is its input.
-            inferenceRequest.flow = FlowRun(name: String(chat.model.dropFirst("flow:".count)), input: .null, text: Self.flowInputText(chat))
+            guard let text = Self.flowInputText(chat) else {
+                let error = SluiceError(.missingParameter, "A flow called as a model takes its input from the last user message; there is none.", param: "messages")
+                recorder.finish(inference, model: chat.model, stream: chat.isStreaming, outcome: .failed(error))
+                throw error
+            }
+            inferenceRequest.flow = FlowRun(name: String(chat.model.dropFirst("flow:".count)), input: .null, text: text)
         }
         let response = try await withDeadline(deadline, timeoutError: { Self.timedOut(timeout) }) {
             try await pipeline.run(inferenceRequest, context: inference)
@@ -113,8 +118,8 @@ struct OpenAIRoutes: Sendable {
     }
 
     /// The last user message's text: a `model: "flow:NAME"` request's input.
-    static func flowInputText(_ chat: ChatCompletionRequest) -> String {
-        chat.messages.last { $0.role == .user }?.text ?? ""
+    static func flowInputText(_ chat: ChatCompletionRequest) -> String? {
+        chat.messages.last { $0.role == .user }?.text
     }
 
     /// What Sluice says about how it answered: the deployment, the cache's verdict, the
