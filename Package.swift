@@ -82,6 +82,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings),
+        .target(name: "SluiceConversations", dependencies: ["SluiceCore", "SluiceGuardrails"], swiftSettings: swiftSettings),
         .target(
             name: "SluiceRetrieval", dependencies: ["SluiceCore", .product(name: "Collections", package: "swift-collections")],
             swiftSettings: swiftSettings),
@@ -137,6 +138,7 @@ let package = Package(
             dependencies: [
                 "SluiceObservability",
                 "SluiceFlows",
+                "SluiceConversations",
                 "SluiceCache",
                 "SluiceCore",
                 "SluiceEmbeddings",

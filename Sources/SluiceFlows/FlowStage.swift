@@ -23,6 +23,14 @@ public struct FlowStage: InferenceStage {
         var request = request
         request.body = .chat(try definition.chatRequest(input: input, base: request.chat))
         request.guardrailPolicy = definition.config.guardrails
+        if request.conversation != nil {
+            guard let conversation = definition.config.conversation else {
+                throw SluiceError(
+                    .invalidValue, "Flow '\(definition.name)' is stateless (it has no conversation: section); leave conversation_id out.",
+                    param: "conversation_id")
+            }
+            request.maxHistoryTokens = conversation.maxHistoryTokens
+        }
         return try await next(request, context)
     }
 }

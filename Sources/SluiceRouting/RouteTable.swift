@@ -44,4 +44,10 @@ public struct RouteTable: Sendable {
     }
 
     subscript(name: String) -> Route? { routes[name] }
+
+    /// The smallest context window among the deployments a name may reach (what history must fit).
+    public func smallestContextWindow(_ name: String) -> Int? {
+        guard let route = routes[name] else { return nil }
+        return (route.order.deployments + route.order.fallbacks).compactMap(\.contextWindow).min()
+    }
 }

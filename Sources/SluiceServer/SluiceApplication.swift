@@ -8,6 +8,7 @@ import ServiceLifecycle
 import UnixSignals
 import SluiceCache
 import SluiceCore
+import SluiceConversations
 import SluiceFlows
 import SluiceObservability
 import SluiceGuardrails
@@ -180,6 +181,13 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
     let stages: [(String, any InferenceStage)] = [
         // First: a flow run becomes the chat request its definition says, which everything after checks, routes and accounts.
         ("flow", FlowStage(catalog: flows)),
+        // After the flow (its rendered turn) and outside the guardrails (the answer it stores passed the output checks).
+        (
+            "conversation",
+            ConversationStage(
+                store: stores.conversations, policies: guardrails, defaultOutputTokens: config.auth.defaultMaxTokens,
+                contextWindow: { [routeTable] in routeTable.smallestContextWindow($0) })
+        ),
         // Before routing and admission: a blocked request costs nothing; its output checks wrap every attempt.
         ("guardrail", GuardrailStage(policies: guardrails)),
         ("route", RouteStage(table: routeTable, catalog: catalog)),
@@ -199,6 +207,7 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
 
     var routes: [String: [HTTPRequest.Method]] = [
         "/v1/chat/completions": [.post], "/v1/embeddings": [.post], "/v1/models": [.get], "/v1/flows/{name}/run": [.post], "/healthz": [.get, .head],
+        "/v1/conversations": [.post], "/v1/conversations/{id}": [.get, .post, .delete], "/v1/conversations/{id}/items": [.get],
         "/readyz": [.get, .head],
     ]
     routes.merge(GuardrailRoutes.routes) { a, _ in a }
@@ -218,6 +227,7 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         router.add(middleware: AuthMiddleware(directory: directory, publicPaths: Set(config.auth.publicPaths), recorder: recorder))
     }
     let cancellers = ConnectionCancellers()
+    ConversationRoutes(store: stores.conversations, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes)).register(on: router)
     OpenAIRoutes(
         pipeline: pipeline, catalog: catalog, recorder: recorder,
         body: RequestBodyReader(maxBytes: config.server.maxBodyBytes),

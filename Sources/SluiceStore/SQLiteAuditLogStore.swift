@@ -134,6 +134,17 @@ public final class SQLiteDatabase: Sendable {
                     INSERT INTO flow_generation VALUES (1, 0);
                     """)
         }
+        migrator.registerMigration("v8_conversations") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE conversations (id TEXT PRIMARY KEY, owner TEXT NOT NULL, created_at REAL NOT NULL, metadata TEXT NOT NULL);
+                    CREATE TABLE conversation_items (
+                        conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE, sequence INTEGER NOT NULL,
+                        id TEXT NOT NULL, role TEXT NOT NULL, text TEXT NOT NULL, created_at REAL NOT NULL,
+                        PRIMARY KEY (conversation_id, sequence));
+                    CREATE UNIQUE INDEX conversation_items_id ON conversation_items(conversation_id, id);
+                    """)
+        }
         return migrator
     }
 

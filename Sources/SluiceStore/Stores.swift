@@ -14,6 +14,8 @@ public struct Stores: Sendable {
     public let responseCache: any ResponseCacheStore
     /// Flow versions added at run time, and which one each flow runs.
     public let flowVersions: any FlowVersionStore
+    /// Conversations and their items.
+    public let conversations: any ConversationStore
     /// What runs beside the server, in start order (PostgreSQL only: the pool, then the
     /// limiter's settlements, which stop first).
     public let services: [any Service]
@@ -34,6 +36,7 @@ public struct Stores: Sendable {
             return Stores(
                 auditLog: PostgresAuditLogStore(database: db), access: PostgresAccessStore(database: db),
                 limiter: limiter, responseCache: PostgresResponseCacheStore(database: db), flowVersions: PostgresFlowVersionStore(database: db),
+                conversations: PostgresConversationStore(database: db),
                 services: [db, limiter.settlements],
                 sqlitePath: nil)
         }
@@ -47,7 +50,8 @@ public struct Stores: Sendable {
         let log = SQLiteAuditLogStore(database: db)
         return Stores(
             auditLog: log, access: SQLiteAccessStore(database: db), limiter: LocalUsageLimiter(ledger: log),
-            responseCache: SQLiteResponseCacheStore(database: db), flowVersions: SQLiteFlowVersionStore(database: db), services: [],
+            responseCache: SQLiteResponseCacheStore(database: db), flowVersions: SQLiteFlowVersionStore(database: db),
+            conversations: SQLiteConversationStore(database: db), services: [],
             sqlitePath: path == ":memory:" ? nil : path)
     }
 

@@ -235,6 +235,22 @@ import Testing
         }
     }
 
+    @Test func conversationKeysAreChecked() throws {
+        let ok = try FlowConfigTests.load(FlowConfigTests.triage + "\n    conversation: { max_history_tokens: 3000, strategy: truncate }\n")
+        #expect(ok.flows["ticket-triage"]?.conversation?.maxHistoryTokens == 3000)
+        for (extra, path) in [
+            ("    conversation: { strategy: summarize }", "flows.ticket-triage.conversation.strategy"),
+            ("    conversation: { max_history_tokens: 0 }", "flows.ticket-triage.conversation.max_history_tokens"),
+        ] {
+            do {
+                _ = try FlowConfigTests.load(FlowConfigTests.triage + "\n" + extra + "\n")
+                Issue.record("loaded \(extra)")
+            } catch let error as ConfigErrors {
+                #expect(error.errors.map(\.path) == [path], "\(error)")
+            }
+        }
+    }
+
     @Test func sloKeysAreChecked() throws {
         let yaml = FlowConfigTests.triage + "\n    slo: { p95_ms: 2500, success_rate: 1.5 }\n"
         do {

@@ -72,6 +72,31 @@ public struct FlowConfig: Sendable, Decodable, Hashable {
         }
     }
 
+    /// `conversation:`: the flow keeps history (runs name a `conversation_id`).
+    public struct ConversationConfig: Sendable, Decodable, Hashable {
+        public enum Strategy: String, Sendable, Decodable, Hashable { case truncate, summarize }
+        /// The most tokens of history a run gets; otherwise what the model's context window
+        /// leaves after the prompt and `max_tokens`.
+        public var maxHistoryTokens: Int?
+        public var strategy: Strategy = .truncate
+
+        public init(maxHistoryTokens: Int? = nil, strategy: Strategy = .truncate) {
+            self.maxHistoryTokens = maxHistoryTokens
+            self.strategy = strategy
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case strategy
+            case maxHistoryTokens = "max_history_tokens"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            maxHistoryTokens = try c.decodeIfPresent(Int.self, forKey: .maxHistoryTokens)
+            strategy = try c.decodeIfPresent(Strategy.self, forKey: .strategy) ?? .truncate
+        }
+    }
+
     public var description: String?
     /// A model entry or alias: routing, fallbacks and the cache apply as for any request.
     public var model: String
@@ -86,6 +111,8 @@ public struct FlowConfig: Sendable, Decodable, Hashable {
     /// A guardrail policy name, over the caller's own.
     public var guardrails: String?
     public var slo: SLO?
+    /// Nil: stateless (a run naming a conversation is refused).
+    public var conversation: ConversationConfig?
 
     public init(
         description: String? = nil, model: String, messages: [Message], template: String? = nil, input: JSONValue? = nil, output: Output = .text,
@@ -101,7 +128,7 @@ public struct FlowConfig: Sendable, Decodable, Hashable {
         self.guardrails = guardrails
     }
 
-    enum CodingKeys: String, CodingKey { case description, model, messages, template, input, output, params, guardrails, slo }
+    enum CodingKeys: String, CodingKey { case description, model, messages, template, input, output, params, guardrails, slo, conversation }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -120,6 +147,7 @@ public struct FlowConfig: Sendable, Decodable, Hashable {
         params = try c.decodeIfPresent(Params.self, forKey: .params) ?? .init()
         guardrails = try c.decodeIfPresent(String.self, forKey: .guardrails)
         slo = try c.decodeIfPresent(SLO.self, forKey: .slo)
+        conversation = try c.decodeIfPresent(ConversationConfig.self, forKey: .conversation)
     }
 
     /// Whether a name can name a flow (it appears in URLs and in `model: "flow:NAME"`).
@@ -158,6 +186,12 @@ public struct FlowConfig: Sendable, Decodable, Hashable {
         if let t = params.temperature, !(0...2).contains(t) { out.append(ConfigError(path: "\(path).params.temperature", "must be in 0...2")) }
         if let p = params.topP, !(0...1).contains(p) { out.append(ConfigError(path: "\(path).params.top_p", "must be in 0...1")) }
         if let m = params.maxTokens, m <= 0 { out.append(ConfigError(path: "\(path).params.max_tokens", "must be positive")) }
+        if let conversation {
+            if let m = conversation.maxHistoryTokens, m <= 0 { out.append(ConfigError(path: "\(path).conversation.max_history_tokens", "must be positive")) }
+            if conversation.strategy == .summarize {
+                out.append(ConfigError(path: "\(path).conversation.strategy", "summarize is not available yet; use truncate (the oldest turns are dropped)"))
+            }
+        }
         if let slo {
             for (key, value) in [("p50_ms", slo.p50Ms), ("p95_ms", slo.p95Ms), ("p99_ms", slo.p99Ms), ("max_cost_usd", slo.maxCostUSD)] {
                 if let value, !(value > 0) { out.append(ConfigError(path: "\(path).slo.\(key)", "must be more than 0")) }

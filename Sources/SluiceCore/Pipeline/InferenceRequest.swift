@@ -19,6 +19,10 @@ public struct InferenceRequest: Sendable {
     public var flow: FlowRun?
     /// The guardrail policy to apply instead of the caller's (a flow's `guardrails:`).
     public var guardrailPolicy: String?
+    /// The conversation whose history this request continues (and to which its turn is added).
+    public var conversation: String?
+    /// The most tokens of history to include (a flow's `conversation.max_history_tokens`).
+    public var maxHistoryTokens: Int?
 
     public init(chat: ChatCompletionRequest, deployments: [Deployment] = []) {
         self.body = .chat(chat)

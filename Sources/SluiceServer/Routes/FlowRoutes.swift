@@ -11,6 +11,12 @@ struct FlowRunRequest: Decodable, Sendable {
     var version: Int?
     var user: String?
     var stream: Bool?
+    var conversationID: String?
+
+    enum CodingKeys: String, CodingKey {
+        case input, version, user, stream
+        case conversationID = "conversation_id"
+    }
 }
 
 /// What a flow run answers (and, streamed, its last event).
@@ -22,12 +28,14 @@ struct FlowRunResult: Sendable {
     var output: JSONValue
     var usage: Usage?
     var costUSD: Double
+    var conversationID: String?
 
     /// The answer's JSON, written directly (no Foundation encoder on the request path).
     func bytes() throws -> ByteBuffer {
         var o: [String: JSONValue] = [
             "id": .string(id), "object": "flow.run", "flow": .string(flow), "version": .int(version), "output": output, "cost_usd": .double(costUSD),
         ]
+        if let conversationID { o["conversation_id"] = .string(conversationID) }
         if let usage {
             o["usage"] = .object([
                 "prompt_tokens": .int(usage.promptTokens), "completion_tokens": .int(usage.completionTokens), "total_tokens": .int(usage.totalTokens),
@@ -69,6 +77,7 @@ extension OpenAIRoutes {
         base.stream = run.stream == true ? true : nil
         var inferenceRequest = InferenceRequest(chat: base)
         inferenceRequest.flow = FlowRun(name: name, version: run.version, input: run.input ?? .object([:]))
+        inferenceRequest.conversation = run.conversationID
         let deadline = NIODeadline.now() + requestTimeout
         let timeout = requestTimeout
         let response = try await withDeadline(deadline, timeoutError: { Self.timedOut(timeout) }) {
@@ -81,7 +90,8 @@ extension OpenAIRoutes {
         case .completion(let result):
             // Read from the upstream's bytes without decoding the completion, when unchanged.
             let text = try result.answerText().first?.content ?? ""
-            let answer = try Self.flowResult(text, inference: inference, usage: result.usage)
+            var answer = try Self.flowResult(text, inference: inference, usage: result.usage)
+            answer.conversationID = run.conversationID
             headers[.contentType] = "application/json"
             if let cost = inference.ledger.settlement?.costUSD { headers[.sluiceCost] = Self.usd(cost) }
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: try answer.bytes()))
@@ -96,7 +106,8 @@ extension OpenAIRoutes {
                     try await writer.write(SSEEncoder.event(try JSONCoding.encode(FlowRunDelta(delta: delta))))
                 }
                 // The record stage settled the run when the stream ended: its cost is final.
-                let answer = try Self.flowResult(text, inference: inference, usage: usage)
+                var answer = try Self.flowResult(text, inference: inference, usage: usage)
+                answer.conversationID = run.conversationID
                 try await writer.write(SSEEncoder.event(try answer.bytes()))
             }
         }

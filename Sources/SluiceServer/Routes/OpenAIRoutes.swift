@@ -42,7 +42,7 @@ struct OpenAIRoutes: Sendable {
 
     func chatCompletions(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         let inference = makeContext(request, context, endpoint: "chat.completions")
-        let chat: ChatCompletionRequest
+        var chat: ChatCompletionRequest
         do {
             chat = try await body.decode(ChatCompletionRequest.self, from: request, direct: ChatCompletionRequest.init(parsed:))
             try RequestValidation.validate(chat)
@@ -53,6 +53,16 @@ struct OpenAIRoutes: Sendable {
         let deadline = NIODeadline.now() + requestTimeout
         let timeout = requestTimeout
         var inferenceRequest = InferenceRequest(chat: chat)
+        // `conversation` (an id, or {"id"}) is Sluice's: it is not sent upstream.
+        if let conversation = chat.extra.removeValue(forKey: "conversation") {
+            guard let id = conversation.stringValue ?? conversation["id"]?.stringValue, !id.isEmpty else {
+                let error = SluiceError(.invalidType, "conversation must be a conversation id (or {\"id\": …}).", param: "conversation")
+                recorder.finish(inference, model: chat.model, stream: chat.isStreaming, outcome: .failed(error))
+                throw error
+            }
+            inferenceRequest = InferenceRequest(chat: chat)
+            inferenceRequest.conversation = id
+        }
         if chat.model.hasPrefix("flow:") {
             // A flow from any OpenAI client: the last user message is its input.
             guard let text = Self.flowInputText(chat) else {

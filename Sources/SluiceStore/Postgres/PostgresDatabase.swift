@@ -220,5 +220,16 @@ public final class PostgresDatabase: Service, Sendable {
                 "INSERT INTO flow_generation VALUES (1, 0)",
             ]
         ),
+        (
+            "v7_conversations",
+            [
+                "CREATE TABLE conversations (id TEXT PRIMARY KEY, owner TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, metadata TEXT NOT NULL)",
+                """
+                CREATE TABLE conversation_items (conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE, sequence INTEGER NOT NULL,
+                    id TEXT NOT NULL, role TEXT NOT NULL, text TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (conversation_id, sequence))
+                """,
+                "CREATE UNIQUE INDEX conversation_items_id ON conversation_items(conversation_id, id)",
+            ]
+        ),
     ]
 }

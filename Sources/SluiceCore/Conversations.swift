@@ -1,0 +1,48 @@
+/// A stateful use case's thread: its owner (the team, else the key, that made it), metadata, and
+/// items appended in one total order.
+public struct Conversation: Sendable, Hashable {
+    public var id: String
+    /// `team:ID` or `key:ID`; empty when auth is off.
+    public var owner: String
+    public var createdAt: Double
+    public var metadata: [String: String]
+
+    public init(id: String, owner: String, createdAt: Double, metadata: [String: String]) {
+        self.id = id
+        self.owner = owner
+        self.createdAt = createdAt
+        self.metadata = metadata
+    }
+}
+
+/// One message of a conversation.
+public struct ConversationItem: Sendable, Hashable {
+    public var id: String
+    /// Its place in the conversation's one order (1, 2, …).
+    public var sequence: Int
+    public var role: ChatMessage.Role
+    public var text: String
+    public var createdAt: Double
+
+    public init(id: String, sequence: Int = 0, role: ChatMessage.Role, text: String, createdAt: Double) {
+        self.id = id
+        self.sequence = sequence
+        self.role = role
+        self.text = text
+        self.createdAt = createdAt
+    }
+}
+
+/// Where conversations and their items are kept, shared by replicas.
+public protocol ConversationStore: Sendable {
+    func create(_ conversation: Conversation, items: [ConversationItem]) async throws
+    func conversation(id: String) async throws -> Conversation?
+    func updateMetadata(id: String, _ metadata: [String: String]) async throws
+    /// Deletes a conversation and its items; false when there was none.
+    func delete(id: String) async throws -> Bool
+    /// Items in order (or newest first), after the item with id `after` when given.
+    func items(id: String, after: String?, limit: Int, newestFirst: Bool) async throws -> [ConversationItem]
+    /// Appends items at the end of the order, together (a turn's question and answer stay
+    /// adjacent however many turns run at once); answers them with their sequence numbers.
+    func append(id: String, _ items: [ConversationItem]) async throws -> [ConversationItem]
+}
