@@ -365,3 +365,21 @@ def test_cli_flow_versions_reach_a_running_server(sluice, tmp_path):
     bad.write_text("model: nope\nmessages: [{ role: user, content: x }]\n")
     code, out = cli("push", "triage", str(bad))
     assert code == 1 and "no model or alias named 'nope'" in out, out
+
+
+def test_conversations_through_the_sdk(sluice):
+    client = client_for(sluice)
+    conversation = client.conversations.create(metadata={"topic": "tides"}, items=[{"type": "message", "role": "user", "content": "hello"}])
+    assert conversation.id.startswith("conv_") and conversation.metadata == {"topic": "tides"}
+    reply = client.chat.completions.create(
+        model="sim-small", messages=[{"role": "user", "content": "what next?"}], extra_body={"conversation": conversation.id})
+    assert reply.choices[0].message.content
+    items = client.conversations.items.list(conversation.id, order="asc")
+    texts = [item.content[0].text for item in items.data]
+    assert texts == ["hello", "what next?", reply.choices[0].message.content]
+    assert [item.role for item in items.data] == ["user", "user", "assistant"]
+    updated = client.conversations.update(conversation.id, metadata={"topic": "waves"})
+    assert updated.metadata == {"topic": "waves"}
+    assert client.conversations.delete(conversation.id).deleted
+    with pytest.raises(openai.NotFoundError):
+        client.conversations.retrieve(conversation.id)
