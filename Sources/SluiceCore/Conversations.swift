@@ -45,4 +45,6 @@ public protocol ConversationStore: Sendable {
     /// Appends items at the end of the order, together (a turn's question and answer stay
     /// adjacent however many turns run at once); answers them with their sequence numbers.
     func append(id: String, _ items: [ConversationItem]) async throws -> [ConversationItem]
+    /// Deletes items created before `time` (Unix seconds), as the audit log's bodies are; answers how many.
+    func purge(itemsBefore time: Double) async throws -> Int
 }

@@ -5,13 +5,16 @@ import SluiceCore
 import SluiceStore
 
 /// Deletes audit-log rows older than `retention_days` and clears bodies older than
-/// `body_retention_days`, every `purge_interval_s` (and once at start-up).
+/// `body_retention_days` — conversation messages are bodies too — every `purge_interval_s` (and
+/// once at start-up).
 package struct AuditLogRetention: Service {
     package let store: any AuditLogStore
     package let config: AuditLogConfig
     package let logger: Logger
+    package let conversations: (any ConversationStore)?
 
-    package init(store: any AuditLogStore, config: AuditLogConfig, logger: Logger) {
+    package init(store: any AuditLogStore, config: AuditLogConfig, logger: Logger, conversations: (any ConversationStore)? = nil) {
+        self.conversations = conversations
         self.store = store
         self.config = config
         self.logger = logger
@@ -32,6 +35,10 @@ package struct AuditLogRetention: Service {
         let done = try await store.purge(rowsBefore: rows, bodiesBefore: bodies)
         if done.rows > 0 || done.bodies > 0 {
             logger.info("audit log purged", metadata: ["rows": "\(done.rows)", "bodies": "\(done.bodies)"])
+        }
+        if let conversations, let bodies {
+            let items = try await conversations.purge(itemsBefore: bodies)
+            if items > 0 { logger.info("conversation messages purged", metadata: ["items": "\(items)"]) }
         }
         return done
     }

@@ -260,6 +260,6 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         directory: config.auth.enabled ? directory : nil, limiter: limiter, auditLogLedger: auditLogStore,
         storeServices: stores.services, board: board,
         prober: DeploymentProber(board: board, catalog: catalog, interval: .milliseconds(config.routing.probeIntervalMs), logger: logger),
-        cache: cache, retention: AuditLogRetention(store: store, config: config.store.auditLog, logger: logger), alerts: alerts, flows: flows,
+        cache: cache, retention: AuditLogRetention(store: store, config: config.store.auditLog, logger: logger, conversations: stores.conversations), alerts: alerts, flows: flows,
         tracingService: tracing?.service)
 }

@@ -55,6 +55,13 @@ public final class SQLiteConversationStore: ConversationStore {
         }
     }
 
+    public func purge(itemsBefore time: Double) async throws -> Int {
+        try await writer.write { db in
+            try db.execute(sql: "DELETE FROM conversation_items WHERE created_at < ?", arguments: [time])
+            return db.changesCount
+        }
+    }
+
     public func append(id: String, _ items: [ConversationItem]) async throws -> [ConversationItem] {
         try await writer.write { db in try Self.append(db, id, items) }
     }

@@ -28,6 +28,10 @@ import Testing
             #expect(try await store.items(id: "c1", after: nil, limit: 10, newestFirst: false).map(\.role) == [.user, .assistant, .user, .assistant], "\(name)")
             try await store.updateMetadata(id: "c1", ["topic": "waves"])
             #expect(try await store.conversation(id: "c1")?.metadata == ["topic": "waves"], "\(name)")
+            // Retention: items older than the cut-off go, newer ones stay.
+            _ = try await store.append(id: "c1", [ConversationItem(id: "late", role: .user, text: "late", createdAt: 100)])
+            #expect(try await store.purge(itemsBefore: 50) == 4, "\(name)")
+            #expect(try await store.items(id: "c1", after: nil, limit: 10, newestFirst: false).map(\.id) == ["late"], "\(name)")
             #expect(try await store.delete(id: "c1"), "\(name)")
             #expect(try await store.conversation(id: "c1") == nil, "\(name)")
             #expect(try await store.items(id: "c1", after: nil, limit: 10, newestFirst: false).isEmpty, "\(name)")

@@ -64,6 +64,14 @@ public final class PostgresConversationStore: ConversationStore {
         return out
     }
 
+    public func purge(itemsBefore time: Double) async throws -> Int {
+        var count = 0
+        for try await _ in try await client.query("DELETE FROM conversation_items WHERE created_at < \(time) RETURNING sequence", logger: logger).decode(Int.self) {
+            count += 1
+        }
+        return count
+    }
+
     public func append(id: String, _ items: [ConversationItem]) async throws -> [ConversationItem] {
         try await client.withTransaction(logger: logger) { conn in try await Self.append(conn, id, items, logger) }
     }
