@@ -4,6 +4,8 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import SluiceCore
+import AsyncHTTPClient
+import SluiceTesting
 import Testing
 @testable import SluiceObservability
 @testable import SluiceServer
@@ -183,6 +185,52 @@ import Testing
             let stored = try await Self.items(client, key, id).compactMap { $0["content"]?[0]?["text"]?.stringValue }
             #expect(stored.count == 2)
             #expect(!stored[0].contains("jane.doe@example.com") && stored[0].contains("[EMAIL"), "\(stored)")
+        }
+    }
+
+    /// 50 turns at once on one conversation, over real connections: every turn kept, in one
+    /// order, each question beside its answer.
+    @Test func fiftyConcurrentTurnsLoseNone() async throws {
+        try await TestApp.live(yaml: Self.yaml, adminKey: AccessTests.adminKey) { base, _, _ in
+            try await withHTTPClient(configuration: AccessTests.pooled(50)) { client in
+                var create = HTTPClientRequest(url: base + "/v1/conversations")
+                create.method = .POST
+                create.headers.add(name: "authorization", value: "Bearer \(AccessTests.adminKey)")
+                create.body = .bytes(ByteBuffer(string: "{}"))
+                let created = try await client.execute(create, timeout: .seconds(10))
+                let id = try #require(try await created.body.collect(upTo: 1 << 16).json?["id"]?.stringValue)
+                let statuses = try await withThrowingTaskGroup(of: UInt.self) { group in
+                    for i in 0..<50 {
+                        group.addTask {
+                            var request = HTTPClientRequest(url: base + "/v1/chat/completions")
+                            request.method = .POST
+                            request.headers.add(name: "authorization", value: "Bearer \(AccessTests.adminKey)")
+                            request.headers.add(name: "x-sim-mode", value: "echo")
+                            request.body = .bytes(
+                                ByteBuffer(string: #"{"model":"sim-small","conversation":"\#(id)","messages":[{"role":"user","content":"turn \#(i)"}]}"#))
+                            return try await client.execute(request, timeout: .seconds(30)).status.code
+                        }
+                    }
+                    return try await group.reduce(into: [UInt]()) { $0.append($1) }
+                }
+                #expect(statuses.allSatisfy { $0 == 200 }, "\(statuses)")
+                var items: [JSONValue] = []
+                var after: String?
+                repeat {
+                    var list = HTTPClientRequest(url: base + "/v1/conversations/\(id)/items?order=asc&limit=100" + (after.map { "&after=\($0)" } ?? ""))
+                    list.headers.add(name: "authorization", value: "Bearer \(AccessTests.adminKey)")
+                    let page = try await client.execute(list, timeout: .seconds(10)).body.collect(upTo: 1 << 22).json
+                    items += page?["data"]?.arrayValue ?? []
+                    after = page?["has_more"] == true ? page?["last_id"]?.stringValue : nil
+                } while after != nil
+                #expect(items.count == 100)
+                let texts = items.compactMap { $0["content"]?[0]?["text"]?.stringValue }
+                for pair in stride(from: 0, to: texts.count - 1, by: 2) {
+                    // The echo answers with the question: a pair is the same text twice, user then assistant.
+                    #expect(texts[pair] == texts[pair + 1] && items[pair]["role"] == "user" && items[pair + 1]["role"] == "assistant", "\(pair)")
+                }
+                #expect(Set(texts).count == 50)
+            }
         }
     }
 }
