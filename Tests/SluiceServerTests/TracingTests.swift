@@ -85,7 +85,7 @@ import Testing
             let root = try #require(byName["chat sim-small"], "\(byName.keys.sorted())")
             #expect(Self.hex(root["traceId"]?.stringValue ?? "") == traceID)
             #expect(Self.hex(root["parentSpanId"]?.stringValue ?? "") == parentSpan)
-            for name in ["sluice.stage.flow", "sluice.stage.guardrail", "sluice.stage.route", "sluice.stage.admit", "sluice.stage.cache", "upstream sim-small"] {
+            for name in ["sluice.stage.flow", "sluice.stage.conversation", "sluice.stage.guardrail", "sluice.stage.route", "sluice.stage.admit", "sluice.stage.cache", "upstream sim-small"] {
                 let span = try #require(byName[name], "\(name) in \(byName.keys.sorted())")
                 #expect(Self.hex(span["traceId"]?.stringValue ?? "") == traceID, "\(name)")
             }
@@ -93,7 +93,8 @@ import Testing
             func id(_ name: String) -> String { Self.hex(byName[name]?["spanId"]?.stringValue ?? "") }
             func parent(_ name: String) -> String { Self.hex(byName[name]?["parentSpanId"]?.stringValue ?? "") }
             #expect(parent("sluice.stage.flow") == id("chat sim-small"))
-            #expect(parent("sluice.stage.guardrail") == id("sluice.stage.flow"))
+            #expect(parent("sluice.stage.conversation") == id("sluice.stage.flow"))
+            #expect(parent("sluice.stage.guardrail") == id("sluice.stage.conversation"))
             #expect(parent("sluice.stage.route") == id("sluice.stage.guardrail"))
             #expect(parent("upstream sim-small") == id("sluice.stage.cache"))
             #expect(rowTrace == traceID)
