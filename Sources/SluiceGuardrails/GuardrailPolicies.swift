@@ -12,6 +12,7 @@ public struct GuardrailPolicies: Sendable {
     public let topics: [String: DeniedTopics]
 
     public init(config: GuardrailsConfig?, catalog: ModelCatalog) throws {
+        self.outputContract = try GuardrailPolicy(name: "output-contract", config: GuardrailPolicyConfig())
         var policies: [String: GuardrailPolicy] = [:]
         var topics: [String: DeniedTopics] = [:]
         var configured = config?.policies ?? [:]
@@ -40,7 +41,7 @@ public struct GuardrailPolicies: Sendable {
 
     /// What a flow with an output schema gets when no policy applies: no checks, only the
     /// schema with its repair attempts (a flow's output contract always holds).
-    public let outputContract: GuardrailPolicy = try! GuardrailPolicy(name: "output-contract", config: GuardrailPolicyConfig())
+    public let outputContract: GuardrailPolicy
 
     public func policy(for principal: Principal?) -> GuardrailPolicy? {
         let named = principal?.key.metadata[Self.metadataKey] ?? principal?.team?.metadata[Self.metadataKey] ?? defaultPolicy
