@@ -43,14 +43,19 @@ public struct ConversationStage: InferenceStage {
 
     public func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
         guard let id = request.conversation, case .chat(var chat) = request.body else { return try await next(request, context) }
-        _ = try await Self.owned(id, by: context.principal, in: store)
+        let conversation = try await Self.owned(id, by: context.principal, in: store)
         let leading = chat.messages.prefix { $0.role == .system || $0.role == .developer }
         let turn = Array(chat.messages.dropFirst(leading.count))
-        let history = try await history(id, for: chat, limit: request.maxHistoryTokens)
+        let redacts = redacts(request, context)
+        let history: [ChatMessage]
+        if request.summarizesHistory {
+            history = try await summarizedHistory(conversation, for: chat, limit: request.maxHistoryTokens, request: request, context: context, next: next)
+        } else {
+            history = try await self.history(id, for: chat, limit: request.maxHistoryTokens)
+        }
         chat.messages = Array(leading) + history + turn
         var request = request
         request.body = .chat(chat)
-        let redacts = redacts(request, context)
         let turnItems = turn.map { item($0.role, $0.text, redact: redacts) }
         let response = try await next(request, context)
         switch response {
@@ -65,10 +70,86 @@ public struct ConversationStage: InferenceStage {
         }
     }
 
+    /// The tokens history may take: `limit`, and what the smallest context window leaves.
+    func budget(for chat: ChatCompletionRequest, limit: Int?) -> Int {
+        let window = contextWindow(chat.model).map { $0 - TokenEstimator.promptTokens(of: chat) - (chat.outputTokenLimit ?? defaultOutputTokens) }
+        return [limit, window].compactMap { $0 }.min() ?? Int.max
+    }
+
+    /// `strategy: summarize`: the running summary, then the newest turns that fit beside it. Turns
+    /// that no longer fit are folded into the summary first, by the request's own model through
+    /// the rest of the pipeline (routed, admitted, charged to this request and recorded as one of
+    /// its attempts).
+    func summarizedHistory(
+        _ conversation: Conversation, for chat: ChatCompletionRequest, limit: Int?, request: InferenceRequest, context: InferenceContext,
+        next: InferenceHandler
+    ) async throws -> [ChatMessage] {
+        let budget = budget(for: chat, limit: limit)
+        guard budget > 0 else { return [] }
+        // Every item the summary does not cover yet, newest first.
+        var open: [ConversationItem] = []
+        var after: String?
+        pages: while true {
+            let page = try await store.items(id: conversation.id, after: after, limit: 200, newestFirst: true)
+            for item in page {
+                guard item.sequence > conversation.summarizedThrough else { break pages }
+                open.append(item)
+            }
+            guard page.count == 200, let last = page.last else { break }
+            after = last.id
+        }
+        var summary = conversation.summary
+        let existing = summary.map { 8 + TokenEstimator.tokens(in: $0) } ?? 0
+        let total = open.reduce(0) { $0 + 4 + TokenEstimator.tokens(in: $1.text) }
+        var kept = open
+        if existing + total > budget {
+            // A summary will stand for the older turns: it gets a third of the budget, the newest turns the rest.
+            kept = []
+            var used = 0
+            for item in open {
+                let cost = 4 + TokenEstimator.tokens(in: item.text)
+                guard used + cost <= budget - budget / 3 else { break }
+                used += cost
+                kept.append(item)
+            }
+        }
+        let folded = Array(open.dropFirst(kept.count).reversed())
+        if let newest = folded.last {
+            summary = try await summarize(previous: summary, folded, model: chat.model, request: request, context: context, next: next)
+            if let summary { try await store.setSummary(id: conversation.id, summary, through: newest.sequence) }
+        }
+        var messages: [ChatMessage] = []
+        if let summary, !summary.isEmpty {
+            messages.append(ChatMessage(role: .system, text: "Summary of the earlier conversation:\n" + summary))
+        }
+        return messages + kept.reversed().map { ChatMessage(role: $0.role, text: $0.text) }
+    }
+
+    /// One model call that folds `items` into the running summary.
+    func summarize(
+        previous: String?, _ items: [ConversationItem], model: String, request: InferenceRequest, context: InferenceContext, next: InferenceHandler
+    ) async throws -> String? {
+        var transcript = previous.map { "Summary so far:\n\($0)\n\nLater messages:\n" } ?? ""
+        for item in items { transcript += "\(item.role.rawValue): \(item.text)\n" }
+        var ask = ChatCompletionRequest(
+            model: model,
+            messages: [
+                ChatMessage(
+                    role: .system,
+                    text: "Summarise this conversation for your own later use in at most 120 words: keep names, facts, decisions and open questions."),
+                ChatMessage(role: .user, text: transcript),
+            ], maxTokens: 256, temperature: 0)
+        ask.user = request.chat?.user
+        var summaryRequest = InferenceRequest(chat: ask)
+        summaryRequest.guardrailPolicy = request.guardrailPolicy
+        guard case .completion(let result) = try await next(summaryRequest, context) else { return previous }
+        let text = (try result.answerText().first?.content ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.isEmpty ? previous : text
+    }
+
     /// The newest history that fits the budget, oldest first.
     func history(_ id: String, for chat: ChatCompletionRequest, limit: Int?) async throws -> [ChatMessage] {
-        let window = contextWindow(chat.model).map { $0 - TokenEstimator.promptTokens(of: chat) - (chat.outputTokenLimit ?? defaultOutputTokens) }
-        let budget = [limit, window].compactMap { $0 }.min() ?? Int.max
+        let budget = budget(for: chat, limit: limit)
         guard budget > 0 else { return [] }
         var kept: [ChatMessage] = []
         var used = 0

@@ -6,12 +6,18 @@ public struct Conversation: Sendable, Hashable {
     public var owner: String
     public var createdAt: Double
     public var metadata: [String: String]
+    /// The running summary of the turns folded out of the history (`strategy: summarize`).
+    public var summary: String?
+    /// The last item's sequence the summary covers (0: none).
+    public var summarizedThrough: Int
 
-    public init(id: String, owner: String, createdAt: Double, metadata: [String: String]) {
+    public init(id: String, owner: String, createdAt: Double, metadata: [String: String], summary: String? = nil, summarizedThrough: Int = 0) {
         self.id = id
         self.owner = owner
         self.createdAt = createdAt
         self.metadata = metadata
+        self.summary = summary
+        self.summarizedThrough = summarizedThrough
     }
 }
 
@@ -45,6 +51,8 @@ public protocol ConversationStore: Sendable {
     /// Appends items at the end of the order, together (a turn's question and answer stay
     /// adjacent however many turns run at once); answers them with their sequence numbers.
     func append(id: String, _ items: [ConversationItem]) async throws -> [ConversationItem]
+    /// Replaces the running summary, unless a newer one (covering more) is already stored.
+    func setSummary(id: String, _ summary: String, through sequence: Int) async throws
     /// Deletes items created before `time` (Unix seconds), as the audit log's bodies are; answers how many.
     func purge(itemsBefore time: Double) async throws -> Int
 }

@@ -30,6 +30,7 @@ public struct FlowStage: InferenceStage {
                     param: "conversation_id")
             }
             request.maxHistoryTokens = conversation.maxHistoryTokens
+            request.summarizesHistory = conversation.strategy == .summarize
         }
         return try await next(request, context)
     }

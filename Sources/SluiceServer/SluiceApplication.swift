@@ -50,6 +50,8 @@ public struct SluiceApplication: Sendable {
     let alerts: AlertEvaluator
     /// The flows' versions, refreshed from the store.
     let flows: FlowCatalog
+    /// Conversations and their items.
+    public let conversations: any ConversationStore
     /// Exports finished spans (OTLP), when tracing is on.
     let tracingService: (any Service)?
 
@@ -260,6 +262,6 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         directory: config.auth.enabled ? directory : nil, limiter: limiter, auditLogLedger: auditLogStore,
         storeServices: stores.services, board: board,
         prober: DeploymentProber(board: board, catalog: catalog, interval: .milliseconds(config.routing.probeIntervalMs), logger: logger),
-        cache: cache, retention: AuditLogRetention(store: store, config: config.store.auditLog, logger: logger, conversations: stores.conversations), alerts: alerts, flows: flows,
+        cache: cache, retention: AuditLogRetention(store: store, config: config.store.auditLog, logger: logger, conversations: stores.conversations), alerts: alerts, flows: flows, conversations: stores.conversations,
         tracingService: tracing?.service)
 }

@@ -145,6 +145,10 @@ public final class SQLiteDatabase: Sendable {
                     CREATE UNIQUE INDEX conversation_items_id ON conversation_items(conversation_id, id);
                     """)
         }
+        migrator.registerMigration("v9_conversation_summaries") { db in
+            try db.execute(sql: "ALTER TABLE conversations ADD COLUMN summary TEXT")
+            try db.execute(sql: "ALTER TABLE conversations ADD COLUMN summarized_through INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 

@@ -18,10 +18,15 @@ public final class SQLiteConversationStore: ConversationStore {
 
     public func conversation(id: String) async throws -> Conversation? {
         try await writer.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT id, owner, created_at, metadata FROM conversations WHERE id = ?", arguments: [id]) else {
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT id, owner, created_at, metadata, summary, summarized_through FROM conversations WHERE id = ?", arguments: [id])
+            else {
                 return nil
             }
-            return Conversation(id: row[0], owner: row[1], createdAt: row[2], metadata: (try? StoredJSON.value([String: String].self, row[3])) ?? [:])
+            return Conversation(
+                id: row[0], owner: row[1], createdAt: row[2], metadata: (try? StoredJSON.value([String: String].self, row[3])) ?? [:], summary: row[4],
+                summarizedThrough: row[5])
         }
     }
 
@@ -52,6 +57,14 @@ public final class SQLiteConversationStore: ConversationStore {
             return try Row.fetchAll(db, sql: sql, arguments: arguments).map {
                 ConversationItem(id: $0[0], sequence: $0[1], role: ChatMessage.Role(rawValue: $0[2]) ?? .user, text: $0[3], createdAt: $0[4])
             }
+        }
+    }
+
+    public func setSummary(id: String, _ summary: String, through sequence: Int) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: "UPDATE conversations SET summary = ?, summarized_through = ? WHERE id = ? AND summarized_through < ?",
+                arguments: [summary, sequence, id, sequence])
         }
     }
 

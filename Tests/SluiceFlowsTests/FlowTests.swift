@@ -236,10 +236,11 @@ import Testing
     }
 
     @Test func conversationKeysAreChecked() throws {
-        let ok = try FlowConfigTests.load(FlowConfigTests.triage + "\n    conversation: { max_history_tokens: 3000, strategy: truncate }\n")
+        let ok = try FlowConfigTests.load(FlowConfigTests.triage + "\n    conversation: { max_history_tokens: 3000, strategy: summarize }\n")
         #expect(ok.flows["ticket-triage"]?.conversation?.maxHistoryTokens == 3000)
+        #expect(ok.flows["ticket-triage"]?.conversation?.strategy == .summarize)
         for (extra, path) in [
-            ("    conversation: { strategy: summarize }", "flows.ticket-triage.conversation.strategy"),
+            ("    conversation: { strategy: shorten }", "flows.ticket-triage.conversation.strategy"),
             ("    conversation: { max_history_tokens: 0 }", "flows.ticket-triage.conversation.max_history_tokens"),
         ] {
             do {
@@ -247,6 +248,8 @@ import Testing
                 Issue.record("loaded \(extra)")
             } catch let error as ConfigErrors {
                 #expect(error.errors.map(\.path) == [path], "\(error)")
+            } catch let error as ConfigError {
+                #expect(error.path == path, "\(error)")
             }
         }
     }

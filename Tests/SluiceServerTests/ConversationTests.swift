@@ -21,6 +21,11 @@ import Testing
             messages: [{ role: system, content: "Be kind." }, { role: user, content: "{{text}}" }]
             input: { type: object, required: [text], properties: { text: { type: string } } }
             conversation: { max_history_tokens: 30 }
+          digest:
+            model: sim-small
+            messages: [{ role: user, content: "{{text}}" }]
+            input: { type: object, required: [text], properties: { text: { type: string } } }
+            conversation: { max_history_tokens: 60, strategy: summarize }
           stateless:
             model: sim-small
             messages: [{ role: user, content: "{{text}}" }]
@@ -231,6 +236,39 @@ import Testing
                 }
                 #expect(Set(texts).count == 50)
             }
+        }
+    }
+
+    /// `strategy: summarize`: turns that no longer fit are folded into a running summary by the
+    /// flow's model, through the pipeline (one more attempt, charged and recorded with the run).
+    @Test func aSummarizingFlowFoldsOldTurnsIntoASummary() async throws {
+        let app = try await TestApp.build(yaml: Self.yaml, adminKey: AccessTests.adminKey)
+        try await app.http.test(.router) { client in
+            let key = AccessTests.adminKey
+            let id = try await Self.create(client, key)
+            var attempts: [String] = []
+            for i in 0..<5 {
+                let text = "Turn \(i): the tide rose over the old harbour wall and the boats drifted toward the northern pier again"
+                try await client.execute(
+                    uri: "/v1/flows/digest/run", method: .post, headers: AccessTests.headers(key) + [HTTPField.Name("x-request-id")!: "digest-\(i)"],
+                    body: ByteBuffer(string: #"{"input":{"text":"\#(text)"},"conversation_id":"\#(id)"}"#)
+                ) { response in
+                    #expect(response.status == .ok, "\(String(buffer: response.body))")
+                    attempts.append(response.headers[HTTPField.Name("x-sluice-attempts")!] ?? "")
+                }
+            }
+            // The first turn has no history; a later one had to fold older turns: two calls.
+            #expect(attempts.first == "1")
+            #expect(attempts.contains("2"), "\(attempts)")
+            let conversation = try #require(try await app.conversations.conversation(id: id))
+            #expect(conversation.summary?.isEmpty == false)
+            #expect(conversation.summarizedThrough >= 2)
+            // Every turn is still stored; only what reaches the model is summarised.
+            #expect(try await Self.items(client, key, id).count == 10)
+            await app.auditLog.drain()
+            let folding = try #require(try await app.store.search(AuditSearch(flow: "digest", limit: 10)).first { $0.attempts == 2 })
+            let plain = try #require(try await app.store.record(id: "digest-0"))
+            #expect(folding.tokensIn > plain.tokensIn, "the summary's call is counted in the run's usage")
         }
     }
 }

@@ -19,6 +19,7 @@ import Testing
         for (name, store) in try await stores() {
             try await store.create(Conversation(id: "c1", owner: "team:t", createdAt: 5, metadata: ["topic": "tides"]), items: [item("m1"), item("m2", .assistant)])
             #expect(try await store.conversation(id: "c1") == Conversation(id: "c1", owner: "team:t", createdAt: 5, metadata: ["topic": "tides"]), "\(name)")
+            #expect(try await store.conversation(id: "c1")?.summary == nil, "\(name)")
             let appended = try await store.append(id: "c1", [item("m3"), item("m4", .assistant)])
             #expect(appended.map(\.sequence) == [3, 4], "\(name)")
             #expect(try await store.items(id: "c1", after: nil, limit: 10, newestFirst: false).map(\.id) == ["m1", "m2", "m3", "m4"], "\(name)")
@@ -26,6 +27,10 @@ import Testing
             #expect(try await store.items(id: "c1", after: "m2", limit: 10, newestFirst: false).map(\.id) == ["m3", "m4"], "\(name)")
             #expect(try await store.items(id: "c1", after: "m3", limit: 10, newestFirst: true).map(\.id) == ["m2", "m1"], "\(name)")
             #expect(try await store.items(id: "c1", after: nil, limit: 10, newestFirst: false).map(\.role) == [.user, .assistant, .user, .assistant], "\(name)")
+            try await store.setSummary(id: "c1", "they met", through: 2)
+            try await store.setSummary(id: "c1", "an older summary", through: 1)
+            let summarized = try await store.conversation(id: "c1")
+            #expect(summarized?.summary == "they met" && summarized?.summarizedThrough == 2, "\(name): a summary never goes back")
             try await store.updateMetadata(id: "c1", ["topic": "waves"])
             #expect(try await store.conversation(id: "c1")?.metadata == ["topic": "waves"], "\(name)")
             // Retention: items older than the cut-off go, newer ones stay.

@@ -188,9 +188,6 @@ public struct FlowConfig: Sendable, Decodable, Hashable {
         if let m = params.maxTokens, m <= 0 { out.append(ConfigError(path: "\(path).params.max_tokens", "must be positive")) }
         if let conversation {
             if let m = conversation.maxHistoryTokens, m <= 0 { out.append(ConfigError(path: "\(path).conversation.max_history_tokens", "must be positive")) }
-            if conversation.strategy == .summarize {
-                out.append(ConfigError(path: "\(path).conversation.strategy", "summarize is not available yet; use truncate (the oldest turns are dropped)"))
-            }
         }
         if let slo {
             for (key, value) in [("p50_ms", slo.p50Ms), ("p95_ms", slo.p95Ms), ("p99_ms", slo.p99Ms), ("max_cost_usd", slo.maxCostUSD)] {

@@ -23,6 +23,8 @@ public struct InferenceRequest: Sendable {
     public var conversation: String?
     /// The most tokens of history to include (a flow's `conversation.max_history_tokens`).
     public var maxHistoryTokens: Int?
+    /// Whether history that does not fit is summarised rather than dropped (a flow's `conversation.strategy`).
+    public var summarizesHistory = false
 
     public init(chat: ChatCompletionRequest, deployments: [Deployment] = []) {
         self.body = .chat(chat)

@@ -23,9 +23,12 @@ public final class PostgresConversationStore: ConversationStore {
     }
 
     public func conversation(id: String) async throws -> Conversation? {
-        let rows = try await client.query("SELECT id, owner, created_at, metadata FROM conversations WHERE id = \(id)", logger: logger)
-        for try await (id, owner, created, metadata) in rows.decode((String, String, Double, String).self) {
-            return Conversation(id: id, owner: owner, createdAt: created, metadata: (try? StoredJSON.value([String: String].self, metadata)) ?? [:])
+        let rows = try await client.query(
+            "SELECT id, owner, created_at, metadata, summary, summarized_through FROM conversations WHERE id = \(id)", logger: logger)
+        for try await (id, owner, created, metadata, summary, through) in rows.decode((String, String, Double, String, String?, Int).self) {
+            return Conversation(
+                id: id, owner: owner, createdAt: created, metadata: (try? StoredJSON.value([String: String].self, metadata)) ?? [:], summary: summary,
+                summarizedThrough: through)
         }
         return nil
     }
@@ -62,6 +65,12 @@ public final class PostgresConversationStore: ConversationStore {
             out.append(ConversationItem(id: itemID, sequence: sequence, role: ChatMessage.Role(rawValue: role) ?? .user, text: text, createdAt: created))
         }
         return out
+    }
+
+    public func setSummary(id: String, _ summary: String, through sequence: Int) async throws {
+        try await client.query(
+            "UPDATE conversations SET summary = \(summary), summarized_through = \(sequence) WHERE id = \(id) AND summarized_through < \(sequence)",
+            logger: logger)
     }
 
     public func purge(itemsBefore time: Double) async throws -> Int {

@@ -231,5 +231,12 @@ public final class PostgresDatabase: Service, Sendable {
                 "CREATE UNIQUE INDEX conversation_items_id ON conversation_items(conversation_id, id)",
             ]
         ),
+        (
+            "v8_conversation_summaries",
+            [
+                "ALTER TABLE conversations ADD COLUMN summary TEXT",
+                "ALTER TABLE conversations ADD COLUMN summarized_through INTEGER NOT NULL DEFAULT 0",
+            ]
+        ),
     ]
 }
