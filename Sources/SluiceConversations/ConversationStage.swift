@@ -44,6 +44,7 @@ public struct ConversationStage: InferenceStage {
     public func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
         guard let id = request.conversation, case .chat(var chat) = request.body else { return try await next(request, context) }
         let conversation = try await Self.owned(id, by: context.principal, in: store)
+        context.facts.update(\.flow) { $0.conversation = id }
         let leading = chat.messages.prefix { $0.role == .system || $0.role == .developer }
         let turn = Array(chat.messages.dropFirst(leading.count))
         let redacts = redacts(request, context)

@@ -25,6 +25,8 @@ public struct AuditRecord: Sendable, Hashable, Codable {
     /// The flow the request ran, and its version.
     public var flow: String?
     public var flowVersion: Int?
+    /// The conversation the request continued.
+    public var conversationID: String?
     /// Every attempt, the guardrails' findings, the routing and cache decisions (a JSON column).
     public var details: AuditDetails
     /// The request's messages as JSON, when `audit_log.log_bodies` keeps them (redacted or not).
@@ -38,15 +40,16 @@ public struct AuditRecord: Sendable, Hashable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case id, time, endpoint, keyID, teamID, modelRequested, deployment, status, errorCode, latencyMs, ttftMs, tokensIn, tokensOut, costUSD,
-            cacheStatus, stream, attempts, details, requestBody, responseBody, flow, flowVersion
+            cacheStatus, stream, attempts, details, requestBody, responseBody, flow, flowVersion, conversationID
     }
 
     public init(
         id: String, time: Double, endpoint: String, keyID: String = "", modelRequested: String, deployment: String?,
         status: Int, errorCode: String?, latencyMs: Double, ttftMs: Double?, tokensIn: Int, tokensOut: Int,
         costUSD: Double, cacheStatus: String, stream: Bool, attempts: Int, teamID: String = "", details: AuditDetails = .init(),
-        requestBody: String? = nil, responseBody: String? = nil, flow: String? = nil, flowVersion: Int? = nil
+        requestBody: String? = nil, responseBody: String? = nil, flow: String? = nil, flowVersion: Int? = nil, conversationID: String? = nil
     ) {
+        self.conversationID = conversationID
         self.flow = flow
         self.flowVersion = flowVersion
         self.details = details
@@ -232,6 +235,7 @@ public actor InMemoryAuditLogStore: AuditLogStore, FlowReporter {
             if let t = s.teamID, r.teamID != t { return false }
             if let f = s.flow, r.flow != f { return false }
             if let v = s.flowVersion, r.flowVersion != v { return false }
+            if let c = s.conversationID, r.conversationID != c { return false }
             if let m = s.model, r.modelRequested != m && r.deployment != m { return false }
             switch s.status {
             case .exact(let code)?: if r.status != code { return false }

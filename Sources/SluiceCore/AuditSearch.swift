@@ -46,6 +46,8 @@ public struct AuditSearch: Sendable, Hashable {
     /// The flow run, and optionally its version.
     public var flow: String?
     public var flowVersion: Int?
+    /// The conversation the requests continued.
+    public var conversationID: String?
     /// Matches the model asked for or the deployment that served.
     public var model: String?
     public var status: StatusFilter?
@@ -84,6 +86,7 @@ public struct AuditSearch: Sendable, Hashable {
         if let teamID { out.append(("team_id = ?", [.text(teamID)])) }
         if let flow { out.append(("flow = ?", [.text(flow)])) }
         if let flowVersion { out.append(("flow_version = ?", [.number(Double(flowVersion))])) }
+        if let conversationID { out.append(("conversation_id = ?", [.text(conversationID)])) }
         if let model { out.append(("(model_requested = ? OR deployment = ?)", [.text(model), .text(model)])) }
         switch status {
         case .exact(let code)?: out.append(("status = ?", [.number(Double(code))]))

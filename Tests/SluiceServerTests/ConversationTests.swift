@@ -267,6 +267,9 @@ import Testing
             #expect(try await Self.items(client, key, id).count == 10)
             await app.auditLog.drain()
             let folding = try #require(try await app.store.search(AuditSearch(flow: "digest", limit: 10)).first { $0.attempts == 2 })
+            var search = AuditSearch(limit: 10)
+            search.conversationID = id
+            #expect(try await app.store.search(search).count == 5, "every run is on the audit record with its conversation")
             let plain = try #require(try await app.store.record(id: "digest-0"))
             #expect(folding.tokensIn > plain.tokensIn, "the summary's call is counted in the run's usage")
         }

@@ -21,7 +21,7 @@ import Testing
         AuditRecord(
             id: id, time: time, endpoint: "chat.completions", keyID: key, modelRequested: model, deployment: deployment, status: status, errorCode: error,
             latencyMs: 12, ttftMs: nil, tokensIn: 3, tokensOut: 4, costUSD: 0.01, cacheStatus: cache, stream: false, attempts: 1, teamID: team,
-            flow: flow, flowVersion: flowVersion)
+            flow: flow, flowVersion: flowVersion, conversationID: flow == nil ? nil : "conv_\(id.suffix(1))")
     }
 
     @Test func filtersAndCursorPagesAgreeAcrossStores() async throws {
@@ -75,6 +75,10 @@ import Testing
             #expect(try await store.record(id: "req_06")?.flow == "triage", "\(name)")
             #expect(try await store.record(id: "req_12")?.flowVersion == 2, "\(name)")
             #expect(try await store.record(id: "req_07")?.flow == nil, "\(name)")
+            #expect(try await store.record(id: "req_06")?.conversationID == "conv_6", "\(name)")
+            var byConversation = AuditSearch(limit: 100)
+            byConversation.conversationID = "conv_6"
+            #expect(try await store.search(byConversation).map(\.id) == ["req_06"], "\(name)")
             #expect(try await store.record(id: "req_07")?.time == 1007, "\(name)")
             #expect(try await store.record(id: "nope") == nil, "\(name)")
         }

@@ -125,6 +125,8 @@ public struct FlowFacts: Sendable {
     public var version: Int?
     /// Whether the flow's output is a JSON document (it has an output schema).
     public var structuredOutput = false
+    /// The conversation the request continued (set by the conversation stage once it is found).
+    public var conversation: String?
 }
 
 /// What the answer looked like as it left the pipeline.

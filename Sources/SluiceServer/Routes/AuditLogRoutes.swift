@@ -13,7 +13,7 @@ struct AuditLogRoutes: Sendable {
     let log: any AuditLogStore
 
     static let routes: [String: [HTTPRequest.Method]] = ["/admin/requests": [.get], "/admin/requests/export": [.get]]
-    static let filterNames: Set<String> = ["from", "to", "key", "team", "model", "status", "cache", "q", "flow", "flow_version"]
+    static let filterNames: Set<String> = ["from", "to", "key", "team", "model", "status", "cache", "q", "flow", "flow_version", "conversation"]
 
     func register(on router: Router<SluiceRequestContext>) {
         router.get("/admin/requests") { request, _ in try await page(request) }
@@ -99,6 +99,7 @@ struct AuditLogRoutes: Sendable {
             }
         }
         search.flow = q.get("flow")
+        search.conversationID = q.get("conversation")
         if let version = q.get("flow_version") {
             search.flowVersion = try integer(version, "flow_version", default: 1, range: 1...1_000_000)
         }
@@ -128,6 +129,7 @@ struct AuditLogRoutes: Sendable {
             "ttft_ms": r.ttftMs.map(JSONValue.double) ?? .null, "tokens_in": .int(r.tokensIn), "tokens_out": .int(r.tokensOut),
             "cost_usd": .double(r.costUSD), "cache": .string(r.cacheStatus), "stream": .bool(r.stream), "attempts": .int(r.attempts),
             "flow": r.flow.map(JSONValue.string) ?? .null, "flow_version": r.flowVersion.map(JSONValue.int) ?? .null,
+            "conversation_id": r.conversationID.map(JSONValue.string) ?? .null,
         ]
         if details {
             o["details"] = (try? JSONCoding.decode(JSONValue.self, from: ByteBuffer(string: r.details.jsonText))) ?? .object([:])

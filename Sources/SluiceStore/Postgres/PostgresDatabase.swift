@@ -238,5 +238,12 @@ public final class PostgresDatabase: Service, Sendable {
                 "ALTER TABLE conversations ADD COLUMN summarized_through INTEGER NOT NULL DEFAULT 0",
             ]
         ),
+        (
+            "v9_request_conversations",
+            [
+                "ALTER TABLE requests ADD COLUMN conversation_id TEXT",
+                "CREATE INDEX requests_conversation_time ON requests(conversation_id, time) WHERE conversation_id IS NOT NULL",
+            ]
+        ),
     ]
 }
