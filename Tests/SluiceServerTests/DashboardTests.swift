@@ -99,6 +99,7 @@ import Testing
                 let html = String(buffer: response.body)
                 #expect(response.status == .ok)
                 #expect(html.contains("Flow triage") && html.contains("version 1 active"))
+                #expect(html.contains("Cost per interval (USD)") && html.contains("p95 latency per interval"))
                 #expect(html.contains("<td>success_rate</td>") && html.contains("<td>p95_ms</td>"))
                 #expect(html.contains("/dashboard/requests/"), "a recent run links to its record")
                 #expect(html.contains("&quot;model&quot; : &quot;sim-small&quot;"), "the definition is shown, escaped")

@@ -362,6 +362,7 @@ struct DashboardRoutes: Sendable {
                 "requestsChart": SVGChart.bars(traffic.buckets.map { Double($0.requests) }, label: "Runs per interval"),
                 "latencyChart": SVGChart.line(traffic.buckets.map(\.p95Ms), label: "p95 latency per interval"),
                 "errorsChart": SVGChart.bars(traffic.buckets.map { Double($0.errors) }, label: "Failed runs per interval", colour: "#dc2626"),
+                "costChart": SVGChart.bars(traffic.buckets.map(\.costUSD), label: "Cost per interval (USD)"),
             ])
     }
 

@@ -32,6 +32,7 @@ enum DashboardTemplates {
         <h2>Runs over the last day</h2><div class="chart">{{{requestsChart}}}</div>
         <h2>Latency p95 (ms)</h2><div class="chart">{{{latencyChart}}}</div>
         <h2>Failed runs</h2><div class="chart">{{{errorsChart}}}</div>
+        <h2>Cost (USD)</h2><div class="chart">{{{costChart}}}</div>
         <h2>Versions</h2>
         <table><tr><th>version</th><th></th><th>model</th><th>added</th><th>change</th></tr>
         {{#versions}}<tr><td class="n">{{version}}</td><td class="good">{{active}}</td><td>{{model}}</td><td>{{created}}</td><td>{{#diff}}<a href="{{diff}}">diff from the one before</a>{{/diff}}</td></tr>{{/versions}}

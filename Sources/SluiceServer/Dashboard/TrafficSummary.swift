@@ -10,6 +10,7 @@ struct TrafficSummary: Sendable {
         var requests = 0
         var errors = 0
         var p95Ms: Double?
+        var costUSD = 0.0
     }
 
     struct ModelRow: Sendable {
@@ -78,6 +79,7 @@ struct TrafficSummary: Sendable {
             if r.cacheStatus != "off" && r.cacheStatus != "none" { cacheLookups += 1 }
             let b = min(bucketCount - 1, max(0, Int((r.time - start) / width)))
             buckets[b].requests += 1
+            buckets[b].costUSD += r.costUSD
             if failed { buckets[b].errors += 1 }
             if r.status < 400 { bucketLatencies[b].append(r.latencyMs) }
             var m = byModel[r.modelRequested] ?? (0, 0, [], 0, 0, 0)
