@@ -176,11 +176,11 @@ public final class FlowCatalog: Service, Sendable {
         if members["template"] != nil {
             throw SluiceError(.invalidValue, "A version sent through the API gives its prompt as messages, not a template file.", param: "template")
         }
-        let definition = try compile(name, version: 0, body: body, createdAt: time)
+        // Checked before it is stored: a version that does not compile is never numbered.
+        _ = try compile(name, version: 0, body: body, createdAt: time)
         let text = String(buffer: try JSONCoding.encode(body))
         let version = try await store.addVersion(flow: name, definition: text, at: time)
         try await reload()
-        _ = definition
         return try self.definition(name, version: version)
     }
 
