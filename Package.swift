@@ -73,18 +73,25 @@ let package = Package(
         .target(
             name: "SluiceGuardrails", dependencies: ["SluiceCore", .product(name: "Metrics", package: "swift-metrics")], swiftSettings: swiftSettings),
         // Choosing among deployments: strategies, circuit breakers, backoff, cheap-vs-strong classification.
-        // Vector search: the semantic cache's index.
         .target(
             name: "SluiceFlows",
             dependencies: [
                 "SluiceCore", "SluiceGuardrails", .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings),
         .target(name: "SluiceConversations", dependencies: ["SluiceCore", "SluiceGuardrails"], swiftSettings: swiftSettings),
+        // Files and vector stores: text extraction, chunking, the HNSW index, hybrid search,
+        // background ingestion; and the semantic cache's index.
         .target(
-            name: "SluiceRetrieval", dependencies: ["SluiceCore", .product(name: "Collections", package: "swift-collections")],
+            name: "SluiceRetrieval",
+            dependencies: [
+                "SluiceCore", .product(name: "Collections", package: "swift-collections"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings),
         // The exact and semantic response cache and its pipeline stage.
         .target(
@@ -198,7 +205,7 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "SluiceRetrievalTests", dependencies: ["SluiceRetrieval"], swiftSettings: swiftSettings),
+        .testTarget(name: "SluiceRetrievalTests", dependencies: ["SluiceRetrieval", "SluiceStore"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceFlowsTests", dependencies: ["SluiceFlows"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceRoutingTests", dependencies: ["SluiceRouting"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceGuardrailsTests", dependencies: ["SluiceGuardrails"], swiftSettings: swiftSettings),

@@ -27,11 +27,7 @@ public struct ConversationStage: InferenceStage {
     }
 
     /// Who owns a conversation made by `principal`: its team, else its key ("" with auth off).
-    public static func owner(_ principal: Principal?) -> String {
-        guard let principal else { return "" }
-        if let team = principal.team { return "team:\(team.id)" }
-        return "key:\(principal.key.id)"
-    }
+    public static func owner(_ principal: Principal?) -> String { Ownership.owner(principal) }
 
     /// The conversation, if the caller may use it (another owner's is as good as absent).
     public static func owned(_ id: String, by principal: Principal?, in store: any ConversationStore) async throws -> Conversation {

@@ -25,6 +25,8 @@ public struct FlowDefinition: Sendable {
     let input: JSONSchemaValidator?
     /// Each declared property's `default`, filled in when the input leaves it out.
     let defaults: [String: JSONValue]
+    /// `retrieval.query`, compiled.
+    let retrievalQuery: MustacheTemplate?
 
     /// Compiles a flow's definition; `path` names it in errors (`flows.NAME`), `baseDirectory`
     /// resolves a relative `template:` file.
@@ -53,6 +55,15 @@ public struct FlowDefinition: Sendable {
             } catch {
                 throw ConfigError(path: at, "is not a valid mustache template: \(error)")
             }
+        }
+        if let query = config.retrieval?.query {
+            do {
+                retrievalQuery = try MustacheTemplate(string: "{{% CONTENT_TYPE: TEXT}}" + query)
+            } catch {
+                throw ConfigError(path: "\(path).retrieval.query", "is not a valid mustache template: \(error)")
+            }
+        } else {
+            retrievalQuery = nil
         }
         if let schema = config.input {
             do {

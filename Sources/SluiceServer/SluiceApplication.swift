@@ -13,6 +13,7 @@ import SluiceFlows
 import SluiceObservability
 import SluiceGuardrails
 import SluiceProviders
+import SluiceRetrieval
 import SluiceRouting
 import SluiceStore
 import Tracing
@@ -54,6 +55,10 @@ public struct SluiceApplication: Sendable {
     public let conversations: any ConversationStore
     /// Exports finished spans (OTLP), when tracing is on.
     let tracingService: (any Service)?
+    /// Indexes files added to vector stores, in the background.
+    let ingestion: VectorStoreIngestion
+    /// Files, vector stores and chunks.
+    public let retrieval: any RetrievalStore
 
     /// Runs until a shutdown signal (or until the surrounding task is cancelled).
     public func run() async throws {
@@ -70,6 +75,8 @@ public struct SluiceApplication: Sendable {
                 // then the database closes.
                 .init(service: auditLog),
                 .init(service: providers),
+                // After the providers (it embeds with them), so it stops before they do.
+                .init(service: ingestion),
                 .init(service: prober),
                 .init(service: cache),
                 .init(service: retention),
@@ -171,6 +178,11 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         logger: logger)
     try await cache.load()
     let tracing = try RequestTracing.make(config.telemetry)
+    let embedders = RetrievalSetup.embedders(catalog)
+    let vectorIndexes = VectorIndexes()
+    let vectorSearch = VectorStoreSearch(store: stores.retrieval, indexes: vectorIndexes, embedders: embedders)
+    let ingestion = VectorStoreIngestion(
+        store: stores.retrieval, indexes: vectorIndexes, embedders: embedders, pdftotext: config.retrieval.pdftotext, logger: logger)
     var invoker = FallbackInvoker(board: board, queues: queues, queueConfig: config.queue, routing: config.routing)
     invoker.tracer = tracing?.tracer
     invoker.isTraced = { InstrumentationContext.current?.otelIsSampled == true }
@@ -182,7 +194,13 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
     // The request pipeline, outermost first. A new capability is one stage and one line here.
     let stages: [(String, any InferenceStage)] = [
         // First: a flow run becomes the chat request its definition says, which everything after checks, routes and accounts.
-        ("flow", FlowStage(catalog: flows)),
+        (
+            "flow",
+            FlowStage(
+                catalog: flows,
+                retrieval: .init(
+                    retriever: vectorSearch, injectionThreshold: config.retrieval.injectionThreshold, flagged: config.retrieval.flaggedPassages))
+        ),
         // After the flow (its rendered turn) and outside the guardrails (the answer it stores passed the output checks).
         (
             "conversation",
@@ -213,6 +231,8 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         "/readyz": [.get, .head],
     ]
     routes.merge(GuardrailRoutes.routes) { a, _ in a }
+    routes.merge(FileRoutes.routes) { a, _ in a }
+    routes.merge(VectorStoreRoutes.routes) { a, _ in a }
     if config.telemetry.metrics { routes.merge(MetricsRoutes.routes) { a, _ in a } }
     if config.auth.enabled {
         routes.merge(AdminRoutes.routes) { a, _ in a }
@@ -230,6 +250,11 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
     }
     let cancellers = ConnectionCancellers()
     ConversationRoutes(store: stores.conversations, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes)).register(on: router)
+    FileRoutes(store: stores.retrieval, indexes: vectorIndexes, maxBytes: config.files.maxBytes).register(on: router)
+    VectorStoreRoutes(
+        store: stores.retrieval, search: vectorSearch, ingestion: ingestion, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes),
+        defaultEmbeddingModel: RetrievalSetup.defaultModel(config.retrieval, embedders: embedders)
+    ).register(on: router)
     OpenAIRoutes(
         pipeline: pipeline, catalog: catalog, recorder: recorder,
         body: RequestBodyReader(maxBytes: config.server.maxBodyBytes),
@@ -263,5 +288,5 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         storeServices: stores.services, board: board,
         prober: DeploymentProber(board: board, catalog: catalog, interval: .milliseconds(config.routing.probeIntervalMs), logger: logger),
         cache: cache, retention: AuditLogRetention(store: store, config: config.store.auditLog, logger: logger, conversations: stores.conversations), alerts: alerts, flows: flows, conversations: stores.conversations,
-        tracingService: tracing?.service)
+        tracingService: tracing?.service, ingestion: ingestion, retrieval: stores.retrieval)
 }

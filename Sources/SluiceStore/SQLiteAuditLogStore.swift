@@ -153,6 +153,7 @@ public final class SQLiteDatabase: Sendable {
             try db.execute(sql: "ALTER TABLE requests ADD COLUMN conversation_id TEXT")
             try db.execute(sql: "CREATE INDEX requests_conversation_time ON requests(conversation_id, time) WHERE conversation_id IS NOT NULL")
         }
+        migrator.registerMigration("v11_retrieval") { db in try db.execute(sql: SQLiteRetrievalStore.migration) }
         return migrator
     }
 

@@ -16,6 +16,8 @@ public struct Stores: Sendable {
     public let flowVersions: any FlowVersionStore
     /// Conversations and their items.
     public let conversations: any ConversationStore
+    /// Files, vector stores and their chunks.
+    public let retrieval: any RetrievalStore
     /// What runs beside the server, in start order (PostgreSQL only: the pool, then the
     /// limiter's settlements, which stop first).
     public let services: [any Service]
@@ -36,7 +38,7 @@ public struct Stores: Sendable {
             return Stores(
                 auditLog: PostgresAuditLogStore(database: db), access: PostgresAccessStore(database: db),
                 limiter: limiter, responseCache: PostgresResponseCacheStore(database: db), flowVersions: PostgresFlowVersionStore(database: db),
-                conversations: PostgresConversationStore(database: db),
+                conversations: PostgresConversationStore(database: db), retrieval: PostgresRetrievalStore(database: db),
                 services: [db, limiter.settlements],
                 sqlitePath: nil)
         }
@@ -51,7 +53,7 @@ public struct Stores: Sendable {
         return Stores(
             auditLog: log, access: SQLiteAccessStore(database: db), limiter: LocalUsageLimiter(ledger: log),
             responseCache: SQLiteResponseCacheStore(database: db), flowVersions: SQLiteFlowVersionStore(database: db),
-            conversations: SQLiteConversationStore(database: db), services: [],
+            conversations: SQLiteConversationStore(database: db), retrieval: SQLiteRetrievalStore(database: db), services: [],
             sqlitePath: path == ":memory:" ? nil : path)
     }
 

@@ -44,15 +44,16 @@ def free_port() -> int:
 
 
 class Sluice:
-    def __init__(self, tmp_path, config=CONFIG):
-        """`config` is a template with `{port}` and `{db}` (literal braces doubled)."""
+    def __init__(self, tmp_path, config=CONFIG, admin_key=None):
+        """`config` is a template with `{port}` and `{db}` (literal braces doubled); `admin_key`
+        keeps the admin key of an earlier server on the same database."""
         self.port = free_port()
         self.db = str(tmp_path / "sluice.db")
         self.config = tmp_path / "sluice.yaml"
         self.config.write_text(config.format(port=self.port, db=self.db))
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.admin_url = f"http://127.0.0.1:{self.port}/admin"
-        self.admin_key = "sk-sluice-e2e-" + secrets.token_urlsafe(32)
+        self.admin_key = admin_key or "sk-sluice-e2e-" + secrets.token_urlsafe(32)
         env = dict(os.environ, SLUICE_ADMIN_KEY=self.admin_key)
         self.log_path = tmp_path / "sluice.log"
         self.log = open(self.log_path, "w")

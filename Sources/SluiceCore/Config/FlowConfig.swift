@@ -97,6 +97,85 @@ public struct FlowConfig: Sendable, Decodable, Hashable {
         }
     }
 
+    /// `retrieval:`: passages from a vector store, searched with the run's input, rendered into
+    /// the prompt as `{{#passages}}[{{n}}] {{text}}{{/passages}}`; `[n]` marks in the answer become citations.
+    public struct Retrieval: Sendable, Decodable, Hashable {
+        public enum OnEmpty: String, Sendable, Decodable, Hashable {
+            /// Answer `refusal` without calling the model.
+            case refuse
+            /// Call the model with no passages.
+            case `continue`
+        }
+
+        public var vectorStore: String
+        public var topK: Int = 5
+        /// Passages below this cosine similarity are left out.
+        public var minScore: Double = 0.3
+        /// hybrid, vector or keyword.
+        public var mode: String = "hybrid"
+        /// A mustache template over the input that makes the search query; nil: the input's string values.
+        public var query: String?
+        public var onEmpty: OnEmpty = .refuse
+        public var refusal: String = "I could not find this in the documents I can search."
+
+        public init(vectorStore: String, topK: Int = 5, minScore: Double = 0.3, mode: String = "hybrid", query: String? = nil, onEmpty: OnEmpty = .refuse) {
+            self.vectorStore = vectorStore
+            self.topK = topK
+            self.minScore = minScore
+            self.mode = mode
+            self.query = query
+            self.onEmpty = onEmpty
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case mode, query, refusal
+            case vectorStore = "vector_store"
+            case topK = "top_k"
+            case minScore = "min_score"
+            case onEmpty = "on_empty"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            vectorStore = try c.decode(String.self, forKey: .vectorStore)
+            topK = try c.decodeIfPresent(Int.self, forKey: .topK) ?? topK
+            minScore = try c.decodeIfPresent(Double.self, forKey: .minScore) ?? minScore
+            mode = try c.decodeIfPresent(String.self, forKey: .mode) ?? mode
+            query = try c.decodeIfPresent(String.self, forKey: .query)
+            onEmpty = try c.decodeIfPresent(OnEmpty.self, forKey: .onEmpty) ?? onEmpty
+            refusal = try c.decodeIfPresent(String.self, forKey: .refusal) ?? refusal
+        }
+    }
+
+    /// `grounding:`: each answer sentence scored for support by the retrieved passages.
+    public struct Grounding: Sendable, Decodable, Hashable {
+        public enum Action: String, Sendable, Decodable, Hashable {
+            /// Report it (`grounding` in the run's answer, the audit record).
+            case flag
+            /// Refuse the answer (a 400 `guardrail_blocked` naming the sentences).
+            case block
+            /// Ask the model once more, naming the unsupported sentences; report what comes back.
+            case retry
+        }
+
+        public var action: Action = .flag
+        /// A sentence with less than this share of its content words in the passages is unsupported.
+        public var threshold: Double = 0.6
+
+        public init(action: Action = .flag, threshold: Double = 0.6) {
+            self.action = action
+            self.threshold = threshold
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            action = try c.decodeIfPresent(Action.self, forKey: .action) ?? action
+            threshold = try c.decodeIfPresent(Double.self, forKey: .threshold) ?? threshold
+        }
+
+        enum CodingKeys: String, CodingKey { case action, threshold }
+    }
+
     public var description: String?
     /// A model entry or alias: routing, fallbacks and the cache apply as for any request.
     public var model: String
@@ -113,6 +192,8 @@ public struct FlowConfig: Sendable, Decodable, Hashable {
     public var slo: SLO?
     /// Nil: stateless (a run naming a conversation is refused).
     public var conversation: ConversationConfig?
+    public var retrieval: Retrieval?
+    public var grounding: Grounding?
 
     public init(
         description: String? = nil, model: String, messages: [Message], template: String? = nil, input: JSONValue? = nil, output: Output = .text,
@@ -128,7 +209,7 @@ public struct FlowConfig: Sendable, Decodable, Hashable {
         self.guardrails = guardrails
     }
 
-    enum CodingKeys: String, CodingKey { case description, model, messages, template, input, output, params, guardrails, slo, conversation }
+    enum CodingKeys: String, CodingKey { case description, model, messages, template, input, output, params, guardrails, slo, conversation, retrieval, grounding }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -148,6 +229,8 @@ public struct FlowConfig: Sendable, Decodable, Hashable {
         guardrails = try c.decodeIfPresent(String.self, forKey: .guardrails)
         slo = try c.decodeIfPresent(SLO.self, forKey: .slo)
         conversation = try c.decodeIfPresent(ConversationConfig.self, forKey: .conversation)
+        retrieval = try c.decodeIfPresent(Retrieval.self, forKey: .retrieval)
+        grounding = try c.decodeIfPresent(Grounding.self, forKey: .grounding)
     }
 
     /// Whether a name can name a flow (it appears in URLs and in `model: "flow:NAME"`).
@@ -197,8 +280,21 @@ public struct FlowConfig: Sendable, Decodable, Hashable {
                 out.append(ConfigError(path: "\(path).slo.success_rate", "must be in (0, 1): 0.99 leaves 1% of runs as the error budget"))
             }
         }
-        // Every variable a template uses must be declared by the input schema.
-        if let declared = inputProperties {
+        if let retrieval {
+            if retrieval.vectorStore.isEmpty { out.append(ConfigError(path: "\(path).retrieval.vector_store", "must name a vector store (vs_…)")) }
+            if !(1...50).contains(retrieval.topK) { out.append(ConfigError(path: "\(path).retrieval.top_k", "must be from 1 to 50")) }
+            if !(0...1).contains(retrieval.minScore) { out.append(ConfigError(path: "\(path).retrieval.min_score", "must be in 0...1")) }
+            if !["hybrid", "vector", "keyword"].contains(retrieval.mode) {
+                out.append(ConfigError(path: "\(path).retrieval.mode", "must be hybrid, vector or keyword"))
+            }
+        }
+        if let grounding {
+            if retrieval == nil { out.append(ConfigError(path: "\(path).grounding", "needs retrieval: (answers are checked against the retrieved passages)")) }
+            if !(0...1).contains(grounding.threshold) { out.append(ConfigError(path: "\(path).grounding.threshold", "must be in 0...1")) }
+        }
+        // Every variable a template uses must be declared by the input schema (or be the passages retrieval adds).
+        if var declared = inputProperties {
+            if retrieval != nil { declared.insert("passages") }
             for (i, message) in messages.enumerated() {
                 for name in MustacheNames.topLevel(in: message.content) where !declared.contains(name) {
                     out.append(

@@ -21,6 +21,8 @@ public struct SluiceConfig: Sendable, Decodable {
     public var cache: CacheConfig = .init()
     /// Use cases by name (`flows:`); each is its version 1.
     public var flows: [String: FlowConfig] = [:]
+    public var files: FilesConfig = .init()
+    public var retrieval: RetrievalConfig = .init()
     /// The directory of the file this was read from (relative `template:` files are found there).
     public var directory: String?
 
@@ -37,7 +39,7 @@ public struct SluiceConfig: Sendable, Decodable {
         self.queue = queue
     }
 
-    enum CodingKeys: String, CodingKey { case server, store, providers, models, logging, auth, queue, guardrails, aliases, routing, cache, alerts, telemetry, flows }
+    enum CodingKeys: String, CodingKey { case server, store, providers, models, logging, auth, queue, guardrails, aliases, routing, cache, alerts, telemetry, flows, files, retrieval }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -55,6 +57,8 @@ public struct SluiceConfig: Sendable, Decodable {
         self.routing = try c.decodeIfPresent(RoutingConfig.self, forKey: .routing) ?? .init()
         self.cache = try c.decodeIfPresent(CacheConfig.self, forKey: .cache) ?? .init()
         self.flows = try c.decodeIfPresent([String: FlowConfig].self, forKey: .flows) ?? [:]
+        self.files = try c.decodeIfPresent(FilesConfig.self, forKey: .files) ?? .init()
+        self.retrieval = try c.decodeIfPresent(RetrievalConfig.self, forKey: .retrieval) ?? .init()
     }
 
     /// Reads, substitutes, decodes and validates a YAML document.
@@ -162,6 +166,8 @@ public struct SluiceConfig: Sendable, Decodable {
         let chatModels = Dictionary(models.filter { $0.type == .chat }.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let embeddingModels = Set(models.filter { $0.type == .embedding }.map(\.name))
         errors += cache.problems(path: "cache", embeddingModels: embeddingModels)
+        errors += files.problems(path: "files")
+        errors += retrieval.problems(path: "retrieval", embeddingModels: embeddingModels)
         for (name, alias) in aliases.sorted(by: { $0.key < $1.key }) {
             let path = "aliases.\(name)"
             if seen.contains(name) { errors.append(ConfigError(path: path, "an alias must not have a model entry's name")) }

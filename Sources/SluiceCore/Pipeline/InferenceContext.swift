@@ -127,6 +127,12 @@ public struct FlowFacts: Sendable {
     public var structuredOutput = false
     /// The conversation the request continued (set by the conversation stage once it is found).
     public var conversation: String?
+    /// The passages its `retrieval:` put in the prompt, as numbered there.
+    public var passages: [RetrievedPassage] = []
+    /// Whether retrieval ran (and found nothing above `min_score`, when `passages` is empty).
+    public var retrieved = false
+    /// The answer's support by its passages (`grounding:`), once checked.
+    public var grounding: GroundingOutcome?
 }
 
 /// What the answer looked like as it left the pipeline.

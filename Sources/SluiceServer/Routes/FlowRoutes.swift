@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import SluiceCore
+import SluiceFlows
 import SluiceGuardrails
 
 /// The body of `POST /v1/flows/{name}/run`.
@@ -29,6 +30,9 @@ struct FlowRunResult: Sendable {
     var usage: Usage?
     var costUSD: Double
     var conversationID: String?
+    /// The `[n]` marks of an answer over retrieved passages.
+    var citations: [Citation]?
+    var grounding: GroundingOutcome?
 
     /// The answer's JSON, written directly (no Foundation encoder on the request path).
     func bytes() throws -> ByteBuffer {
@@ -36,6 +40,16 @@ struct FlowRunResult: Sendable {
             "id": .string(id), "object": "flow.run", "flow": .string(flow), "version": .int(version), "output": output, "cost_usd": .double(costUSD),
         ]
         if let conversationID { o["conversation_id"] = .string(conversationID) }
+        if let citations {
+            o["citations"] = .array(
+                citations.map { .object(["n": .int($0.n), "file_id": .string($0.fileID), "filename": .string($0.filename), "quote": .string($0.quote)]) })
+        }
+        if let grounding {
+            o["grounding"] = .object([
+                "score": .double((grounding.score * 1000).rounded() / 1000), "unsupported": .array(grounding.unsupported.map(JSONValue.string)),
+                "retried": .bool(grounding.retried),
+            ])
+        }
         if let usage {
             o["usage"] = .object([
                 "prompt_tokens": .int(usage.promptTokens), "completion_tokens": .int(usage.completionTokens), "total_tokens": .int(usage.totalTokens),
@@ -125,8 +139,13 @@ extension OpenAIRoutes {
             output = parsed
         }
         let settlement = inference.ledger.settlement
-        return FlowRunResult(
+        var result = FlowRunResult(
             id: inference.requestID, flow: flow.name ?? "", version: flow.version ?? 0, output: output, usage: settlement?.usage ?? usage,
             costUSD: settlement?.costUSD ?? 0)
+        if flow.retrieved {
+            result.citations = Citations.extract(text, passages: flow.passages)
+            result.grounding = flow.grounding
+        }
+        return result
     }
 }

@@ -245,5 +245,6 @@ public final class PostgresDatabase: Service, Sendable {
                 "CREATE INDEX requests_conversation_time ON requests(conversation_id, time) WHERE conversation_id IS NOT NULL",
             ]
         ),
+        ("v10_retrieval", PostgresRetrievalStore.migration),
     ]
 }
