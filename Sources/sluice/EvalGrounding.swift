@@ -56,18 +56,18 @@ struct GroundingEval: ParsableCommand {
         if let grounded, let corpus {
             var passages: [String: String] = [:]
             for row in try GuardrailsEval.lines(corpus) { if let id = row["id"] as? String, let text = row["text"] as? String { passages[id] = text } }
-            let scorer = GroundingScorer(threshold: 0.6)
-            var total = 0
-            var flagged = 0
-            for row in try GuardrailsEval.lines(grounded) {
-                guard let answers = row["answers"] as? [String], let ids = row["passage_ids"] as? [String] else { continue }
-                let context = ids.compactMap { passages[$0] }
-                for answer in answers where !answer.isEmpty {
-                    total += 1
-                    if !scorer.score(answer: answer, passages: context).unsupported.isEmpty { flagged += 1 }
-                }
+            let answered = try GuardrailsEval.lines(grounded).flatMap { row -> [(String, [String])] in
+                guard let answers = row["answers"] as? [String], let ids = row["passage_ids"] as? [String] else { return [] }
+                return answers.filter { !$0.isEmpty }.map { ($0, ids.compactMap { passages[$0] }) }
             }
-            print(String(format: "  another source (%@, answers quoted from their passages, all grounded): flagged %d of %d (%.3f)", grounded, flagged, total, Double(flagged) / Double(max(1, total))))
+            for threshold in [best.threshold, 0.6] {
+                let scorer = GroundingScorer(threshold: threshold)
+                let flagged = answered.filter { !scorer.score(answer: $0.0, passages: $0.1).unsupported.isEmpty }.count
+                print(
+                    String(
+                        format: "  another source (%@, answers quoted from their passages, all grounded), threshold %.2f: flagged %d of %d (%.3f)", grounded,
+                        threshold, flagged, answered.count, Double(flagged) / Double(max(1, answered.count))))
+            }
         }
     }
 }

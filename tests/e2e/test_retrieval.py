@@ -87,7 +87,7 @@ def test_files_vector_stores_search_and_a_flow_with_citations(tmp_path):
         server.stop()
 
     # A new process on the same database, with a flow that names the store.
-    server = Sluice(tmp_path, config=CONFIG + FLOW.format(store=store_id), admin_key=key)
+    server = Sluice(tmp_path, config=CONFIG + FLOW.replace("{store}", store_id), admin_key=key)
     try:
         client = OpenAI(base_url=server.base_url, api_key=key, max_retries=0)
         again = client.vector_stores.search(vector_store_id=store_id, query="When do weekend orders ship?", max_num_results=1)
