@@ -104,7 +104,7 @@ if guard.exists():
     print("Guardrails (sluice eval guardrails):")
     print(guard.read_text().rstrip())
 
-for name, title in (("routing.txt", "Complexity routing (sluice eval routing)"), ("cache.txt", "Semantic cache (sluice eval cache)")):
+for name, title in (("routing.txt", "Complexity routing (sluice eval routing)"), ("cache.txt", "Semantic cache (sluice eval cache)"), ("retrieval.txt", "Retrieval (sluice eval retrieval, sluice eval grounding)")):
     f = out / name
     if f.exists():
         print()

@@ -121,6 +121,18 @@ CACHE_ARGS=(--minilm .sluice/models/all-minilm-l6-v2 --index-size 100000)
 [ -f ../shared/data/paraphrase/dev.jsonl ] && CACHE_ARGS+=(--paraphrase ../shared/data/paraphrase/dev.jsonl)
 "$SLUICE" eval cache "${CACHE_ARGS[@]}" >"$OUT/cache.txt"
 
+# Retrieval: search latency and memory with 100,000 chunks in one store (SQLite on disk),
+# ingestion throughput with MiniLM, and (when ../shared is there) recall on the RAG set and the
+# grounding detector.
+echo "==> retrieval: search at 100,000 chunks, ingestion, recall, grounding"
+RAG_ARGS=(--minilm .sluice/models/all-minilm-l6-v2 --index-size 100000)
+[ -f ../shared/data/rag/corpus.jsonl ] && RAG_ARGS+=(--corpus ../shared/data/rag/corpus.jsonl --ingest 1000 --questions ../shared/data/rag/dev.jsonl)
+"$SLUICE" eval retrieval "${RAG_ARGS[@]}" >"$OUT/retrieval.txt"
+if [ -f ../shared/data/rag/grounding_dev.jsonl ]; then
+  "$SLUICE" eval grounding --labelled ../shared/data/rag/grounding_dev.jsonl --grounded ../shared/data/rag/dev.jsonl \
+    --corpus ../shared/data/rag/corpus.jsonl >>"$OUT/retrieval.txt"
+fi
+
 # The local model last, alone: llama-server's 2 threads take both cores.
 echo "==> Gemma 3 270M: llama-server directly and through Sluice, interleaved"
 "$SLUICE" serve --config bench/sluice-bench-local.yaml >"$OUT/sluice-local.log" 2>&1 & LOCAL_PID=$!; pids+=($LOCAL_PID)

@@ -187,8 +187,10 @@ public protocol RetrievalStore: Sendable {
     func chunks(storeID: String, after: Int64, limit: Int) async throws -> [StoredChunk]
     /// The seqs of the store's chunks now (to find removed ones).
     func chunkSeqs(storeID: String) async throws -> [Int64]
-    /// How many chunks the store holds and the highest seq (cheap: whether the index is current).
+    /// How many chunks the store holds and the highest seq.
     func chunkVersion(storeID: String) async throws -> (count: Int, maxSeq: Int64)
+    /// A number that changes whenever the store's chunks do (one key lookup: whether an index is current).
+    func generation(storeID: String) async throws -> Int64
     /// Chunks by seq: with their text (the search's results) or with their vectors (the index's catch-up).
     func chunks(seqs: [Int64], vectors: Bool) async throws -> [StoredChunk]
     /// Keyword search over one store's chunks: seqs best first with their rank score (higher is better).

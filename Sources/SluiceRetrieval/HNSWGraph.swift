@@ -226,10 +226,18 @@ public struct HNSWGraph: Sendable {
     private func searchLayer(
         queryNode: Int32, query: UnsafePointer<Float>?, entries: [(Float, Int32)], ef: Int, layer: Int, allow: ((Int32) -> Bool)?
     ) -> [(Float, Int32)] {
-        var visited = Set<Int32>(minimumCapacity: ef * 8)
+        // A bit per node: cheaper than a hash set at every size that matters.
+        var visited = [UInt64](repeating: 0, count: (count + 63) / 64)
+        @inline(__always) func firstVisit(_ n: Int32) -> Bool {
+            let word = Int(n) >> 6
+            let bit = UInt64(1) << UInt64(Int(n) & 63)
+            if visited[word] & bit != 0 { return false }
+            visited[word] |= bit
+            return true
+        }
         var candidates = Heap(maxFirst: true)
         var results = TopK(capacity: ef)
-        for (s, n) in entries where visited.insert(n).inserted {
+        for (s, n) in entries where firstVisit(n) {
             candidates.push(s, n)
             if allow?(n) ?? true { results.offer(s, n) }
         }
@@ -237,7 +245,7 @@ public struct HNSWGraph: Sendable {
             // hnswlib's stop: the best unexpanded candidate is worse than the worst result, and
             // the results are full (with a filter, a non-full list keeps the search going).
             if s < results.worst, results.isFull || allow == nil { break }
-            for other in links(n, layer: layer) where visited.insert(other).inserted {
+            for other in links(n, layer: layer) where firstVisit(other) {
                 let so = query.map { similarity($0, other) } ?? similarity(queryNode, other)
                 if !results.isFull || so > results.worst {
                     candidates.push(so, other)

@@ -17,6 +17,8 @@ public final class VectorIndex: Sendable {
         var files: [String] = []
         var fileNumbers: [String: Int32] = [:]
         var maxSeq: Int64 = 0
+        /// The store's generation the index last caught up with.
+        var generation: Int64 = -1
     }
 
     public let storeID: String
@@ -70,35 +72,37 @@ public final class VectorIndex: Sendable {
     }
 
     /// Brings the index up to the store: adds chunks written since (by any replica), drops
-    /// removed ones. Cheap when nothing changed (one count query).
+    /// removed ones. One key lookup when nothing changed.
     public func sync(_ store: any RetrievalStore) async throws {
-        let version = try await store.chunkVersion(storeID: storeID)
-        let (live, maxSeq) = state.withLockedValue { ($0.graph.liveCount, $0.maxSeq) }
-        if version.count == live && version.maxSeq == maxSeq { return }
+        let generation = try await store.generation(storeID: storeID)
+        if state.withLockedValue({ $0.generation == generation }) { return }
         guard syncing.withLockedValue({ busy in
             if busy { return false }
             busy = true
             return true
         }) else { return }
         defer { syncing.withLockedValue { $0 = false } }
-        var after = maxSeq
+        var after = state.withLockedValue { $0.maxSeq }
         while true {
             let batch = try await store.chunks(storeID: storeID, after: after, limit: 2000)
             guard let last = batch.last else { break }
             add(batch)
             after = last.seq
         }
-        let now = state.withLockedValue { ($0.graph.liveCount) }
-        guard now != version.count || version.maxSeq != after else { return }
-        // Some were removed, or committed out of seq order on another replica: compare seqs.
-        let present = try await store.chunkSeqs(storeID: storeID)
-        let presentSet = Set(present)
-        let missing = state.withLockedValue { s -> [Int64] in
-            for (node, seq) in s.seqs.enumerated() where !presentSet.contains(seq) { s.graph.remove(Int32(node)) }
-            return present.filter { s.nodes[$0] == nil }
+        let version = try await store.chunkVersion(storeID: storeID)
+        if state.withLockedValue({ $0.graph.liveCount }) != version.count {
+            // Some were removed, or committed out of seq order on another replica: compare seqs.
+            let present = try await store.chunkSeqs(storeID: storeID)
+            let presentSet = Set(present)
+            let missing = state.withLockedValue { s -> [Int64] in
+                for (node, seq) in s.seqs.enumerated() where !presentSet.contains(seq) { s.graph.remove(Int32(node)) }
+                return present.filter { s.nodes[$0] == nil }
+            }
+            if !missing.isEmpty { add(try await store.chunks(seqs: missing, vectors: true)) }
+            rebuildIfSparse()
         }
-        if !missing.isEmpty { add(try await store.chunks(seqs: missing, vectors: true)) }
-        rebuildIfSparse()
+        // Changes made while this ran have a later generation: the next search catches up again.
+        state.withLockedValue { $0.generation = generation }
     }
 
     /// Rebuilds the graph without removed nodes once they are a third of it.
@@ -114,6 +118,7 @@ public final class VectorIndex: Sendable {
                     into: &fresh)
             }
             fresh.maxSeq = s.maxSeq
+            fresh.generation = s.generation
             s = fresh
         }
     }

@@ -38,31 +38,29 @@ public struct ChunkEmbedder: Sendable {
 
     /// Embeds texts in batches; one longer than the window is the normalised mean of its pieces.
     public func vectors(_ texts: [String], progress: (@Sendable (Int) -> Void)? = nil) async throws -> [[Float]] {
-        var pieces: [String] = []
-        var owner: [Int] = []
+        var pieces: [(text: String, owner: Int, tokens: Int)] = []
         let splitter = Chunker(maxTokens: window, overlapTokens: 0, countTokens: countTokens)
         for (i, text) in texts.enumerated() {
-            if countTokens(text) <= window {
-                pieces.append(text)
-                owner.append(i)
+            let tokens = countTokens(text)
+            if tokens <= window {
+                pieces.append((text, i, tokens))
             } else {
-                for chunk in splitter.chunks([TextBlock(text: text)]) {
-                    pieces.append(chunk.text)
-                    owner.append(i)
-                }
+                for chunk in splitter.chunks([TextBlock(text: text)]) { pieces.append((chunk.text, i, chunk.tokens)) }
             }
         }
+        // Batches of similar lengths: a batch is padded to its longest text.
+        pieces.sort { $0.tokens < $1.tokens }
         var sums = [[Float]](repeating: [], count: texts.count)
         var done = 0
         for start in stride(from: 0, to: pieces.count, by: batchSize) {
             try Task.checkCancellation()
             let end = min(start + batchSize, pieces.count)
-            let vectors = try await embed(Array(pieces[start..<end]))
+            let vectors = try await embed(pieces[start..<end].map(\.text))
             guard vectors.count == end - start else {
                 throw SluiceError(.upstreamBadResponse, "The embedding model \(model) answered \(vectors.count) vectors for \(end - start) texts.")
             }
             for (j, vector) in vectors.enumerated() {
-                let i = owner[start + j]
+                let i = pieces[start + j].owner
                 let unit = VectorMath.normalised(vector)
                 if sums[i].isEmpty { sums[i] = unit } else if sums[i].count == unit.count { for d in unit.indices { sums[i][d] += unit[d] } }
             }

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import SluiceCore
+import Synchronization
 
 /// Files, vector stores and chunks in the embedded SQLite database. Chunk text is indexed by an
 /// FTS5 table (Porter stemming) kept in step by triggers; its `bm25()` ranks keyword search.
@@ -16,7 +17,8 @@ public final class SQLiteRetrievalStore: RetrievalStore {
         CREATE INDEX files_owner ON files(owner, created_at);
         CREATE TABLE vector_stores (
             id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT, created_at REAL NOT NULL, last_active_at REAL NOT NULL,
-            metadata TEXT NOT NULL, expires_after_days INTEGER, embedding_model TEXT NOT NULL, chunking TEXT NOT NULL);
+            metadata TEXT NOT NULL, expires_after_days INTEGER, embedding_model TEXT NOT NULL, chunking TEXT NOT NULL,
+            generation INTEGER NOT NULL DEFAULT 0);
         CREATE INDEX vector_stores_owner ON vector_stores(owner, created_at);
         CREATE TABLE vector_store_files (
             store_id TEXT NOT NULL, file_id TEXT NOT NULL, status TEXT NOT NULL, error_code TEXT, error_message TEXT,
@@ -30,6 +32,7 @@ public final class SQLiteRetrievalStore: RetrievalStore {
             heading TEXT NOT NULL, page INTEGER, text TEXT NOT NULL, vector BLOB NOT NULL);
         CREATE INDEX chunks_store ON chunks(store_id, seq);
         CREATE INDEX chunks_file ON chunks(store_id, file_id);
+        CREATE INDEX chunks_by_file ON chunks(file_id);
         CREATE VIRTUAL TABLE chunks_fts USING fts5(heading, text, content='chunks', content_rowid='seq', tokenize='porter unicode61');
         CREATE TRIGGER chunks_fts_insert AFTER INSERT ON chunks BEGIN
             INSERT INTO chunks_fts(rowid, heading, text) VALUES (new.seq, new.heading, new.text);
@@ -104,6 +107,7 @@ public final class SQLiteRetrievalStore: RetrievalStore {
     public func deleteFile(id: String) async throws -> [String]? {
         try await writer.write { db in
             let stores = try String.fetchAll(db, sql: "SELECT store_id FROM vector_store_files WHERE file_id = ?", arguments: [id])
+            for store in stores { try db.execute(sql: "UPDATE vector_stores SET generation = generation + 1 WHERE id = ?", arguments: [store]) }
             try db.execute(sql: "DELETE FROM chunks WHERE file_id = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM vector_store_files WHERE file_id = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM files WHERE id = ?", arguments: [id])
@@ -192,6 +196,7 @@ public final class SQLiteRetrievalStore: RetrievalStore {
     public func addFile(_ entry: VectorStoreFile) async throws {
         try await writer.write { db in
             try db.execute(sql: "DELETE FROM chunks WHERE store_id = ? AND file_id = ?", arguments: [entry.storeID, entry.fileID])
+            if db.changesCount > 0 { try db.execute(sql: "UPDATE vector_stores SET generation = generation + 1 WHERE id = ?", arguments: [entry.storeID]) }
             try db.execute(
                 sql: "INSERT OR REPLACE INTO vector_store_files (\(Self.entryColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 arguments: [
@@ -240,6 +245,7 @@ public final class SQLiteRetrievalStore: RetrievalStore {
     public func removeFile(storeID: String, fileID: String) async throws -> Bool {
         try await writer.write { db in
             try db.execute(sql: "DELETE FROM chunks WHERE store_id = ? AND file_id = ?", arguments: [storeID, fileID])
+            try db.execute(sql: "UPDATE vector_stores SET generation = generation + 1 WHERE id = ?", arguments: [storeID])
             try db.execute(sql: "DELETE FROM vector_store_files WHERE store_id = ? AND file_id = ?", arguments: [storeID, fileID])
             return db.changesCount > 0
         }
@@ -284,6 +290,7 @@ public final class SQLiteRetrievalStore: RetrievalStore {
                     storeID, fileID, chunk.position, chunk.heading, chunk.page, chunk.text, RetrievalCoding.data(chunk.vector),
                 ])
             }
+            try db.execute(sql: "UPDATE vector_stores SET generation = generation + 1 WHERE id = ?", arguments: [storeID])
             try db.execute(
                 sql: "UPDATE vector_store_files SET status = 'completed', usage_bytes = ?, error_code = NULL, error_message = NULL WHERE store_id = ? AND file_id = ?",
                 arguments: [usageBytes, storeID, fileID])
@@ -326,6 +333,10 @@ public final class SQLiteRetrievalStore: RetrievalStore {
         }
     }
 
+    public func generation(storeID: String) async throws -> Int64 {
+        try await writer.read { db in try Int64.fetchOne(db, sql: "SELECT generation FROM vector_stores WHERE id = ?", arguments: [storeID]) ?? 0 }
+    }
+
     public func chunks(seqs: [Int64], vectors: Bool) async throws -> [StoredChunk] {
         guard !seqs.isEmpty else { return [] }
         return try await writer.read { db in
@@ -349,10 +360,53 @@ public final class SQLiteRetrievalStore: RetrievalStore {
 
     public func keywordSearch(storeID: String, terms: [String], limit: Int) async throws -> [(seq: Int64, score: Double)] {
         guard !terms.isEmpty else { return [] }
-        // Each term quoted (FTS5 syntax in the text cannot leak in), any term may match: BM25 ranks.
-        let match = terms.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }.joined(separator: " OR ")
+        let quoted = terms.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
         return try await writer.read { db in
-            try Row.fetchAll(
+            // BM25 ranks every match; a term in most chunks (IDF near 0) barely moves the ranking
+            // but makes the match set the whole table. Such terms are left out of the query
+            // (the rarest term is always kept). Document frequencies are cached until the table has
+            // grown or shrunk by a tenth.
+            let total = max(1, try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM chunks") ?? 1)
+            self.frequencies.withLock { cache in
+                if abs(total - cache.total) * 10 > cache.total {
+                    cache.counts.removeAll()
+                    cache.total = total
+                }
+            }
+            var frequencies: [(String, Int)] = []
+            for term in quoted {
+                if let known = self.frequencies.withLock({ $0.counts[term] }) {
+                    frequencies.append((term, known))
+                    continue
+                }
+                let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM chunks_fts WHERE chunks_fts MATCH ?", arguments: [term]) ?? 0
+                self.frequencies.withLock { cache in
+                    if cache.counts.count > 50_000 { cache.counts.removeAll() }
+                    cache.counts[term] = count
+                }
+                frequencies.append((term, count))
+            }
+            let present = frequencies.filter { $0.1 > 0 }.sorted { $0.1 < $1.1 }
+            guard let rarest = present.first else { return [] }
+            let informative = present.filter { Double($0.1) <= Double(total) * Self.commonShare }
+            let match = (informative.isEmpty ? [rarest] : informative).map(\.0).joined(separator: " OR ")
+            // FTS5 ranks on its own fastest (`ORDER BY rank`); joining every match to its chunk
+            // to check the store first is several times slower. So: the best matches of every
+            // store, then this store's among them; only when other stores crowd this one out is
+            // the joined query run.
+            let depth = limit * 4
+            let best = try Row.fetchAll(
+                db, sql: "SELECT rowid, -rank FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?", arguments: [match, depth]
+            ).map { (seq: $0[0] as Int64, score: $0[1] as Double) }
+            if !best.isEmpty {
+                let marks = Array(repeating: "?", count: best.count).joined(separator: ",")
+                var arguments: StatementArguments = [storeID]
+                arguments += StatementArguments(best.map(\.seq))
+                let mine = Set(try Int64.fetchAll(db, sql: "SELECT seq FROM chunks WHERE store_id = ? AND seq IN (\(marks))", arguments: arguments))
+                let kept = best.filter { mine.contains($0.seq) }
+                if kept.count >= limit || best.count < depth { return Array(kept.prefix(limit)) }
+            }
+            return try Row.fetchAll(
                 db,
                 sql: """
                     SELECT c.seq, -bm25(chunks_fts) AS score FROM chunks_fts JOIN chunks c ON c.seq = chunks_fts.rowid
@@ -362,6 +416,16 @@ public final class SQLiteRetrievalStore: RetrievalStore {
             ).map { (seq: $0[0], score: $0[1]) }
         }
     }
+
+    /// A term in more than this share of all chunks is left out of keyword queries.
+    static let commonShare = 0.2
+
+    struct TermCounts {
+        var counts: [String: Int] = [:]
+        var total = 0
+    }
+    /// Document frequencies of query terms, and the table size they were counted at.
+    let frequencies = Mutex(TermCounts())
 }
 
 /// How retrieval values are kept in either database.

@@ -23,7 +23,7 @@ public final class PostgresRetrievalStore: RetrievalStore {
         """
         CREATE TABLE vector_stores (id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT, created_at DOUBLE PRECISION NOT NULL,
             last_active_at DOUBLE PRECISION NOT NULL, metadata TEXT NOT NULL, expires_after_days INTEGER, embedding_model TEXT NOT NULL,
-            chunking TEXT NOT NULL)
+            chunking TEXT NOT NULL, generation BIGINT NOT NULL DEFAULT 0)
         """,
         "CREATE INDEX vector_stores_owner ON vector_stores(owner, created_at)",
         """
@@ -41,6 +41,7 @@ public final class PostgresRetrievalStore: RetrievalStore {
         """,
         "CREATE INDEX chunks_store ON chunks(store_id, seq)",
         "CREATE INDEX chunks_file ON chunks(store_id, file_id)",
+        "CREATE INDEX chunks_by_file ON chunks(file_id)",
         "CREATE INDEX chunks_tsv ON chunks USING GIN (tsv)",
     ]
 
@@ -113,6 +114,9 @@ public final class PostgresRetrievalStore: RetrievalStore {
             for try await store in try await conn.query("SELECT store_id FROM vector_store_files WHERE file_id = \(id)", logger: logger).decode(String.self) {
                 stores.append(store)
             }
+            try await conn.query(
+                "UPDATE vector_stores SET generation = generation + 1 WHERE id IN (SELECT store_id FROM vector_store_files WHERE file_id = \(id))",
+                logger: logger)
             try await conn.query("DELETE FROM chunks WHERE file_id = \(id)", logger: logger)
             try await conn.query("DELETE FROM vector_store_files WHERE file_id = \(id)", logger: logger)
             var deleted = false
@@ -207,6 +211,7 @@ public final class PostgresRetrievalStore: RetrievalStore {
         let chunking = RetrievalCoding.text(entry.chunking)
         try await client.withTransaction(logger: logger) { conn in
             try await conn.query("DELETE FROM chunks WHERE store_id = \(entry.storeID) AND file_id = \(entry.fileID)", logger: logger)
+            try await conn.query("UPDATE vector_stores SET generation = generation + 1 WHERE id = \(entry.storeID)", logger: logger)
             try await conn.query(
                 """
                 INSERT INTO vector_store_files (\(unescaped: Self.entryColumns)) VALUES (\(entry.storeID), \(entry.fileID), \(entry.status.rawValue),
@@ -254,6 +259,7 @@ public final class PostgresRetrievalStore: RetrievalStore {
     public func removeFile(storeID: String, fileID: String) async throws -> Bool {
         try await client.withTransaction(logger: logger) { conn in
             try await conn.query("DELETE FROM chunks WHERE store_id = \(storeID) AND file_id = \(fileID)", logger: logger)
+            try await conn.query("UPDATE vector_stores SET generation = generation + 1 WHERE id = \(storeID)", logger: logger)
             var removed = false
             for try await _ in try await conn.query(
                 "DELETE FROM vector_store_files WHERE store_id = \(storeID) AND file_id = \(fileID) RETURNING file_id", logger: logger
@@ -320,6 +326,7 @@ public final class PostgresRetrievalStore: RetrievalStore {
                         unsafeSQL: "INSERT INTO chunks (store_id, file_id, position, heading, page, text, vector) VALUES " + values.joined(separator: ", "),
                         binds: binds), logger: logger)
             }
+            try await conn.query("UPDATE vector_stores SET generation = generation + 1 WHERE id = \(storeID)", logger: logger)
             try await conn.query(
                 """
                 UPDATE vector_store_files SET status = 'completed', usage_bytes = \(usageBytes), error_code = NULL, error_message = NULL
@@ -365,6 +372,13 @@ public final class PostgresRetrievalStore: RetrievalStore {
         let rows = try await client.query("SELECT COUNT(*)::BIGINT, COALESCE(MAX(seq), 0)::BIGINT FROM chunks WHERE store_id = \(storeID)", logger: logger)
         for try await (count, maxSeq) in rows.decode((Int, Int64).self) { return (count, maxSeq) }
         return (0, 0)
+    }
+
+    public func generation(storeID: String) async throws -> Int64 {
+        for try await g in try await client.query("SELECT generation FROM vector_stores WHERE id = \(storeID)", logger: logger).decode(Int64.self) {
+            return g
+        }
+        return 0
     }
 
     public func chunks(seqs: [Int64], vectors: Bool) async throws -> [StoredChunk] {
