@@ -118,6 +118,9 @@ public struct StoredChunk: Sendable, Hashable {
     public var page: Int?
     public var text: String
     public var vector: [Float]
+    /// Read with the text for search results: the file's name and its attributes in the store.
+    public var filename: String?
+    public var attributes: [String: JSONValue]?
 
     public init(seq: Int64 = 0, storeID: String, fileID: String, position: Int, heading: String, page: Int?, text: String, vector: [Float]) {
         self.seq = seq
@@ -191,7 +194,8 @@ public protocol RetrievalStore: Sendable {
     func chunkVersion(storeID: String) async throws -> (count: Int, maxSeq: Int64)
     /// A number that changes whenever the store's chunks do (one key lookup: whether an index is current).
     func generation(storeID: String) async throws -> Int64
-    /// Chunks by seq: with their text (the search's results) or with their vectors (the index's catch-up).
+    /// Chunks by seq: with their text, file name and attributes (the search's results, one
+    /// query for all), or with their vectors (the index's catch-up).
     func chunks(seqs: [Int64], vectors: Bool) async throws -> [StoredChunk]
     /// Keyword search over one store's chunks: seqs best first with their rank score (higher is better).
     func keywordSearch(storeID: String, terms: [String], limit: Int) async throws -> [(seq: Int64, score: Double)]

@@ -147,16 +147,17 @@ public struct VectorStoreSearch: Sendable {
         }
         let depth = max(query.maxResults * 4, 40)
         let vectors = try await embedder.vectors(texts)
+        // The database ranks keywords while this thread walks the graph.
+        let store = self.store
+        let storeID = vectorStore.id
+        async let keywordLists = Self.keywordLists(store, storeID: storeID, texts: query.mode == .vector ? [] : texts, limit: depth * 2)
         var lists: [[Int64]] = []
         if query.mode != .keyword {
             for vector in vectors { lists.append(index.nearest(vector, k: depth, allowFiles: allow).map(\.seq)) }
         }
-        if query.mode != .vector {
-            for text in texts {
-                let found = try await store.keywordSearch(storeID: vectorStore.id, terms: Self.terms(text), limit: depth * 2)
-                // Only chunks this index holds (and so knows the file of) can pass a filter.
-                lists.append(found.map(\.seq).filter { seq in index.file(of: seq).map { allow?.contains($0) ?? true } ?? false }.prefix(depth).map { $0 })
-            }
+        for found in try await keywordLists {
+            // Only chunks this index holds (and so knows the file of) can pass a filter.
+            lists.append(found.map(\.seq).filter { seq in index.file(of: seq).map { allow?.contains($0) ?? true } ?? false }.prefix(depth).map { $0 })
         }
         let fused = RankFusion.reciprocal(lists).map(\.id)
         var similarity: [Int64: Float] = [:]
@@ -171,22 +172,22 @@ public struct VectorStoreSearch: Sendable {
             if chosen.count == query.maxResults { break }
         }
         let chunks = Dictionary(uniqueKeysWithValues: try await store.chunks(seqs: chosen.map(\.0), vectors: false).map { ($0.seq, $0) })
-        var files: [String: (String, [String: JSONValue])] = [:]
         var hits: [SearchHit] = []
         for (seq, score) in chosen {
-            guard let chunk = chunks[seq] else { continue }
-            if files[chunk.fileID] == nil {
-                guard let file = try await store.file(id: chunk.fileID), let entry = try await store.storeFile(storeID: vectorStore.id, fileID: chunk.fileID)
-                else { continue }
-                files[chunk.fileID] = (file.filename, entry.attributes)
-            }
-            let (filename, attributes) = files[chunk.fileID]!
+            // A chunk whose file was removed meanwhile has no name or entry: it is left out.
+            guard let chunk = chunks[seq], let filename = chunk.filename, let attributes = chunk.attributes else { continue }
             hits.append(
                 SearchHit(
                     seq: seq, fileID: chunk.fileID, filename: filename, score: score, attributes: attributes, text: chunk.text, heading: chunk.heading,
                     position: chunk.position, page: chunk.page))
         }
         return hits
+    }
+
+    static func keywordLists(_ store: any RetrievalStore, storeID: String, texts: [String], limit: Int) async throws -> [[(seq: Int64, score: Double)]] {
+        var out: [[(seq: Int64, score: Double)]] = []
+        for text in texts { out.append(try await store.keywordSearch(storeID: storeID, terms: terms(text), limit: limit)) }
+        return out
     }
 
     static let stopwords: Set<String> = [

@@ -345,13 +345,32 @@ public final class SQLiteRetrievalStore: RetrievalStore {
             for start in stride(from: 0, to: seqs.count, by: 10_000) {
                 let part = Array(seqs[start..<min(start + 10_000, seqs.count)])
                 let marks = Array(repeating: "?", count: part.count).joined(separator: ",")
-                out += try Row.fetchAll(
-                    db, sql: "SELECT seq, store_id, file_id, position, heading, page, \(vectors ? "vector" : "text") FROM chunks WHERE seq IN (\(marks))",
-                    arguments: StatementArguments(part)
-                ).map { row in
-                    StoredChunk(
-                        seq: row[0], storeID: row[1], fileID: row[2], position: row[3], heading: row[4], page: row[5], text: vectors ? "" : row[6],
-                        vector: vectors ? RetrievalCoding.vector(row[6] as Data) : [])
+                if vectors {
+                    out += try Row.fetchAll(
+                        db, sql: "SELECT seq, store_id, file_id, position, heading, page, vector FROM chunks WHERE seq IN (\(marks))",
+                        arguments: StatementArguments(part)
+                    ).map { row in
+                        StoredChunk(
+                            seq: row[0], storeID: row[1], fileID: row[2], position: row[3], heading: row[4], page: row[5], text: "",
+                            vector: RetrievalCoding.vector(row[6] as Data))
+                    }
+                } else {
+                    out += try Row.fetchAll(
+                        db,
+                        sql: """
+                            SELECT c.seq, c.store_id, c.file_id, c.position, c.heading, c.page, c.text, f.filename, e.attributes
+                            FROM chunks c LEFT JOIN files f ON f.id = c.file_id
+                            LEFT JOIN vector_store_files e ON e.store_id = c.store_id AND e.file_id = c.file_id
+                            WHERE c.seq IN (\(marks))
+                            """,
+                        arguments: StatementArguments(part)
+                    ).map { row in
+                        var chunk = StoredChunk(
+                            seq: row[0], storeID: row[1], fileID: row[2], position: row[3], heading: row[4], page: row[5], text: row[6], vector: [])
+                        chunk.filename = row[7]
+                        chunk.attributes = (row[8] as String?).flatMap { try? StoredJSON.value([String: JSONValue].self, $0) }
+                        return chunk
+                    }
                 }
             }
             return out
@@ -379,7 +398,11 @@ public final class SQLiteRetrievalStore: RetrievalStore {
                     frequencies.append((term, known))
                     continue
                 }
-                let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM chunks_fts WHERE chunks_fts MATCH ?", arguments: [term]) ?? 0
+                // Counted only up to the cut-off: past it the exact number does not matter.
+                let count =
+                    try Int.fetchOne(
+                        db, sql: "SELECT COUNT(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?)",
+                        arguments: [term, Int(Double(total) * Self.commonShare) + 1]) ?? 0
                 self.frequencies.withLock { cache in
                     if cache.counts.count > 50_000 { cache.counts.removeAll() }
                     cache.counts[term] = count

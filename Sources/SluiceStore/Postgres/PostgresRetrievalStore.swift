@@ -384,16 +384,31 @@ public final class PostgresRetrievalStore: RetrievalStore {
     public func chunks(seqs: [Int64], vectors: Bool) async throws -> [StoredChunk] {
         guard !seqs.isEmpty else { return [] }
         var out: [StoredChunk] = []
+        if vectors {
+            let rows = try await client.query(
+                "SELECT seq, store_id, file_id, position, heading, page, vector FROM chunks WHERE seq = ANY(\(seqs))", logger: logger)
+            for try await (seq, store, file, position, heading, page, vector) in rows.decode((Int64, String, String, Int, String, Int?, ByteBuffer).self) {
+                out.append(
+                    StoredChunk(
+                        seq: seq, storeID: store, fileID: file, position: position, heading: heading, page: page, text: "",
+                        vector: RetrievalCoding.vector(Array(vector.readableBytesView))))
+            }
+            return out
+        }
         let rows = try await client.query(
-            "SELECT seq, store_id, file_id, position, heading, page, text, \(unescaped: vectors ? "vector" : "NULL::BYTEA") FROM chunks WHERE seq = ANY(\(seqs))",
-            logger: logger)
-        for try await (seq, store, file, position, heading, page, text, vector) in rows.decode(
-            (Int64, String, String, Int, String, Int?, String, ByteBuffer?).self)
+            """
+            SELECT c.seq, c.store_id, c.file_id, c.position, c.heading, c.page, c.text, f.filename, e.attributes
+            FROM chunks c LEFT JOIN files f ON f.id = c.file_id
+            LEFT JOIN vector_store_files e ON e.store_id = c.store_id AND e.file_id = c.file_id
+            WHERE c.seq = ANY(\(seqs))
+            """, logger: logger)
+        for try await (seq, store, file, position, heading, page, text, filename, attributes) in rows.decode(
+            (Int64, String, String, Int, String, Int?, String, String?, String?).self)
         {
-            out.append(
-                StoredChunk(
-                    seq: seq, storeID: store, fileID: file, position: position, heading: heading, page: page, text: vectors ? "" : text,
-                    vector: vector.map { RetrievalCoding.vector(Array($0.readableBytesView)) } ?? []))
+            var chunk = StoredChunk(seq: seq, storeID: store, fileID: file, position: position, heading: heading, page: page, text: text, vector: [])
+            chunk.filename = filename
+            chunk.attributes = attributes.flatMap { try? StoredJSON.value([String: JSONValue].self, $0) }
+            out.append(chunk)
         }
         return out
     }
