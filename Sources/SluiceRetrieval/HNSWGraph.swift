@@ -54,20 +54,25 @@ public struct HNSWGraph: Sendable {
             topLevel = level
             return node
         }
-        var point = entry
-        var pointSimilarity = similarity(node, point)
-        if topLevel > level {
-            for layer in stride(from: topLevel, to: level, by: -1) {
-                greedy(node, from: &point, similarity: &pointSimilarity, layer: layer)
+        // The new node's vector is the query of its own searches.
+        let query = Array(vectors[(Int(node) * dimensions)..<((Int(node) + 1) * dimensions)])
+        query.withUnsafeBufferPointer { qp in
+            let q = qp.baseAddress!
+            var point = entry
+            var pointSimilarity = similarity(q, point)
+            if topLevel > level {
+                for layer in stride(from: topLevel, to: level, by: -1) {
+                    greedy(q, from: &point, similarity: &pointSimilarity, layer: layer)
+                }
             }
-        }
-        var entries = [(pointSimilarity, point)]
-        for layer in stride(from: min(level, topLevel), through: 0, by: -1) {
-            let found = searchLayer(queryNode: node, query: nil, entries: entries, ef: efConstruction, layer: layer, allow: nil)
-            let chosen = selectNeighbours(found, limit: m)
-            setLinks(node, layer: layer, chosen.map(\.1))
-            for (_, other) in chosen { link(other, to: node, layer: layer) }
-            entries = found
+            var entries = [(pointSimilarity, point)]
+            for layer in stride(from: min(level, topLevel), through: 0, by: -1) {
+                let found = searchLayer(q, entries: entries, ef: efConstruction, layer: layer, allow: nil)
+                let chosen = selectNeighbours(found, limit: m)
+                setLinks(node, layer: layer, chosen.map(\.1))
+                for (_, other) in chosen { link(other, to: node, layer: layer) }
+                entries = found
+            }
         }
         if level > topLevel {
             topLevel = level
@@ -96,7 +101,7 @@ public struct HNSWGraph: Sendable {
             }
             let removed = self.removed
             let admit: (Int32) -> Bool = { node in !removed[Int(node)] && (allow?(node) ?? true) }
-            let found = searchLayer(queryNode: -1, query: qp.baseAddress!, entries: [(pointSimilarity, point)], ef: max(ef, k), layer: 0, allow: admit)
+            let found = searchLayer(qp.baseAddress!, entries: [(pointSimilarity, point)], ef: max(ef, k), layer: 0, allow: admit)
             return Array(found.prefix(k)).map { (similarity: $0.0, node: $0.1) }
         }
     }
@@ -192,21 +197,6 @@ public struct HNSWGraph: Sendable {
         return chosen
     }
 
-    private func greedy(_ node: Int32, from point: inout Int32, similarity best: inout Float, layer: Int) {
-        var changed = true
-        while changed {
-            changed = false
-            for n in links(point, layer: layer) {
-                let s = similarity(node, n)
-                if s > best {
-                    best = s
-                    point = n
-                    changed = true
-                }
-            }
-        }
-    }
-
     private func greedy(_ q: UnsafePointer<Float>, from point: inout Int32, similarity best: inout Float, layer: Int) {
         var changed = true
         while changed {
@@ -223,9 +213,7 @@ public struct HNSWGraph: Sendable {
     }
 
     /// Best-first search of one layer from `entries`; answers up to `ef` admitted nodes, best first.
-    private func searchLayer(
-        queryNode: Int32, query: UnsafePointer<Float>?, entries: [(Float, Int32)], ef: Int, layer: Int, allow: ((Int32) -> Bool)?
-    ) -> [(Float, Int32)] {
+    private func searchLayer(_ query: UnsafePointer<Float>, entries: [(Float, Int32)], ef: Int, layer: Int, allow: ((Int32) -> Bool)?) -> [(Float, Int32)] {
         // A bit per node: cheaper than a hash set at every size that matters.
         var visited = [UInt64](repeating: 0, count: (count + 63) / 64)
         @inline(__always) func firstVisit(_ n: Int32) -> Bool {
@@ -246,7 +234,7 @@ public struct HNSWGraph: Sendable {
             // the results are full (with a filter, a non-full list keeps the search going).
             if s < results.worst, results.isFull || allow == nil { break }
             for other in links(n, layer: layer) where firstVisit(other) {
-                let so = query.map { similarity($0, other) } ?? similarity(queryNode, other)
+                let so = similarity(query, other)
                 if !results.isFull || so > results.worst {
                     candidates.push(so, other)
                     if allow?(other) ?? true { results.offer(so, other) }
