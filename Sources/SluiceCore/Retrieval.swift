@@ -167,6 +167,8 @@ public protocol RetrievalStore: Sendable {
     func updateVectorStore(_ store: VectorStore) async throws
     /// Deletes the store, its file entries and chunks; false when there was none.
     func deleteVectorStore(id: String) async throws -> Bool
+    /// Every store's id, of every owner (indexes are built for them at start).
+    func vectorStoreIDs() async throws -> [String]
     /// Stores whose `expires_after` has passed.
     func expiredVectorStores(now: Double) async throws -> [String]
 

@@ -23,8 +23,8 @@ public final class VectorIndex: Sendable {
 
     public let storeID: String
     private let state = NIOLockedValueBox(State())
-    /// One sync at a time; searches meanwhile use what is there.
-    private let syncing = NIOLockedValueBox(false)
+    /// The catch-up under way, if any.
+    private let running = NIOLockedValueBox<Task<Void, any Error>?>(nil)
 
     public init(storeID: String) { self.storeID = storeID }
 
@@ -72,18 +72,33 @@ public final class VectorIndex: Sendable {
     }
 
     /// Brings the index up to the store: adds chunks written since (by any replica), drops
-    /// removed ones. One key lookup when nothing changed.
+    /// removed ones. One key lookup when nothing changed. One catch-up runs at a time: a caller
+    /// that finds one running waits for it and looks again — unless the index already holds
+    /// chunks, when it searches what is there rather than wait for a long build.
     public func sync(_ store: any RetrievalStore) async throws {
-        let generation = try await store.generation(storeID: storeID)
-        if state.withLockedValue({ $0.generation == generation }) { return }
-        guard syncing.withLockedValue({ busy in
-            if busy { return false }
-            busy = true
-            return true
-        }) else { return }
-        defer { syncing.withLockedValue { $0 = false } }
+        while true {
+            let generation = try await store.generation(storeID: storeID)
+            if state.withLockedValue({ $0.generation == generation }) { return }
+            let (task, started) = running.withLockedValue { running -> (Task<Void, any Error>, Bool) in
+                if let task = running { return (task, false) }
+                let task = Task { try await self.catchUp(store, generation: generation) }
+                running = task
+                return (task, true)
+            }
+            if started {
+                defer { running.withLockedValue { $0 = nil } }
+                try await task.value
+                return
+            }
+            if count > 0 { return }
+            try? await task.value
+        }
+    }
+
+    private func catchUp(_ store: any RetrievalStore, generation: Int64) async throws {
         var after = state.withLockedValue { $0.maxSeq }
         while true {
+            try Task.checkCancellation()
             let batch = try await store.chunks(storeID: storeID, after: after, limit: 2000)
             guard let last = batch.last else { break }
             add(batch)

@@ -61,12 +61,34 @@ public final class VectorStoreIngestion: Service, Sendable {
         }
         let queue = self.queue
         await withGracefulShutdownHandler {
-            for await job in jobs {
-                if Task.isCancelled || Task.isShuttingDownGracefully { break }
-                await index(job)
+            await withTaskGroup(of: Void.self) { group in
+                // Every store's index is built at start, beside the queue, so that a first search
+                // does not wait for it (a search meanwhile uses what is built so far).
+                group.addTask { await self.warmIndexes() }
+                for await job in jobs {
+                    if Task.isCancelled || Task.isShuttingDownGracefully { break }
+                    await index(job)
+                }
+                group.cancelAll()
             }
         } onGracefulShutdown: {
             queue.finish()
+        }
+    }
+
+    private func warmIndexes() async {
+        do {
+            for id in try await store.vectorStoreIDs() {
+                if Task.isCancelled { return }
+                let started = ContinuousClock.now
+                try await indexes.index(for: id).sync(store)
+                let seconds = (ContinuousClock.now - started).seconds
+                if seconds > 1 {
+                    logger.info("vector store index built", metadata: ["vector_store": "\(id)", "seconds": "\(String(format: "%.1f", seconds))"])
+                }
+            }
+        } catch {
+            logger.warning("vector store indexes not built at start (the first search builds its own)", metadata: ["error": "\(error)"])
         }
     }
 

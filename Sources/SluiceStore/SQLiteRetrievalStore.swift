@@ -174,6 +174,10 @@ public final class SQLiteRetrievalStore: RetrievalStore {
         }
     }
 
+    public func vectorStoreIDs() async throws -> [String] {
+        try await writer.read { db in try String.fetchAll(db, sql: "SELECT id FROM vector_stores ORDER BY last_active_at DESC") }
+    }
+
     public func expiredVectorStores(now: Double) async throws -> [String] {
         try await writer.read { db in
             try String.fetchAll(

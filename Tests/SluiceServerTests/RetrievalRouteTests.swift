@@ -267,7 +267,7 @@ import Testing
                 ) { ($0.status, $0.body.json) }
                 #expect(status == .ok, "\(String(describing: answer))")
                 let citation = answer?["citations"]?[0]
-                #expect(citation?["n"] == 1 && citation?["file_id"] == .string(fileID) && citation?["filename"] == "moon.md")
+                #expect(citation?["n"] == 1 && citation?["file_id"] == .string(fileID) && citation?["filename"] == "moon.md", "\(String(describing: answer))")
                 #expect(citation?["quote"]?.stringValue?.contains("moon pulls the oceans") == true)
                 #expect(answer?["grounding"]?["unsupported"] == .array(["Also the sun is purple."]))
                 // No passage for the question: the flow refuses without calling the model (no cost).

@@ -186,6 +186,14 @@ public final class PostgresRetrievalStore: RetrievalStore {
         }
     }
 
+    public func vectorStoreIDs() async throws -> [String] {
+        var out: [String] = []
+        for try await id in try await client.query("SELECT id FROM vector_stores ORDER BY last_active_at DESC", logger: logger).decode(String.self) {
+            out.append(id)
+        }
+        return out
+    }
+
     public func expiredVectorStores(now: Double) async throws -> [String] {
         var out: [String] = []
         let rows = try await client.query(
