@@ -141,7 +141,7 @@ import Testing
     }
 
     @Test func anotherReplicasIndexCatchesUpWithAddsAndRemovals() async throws {
-        let (store, search, vs, ingestion) = try await Self.setUp([("a.txt", "Alpha apples.", [:]), ("b.txt", "Beta bananas.", [:])])
+        let (store, _, vs, ingestion) = try await Self.setUp([("a.txt", "Alpha apples.", [:]), ("b.txt", "Beta bananas.", [:])])
         // A second replica's index, built from the store alone.
         let other = VectorIndexes()
         try await other.index(for: vs.id).sync(store)
@@ -154,7 +154,6 @@ import Testing
         #expect(other.index(for: vs.id).count == 2)
         let files = Set(other.index(for: vs.id).nearest([Float](repeating: 1, count: 26), k: 10).compactMap { other.index(for: vs.id).file(of: $0.seq) })
         #expect(files == ["file-1", "c"])
-        _ = search
     }
 
     @Test func aFileLeftInProgressIsIndexedAgainAtStartAndNeverHalfIndexed() async throws {

@@ -200,7 +200,7 @@ import Testing
                 for (body, param) in [
                     (#"{"chunking_strategy":{"type":"static","static":{"max_chunk_size_tokens":50,"chunk_overlap_tokens":0}}}"#, "chunking_strategy.static.max_chunk_size_tokens"),
                     (#"{"chunking_strategy":{"type":"static","static":{"max_chunk_size_tokens":400,"chunk_overlap_tokens":300}}}"#, "chunking_strategy.static.chunk_overlap_tokens"),
-                    (#"{"expires_after":{"anchor":"created_at","days":1}}"#, "expires_after"), (#"{"file_ids":["file-nope"]}"#, "file_ids"),
+                    (#"{"expires_after":{"anchor":"created_at","days":1}}"#, "expires_after"), (#"{"expires_after":{"anchor":"last_active_at","days":1.5}}"#, "expires_after"), (#"{"file_ids":["file-nope"]}"#, "file_ids"),
                     (#"{"embedding_model":"sim-small"}"#, "embedding_model"),
                 ] {
                     let (status, error) = try await Self.call(client, key, .post, "/v1/vector_stores", body)

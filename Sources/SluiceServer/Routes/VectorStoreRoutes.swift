@@ -431,7 +431,8 @@ struct VectorStoreRoutes: Sendable {
         switch type {
         case "auto": return .auto
         case "static":
-            guard case .object(let s)? = o["static"], let size = s["max_chunk_size_tokens"]?.intValue, let overlap = s["chunk_overlap_tokens"]?.intValue else {
+            guard case .object(let s)? = o["static"], case .int(let size)? = s["max_chunk_size_tokens"], case .int(let overlap)? = s["chunk_overlap_tokens"]
+            else {
                 throw SluiceError(
                     .missingParameter, "chunking_strategy.static needs max_chunk_size_tokens and chunk_overlap_tokens.", param: "chunking_strategy.static")
             }
@@ -468,7 +469,7 @@ struct VectorStoreRoutes: Sendable {
 
     static func expiresAfter(_ value: JSONValue?) throws -> Int? {
         guard let value, value != .null else { return nil }
-        guard case .object(let o) = value, o["anchor"]?.stringValue == "last_active_at", let days = o["days"]?.intValue, (1...365).contains(days)
+        guard case .object(let o) = value, o["anchor"]?.stringValue == "last_active_at", case .int(let days)? = o["days"], (1...365).contains(days)
         else {
             throw SluiceError(
                 .invalidValue, "expires_after must be {\"anchor\": \"last_active_at\", \"days\": 1 to 365}.", param: "expires_after")
