@@ -126,6 +126,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Closing the loop: experiments (assignment, statistics, decisions), judges (rubrics, the
+        // live sample's queue, pairwise comparison), scorers and offline evaluation reports.
+        .target(
+            name: "SluiceEvaluation",
+            dependencies: [
+                "SluiceCore", "SluiceGuardrails", "SluiceStore", .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings),
         // Audit rows, the request log line, metrics, traces, retention and alerts, and the record stage.
         .target(
             name: "SluiceObservability",
@@ -145,6 +155,7 @@ let package = Package(
             dependencies: [
                 "SluiceObservability",
                 "SluiceFlows",
+                "SluiceEvaluation",
                 "SluiceConversations",
                 "SluiceCache",
                 "SluiceCore",
@@ -172,7 +183,9 @@ let package = Package(
                 "SluiceServer",
                 "SluiceObservability",
                 "SluiceFlows",
+                "SluiceEvaluation",
                 "SluiceStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "SluiceGuardrails",
                 "SluiceEmbeddings",
                 "SluiceRetrieval",
@@ -207,6 +220,7 @@ let package = Package(
         ),
         .testTarget(name: "SluiceRetrievalTests", dependencies: ["SluiceRetrieval", "SluiceStore"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceFlowsTests", dependencies: ["SluiceFlows"], swiftSettings: swiftSettings),
+        .testTarget(name: "SluiceEvaluationTests", dependencies: ["SluiceEvaluation", "SluiceStore"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceRoutingTests", dependencies: ["SluiceRouting"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceGuardrailsTests", dependencies: ["SluiceGuardrails"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceEmbeddingsTests", dependencies: ["SluiceEmbeddings"], swiftSettings: swiftSettings),

@@ -27,6 +27,9 @@ public struct AuditRecord: Sendable, Hashable, Codable {
     public var flowVersion: Int?
     /// The conversation the request continued.
     public var conversationID: String?
+    /// The experiment the request took part in, and the variant it was assigned.
+    public var experiment: String?
+    public var variant: String?
     /// Every attempt, the guardrails' findings, the routing and cache decisions (a JSON column).
     public var details: AuditDetails
     /// The request's messages as JSON, when `audit_log.log_bodies` keeps them (redacted or not).
@@ -40,15 +43,18 @@ public struct AuditRecord: Sendable, Hashable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case id, time, endpoint, keyID, teamID, modelRequested, deployment, status, errorCode, latencyMs, ttftMs, tokensIn, tokensOut, costUSD,
-            cacheStatus, stream, attempts, details, requestBody, responseBody, flow, flowVersion, conversationID
+            cacheStatus, stream, attempts, details, requestBody, responseBody, flow, flowVersion, conversationID, experiment, variant
     }
 
     public init(
         id: String, time: Double, endpoint: String, keyID: String = "", modelRequested: String, deployment: String?,
         status: Int, errorCode: String?, latencyMs: Double, ttftMs: Double?, tokensIn: Int, tokensOut: Int,
         costUSD: Double, cacheStatus: String, stream: Bool, attempts: Int, teamID: String = "", details: AuditDetails = .init(),
-        requestBody: String? = nil, responseBody: String? = nil, flow: String? = nil, flowVersion: Int? = nil, conversationID: String? = nil
+        requestBody: String? = nil, responseBody: String? = nil, flow: String? = nil, flowVersion: Int? = nil, conversationID: String? = nil,
+        experiment: String? = nil, variant: String? = nil
     ) {
+        self.experiment = experiment
+        self.variant = variant
         self.conversationID = conversationID
         self.flow = flow
         self.flowVersion = flowVersion
@@ -236,6 +242,8 @@ public actor InMemoryAuditLogStore: AuditLogStore, FlowReporter {
             if let f = s.flow, r.flow != f { return false }
             if let v = s.flowVersion, r.flowVersion != v { return false }
             if let c = s.conversationID, r.conversationID != c { return false }
+            if let e = s.experiment, r.experiment != e { return false }
+            if let v = s.variant, r.variant != v { return false }
             if let m = s.model, r.modelRequested != m && r.deployment != m { return false }
             switch s.status {
             case .exact(let code)?: if r.status != code { return false }

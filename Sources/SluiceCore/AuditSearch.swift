@@ -48,6 +48,9 @@ public struct AuditSearch: Sendable, Hashable {
     public var flowVersion: Int?
     /// The conversation the requests continued.
     public var conversationID: String?
+    /// The experiment, and one of its variants.
+    public var experiment: String?
+    public var variant: String?
     /// Matches the model asked for or the deployment that served.
     public var model: String?
     public var status: StatusFilter?
@@ -60,8 +63,11 @@ public struct AuditSearch: Sendable, Hashable {
 
     public init(
         from: Double? = nil, to: Double? = nil, keyID: String? = nil, teamID: String? = nil, flow: String? = nil, flowVersion: Int? = nil,
-        model: String? = nil, status: StatusFilter? = nil, cache: String? = nil, text: String? = nil, limit: Int = 50, cursor: Cursor? = nil
+        model: String? = nil, status: StatusFilter? = nil, cache: String? = nil, text: String? = nil, limit: Int = 50, cursor: Cursor? = nil,
+        experiment: String? = nil, variant: String? = nil
     ) {
+        self.experiment = experiment
+        self.variant = variant
         self.flow = flow
         self.flowVersion = flowVersion
         self.from = from
@@ -87,6 +93,8 @@ public struct AuditSearch: Sendable, Hashable {
         if let flow { out.append(("flow = ?", [.text(flow)])) }
         if let flowVersion { out.append(("flow_version = ?", [.number(Double(flowVersion))])) }
         if let conversationID { out.append(("conversation_id = ?", [.text(conversationID)])) }
+        if let experiment { out.append(("experiment = ?", [.text(experiment)])) }
+        if let variant { out.append(("variant = ?", [.text(variant)])) }
         if let model { out.append(("(model_requested = ? OR deployment = ?)", [.text(model), .text(model)])) }
         switch status {
         case .exact(let code)?: out.append(("status = ?", [.number(Double(code))]))

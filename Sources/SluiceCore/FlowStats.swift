@@ -28,6 +28,9 @@ public struct FlowStats: Sendable, Hashable {
     public var p99Ms: Double?
     /// Per threshold of the query, how many runs took longer.
     public var slowerThan: [Double: Int]
+    /// The feedback the window's runs received, and each judge's scores (filled in from the quality store).
+    public var feedback = Moments()
+    public var judges: [String: Moments] = [:]
 
     public init(
         requests: Int, successes: Int, costUSD: Double, p50Ms: Double? = nil, p95Ms: Double? = nil, p99Ms: Double? = nil,

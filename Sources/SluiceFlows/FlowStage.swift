@@ -58,7 +58,9 @@ public struct FlowStage: InferenceStage {
                 })
         }
         var request = request
-        request.body = .chat(try definition.chatRequest(input: input, base: request.chat))
+        var chat = try definition.chatRequest(input: input, base: request.chat)
+        if let model = run.model { chat.model = model }
+        request.body = .chat(chat)
         request.guardrailPolicy = definition.config.guardrails
         if request.conversation != nil {
             guard let conversation = definition.config.conversation else {

@@ -25,6 +25,11 @@ public struct SLOReport: Sendable, Encodable {
         public var p95Ms: Double?
         public var p99Ms: Double?
         public var costPerRunUSD: Double?
+        /// The mean feedback score (0 to 1) and how many gave it.
+        public var feedback: Double?
+        public var feedbackCount: Int
+        /// Each judge's mean score.
+        public var judges: [String: Double]
         public var objectives: [Objective]
 
         enum CodingKeys: String, CodingKey {
@@ -34,6 +39,9 @@ public struct SLOReport: Sendable, Encodable {
             case p95Ms = "p95_ms"
             case p99Ms = "p99_ms"
             case costPerRunUSD = "cost_per_run_usd"
+            case feedback
+            case feedbackCount = "feedback_count"
+            case judges
         }
     }
 
@@ -57,7 +65,8 @@ public struct SLOReport: Sendable, Encodable {
             let n = Double(s.requests)
             return Window(
                 window: name, requests: s.requests, successRate: s.requests > 0 ? Double(s.successes) / n : nil, p50Ms: s.p50Ms, p95Ms: s.p95Ms,
-                p99Ms: s.p99Ms, costPerRunUSD: s.requests > 0 ? s.costUSD / n : nil, objectives: Self.objectives(slo, s))
+                p99Ms: s.p99Ms, costPerRunUSD: s.requests > 0 ? s.costUSD / n : nil, feedback: s.feedback.mean, feedbackCount: s.feedback.count,
+                judges: s.judges.compactMapValues(\.mean), objectives: Self.objectives(slo, s))
         }
     }
 
@@ -84,6 +93,14 @@ public struct SLOReport: Sendable, Encodable {
         if let target = slo.maxCostUSD {
             let actual = n > 0 ? s.costUSD / n : nil
             out.append(Objective(name: "max_cost_usd", target: target, actual: actual, met: actual.map { $0 <= target }, errorBudgetLeft: nil))
+        }
+        if let target = slo.minFeedback {
+            let actual = s.feedback.mean
+            out.append(Objective(name: "min_feedback", target: target, actual: actual, met: actual.map { $0 >= target }, errorBudgetLeft: nil))
+        }
+        for (judge, target) in (slo.minJudge ?? [:]).sorted(by: { $0.key < $1.key }) {
+            let actual = s.judges[judge]?.mean
+            out.append(Objective(name: "min_judge:\(judge)", target: target, actual: actual, met: actual.map { $0 >= target }, errorBudgetLeft: nil))
         }
         return out
     }

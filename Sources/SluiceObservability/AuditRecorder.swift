@@ -46,7 +46,8 @@ package struct AuditRecorder: Sendable {
                 attempts: facts.route.attempts, guardrails: facts.guardrails.events, guardrailPolicy: facts.guardrails.policy,
                 routingScore: facts.route.complexityScore, cacheSimilarity: facts.cache.similarity, tokensSaved: facts.cache.tokensSaved,
                 traceID: facts.traceID),
-            flow: facts.flow.name, flowVersion: facts.flow.version, conversationID: facts.flow.conversation)
+            flow: facts.flow.name, flowVersion: facts.flow.version, conversationID: facts.flow.conversation,
+            experiment: facts.experiment.name, variant: facts.experiment.variant)
         var withBodies = record
         if let messages = facts.bodies.messages {
             withBodies.captured = CapturedExchange(messages: messages, result: facts.bodies.result, events: facts.bodies.events ?? [])

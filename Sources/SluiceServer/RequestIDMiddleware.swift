@@ -10,6 +10,8 @@ import Synchronization
 extension HTTPField.Name {
     static let requestID = Self("x-request-id")!
     static let sluiceModel = Self("x-sluice-model")!
+    static let sluiceVariant = Self("x-sluice-variant")!
+    static let sluiceExperiment = Self("x-sluice-experiment")!
     static let sluiceCost = Self("x-sluice-cost-usd")!
     static let sluiceCache = Self("x-sluice-cache")!
     static let sluiceCacheSimilarity = Self("x-sluice-cache-similarity")!

@@ -9,6 +9,7 @@ import UnixSignals
 import SluiceCache
 import SluiceCore
 import SluiceConversations
+import SluiceEvaluation
 import SluiceFlows
 import SluiceObservability
 import SluiceGuardrails
@@ -59,6 +60,12 @@ public struct SluiceApplication: Sendable {
     let ingestion: VectorStoreIngestion
     /// Files, vector stores and chunks.
     public let retrieval: any RetrievalStore
+    /// Experiments: assignment, state shared by replicas, analysis.
+    public let experiments: Experiments
+    /// The judges and their live-sample queues.
+    public let judges: Judges
+    /// Feedback, judgements and experiments' state.
+    public let quality: any QualityStore
 
     /// Runs until a shutdown signal (or until the surrounding task is cancelled).
     public func run() async throws {
@@ -67,23 +74,24 @@ public struct SluiceApplication: Sendable {
 
     /// The service group `run()` runs; tests trigger its graceful shutdown directly.
     public func makeServiceGroup(signals: [UnixSignal] = [.sigterm, .sigint]) -> ServiceGroup {
+        typealias Entry = ServiceGroupConfiguration.ServiceConfiguration
+        // The span exporter stops after everything that makes spans (services stop in reverse order).
+        var services: [Entry] = storeServices.map { Entry(service: $0) }
+        if let tracingService { services.append(Entry(service: tracingService)) }
+        // Shut down in reverse order: HTTP first (drains requests), then providers, then the writer flushes,
+        // then the database closes.
+        services += [Entry(service: auditLog), Entry(service: providers)]
+        // After the providers (judges ask through them), so the queued judgements are done first.
+        for name in judges.queues.keys.sorted() { services.append(Entry(service: judges.queues[name]!)) }
+        services += [
+            Entry(service: experiments),
+            // After the providers (it embeds with them), so it stops before they do.
+            Entry(service: ingestion), Entry(service: prober), Entry(service: cache), Entry(service: retention), Entry(service: alerts),
+            Entry(service: flows), Entry(service: http),
+        ]
+        if let directory { services.append(Entry(service: directory)) }
         var configuration = ServiceGroupConfiguration(
-            // The span exporter stops after everything that makes spans (services stop in reverse order).
-            services: storeServices.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
-                + (tracingService.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []) + [
-                // Shut down in reverse order: HTTP first (drains requests), then providers, then the writer flushes,
-                // then the database closes.
-                .init(service: auditLog),
-                .init(service: providers),
-                // After the providers (it embeds with them), so it stops before they do.
-                .init(service: ingestion),
-                .init(service: prober),
-                .init(service: cache),
-                .init(service: retention),
-                .init(service: alerts),
-                .init(service: flows),
-                .init(service: http),
-            ] + (directory.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []),
+            services: services,
             gracefulShutdownSignals: signals,
             cancellationSignals: [],
             logger: logger)
@@ -170,6 +178,11 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
     let flows = try FlowCatalog(
         config: config, baseDirectory: config.directory, store: stores.flowVersions, refresh: .milliseconds(config.auth.refreshMs), logger: logger)
     try await flows.reload()
+    let experiments = Experiments(
+        configs: config.experiments, judges: Array(config.judges.keys), store: stores.quality, flowVersions: stores.flowVersions,
+        refresh: .milliseconds(config.auth.refreshMs), logger: logger)
+    try await experiments.reload()
+    let judges = try Judges(configs: config.judges, baseDirectory: config.directory, store: stores.quality, logger: logger)
     let board = DeploymentBoard(names: Array(catalog.chat.keys) + Array(catalog.embedding.keys), breaker: config.routing.breaker)
     let classifiers = try await ComplexityClassifiers.build(config: config, catalog: catalog, logger: logger)
     let routeTable = RouteTable(config: config, catalog: catalog, board: board, classifiers: classifiers)
@@ -192,7 +205,12 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         flowObjectives: config.flows.compactMapValues(\.slo))
 
     // The request pipeline, outermost first. A new capability is one stage and one line here.
-    let stages: [(String, any InferenceStage)] = [
+    var stages: [(String, any InferenceStage)] = []
+    // Before the flow: a variant decides the version and model it runs.
+    if !config.experiments.isEmpty { stages.append(("experiment", ExperimentStage(experiments: experiments))) }
+    // Outside the flow: the judge sees the run's input and its final answer.
+    if config.judges.values.contains(where: { $0.sampleRate > 0 && !$0.flows.isEmpty }) { stages.append(("judge", JudgeStage(judges: judges))) }
+    stages += [
         // First: a flow run becomes the chat request its definition says, which everything after checks, routes and accounts.
         (
             "flow",
@@ -224,6 +242,9 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         stages: [record] + stages.map { name, stage in tracing.map { TracedStage(name: name, inner: stage, tracer: $0.tracer) } ?? stage },
         // Each attempt waits for its deployment's queue slot (`max_concurrent`).
         terminal: invoker.handler)
+    judges.attach(
+        pipeline: pipeline,
+        principals: config.auth.enabled ? try await JudgeKeys(store: accessStore).ensure(config.judges) : [:])
 
     var routes: [String: [HTTPRequest.Method]] = [
         "/v1/chat/completions": [.post], "/v1/embeddings": [.post], "/v1/models": [.get], "/v1/flows/{name}/run": [.post], "/healthz": [.get, .head],
@@ -231,6 +252,7 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         "/readyz": [.get, .head],
     ]
     routes.merge(GuardrailRoutes.routes) { a, _ in a }
+    routes.merge(QualityRoutes.routes) { a, _ in a }
     routes.merge(FileRoutes.routes) { a, _ in a }
     routes.merge(VectorStoreRoutes.routes) { a, _ in a }
     if config.telemetry.metrics { routes.merge(MetricsRoutes.routes) { a, _ in a } }
@@ -239,6 +261,7 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         routes.merge(UsageRoutes.routes) { a, _ in a }
         routes.merge(FlowAdminRoutes.routes) { a, _ in a }
         routes.merge(AuditLogRoutes.routes) { a, _ in a }
+        routes.merge(QualityRoutes.adminRoutes) { a, _ in a }
         routes.merge(AlertRoutes.routes) { a, _ in a }
         routes.merge(DashboardRoutes.routes) { a, _ in a }
     }
@@ -264,15 +287,19 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
     HealthRoutes(store: store, providers: providers).register(on: router)
     if config.telemetry.metrics { MetricsRoutes(registry: MetricsBackend.registry, scrape: ScrapeTimeMetrics(writer: writer)).register(on: router) }
     GuardrailRoutes(policies: guardrails, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes)).register(on: router)
+    QualityRoutes(
+        store: stores.quality, log: store, flushAuditLog: { await writer.drain() }, experiments: experiments, judges: judges,
+        body: RequestBodyReader(maxBytes: config.server.maxBodyBytes)
+    ).register(on: router, admin: config.auth.enabled)
     if config.auth.enabled {
         AdminRoutes(directory: directory, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes), queues: queues).register(on: router)
         UsageRoutes(reporter: auditLogStore).register(on: router)
-        FlowAdminRoutes(catalog: flows, reporter: auditLogStore, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes)).register(on: router)
-        AuditLogRoutes(log: store).register(on: router)
+        FlowAdminRoutes(catalog: flows, reporter: FlowQualityReporter(base: auditLogStore, quality: stores.quality), body: RequestBodyReader(maxBytes: config.server.maxBodyBytes)).register(on: router)
+        AuditLogRoutes(log: store, quality: stores.quality).register(on: router)
         AlertRoutes(evaluator: alerts).register(on: router)
         try DashboardRoutes(
             directory: directory, log: store, access: accessStore, ledger: auditLogStore, board: board, alerts: alerts, flows: flows,
-            flowStats: auditLogStore
+            flowStats: FlowQualityReporter(base: auditLogStore, quality: stores.quality)
         ).register(on: router)
     }
 
@@ -288,5 +315,6 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         storeServices: stores.services, board: board,
         prober: DeploymentProber(board: board, catalog: catalog, interval: .milliseconds(config.routing.probeIntervalMs), logger: logger),
         cache: cache, retention: AuditLogRetention(store: store, config: config.store.auditLog, logger: logger, conversations: stores.conversations), alerts: alerts, flows: flows, conversations: stores.conversations,
-        tracingService: tracing?.service, ingestion: ingestion, retrieval: stores.retrieval)
+        tracingService: tracing?.service, ingestion: ingestion, retrieval: stores.retrieval, experiments: experiments, judges: judges,
+        quality: stores.quality)
 }

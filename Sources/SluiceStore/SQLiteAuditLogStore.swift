@@ -154,6 +154,9 @@ public final class SQLiteDatabase: Sendable {
             try db.execute(sql: "CREATE INDEX requests_conversation_time ON requests(conversation_id, time) WHERE conversation_id IS NOT NULL")
         }
         migrator.registerMigration("v11_retrieval") { db in try db.execute(sql: SQLiteRetrievalStore.migration) }
+        migrator.registerMigration("v12_quality") { db in
+            for statement in QualitySQL.migration { try db.execute(sql: statement) }
+        }
         return migrator
     }
 
@@ -232,8 +235,8 @@ public final class SQLiteAuditLogStore: AuditLogStore, SpendLedger, UsageReporte
                 sql: """
                     INSERT OR REPLACE INTO requests (id, time, endpoint, key_id, model_requested, deployment, status, error_code,
                         latency_ms, ttft_ms, tokens_in, tokens_out, cost_usd, cache_status, stream, attempts, team_id, details,
-                        request_body, response_body, flow, flow_version, conversation_id)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        request_body, response_body, flow, flow_version, conversation_id, experiment, variant)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
             // Bound and stepped through SQLite's C API: GRDB's `execute(arguments:)` boxes each of
             // the 20 values and nests a closure per value, which cost more than the insert itself.
@@ -263,6 +266,8 @@ public final class SQLiteAuditLogStore: AuditLogStore, SpendLedger, UsageReporte
                 row.text(r.flow)
                 row.int(r.flowVersion)
                 row.text(r.conversationID)
+                row.text(r.experiment)
+                row.text(r.variant)
                 try row.step(connection: db.sqliteConnection)
             }
         }
@@ -298,7 +303,8 @@ public final class SQLiteAuditLogStore: AuditLogStore, SpendLedger, UsageReporte
             ttftMs: row["ttft_ms"], tokensIn: row["tokens_in"], tokensOut: row["tokens_out"], costUSD: row["cost_usd"],
             cacheStatus: row["cache_status"], stream: row["stream"], attempts: row["attempts"], teamID: row["team_id"],
             details: AuditDetails(jsonText: row["details"]), requestBody: row["request_body"], responseBody: row["response_body"],
-            flow: row["flow"], flowVersion: row["flow_version"], conversationID: row["conversation_id"])
+            flow: row["flow"], flowVersion: row["flow_version"], conversationID: row["conversation_id"],
+            experiment: row["experiment"], variant: row["variant"])
     }
 
     public func purge(rowsBefore: Double?, bodiesBefore: Double?) async throws -> (rows: Int, bodies: Int) {

@@ -18,6 +18,8 @@ public struct Stores: Sendable {
     public let conversations: any ConversationStore
     /// Files, vector stores and their chunks.
     public let retrieval: any RetrievalStore
+    /// Feedback, judgements and experiments' state.
+    public let quality: any QualityStore
     /// What runs beside the server, in start order (PostgreSQL only: the pool, then the
     /// limiter's settlements, which stop first).
     public let services: [any Service]
@@ -39,7 +41,7 @@ public struct Stores: Sendable {
                 auditLog: PostgresAuditLogStore(database: db), access: PostgresAccessStore(database: db),
                 limiter: limiter, responseCache: PostgresResponseCacheStore(database: db), flowVersions: PostgresFlowVersionStore(database: db),
                 conversations: PostgresConversationStore(database: db), retrieval: PostgresRetrievalStore(database: db),
-                services: [db, limiter.settlements],
+                quality: PostgresQualityStore(database: db), services: [db, limiter.settlements],
                 sqlitePath: nil)
         }
         let path = config.sqlite ?? ":memory:"
@@ -53,7 +55,8 @@ public struct Stores: Sendable {
         return Stores(
             auditLog: log, access: SQLiteAccessStore(database: db), limiter: LocalUsageLimiter(ledger: log),
             responseCache: SQLiteResponseCacheStore(database: db), flowVersions: SQLiteFlowVersionStore(database: db),
-            conversations: SQLiteConversationStore(database: db), retrieval: SQLiteRetrievalStore(database: db), services: [],
+            conversations: SQLiteConversationStore(database: db), retrieval: SQLiteRetrievalStore(database: db),
+            quality: SQLiteQualityStore(database: db), services: [],
             sqlitePath: path == ":memory:" ? nil : path)
     }
 

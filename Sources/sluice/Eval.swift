@@ -8,7 +8,7 @@ import SluiceGuardrails
 /// labelled JSON Lines files, and the latency of a full input check (`make bench` runs it).
 struct Eval: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure Sluice's detectors on labelled data.", subcommands: [GuardrailsEval.self, RoutingEval.self, CacheEval.self, RetrievalEval.self, GroundingEval.self])
+        abstract: "Measure Sluice's detectors on labelled data.", subcommands: [EvalRun.self, GuardrailsEval.self, RoutingEval.self, CacheEval.self, RetrievalEval.self, GroundingEval.self])
 }
 
 struct GuardrailsEval: ParsableCommand {

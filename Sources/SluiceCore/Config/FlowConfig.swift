@@ -54,6 +54,10 @@ public struct FlowConfig: Sendable, Decodable, Hashable {
         public var successRate: Double?
         /// The most a run may cost on average, in USD.
         public var maxCostUSD: Double?
+        /// The least mean feedback score (0 to 1) of the flow's runs.
+        public var minFeedback: Double?
+        /// The least mean score per judge, on the judge's scale.
+        public var minJudge: [String: Double]?
 
         public init(p50Ms: Double? = nil, p95Ms: Double? = nil, p99Ms: Double? = nil, successRate: Double? = nil, maxCostUSD: Double? = nil) {
             self.p50Ms = p50Ms
@@ -69,6 +73,8 @@ public struct FlowConfig: Sendable, Decodable, Hashable {
             case p99Ms = "p99_ms"
             case successRate = "success_rate"
             case maxCostUSD = "max_cost_usd"
+            case minFeedback = "min_feedback"
+            case minJudge = "min_judge"
         }
     }
 
@@ -276,6 +282,7 @@ public struct FlowConfig: Sendable, Decodable, Hashable {
             for (key, value) in [("p50_ms", slo.p50Ms), ("p95_ms", slo.p95Ms), ("p99_ms", slo.p99Ms), ("max_cost_usd", slo.maxCostUSD)] {
                 if let value, !(value > 0) { out.append(ConfigError(path: "\(path).slo.\(key)", "must be more than 0")) }
             }
+            if let f = slo.minFeedback, !(f > 0 && f <= 1) { out.append(ConfigError(path: "\(path).slo.min_feedback", "must be in (0, 1]")) }
             if let rate = slo.successRate, !(rate > 0 && rate < 1) {
                 out.append(ConfigError(path: "\(path).slo.success_rate", "must be in (0, 1): 0.99 leaves 1% of runs as the error budget"))
             }

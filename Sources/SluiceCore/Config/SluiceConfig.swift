@@ -23,6 +23,10 @@ public struct SluiceConfig: Sendable, Decodable {
     public var flows: [String: FlowConfig] = [:]
     public var files: FilesConfig = .init()
     public var retrieval: RetrievalConfig = .init()
+    /// A/B experiments between flow versions and models.
+    public var experiments: [String: ExperimentConfig] = [:]
+    /// Models that score answers by a rubric (live samples, experiments, offline evaluation).
+    public var judges: [String: JudgeConfig] = [:]
     /// The directory of the file this was read from (relative `template:` files are found there).
     public var directory: String?
 
@@ -39,7 +43,7 @@ public struct SluiceConfig: Sendable, Decodable {
         self.queue = queue
     }
 
-    enum CodingKeys: String, CodingKey { case server, store, providers, models, logging, auth, queue, guardrails, aliases, routing, cache, alerts, telemetry, flows, files, retrieval }
+    enum CodingKeys: String, CodingKey { case server, store, providers, models, logging, auth, queue, guardrails, aliases, routing, cache, alerts, telemetry, flows, files, retrieval, experiments, judges }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -59,6 +63,8 @@ public struct SluiceConfig: Sendable, Decodable {
         self.flows = try c.decodeIfPresent([String: FlowConfig].self, forKey: .flows) ?? [:]
         self.files = try c.decodeIfPresent(FilesConfig.self, forKey: .files) ?? .init()
         self.retrieval = try c.decodeIfPresent(RetrievalConfig.self, forKey: .retrieval) ?? .init()
+        self.experiments = try c.decodeIfPresent([String: ExperimentConfig].self, forKey: .experiments) ?? [:]
+        self.judges = try c.decodeIfPresent([String: JudgeConfig].self, forKey: .judges) ?? [:]
     }
 
     /// Reads, substitutes, decodes and validates a YAML document.
@@ -190,6 +196,7 @@ public struct SluiceConfig: Sendable, Decodable {
             }
             errors += flow.problems(path: path, models: Set(chatModels.keys).union(aliases.keys), policies: policies)
         }
+        errors += evaluationProblems()
         if !errors.isEmpty { throw ConfigErrors(errors) }
     }
 }

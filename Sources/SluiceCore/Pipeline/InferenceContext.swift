@@ -135,6 +135,12 @@ public struct FlowFacts: Sendable {
     public var grounding: GroundingOutcome?
 }
 
+/// The experiment a request took part in, and its variant.
+public struct ExperimentFacts: Sendable {
+    public var name: String?
+    public var variant: String?
+}
+
 /// What the answer looked like as it left the pipeline.
 public struct AnswerFacts: Sendable {
     public var timeToFirstToken: Duration?
@@ -159,6 +165,8 @@ public struct CapturedBodies: Sendable {
 public final class RequestFacts: Sendable {
     public struct Parts: Sendable {
         public var flow = FlowFacts()
+        /// The experiment and variant the request was assigned (set by the experiment stage).
+        public var experiment = ExperimentFacts()
         public var route = RouteFacts()
         public var cache = CacheFacts()
         public var guardrails = GuardrailFacts()

@@ -74,6 +74,8 @@ public struct FlowRun: Sendable {
     /// The input as one text (the last user message of a `model: "flow:NAME"` request): bound to
     /// the input schema's one string property, or parsed as the JSON object, by the flow stage.
     public var text: String?
+    /// A model entry or alias to run on instead of the flow's (an experiment's variant, an evaluation).
+    public var model: String?
 
     public init(name: String, version: Int? = nil, input: JSONValue, text: String? = nil) {
         self.name = name

@@ -61,7 +61,8 @@ struct AuthMiddleware: RouterMiddleware {
                 // What a viewer may read: usage, the audit log, the alerts and the flows.
                 self = .admin(
                     readable: path.hasPrefix("/admin/usage") || path.hasPrefix("/admin/requests") || path.hasPrefix("/admin/alerts")
-                        || path.hasPrefix("/admin/flows"))
+                        || path.hasPrefix("/admin/flows") || path.hasPrefix("/admin/feedback") || path.hasPrefix("/admin/judgements")
+                        || path.hasPrefix("/admin/experiments"))
             } else {
                 return nil
             }

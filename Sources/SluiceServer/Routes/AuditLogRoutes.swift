@@ -11,9 +11,11 @@ import SluiceObservability
 /// events and timings) and `GET /admin/requests/export` (the same filters as streamed JSONL).
 struct AuditLogRoutes: Sendable {
     let log: any AuditLogStore
+    /// Feedback and judgements shown with one request.
+    var quality: (any QualityStore)?
 
     static let routes: [String: [HTTPRequest.Method]] = ["/admin/requests": [.get], "/admin/requests/export": [.get]]
-    static let filterNames: Set<String> = ["from", "to", "key", "team", "model", "status", "cache", "q", "flow", "flow_version", "conversation"]
+    static let filterNames: Set<String> = ["from", "to", "key", "team", "model", "status", "cache", "q", "flow", "flow_version", "conversation", "experiment", "variant"]
 
     func register(on router: Router<SluiceRequestContext>) {
         router.get("/admin/requests") { request, _ in try await page(request) }
@@ -48,7 +50,13 @@ struct AuditLogRoutes: Sendable {
         guard let row = try await log.record(id: id) else {
             throw SluiceError(.notFound, "No request with id '\(id)' in the audit log.", param: "id")
         }
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: try JSONCoding.encode(Self.json(row, details: true))))
+        var json = Self.json(row, details: true)
+        if let quality, case .object(var o) = json {
+            o["feedback"] = .array(try await quality.feedback(requestID: id).map(QualityRoutes.json))
+            o["judgements"] = .array(try await quality.judgements(requestID: id).map(QualityRoutes.json))
+            json = .object(o)
+        }
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: try JSONCoding.encode(json)))
     }
 
     func export(_ request: Request) throws -> Response {
@@ -100,6 +108,8 @@ struct AuditLogRoutes: Sendable {
         }
         search.flow = q.get("flow")
         search.conversationID = q.get("conversation")
+        search.experiment = q.get("experiment")
+        search.variant = q.get("variant")
         if let version = q.get("flow_version") {
             search.flowVersion = try integer(version, "flow_version", default: 1, range: 1...1_000_000)
         }
@@ -130,6 +140,7 @@ struct AuditLogRoutes: Sendable {
             "cost_usd": .double(r.costUSD), "cache": .string(r.cacheStatus), "stream": .bool(r.stream), "attempts": .int(r.attempts),
             "flow": r.flow.map(JSONValue.string) ?? .null, "flow_version": r.flowVersion.map(JSONValue.int) ?? .null,
             "conversation_id": r.conversationID.map(JSONValue.string) ?? .null,
+            "experiment": r.experiment.map(JSONValue.string) ?? .null, "variant": r.variant.map(JSONValue.string) ?? .null,
         ]
         if details {
             o["details"] = (try? JSONCoding.decode(JSONValue.self, from: ByteBuffer(string: r.details.jsonText))) ?? .object([:])

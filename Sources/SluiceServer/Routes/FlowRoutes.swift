@@ -13,9 +13,11 @@ struct FlowRunRequest: Decodable, Sendable {
     var user: String?
     var stream: Bool?
     var conversationID: String?
+    /// A model entry or alias to run on instead of the flow's (the key's allow-list applies).
+    var model: String?
 
     enum CodingKeys: String, CodingKey {
-        case input, version, user, stream
+        case input, version, user, stream, model
         case conversationID = "conversation_id"
     }
 }
@@ -78,6 +80,9 @@ extension OpenAIRoutes {
             if let version = run.version, version < 1 {
                 throw SluiceError(.invalidValue, "version must be 1 or more, got \(version).", param: "version")
             }
+            if let model = run.model, model.isEmpty || model.hasPrefix("flow:") {
+                throw SluiceError(.invalidValue, "model must name a model entry or alias.", param: "model")
+            }
             guard let input = run.input else { throw SluiceError(.missingParameter, "A flow run needs an input object.", param: "input") }
             guard case .object = input else {
                 throw SluiceError(.invalidType, "input must be a JSON object, got \(input.typeName).", param: "input")
@@ -90,7 +95,9 @@ extension OpenAIRoutes {
         base.user = run.user
         base.stream = run.stream == true ? true : nil
         var inferenceRequest = InferenceRequest(chat: base)
-        inferenceRequest.flow = FlowRun(name: name, version: run.version, input: run.input ?? .object([:]))
+        var flowRun = FlowRun(name: name, version: run.version, input: run.input ?? .object([:]))
+        flowRun.model = run.model
+        inferenceRequest.flow = flowRun
         inferenceRequest.conversation = run.conversationID
         let deadline = NIODeadline.now() + requestTimeout
         let timeout = requestTimeout

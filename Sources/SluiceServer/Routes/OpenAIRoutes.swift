@@ -138,6 +138,10 @@ struct OpenAIRoutes: Sendable {
         let facts = inference.facts.snapshot
         var headers: HTTPFields = [:]
         if let deployment = facts.route.deployment { headers[.sluiceModel] = deployment }
+        if let variant = facts.experiment.variant, let name = facts.experiment.name {
+            headers[.sluiceVariant] = variant
+            headers[.sluiceExperiment] = name
+        }
         headers[.sluiceCache] = facts.cache.status == .none ? "off" : facts.cache.status.rawValue
         if let similarity = facts.cache.similarity { headers[.sluiceCacheSimilarity] = String((similarity * 10_000).rounded() / 10_000) }
         // A cache hit made no upstream call.

@@ -12,7 +12,7 @@ public final class PostgresAuditLogStore: AuditLogStore, SpendLedger, UsageRepor
     public init(database: PostgresDatabase) { self.db = database }
 
     private static let columns =
-        "id, time, endpoint, key_id, team_id, model_requested, deployment, status, error_code, latency_ms, ttft_ms, tokens_in, tokens_out, cost_usd, cache_status, stream, attempts, details, request_body, response_body, flow, flow_version, conversation_id"
+        "id, time, endpoint, key_id, team_id, model_requested, deployment, status, error_code, latency_ms, ttft_ms, tokens_in, tokens_out, cost_usd, cache_status, stream, attempts, details, request_body, response_body, flow, flow_version, conversation_id, experiment, variant"
 
     public func append(_ records: [AuditRecord]) async throws {
         guard !records.isEmpty else { return }
@@ -23,10 +23,10 @@ public final class PostgresAuditLogStore: AuditLogStore, SpendLedger, UsageRepor
                 let chunk = records[start..<min(start + 500, records.count)]
                 start += chunk.count
                 var sql = "INSERT INTO requests (\(Self.columns)) VALUES "
-                var binds = PostgresBindings(capacity: chunk.count * 23)
+                var binds = PostgresBindings(capacity: chunk.count * 25)
                 for (i, r) in chunk.enumerated() {
                     if i > 0 { sql += "," }
-                    sql += "(" + (1...23).map { "$\(i * 23 + $0)" }.joined(separator: ",") + ")"
+                    sql += "(" + (1...25).map { "$\(i * 25 + $0)" }.joined(separator: ",") + ")"
                     binds.append(r.id)
                     binds.append(r.time)
                     binds.append(r.endpoint)
@@ -50,6 +50,8 @@ public final class PostgresAuditLogStore: AuditLogStore, SpendLedger, UsageRepor
                     binds.append(r.flow)
                     binds.append(r.flowVersion)
                     binds.append(r.conversationID)
+                    binds.append(r.experiment)
+                    binds.append(r.variant)
                 }
                 // A client may reuse an x-request-id: the newest row wins rather than the batch failing.
                 sql += " ON CONFLICT (id) DO UPDATE SET " + Self.columns.split(separator: ",").dropFirst().map {
@@ -63,7 +65,7 @@ public final class PostgresAuditLogStore: AuditLogStore, SpendLedger, UsageRepor
 
     private typealias Row = (
         String, Double, String, String, String, String, String?, Int, String?, Double, Double?, Int, Int, Double, String, Bool, Int, String, String?,
-        String?, String?, Int?, String?
+        String?, String?, Int?, String?, String?, String?
     )
 
     /// Counts, cost and the percentiles (`percentile_disc`, nearest rank) in the database.
@@ -146,7 +148,7 @@ public final class PostgresAuditLogStore: AuditLogStore, SpendLedger, UsageRepor
                     id: r.0, time: r.1, endpoint: r.2, keyID: r.3, modelRequested: r.5, deployment: r.6, status: r.7, errorCode: r.8,
                     latencyMs: r.9, ttftMs: r.10, tokensIn: r.11, tokensOut: r.12, costUSD: r.13, cacheStatus: r.14, stream: r.15,
                     attempts: r.16, teamID: r.4, details: AuditDetails(jsonText: r.17), requestBody: r.18, responseBody: r.19,
-                    flow: r.20, flowVersion: r.21, conversationID: r.22))
+                    flow: r.20, flowVersion: r.21, conversationID: r.22, experiment: r.23, variant: r.24))
         }
         return out
     }

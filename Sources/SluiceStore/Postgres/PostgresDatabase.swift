@@ -246,5 +246,6 @@ public final class PostgresDatabase: Service, Sendable {
             ]
         ),
         ("v10_retrieval", PostgresRetrievalStore.migration),
+        ("v11_quality", QualitySQL.migration),
     ]
 }
