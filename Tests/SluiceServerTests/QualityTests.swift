@@ -1,0 +1,256 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import NIOHTTP1
+import SluiceCore
+import SluiceTesting
+import Testing
+@testable import SluiceServer
+
+/// Feedback, experiments and judges through the HTTP API.
+@Suite struct QualityTests {
+    static let adminKey = AccessTests.adminKey
+
+    @Test func feedbackBelongsToTheTeamThatAskedAndOnePerUser() async throws {
+        let app = try await TestApp.build(yaml: AccessTests.yaml, adminKey: Self.adminKey)
+        try await app.http.test(.router) { client in
+            for team in ["red", "blue"] {
+                try await client.execute(uri: "/admin/teams", method: .post, headers: AccessTests.headers(Self.adminKey), body: ByteBuffer(string: #"{"name":"\#(team)"}"#)) {
+                    #expect($0.status == .created)
+                }
+            }
+            let (_, red) = try await AccessTests.createKey(client, #"{"name":"r","team":"red"}"#)
+            let (_, blue) = try await AccessTests.createKey(client, #"{"name":"b","team":"blue"}"#)
+            let id = try await client.execute(uri: "/v1/chat/completions", method: .post, headers: AccessTests.headers(red), body: chatBody()) { response in
+                #expect(response.status == .ok)
+                return try #require(response.headers[.init("x-request-id")!])
+            }
+            func feedback(_ key: String, _ body: String) async throws -> (HTTPResponse.Status, JSONValue?) {
+                try await client.execute(uri: "/v1/feedback", method: .post, headers: AccessTests.headers(key), body: ByteBuffer(string: body)) {
+                    ($0.status, $0.body.json)
+                }
+            }
+            // Another team's request is not found; so is one that does not exist.
+            #expect(try await feedback(blue, #"{"request_id":"\#(id)","score":"up"}"#).0 == .notFound)
+            #expect(try await feedback(red, #"{"request_id":"nope","score":"up"}"#).0 == .notFound)
+            let (status, first) = try await feedback(red, #"{"request_id":"\#(id)","score":"up","label":"helpful","user":"ann"}"#)
+            #expect(status == .ok)
+            #expect(first?["score"]?.doubleValue == 1 && first?["model"]?.stringValue == "sim-small")
+            // A later verdict by the same user replaces the first; another user's is kept beside it.
+            #expect(try await feedback(red, #"{"request_id":"\#(id)","score":"down","user":"ann","comment":"wrong team"}"#).0 == .ok)
+            #expect(try await feedback(red, #"{"request_id":"\#(id)","score":0.75,"user":"bob"}"#).0 == .ok)
+            for (body, param) in [
+                (#"{"request_id":"\#(id)","score":1.5}"#, "score"), (#"{"request_id":"\#(id)","score":"sideways"}"#, "score"),
+                (#"{"score":1}"#, "request_id"), (#"{"request_id":"\#(id)"}"#, "score"), (#"{"request_id":"\#(id)","score":1,"stars":5}"#, "stars"),
+                (#"{"request_id":"\#(id)","score":1,"comment":7}"#, "comment"),
+            ] {
+                let (s, error) = try await feedback(red, body)
+                #expect(s == .badRequest, "\(body)")
+                #expect(error?["error"]?["param"]?.stringValue == param, "\(body)")
+            }
+            #expect(try await feedback(red, "{not json").0 == .badRequest)
+            try await client.execute(uri: "/admin/feedback?model=sim-small", method: .get, headers: AccessTests.headers(Self.adminKey)) { response in
+                let rows = response.body.json?["data"]?.arrayValue ?? []
+                #expect(rows.count == 2)
+                #expect(rows.contains { $0["user"]?.stringValue == "ann" && $0["score"]?.doubleValue == 0 && $0["comment"]?.stringValue == "wrong team" })
+            }
+            try await client.execute(uri: "/admin/feedback/summary?group_by=model", method: .get, headers: AccessTests.headers(Self.adminKey)) { response in
+                let row = response.body.json?["data"]?.arrayValue?.first
+                #expect(row?["group"]?.stringValue == "sim-small" && row?["requests"] == .int(1))
+                #expect(row?["feedback"]?["n"] == .int(2) && row?["feedback"]?["mean"]?.doubleValue == 0.375)
+            }
+            try await client.execute(uri: "/admin/feedback?colour=red", method: .get, headers: AccessTests.headers(Self.adminKey)) {
+                #expect($0.status == .badRequest)
+            }
+            try await client.execute(uri: "/admin/requests/\(id)", method: .get, headers: AccessTests.headers(Self.adminKey)) { response in
+                #expect(response.body.json?["feedback"]?.arrayValue?.count == 2)
+            }
+            // Viewers read feedback; apps do not.
+            try await client.execute(uri: "/admin/feedback", method: .get, headers: AccessTests.headers(red)) { #expect($0.status == .forbidden) }
+        }
+    }
+
+    static func call(_ client: HTTPClient, _ base: String, _ method: HTTPMethod, _ path: String, _ body: String? = nil) async throws
+        -> (status: UInt, headers: HTTPHeaders, json: JSONValue?)
+    {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = method
+        request.headers.add(name: "authorization", value: "Bearer \(adminKey)")
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        let response = try await client.execute(request, timeout: .seconds(30))
+        let bytes = try await response.body.collect(upTo: 1 << 22)
+        return (response.status.code, response.headers, bytes.json)
+    }
+
+    static func experimentYAML(_ sqlite: String, stopping: String = "fixed") -> String {
+        AccessTests.yaml.replacingOccurrences(of: #"store: { sqlite: ":memory:" }"#, with: "store: { sqlite: \"\(sqlite)\" }")
+            .replacingOccurrences(of: "auth: { enabled: true, default_max_tokens: 64 }", with: "auth: { enabled: true, default_max_tokens: 64, refresh_ms: 100 }")
+            + """
+
+            flows:
+              triage:
+                model: sim-small
+                messages: [{ role: user, content: "Route: {{text}}" }]
+                input: { type: object, required: [text], properties: { text: { type: string } } }
+            experiments:
+              triage-v2:
+                flow: triage
+                variants: { control: { version: 1 }, treatment: { version: 2 } }
+                split: { control: 50, treatment: 50 }
+                sticky: user
+                primary: feedback
+                stopping: \(stopping)
+                min_samples: 8
+                auto_promote: true
+            """
+    }
+
+    /// Two replicas on one database: a user gets the same variant on both, the variant's version
+    /// runs, pausing on one reaches the other, and the analysis promotes a clear winner.
+    @Test func experimentsAreStickyAcrossReplicasAndPromoteTheirWinner() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-exp-\(UUID().uuidString).sqlite").path
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        // The first replica makes the database (and version 2) before the second opens it.
+        try await TestApp.live(yaml: Self.experimentYAML(path), adminKey: Self.adminKey) { a, _, _ in
+            try await withHTTPClient { client in
+                let pushed = try await Self.call(
+                    client, a, .POST, "/admin/flows/triage/versions", #"{"model":"sim-small","messages":[{"role":"user","content":"Route v2: {{text}}"}]}"#)
+                #expect(pushed.status == 201)
+            }
+            try await TestApp.live(yaml: Self.experimentYAML(path), adminKey: Self.adminKey) { b, _, _ in
+                try await withHTTPClient { client in
+                    var assigned: [String: String] = [:]
+                    var ids: [(String, String)] = []
+                    for i in 0..<40 {
+                        for base in [a, b] {
+                            let r = try await Self.call(client, base, .POST, "/v1/flows/triage/run", #"{"input":{"text":"t\#(i)"},"user":"user-\#(i)"}"#)
+                            #expect(r.status == 200)
+                            let variant = try #require(r.headers.first(name: "x-sluice-variant"))
+                            #expect(r.headers.first(name: "x-sluice-experiment") == "triage-v2")
+                            if let earlier = assigned[String(i)] { #expect(earlier == variant, "user-\(i) moved between replicas") }
+                            assigned[String(i)] = variant
+                            #expect(r.json?["version"] == .int(variant == "control" ? 1 : 2), "the variant's version ran")
+                            ids.append((try #require(r.json?["id"]?.stringValue), variant))
+                        }
+                    }
+                    let counts = Dictionary(grouping: assigned.values, by: { $0 }).mapValues(\.count)
+                    #expect((counts["control"] ?? 0) >= 8 && (counts["treatment"] ?? 0) >= 8, "\(counts)")
+                    // A run that names its version is outside the experiment.
+                    let pinned = try await Self.call(client, a, .POST, "/v1/flows/triage/run", #"{"input":{"text":"x"},"user":"user-1","version":1}"#)
+                    #expect(pinned.headers.first(name: "x-sluice-variant") == nil)
+
+                    // Paused on one replica, the other stops assigning within its refresh.
+                    #expect(try await Self.call(client, a, .POST, "/admin/experiments/triage-v2/pause").json?["status"]?.stringValue == "paused")
+                    var stillAssigned = true
+                    for _ in 0..<50 where stillAssigned {
+                        try await Task.sleep(for: .milliseconds(50))
+                        let r = try await Self.call(client, b, .POST, "/v1/flows/triage/run", #"{"input":{"text":"p"},"user":"user-3"}"#)
+                        stillAssigned = r.headers.first(name: "x-sluice-variant") != nil
+                    }
+                    #expect(!stillAssigned)
+                    #expect(try await Self.call(client, b, .GET, "/admin/experiments/triage-v2").json?["decision"]?.stringValue == "continue")
+                    #expect(try await Self.call(client, b, .POST, "/admin/experiments/triage-v2/start").json?["status"]?.stringValue == "running")
+
+                    // Users like the treatment: every answer of it up, every control answer down.
+                    for (id, variant) in ids {
+                        let f = try await Self.call(client, b, .POST, "/v1/feedback", #"{"request_id":"\#(id)","score":"\#(variant == "treatment" ? "up" : "down")"}"#)
+                        #expect(f.status == 200)
+                    }
+                    let analysis = try #require(try await Self.call(client, a, .GET, "/admin/experiments/triage-v2").json)
+                    #expect(analysis["decision"]?.stringValue == "winner:treatment", "\(analysis)")
+                    #expect(analysis["promoted"]?.stringValue == "treatment" && analysis["status"]?.stringValue == "stopped")
+                    let variants = analysis["variants"]?.arrayValue ?? []
+                    #expect(variants.first?["name"]?.stringValue == "control" && variants.first?["metrics"]?["feedback"]?["mean"]?.doubleValue == 0)
+                    let comparison = analysis["comparisons"]?.arrayValue?.first { $0["metric"]?.stringValue == "feedback" }
+                    #expect(comparison?["test"]?.stringValue == "two_proportion_z" && comparison?["significant"] == .bool(true))
+                    #expect(analysis["comparisons"]?.arrayValue?.contains { $0["metric"]?.stringValue == "latency_ms" && $0["test"]?.stringValue == "welch_t" } == true)
+                    // The winner's version is now the flow's active one, on both replicas.
+                    var active = 0
+                    for _ in 0..<50 where active != 2 {
+                        active = (try await Self.call(client, b, .POST, "/v1/flows/triage/run", #"{"input":{"text":"z"},"user":"someone"}"#).json?["version"])?.intValue ?? 0
+                        if active != 2 { try await Task.sleep(for: .milliseconds(50)) }
+                    }
+                    #expect(active == 2)
+                    #expect(try await Self.call(client, a, .GET, "/admin/experiments/nope").status == 404)
+                    #expect(try await Self.call(client, a, .GET, "/admin/requests?experiment=triage-v2&variant=treatment&limit=1000").json?["data"]?.arrayValue?.count
+                        == ids.filter { $0.1 == "treatment" }.count)
+                }
+            }
+        }
+    }
+
+    static func judgeYAML(_ rubric: String) -> String {
+        AccessTests.yaml.replacingOccurrences(
+            of: "  sim: { kind: simulated,",
+            with: #"  judge-sim: { kind: simulated, reply: "{\"score\": 4, \"reason\": \"clear\", \"winner\": 1}" }"# + "\n  sim: { kind: simulated,")
+            .replacingOccurrences(
+                of: "models:\n",
+                with: "models:\n  - { name: sim-judge, provider: judge-sim, upstream_model: judge, price: { input_per_mtok: 3.0, output_per_mtok: 15.0 } }\n")
+            + """
+
+            flows:
+              triage:
+                model: sim-small
+                messages: [{ role: user, content: "Route: {{text}}" }]
+                input: { type: object, required: [text], properties: { text: { type: string } } }
+                slo: { min_judge: { helpful: 3.5 } }
+            judges:
+              helpful:
+                model: sim-judge
+                rubric: \(rubric)
+                scale: { min: 1, max: 5 }
+                sample_rate: 0.1
+                flows: [triage]
+                budget_usd_day: 5
+            """
+    }
+
+    /// A tenth of 1,000 live runs are judged, off the request path, by the judge's own key; the
+    /// scores feed the flow's SLO; pairwise comparison notices a verdict that follows the order.
+    @Test func judgesSampleLiveRunsAtTheirRate() async throws {
+        let rubric = FileManager.default.temporaryDirectory.appendingPathComponent("rubric-\(UUID().uuidString).mustache").path
+        try "Is this answer helpful?\nQuestion: {{input}}\nAnswer: {{output}}\n{{#reference}}Reference: {{reference}}{{/reference}}".write(
+            toFile: rubric, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: rubric) }
+        try await TestApp.live(yaml: Self.judgeYAML(rubric), adminKey: Self.adminKey) { base, app, _ in
+            try await withHTTPClient(configuration: AccessTests.pooled(16)) { client in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for worker in 0..<16 {
+                        group.addTask {
+                            for i in stride(from: worker, to: 1000, by: 16) {
+                                let r = try await Self.call(client, base, .POST, "/v1/flows/triage/run", #"{"input":{"text":"ticket \#(i)"}}"#)
+                                #expect(r.status == 200)
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                let queue = try #require(app.judges.queues["helpful"])
+                for _ in 0..<200 where queue.backlog > 0 { try await Task.sleep(for: .milliseconds(25)) }
+                let judged = try #require(try await Self.call(client, base, .GET, "/admin/judgements?judge=helpful&limit=1000").json?["data"]?.arrayValue)
+                // Binomial(1000, 0.1): the standard deviation is 9.5.
+                #expect((65...135).contains(judged.count), "\(judged.count) judged")
+                #expect(judged.allSatisfy { $0["score"]?.doubleValue == 4 && $0["reason"]?.stringValue == "clear" && $0["flow"]?.stringValue == "triage" })
+                #expect(judged.allSatisfy { ($0["cost_usd"]?.doubleValue ?? 0) > 0 && $0["judge_model"]?.stringValue == "sim-judge" })
+                #expect(queue.dropped == 0)
+                let slo = try #require(try await Self.call(client, base, .GET, "/admin/flows/triage/slo").json)
+                let objective = slo["windows"]?.arrayValue?.first?["objectives"]?.arrayValue?.first { $0["name"]?.stringValue == "min_judge:helpful" }
+                #expect(objective?["actual"]?.doubleValue == 4 && objective?["met"] == .bool(true), "\(slo)")
+                // The judge's calls are its own key's, in the audit log.
+                try await app.auditLog.drain()
+                let calls = try #require(try await Self.call(client, base, .GET, "/admin/requests?key=key_judge_helpful&limit=1000").json?["data"]?.arrayValue)
+                #expect(calls.count == judged.count && calls.allSatisfy { $0["endpoint"]?.stringValue == "judge" })
+
+                let score = try await Self.call(client, base, .POST, "/v1/judges/helpful/score", #"{"input":"2+2?","output":"4","reference":"4"}"#)
+                #expect(score.status == 200 && score.json?["score"]?.doubleValue == 4)
+                let compare = try await Self.call(client, base, .POST, "/v1/judges/helpful/compare", #"{"input":"2+2?","output_a":"4","output_b":"five"}"#)
+                // This judge always picks the first answer it is shown: the verdict flips with the order.
+                #expect(compare.json?["winner"]?.stringValue == "inconsistent" && compare.json?["verdicts"] == .array(["a", "b"]))
+                #expect(try await Self.call(client, base, .POST, "/v1/judges/nobody/score", #"{"input":"a","output":"b"}"#).status == 404)
+                #expect(try await Self.call(client, base, .POST, "/v1/judges/helpful/score", #"{"input":"a"}"#).status == 400)
+            }
+        }
+    }
+}
