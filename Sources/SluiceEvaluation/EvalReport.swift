@@ -145,7 +145,7 @@ public struct EvalReport: Sendable {
     public var dataset: String
     public var variants: [String]
     public var scorers: [String]
-    /// The scorer quality is judged by (the first quality scorer).
+    /// The scorer quality is judged by (given, else the first quality scorer).
     public var quality: String?
     public var results: [EvalCaseResult]
     public var summaries: [Summary]
@@ -158,13 +158,14 @@ public struct EvalReport: Sendable {
     /// (relative) of the best and whose p95 meets `maxP95Ms`.
     public init(
         flow: String, dataset: String, variants: [String], scorers: [Scorer], results: [EvalCaseResult], margin: Double, maxP95Ms: Double?, gates: [Gate],
-        startedAt: Double, finishedAt: Double
+        startedAt: Double, finishedAt: Double, quality: String? = nil
     ) {
         self.flow = flow
         self.dataset = dataset
         self.variants = variants
         self.scorers = scorers.map(\.name)
-        self.quality = scorers.first(where: \.isQuality)?.name
+        let quality = quality ?? scorers.first(where: \.isQuality)?.name
+        self.quality = quality
         self.results = results
         self.startedAt = startedAt
         self.finishedAt = finishedAt
@@ -184,7 +185,7 @@ public struct EvalReport: Sendable {
                 p95Ms: FlowStats.percentile(latencies, 0.95))
         }
         self.summaries = summaries
-        recommendation = Self.recommend(summaries, quality: scorers.first(where: \.isQuality)?.name, margin: margin, maxP95Ms: maxP95Ms)
+        recommendation = Self.recommend(summaries, quality: quality, margin: margin, maxP95Ms: maxP95Ms)
         self.gates = gates.map { g in (g, summaries.filter { !g.passes($0) }.map(\.variant)) }
     }
 

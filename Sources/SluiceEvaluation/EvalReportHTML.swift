@@ -98,7 +98,9 @@ extension EvalReport {
         let ys = points.map(\.2)
         let xMax = max(xs.max() ?? 0, 1e-9) * 1.1
         let yLo = min(ys.min() ?? 0, 0)
-        let yHi = max(ys.max() ?? 1, yLo + 1e-9) * 1.05
+        let top0 = (ys.max() ?? 1) * 1.05
+        // A flat or empty range still gets a readable axis.
+        let yHi = top0 - yLo < 1e-6 ? yLo + 1 : top0
         func x(_ v: Double) -> Double { left + v / xMax * (width - left - right) }
         func y(_ v: Double) -> Double { height - bottom - (v - yLo) / (yHi - yLo) * (height - bottom - top) }
         var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" aria-label=\"\(esc(quality)) against cost per case\">"
@@ -113,10 +115,15 @@ extension EvalReport {
         s += "<text x=\"\((left + width - right) / 2)\" y=\"\(height - 6)\" font-size=\"12\" text-anchor=\"middle\">cost per case (USD)</text>"
         s += "<text x=\"14\" y=\"\((top + height - bottom) / 2)\" font-size=\"12\" text-anchor=\"middle\" transform=\"rotate(-90 14 \((top + height - bottom) / 2))\">\(esc(quality))</text>"
         let colors = ["#2563eb", "#db2777", "#16a34a", "#ea580c", "#7c3aed", "#0891b2"]
+        var labels: [(Double, Double)] = []
         for (i, p) in points.enumerated() {
             let c = colors[i % colors.count]
             s += "<circle cx=\"\(x(p.1))\" cy=\"\(y(p.2))\" r=\"6\" fill=\"\(c)\"><title>\(esc(p.0)): \(Self.num(p.2)) at $\(String(format: "%.6f", p.1))</title></circle>"
-            s += "<text x=\"\(x(p.1) + 9)\" y=\"\(y(p.2) + 4)\" font-size=\"12\" fill=\"\(c)\">\(esc(p.0))</text>"
+            // Labels of points that nearly coincide are stacked rather than drawn over each other.
+            var ly = y(p.2) + 4
+            while labels.contains(where: { abs($0.0 - x(p.1)) < 80 && abs($0.1 - ly) < 13 }) { ly += 14 }
+            labels.append((x(p.1), ly))
+            s += "<text x=\"\(x(p.1) + 9)\" y=\"\(ly)\" font-size=\"12\" fill=\"\(c)\">\(esc(p.0))</text>"
         }
         return s + "</svg>\n"
     }

@@ -31,6 +31,9 @@ struct EvalRun: AsyncParsableCommand {
     @Option(help: "Scorers, comma-separated: exact, contains:TEXT, not_contains:TEXT, regex:PATTERN, json_schema, similarity:MODEL, length, latency, cost, judge:NAME.")
     var scorers: String = "exact"
 
+    @Option(help: "The scorer quality is judged by for the recommendation (default: the first of --scorers that measures quality).")
+    var quality: String?
+
     @Option(help: "Cases run at once.")
     var concurrency: Int = 4
 
@@ -66,6 +69,9 @@ struct EvalRun: AsyncParsableCommand {
 
     func run() async throws {
         let scorerList = try scorers.split(separator: ",").map { try Scorer(parsing: String($0).trimmingCharacters(in: .whitespaces)) }
+        if let quality, !scorerList.contains(where: { $0.name == quality }) {
+            throw ValidationError("--quality \(quality) is not one of --scorers (\(scorerList.map(\.name).joined(separator: ", "))).")
+        }
         let gates = try gate.map(EvalReport.Gate.init(parsing:))
         let versionList: [Int?] = try versions.map {
             try $0.split(separator: ",").map { text -> Int? in
@@ -133,7 +139,7 @@ struct EvalRun: AsyncParsableCommand {
         all.sort { ($0.caseID, $0.variant) < ($1.caseID, $1.variant) }
         let report = EvalReport(
             flow: flow, dataset: dataset, variants: variants.map(\.name), scorers: scorerList, results: all, margin: margin, maxP95Ms: p95, gates: gates,
-            startedAt: started, finishedAt: Date().timeIntervalSince1970)
+            startedAt: started, finishedAt: Date().timeIntervalSince1970, quality: quality)
         var json = ByteBuffer()
         try JSONWriter.write(report.json, to: &json)
         let jsonPath = (out as NSString).appendingPathComponent("report.json")
@@ -352,8 +358,8 @@ struct Caller: Sendable {
                         continue
                     }
                     if case .double(let d)? = o["score"] { result.scores[scorer.name] = d } else if case .int(let i)? = o["score"] { result.scores[scorer.name] = Double(i) }
+                    // The judge's cost is the evaluation's, not the variant's: it is not added to the case.
                     result.notes[scorer.name] = o["reason"]?.stringValue
-                    if case .double(let d)? = o["cost_usd"] { result.costUSD += d }
                 default: continue
                 }
             } catch {
