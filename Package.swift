@@ -235,6 +235,7 @@ let package = Package(
             name: "SluiceServerTests",
             dependencies: [
                 "SluiceServer",
+                "SluiceEvaluation",
                 "SluiceObservability",
                 "SluiceTesting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -234,6 +234,53 @@ public protocol QualityStore: Sendable {
     func groupMetrics(_ filter: QualityFilter, by: QualityGrouping) async throws -> [String: GroupMetrics]
     func experimentState(_ name: String) async throws -> ExperimentState?
     func putExperimentState(_ state: ExperimentState) async throws
+    /// Offline evaluations run by the server (`POST /admin/evals`), and each one's finished cases.
+    func putEvalRun(_ run: EvalRunRecord) async throws
+    func evalRun(id: String) async throws -> EvalRunRecord?
+    /// Newest first.
+    func evalRuns(limit: Int) async throws -> [EvalRunRecord]
+    /// Keeps one finished case (its key is the case and variant); a repeated key replaces it.
+    func putEvalResult(runID: String, key: String, json: String) async throws
+    func evalResults(runID: String) async throws -> [String]
+}
+
+/// An offline evaluation the server runs: what was asked (`spec`, JSON), how far it is, and its
+/// report once done.
+public struct EvalRunRecord: Sendable, Hashable {
+    public enum Status: String, Sendable, Hashable, CaseIterable {
+        case queued, running, completed, failed, cancelled
+
+        public var isFinal: Bool { self == .completed || self == .failed || self == .cancelled }
+    }
+
+    public var id: String
+    public var status: Status
+    public var createdAt: Double
+    public var updatedAt: Double
+    /// The request, as JSON.
+    public var spec: String
+    public var total: Int
+    public var done: Int
+    public var errors: Int
+    /// The report's JSON (without the per-case results), once completed.
+    public var report: String?
+    public var error: String?
+
+    public init(
+        id: String, status: Status, createdAt: Double, updatedAt: Double, spec: String, total: Int, done: Int = 0, errors: Int = 0, report: String? = nil,
+        error: String? = nil
+    ) {
+        self.id = id
+        self.status = status
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.spec = spec
+        self.total = total
+        self.done = done
+        self.errors = errors
+        self.report = report
+        self.error = error
+    }
 }
 
 /// How quality aggregates are grouped.

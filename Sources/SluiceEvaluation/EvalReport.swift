@@ -34,6 +34,8 @@ public struct EvalCaseResult: Sendable, Hashable {
     public var scores: [String: Double]
     /// A judge's reason per scorer.
     public var notes: [String: String]
+    /// A judge's scores when it was asked more than once (`--judge-runs`).
+    public var repeats: [String: [Double]] = [:]
 
     public init(
         caseID: String, variant: String, input: String, reference: String?, output: String, error: String?, latencyMs: Double, costUSD: Double,
@@ -57,6 +59,7 @@ public struct EvalCaseResult: Sendable, Hashable {
             "case": .string(caseID), "variant": .string(variant), "input": .string(input), "reference": reference.map(JSONValue.string) ?? .null,
             "output": .string(output), "error": error.map(JSONValue.string) ?? .null, "latency_ms": .double(latencyMs), "cost_usd": .double(costUSD),
             "scores": .object(scores.mapValues(JSONValue.double)), "notes": .object(notes.mapValues(JSONValue.string)),
+            "repeats": .object(repeats.mapValues { .array($0.map(JSONValue.double)) }),
         ])
     }
 
@@ -77,6 +80,7 @@ public struct EvalCaseResult: Sendable, Hashable {
             caseID: id, variant: variant, input: o["input"]?.stringValue ?? "", reference: o["reference"]?.stringValue,
             output: o["output"]?.stringValue ?? "", error: o["error"]?.stringValue, latencyMs: number(o["latency_ms"]) ?? 0,
             costUSD: number(o["cost_usd"]) ?? 0, scores: scores, notes: notes)
+        if case .object(let r)? = o["repeats"] { for (k, v) in r { repeats[k] = (v.arrayValue ?? []).compactMap(number) } }
     }
 }
 
@@ -136,6 +140,18 @@ public struct EvalReport: Sendable {
         public var text: String { "\(scorer)\(op)\(value)" }
     }
 
+    /// How a judge asked several times about the same answer agreed with itself.
+    public struct Agreement: Sendable, Hashable {
+        public var scorer: String
+        public var runs: Int
+        /// Answers judged several times.
+        public var answers: Int
+        /// The share of them on which every run gave the same score.
+        public var agreement: Double
+        /// The mean of (highest − lowest) score per answer.
+        public var meanSpread: Double
+    }
+
     public struct Recommendation: Sendable, Hashable {
         public var variant: String?
         public var reason: String
@@ -151,6 +167,7 @@ public struct EvalReport: Sendable {
     public var summaries: [Summary]
     public var recommendation: Recommendation
     public var gates: [(gate: Gate, failed: [String])]
+    public var agreement: [Agreement]
     public var startedAt: Double
     public var finishedAt: Double
 
@@ -187,6 +204,15 @@ public struct EvalReport: Sendable {
         self.summaries = summaries
         recommendation = Self.recommend(summaries, quality: quality, margin: margin, maxP95Ms: maxP95Ms)
         self.gates = gates.map { g in (g, summaries.filter { !g.passes($0) }.map(\.variant)) }
+        agreement = scorers.map(\.name).compactMap { name in
+            let repeated = results.compactMap { $0.repeats[name] }.filter { $0.count > 1 }
+            guard !repeated.isEmpty else { return nil }
+            let same = repeated.filter { Set($0).count == 1 }.count
+            let spread = repeated.map { ($0.max() ?? 0) - ($0.min() ?? 0) }.reduce(0, +) / Double(repeated.count)
+            return Agreement(
+                scorer: name, runs: repeated.map(\.count).max() ?? 0, answers: repeated.count, agreement: Double(same) / Double(repeated.count),
+                meanSpread: spread)
+        }
     }
 
     static func recommend(_ summaries: [Summary], quality: String?, margin: Double, maxP95Ms: Double?) -> Recommendation {
@@ -238,6 +264,13 @@ public struct EvalReport: Sendable {
             ]),
             "gates": .array(gates.map { .object(["gate": .string($0.gate.text), "failed": .array($0.failed.map(JSONValue.string))]) }),
             "passed": .bool(passed),
+            "judge_agreement": .array(
+                agreement.map {
+                    .object([
+                        "scorer": .string($0.scorer), "runs": .int($0.runs), "answers": .int($0.answers), "agreement": .double($0.agreement),
+                        "mean_spread": .double($0.meanSpread),
+                    ])
+                }),
             "results": .array(results.map(\.json)),
         ])
     }

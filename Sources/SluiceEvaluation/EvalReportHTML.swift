@@ -33,6 +33,10 @@ extension EvalReport {
             }
             h += "</ul></div>\n"
         }
+        for a in agreement {
+            h += "<div class=\"card\"><b>\(esc(a.scorer)) agreement with itself:</b> asked \(a.runs) times about each of \(a.answers) answers, "
+            h += "the same score \(String(format: "%.0f", a.agreement * 100))% of the time (mean spread \(Self.num(a.meanSpread)))</div>\n"
+        }
         h += "<h2>Variants</h2><table><tr><th>variant</th><th>cases</th><th>errors</th>"
         for s in scorers { h += "<th>\(esc(s))</th>" }
         h += "<th>cost / case (USD)</th><th>total cost (USD)</th><th>p50 ms</th><th>p95 ms</th></tr>\n"

@@ -142,7 +142,9 @@ public struct ExperimentStage: InferenceStage {
     public init(experiments: Experiments) { self.experiments = experiments }
 
     public func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
-        guard let name = experiments.experiment(for: request), let config = experiments.configs[name] else { return try await next(request, context) }
+        guard !EvalJobs.isEvaluation(context), let name = experiments.experiment(for: request), let config = experiments.configs[name] else {
+            return try await next(request, context)
+        }
         let key: String? =
             switch config.sticky {
             case .user: request.chat?.user.flatMap { $0.isEmpty ? nil : $0 }

@@ -307,7 +307,7 @@ public struct JudgeStage: InferenceStage {
     public init(judges: Judges) { self.judges = judges }
 
     public func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
-        guard let run = request.flow else { return try await next(request, context) }
+        guard let run = request.flow, !EvalJobs.isEvaluation(context) else { return try await next(request, context) }
         let sampled = judges.sampling(flow: run.name).filter { Judges.isSampled(requestID: context.requestID, judge: $0.name, rate: $0.config.sampleRate) }
         guard !sampled.isEmpty else { return try await next(request, context) }
         let input = run.text ?? Self.text(run.input)

@@ -66,6 +66,8 @@ public struct SluiceApplication: Sendable {
     public let judges: Judges
     /// Feedback, judgements and experiments' state.
     public let quality: any QualityStore
+    /// Offline evaluations run by the server.
+    public let evals: EvalJobs
 
     /// Runs until a shutdown signal (or until the surrounding task is cancelled).
     public func run() async throws {
@@ -84,7 +86,7 @@ public struct SluiceApplication: Sendable {
         // After the providers (judges ask through them), so the queued judgements are done first.
         for name in judges.queues.keys.sorted() { services.append(Entry(service: judges.queues[name]!)) }
         services += [
-            Entry(service: experiments),
+            Entry(service: experiments), Entry(service: evals),
             // After the providers (it embeds with them), so it stops before they do.
             Entry(service: ingestion), Entry(service: prober), Entry(service: cache), Entry(service: retention), Entry(service: alerts),
             Entry(service: flows), Entry(service: http),
@@ -242,9 +244,18 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         stages: [record] + stages.map { name, stage in tracing.map { TracedStage(name: name, inner: stage, tracer: $0.tracer) } ?? stage },
         // Each attempt waits for its deployment's queue slot (`max_concurrent`).
         terminal: invoker.handler)
-    judges.attach(
-        pipeline: pipeline,
-        principals: config.auth.enabled ? try await JudgeKeys(store: accessStore).ensure(config.judges) : [:])
+    let serviceKeys = ServiceKeys(store: accessStore)
+    judges.attach(pipeline: pipeline, principals: config.auth.enabled ? try await serviceKeys.judges(config.judges) : [:])
+    let evals = EvalJobs(
+        store: stores.quality,
+        target: PipelineEvalTarget(
+            pipeline: pipeline, judges: judges,
+            principal: config.auth.enabled ? try await serviceKeys.ensure(id: "key_evals", name: "evaluations", limits: .init()) : nil, logger: logger),
+        flowFacts: { [flows] name in
+            guard let definition = try? flows.definition(name) else { return (nil, nil) }
+            if case .schema(let schema) = definition.config.output { return (schema, definition.config.slo?.p95Ms) }
+            return (nil, definition.config.slo?.p95Ms)
+        }, logger: logger)
 
     var routes: [String: [HTTPRequest.Method]] = [
         "/v1/chat/completions": [.post], "/v1/embeddings": [.post], "/v1/models": [.get], "/v1/flows/{name}/run": [.post], "/healthz": [.get, .head],
@@ -288,7 +299,13 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
     if config.telemetry.metrics { MetricsRoutes(registry: MetricsBackend.registry, scrape: ScrapeTimeMetrics(writer: writer)).register(on: router) }
     GuardrailRoutes(policies: guardrails, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes)).register(on: router)
     QualityRoutes(
-        store: stores.quality, log: store, flushAuditLog: { await writer.drain() }, experiments: experiments, judges: judges,
+        store: stores.quality, log: store, flushAuditLog: { await writer.drain() }, experiments: experiments, judges: judges, evals: evals,
+        fileText: { [retrieval = stores.retrieval] id, principal in
+            guard let file = try await retrieval.file(id: id), file.owner == Ownership.owner(principal) || principal?.key.role == .admin,
+                let bytes = try await retrieval.fileContent(id: id)
+            else { return nil }
+            return String(decoding: bytes, as: UTF8.self)
+        },
         body: RequestBodyReader(maxBytes: config.server.maxBodyBytes)
     ).register(on: router, admin: config.auth.enabled)
     if config.auth.enabled {
@@ -297,10 +314,13 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         FlowAdminRoutes(catalog: flows, reporter: FlowQualityReporter(base: auditLogStore, quality: stores.quality), body: RequestBodyReader(maxBytes: config.server.maxBodyBytes)).register(on: router)
         AuditLogRoutes(log: store, quality: stores.quality).register(on: router)
         AlertRoutes(evaluator: alerts).register(on: router)
-        try DashboardRoutes(
+        var dashboard = try DashboardRoutes(
             directory: directory, log: store, access: accessStore, ledger: auditLogStore, board: board, alerts: alerts, flows: flows,
-            flowStats: FlowQualityReporter(base: auditLogStore, quality: stores.quality)
-        ).register(on: router)
+            flowStats: FlowQualityReporter(base: auditLogStore, quality: stores.quality))
+        dashboard.experiments = experiments
+        dashboard.evals = evals
+        dashboard.quality = stores.quality
+        dashboard.register(on: router)
     }
 
     let http = Application(
@@ -316,5 +336,5 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         prober: DeploymentProber(board: board, catalog: catalog, interval: .milliseconds(config.routing.probeIntervalMs), logger: logger),
         cache: cache, retention: AuditLogRetention(store: store, config: config.store.auditLog, logger: logger, conversations: stores.conversations), alerts: alerts, flows: flows, conversations: stores.conversations,
         tracingService: tracing?.service, ingestion: ingestion, retrieval: stores.retrieval, experiments: experiments, judges: judges,
-        quality: stores.quality)
+        quality: stores.quality, evals: evals)
 }

@@ -128,4 +128,43 @@ public final class SQLiteQualityStore: QualityStore {
                 arguments: [s.name, s.status.rawValue, s.updatedAt, QualitySQL.encodeMinimumP(s.minimumP), s.promoted])
         }
     }
+
+    public func putEvalRun(_ r: EvalRunRecord) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO eval_runs (\(QualitySQL.evalRunColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                arguments: [r.id, r.status.rawValue, r.createdAt, r.updatedAt, r.spec, r.total, r.done, r.errors, r.report, r.error])
+        }
+    }
+
+    static func evalRun(_ r: Row) -> EvalRunRecord {
+        EvalRunRecord(
+            id: r[0], status: EvalRunRecord.Status(rawValue: r[1]) ?? .failed, createdAt: r[2], updatedAt: r[3], spec: r[4], total: r[5], done: r[6],
+            errors: r[7], report: r[8], error: r[9])
+    }
+
+    public func evalRun(id: String) async throws -> EvalRunRecord? {
+        try await writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT \(QualitySQL.evalRunColumns) FROM eval_runs WHERE id = ?", arguments: [id]).map(Self.evalRun)
+        }
+    }
+
+    public func evalRuns(limit: Int) async throws -> [EvalRunRecord] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT \(QualitySQL.evalRunColumns) FROM eval_runs ORDER BY created_at DESC, id DESC LIMIT ?", arguments: [limit])
+                .map(Self.evalRun)
+        }
+    }
+
+    public func putEvalResult(runID: String, key: String, json: String) async throws {
+        try await writer.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO eval_results (run_id, key, result) VALUES (?, ?, ?)", arguments: [runID, key, json])
+        }
+    }
+
+    public func evalResults(runID: String) async throws -> [String] {
+        try await writer.read { db in
+            try String.fetchAll(db, sql: "SELECT result FROM eval_results WHERE run_id = ? ORDER BY key", arguments: [runID])
+        }
+    }
 }

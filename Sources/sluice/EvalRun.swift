@@ -58,12 +58,16 @@ struct EvalRun: AsyncParsableCommand {
     @Option(help: "The p95 latency a recommended variant must meet (default: the flow's slo.p95_ms when --config is given).")
     var maxP95Ms: Double?
 
+    @Option(help: "Times each judge is asked about each answer; its agreement with itself is reported.")
+    var judgeRuns: Int = 1
+
     @Flag(help: "Start over instead of resuming the journal in --out.")
     var fresh = false
 
     func validate() throws {
         guard (url == nil) != (config == nil) else { throw ValidationError("Give --url (a running Sluice) or --config (start one in process), one of them.") }
         guard (1...256).contains(concurrency) else { throw ValidationError("--concurrency must be from 1 to 256.") }
+        guard (1...10).contains(judgeRuns) else { throw ValidationError("--judge-runs must be from 1 to 10.") }
         guard margin >= 0 && margin < 1 else { throw ValidationError("--margin must be in [0, 1).") }
     }
 
@@ -81,12 +85,13 @@ struct EvalRun: AsyncParsableCommand {
         } ?? [nil]
         let modelList: [String?] = models.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } } ?? [nil]
         let variants = versionList.flatMap { v in modelList.map { m in EvalVariant(version: v, model: m) } }
-        let cases = try Self.readDataset(dataset)
+        guard let text = try? String(contentsOfFile: dataset, encoding: .utf8) else { throw ValidationError("Cannot read the dataset \(dataset).") }
+        let cases = try EvalCase.parse(jsonLines: text, source: dataset)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let journalPath = (out as NSString).appendingPathComponent("cases.jsonl")
         if fresh { try? FileManager.default.removeItem(atPath: journalPath) }
         var done: [String: EvalCaseResult] = [:]
-        for r in Self.readJournal(journalPath) where r.error == nil { done[r.caseID + "\u{0}" + r.variant] = r }
+        for r in Self.readJournal(journalPath) where r.error == nil { done[EvalPlan.key(r.caseID, r.variant)] = r }
 
         var schema: JSONValue?
         var p95 = maxP95Ms
@@ -97,34 +102,19 @@ struct EvalRun: AsyncParsableCommand {
                 p95 = p95 ?? f.slo?.p95Ms
             }
         }
-        let flowSchema = schema
         let apiKey = key ?? ProcessInfo.processInfo.environment["SLUICE_API_KEY"]
         let started = Date().timeIntervalSince1970
-        let flow = flow
         let journal = try Journal(path: journalPath)
-        let work = cases.flatMap { c in variants.map { (c, $0) } }.filter { done[$0.0.id + "\u{0}" + $0.1.name] == nil }
-        let progress = Progress(total: work.count, resumed: cases.count * variants.count - work.count)
+        let plan = EvalPlan(
+            flow: flow, cases: cases, variants: variants, scorers: scorerList, concurrency: concurrency, judgeRuns: judgeRuns, schema: schema)
+        let skip = Set(done.keys)
+        let remaining = cases.count * variants.count - plan.cases.flatMap { c in variants.map { EvalPlan.key(c.id, $0.name) } }.filter(skip.contains).count
+        let progress = Progress(total: remaining, resumed: cases.count * variants.count - remaining)
         let body: @Sendable (String, String?) async throws -> [EvalCaseResult] = { base, key in
             try await Self.withClient { client in
-                let caller = Caller(client: client, base: base, key: key)
-                return try await withThrowingTaskGroup(of: EvalCaseResult.self) { group in
-                    var results: [EvalCaseResult] = []
-                    var next = 0
-                    func start() {
-                        let (c, v) = work[next]
-                        next += 1
-                        group.addTask {
-                            await caller.run(flow: flow, c, v, scorers: scorerList, schema: flowSchema)
-                        }
-                    }
-                    for _ in 0..<min(concurrency, work.count) { start() }
-                    while let r = try await group.next() {
-                        results.append(r)
-                        try journal.append(r)
-                        progress.advance(error: r.error != nil)
-                        if next < work.count { start() }
-                    }
-                    return results
+                try await EvalRunner.run(plan, target: HTTPEvalTarget(client: client, base: base, key: key), done: skip) { r in
+                    try journal.append(r)
+                    progress.advance(error: r.error != nil)
                 }
             }
         }
@@ -135,7 +125,9 @@ struct EvalRun: AsyncParsableCommand {
             fresh = try await Self.inProcess(config: config!) { base, key in try await body(base, key) }
         }
         progress.finish()
-        var all = Array(done.values) + fresh
+        // A journal of an earlier plan may hold other variants or cases: only this plan's are reported.
+        let planKeys = Set(cases.flatMap { c in variants.map { EvalPlan.key(c.id, $0.name) } })
+        var all = done.filter { planKeys.contains($0.key) }.map(\.value) + fresh
         all.sort { ($0.caseID, $0.variant) < ($1.caseID, $1.variant) }
         let report = EvalReport(
             flow: flow, dataset: dataset, variants: variants.map(\.name), scorers: scorerList, results: all, margin: margin, maxP95Ms: p95, gates: gates,
@@ -175,45 +167,6 @@ struct EvalRun: AsyncParsableCommand {
         }
         print("recommendation: \(r.recommendation.reason)")
         for g in r.gates { print("gate \(g.gate.text): " + (g.failed.isEmpty ? "passed" : "MISSED by \(g.failed.joined(separator: ", "))")) }
-    }
-
-    struct Case: Sendable {
-        var id: String
-        var input: JSONValue
-        var reference: String?
-    }
-
-    static func readDataset(_ path: String) throws -> [Case] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("Cannot read the dataset \(path).") }
-        var out: [Case] = []
-        var ids: Set<String> = []
-        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if trimmed.isEmpty { continue }
-            guard case .object(let o)? = Array(trimmed.utf8).withUnsafeBytes({ JSONParser.parse($0) }) else {
-                throw ValidationError("\(path):\(i + 1): not a JSON object.")
-            }
-            guard let input = o["input"], case .object = input else { throw ValidationError("\(path):\(i + 1): needs an \"input\" object.") }
-            let id: String =
-                switch o["id"] {
-                case .string(let s)?: s
-                case .int(let n)?: String(n)
-                default: String(i + 1)
-                }
-            guard ids.insert(id).inserted else { throw ValidationError("\(path):\(i + 1): the id '\(id)' is used twice.") }
-            var reference: String?
-            switch o["reference"] {
-            case .string(let s)?: reference = s
-            case .object?, .array?:
-                var b = ByteBuffer()
-                try JSONWriter.write(o["reference"]!, to: &b)
-                reference = String(buffer: b)
-            default: break
-            }
-            out.append(Case(id: id, input: input, reference: reference))
-        }
-        guard !out.isEmpty else { throw ValidationError("\(path) has no cases.") }
-        return out
     }
 
     static func readJournal(_ path: String) -> [EvalCaseResult] {
@@ -263,8 +216,8 @@ struct EvalRun: AsyncParsableCommand {
     }
 }
 
-/// Calls a running Sluice for one case and variant, and scores the answer.
-struct Caller: Sendable {
+/// A running Sluice as an evaluation's target, over HTTP.
+struct HTTPEvalTarget: EvalTarget {
     let client: HTTPClient
     let base: String
     let key: String?
@@ -273,113 +226,51 @@ struct Caller: Sendable {
         var request = HTTPClientRequest(url: base + path)
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
+        // Evaluation traffic: no experiment assigns it, no live judge samples it.
+        request.headers.add(name: EvalJobs.header, value: "1")
         if let key { request.headers.add(name: "authorization", value: "Bearer \(key)") }
         var buffer = ByteBuffer()
         try JSONWriter.write(body, to: &buffer)
         request.body = .bytes(buffer)
         let response = try await client.execute(request, timeout: .seconds(300))
         let bytes = try await response.body.collect(upTo: 64 * 1024 * 1024)
-        let value = bytes.readableBytesView.withContiguousStorageIfAvailable { JSONParser.parse(UnsafeRawBufferPointer($0)) } ?? nil
+        let value = Array(bytes.readableBytesView).withUnsafeBytes { JSONParser.parse($0) }
         return (Int(response.status.code), value ?? .string(String(buffer: bytes)))
-    }
-
-    static func text(_ v: JSONValue?) -> String {
-        switch v {
-        case .string(let s)?: return s
-        case nil, .null?: return ""
-        case let other?:
-            var b = ByteBuffer()
-            try? JSONWriter.write(other, to: &b)
-            return String(buffer: b)
-        }
     }
 
     static func errorText(_ status: Int, _ body: JSONValue) -> String {
         if case .object(let o) = body, case .object(let e)? = o["error"], let m = e["message"]?.stringValue { return "\(status): \(m)" }
-        return "\(status): \(text(body).prefix(300))"
+        return "\(status): \(EvalRunner.text(body).prefix(300))"
     }
 
-    func run(flow: String, _ c: EvalRun.Case, _ v: EvalVariant, scorers: [Scorer], schema: JSONValue?) async -> EvalCaseResult {
-        let inputText = Self.text(c.input)
-        var result = EvalCaseResult(caseID: c.id, variant: v.name, input: inputText, reference: c.reference, output: "", error: nil, latencyMs: 0, costUSD: 0)
-        var body: [String: JSONValue] = ["input": c.input]
-        if let version = v.version { body["version"] = .int(version) }
-        if let model = v.model { body["model"] = .string(model) }
+    func run(flow: String, input: JSONValue, variant: EvalVariant) async -> EvalAnswer {
+        var body: [String: JSONValue] = ["input": input]
+        if let version = variant.version { body["version"] = .int(version) }
+        if let model = variant.model { body["model"] = .string(model) }
         let start = ContinuousClock.now
         do {
             let (status, answer) = try await post("/v1/flows/\(flow)/run", .object(body))
             let elapsed = ContinuousClock.now - start
-            result.latencyMs = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-            guard status == 200, case .object(let o) = answer else {
-                result.error = Self.errorText(status, answer)
-                return result
-            }
-            result.output = Self.text(o["output"])
-            if case .double(let d)? = o["cost_usd"] { result.costUSD = d } else if case .int(let i)? = o["cost_usd"] { result.costUSD = Double(i) }
+            let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+            guard status == 200, case .object(let o) = answer else { return EvalAnswer(output: "", latencyMs: ms, costUSD: 0, error: Self.errorText(status, answer)) }
+            return EvalAnswer(output: EvalRunner.text(o["output"]), latencyMs: ms, costUSD: o["cost_usd"]?.doubleValue ?? 0)
         } catch {
-            result.error = "request failed: \(error)"
-            return result
+            return EvalAnswer(output: "", latencyMs: 0, costUSD: 0, error: "request failed: \(error)")
         }
-        for scorer in scorers {
-            if let s = scorer.score(output: result.output, reference: c.reference, latencyMs: result.latencyMs, costUSD: result.costUSD, schema: schema) {
-                result.scores[scorer.name] = s
-                continue
-            }
-            do {
-                switch scorer {
-                case .jsonSchema:
-                    // No schema to hand: the flow's answer came back as JSON (the server checked it against its schema).
-                    let parsed = Array(result.output.utf8).withUnsafeBytes { JSONParser.parse($0) }
-                    if case .object? = parsed { result.scores[scorer.name] = 1 } else { result.scores[scorer.name] = 0 }
-                case .similarity(let model):
-                    guard let reference = c.reference else { continue }
-                    let (status, answer) = try await post("/v1/embeddings", .object(["model": .string(model), "input": .array([.string(result.output), .string(reference)])]))
-                    guard status == 200, case .object(let o) = answer, case .array(let data)? = o["data"], data.count == 2 else {
-                        result.notes[scorer.name] = Self.errorText(status, answer)
-                        continue
-                    }
-                    let vectors = data.map { item -> [Double] in
-                        guard case .object(let e) = item, case .array(let xs)? = e["embedding"] else { return [] }
-                        return xs.map { x in
-                            switch x {
-                            case .double(let d): d
-                            case .int(let i): Double(i)
-                            default: 0
-                            }
-                        }
-                    }
-                    result.scores[scorer.name] = Self.cosine(vectors[0], vectors[1])
-                case .judge(let name):
-                    var request: [String: JSONValue] = ["input": .string(inputText), "output": .string(result.output)]
-                    if let r = c.reference { request["reference"] = .string(r) }
-                    let (status, answer) = try await post("/v1/judges/\(name)/score", .object(request))
-                    guard status == 200, case .object(let o) = answer else {
-                        result.notes[scorer.name] = Self.errorText(status, answer)
-                        continue
-                    }
-                    if case .double(let d)? = o["score"] { result.scores[scorer.name] = d } else if case .int(let i)? = o["score"] { result.scores[scorer.name] = Double(i) }
-                    // The judge's cost is the evaluation's, not the variant's: it is not added to the case.
-                    result.notes[scorer.name] = o["reason"]?.stringValue
-                default: continue
-                }
-            } catch {
-                result.notes[scorer.name] = "\(error)"
-            }
-        }
-        return result
     }
 
-    static func cosine(_ a: [Double], _ b: [Double]) -> Double {
-        guard a.count == b.count, !a.isEmpty else { return 0 }
-        var dot = 0.0
-        var na = 0.0
-        var nb = 0.0
-        for i in a.indices {
-            dot += a[i] * b[i]
-            na += a[i] * a[i]
-            nb += b[i] * b[i]
-        }
-        return na > 0 && nb > 0 ? dot / (na.squareRoot() * nb.squareRoot()) : 0
+    func judge(_ name: String, _ c: JudgeCase) async throws -> (score: Double, reason: String) {
+        var request: [String: JSONValue] = ["input": .string(c.input), "output": .string(c.output)]
+        if let r = c.reference { request["reference"] = .string(r) }
+        let (status, answer) = try await post("/v1/judges/\(name)/score", .object(request))
+        guard status == 200, let score = answer["score"]?.doubleValue else { throw SluiceError(.upstreamError, Self.errorText(status, answer)) }
+        return (score, answer["reason"]?.stringValue ?? "")
+    }
+
+    func embed(model: String, texts: [String]) async throws -> [[Double]] {
+        let (status, answer) = try await post("/v1/embeddings", .object(["model": .string(model), "input": .array(texts.map(JSONValue.string))]))
+        guard status == 200, let data = answer["data"]?.arrayValue else { throw SluiceError(.upstreamError, Self.errorText(status, answer)) }
+        return data.map { ($0["embedding"]?.arrayValue ?? []).compactMap(\.doubleValue) }
     }
 }
 

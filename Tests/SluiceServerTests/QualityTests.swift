@@ -5,6 +5,7 @@ import HummingbirdTesting
 import NIOCore
 import NIOHTTP1
 import SluiceCore
+import SluiceEvaluation
 import SluiceTesting
 import Testing
 @testable import SluiceServer
@@ -250,6 +251,112 @@ import Testing
                 #expect(compare.json?["winner"]?.stringValue == "inconsistent" && compare.json?["verdicts"] == .array(["a", "b"]))
                 #expect(try await Self.call(client, base, .POST, "/v1/judges/nobody/score", #"{"input":"a","output":"b"}"#).status == 404)
                 #expect(try await Self.call(client, base, .POST, "/v1/judges/helpful/score", #"{"input":"a"}"#).status == 400)
+            }
+        }
+    }
+}
+
+/// Evaluations run by the server: submitted, run through the pipeline, reported; an interrupted
+/// one resumes where it stopped.
+@Suite struct EvalJobTests {
+    static let adminKey = AccessTests.adminKey
+
+    static func yaml(_ sqlite: String) -> String {
+        AccessTests.yaml.replacingOccurrences(of: #"store: { sqlite: ":memory:" }"#, with: "store: { sqlite: \"\(sqlite)\" }")
+            .replacingOccurrences(of: "  sim: { kind: simulated,", with: "  echo: { kind: simulated, mode: echo }\n  sim: { kind: simulated,")
+            .replacingOccurrences(of: "models:\n", with: "models:\n  - { name: sim-echo, provider: echo, upstream_model: echo, price: { input_per_mtok: 1.0, output_per_mtok: 1.0 } }\n")
+            + """
+
+            flows:
+              capital:
+                model: sim-small
+                messages: [{ role: user, content: "Capital of {{country}}" }]
+                input: { type: object, required: [country], properties: { country: { type: string } } }
+            """
+    }
+
+    static let spec = #"""
+        {"flow":"capital","models":["sim-small","sim-echo"],"scorers":["contains:France","length","latency"],
+         "cases":[{"id":"fr","input":{"country":"France"},"reference":"Paris"},{"id":"jp","input":{"country":"Japan"}},{"id":"it","input":{"country":"Italy"}}],
+         "gates":["contains:France>=0.3"]}
+        """#
+
+    static func waitForEnd(_ client: HTTPClient, _ base: String, _ id: String) async throws -> JSONValue {
+        for _ in 0..<200 {
+            let r = try await QualityTests.call(client, base, .GET, "/admin/evals/\(id)")
+            if let json = r.json, ["completed", "failed", "cancelled"].contains(json["status"]?.stringValue ?? "") { return json }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw SluiceError(.upstreamTimeout, "evaluation \(id) did not end")
+    }
+
+    @Test func anEvaluationRunsThroughThePipelineAndReports() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-eval-\(UUID().uuidString).sqlite").path
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        try await TestApp.live(yaml: Self.yaml(path), adminKey: Self.adminKey) { base, app, _ in
+            try await withHTTPClient { client in
+                let submitted = try await QualityTests.call(client, base, .POST, "/admin/evals", Self.spec)
+                #expect(submitted.status == 202, "\(String(describing: submitted.json))")
+                let id = try #require(submitted.json?["id"]?.stringValue)
+                #expect(submitted.json?["total"] == .int(6))
+                let done = try await Self.waitForEnd(client, base, id)
+                #expect(done["status"]?.stringValue == "completed" && done["done"] == .int(6) && done["errors"] == .int(0), "\(done)")
+                let variants = done["report"]?["variants"]?.arrayValue ?? []
+                // The echo model repeats the prompt, which names the country: only it "contains France" (on one case of three).
+                let echo = variants.first { $0["variant"]?.stringValue == "sim-echo" }
+                #expect(abs((echo?["means"]?["contains:France"]?.doubleValue ?? 0) - 1.0 / 3) < 1e-9)
+                #expect(done["report"]?["recommendation"]?["variant"]?.stringValue == "sim-echo")
+                #expect(done["report"]?["gates"]?.arrayValue?.first?["failed"] == .array(["sim-small"]))
+                let withResults = try await QualityTests.call(client, base, .GET, "/admin/evals/\(id)?results=true")
+                #expect(withResults.json?["report"]?["results"]?.arrayValue?.count == 6)
+                let html = try await QualityTests.call(client, base, .GET, "/admin/evals/\(id)/report.html")
+                #expect(html.status == 200 && html.headers.first(name: "content-type")?.hasPrefix("text/html") == true)
+                // Evaluation runs are the evaluations' key's, as evals.run, and in no experiment.
+                try await app.auditLog.drain()
+                let runs = try await QualityTests.call(client, base, .GET, "/admin/requests?key=key_evals&limit=100").json?["data"]?.arrayValue ?? []
+                #expect(runs.count == 6 && runs.allSatisfy { $0["endpoint"]?.stringValue == "evals.run" })
+                #expect(try await QualityTests.call(client, base, .GET, "/admin/evals").json?["data"]?.arrayValue?.first?["id"]?.stringValue == id)
+                #expect(try await QualityTests.call(client, base, .POST, "/admin/evals/\(id)/cancel").json?["status"]?.stringValue == "completed")
+                for (body, param) in [
+                    (#"{"cases":[{"input":{}}]}"#, "flow"), (#"{"flow":"capital"}"#, "cases"), (#"{"flow":"capital","cases":[{"input":{}}],"scorers":["bleu"]}"#, nil),
+                    (#"{"flow":"capital","cases":[{"input":{}}],"concurrency":0}"#, "concurrency"), (#"{"flow":"capital","cases":[],"x":1}"#, "x"),
+                    (#"{"flow":"capital","file_id":"file-nope"}"#, "file_id"),
+                ] {
+                    let r = try await QualityTests.call(client, base, .POST, "/admin/evals", body)
+                    #expect(r.status == 400 || r.status == 404, "\(body)")
+                    if let param { #expect(r.json?["error"]?["param"]?.stringValue == param, "\(body): \(String(describing: r.json))") }
+                }
+                #expect(try await QualityTests.call(client, base, .GET, "/admin/evals/eval_nope").status == 404)
+            }
+        }
+    }
+
+    @Test func anInterruptedEvaluationResumesWhereItStopped() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-eval-\(UUID().uuidString).sqlite").path
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        // A run left half done by a server that went away: 2 of its 6 cases are stored.
+        let first = try await TestApp.build(yaml: Self.yaml(path), adminKey: Self.adminKey)
+        let spec = try await EvalSpec(json: try #require(ByteBuffer(string: Self.spec).json), file: { _ in nil })
+        var text = ByteBuffer()
+        try JSONWriter.write(spec.json, to: &text)
+        try await first.quality.putEvalRun(
+            EvalRunRecord(id: "eval_left", status: .running, createdAt: 1, updatedAt: 1, spec: String(buffer: text), total: 6, done: 2))
+        for (c, v) in [("fr", "sim-small"), ("jp", "sim-small")] {
+            let r = EvalCaseResult(caseID: c, variant: v, input: "{}", reference: nil, output: "kept", error: nil, latencyMs: 1, costUSD: 0, scores: ["length": 4])
+            var b = ByteBuffer()
+            try JSONWriter.write(r.json, to: &b)
+            try await first.quality.putEvalResult(runID: "eval_left", key: EvalPlan.key(c, v), json: String(buffer: b))
+        }
+        await first.providers.shutdown()
+        try await TestApp.live(yaml: Self.yaml(path), adminKey: Self.adminKey) { base, app, _ in
+            try await withHTTPClient { client in
+                let done = try await Self.waitForEnd(client, base, "eval_left")
+                #expect(done["status"]?.stringValue == "completed" && done["done"] == .int(6), "\(done)")
+                try await app.auditLog.drain()
+                let runs = try await QualityTests.call(client, base, .GET, "/admin/requests?key=key_evals&limit=100").json?["data"]?.arrayValue ?? []
+                #expect(runs.count == 4, "only the 4 missing cases ran again")
+                let results = try await QualityTests.call(client, base, .GET, "/admin/evals/eval_left?results=true").json?["report"]?["results"]?.arrayValue ?? []
+                #expect(results.filter { $0["output"]?.stringValue == "kept" }.count == 2)
             }
         }
     }

@@ -12,7 +12,7 @@ from playwright.sync_api import sync_playwright
 CHROMIUM = os.environ.get("SLUICE_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path(os.environ.get("SLUICE_SCREENSHOTS", Path(__file__).resolve().parents[2] / ".build" / "screenshots"))
 PAGES = ["/dashboard", "/dashboard?range=24h", "/dashboard/models", "/dashboard/flows", "/dashboard/flows/triage", "/dashboard/keys",
-         "/dashboard/requests", "/dashboard/guardrails", "/dashboard/alerts"]
+         "/dashboard/requests", "/dashboard/guardrails", "/dashboard/quality", "/dashboard/alerts"]
 
 
 def call(sluice, path, body, key):

@@ -46,7 +46,7 @@ CASES = [("France", "Paris"), ("Japan", "Tokyo"), ("Italy", "Rome"), ("Egypt", "
 def run_eval(tmp_path, *extra):
     command = [SLUICE_BIN, "eval", "run", "--config", str(tmp_path / "sluice.yaml"), "--flow", "capital",
                "--dataset", str(tmp_path / "cases.jsonl"), "--models", "sim-small,gemma-3-270m",
-               "--scorers", "judge:helpful,contains:Paris,length,latency", "--concurrency", "2", "--out", str(tmp_path / "reports"), *extra]
+               "--scorers", "judge:helpful,contains:Paris,length,latency", "--concurrency", "2", "--judge-runs", "2", "--out", str(tmp_path / "reports"), *extra]
     return subprocess.run(command, capture_output=True, text=True, timeout=600)
 
 

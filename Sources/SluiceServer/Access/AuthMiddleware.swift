@@ -62,7 +62,7 @@ struct AuthMiddleware: RouterMiddleware {
                 self = .admin(
                     readable: path.hasPrefix("/admin/usage") || path.hasPrefix("/admin/requests") || path.hasPrefix("/admin/alerts")
                         || path.hasPrefix("/admin/flows") || path.hasPrefix("/admin/feedback") || path.hasPrefix("/admin/judgements")
-                        || path.hasPrefix("/admin/experiments"))
+                        || path.hasPrefix("/admin/experiments") || path.hasPrefix("/admin/evals"))
             } else {
                 return nil
             }

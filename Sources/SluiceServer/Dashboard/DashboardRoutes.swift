@@ -5,6 +5,7 @@ import Hummingbird
 import Mustache
 import NIOCore
 import SluiceCore
+import SluiceEvaluation
 import SluiceFlows
 import SluiceObservability
 import SluiceRouting
@@ -23,6 +24,10 @@ struct DashboardRoutes: Sendable {
     let alerts: AlertEvaluator
     let flows: FlowCatalog
     let flowStats: any FlowReporter
+    /// Experiments and server-run evaluations (the Quality page).
+    var experiments: Experiments?
+    var evals: EvalJobs?
+    var quality: (any QualityStore)?
     let library: MustacheLibrary
 
     static let cookieName = "sluice_session"
@@ -49,7 +54,7 @@ struct DashboardRoutes: Sendable {
     static let routes: [String: [HTTPRequest.Method]] = [
         "/dashboard": [.get], "/dashboard/login": [.get, .post], "/dashboard/logout": [.post], "/dashboard/models": [.get],
         "/dashboard/keys": [.get], "/dashboard/requests": [.get], "/dashboard/guardrails": [.get], "/dashboard/alerts": [.get],
-        "/dashboard/flows": [.get],
+        "/dashboard/flows": [.get], "/dashboard/quality": [.get],
     ]
 
     func register(on router: Router<SluiceRequestContext>) {
@@ -69,6 +74,65 @@ struct DashboardRoutes: Sendable {
             try await guarded(request) { try await flowDetail(context.parameters.get("name") ?? "", $0) }
         }
         router.get("/dashboard/alerts") { request, _ in try await guarded(request) { alertList($0) } }
+        router.get("/dashboard/quality") { request, _ in try await guarded(request) { try await qualityPage($0) } }
+        router.get("/dashboard/evals/{id}") { request, context in
+            try await guarded(request) { _ in
+                guard let evals else { throw SluiceError(.notFound, "Evaluations are not set up.") }
+                let (_, report) = try await evals.report(context.parameters.get("id") ?? "")
+                var headers = HTTPFields()
+                headers[.contentType] = "text/html; charset=utf-8"
+                headers[.contentSecurityPolicy] = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'"
+                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: report.html)))
+            }
+        }
+    }
+
+    /// Experiments (each variant's runs and feedback, the decision), feedback per flow version,
+    /// and server-run evaluations with their progress and reports.
+    func qualityPage(_ p: Principal) async throws -> Response {
+        var experimentRows: [[String: Any]] = []
+        if let experiments {
+            for name in experiments.configs.keys.sorted() {
+                let (a, state) = try await experiments.analyze(name)
+                let variants = a.variants.map { v -> String in
+                    let f = v.metrics["feedback"]
+                    let feedback = f?.mean.map { String(format: "%.2f", $0) } ?? "—"
+                    return "\(v.name): \(v.requests) runs, feedback \(feedback) (n \(f?.n ?? 0))"
+                }
+                experimentRows.append([
+                    "name": name, "subject": a.config.flow.map { "flow \($0)" } ?? "alias \(a.config.alias ?? "")", "status": state.status.rawValue,
+                    "primary": a.config.primary, "variants": variants.joined(separator: "; "), "decision": a.decision.text, "reason": a.reason,
+                    "decisionClass": { if case .winner = a.decision { return "good" } else { return "muted" } }(),
+                ])
+            }
+        }
+        var feedbackRows: [[String: String]] = []
+        if let quality {
+            let groups = try await quality.groupMetrics(QualityFilter(from: Date().timeIntervalSince1970 - 7 * 86_400), by: .flow)
+            for (flow, g) in groups.sorted(by: { $0.key < $1.key }) {
+                let judges = g.judges.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.2f", $0.value.mean ?? 0)) (n \($0.value.count))" }
+                feedbackRows.append([
+                    "flow": flow, "runs": "\(g.requests)", "feedback": g.feedback.mean.map { String(format: "%.2f", $0) } ?? "—", "n": "\(g.feedback.count)",
+                    "judges": judges.isEmpty ? "—" : judges.joined(separator: ", "),
+                ])
+            }
+        }
+        var evalRows: [[String: String]] = []
+        if let quality {
+            for run in try await quality.evalRuns(limit: 20) {
+                let flow = Array(run.spec.utf8).withUnsafeBytes { JSONParser.parse($0) }?["flow"]?.stringValue ?? "—"
+                var recommendation = "—"
+                if let report = run.report, let json = Array(report.utf8).withUnsafeBytes({ JSONParser.parse($0) }) {
+                    recommendation = json["recommendation"]?["reason"]?.stringValue ?? "—"
+                }
+                evalRows.append([
+                    "id": run.id, "flow": flow, "status": run.status.rawValue, "progress": "\(run.done) / \(run.total)", "errors": "\(run.errors)",
+                    "created": Self.utc(run.createdAt), "recommendation": recommendation,
+                    "statusClass": run.status == .completed ? "good" : run.status == .failed ? "bad" : "muted",
+                ])
+            }
+        }
+        return page("quality", title: "Quality", principal: p, ["experiments": experimentRows, "feedback": feedbackRows, "evals": evalRows])
     }
 
     // MARK: Session
@@ -373,7 +437,7 @@ struct DashboardRoutes: Sendable {
     static let nav: [(String, String)] = [
         ("/dashboard", "Overview"), ("/dashboard/models", "Models"), ("/dashboard/flows", "Flows"), ("/dashboard/keys", "Keys & teams"),
         ("/dashboard/requests", "Audit log"),
-        ("/dashboard/guardrails", "Guardrails"), ("/dashboard/alerts", "Alerts"),
+        ("/dashboard/guardrails", "Guardrails"), ("/dashboard/quality", "Quality"), ("/dashboard/alerts", "Alerts"),
     ]
 
     func page(_ template: String, title: String, principal: Principal?, _ values: [String: Any], status: HTTPResponse.Status = .ok) -> Response {

@@ -3,8 +3,29 @@
 enum DashboardTemplates {
     static let all: [String: String] = [
         "layout": layout, "login": login, "overview": overview, "models": models, "keys": keys, "requests": requests, "request": request,
-        "guardrails": guardrails, "alerts": alerts, "flows": flows, "flow": flow,
+        "guardrails": guardrails, "alerts": alerts, "flows": flows, "flow": flow, "quality": quality,
     ]
+
+    static let quality = """
+        {{<layout}}{{$content}}
+        <h1>Quality</h1>
+        <h2>Experiments</h2>
+        <table><tr><th>experiment</th><th>on</th><th>status</th><th>primary metric</th><th>variants</th><th>decision</th></tr>
+        {{#experiments}}<tr><td>{{name}}</td><td>{{subject}}</td><td>{{status}}</td><td>{{primary}}</td><td>{{variants}}</td><td class="{{decisionClass}}">{{decision}}<br><span class="muted">{{reason}}</span></td></tr>{{/experiments}}
+        {{^experiments}}<tr><td colspan="6" class="muted">No experiments are configured (experiments: in sluice.yaml).</td></tr>{{/experiments}}
+        </table>
+        <h2>Feedback and judges, last 7 days</h2>
+        <table><tr><th>flow</th><th>runs</th><th>mean feedback</th><th>feedback given</th><th>judges (mean, n)</th></tr>
+        {{#feedback}}<tr><td>{{flow}}</td><td class="n">{{runs}}</td><td class="n">{{feedback}}</td><td class="n">{{n}}</td><td>{{judges}}</td></tr>{{/feedback}}
+        {{^feedback}}<tr><td colspan="5" class="muted">No flow runs in the last 7 days.</td></tr>{{/feedback}}
+        </table>
+        <h2>Evaluations</h2>
+        <table><tr><th>evaluation</th><th>flow</th><th>started (UTC)</th><th>status</th><th>done</th><th>errors</th><th>recommendation</th></tr>
+        {{#evals}}<tr><td><a href="/dashboard/evals/{{id}}">{{id}}</a></td><td>{{flow}}</td><td>{{created}}</td><td class="{{statusClass}}">{{status}}</td><td class="n">{{progress}}</td><td class="n">{{errors}}</td><td>{{recommendation}}</td></tr>{{/evals}}
+        {{^evals}}<tr><td colspan="7" class="muted">None yet: POST /admin/evals, or sluice eval run.</td></tr>{{/evals}}
+        </table>
+        {{/content}}{{/layout}}
+        """
 
     static let flows = """
         {{<layout}}{{$content}}

@@ -18,13 +18,17 @@ struct QualityRoutes: Sendable {
     let flushAuditLog: @Sendable () async -> Void
     let experiments: Experiments
     let judges: Judges
+    let evals: EvalJobs
+    /// An uploaded file's text, when the caller may read it.
+    let fileText: @Sendable (String, Principal?) async throws -> String?
     let body: RequestBodyReader
 
     static let routes: [String: [HTTPRequest.Method]] = ["/v1/feedback": [.post], "/v1/judges/{name}/score": [.post], "/v1/judges/{name}/compare": [.post]]
     static let adminRoutes: [String: [HTTPRequest.Method]] = [
         "/admin/feedback": [.get], "/admin/feedback/summary": [.get], "/admin/judgements": [.get], "/admin/experiments": [.get],
         "/admin/experiments/{name}": [.get], "/admin/experiments/{name}/start": [.post], "/admin/experiments/{name}/pause": [.post],
-        "/admin/experiments/{name}/stop": [.post],
+        "/admin/experiments/{name}/stop": [.post], "/admin/evals": [.get, .post], "/admin/evals/{id}": [.get],
+        "/admin/evals/{id}/report.html": [.get], "/admin/evals/{id}/cancel": [.post],
     ]
 
     /// `admin`: the `/admin/*` routes too (only where keys and roles guard them).
@@ -36,6 +40,16 @@ struct QualityRoutes: Sendable {
         router.get("/admin/feedback") { request, _ in try await listFeedback(request) }
         router.get("/admin/feedback/summary") { request, _ in try await summary(request) }
         router.get("/admin/judgements") { request, _ in try await listJudgements(request) }
+        router.post("/admin/evals") { request, context in try await submitEval(request, context) }
+        router.get("/admin/evals") { request, _ in try await listEvals(request) }
+        router.get("/admin/evals/{id}") { request, context in try await evalRun(request, context) }
+        router.get("/admin/evals/{id}/report.html") { _, context in
+            let (_, report) = try await evals.report(context.parameters.get("id") ?? "")
+            return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: report.html)))
+        }
+        router.post("/admin/evals/{id}/cancel") { _, context in
+            try UsageRoutes.json(Self.json(try await evals.cancel(context.parameters.get("id") ?? ""), report: nil))
+        }
         router.get("/admin/experiments") { _, _ in try await listExperiments() }
         router.get("/admin/experiments/{name}") { _, context in try await experiment(context) }
         for (action, status) in [("start", ExperimentState.Status.running), ("pause", .paused), ("stop", .stopped)] {
@@ -236,6 +250,49 @@ struct QualityRoutes: Sendable {
                 "object": "judge.comparison", "judge": .string(name), "winner": .string(v.winner), "consistent": .bool(v.winner != "inconsistent"),
                 "verdicts": .array(v.verdicts.map(JSONValue.string)), "reasons": .array(v.reasons.map(JSONValue.string)), "cost_usd": .double(v.costUSD),
             ]))
+    }
+
+    // MARK: Evaluations
+
+    func submitEval(_ request: Request, _ context: SluiceRequestContext) async throws -> Response {
+        let value = try await body.decode(JSONValue.self, from: request)
+        let spec = try await EvalSpec(json: value, file: { id in try await fileText(id, context.principal) })
+        let run = try await evals.submit(spec)
+        var headers: HTTPFields = [.contentType: "application/json"]
+        headers[.location] = "/admin/evals/\(run.id)"
+        return Response(status: .accepted, headers: headers, body: .init(byteBuffer: try JSONCoding.encode(Self.json(run, report: nil))))
+    }
+
+    func listEvals(_ request: Request) async throws -> Response {
+        let q = request.uri.queryParameters
+        for (key, _) in q where key != "limit" { throw SluiceError(.invalidValue, "Unknown query parameter '\(key)'.", param: String(key)) }
+        let limit = try AuditLogRoutes.integer(q.get("limit"), "limit", default: 20, range: 1...200)
+        let runs = try await store.evalRuns(limit: limit)
+        return try UsageRoutes.json(.object(["object": "list", "data": .array(runs.map { Self.json($0, report: nil) })]))
+    }
+
+    /// Progress, and the report once there are results (`?results=true` adds every case).
+    func evalRun(_ request: Request, _ context: SluiceRequestContext) async throws -> Response {
+        let q = request.uri.queryParameters
+        for (key, _) in q where key != "results" { throw SluiceError(.invalidValue, "Unknown query parameter '\(key)'.", param: String(key)) }
+        let (run, report) = try await evals.report(context.parameters.get("id") ?? "")
+        var json = report.json
+        if q.get("results") != "true", case .object(var o) = json {
+            o["results"] = nil
+            json = .object(o)
+        }
+        return try UsageRoutes.json(Self.json(run, report: json))
+    }
+
+    static func json(_ run: EvalRunRecord, report: JSONValue?) -> JSONValue {
+        var o: [String: JSONValue] = [
+            "object": "eval", "id": .string(run.id), "status": .string(run.status.rawValue), "created_at": .double(run.createdAt),
+            "updated_at": .double(run.updatedAt), "total": .int(run.total), "done": .int(run.done), "errors": .int(run.errors),
+            "error": run.error.map(JSONValue.string) ?? .null, "report_html": .string("/admin/evals/\(run.id)/report.html"),
+        ]
+        if let spec = Array(run.spec.utf8).withUnsafeBytes({ JSONParser.parse($0) }), case .object(let s) = spec { o["flow"] = s["flow"] ?? .null }
+        if let report { o["report"] = report }
+        return .object(o)
     }
 
     // MARK: Experiments

@@ -150,4 +150,49 @@ public final class PostgresQualityStore: QualityStore {
                 promoted = EXCLUDED.promoted
             """, logger: logger)
     }
+
+    public func putEvalRun(_ r: EvalRunRecord) async throws {
+        try await client.query(
+            """
+            INSERT INTO eval_runs (id, status, created_at, updated_at, spec, total, done, errors, report, error)
+            VALUES (\(r.id), \(r.status.rawValue), \(r.createdAt), \(r.updatedAt), \(r.spec), \(r.total), \(r.done), \(r.errors), \(r.report), \(r.error))
+            ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, updated_at = EXCLUDED.updated_at, total = EXCLUDED.total, done = EXCLUDED.done,
+                errors = EXCLUDED.errors, report = EXCLUDED.report, error = EXCLUDED.error
+            """, logger: logger)
+    }
+
+    private typealias EvalRunRow = (String, String, Double, Double, String, Int, Int, Int, String?, String?)
+
+    private func evalRunRows(_ query: PostgresQuery) async throws -> [EvalRunRecord] {
+        var out: [EvalRunRecord] = []
+        for try await r in try await client.query(query, logger: logger).decode(EvalRunRow.self) {
+            out.append(
+                EvalRunRecord(
+                    id: r.0, status: EvalRunRecord.Status(rawValue: r.1) ?? .failed, createdAt: r.2, updatedAt: r.3, spec: r.4, total: r.5, done: r.6,
+                    errors: r.7, report: r.8, error: r.9))
+        }
+        return out
+    }
+
+    public func evalRun(id: String) async throws -> EvalRunRecord? {
+        try await evalRunRows(Self.query("SELECT \(QualitySQL.evalRunColumns) FROM eval_runs WHERE id = ?", [.text(id)])).first
+    }
+
+    public func evalRuns(limit: Int) async throws -> [EvalRunRecord] {
+        try await evalRunRows(Self.query("SELECT \(QualitySQL.evalRunColumns) FROM eval_runs ORDER BY created_at DESC, id DESC LIMIT ?", [], then: [limit]))
+    }
+
+    public func putEvalResult(runID: String, key: String, json: String) async throws {
+        try await client.query(
+            "INSERT INTO eval_results (run_id, key, result) VALUES (\(runID), \(key), \(json)) ON CONFLICT (run_id, key) DO UPDATE SET result = EXCLUDED.result",
+            logger: logger)
+    }
+
+    public func evalResults(runID: String) async throws -> [String] {
+        var out: [String] = []
+        for try await r in try await client.query("SELECT result FROM eval_results WHERE run_id = \(runID) ORDER BY key", logger: logger).decode(String.self) {
+            out.append(r)
+        }
+        return out
+    }
 }
