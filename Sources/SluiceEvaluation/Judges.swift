@@ -61,7 +61,8 @@ public final class Judges: Sendable {
     private let judged: [String: Counter]
     private let failed: [String: Counter]
 
-    public init(configs: [String: JudgeConfig], baseDirectory: String?, store: any QualityStore, logger: Logger) throws {
+    /// Each judge's rubric read and compiled (`sluice validate` checks them the same way).
+    public static func definitions(_ configs: [String: JudgeConfig], baseDirectory: String?) throws -> [String: Definition] {
         var definitions: [String: Definition] = [:]
         for (name, config) in configs {
             let path = config.rubric.hasPrefix("/") ? config.rubric : ((baseDirectory ?? ".") as NSString).appendingPathComponent(config.rubric)
@@ -79,6 +80,11 @@ public final class Judges: Sendable {
             }
             definitions[name] = Definition(name: name, config: config, template: template)
         }
+        return definitions
+    }
+
+    public init(configs: [String: JudgeConfig], baseDirectory: String?, store: any QualityStore, logger: Logger) throws {
+        let definitions = try Self.definitions(configs, baseDirectory: baseDirectory)
         self.definitions = definitions
         self.store = store
         self.logger = logger

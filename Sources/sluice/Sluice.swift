@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SluiceCore
+import SluiceEvaluation
 import SluiceFlows
 import SluiceObservability
 import SluiceServer
@@ -75,10 +76,12 @@ struct Validate: ParsableCommand {
         // Templates are parsed and template files read only here, not by the config's own checks.
         do {
             _ = try FlowCatalog(config: loaded, baseDirectory: loaded.directory)
+            _ = try Judges.definitions(loaded.judges, baseDirectory: loaded.directory)
         } catch let error as ConfigError {
             FileHandle.standardError.write(Data("config error: \(error)\n".utf8))
             throw ExitCode(2)
         }
-        print("\(config): ok (\(loaded.providers.count) providers, \(loaded.models.count) models, \(loaded.flows.count) flows)")
+        print(
+            "\(config): ok (\(loaded.providers.count) providers, \(loaded.models.count) models, \(loaded.flows.count) flows, \(loaded.judges.count) judges, \(loaded.experiments.count) experiments)")
     }
 }

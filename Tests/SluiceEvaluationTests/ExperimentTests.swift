@@ -106,3 +106,31 @@ import Testing
         }
     }
 }
+
+@Suite struct EvaluationConfigTests {
+    @Test func judgesAndExperimentsLoad() throws {
+        let config = try SluiceConfig.load(
+            yaml: """
+                providers: {sim: {kind: simulated}}
+                models: [{name: small, provider: sim, upstream_model: s}, {name: large, provider: sim, upstream_model: l}]
+                aliases: {smart: {deployments: [small, large]}}
+                judges:
+                  strict: {model: large, rubric: r.mustache, scale: pass_fail}
+                  helpful: {model: smart, rubric: r.mustache}
+                experiments:
+                  models: {alias: smart, variants: {a: {model: small}, b: {model: large}}, primary: "judge:strict", stopping: fixed, min_samples: 30, guardrail_metrics: [cost_usd]}
+                """, environment: [:])
+        #expect(config.judges["strict"]?.scale == .passFail && config.judges["strict"]!.bounds == (0, 1))
+        #expect(config.judges["helpful"]!.bounds == (1, 5))
+        let e = try #require(config.experiments["models"])
+        #expect(e.split == ["a": 1, "b": 1] && e.controlVariant == "a" && e.sticky == .user)
+        #expect(throws: (any Error).self) {
+            try SluiceConfig.load(
+                yaml: """
+                    providers: {sim: {kind: simulated}}
+                    models: [{name: small, provider: sim, upstream_model: s}]
+                    judges: {j: {model: small, rubric: r.mustache, scale: thirds}}
+                    """, environment: [:])
+        }
+    }
+}
