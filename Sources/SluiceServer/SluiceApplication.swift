@@ -250,7 +250,9 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         store: stores.quality,
         target: PipelineEvalTarget(
             pipeline: pipeline, judges: judges,
-            principal: config.auth.enabled ? try await serviceKeys.ensure(id: "key_evals", name: "evaluations", limits: .init()) : nil, logger: logger),
+            principal: LazyPrincipal { [auth = config.auth.enabled] in
+                auth ? try await serviceKeys.ensure(id: "key_evals", name: "evaluations", limits: .init()) : nil
+            }, logger: logger),
         flowFacts: { [flows] name in
             guard let definition = try? flows.definition(name) else { return (nil, nil) }
             if case .schema(let schema) = definition.config.output { return (schema, definition.config.slo?.p95Ms) }

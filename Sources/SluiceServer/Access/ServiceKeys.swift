@@ -20,7 +20,13 @@ struct ServiceKeys {
         } else {
             let (_, hash, prefix) = APIKeyMint.newKey()
             key = APIKeyRecord(id: id, name: name, teamID: nil, role: .app, prefix: prefix, hash: hash, createdAt: Date().timeIntervalSince1970, limits: limits)
-            try await store.insertKey(key)
+            do {
+                try await store.insertKey(key)
+            } catch {
+                // Made at the same moment by another replica or task: use theirs.
+                guard let made = try await store.key(id: id) else { throw error }
+                key = made
+            }
         }
         return Principal(key: key, team: nil)
     }
