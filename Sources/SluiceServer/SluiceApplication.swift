@@ -340,3 +340,47 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         tracingService: tracing?.service, ingestion: ingestion, retrieval: stores.retrieval, experiments: experiments, judges: judges,
         quality: stores.quality, evals: evals)
 }
+
+extension SluiceApplication {
+    /// Builds Sluice from `config` with its HTTP server on a free port (whatever `server.port`
+    /// says), runs every service, hands `body` the base URL, the application and its service
+    /// group, then shuts down gracefully — on every path. For tools (`sluice eval run --config`)
+    /// and tests.
+    public static func runOnFreePort<T: Sendable>(
+        config: SluiceConfig, options: BuildOptions, _ body: @Sendable (String, SluiceApplication, ServiceGroup) async throws -> T
+    ) async throws -> T {
+        var config = config
+        config.server.port = 0
+        var options = options
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let onServerRunning = options.onServerRunning
+        options.onServerRunning = { channel in
+            await onServerRunning(channel)
+            continuation.yield(channel.localAddress?.port ?? 0)
+        }
+        let app = try await buildApplication(config: config, options: options)
+        let group = app.makeServiceGroup(signals: [])
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                // A group that fails before listening ends the wait for the port below.
+                defer { continuation.finish() }
+                try await group.run()
+            }
+            var it = ports.makeAsyncIterator()
+            guard let port = await it.next() else {
+                try await tasks.waitForAll()
+                throw CancellationError()
+            }
+            let result: T
+            do {
+                result = try await body("http://\(config.server.host):\(port)", app, group)
+            } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return result
+        }
+    }
+}

@@ -181,37 +181,12 @@ struct EvalRun: AsyncParsableCommand {
     static func inProcess(config path: String, _ body: @Sendable (String, String?) async throws -> [EvalCaseResult]) async throws -> [EvalCaseResult] {
         var config = try loadConfig(path)
         config.server.host = "127.0.0.1"
-        config.server.port = 0
         var logger = Logger(label: "sluice")
         logger.logLevel = .warning
         let adminKey = "sk-sluice-eval-" + UUID().uuidString.lowercased()
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = try await buildApplication(
-            config: config,
-            options: BuildOptions(logger: logger, adminKey: config.auth.enabled ? adminKey : nil) { channel in
-                continuation.yield(channel.localAddress?.port ?? 0)
-            })
-        let group = app.makeServiceGroup(signals: [])
-        return try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask {
-                defer { continuation.finish() }
-                try await group.run()
-            }
-            var it = ports.makeAsyncIterator()
-            guard let port = await it.next() else {
-                try await tasks.waitForAll()
-                throw ValidationError("Sluice did not start.")
-            }
-            let result: [EvalCaseResult]
-            do {
-                result = try await body("http://127.0.0.1:\(port)", config.auth.enabled ? adminKey : nil)
-            } catch {
-                await group.triggerGracefulShutdown()
-                throw error
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            return result
+        let key = config.auth.enabled ? adminKey : nil
+        return try await SluiceApplication.runOnFreePort(config: config, options: BuildOptions(logger: logger, adminKey: key)) { base, _, _ in
+            try await body(base, key)
         }
     }
 }

@@ -19,22 +19,12 @@ struct ExperimentCommands: AsyncParsableCommand {
     }
 
     static func with(_ options: Options, _ body: (Experiments) async throws -> Void) async throws {
-        let loaded = try loadConfig(options.config)
-        let logger = Logger(label: "sluice-experiments")
-        let stores = try await Stores.open(loaded.store, logger: logger)
-        let experiments = Experiments(
-            configs: loaded.experiments, judges: Array(loaded.judges.keys), store: stores.quality, flowVersions: stores.flowVersions, logger: logger)
-        do {
+        try await withStores(options.config, label: "sluice-experiments") { loaded, stores in
+            let experiments = Experiments(
+                configs: loaded.experiments, judges: Array(loaded.judges.keys), store: stores.quality, flowVersions: stores.flowVersions,
+                logger: Logger(label: "sluice-experiments"))
             try await experiments.reload()
             try await body(experiments)
-            await stores.close()
-        } catch let error as SluiceError {
-            await stores.close()
-            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
-            throw ExitCode(1)
-        } catch {
-            await stores.close()
-            throw error
         }
     }
 

@@ -16,36 +16,14 @@ struct Flows: AsyncParsableCommand {
     struct Options: ParsableArguments {
         @Option(name: .shortAndLong, help: "Path of sluice.yaml (its flows, and its store with their versions).")
         var config: String?
-
-        /// The catalog with the stored versions, and what to close afterwards.
-        func catalog() async throws -> (FlowCatalog, Stores) {
-            let loaded = try loadConfig(config)
-            let stores = try await Stores.open(loaded.store, logger: Logger(label: "sluice-flows"))
-            do {
-                let catalog = try FlowCatalog(config: loaded, baseDirectory: loaded.directory, store: stores.flowVersions)
-                try await catalog.reload()
-                return (catalog, stores)
-            } catch {
-                await stores.close()
-                throw error
-            }
-        }
     }
 
-    /// Runs `body` with the catalog, closing the stores on every path; Sluice's errors become
-    /// one line and exit status 1.
+    /// Runs `body` with the catalog and its stored versions (see `withStores`).
     static func withCatalog(_ options: Options, _ body: (FlowCatalog) async throws -> Void) async throws {
-        let (catalog, stores) = try await options.catalog()
-        do {
+        try await withStores(options.config, label: "sluice-flows") { loaded, stores in
+            let catalog = try FlowCatalog(config: loaded, baseDirectory: loaded.directory, store: stores.flowVersions)
+            try await catalog.reload()
             try await body(catalog)
-            await stores.close()
-        } catch let error as SluiceError {
-            await stores.close()
-            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
-            throw ExitCode(1)
-        } catch {
-            await stores.close()
-            throw error
         }
     }
 

@@ -6,6 +6,7 @@ import SluiceEvaluation
 import SluiceFlows
 import SluiceObservability
 import SluiceServer
+import SluiceStore
 
 
 struct Sluice: AsyncParsableCommand {
@@ -27,6 +28,24 @@ func loadConfig(_ path: String?) throws -> SluiceConfig {
     } catch let error as ConfigError {
         FileHandle.standardError.write(Data("config error: \(error)\n".utf8))
         throw ExitCode(2)
+    }
+}
+
+/// Runs `body` with the stores `--config` names, closing them on every path; Sluice's errors
+/// become one line and exit status 1.
+func withStores(_ path: String?, label: String, _ body: (SluiceConfig, Stores) async throws -> Void) async throws {
+    let config = try loadConfig(path)
+    let stores = try await Stores.open(config.store, logger: Logger(label: label))
+    do {
+        try await body(config, stores)
+        await stores.close()
+    } catch let error as SluiceError {
+        await stores.close()
+        FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+        throw ExitCode(1)
+    } catch {
+        await stores.close()
+        throw error
     }
 }
 

@@ -58,31 +58,10 @@ enum LocalModels {
 
     /// Runs the whole service group (so the supervisor watches llama-server) on a free port.
     static func live<T: Sendable>(_ body: @Sendable (String, SluiceApplication) async throws -> T) async throws -> T {
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = try await build { channel in continuation.yield(channel.localAddress?.port ?? 0) }
-        let group = app.makeServiceGroup(signals: [])
-        return try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask {
-                // A group that fails before listening ends the wait for the port below.
-                defer { continuation.finish() }
-                try await group.run()
-            }
-            var it = ports.makeAsyncIterator()
-            guard let port = await it.next() else {
-                try await tasks.waitForAll()
-                throw CancellationError()
-            }
-            let result: T
-            do {
-                result = try await body("http://127.0.0.1:\(port)", app)
-            } catch {
-                await group.triggerGracefulShutdown()
-                throw error
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            return result
-        }
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        let config = try SluiceConfig.load(yaml: LocalModels.yaml(), environment: [:])
+        return try await SluiceApplication.runOnFreePort(config: config, options: BuildOptions(logger: logger)) { base, app, _ in try await body(base, app) }
     }
 
     /// POSTs JSON and returns the status and whole body.

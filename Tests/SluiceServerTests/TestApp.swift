@@ -42,31 +42,11 @@ enum TestApp {
         yaml: String = TestApp.yaml, probe: SimulationProbe? = nil, adminKey: String? = nil, logger: Logger? = nil,
         _ body: @Sendable (String, SluiceApplication, ServiceGroup) async throws -> T
     ) async throws -> T {
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = try await build(yaml: yaml, probe: probe, adminKey: adminKey, logger: logger) { channel in continuation.yield(channel.localAddress?.port ?? 0) }
-        let group = app.makeServiceGroup(signals: [])
-        return try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask {
-                // A group that fails before listening ends the wait for the port below.
-                defer { continuation.finish() }
-                try await group.run()
-            }
-            var it = ports.makeAsyncIterator()
-            guard let port = await it.next() else {
-                try await tasks.waitForAll()
-                throw CancellationError()
-            }
-            let result: T
-            do {
-                result = try await body("http://127.0.0.1:\(port)", app, group)
-            } catch {
-                await group.triggerGracefulShutdown()
-                throw error
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            return result
-        }
+        var quiet = Logger(label: "test")
+        quiet.logLevel = .error
+        let config = try SluiceConfig.load(yaml: yaml, environment: [:])
+        return try await SluiceApplication.runOnFreePort(
+            config: config, options: BuildOptions(logger: logger ?? quiet, simulationProbe: probe, adminKey: adminKey), body)
     }
 }
 
