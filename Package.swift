@@ -136,6 +136,15 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings),
+        // Batches: the input file's validation, the worker that runs lines from the durable queue,
+        // and the output and error files.
+        .target(
+            name: "SluiceBatch",
+            dependencies: [
+                "SluiceCore", "SluiceStore", .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings),
         // Audit rows, the request log line, metrics, traces, retention and alerts, and the record stage.
         .target(
             name: "SluiceObservability",
@@ -156,6 +165,7 @@ let package = Package(
                 "SluiceObservability",
                 "SluiceFlows",
                 "SluiceEvaluation",
+                "SluiceBatch",
                 "SluiceConversations",
                 "SluiceCache",
                 "SluiceCore",
@@ -220,6 +230,7 @@ let package = Package(
         ),
         .testTarget(name: "SluiceRetrievalTests", dependencies: ["SluiceRetrieval", "SluiceStore"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceFlowsTests", dependencies: ["SluiceFlows"], swiftSettings: swiftSettings),
+        .testTarget(name: "SluiceBatchTests", dependencies: ["SluiceBatch", "SluiceStore"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceEvaluationTests", dependencies: ["SluiceEvaluation", "SluiceStore"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceRoutingTests", dependencies: ["SluiceRouting"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceGuardrailsTests", dependencies: ["SluiceGuardrails"], swiftSettings: swiftSettings),

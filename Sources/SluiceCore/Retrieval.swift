@@ -1,6 +1,11 @@
 /// An uploaded file (`POST /v1/files`): its bytes live in the store, so every replica serves it.
 public struct StoredFile: Sendable, Hashable {
-    public enum Purpose: String, Sendable, CaseIterable { case assistants, batch, userData = "user_data" }
+    public enum Purpose: String, Sendable, CaseIterable {
+        case assistants, batch
+        case userData = "user_data"
+        /// A batch's output or error file (written by Sluice, never uploaded).
+        case batchOutput = "batch_output"
+    }
 
     public var id: String
     /// The team (or key) that owns it; anyone else gets 404.

@@ -140,6 +140,8 @@ public final class Judges: Sendable {
                     requestID: job.requestID, judge: job.judge, score: s.score, reason: s.reason, judgeModel: s.model, costUSD: s.costUSD,
                     time: Date().timeIntervalSince1970, subject: job.subject))
             judged[job.judge]?.increment()
+            // Bounded labels: judges and flows are configured names.
+            Recorder(label: "sluice_judge_score", dimensions: [("judge", job.judge), ("flow", job.subject.flow ?? "")]).record(s.score)
         } catch {
             failed[job.judge]?.increment()
             logger.warning("judge failed", metadata: ["judge": "\(job.judge)", "request_id": "\(job.requestID)", "error": "\(error)"])

@@ -23,6 +23,9 @@ package enum MetricsBackend {
         factory.valueHistogramBuckets[RequestMetrics.tokensName] = [
             1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262_144, 1_048_576, 4_194_304, 16_777_216, 67_108_864,
         ]
+        // Scores: feedback from 0 to 1, judges on scales up to 10.
+        factory.valueHistogramBuckets["sluice_feedback_score"] = [0, 0.25, 0.5, 0.75, 1]
+        factory.valueHistogramBuckets["sluice_judge_score"] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
         MetricsSystem.bootstrap(factory)
         return registry
     }()

@@ -8,6 +8,7 @@ import ServiceLifecycle
 import UnixSignals
 import SluiceCache
 import SluiceCore
+import SluiceBatch
 import SluiceConversations
 import SluiceEvaluation
 import SluiceFlows
@@ -68,6 +69,8 @@ public struct SluiceApplication: Sendable {
     public let quality: any QualityStore
     /// Offline evaluations run by the server.
     public let evals: EvalJobs
+    /// Runs batches' lines.
+    public let batches: BatchRunner
 
     /// Runs until a shutdown signal (or until the surrounding task is cancelled).
     public func run() async throws {
@@ -86,7 +89,7 @@ public struct SluiceApplication: Sendable {
         // After the providers (judges ask through them), so the queued judgements are done first.
         for name in judges.queues.keys.sorted() { services.append(Entry(service: judges.queues[name]!)) }
         services += [
-            Entry(service: experiments), Entry(service: evals),
+            Entry(service: experiments), Entry(service: evals), Entry(service: batches),
             // After the providers (it embeds with them), so it stops before they do.
             Entry(service: ingestion), Entry(service: prober), Entry(service: cache), Entry(service: retention), Entry(service: alerts),
             Entry(service: flows), Entry(service: http),
@@ -266,6 +269,7 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
     ]
     routes.merge(GuardrailRoutes.routes) { a, _ in a }
     routes.merge(QualityRoutes.routes) { a, _ in a }
+    routes.merge(BatchRoutes.routes) { a, _ in a }
     routes.merge(FileRoutes.routes) { a, _ in a }
     routes.merge(VectorStoreRoutes.routes) { a, _ in a }
     if config.telemetry.metrics { routes.merge(MetricsRoutes.routes) { a, _ in a } }
@@ -300,6 +304,14 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
     HealthRoutes(store: store, providers: providers).register(on: router)
     if config.telemetry.metrics { MetricsRoutes(registry: MetricsBackend.registry, scrape: ScrapeTimeMetrics(writer: writer)).register(on: router) }
     GuardrailRoutes(policies: guardrails, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes)).register(on: router)
+    let batchRunner = BatchRunner(
+        store: stores.batches, files: StoredBatchFiles(store: stores.retrieval, directory: config.auth.enabled ? directory : nil),
+        executor: PipelineBatchExecutor(
+            pipeline: pipeline, directory: config.auth.enabled ? directory : nil, priceMultiplier: config.batch.priceMultiplier,
+            requestTimeout: .milliseconds(Int64(config.server.requestTimeoutSeconds * 1000)), logger: logger),
+        config: config.batch, logger: logger)
+    BatchRoutes(store: stores.batches, files: stores.retrieval, flows: Set(config.flows.keys), body: RequestBodyReader(maxBytes: config.server.maxBodyBytes))
+        .register(on: router)
     QualityRoutes(
         store: stores.quality, log: store, flushAuditLog: { await writer.drain() }, experiments: experiments, judges: judges, evals: evals,
         fileText: { [retrieval = stores.retrieval] id, principal in
@@ -308,7 +320,7 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
             else { return nil }
             return String(decoding: bytes, as: UTF8.self)
         },
-        body: RequestBodyReader(maxBytes: config.server.maxBodyBytes)
+        body: RequestBodyReader(maxBytes: config.server.maxBodyBytes), knownFlows: Set(config.flows.keys)
     ).register(on: router, admin: config.auth.enabled)
     if config.auth.enabled {
         AdminRoutes(directory: directory, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes), queues: queues).register(on: router)
@@ -338,7 +350,7 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         prober: DeploymentProber(board: board, catalog: catalog, interval: .milliseconds(config.routing.probeIntervalMs), logger: logger),
         cache: cache, retention: AuditLogRetention(store: store, config: config.store.auditLog, logger: logger, conversations: stores.conversations), alerts: alerts, flows: flows, conversations: stores.conversations,
         tracingService: tracing?.service, ingestion: ingestion, retrieval: stores.retrieval, experiments: experiments, judges: judges,
-        quality: stores.quality, evals: evals)
+        quality: stores.quality, evals: evals, batches: batchRunner)
 }
 
 extension SluiceApplication {

@@ -157,6 +157,9 @@ public final class SQLiteDatabase: Sendable {
         migrator.registerMigration("v12_quality") { db in
             for statement in QualitySQL.migration { try db.execute(sql: statement) }
         }
+        migrator.registerMigration("v13_batches") { db in
+            for statement in BatchSQL.migration { try db.execute(sql: statement) }
+        }
         return migrator
     }
 

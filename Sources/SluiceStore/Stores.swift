@@ -20,6 +20,8 @@ public struct Stores: Sendable {
     public let retrieval: any RetrievalStore
     /// Feedback, judgements and experiments' state.
     public let quality: any QualityStore
+    /// Batches and their lines (the durable queue).
+    public let batches: any BatchStore
     /// What runs beside the server, in start order (PostgreSQL only: the pool, then the
     /// limiter's settlements, which stop first).
     public let services: [any Service]
@@ -41,7 +43,7 @@ public struct Stores: Sendable {
                 auditLog: PostgresAuditLogStore(database: db), access: PostgresAccessStore(database: db),
                 limiter: limiter, responseCache: PostgresResponseCacheStore(database: db), flowVersions: PostgresFlowVersionStore(database: db),
                 conversations: PostgresConversationStore(database: db), retrieval: PostgresRetrievalStore(database: db),
-                quality: PostgresQualityStore(database: db), services: [db, limiter.settlements],
+                quality: PostgresQualityStore(database: db), batches: PostgresBatchStore(database: db), services: [db, limiter.settlements],
                 sqlitePath: nil)
         }
         let path = config.sqlite ?? ":memory:"
@@ -56,7 +58,7 @@ public struct Stores: Sendable {
             auditLog: log, access: SQLiteAccessStore(database: db), limiter: LocalUsageLimiter(ledger: log),
             responseCache: SQLiteResponseCacheStore(database: db), flowVersions: SQLiteFlowVersionStore(database: db),
             conversations: SQLiteConversationStore(database: db), retrieval: SQLiteRetrievalStore(database: db),
-            quality: SQLiteQualityStore(database: db), services: [],
+            quality: SQLiteQualityStore(database: db), batches: SQLiteBatchStore(database: db), services: [],
             sqlitePath: path == ":memory:" ? nil : path)
     }
 

@@ -50,7 +50,10 @@ public final class UsageLedger: Sendable {
 
     private let state = Mutex(State())
 
-    public init() {}
+    /// What this request's usage costs against its deployments' prices (a batch's `price_multiplier`).
+    public let costMultiplier: Double
+
+    public init(costMultiplier: Double = 1) { self.costMultiplier = costMultiplier }
 
     /// Charges a whole answer.
     public func charge(_ usage: Usage, deployment: String, price: Price) {
@@ -104,6 +107,7 @@ public final class UsageLedger: Sendable {
                 : charges.reduce(Usage(promptTokens: 0, completionTokens: 0)) {
                     Usage(promptTokens: $0.promptTokens + $1.usage.promptTokens, completionTokens: $0.completionTokens + $1.usage.completionTokens)
                 }
+            if costMultiplier != 1 { charges = charges.map { var c = $0; c.costUSD *= costMultiplier; return c } }
             let totals = Settlement(usage: usage, costUSD: charges.reduce(0) { $0 + $1.costUSD }, charges: charges)
             s.settlement = totals
             defer { s.hold = nil }

@@ -27,6 +27,8 @@ public struct SluiceConfig: Sendable, Decodable {
     public var experiments: [String: ExperimentConfig] = [:]
     /// Models that score answers by a rubric (live samples, experiments, offline evaluation).
     public var judges: [String: JudgeConfig] = [:]
+    /// How batches run.
+    public var batch: BatchConfig = .init()
     /// The directory of the file this was read from (relative `template:` files are found there).
     public var directory: String?
 
@@ -43,7 +45,7 @@ public struct SluiceConfig: Sendable, Decodable {
         self.queue = queue
     }
 
-    enum CodingKeys: String, CodingKey { case server, store, providers, models, logging, auth, queue, guardrails, aliases, routing, cache, alerts, telemetry, flows, files, retrieval, experiments, judges }
+    enum CodingKeys: String, CodingKey { case server, store, providers, models, logging, auth, queue, guardrails, aliases, routing, cache, alerts, telemetry, flows, files, retrieval, experiments, judges, batch }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -65,6 +67,7 @@ public struct SluiceConfig: Sendable, Decodable {
         self.retrieval = try c.decodeIfPresent(RetrievalConfig.self, forKey: .retrieval) ?? .init()
         self.experiments = try c.decodeIfPresent([String: ExperimentConfig].self, forKey: .experiments) ?? [:]
         self.judges = try c.decodeIfPresent([String: JudgeConfig].self, forKey: .judges) ?? [:]
+        self.batch = try c.decodeIfPresent(BatchConfig.self, forKey: .batch) ?? .init()
     }
 
     /// Reads, substitutes, decodes and validates a YAML document.
@@ -197,6 +200,7 @@ public struct SluiceConfig: Sendable, Decodable {
             errors += flow.problems(path: path, models: Set(chatModels.keys).union(aliases.keys), policies: policies)
         }
         errors += evaluationProblems()
+        errors += batch.problems(path: "batch")
         if !errors.isEmpty { throw ConfigErrors(errors) }
     }
 }

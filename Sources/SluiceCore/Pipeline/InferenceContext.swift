@@ -37,7 +37,8 @@ public struct InferenceContext: Sendable {
         logger: Logger,
         headers: [String: String] = [:],
         deadline: ContinuousClock.Instant? = nil,
-        receivedAtUnix: Double
+        receivedAtUnix: Double,
+        costMultiplier: Double = 1
     ) {
         self.requestID = requestID
         self.startedAt = .now
@@ -49,7 +50,7 @@ public struct InferenceContext: Sendable {
         self.headers = headers
         self.deadline = deadline
         self.facts = RequestFacts()
-        self.ledger = UsageLedger()
+        self.ledger = UsageLedger(costMultiplier: costMultiplier)
     }
 
     /// Time since the request arrived.

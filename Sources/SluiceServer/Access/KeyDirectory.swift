@@ -15,6 +15,7 @@ final class KeyDirectory: Service, Sendable {
         var generation = -1
         /// Each key's principal (with its team), built once per reload.
         var byHash: [String: Principal] = [:]
+        var byID: [String: Principal] = [:]
     }
 
     let store: any AccessStore
@@ -39,6 +40,7 @@ final class KeyDirectory: Service, Sendable {
             let teamsByID = Dictionary(teams.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
             s.byHash = Dictionary(
                 keys.map { ($0.hash, Principal(key: $0, team: $0.teamID.flatMap { teamsByID[$0] })) }, uniquingKeysWith: { a, _ in a })
+            s.byID = Dictionary(s.byHash.values.map { ($0.key.id, $0) }, uniquingKeysWith: { a, _ in a })
         }
     }
 
@@ -51,6 +53,16 @@ final class KeyDirectory: Service, Sendable {
         let hash = APIKeyMint.hash(presented)
         guard let principal = snapshot.withLock({ $0.byHash[hash] }) else {
             return .failure(SluiceError(.invalidAPIKey, "Incorrect API key provided."))
+        }
+        if let refusal = principal.key.refusal(at: now) { return .failure(SluiceError(.permissionDenied, refusal)) }
+        return .success(principal)
+    }
+
+    /// A key's caller by the key's id (work done later on its behalf: a batch's lines), or why
+    /// it may no longer act (revoked, expired, gone).
+    func principal(keyID: String, now: Double = Date().timeIntervalSince1970) -> Result<Principal, SluiceError> {
+        guard let principal = snapshot.withLock({ $0.byID[keyID] }) else {
+            return .failure(SluiceError(.invalidAPIKey, "The key that made this request no longer exists."))
         }
         if let refusal = principal.key.refusal(at: now) { return .failure(SluiceError(.permissionDenied, refusal)) }
         return .success(principal)

@@ -48,7 +48,7 @@ struct FileRoutes: Sendable {
         guard let purposeText = form.text("purpose"), !purposeText.isEmpty else {
             throw SluiceError(.missingParameter, "Missing required parameter: 'purpose' (assistants, batch or user_data).", param: "purpose")
         }
-        guard let purpose = StoredFile.Purpose(rawValue: purposeText) else {
+        guard let purpose = StoredFile.Purpose(rawValue: purposeText), purpose != .batchOutput else {
             throw SluiceError(
                 .invalidValue, "'\(purposeText)' is not a supported purpose: use assistants, batch or user_data.", param: "purpose")
         }
@@ -80,7 +80,7 @@ struct FileRoutes: Sendable {
         var purpose: StoredFile.Purpose?
         if let text = q.get("purpose") {
             guard let p = StoredFile.Purpose(rawValue: text) else {
-                throw SluiceError(.invalidValue, "purpose must be assistants, batch or user_data.", param: "purpose")
+                throw SluiceError(.invalidValue, "purpose must be assistants, batch, batch_output or user_data.", param: "purpose")
             }
             purpose = p
         }

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
+import Metrics
 import NIOCore
 import SluiceCore
 import SluiceEvaluation
@@ -22,6 +23,8 @@ struct QualityRoutes: Sendable {
     /// An uploaded file's text, when the caller may read it.
     let fileText: @Sendable (String, Principal?) async throws -> String?
     let body: RequestBodyReader
+    /// The configured flows (metric labels).
+    var knownFlows: Set<String> = []
 
     static let routes: [String: [HTTPRequest.Method]] = ["/v1/feedback": [.post], "/v1/judges/{name}/score": [.post], "/v1/judges/{name}/compare": [.post]]
     static let adminRoutes: [String: [HTTPRequest.Method]] = [
@@ -106,7 +109,15 @@ struct QualityRoutes: Sendable {
             requestID: requestID, user: user, teamID: record.teamID, score: score, label: label, comment: comment, time: Date().timeIntervalSince1970,
             subject: RequestSubject(record))
         try await store.putFeedback(feedback)
+        Recorder(label: "sluice_feedback_score", dimensions: [("flow", Self.flowLabel(record.flow, known: knownFlows))]).record(score)
         return try UsageRoutes.json(Self.json(feedback))
+    }
+
+    /// A flow's name as a metric label: configured flows by name, the rest (flows added at run
+    /// time, plain chat) grouped, so the label's values stay bounded.
+    static func flowLabel(_ flow: String?, known: Set<String>) -> String {
+        guard let flow else { return "none" }
+        return known.contains(flow) ? flow : "other"
     }
 
     /// A key may rate its team's requests (its own, without a team); an admin any.

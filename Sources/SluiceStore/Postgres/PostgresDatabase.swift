@@ -247,5 +247,6 @@ public final class PostgresDatabase: Service, Sendable {
         ),
         ("v10_retrieval", PostgresRetrievalStore.migration),
         ("v11_quality", QualitySQL.migration),
+        ("v12_batches", BatchSQL.migration),
     ]
 }

@@ -1,0 +1,123 @@
+"""The Batch API through the official OpenAI SDK, and exactly once across a kill -9: a batch
+interrupted by SIGKILL in the middle completes after a restart with every custom_id answered
+once, in the output or the error file, and no request recorded twice."""
+import json
+import os
+import signal
+import time
+import urllib.request
+
+from openai import OpenAI
+
+from conftest import Sluice
+
+CONFIG = """
+server: {{ host: 127.0.0.1, port: {port}, shutdown_grace_s: 5 }}
+store: {{ sqlite: "{db}" }}
+providers:
+  sim: {{ kind: simulated, reply: "batched answer", ttft_ms: 15 }}
+models:
+  - {{ name: sim-small, provider: sim, upstream_model: small, price: {{ input_per_mtok: 1.0, output_per_mtok: 2.0 }} }}
+  - {{ name: sim-embed, provider: sim, type: embedding }}
+logging: {{ level: info }}
+batch: {{ lease_s: 2, max_concurrency: 4, workers: 8 }}
+"""
+
+
+def lines(n, prefix="req"):
+    return "".join(json.dumps({"custom_id": f"{prefix}-{i}", "method": "POST", "url": "/v1/chat/completions",
+                               "body": {"model": "sim-small", "messages": [{"role": "user", "content": f"question {i}"}], "max_tokens": 8}}) + "\n"
+                   for i in range(n))
+
+
+def wait(client, batch_id, statuses, seconds=120):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        batch = client.batches.retrieve(batch_id)
+        if batch.status in statuses:
+            return batch
+        time.sleep(0.1)
+    raise AssertionError(f"batch {batch_id} stayed {batch.status}")
+
+
+def answered(client, batch):
+    out = []
+    for file_id in (batch.output_file_id, batch.error_file_id):
+        if file_id:
+            out += [json.loads(line) for line in client.files.content(file_id).text.splitlines() if line.strip()]
+    return out
+
+
+def test_a_batch_through_the_sdk(tmp_path):
+    server = Sluice(tmp_path, config=CONFIG)
+    try:
+        client = OpenAI(base_url=server.base_url, api_key=server.admin_key, max_retries=0)
+        (tmp_path / "in.jsonl").write_text(lines(20))
+        uploaded = client.files.create(file=open(tmp_path / "in.jsonl", "rb"), purpose="batch")
+        batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h",
+                                      metadata={"job": "nightly"})
+        assert batch.status == "validating" and batch.metadata == {"job": "nightly"}
+        done = wait(client, batch.id, {"completed", "failed"})
+        assert done.status == "completed", done
+        assert done.request_counts.total == 20 and done.request_counts.completed == 20 and done.request_counts.failed == 0
+        rows = answered(client, done)
+        assert sorted(r["custom_id"] for r in rows) == sorted(f"req-{i}" for i in range(20))
+        first = rows[0]
+        assert set(first) == {"id", "custom_id", "response", "error"} and first["error"] is None
+        assert first["response"]["status_code"] == 200 and first["response"]["body"]["object"] == "chat.completion"
+        assert first["response"]["body"]["choices"][0]["message"]["content"] == "batched answer"
+        assert [b.id for b in client.batches.list(limit=5).data] == [batch.id]
+
+        # A bad input file fails with its lines named, and nothing runs.
+        (tmp_path / "bad.jsonl").write_text(lines(2) + "not json\n" + lines(1))
+        bad = client.files.create(file=open(tmp_path / "bad.jsonl", "rb"), purpose="batch")
+        failed = wait(client, client.batches.create(input_file_id=bad.id, endpoint="/v1/chat/completions", completion_window="24h").id,
+                      {"failed", "completed"})
+        assert failed.status == "failed"
+        assert [(e.code, e.line) for e in failed.errors.data] == [("invalid_json", 3), ("duplicate_custom_id", 4)]
+
+        # Cancelled in the middle: partial files, every line answered once.
+        (tmp_path / "big.jsonl").write_text(lines(400))
+        big = client.files.create(file=open(tmp_path / "big.jsonl", "rb"), purpose="batch")
+        running = client.batches.create(input_file_id=big.id, endpoint="/v1/chat/completions", completion_window="24h")
+        wait(client, running.id, {"in_progress"})
+        assert client.batches.cancel(running.id).status == "cancelling"
+        cancelled = wait(client, running.id, {"cancelled"})
+        rows = answered(client, cancelled)
+        assert sorted(r["custom_id"] for r in rows) == sorted(f"req-{i}" for i in range(400))
+        assert any(r["error"] and r["error"]["code"] == "batch_cancelled" for r in rows)
+    finally:
+        server.stop()
+
+
+def test_exactly_once_across_kill_9(tmp_path):
+    server = Sluice(tmp_path, config=CONFIG)
+    client = OpenAI(base_url=server.base_url, api_key=server.admin_key, max_retries=0)
+    (tmp_path / "in.jsonl").write_text(lines(600, "line"))
+    uploaded = client.files.create(file=open(tmp_path / "in.jsonl", "rb"), purpose="batch")
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    deadline = time.monotonic() + 60
+    while client.batches.retrieve(batch.id).request_counts.completed < 150 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert client.batches.retrieve(batch.id).status == "in_progress"
+    os.kill(server.process.pid, signal.SIGKILL)
+    server.process.wait()
+    server.log.close()
+
+    again = Sluice(tmp_path, config=CONFIG, admin_key=server.admin_key)
+    try:
+        client = OpenAI(base_url=again.base_url, api_key=again.admin_key, max_retries=0)
+        done = wait(client, batch.id, {"completed"})
+        assert done.request_counts.total == 600 and done.request_counts.completed + done.request_counts.failed == 600
+        rows = answered(client, done)
+        ids = [r["custom_id"] for r in rows]
+        assert len(ids) == 600 and set(ids) == {f"line-{i}" for i in range(600)}, "every custom_id exactly once"
+        # The audit log: a line run again replaces its row (the same request id), so none is billed twice.
+        request = urllib.request.Request(f"{again.admin_url}/requests?q={batch.id}&limit=1000",
+                                         headers={"authorization": f"Bearer {again.admin_key}"})
+        recorded = json.loads(urllib.request.urlopen(request, timeout=30).read())["data"]
+        recorded_ids = [r["id"] for r in recorded]
+        assert len(recorded_ids) == len(set(recorded_ids)) and len(recorded_ids) <= 600
+        assert all(r["endpoint"] == "batch" for r in recorded)
+    finally:
+        again.stop()
