@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import time
+import urllib.error
 import urllib.request
 
 from openai import OpenAI
@@ -67,6 +68,25 @@ def test_a_batch_through_the_sdk(tmp_path):
         assert first["response"]["status_code"] == 200 and first["response"]["body"]["object"] == "chat.completion"
         assert first["response"]["body"]["choices"][0]["message"]["content"] == "batched answer"
         assert [b.id for b in client.batches.list(limit=5).data] == [batch.id]
+
+        # Batch usage costs price_multiplier (0.5) of the same request sent live.
+        live = client.chat.completions.with_raw_response.create(model="sim-small", max_tokens=8,
+                                                                 messages=[{"role": "user", "content": "question 0"}])
+        live_id = live.headers["x-request-id"]
+
+        def recorded(request_id):
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    request = urllib.request.Request(f"{server.admin_url}/requests/{request_id}",
+                                                     headers={"authorization": f"Bearer {server.admin_key}"})
+                    return json.loads(urllib.request.urlopen(request, timeout=10).read())
+                except urllib.error.HTTPError:
+                    time.sleep(0.1)
+            raise AssertionError(f"{request_id} was not recorded")
+        batch_row, live_row = recorded(f"{batch.id}-0"), recorded(live_id)
+        assert batch_row["endpoint"] == "batch" and batch_row["tokens_in"] == live_row["tokens_in"]
+        assert abs(batch_row["cost_usd"] - 0.5 * live_row["cost_usd"]) < 1e-12 and live_row["cost_usd"] > 0
 
         # A bad input file fails with its lines named, and nothing runs.
         (tmp_path / "bad.jsonl").write_text(lines(2) + "not json\n" + lines(1))
