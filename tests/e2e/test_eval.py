@@ -100,3 +100,27 @@ def test_an_offline_evaluation_reports_recommends_and_gates(workspace):
         finally:
             browser.close()
     assert problems == []
+
+
+def test_experiments_from_the_cli(tmp_path):
+    """`sluice experiments` on the store a server reads: list, pause, show, and a clear error for a name that is not there."""
+    (tmp_path / "sluice.yaml").write_text(CONFIG.replace("DB", str(tmp_path / "cli.db")).replace("judges:", """experiments:
+  capital-models:
+    flow: capital
+    variants: { control: {}, local: { model: gemma-3-270m } }
+    primary: "judge:helpful"
+judges:""", 1))
+    (tmp_path / "helpful.mustache").write_text("Rate: {{output}}\n")
+
+    def cli(*args):
+        return subprocess.run([SLUICE_BIN, "experiments", *args, "--config", str(tmp_path / "sluice.yaml")], capture_output=True, text=True, timeout=120)
+
+    listed = cli("list")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.startswith("capital-models\trunning\tflow capital\t")
+    assert cli("pause", "capital-models").stdout.strip() == "capital-models: paused"
+    shown = json.loads(cli("show", "capital-models").stdout)
+    assert shown["status"] == "paused" and shown["decision"] == "continue" and shown["primary"] == "judge:helpful"
+    assert [v["name"] for v in shown["variants"]] == ["control", "local"]
+    missing = cli("stop", "nope")
+    assert missing.returncode == 1 and "No experiment named 'nope'" in missing.stderr
