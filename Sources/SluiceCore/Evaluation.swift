@@ -242,6 +242,9 @@ public protocol QualityStore: Sendable {
     /// Keeps one finished case (its key is the case and variant); a repeated key replaces it.
     func putEvalResult(runID: String, key: String, json: String) async throws
     func evalResults(runID: String) async throws -> [String]
+    /// Takes a run for `worker` if it is not final and nobody else holds it — or its holder has
+    /// not moved it since `staleBefore`; false when another replica is running it.
+    func claimEvalRun(id: String, worker: String, now: Double, staleBefore: Double) async throws -> Bool
 }
 
 /// An offline evaluation the server runs: what was asked (`spec`, JSON), how far it is, and its
@@ -265,6 +268,8 @@ public struct EvalRunRecord: Sendable, Hashable {
     /// The report's JSON (without the per-case results), once completed.
     public var report: String?
     public var error: String?
+    /// The replica running it.
+    public var worker: String?
 
     public init(
         id: String, status: Status, createdAt: Double, updatedAt: Double, spec: String, total: Int, done: Int = 0, errors: Int = 0, report: String? = nil,

@@ -128,6 +128,8 @@ public final class EvalJobs: Service, Sendable {
     private let cancelled = Mutex<Set<String>>([])
     /// A running run not updated for this long is taken over (its replica is gone).
     let staleAfter: Double
+    /// This replica's name on the runs it takes.
+    let worker = "w-" + UUID().uuidString.prefix(8).lowercased()
 
     public init(
         store: any QualityStore, target: any EvalTarget, flowFacts: @escaping @Sendable (String) -> (schema: JSONValue?, p95Ms: Double?),
@@ -187,13 +189,12 @@ public final class EvalJobs: Service, Sendable {
         }
     }
 
+    /// Runs nobody has moved for `staleAfter` (left by a restart or a replica that went away) are
+    /// offered to this replica; `perform` takes one only if it is still free.
     func resumeStale() async {
         let now = Date().timeIntervalSince1970
         guard let runs = try? await store.evalRuns(limit: 100) else { return }
         for run in runs where !run.status.isFinal && now - run.updatedAt > staleAfter {
-            var claimed = run
-            claimed.updatedAt = now
-            try? await store.putEvalRun(claimed)
             logger.notice("evaluation resumed", metadata: ["eval_id": "\(run.id)", "done": "\(run.done)", "total": "\(run.total)"])
             continuation.yield(run.id)
         }
@@ -201,6 +202,9 @@ public final class EvalJobs: Service, Sendable {
 
     func perform(_ id: String) async {
         do {
+            let now = Date().timeIntervalSince1970
+            // Another replica running it (and moving it) keeps it.
+            guard try await store.claimEvalRun(id: id, worker: worker, now: now, staleBefore: now - staleAfter) else { return }
             guard var run = try await store.evalRun(id: id), !run.status.isFinal else { return }
             guard let specJSON = Array(run.spec.utf8).withUnsafeBytes({ JSONParser.parse($0) }) else { throw SluiceError(.internalError, "unreadable spec") }
             let spec = try await EvalSpec(json: specJSON, file: { _ in nil })

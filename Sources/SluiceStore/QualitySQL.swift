@@ -29,13 +29,13 @@ enum QualitySQL {
         """,
         """
         CREATE TABLE eval_runs (id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
-            spec TEXT NOT NULL, total INTEGER NOT NULL, done INTEGER NOT NULL, errors INTEGER NOT NULL, report TEXT, error TEXT)
+            spec TEXT NOT NULL, total INTEGER NOT NULL, done INTEGER NOT NULL, errors INTEGER NOT NULL, report TEXT, error TEXT, worker TEXT)
         """,
         "CREATE INDEX eval_runs_created ON eval_runs(created_at)",
         "CREATE TABLE eval_results (run_id TEXT NOT NULL, key TEXT NOT NULL, result TEXT NOT NULL, PRIMARY KEY (run_id, key))",
     ]
 
-    static let evalRunColumns = "id, status, created_at, updated_at, spec, total, done, errors, report, error"
+    static let evalRunColumns = "id, status, created_at, updated_at, spec, total, done, errors, report, error, worker"
 
     static let feedbackColumns = "request_id, user_id, team_id, score, label, comment, time, flow, flow_version, model, experiment, variant"
     static let judgementColumns = "request_id, judge, score, reason, judge_model, cost_usd, time, flow, flow_version, model, experiment, variant"

@@ -132,15 +132,28 @@ public final class SQLiteQualityStore: QualityStore {
     public func putEvalRun(_ r: EvalRunRecord) async throws {
         try await writer.write { db in
             try db.execute(
-                sql: "INSERT OR REPLACE INTO eval_runs (\(QualitySQL.evalRunColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                arguments: [r.id, r.status.rawValue, r.createdAt, r.updatedAt, r.spec, r.total, r.done, r.errors, r.report, r.error])
+                sql: "INSERT OR REPLACE INTO eval_runs (\(QualitySQL.evalRunColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                arguments: [r.id, r.status.rawValue, r.createdAt, r.updatedAt, r.spec, r.total, r.done, r.errors, r.report, r.error, r.worker])
         }
     }
 
     static func evalRun(_ r: Row) -> EvalRunRecord {
-        EvalRunRecord(
+        var run = EvalRunRecord(
             id: r[0], status: EvalRunRecord.Status(rawValue: r[1]) ?? .failed, createdAt: r[2], updatedAt: r[3], spec: r[4], total: r[5], done: r[6],
             errors: r[7], report: r[8], error: r[9])
+        run.worker = r[10]
+        return run
+    }
+
+    public func claimEvalRun(id: String, worker: String, now: Double, staleBefore: Double) async throws -> Bool {
+        try await writer.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE eval_runs SET worker = ?, updated_at = ? WHERE id = ? AND status IN ('queued', 'running')
+                        AND (worker IS NULL OR worker = ? OR updated_at < ?)
+                    """, arguments: [worker, now, id, worker, staleBefore])
+            return db.changesCount == 1
+        }
     }
 
     public func evalRun(id: String) async throws -> EvalRunRecord? {

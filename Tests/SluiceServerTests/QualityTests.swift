@@ -182,6 +182,56 @@ import Testing
         }
     }
 
+    /// An alias experiment compares models without a flow: the variant's model serves, sticky by key.
+    @Test func anAliasExperimentPicksTheVariantsModel() async throws {
+        let yaml = AccessTests.yaml.replacingOccurrences(
+            of: "models:\n", with: "models:\n  - { name: sim-large, provider: sim, upstream_model: large, price: { input_per_mtok: 5.0, output_per_mtok: 10.0 } }\n")
+            + """
+
+            aliases:
+              smart: { deployments: [sim-small] }
+            experiments:
+              models:
+                alias: smart
+                variants: { small: { model: sim-small }, large: { model: sim-large } }
+                sticky: key
+                primary: cost_usd
+            """
+        try await TestApp.live(yaml: yaml, adminKey: Self.adminKey) { base, app, _ in
+            try await withHTTPClient { client in
+                var seen: [String: String] = [:]
+                for i in 0..<6 {
+                    let key = try await AccessTests.createKeyLive(client, base, #"{"name":"k\#(i)"}"#)
+                    for _ in 0..<2 {
+                        let (status, headers) = try await Self.chat(client, base, key, model: "smart")
+                        #expect(status == 200)
+                        let variant = try #require(headers.first(name: "x-sluice-variant"))
+                        #expect(headers.first(name: "x-sluice-model") == (variant == "small" ? "sim-small" : "sim-large"))
+                        if let earlier = seen[key] { #expect(earlier == variant, "sticky by key") }
+                        seen[key] = variant
+                    }
+                }
+                // Asking for a model directly is outside the experiment.
+                let key = try await AccessTests.createKeyLive(client, base, #"{"name":"direct"}"#)
+                #expect(try await Self.chat(client, base, key, model: "sim-small").1.first(name: "x-sluice-variant") == nil)
+                await app.auditLog.drain()
+                let analysis = try await Self.call(client, base, .GET, "/admin/experiments/models").json
+                #expect(analysis?["alias"]?.stringValue == "smart")
+                #expect((analysis?["variants"]?.arrayValue ?? []).map { $0["requests"]?.intValue ?? 0 }.reduce(0, +) == 12)
+            }
+        }
+    }
+
+    static func chat(_ client: HTTPClient, _ base: String, _ key: String, model: String) async throws -> (UInt, HTTPHeaders) {
+        var request = HTTPClientRequest(url: base + "/v1/chat/completions")
+        request.method = .POST
+        request.headers.add(name: "authorization", value: "Bearer \(key)")
+        request.body = .bytes(ByteBuffer(string: #"{"model":"\#(model)","messages":[{"role":"user","content":"Hi"}]}"#))
+        let response = try await client.execute(request, timeout: .seconds(30))
+        _ = try await response.body.collect(upTo: 1 << 20)
+        return (response.status.code, response.headers)
+    }
+
     static func judgeYAML(_ rubric: String) -> String {
         AccessTests.yaml.replacingOccurrences(
             of: "  sim: { kind: simulated,",

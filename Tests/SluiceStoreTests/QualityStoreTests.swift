@@ -90,4 +90,20 @@ import Testing
             #expect(s.minimumP == ["treatment": 0.01, "b": 1], "\(name)")
         }
     }
+
+    @Test func anEvaluationRunIsHeldByOneReplicaUntilItGoesQuiet() async throws {
+        for (name, store, _) in try await stores() {
+            try await store.putEvalRun(EvalRunRecord(id: "eval_1", status: .queued, createdAt: 1, updatedAt: 1, spec: "{}", total: 4))
+            #expect(try await store.claimEvalRun(id: "eval_1", worker: "a", now: 10, staleBefore: 0), "\(name): free")
+            #expect(try await store.claimEvalRun(id: "eval_1", worker: "b", now: 11, staleBefore: 5) == false, "\(name): a moved it at 10")
+            #expect(try await store.claimEvalRun(id: "eval_1", worker: "a", now: 12, staleBefore: 5), "\(name): its own")
+            #expect(try await store.claimEvalRun(id: "eval_1", worker: "b", now: 100, staleBefore: 50), "\(name): a went quiet")
+            var run = try #require(try await store.evalRun(id: "eval_1"))
+            #expect(run.worker == "b" && run.updatedAt == 100, "\(name)")
+            run.status = .completed
+            try await store.putEvalRun(run)
+            #expect(try await store.claimEvalRun(id: "eval_1", worker: "c", now: 1000, staleBefore: 999) == false, "\(name): a finished run is nobody's")
+            #expect(try await store.evalRun(id: "eval_1")?.worker == "b", "\(name): kept by a put")
+        }
+    }
 }

@@ -154,22 +154,24 @@ public final class PostgresQualityStore: QualityStore {
     public func putEvalRun(_ r: EvalRunRecord) async throws {
         try await client.query(
             """
-            INSERT INTO eval_runs (id, status, created_at, updated_at, spec, total, done, errors, report, error)
-            VALUES (\(r.id), \(r.status.rawValue), \(r.createdAt), \(r.updatedAt), \(r.spec), \(r.total), \(r.done), \(r.errors), \(r.report), \(r.error))
+            INSERT INTO eval_runs (id, status, created_at, updated_at, spec, total, done, errors, report, error, worker)
+            VALUES (\(r.id), \(r.status.rawValue), \(r.createdAt), \(r.updatedAt), \(r.spec), \(r.total), \(r.done), \(r.errors), \(r.report), \(r.error),
+                \(r.worker))
             ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, updated_at = EXCLUDED.updated_at, total = EXCLUDED.total, done = EXCLUDED.done,
-                errors = EXCLUDED.errors, report = EXCLUDED.report, error = EXCLUDED.error
+                errors = EXCLUDED.errors, report = EXCLUDED.report, error = EXCLUDED.error, worker = EXCLUDED.worker
             """, logger: logger)
     }
 
-    private typealias EvalRunRow = (String, String, Double, Double, String, Int, Int, Int, String?, String?)
+    private typealias EvalRunRow = (String, String, Double, Double, String, Int, Int, Int, String?, String?, String?)
 
     private func evalRunRows(_ query: PostgresQuery) async throws -> [EvalRunRecord] {
         var out: [EvalRunRecord] = []
         for try await r in try await client.query(query, logger: logger).decode(EvalRunRow.self) {
-            out.append(
-                EvalRunRecord(
-                    id: r.0, status: EvalRunRecord.Status(rawValue: r.1) ?? .failed, createdAt: r.2, updatedAt: r.3, spec: r.4, total: r.5, done: r.6,
-                    errors: r.7, report: r.8, error: r.9))
+            var run = EvalRunRecord(
+                id: r.0, status: EvalRunRecord.Status(rawValue: r.1) ?? .failed, createdAt: r.2, updatedAt: r.3, spec: r.4, total: r.5, done: r.6,
+                errors: r.7, report: r.8, error: r.9)
+            run.worker = r.10
+            out.append(run)
         }
         return out
     }
@@ -180,6 +182,17 @@ public final class PostgresQualityStore: QualityStore {
 
     public func evalRuns(limit: Int) async throws -> [EvalRunRecord] {
         try await evalRunRows(Self.query("SELECT \(QualitySQL.evalRunColumns) FROM eval_runs ORDER BY created_at DESC, id DESC LIMIT ?", [], then: [limit]))
+    }
+
+    public func claimEvalRun(id: String, worker: String, now: Double, staleBefore: Double) async throws -> Bool {
+        for try await n in try await client.query(
+            """
+            WITH taken AS (UPDATE eval_runs SET worker = \(worker), updated_at = \(now) WHERE id = \(id) AND status IN ('queued', 'running')
+                AND (worker IS NULL OR worker = \(worker) OR updated_at < \(staleBefore)) RETURNING 1)
+            SELECT COUNT(*)::BIGINT FROM taken
+            """, logger: logger
+        ).decode(Int64.self) { return n == 1 }
+        return false
     }
 
     public func putEvalResult(runID: String, key: String, json: String) async throws {
