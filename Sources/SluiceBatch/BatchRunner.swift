@@ -56,13 +56,14 @@ public final class BatchRunner: Service, Sendable {
             var lastRenewal = ContinuousClock.now
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 do {
-                    try await housekeeping()
+                    let running = try await housekeeping()
                     if ContinuousClock.now - lastRenewal > .seconds(config.leaseSeconds / 3) {
                         try await store.renewLeases(worker: worker, until: Self.now + config.leaseSeconds)
                         lastRenewal = .now
                     }
                     let free = config.workers - inFlight.count.load(ordering: .relaxed)
-                    let lines = free > 0 ? try await store.claimLines(limit: free, worker: worker, now: Self.now, leaseUntil: Self.now + config.leaseSeconds) : []
+                    // No batch in progress: no claim (on SQLite a claim takes the write lock).
+                    let lines = free > 0 && running ? try await store.claimLines(limit: free, worker: worker, now: Self.now, leaseUntil: Self.now + config.leaseSeconds) : []
                     for line in lines {
                         inFlight.count.add(1, ordering: .relaxed)
                         group.addTask { [self] in
@@ -91,9 +92,12 @@ public final class BatchRunner: Service, Sendable {
     static let expiredMessage = "This request could not be executed before the completion window expired."
 
 
-    /// Validates new batches, and finalizes, cancels or expires the ones whose time has come.
-    func housekeeping() async throws {
-        for batch in try await store.openBatches() {
+    /// Validates new batches, and finalizes, cancels or expires the ones whose time has come;
+    /// answers whether any batch is in progress afterwards (has lines to claim).
+    @discardableResult
+    func housekeeping() async throws -> Bool {
+        let open = try await store.openBatches()
+        for batch in open {
             switch batch.status {
             case .validating:
                 try await validate(batch)
@@ -125,6 +129,8 @@ public final class BatchRunner: Service, Sendable {
                 break
             }
         }
+        // A batch validated just now is in progress too.
+        return open.contains { $0.status == .inProgress || $0.status == .validating }
     }
 
     func validate(_ batch: BatchRecord) async throws {
