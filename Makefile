@@ -69,7 +69,7 @@ deps-e2e:
 
 test-e2e: deps-system deps-e2e deps-models
 	swift build -j $(SWIFT_JOBS) --product sluice
-	SLUICE_BIN=$(CURDIR)/.build/debug/sluice .venv/bin/python -m pytest -q tests/e2e
+	SLUICE_BIN=$(CURDIR)/.build/debug/sluice bash scripts/with-postgres.sh .venv/bin/python -m pytest -q tests/e2e
 
 deps-bench:
 	bash scripts/bench-deps.sh

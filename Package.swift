@@ -194,6 +194,7 @@ let package = Package(
                 "SluiceObservability",
                 "SluiceFlows",
                 "SluiceEvaluation",
+                "SluiceBatch",
                 "SluiceStore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "SluiceGuardrails",

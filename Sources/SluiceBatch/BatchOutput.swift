@@ -37,6 +37,34 @@ public enum BatchOutput {
             "error": .object(["code": .string(code), "message": .string(message)]),
         ]).compactText
     }
+
+    /// A batch as OpenAI writes it.
+    public static func batch(_ b: BatchRecord) -> JSONValue {
+        func time(_ t: Double?) -> JSONValue { t.map { .int(Int($0)) } ?? .null }
+        let errors: JSONValue =
+            b.errors.isEmpty
+            ? .null
+            : .object([
+                "object": "list",
+                "data": .array(
+                    b.errors.map { e in
+                        .object([
+                            "code": .string(e.code), "message": .string(e.message), "param": e.param.map(JSONValue.string) ?? .null,
+                            "line": e.line.map(JSONValue.int) ?? .null,
+                        ])
+                    }),
+            ])
+        return .object([
+            "id": .string(b.id), "object": "batch", "endpoint": .string(b.endpoint), "errors": errors, "input_file_id": .string(b.inputFileID),
+            "completion_window": .string(b.completionWindow), "status": .string(b.status.rawValue),
+            "output_file_id": b.outputFileID.map(JSONValue.string) ?? .null, "error_file_id": b.errorFileID.map(JSONValue.string) ?? .null,
+            "created_at": time(b.createdAt), "in_progress_at": time(b.inProgressAt), "expires_at": time(b.expiresAt),
+            "finalizing_at": time(b.finalizingAt), "completed_at": time(b.completedAt), "failed_at": time(b.failedAt),
+            "expired_at": time(b.expiredAt), "cancelling_at": time(b.cancellingAt), "cancelled_at": time(b.cancelledAt),
+            "request_counts": .object(["total": .int(b.total), "completed": .int(b.completed), "failed": .int(b.failed)]),
+            "metadata": .object(b.metadata.mapValues(JSONValue.string)),
+        ])
+    }
 }
 
 /// FNV-1a: a line's output id, stable across replicas.
@@ -48,5 +76,20 @@ enum StableHash {
             h = h &* 0x100_0000_01b3
         }
         return h
+    }
+}
+
+extension BatchStore {
+    /// Moves a validating or in-progress batch to `cancelling` (the runners stop claiming its
+    /// lines, let the ones in flight finish and write what there is); a batch already cancelling
+    /// or cancelled is answered as it is. Throws 409 for a batch that has ended otherwise.
+    public func cancel(_ batch: BatchRecord) async throws -> BatchRecord {
+        if batch.status != .cancelling && batch.status != .cancelled {
+            guard try await transition(batchID: batch.id, from: [.validating, .inProgress], to: .cancelling, at: Date().timeIntervalSince1970) else {
+                let now = try await self.batch(id: batch.id) ?? batch
+                throw SluiceError(.invalidValue, "Cannot cancel a batch with status '\(now.status.rawValue)'.", status: 409)
+            }
+        }
+        return try await self.batch(id: batch.id) ?? batch
     }
 }

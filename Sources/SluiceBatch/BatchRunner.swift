@@ -33,14 +33,21 @@ public final class BatchRunner: Service, Sendable {
     let logger: Logger
     /// This process's name in the lines it claims.
     public let worker: String
-    /// How often the runner looks for work when it found none.
+    /// How often the runner reads the open batches (new ones, finished ones, cancellations) and
+    /// looks for due lines when it found none: a new batch starts within this time.
     let idle: Duration
     private let modelSlots = Mutex<[String: Int]>([:])
     private let lineCounter = Counter(label: "sluice_batch_lines_total", dimensions: [("status", "completed")])
     private let failedCounter = Counter(label: "sluice_batch_lines_total", dimensions: [("status", "failed")])
     private let retriedCounter = Counter(label: "sluice_batch_lines_total", dimensions: [("status", "retried")])
+    /// Lines of in-progress batches not answered yet (every replica reports the same figure).
+    private let queueDepth = Gauge(label: "sluice_batch_queue_depth")
+    /// Lines this replica is running now.
+    private let inFlightGauge = Gauge(label: "sluice_batch_lines_in_flight")
+    /// The open batches as housekeeping last read them: a line's batch without a query per line.
+    private let open = Mutex<[String: BatchRecord]>([:])
 
-    public init(store: any BatchStore, files: any BatchFiles, executor: any BatchExecutor, config: BatchConfig, idle: Duration = .milliseconds(200), logger: Logger) {
+    public init(store: any BatchStore, files: any BatchFiles, executor: any BatchExecutor, config: BatchConfig, idle: Duration = .seconds(1), logger: Logger) {
         self.store = store
         self.files = files
         self.executor = executor
@@ -54,9 +61,16 @@ public final class BatchRunner: Service, Sendable {
         let inFlight = InFlight()
         await withDiscardingTaskGroup { group in
             var lastRenewal = ContinuousClock.now
+            var lastHousekeeping = ContinuousClock.now - idle
+            var running = false
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 do {
-                    let running = try await housekeeping()
+                    // Once per `idle` at most, however fast lines finish: a read of the open batches.
+                    if ContinuousClock.now - lastHousekeeping >= idle {
+                        running = try await housekeeping()
+                        lastHousekeeping = .now
+                        inFlightGauge.record(inFlight.count.load(ordering: .relaxed))
+                    }
                     if ContinuousClock.now - lastRenewal > .seconds(config.leaseSeconds / 3) {
                         try await store.renewLeases(worker: worker, until: Self.now + config.leaseSeconds)
                         lastRenewal = .now
@@ -77,10 +91,12 @@ public final class BatchRunner: Service, Sendable {
                     logger.warning("batch runner: the store did not answer", metadata: ["error": "\(error)"])
                 }
                 // Until a line finishes (a slot is free) or `idle` passes: no store query meanwhile.
+                // With nothing in flight nothing can finish, so the wait wakes less often.
+                let step: Duration = inFlight.count.load(ordering: .relaxed) > 0 ? .milliseconds(5) : .milliseconds(50)
                 var waited = Duration.zero
                 while waited < idle && !inFlight.finished.exchange(false, ordering: .relaxed) && !Task.isShuttingDownGracefully {
-                    do { try await Task.sleep(for: .milliseconds(5)) } catch { break }
-                    waited += .milliseconds(5)
+                    do { try await Task.sleep(for: min(step, idle)) } catch { break }
+                    waited += step
                 }
             }
             // Lines in flight finish (and are recorded); nothing new is claimed.
@@ -96,8 +112,10 @@ public final class BatchRunner: Service, Sendable {
     /// answers whether any batch is in progress afterwards (has lines to claim).
     @discardableResult
     func housekeeping() async throws -> Bool {
-        let open = try await store.openBatches()
-        for batch in open {
+        let batches = try await store.openBatches()
+        open.withLock { open in open = Dictionary(batches.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }) }
+        queueDepth.record(batches.filter { $0.status == .inProgress }.reduce(0) { $0 + max(0, $1.total - $1.completed - $1.failed) })
+        for batch in batches {
             switch batch.status {
             case .validating:
                 try await validate(batch)
@@ -108,8 +126,8 @@ public final class BatchRunner: Service, Sendable {
                         try await close(batch, code: Self.expiredCode, message: Self.expiredMessage, final: .expired)
                     }
                 } else {
-                    let counts = try await store.lineCounts(batchID: batch.id)
-                    if counts.pending == 0 && counts.claimed == 0,
+                    // A line's outcome and the batch's counts are written together: all counted, none left.
+                    if batch.completed + batch.failed >= batch.total,
                         try await store.transition(batchID: batch.id, from: [.inProgress], to: .finalizing, at: Self.now)
                     {
                         try await finish(batch.id, final: .completed)
@@ -130,7 +148,7 @@ public final class BatchRunner: Service, Sendable {
             }
         }
         // A batch validated just now is in progress too.
-        return open.contains { $0.status == .inProgress || $0.status == .validating }
+        return batches.contains { $0.status == .inProgress || $0.status == .validating }
     }
 
     func validate(_ batch: BatchRecord) async throws {
@@ -157,10 +175,11 @@ public final class BatchRunner: Service, Sendable {
     }
 
     func fail(_ batch: BatchRecord) async throws {
+        // The errors first, then the status: whoever reads `failed` reads why.
+        guard var failing = try await store.batch(id: batch.id), failing.status == .validating else { return }
+        failing.errors = batch.errors
+        try await store.updateBatch(failing)
         guard try await store.transition(batchID: batch.id, from: [.validating], to: .failed, at: Self.now) else { return }
-        var failed = try await store.batch(id: batch.id) ?? batch
-        failed.errors = batch.errors
-        try await store.updateBatch(failed)
         logger.info("batch failed validation", metadata: ["batch_id": "\(batch.id)", "errors": "\(batch.errors.count)"])
     }
 
@@ -203,7 +222,7 @@ public final class BatchRunner: Service, Sendable {
         }
         defer { release(model) }
         do {
-            guard let batch = try await store.batch(id: line.batchID) else { return }
+            guard let batch = try await batch(line.batchID) else { return }
             let outcome = await executor.run(batch, line, requestID: BatchOutput.requestID(line))
             switch outcome {
             case .answered(let status, let body):
@@ -228,6 +247,12 @@ public final class BatchRunner: Service, Sendable {
         } catch {
             logger.warning("batch line not recorded; it will run again", metadata: ["batch_id": "\(line.batchID)", "line": "\(line.index)", "error": "\(error)"])
         }
+    }
+
+    /// A line's batch: as housekeeping last read it, or from the store (claimed before housekeeping saw it).
+    func batch(_ id: String) async throws -> BatchRecord? {
+        if let cached = open.withLock({ $0[id] }) { return cached }
+        return try await store.batch(id: id)
     }
 
     static func model(of line: BatchLine) -> String {

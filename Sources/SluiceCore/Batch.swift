@@ -117,8 +117,8 @@ public protocol BatchStore: Sendable {
     /// The validated lines, and the batch moved to `in_progress` with its total, in one transaction.
     func start(batchID: String, lines: [BatchLine], at time: Double) async throws
     func batch(id: String) async throws -> BatchRecord?
-    /// Newest first; `after` is a batch id of the previous page.
-    func batches(owner: String, page: ListPage) async throws -> [BatchRecord]
+    /// Newest first, of `owner` (every owner's when nil); `after` is a batch id of the previous page.
+    func batches(owner: String?, page: ListPage) async throws -> [BatchRecord]
     /// Status, timestamps, files and errors (not the counts, which only line outcomes change).
     func updateBatch(_ batch: BatchRecord) async throws
     /// Batches not final, for the runner (oldest first).

@@ -334,6 +334,8 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         dashboard.experiments = experiments
         dashboard.evals = evals
         dashboard.quality = stores.quality
+        dashboard.batches = stores.batches
+        dashboard.batchConcurrency = config.batch.maxConcurrency
         dashboard.register(on: router)
     }
 

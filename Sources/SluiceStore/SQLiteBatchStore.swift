@@ -58,19 +58,24 @@ public final class SQLiteBatchStore: BatchStore {
         try await writer.read { db in try Row.fetchOne(db, sql: "SELECT \(BatchSQL.columns) FROM batches WHERE id = ?", arguments: [id]).map(Self.record) }
     }
 
-    public func batches(owner: String, page: ListPage) async throws -> [BatchRecord] {
+    public func batches(owner: String?, page: ListPage) async throws -> [BatchRecord] {
         try await writer.read { db in
-            var sql = "SELECT \(BatchSQL.columns) FROM batches WHERE owner = ?"
-            var arguments: StatementArguments = [owner]
+            var conditions: [String] = []
+            var arguments: StatementArguments = []
+            if let owner {
+                conditions.append("owner = ?")
+                arguments += [owner]
+            }
             if let after = page.after,
-                let cursor = try Row.fetchOne(db, sql: "SELECT created_at, id FROM batches WHERE id = ? AND owner = ?", arguments: [after, owner])
+                let cursor = try Row.fetchOne(db, sql: "SELECT created_at, id FROM batches WHERE id = ?", arguments: [after])
             {
-                sql += " AND (created_at < ? OR (created_at = ? AND id < ?))"
+                conditions.append("(created_at < ? OR (created_at = ? AND id < ?))")
                 arguments += [cursor[0] as Double, cursor[0] as Double, cursor[1] as String]
             }
-            sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+            let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
             arguments += [page.limit + 1]
-            return try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.record)
+            return try Row.fetchAll(db, sql: "SELECT \(BatchSQL.columns) FROM batches\(filter) ORDER BY created_at DESC, id DESC LIMIT ?", arguments: arguments)
+                .map(Self.record)
         }
     }
 

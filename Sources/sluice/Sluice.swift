@@ -13,7 +13,7 @@ struct Sluice: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice",
         abstract: "An OpenAI-compatible LLM gateway.",
-        subcommands: [Serve.self, Validate.self, Keys.self, Flows.self, ExperimentCommands.self, Doctor.self, Eval.self],
+        subcommands: [Serve.self, Validate.self, Keys.self, Flows.self, ExperimentCommands.self, BatchCommands.self, Doctor.self, Eval.self],
         defaultSubcommand: Serve.self)
 }
 

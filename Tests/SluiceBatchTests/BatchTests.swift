@@ -181,8 +181,11 @@ import Testing
         let task = Task { try await runner.run() }
         defer { task.cancel() }
         _ = try await waitFor(store, "batch_c", [.inProgress])
-        #expect(try await store.transition(batchID: "batch_c", from: [.inProgress], to: .cancelling, at: Date().timeIntervalSince1970))
+        let cancelling = try await store.cancel(try #require(try await store.batch(id: "batch_c")))
+        #expect(cancelling.status == .cancelling && cancelling.cancellingAt != nil)
         let done = try await waitFor(store, "batch_c", [.cancelled])
+        // Cancelled again: answered as it is. An ended batch cannot be cancelled: 409.
+        #expect(try await store.cancel(done).status == .cancelled)
         #expect(done.completed + done.failed == 300 && done.failed > 0 && done.cancelledAt != nil)
         let errors = try #require(files.written.withLock { $0["file-batch_c-errors"] })
         #expect(errors.allSatisfy { $0.contains(#""code":"batch_cancelled""#) } && errors.count == done.failed)
@@ -198,5 +201,34 @@ import Testing
         let done = try await waitFor(store, "batch_e", [.expired, .completed])
         #expect(done.status == .expired && done.expiredAt != nil)
         #expect(done.completed + done.failed == 5)
+        await #expect(throws: SluiceError.self) { try await store.cancel(done) }
+        do { _ = try await store.cancel(done) } catch let e as SluiceError { #expect(e.httpStatus == 409 && e.message.contains("expired")) }
+    }
+}
+
+@Suite struct BatchProgressTests {
+    func batch(_ status: BatchRecord.Status, total: Int, completed: Int, failed: Int, started: Double?) -> BatchRecord {
+        var b = BatchRecord(id: "batch_x", owner: "o", keyID: "k", endpoint: "/v1/chat/completions", inputFileID: "f", createdAt: 0, expiresAt: 86_400)
+        b.status = status
+        b.total = total
+        b.completed = completed
+        b.failed = failed
+        b.inProgressAt = started
+        return b
+    }
+
+    @Test func rateAndETAFollowTheLinesAnswered() {
+        let p = BatchProgress(batch(.inProgress, total: 1000, completed: 180, failed: 20, started: 100), now: 150)
+        #expect(p.done == 200 && p.fraction == 0.2)
+        #expect(p.rate == 4 && p.eta == 200)
+        // Not started, or nothing answered yet: no rate, no ETA.
+        #expect(BatchProgress(batch(.validating, total: 0, completed: 0, failed: 0, started: nil), now: 150).rate == nil)
+        #expect(BatchProgress(batch(.inProgress, total: 10, completed: 0, failed: 0, started: 100), now: 150).eta == nil)
+        // Ended: the rate is over the time it ran, and there is no ETA.
+        var ended = batch(.completed, total: 10, completed: 10, failed: 0, started: 100)
+        ended.finalizingAt = 105
+        let q = BatchProgress(ended, now: 10_000)
+        #expect(q.rate == 2 && q.eta == nil && q.fraction == 1)
+        #expect(BatchProgress.duration(42) == "42 s" && BatchProgress.duration(200) == "3 min 20 s" && BatchProgress.duration(3900) == "1 h 05 min")
     }
 }

@@ -82,6 +82,9 @@ import Testing
             let first = try await store.batches(owner: "team:a", page: ListPage(limit: 2))
             #expect(first.map(\.id) == ["batch_p3", "batch_p2", "batch_p1"], "\(name): limit + 1, newest first")
             #expect(try await store.batches(owner: "team:a", page: ListPage(limit: 2, after: "batch_p2")).map(\.id) == ["batch_p1", "batch_p0"], "\(name)")
+            // Every owner's (the dashboard and `sluice batches list`).
+            #expect(try await store.batches(owner: nil, page: ListPage(limit: 10)).map(\.id) == (0..<5).reversed().map { "batch_p\($0)" }, "\(name)")
+            #expect(try await store.batches(owner: nil, page: ListPage(limit: 1, after: "batch_p4")).map(\.id) == ["batch_p3", "batch_p2"], "\(name)")
             var failed = try #require(try await store.batch(id: "batch_p0"))
             failed.status = .failed
             failed.failedAt = 9

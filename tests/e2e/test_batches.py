@@ -1,16 +1,22 @@
 """The Batch API through the official OpenAI SDK, and exactly once across a kill -9: a batch
 interrupted by SIGKILL in the middle completes after a restart with every custom_id answered
 once, in the output or the error file, and no request recorded twice."""
+import glob
+import http.client
 import json
 import os
+import secrets
 import signal
+import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
+import pytest
 from openai import OpenAI
 
-from conftest import Sluice
+from conftest import SLUICE_BIN, Sluice
 
 CONFIG = """
 server: {{ host: 127.0.0.1, port: {port}, shutdown_grace_s: 5 }}
@@ -49,6 +55,36 @@ def answered(client, batch):
     return out
 
 
+def metric(server, name, labels=""):
+    """A metric's value in Sluice's /metrics (0 when it is not there yet)."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=10).read().decode()
+    for line in text.splitlines():
+        key, _, value = line.rpartition(" ")
+        if not line.startswith("#") and key == name + labels:
+            return float(value)
+    return 0.0
+
+
+def dashboard(server, path):
+    """A dashboard page's status and HTML, signed in with the admin key."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.request("POST", "/dashboard/login", body=urllib.parse.urlencode({"key": server.admin_key}),
+                           headers={"content-type": "application/x-www-form-urlencoded"})
+        response = connection.getresponse()
+        response.read()
+        cookie = response.getheader("set-cookie").split(";")[0]
+        connection.request("GET", path, headers={"cookie": cookie})
+        page = connection.getresponse()
+        return page.status, page.read().decode()
+    finally:
+        connection.close()
+
+
+def cli(server, *args):
+    return subprocess.run([SLUICE_BIN, "batches", *args, "--config", str(server.config)], capture_output=True, text=True, timeout=60)
+
+
 def test_a_batch_through_the_sdk(tmp_path):
     server = Sluice(tmp_path, config=CONFIG)
     try:
@@ -68,6 +104,20 @@ def test_a_batch_through_the_sdk(tmp_path):
         assert first["response"]["status_code"] == 200 and first["response"]["body"]["object"] == "chat.completion"
         assert first["response"]["body"]["choices"][0]["message"]["content"] == "batched answer"
         assert [b.id for b in client.batches.list(limit=5).data] == [batch.id]
+
+        # Progress where operators look: the metrics, the dashboard, the CLI.
+        assert metric(server, "sluice_batch_lines_total", '{status="completed"}') == 20
+        assert metric(server, "sluice_batch_queue_depth") == 0
+        status, html = dashboard(server, "/dashboard/batches")
+        assert status == 200 and batch.id in html and "completed" in html and "20 / 20" in html
+        listed = cli(server, "list")
+        assert listed.returncode == 0 and batch.id in listed.stdout and "completed\t20/20" in listed.stdout, listed
+        shown = cli(server, "show", batch.id)
+        assert shown.returncode == 0 and json.loads(shown.stdout)["request_counts"] == {"total": 20, "completed": 20, "failed": 0}
+        refused = cli(server, "cancel", batch.id)
+        assert refused.returncode == 1 and "Cannot cancel a batch with status 'completed'" in refused.stderr, refused
+        missing = cli(server, "show", "batch_nope")
+        assert missing.returncode == 1 and "No batch found with id 'batch_nope'" in missing.stderr
 
         # Batch usage costs price_multiplier (0.5) of the same request sent live.
         live = client.chat.completions.with_raw_response.create(model="sim-small", max_tokens=8,
@@ -101,7 +151,10 @@ def test_a_batch_through_the_sdk(tmp_path):
         big = client.files.create(file=open(tmp_path / "big.jsonl", "rb"), purpose="batch")
         running = client.batches.create(input_file_id=big.id, endpoint="/v1/chat/completions", completion_window="24h")
         wait(client, running.id, {"in_progress"})
-        assert client.batches.cancel(running.id).status == "cancelling"
+        # ... from the CLI, as an operator would.
+        cancelling = cli(server, "cancel", running.id)
+        assert cancelling.returncode == 0 and cancelling.stdout.strip() == f"{running.id}: cancelling", cancelling
+        assert client.batches.cancel(running.id).status in ("cancelling", "cancelled")
         cancelled = wait(client, running.id, {"cancelled"})
         rows = answered(client, cancelled)
         assert sorted(r["custom_id"] for r in rows) == sorted(f"req-{i}" for i in range(400))
@@ -141,3 +194,60 @@ def test_exactly_once_across_kill_9(tmp_path):
         assert all(r["endpoint"] == "batch" for r in recorded)
     finally:
         again.stop()
+
+
+PG_CONFIG = CONFIG.replace('store: {{ sqlite: "{db}" }}', 'store: {{ postgres: "%s" }}')
+
+
+def fresh_database():
+    """An empty database on the cluster `make test` starts (SLUICE_TEST_POSTGRES_URL)."""
+    url = urllib.parse.urlparse(os.environ["SLUICE_TEST_POSTGRES_URL"])
+    name = "sluice_e2e_" + secrets.token_hex(6)
+    createdb = sorted(glob.glob("/usr/lib/postgresql/*/bin/createdb"))[-1]
+    subprocess.run([createdb, "-h", url.hostname, "-p", str(url.port), "-U", url.username or "postgres", name], check=True, timeout=60)
+    return f"postgres://{url.username or 'postgres'}@{url.hostname}:{url.port}/{name}"
+
+
+@pytest.mark.skipif("SLUICE_TEST_POSTGRES_URL" not in os.environ, reason="needs SLUICE_TEST_POSTGRES_URL (make test starts a cluster)")
+def test_two_postgres_replicas_share_a_batch_and_survive_kill_9(tmp_path):
+    config = PG_CONFIG % fresh_database()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = Sluice(tmp_path / "a", config=config)
+    b = None
+    try:
+        b = Sluice(tmp_path / "b", config=config, admin_key=a.admin_key)
+        client = OpenAI(base_url=a.base_url, api_key=a.admin_key, max_retries=0)
+        (tmp_path / "in.jsonl").write_text(lines(800, "pg"))
+        uploaded = client.files.create(file=open(tmp_path / "in.jsonl", "rb"), purpose="batch")
+        batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+        # Both replicas claim lines of the one batch.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (metric(a, "sluice_batch_lines_total", '{status="completed"}') >= 50
+                                                   and metric(b, "sluice_batch_lines_total", '{status="completed"}') >= 50):
+            time.sleep(0.05)
+        progress = client.batches.retrieve(batch.id)
+        assert progress.status == "in_progress" and progress.request_counts.completed < 800, progress
+        assert metric(a, "sluice_batch_lines_total", '{status="completed"}') >= 50, "replica a ran lines"
+        assert metric(b, "sluice_batch_lines_total", '{status="completed"}') >= 50, "replica b ran lines"
+        assert metric(b, "sluice_batch_queue_depth") > 0
+
+        # Replica a dies with lines in flight; b takes them over when their leases run out.
+        os.kill(a.process.pid, signal.SIGKILL)
+        a.process.wait()
+        a.log.close()
+        client = OpenAI(base_url=b.base_url, api_key=b.admin_key, max_retries=0)
+        done = wait(client, batch.id, {"completed"})
+        assert done.request_counts.total == 800 and done.request_counts.completed + done.request_counts.failed == 800
+        rows = answered(client, done)
+        ids = [r["custom_id"] for r in rows]
+        assert len(ids) == 800 and set(ids) == {f"pg-{i}" for i in range(800)}, "every custom_id exactly once"
+        request = urllib.request.Request(f"{b.admin_url}/requests?q={batch.id}&limit=1000",
+                                         headers={"authorization": f"Bearer {b.admin_key}"})
+        recorded = [r["id"] for r in json.loads(urllib.request.urlopen(request, timeout=30).read())["data"]]
+        assert len(recorded) == len(set(recorded)) and len(recorded) <= 800, "no line billed twice"
+    finally:
+        if a.process.poll() is None:
+            a.stop()
+        if b:
+            b.stop()

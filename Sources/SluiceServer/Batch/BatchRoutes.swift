@@ -94,39 +94,8 @@ struct BatchRoutes: Sendable {
 
     func cancel(_ context: SluiceRequestContext) async throws -> Response {
         let batch = try await owned(context)
-        if batch.status != .cancelling && batch.status != .cancelled {
-            guard try await store.transition(batchID: batch.id, from: [.validating, .inProgress], to: .cancelling, at: Date().timeIntervalSince1970) else {
-                throw SluiceError(.invalidValue, "Cannot cancel a batch with status '\(batch.status.rawValue)'.", status: 409)
-            }
-        }
-        return try RetrievalJSON.response(Self.json(try await store.batch(id: batch.id) ?? batch))
+        return try RetrievalJSON.response(Self.json(try await store.cancel(batch)))
     }
 
-    /// A batch as OpenAI writes it.
-    static func json(_ b: BatchRecord) -> JSONValue {
-        func time(_ t: Double?) -> JSONValue { t.map { .int(Int($0)) } ?? .null }
-        let errors: JSONValue =
-            b.errors.isEmpty
-            ? .null
-            : .object([
-                "object": "list",
-                "data": .array(
-                    b.errors.map { e in
-                        .object([
-                            "code": .string(e.code), "message": .string(e.message), "param": e.param.map(JSONValue.string) ?? .null,
-                            "line": e.line.map(JSONValue.int) ?? .null,
-                        ])
-                    }),
-            ])
-        return .object([
-            "id": .string(b.id), "object": "batch", "endpoint": .string(b.endpoint), "errors": errors, "input_file_id": .string(b.inputFileID),
-            "completion_window": .string(b.completionWindow), "status": .string(b.status.rawValue),
-            "output_file_id": b.outputFileID.map(JSONValue.string) ?? .null, "error_file_id": b.errorFileID.map(JSONValue.string) ?? .null,
-            "created_at": time(b.createdAt), "in_progress_at": time(b.inProgressAt), "expires_at": time(b.expiresAt),
-            "finalizing_at": time(b.finalizingAt), "completed_at": time(b.completedAt), "failed_at": time(b.failedAt),
-            "expired_at": time(b.expiredAt), "cancelling_at": time(b.cancellingAt), "cancelled_at": time(b.cancelledAt),
-            "request_counts": .object(["total": .int(b.total), "completed": .int(b.completed), "failed": .int(b.failed)]),
-            "metadata": .object(b.metadata.mapValues(JSONValue.string)),
-        ])
-    }
+    static func json(_ b: BatchRecord) -> JSONValue { BatchOutput.batch(b) }
 }

@@ -4,6 +4,7 @@ import HummingbirdCore
 import Hummingbird
 import Mustache
 import NIOCore
+import SluiceBatch
 import SluiceCore
 import SluiceEvaluation
 import SluiceFlows
@@ -28,6 +29,9 @@ struct DashboardRoutes: Sendable {
     var experiments: Experiments?
     var evals: EvalJobs?
     var quality: (any QualityStore)?
+    /// Batches (the Batches page) and the limit they run under.
+    var batches: (any BatchStore)?
+    var batchConcurrency = 0
     let library: MustacheLibrary
 
     static let cookieName = "sluice_session"
@@ -55,6 +59,7 @@ struct DashboardRoutes: Sendable {
         "/dashboard": [.get], "/dashboard/login": [.get, .post], "/dashboard/logout": [.post], "/dashboard/models": [.get],
         "/dashboard/keys": [.get], "/dashboard/requests": [.get], "/dashboard/guardrails": [.get], "/dashboard/alerts": [.get],
         "/dashboard/flows": [.get], "/dashboard/quality": [.get],
+        "/dashboard/batches": [.get],
     ]
 
     func register(on router: Router<SluiceRequestContext>) {
@@ -75,6 +80,7 @@ struct DashboardRoutes: Sendable {
         }
         router.get("/dashboard/alerts") { request, _ in try await guarded(request) { alertList($0) } }
         router.get("/dashboard/quality") { request, _ in try await guarded(request) { try await qualityPage($0) } }
+        router.get("/dashboard/batches") { request, _ in try await guarded(request) { try await batchList($0) } }
         router.get("/dashboard/evals/{id}") { request, context in
             try await guarded(request) { _ in
                 guard let evals else { throw SluiceError(.notFound, "Evaluations are not set up.") }
@@ -133,6 +139,27 @@ struct DashboardRoutes: Sendable {
             }
         }
         return page("quality", title: "Quality", principal: p, ["experiments": experimentRows, "feedback": feedbackRows, "evals": evalRows])
+    }
+
+    /// The newest batches of every owner: status, lines answered, progress, rate and ETA.
+    func batchList(_ p: Principal) async throws -> Response {
+        var rows: [[String: String]] = []
+        var queued = 0
+        let now = Date().timeIntervalSince1970
+        for b in try await batches?.batches(owner: nil, page: ListPage(limit: 100)).prefix(100) ?? [] {
+            let progress = BatchProgress(b, now: now)
+            if b.status == .inProgress { queued += max(0, b.total - progress.done) }
+            let files = [b.outputFileID.map { "output \($0)" }, b.errorFileID.map { "errors \($0)" }].compactMap { $0 }
+            rows.append([
+                "id": b.id, "owner": b.owner, "endpoint": b.endpoint, "created": Self.utc(b.createdAt), "status": b.status.rawValue,
+                "statusClass": b.status == .completed ? "good" : [.failed, .expired, .cancelled].contains(b.status) ? "bad" : "muted",
+                "done": "\(progress.done)", "total": "\(b.total)", "failed": "\(b.failed)", "percent": String(format: "%.0f", progress.fraction * 100),
+                "rate": progress.rate.map { String(format: "%.1f lines/s", $0) } ?? "—", "eta": progress.eta.map(BatchProgress.duration) ?? "—",
+                "files": files.isEmpty ? "—" : files.joined(separator: ", "),
+                "errors": b.errors.isEmpty ? "" : "\(b.errors.count) input error\(b.errors.count == 1 ? "" : "s"): \(b.errors[0].message)",
+            ])
+        }
+        return page("batches", title: "Batches", principal: p, ["batches": rows, "queued": "\(queued)", "concurrency": "\(batchConcurrency)"])
     }
 
     // MARK: Session
@@ -437,7 +464,8 @@ struct DashboardRoutes: Sendable {
     static let nav: [(String, String)] = [
         ("/dashboard", "Overview"), ("/dashboard/models", "Models"), ("/dashboard/flows", "Flows"), ("/dashboard/keys", "Keys & teams"),
         ("/dashboard/requests", "Audit log"),
-        ("/dashboard/guardrails", "Guardrails"), ("/dashboard/quality", "Quality"), ("/dashboard/alerts", "Alerts"),
+        ("/dashboard/guardrails", "Guardrails"), ("/dashboard/quality", "Quality"), ("/dashboard/batches", "Batches"),
+        ("/dashboard/alerts", "Alerts"),
     ]
 
     func page(_ template: String, title: String, principal: Principal?, _ values: [String: Any], status: HTTPResponse.Status = .ok) -> Response {

@@ -4,7 +4,19 @@ enum DashboardTemplates {
     static let all: [String: String] = [
         "layout": layout, "login": login, "overview": overview, "models": models, "keys": keys, "requests": requests, "request": request,
         "guardrails": guardrails, "alerts": alerts, "flows": flows, "flow": flow, "quality": quality,
+        "batches": batches,
     ]
+
+    static let batches = """
+        {{<layout}}{{$content}}
+        <h1>Batches</h1>
+        <p class="muted">Lines waiting in the queue: {{queued}}. Batches run at priority low, at most {{concurrency}} lines at once per model on each replica.</p>
+        <table><tr><th>batch</th><th>owner</th><th>endpoint</th><th>created (UTC)</th><th>status</th><th>done</th><th>failed</th><th>progress</th><th>rate</th><th>ETA</th><th>files</th></tr>
+        {{#batches}}<tr><td>{{id}}{{#errors}}<br><span class="bad">{{errors}}</span>{{/errors}}</td><td>{{owner}}</td><td>{{endpoint}}</td><td>{{created}}</td><td class="{{statusClass}}">{{status}}</td><td class="n">{{done}} / {{total}}</td><td class="n">{{failed}}</td><td><span class="bar"><i style="width: {{percent}}%"></i></span> {{percent}}%</td><td class="n">{{rate}}</td><td class="n">{{eta}}</td><td>{{files}}</td></tr>{{/batches}}
+        {{^batches}}<tr><td colspan="11" class="muted">No batches yet: upload a file with purpose "batch" and POST /v1/batches.</td></tr>{{/batches}}
+        </table>
+        {{/content}}{{/layout}}
+        """
 
     static let quality = """
         {{<layout}}{{$content}}

@@ -88,16 +88,20 @@ public final class PostgresBatchStore: BatchStore {
         return b
     }
 
-    public func batches(owner: String, page: ListPage) async throws -> [BatchRecord] {
+    public func batches(owner: String?, page: ListPage) async throws -> [BatchRecord] {
         var binds = PostgresBindings()
-        binds.append(owner)
-        var sql = "SELECT \(BatchSQL.columns) FROM batches WHERE owner = $1"
+        var conditions: [String] = []
+        if let owner {
+            binds.append(owner)
+            conditions.append("owner = $\(binds.count)")
+        }
         if let after = page.after {
             binds.append(after)
-            sql += " AND (created_at, id) < (SELECT created_at, id FROM batches WHERE id = $2 AND owner = $1)"
+            conditions.append("(created_at, id) < (SELECT created_at, id FROM batches WHERE id = $\(binds.count))")
         }
         binds.append(page.limit + 1)
-        sql += " ORDER BY created_at DESC, id DESC LIMIT $\(binds.count)"
+        let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
+        let sql = "SELECT \(BatchSQL.columns) FROM batches\(filter) ORDER BY created_at DESC, id DESC LIMIT $\(binds.count)"
         return try await records(PostgresQuery(unsafeSQL: sql, binds: binds))
     }
 
