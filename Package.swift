@@ -142,7 +142,7 @@ let package = Package(
             name: "SluiceBatch",
             dependencies: [
                 "SluiceCore", "SluiceStore", .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings),
         // Audit rows, the request log line, metrics, traces, retention and alerts, and the record stage.

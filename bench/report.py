@@ -82,6 +82,17 @@ if flow_rounds:
           f"p50 added {added[len(added) // 2]:+.3f} ms (median of rounds; each: {', '.join(f'{a:+.3f}' for a in added)})   (target <= 0.05 ms)"
           + (f" ({bad} non-2xx!)" if bad else ""))
 
+batches = out / "batches.json"
+if batches.exists():
+    b = json.loads(batches.read_text())
+    alone, during = b["live_alone"], b["live_during_batch"]
+    print(f"Batch of {b['lines']:,} lines (mock upstream): {b['lines_per_s']:,.0f} lines/s, {b['completed']:,} completed, {b['failed']} failed; "
+          f"Sluice CPU {b['batch_cpu_us_per_line']:.0f} us per line against {b['live_cpu_us_per_request']:.0f} us per live request "
+          f"({b['cpu_ratio']:.2f}x, target <= 1.5x)")
+    print(f"Live p95 (4 connections, paced): {alone['p95_ms']:.3f} ms alone, {during['p95_ms']:.3f} ms with a batch running "
+          f"({during['p95_ms'] - alone['p95_ms']:+.3f} ms; the batch ran throughout: {b['batch_ran_throughout']})"
+          + (f" ({alone['non2xx'] + during['non2xx']} non-2xx!)" if alone["non2xx"] + during["non2xx"] else ""))
+
 emb = out / "embeddings.txt"
 if emb.exists():
     single, batched, rss = emb.read_text().split()

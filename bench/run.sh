@@ -90,6 +90,15 @@ for r in $(seq 1 "${FLOW_ROUNDS:-3}"); do
   wrk -t1 -c1 -d"${OBS_DURATION:-5}s" --latency -s bench/flow.lua http://127.0.0.1:9280/v1/flows/hello/run >"$OUT/flow-run-$r.txt"
 done
 
+# Batches: a 10,000-line batch alone (lines/s, Sluice's CPU per line), the same requests live
+# (CPU per request, p95), and live p95 while a second batch runs; a server of its own.
+echo "==> batches: ${BATCH_LINES:-10000} lines against the same requests live"
+mkdir -p "$OUT/batch"
+"$SLUICE" serve --config bench/sluice-bench-batch.yaml >"$OUT/sluice-batch.log" 2>&1 & BATCH_PID=$!; pids+=($BATCH_PID)
+for _ in $(seq 1 100); do curl -fs -o /dev/null http://127.0.0.1:9287/healthz && break; sleep 0.1; done
+python3 bench/batches.py 9287 "$BATCH_PID" "${BATCH_LINES:-10000}" >"$OUT/batches.json"
+kill -TERM "$BATCH_PID"; wait "$BATCH_PID" || true
+
 echo "==> time to first event, $STREAMS streams each"
 python3 bench/ttft.py 9100 "$STREAMS" >"$OUT/ttft-direct.txt"
 python3 bench/ttft.py 9280 "$STREAMS" >"$OUT/ttft-sluice.txt"

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import SluiceCore
 
 /// A batch's input file checked before anything runs, as OpenAI checks it: every line JSON,
@@ -80,52 +81,11 @@ public struct BatchInput: Sendable {
 }
 
 extension JSONValue {
-    /// Compact JSON text (the stored form of a line's body).
+    /// Compact JSON text, keys sorted (the stored form of a line's body, and of its output line).
     public var compactText: String {
-        var out = ""
-        write(to: &out)
-        return out
-    }
-
-    private func write(to out: inout String) {
-        switch self {
-        case .null: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
-        case .int(let i): out += String(i)
-        case .double(let d): out += d.isFinite ? "\(d)" : "null"
-        case .string(let s): Self.quote(s, into: &out)
-        case .array(let items):
-            out += "["
-            for (i, item) in items.enumerated() {
-                if i > 0 { out += "," }
-                item.write(to: &out)
-            }
-            out += "]"
-        case .object(let members):
-            out += "{"
-            for (i, key) in members.keys.sorted().enumerated() {
-                if i > 0 { out += "," }
-                Self.quote(key, into: &out)
-                out += ":"
-                members[key]!.write(to: &out)
-            }
-            out += "}"
-        }
-    }
-
-    private static func quote(_ s: String, into out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let c where c.value < 0x20: out += String(format: "\\u%04x", c.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
+        var out = ByteBuffer()
+        // Parsed JSON holds no number JSON cannot write; should one appear, it is written as null.
+        do { try JSONWriter.write(self, to: &out) } catch { return "null" }
+        return String(buffer: out)
     }
 }

@@ -36,7 +36,9 @@ public final class BatchRunner: Service, Sendable {
     /// How often the runner reads the open batches (new ones, finished ones, cancellations) and
     /// looks for due lines when it found none: a new batch starts within this time.
     let idle: Duration
-    private let modelSlots = Mutex<[String: Int]>([:])
+    /// Live requests being served: while there are, at most `live_rate` lines start per second.
+    let live: LiveTraffic?
+    private let modelSlots: ModelSlots
     private let lineCounter = Counter(label: "sluice_batch_lines_total", dimensions: [("status", "completed")])
     private let failedCounter = Counter(label: "sluice_batch_lines_total", dimensions: [("status", "failed")])
     private let retriedCounter = Counter(label: "sluice_batch_lines_total", dimensions: [("status", "retried")])
@@ -47,12 +49,17 @@ public final class BatchRunner: Service, Sendable {
     /// The open batches as housekeeping last read them: a line's batch without a query per line.
     private let open = Mutex<[String: BatchRecord]>([:])
 
-    public init(store: any BatchStore, files: any BatchFiles, executor: any BatchExecutor, config: BatchConfig, idle: Duration = .seconds(1), logger: Logger) {
+    public init(
+        store: any BatchStore, files: any BatchFiles, executor: any BatchExecutor, config: BatchConfig, live: LiveTraffic? = nil,
+        idle: Duration = .seconds(1), logger: Logger
+    ) {
         self.store = store
         self.files = files
         self.executor = executor
         self.config = config
         self.idle = idle
+        self.live = live
+        self.modelSlots = ModelSlots(limit: config.maxConcurrency)
         self.logger = logger
         self.worker = "w-" + UUID().uuidString.prefix(8).lowercased()
     }
@@ -63,7 +70,9 @@ public final class BatchRunner: Service, Sendable {
             var lastRenewal = ContinuousClock.now
             var lastHousekeeping = ContinuousClock.now - idle
             var running = false
+            var pacer = LinePacer(rate: config.liveRate, now: Self.uptime)
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                var allowance = Int.max
                 do {
                     // Once per `idle` at most, however fast lines finish: a read of the open batches.
                     if ContinuousClock.now - lastHousekeeping >= idle {
@@ -75,9 +84,11 @@ public final class BatchRunner: Service, Sendable {
                         try await store.renewLeases(worker: worker, until: Self.now + config.leaseSeconds)
                         lastRenewal = .now
                     }
-                    let free = config.workers - inFlight.count.load(ordering: .relaxed)
+                    allowance = pacer.allowance(now: Self.uptime, live: live?.isActive == true)
+                    let free = min(allowance, config.workers - inFlight.count.load(ordering: .relaxed))
                     // No batch in progress: no claim (on SQLite a claim takes the write lock).
                     let lines = free > 0 && running ? try await store.claimLines(limit: free, worker: worker, now: Self.now, leaseUntil: Self.now + config.leaseSeconds) : []
+                    pacer.spend(lines.count)
                     for line in lines {
                         inFlight.count.add(1, ordering: .relaxed)
                         group.addTask { [self] in
@@ -92,9 +103,12 @@ public final class BatchRunner: Service, Sendable {
                 }
                 // Until a line finishes (a slot is free) or `idle` passes: no store query meanwhile.
                 // With nothing in flight nothing can finish, so the wait wakes less often.
-                let step: Duration = inFlight.count.load(ordering: .relaxed) > 0 ? .milliseconds(5) : .milliseconds(50)
+                // Paced beside live traffic: the next token is at most a few milliseconds away.
+                let paced = running && allowance < config.workers
+                let step: Duration = inFlight.count.load(ordering: .relaxed) > 0 || paced ? .milliseconds(5) : .milliseconds(50)
                 var waited = Duration.zero
-                while waited < idle && !inFlight.finished.exchange(false, ordering: .relaxed) && !Task.isShuttingDownGracefully {
+                let limit = paced ? min(idle, .milliseconds(Int64(max(5, 1000 / config.liveRate)))) : idle
+                while waited < limit && !inFlight.finished.exchange(false, ordering: .relaxed) && !Task.isShuttingDownGracefully {
                     do { try await Task.sleep(for: min(step, idle)) } catch { break }
                     waited += step
                 }
@@ -104,6 +118,7 @@ public final class BatchRunner: Service, Sendable {
     }
 
     static var now: Double { Date().timeIntervalSince1970 }
+    static var uptime: Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
     static let expiredCode = "batch_expired"
     static let expiredMessage = "This request could not be executed before the completion window expired."
 
@@ -260,22 +275,71 @@ public final class BatchRunner: Service, Sendable {
         return body["model"]?.stringValue ?? ""
     }
 
-    /// Waits for one of the model's `max_concurrency` slots; false when the task is cancelled
-    /// first (a cancelled sleep does not suspend, so waiting on would spin a thread forever).
+    /// Waits for one of the model's `max_concurrency` slots; false when the task is cancelled first.
+    func acquire(_ model: String) async -> Bool { await modelSlots.acquire(model) }
+
+    func release(_ model: String) { modelSlots.release(model) }
+}
+
+/// Each model's `max_concurrency` slots. A line waits for one suspended, not polling: a
+/// released slot goes straight to the longest waiter.
+final class ModelSlots: Sendable {
+    struct Waiter {
+        let id: UInt64
+        let continuation: CheckedContinuation<Bool, Never>
+    }
+    struct State {
+        var used: [String: Int] = [:]
+        var waiting: [String: [Waiter]] = [:]
+        var nextID: UInt64 = 0
+    }
+    let limit: Int
+    private let state = Mutex(State())
+
+    init(limit: Int) { self.limit = max(1, limit) }
+
     func acquire(_ model: String) async -> Bool {
-        while !Task.isCancelled {
-            let got = modelSlots.withLock { slots -> Bool in
-                guard slots[model, default: 0] < config.maxConcurrency else { return false }
-                slots[model, default: 0] += 1
-                return true
-            }
-            if got { return true }
-            do { try await Task.sleep(for: .milliseconds(10)) } catch { return false }
+        let id = state.withLock { s in
+            s.nextID += 1
+            return s.nextID
         }
-        return false
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+                let now: Bool? = state.withLock { s in
+                    // Cancelled before waiting: the handler below found no waiter to wake.
+                    if Task.isCancelled { return false }
+                    if s.used[model, default: 0] < limit {
+                        s.used[model, default: 0] += 1
+                        return true
+                    }
+                    s.waiting[model, default: []].append(Waiter(id: id, continuation: c))
+                    return nil
+                }
+                if let now { c.resume(returning: now) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { s -> Waiter? in
+                guard let i = s.waiting[model]?.firstIndex(where: { $0.id == id }) else { return nil }
+                return s.waiting[model]?.remove(at: i)
+            }
+            waiter?.continuation.resume(returning: false)
+        }
     }
 
-    func release(_ model: String) { modelSlots.withLock { $0[model, default: 1] -= 1 } }
+    func release(_ model: String) {
+        let next = state.withLock { s -> Waiter? in
+            if let first = s.waiting[model]?.first {
+                s.waiting[model]?.removeFirst()
+                return first  // the slot passes to it: `used` stays
+            }
+            s.used[model, default: 1] -= 1
+            return nil
+        }
+        next?.continuation.resume(returning: true)
+    }
+
+    /// Lines holding a slot of `model` (for tests).
+    func used(_ model: String) -> Int { state.withLock { $0.used[model, default: 0] } }
 }
 
 /// Lines this replica is running now.

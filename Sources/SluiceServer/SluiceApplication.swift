@@ -211,6 +211,9 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
 
     // The request pipeline, outermost first. A new capability is one stage and one line here.
     var stages: [(String, any InferenceStage)] = []
+    // Batches give way to live requests: this counts them.
+    let liveTraffic = LiveTraffic()
+    stages.append(("live", LiveTrafficStage(traffic: liveTraffic)))
     // Before the flow: a variant decides the version and model it runs.
     if !config.experiments.isEmpty { stages.append(("experiment", ExperimentStage(experiments: experiments))) }
     // Outside the flow: the judge sees the run's input and its final answer.
@@ -309,7 +312,7 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         executor: PipelineBatchExecutor(
             pipeline: pipeline, directory: config.auth.enabled ? directory : nil, priceMultiplier: config.batch.priceMultiplier,
             requestTimeout: .milliseconds(Int64(config.server.requestTimeoutSeconds * 1000)), logger: logger),
-        config: config.batch, logger: logger)
+        config: config.batch, live: liveTraffic, logger: logger)
     BatchRoutes(store: stores.batches, files: stores.retrieval, flows: Set(config.flows.keys), body: RequestBodyReader(maxBytes: config.server.maxBodyBytes))
         .register(on: router)
     QualityRoutes(

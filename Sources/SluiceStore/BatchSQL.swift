@@ -28,10 +28,28 @@ enum BatchSQL {
         completed_at, failed_at, expired_at, cancelling_at, cancelled_at, total, completed, failed, output_file_id, error_file_id, errors, metadata
         """
 
-    /// The lines a worker may claim: pending and due, or claimed by a worker whose lease ran out, of in-progress batches.
-    static let dueCondition = """
-        b.status = 'in_progress' AND ((l.state = 'pending' AND l.retry_at <= ?) OR (l.state = 'claimed' AND l.lease_until < ?))
+    /// A claim reads one batch's lines by state in input order from this index, rather than
+    /// every line of the batch sorted for each claim.
+    static let dueIndex: [String] = [
+        "DROP INDEX batch_lines_state",
+        "CREATE INDEX batch_lines_due ON batch_lines(batch_id, state, idx)",
+    ]
+
+    /// The lines a worker may claim in one batch, in input order: claimed by a worker whose lease
+    /// ran out (few: at most the workers' slots), then pending and due. Parameters: batch id,
+    /// now, limit (each query), with `$N` or `?` as the database writes them.
+    static func due(_ p: (Int) -> String) -> String {
         """
+        SELECT batch_id, idx, custom_id, body, attempts FROM (
+            SELECT * FROM (SELECT batch_id, idx, custom_id, body, attempts, 0 AS k FROM batch_lines WHERE batch_id = \(p(1)) AND state = 'claimed' AND lease_until < \(p(2)) ORDER BY idx LIMIT \(p(3))) e
+            UNION ALL
+            SELECT * FROM (SELECT batch_id, idx, custom_id, body, attempts, 1 AS k FROM batch_lines WHERE batch_id = \(p(1)) AND state = 'pending' AND retry_at <= \(p(2)) ORDER BY idx LIMIT \(p(3))) d
+        ) due ORDER BY k, idx LIMIT \(p(3))
+        """
+    }
+
+    /// In-progress batches, oldest first: the order their lines are claimed in.
+    static let claimOrder = "SELECT id FROM batches WHERE status = 'in_progress' ORDER BY created_at, id"
 
     static func errorsJSON(_ errors: [BatchRecord.LineError]) -> String {
         let value = JSONValue.array(

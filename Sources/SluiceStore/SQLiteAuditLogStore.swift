@@ -160,6 +160,9 @@ public final class SQLiteDatabase: Sendable {
         migrator.registerMigration("v13_batches") { db in
             for statement in BatchSQL.migration { try db.execute(sql: statement) }
         }
+        migrator.registerMigration("v14_batch_lines_due") { db in
+            for statement in BatchSQL.dueIndex { try db.execute(sql: statement) }
+        }
         return migrator
     }
 

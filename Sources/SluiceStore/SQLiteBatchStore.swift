@@ -103,40 +103,43 @@ public final class SQLiteBatchStore: BatchStore {
 
     public func claimLines(limit: Int, worker: String, now: Double, leaseUntil: Double) async throws -> [BatchLine] {
         try await writer.write { db in
-            let due = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT l.batch_id, l.idx, l.custom_id, l.body, l.attempts FROM batch_lines l JOIN batches b ON b.id = l.batch_id
-                    WHERE \(BatchSQL.dueCondition) ORDER BY b.created_at, l.batch_id, l.idx LIMIT ?
-                    """, arguments: [now, now, limit])
+            var out: [BatchLine] = []
             let claim = try db.cachedStatement(sql: "UPDATE batch_lines SET state = 'claimed', worker = ?, lease_until = ? WHERE batch_id = ? AND idx = ?")
-            return try due.map { r in
-                try claim.execute(arguments: [worker, leaseUntil, r[0] as String, r[1] as Int])
-                return BatchLine(batchID: r[0], index: r[1], customID: r[2], body: r[3], attempts: r[4])
+            let due = try db.cachedStatement(sql: BatchSQL.due { "?\($0)" })
+            for batchID in try String.fetchAll(db, sql: BatchSQL.claimOrder) where out.count < limit {
+                for r in try Row.fetchAll(due, arguments: [batchID, now, limit - out.count]) {
+                    try claim.execute(arguments: [worker, leaseUntil, r[0] as String, r[1] as Int])
+                    out.append(BatchLine(batchID: r[0], index: r[1], customID: r[2], body: r[3], attempts: r[4]))
+                }
             }
+            return out
         }
     }
 
     public func finishLine(batchID: String, index: Int, worker: String, success: Bool, output: String) async throws -> Bool {
         try await writer.write { db in
-            try db.execute(
+            // Cached statements: this runs once per line, and compiling costs more than running.
+            try db.cachedStatement(
                 sql: """
                     UPDATE batch_lines SET state = ?, output = ?, worker = NULL, lease_until = NULL, attempts = attempts + 1
                     WHERE batch_id = ? AND idx = ? AND state = 'claimed' AND worker = ?
-                    """, arguments: [success ? "succeeded" : "failed", output, batchID, index, worker])
+                    """
+            ).execute(arguments: [success ? "succeeded" : "failed", output, batchID, index, worker])
             guard db.changesCount == 1 else { return false }
-            try db.execute(sql: "UPDATE batches SET \(success ? "completed = completed + 1" : "failed = failed + 1") WHERE id = ?", arguments: [batchID])
+            try db.cachedStatement(sql: "UPDATE batches SET \(success ? "completed = completed + 1" : "failed = failed + 1") WHERE id = ?")
+                .execute(arguments: [batchID])
             return true
         }
     }
 
     public func releaseLine(batchID: String, index: Int, worker: String, retryAt: Double, countAttempt: Bool) async throws {
         try await writer.write { db in
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     UPDATE batch_lines SET state = 'pending', worker = NULL, lease_until = NULL, retry_at = ?, attempts = attempts + ?
                     WHERE batch_id = ? AND idx = ? AND state = 'claimed' AND worker = ?
-                    """, arguments: [retryAt, countAttempt ? 1 : 0, batchID, index, worker])
+                    """
+            ).execute(arguments: [retryAt, countAttempt ? 1 : 0, batchID, index, worker])
         }
     }
 

@@ -232,3 +232,96 @@ import Testing
         #expect(BatchProgress.duration(42) == "42 s" && BatchProgress.duration(200) == "3 min 20 s" && BatchProgress.duration(3900) == "1 h 05 min")
     }
 }
+
+/// An executor that takes 10 ms a line and records how many ran at once.
+final class Overlap: BatchExecutor {
+    let state = Mutex((now: 0, most: 0, runs: 0))
+    func run(_ batch: BatchRecord, _ line: BatchLine, requestID: String) async -> BatchExecution {
+        state.withLock {
+            $0.now += 1
+            $0.most = max($0.most, $0.now)
+        }
+        try? await Task.sleep(for: .milliseconds(10))
+        state.withLock {
+            $0.now -= 1
+            $0.runs += 1
+        }
+        return .answered(statusCode: 200, body: .object([:]))
+    }
+}
+
+@Suite struct LiveTrafficTests {
+    @Test func linesStartAtTheLiveRateBesideLiveTraffic() {
+        var pacer = LinePacer(rate: 200, now: 100)
+        #expect(pacer.allowance(now: 100, live: false) == .max, "no live traffic: no pacing")
+        #expect(pacer.allowance(now: 100, live: true) == 10, "a burst of 50 ms of lines at most")
+        pacer.spend(10)
+        #expect(pacer.allowance(now: 100.001, live: true) == 0)
+        #expect(pacer.allowance(now: 100.010, live: true) == 2, "200 lines/s: one every 5 ms")
+        pacer.spend(2)
+        // A long pause refills only the burst.
+        #expect(pacer.allowance(now: 160, live: true) == 10)
+        var slow = LinePacer(rate: 1, now: 0)
+        #expect(slow.allowance(now: 0, live: true) == 1, "at least one line")
+        slow.spend(1)
+        #expect(slow.allowance(now: 0.5, live: true) == 0 && slow.allowance(now: 1.0, live: true) == 1)
+    }
+
+    @Test func aLiveRequestCountsWhileInFlightAndJustAfter() async throws {
+        let live = LiveTraffic(window: .milliseconds(50))
+        try await Task.sleep(for: .milliseconds(60))
+        #expect(!live.isActive)
+        live.started()
+        try await Task.sleep(for: .milliseconds(60))
+        #expect(live.isActive, "in flight")
+        live.ended()
+        #expect(live.isActive, "just ended")
+        try await Task.sleep(for: .milliseconds(80))
+        #expect(!live.isActive)
+    }
+
+    @Test func aBatchBesideLiveTrafficIsPacedAndStillFinishes() async throws {
+        let store = SQLiteBatchStore(database: try SQLiteDatabase(path: ":memory:"))
+        let runner = BatchRunnerTests()
+        let live = LiveTraffic(window: .milliseconds(50))
+        var config = runner.config()
+        config.workers = 8
+        config.maxConcurrency = 8
+        config.liveRate = 100
+        let executor = Overlap()
+        let worker = BatchRunner(
+            store: store, files: BatchRunnerTests.Files(runner.file((0..<30).map { "ok-\($0)" })), executor: executor, config: config, live: live,
+            idle: .milliseconds(10), logger: Logger(label: "t"))
+        try await runner.newBatch(store, "batch_l")
+        live.started()  // a live request in flight for the whole batch
+        defer { live.ended() }
+        let task = Task { try await worker.run() }
+        defer { task.cancel() }
+        let done = try await runner.waitFor(store, "batch_l", [.completed])
+        #expect(done.completed == 30 && executor.state.withLock { $0.runs } == 30)
+        // 100 lines/s with a burst of 5: a line every 10 ms, each taking 10 ms — never all 8 at once.
+        #expect(executor.state.withLock { $0.most } < 8)
+    }
+}
+
+@Suite struct ModelSlotsTests {
+    @Test func aReleasedSlotGoesToAWaiterAndACancelledWaiterHoldsNone() async throws {
+        let slots = ModelSlots(limit: 2)
+        #expect(await slots.acquire("m"))
+        #expect(await slots.acquire("m"))
+        #expect(await slots.acquire("other"), "models have slots of their own")
+        let third = Task { await slots.acquire("m") }
+        try await Task.sleep(for: .milliseconds(30))
+        let fourth = Task { await slots.acquire("m") }
+        try await Task.sleep(for: .milliseconds(30))
+        #expect(slots.used("m") == 2)
+        slots.release("m")
+        #expect(await third.value, "the released slot went to a waiter")
+        #expect(slots.used("m") == 2)
+        fourth.cancel()
+        #expect(await fourth.value == false)
+        slots.release("m")
+        slots.release("m")
+        #expect(slots.used("m") == 0, "the cancelled waiter took no slot")
+    }
+}

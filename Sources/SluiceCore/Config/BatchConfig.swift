@@ -13,6 +13,11 @@ public struct BatchConfig: Sendable, Decodable, Hashable {
     public var backoffMs: Int = 1000
     /// Lines claimed at once per replica (at most this many in flight in all).
     public var workers: Int = 16
+    /// Lines started per second per replica at most while live requests are being served (or
+    /// were, in the last 100 ms): batches give way to live traffic and still progress. Lines that
+    /// wait seconds on an upstream start fewer than this anyway; the cap bites when lines are
+    /// cheap and many, which is when they would take the CPU live requests need.
+    public var liveRate: Double = 200
 
     public init() {}
 
@@ -23,6 +28,7 @@ public struct BatchConfig: Sendable, Decodable, Hashable {
         case priceMultiplier = "price_multiplier"
         case leaseSeconds = "lease_s"
         case backoffMs = "backoff_ms"
+        case liveRate = "live_rate"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -33,6 +39,7 @@ public struct BatchConfig: Sendable, Decodable, Hashable {
         leaseSeconds = try c.decodeIfPresent(Double.self, forKey: .leaseSeconds) ?? leaseSeconds
         backoffMs = try c.decodeIfPresent(Int.self, forKey: .backoffMs) ?? backoffMs
         workers = try c.decodeIfPresent(Int.self, forKey: .workers) ?? workers
+        liveRate = try c.decodeIfPresent(Double.self, forKey: .liveRate) ?? liveRate
     }
 
     func problems(path: String) -> [ConfigError] {
@@ -43,6 +50,7 @@ public struct BatchConfig: Sendable, Decodable, Hashable {
         if !(leaseSeconds >= 1 && leaseSeconds <= 3600) { out.append(ConfigError(path: "\(path).lease_s", "must be from 1 to 3600")) }
         if !(1...600_000).contains(backoffMs) { out.append(ConfigError(path: "\(path).backoff_ms", "must be from 1 to 600000")) }
         if !(1...1024).contains(workers) { out.append(ConfigError(path: "\(path).workers", "must be from 1 to 1024")) }
+        if !(liveRate >= 1 && liveRate <= 1_000_000) { out.append(ConfigError(path: "\(path).live_rate", "must be from 1 to 1000000 (lines per second)")) }
         return out
     }
 }

@@ -124,22 +124,33 @@ public final class PostgresBatchStore: BatchStore {
     }
 
     public func claimLines(limit: Int, worker: String, now: Double, leaseUntil: Double) async throws -> [BatchLine] {
-        let rows = try await client.query(
-            """
-            WITH due AS (
-                SELECT l.batch_id, l.idx FROM batch_lines l JOIN batches b ON b.id = l.batch_id
-                WHERE b.status = 'in_progress' AND ((l.state = 'pending' AND l.retry_at <= \(now)) OR (l.state = 'claimed' AND l.lease_until < \(now)))
-                ORDER BY b.created_at, l.batch_id, l.idx LIMIT \(limit)
-                FOR UPDATE OF l SKIP LOCKED)
-            UPDATE batch_lines l SET state = 'claimed', worker = \(worker), lease_until = \(leaseUntil)
-            FROM due WHERE l.batch_id = due.batch_id AND l.idx = due.idx
-            RETURNING l.batch_id, l.idx, l.custom_id, l.body, l.attempts
-            """, logger: logger)
         var out: [BatchLine] = []
-        for try await (batchID, index, customID, body, attempts) in rows.decode((String, Int, String, String, Int).self) {
-            out.append(BatchLine(batchID: batchID, index: index, customID: customID, body: body, attempts: attempts))
+        var batches: [String] = []
+        for try await id in try await client.query(PostgresQuery(unsafeSQL: BatchSQL.claimOrder), logger: logger).decode(String.self) { batches.append(id) }
+        for batchID in batches where out.count < limit {
+            // Locked lines are another replica's claim in progress: skipped, never waited for.
+            var binds = PostgresBindings()
+            binds.append(batchID)
+            binds.append(now)
+            binds.append(limit - out.count)
+            binds.append(worker)
+            binds.append(leaseUntil)
+            let due = BatchSQL.due { "$\($0)" }.replacingOccurrences(of: "ORDER BY idx LIMIT $3)", with: "ORDER BY idx LIMIT $3 FOR UPDATE SKIP LOCKED)")
+            let rows = try await client.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        WITH due AS (\(due))
+                        UPDATE batch_lines l SET state = 'claimed', worker = $4, lease_until = $5
+                        FROM due WHERE l.batch_id = due.batch_id AND l.idx = due.idx
+                        RETURNING l.batch_id, l.idx, l.custom_id, l.body, l.attempts
+                        """, binds: binds), logger: logger)
+            var claimed: [BatchLine] = []
+            for try await (batchID, index, customID, body, attempts) in rows.decode((String, Int, String, String, Int).self) {
+                claimed.append(BatchLine(batchID: batchID, index: index, customID: customID, body: body, attempts: attempts))
+            }
+            out += claimed.sorted { $0.index < $1.index }
         }
-        return out.sorted { ($0.batchID, $0.index) < ($1.batchID, $1.index) }
+        return out
     }
 
     public func finishLine(batchID: String, index: Int, worker: String, success: Bool, output: String) async throws -> Bool {

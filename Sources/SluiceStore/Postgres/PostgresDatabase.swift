@@ -248,5 +248,6 @@ public final class PostgresDatabase: Service, Sendable {
         ("v10_retrieval", PostgresRetrievalStore.migration),
         ("v11_quality", QualitySQL.migration),
         ("v12_batches", BatchSQL.migration),
+        ("v13_batch_lines_due", BatchSQL.dueIndex),
     ]
 }
