@@ -41,7 +41,7 @@ import Testing
             }
             for path in [
                 "/dashboard", "/dashboard?range=24h", "/dashboard/models", "/dashboard/flows", "/dashboard/keys", "/dashboard/requests", "/dashboard/guardrails",
-                "/dashboard/alerts",
+                "/dashboard/alerts", "/dashboard/quality", "/dashboard/batches",
             ] {
                 try await client.execute(uri: path, method: .get, headers: [.cookie: cookie]) { response in
                     #expect(response.status == .ok, "\(path)")
