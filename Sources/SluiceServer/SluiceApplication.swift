@@ -71,6 +71,8 @@ public struct SluiceApplication: Sendable {
     public let evals: EvalJobs
     /// Runs batches' lines.
     public let batches: BatchRunner
+    /// Readiness off from SIGTERM until the listener closes.
+    let drain: ReadinessDrain
 
     /// Runs until a shutdown signal (or until the surrounding task is cancelled).
     public func run() async throws {
@@ -95,12 +97,14 @@ public struct SluiceApplication: Sendable {
             Entry(service: flows), Entry(service: http),
         ]
         if let directory { services.append(Entry(service: directory)) }
+        // Last, so it is the first to stop: readiness turns off while the listener still accepts.
+        services.append(Entry(service: drain))
         var configuration = ServiceGroupConfiguration(
             services: services,
             gracefulShutdownSignals: signals,
             cancellationSignals: [],
             logger: logger)
-        configuration.maximumGracefulShutdownDuration = .milliseconds(Int(config.server.shutdownGraceSeconds * 1000))
+        configuration.maximumGracefulShutdownDuration = .milliseconds(Int((config.server.drainSeconds + config.server.shutdownGraceSeconds) * 1000))
         return ServiceGroup(configuration: configuration)
     }
 }
@@ -211,9 +215,8 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
 
     // The request pipeline, outermost first. A new capability is one stage and one line here.
     var stages: [(String, any InferenceStage)] = []
-    // Batches give way to live requests: this counts them.
+    // Batches give way to live requests: this counts them (a counter, not traced).
     let liveTraffic = LiveTraffic()
-    stages.append(("live", LiveTrafficStage(traffic: liveTraffic)))
     // Before the flow: a variant decides the version and model it runs.
     if !config.experiments.isEmpty { stages.append(("experiment", ExperimentStage(experiments: experiments))) }
     // Outside the flow: the judge sees the run's input and its final answer.
@@ -247,7 +250,7 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         keepsBodies: audit.enabled && audit.logBodies != .none, tracer: tracing?.tracer, traceSampleRatio: config.telemetry.traceSampleRatio)
     let pipeline = Pipeline(
         // With tracing on, each stage runs in a span of its own inside the request's.
-        stages: [record] + stages.map { name, stage in tracing.map { TracedStage(name: name, inner: stage, tracer: $0.tracer) } ?? stage },
+        stages: [record, LiveTrafficStage(traffic: liveTraffic)] + stages.map { name, stage in tracing.map { TracedStage(name: name, inner: stage, tracer: $0.tracer) } ?? stage },
         // Each attempt waits for its deployment's queue slot (`max_concurrent`).
         terminal: invoker.handler)
     let serviceKeys = ServiceKeys(store: accessStore)
@@ -304,7 +307,8 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         startedAt: Int(Date().timeIntervalSince1970),
         requestTimeout: .milliseconds(Int64(config.server.requestTimeoutSeconds * 1000)), cancellers: cancellers
     ).register(on: router)
-    HealthRoutes(store: store, providers: providers).register(on: router)
+    let drain = ReadinessDrain(delay: .milliseconds(Int64(config.server.drainSeconds * 1000)))
+    HealthRoutes(store: store, providers: providers, drain: drain).register(on: router)
     if config.telemetry.metrics { MetricsRoutes(registry: MetricsBackend.registry, scrape: ScrapeTimeMetrics(writer: writer)).register(on: router) }
     GuardrailRoutes(policies: guardrails, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes)).register(on: router)
     let batchRunner = BatchRunner(
@@ -355,7 +359,7 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         prober: DeploymentProber(board: board, catalog: catalog, interval: .milliseconds(config.routing.probeIntervalMs), logger: logger),
         cache: cache, retention: AuditLogRetention(store: store, config: config.store.auditLog, logger: logger, conversations: stores.conversations), alerts: alerts, flows: flows, conversations: stores.conversations,
         tracingService: tracing?.service, ingestion: ingestion, retrieval: stores.retrieval, experiments: experiments, judges: judges,
-        quality: stores.quality, evals: evals, batches: batchRunner)
+        quality: stores.quality, evals: evals, batches: batchRunner, drain: drain)
 }
 
 extension SluiceApplication {

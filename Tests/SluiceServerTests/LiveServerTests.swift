@@ -108,6 +108,37 @@ import Testing
         #expect(row.tokensOut == 20)
     }
 
+    /// SIGTERM turns readiness off at once while requests are still served for `drain_s`; then the listener closes.
+    @Test func readinessTurnsOffBeforeTheListenerCloses() async throws {
+        let yaml = TestApp.yaml.replacingOccurrences(of: "shutdown_grace_s: 5 }", with: "shutdown_grace_s: 5, drain_s: 0.8 }")
+        try await TestApp.live(yaml: yaml) { base, _, group in
+            try await withHTTPClient { client in
+                func get(_ path: String) async throws -> (HTTPResponseStatus, String) {
+                    let response = try await client.execute(HTTPClientRequest(url: base + path), timeout: .seconds(5))
+                    return (response.status, String(buffer: try await response.body.collect(upTo: 1 << 16)))
+                }
+                #expect(try await get("/readyz").0 == .ok)
+                let shutdown = Task { await group.triggerGracefulShutdown() }
+                var draining = false
+                for _ in 0..<50 where !draining {
+                    let (status, body) = try await get("/readyz")
+                    draining = status == .serviceUnavailable && body.contains("draining")
+                    if !draining { try await Task.sleep(for: .milliseconds(10)) }
+                }
+                #expect(draining, "readiness off within 500 ms of the shutdown signal")
+                // Still serving while load balancers catch up.
+                var request = HTTPClientRequest(url: base + "/v1/chat/completions")
+                request.method = .POST
+                request.body = .bytes(chatBody())
+                let response = try await client.execute(request, timeout: .seconds(5))
+                #expect(response.status == .ok)
+                _ = try await response.body.collect(upTo: 1 << 20)
+                await shutdown.value
+                try await client.shutdown()
+            }
+        }
+    }
+
     @Test func tenThousandRequestsMakeTenThousandRows() async throws {
         let (app, ok) = try await TestApp.live { base, app, _ in
             var configuration = HTTPClient.Configuration()

@@ -214,6 +214,9 @@ public struct ServerConfig: Sendable, Decodable {
     public var shutdownGraceSeconds: Double = 10
     /// The overall deadline of one request.
     public var requestTimeoutSeconds: Double = 600
+    /// After SIGTERM, how long `/readyz` answers 503 while requests are still accepted, so that
+    /// load balancers stop routing here before the listener closes (then `shutdown_grace_s`).
+    public var drainSeconds: Double = 0
 
     public init(host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = 4 * 1024 * 1024, shutdownGraceSeconds: Double = 10) {
         self.host = host
@@ -227,6 +230,7 @@ public struct ServerConfig: Sendable, Decodable {
         case maxBodyBytes = "max_body_bytes"
         case shutdownGraceSeconds = "shutdown_grace_s"
         case requestTimeoutSeconds = "request_timeout_s"
+        case drainSeconds = "drain_s"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -236,6 +240,7 @@ public struct ServerConfig: Sendable, Decodable {
         maxBodyBytes = try c.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? maxBodyBytes
         shutdownGraceSeconds = try c.decodeIfPresent(Double.self, forKey: .shutdownGraceSeconds) ?? shutdownGraceSeconds
         requestTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .requestTimeoutSeconds) ?? requestTimeoutSeconds
+        drainSeconds = try c.decodeIfPresent(Double.self, forKey: .drainSeconds) ?? drainSeconds
     }
 
     func problems(path: String) -> [ConfigError] {
@@ -246,6 +251,7 @@ public struct ServerConfig: Sendable, Decodable {
         if !(0...3600).contains(shutdownGraceSeconds) {
             out.append(ConfigError(path: "\(path).shutdown_grace_s", "must be in 0...3600, got \(shutdownGraceSeconds)"))
         }
+        if !(0...600).contains(drainSeconds) { out.append(ConfigError(path: "\(path).drain_s", "must be in 0...600, got \(drainSeconds)")) }
         if !(requestTimeoutSeconds > 0 && requestTimeoutSeconds <= 86_400) {
             out.append(ConfigError(path: "\(path).request_timeout_s", "must be in (0, 86400], got \(requestTimeoutSeconds)"))
         }

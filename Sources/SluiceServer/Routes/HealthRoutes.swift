@@ -1,11 +1,15 @@
 import Hummingbird
+import ServiceLifecycle
 import SluiceCore
 import SluiceObservability
+import Synchronization
 
-/// `/healthz` (the process answers) and `/readyz` (the store answers and a provider is healthy).
+/// `/healthz` (the process answers) and `/readyz` (the store answers and a provider is healthy,
+/// and the process is not shutting down).
 struct HealthRoutes: Sendable {
     let store: any AuditLogStore
     let providers: ProviderRegistry
+    let drain: ReadinessDrain
 
     func register(on router: Router<SluiceRequestContext>) {
         router.get("/healthz") { _, _ in Self.json(["status": "ok"], status: .ok) }
@@ -13,6 +17,9 @@ struct HealthRoutes: Sendable {
     }
 
     func readiness() async -> Response {
+        if drain.isDraining {
+            return Self.json(["status": "draining"], status: .serviceUnavailable)
+        }
         var storeStatus = "ok"
         do {
             try await store.ping()
@@ -35,5 +42,25 @@ struct HealthRoutes: Sendable {
     static func json(_ value: JSONValue, status: HTTPResponse.Status) -> Response {
         let bytes = (try? JSONCoding.encode(value)) ?? .init()
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: bytes))
+    }
+}
+
+/// From SIGTERM on, `/readyz` answers 503 while the listener still accepts, for `server.drain_s`;
+/// then this service returns and the HTTP server (stopped after it) closes its listener and
+/// lets in-flight requests finish. Load balancers that poll readiness stop routing new requests
+/// here before they would be refused.
+final class ReadinessDrain: Service, Sendable {
+    let delay: Duration
+    private let draining = Atomic<Bool>(false)
+
+    init(delay: Duration) { self.delay = delay }
+
+    var isDraining: Bool { draining.load(ordering: .relaxed) }
+
+    func run() async throws {
+        // Returns when graceful shutdown begins (or the task is cancelled).
+        try? await gracefulShutdown()
+        draining.store(true, ordering: .relaxed)
+        if delay > .zero, !Task.isCancelled { try? await Task.sleep(for: delay) }
     }
 }
