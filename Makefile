@@ -5,7 +5,7 @@ SWIFT_JOBS ?= 2
 CONFIG ?=
 PORT ?= 8080
 
-.PHONY: build release run test test-swift test-e2e bench clean deps-e2e deps-bench deps-minilm deps-system deps-models validate doctor
+.PHONY: build release run test test-swift test-e2e test-deploy bench clean deps-e2e deps-bench deps-minilm deps-system deps-models validate doctor
 
 ## Debian packages the build links (OpenBLAS).
 deps-system:
@@ -38,7 +38,7 @@ validate: build
 	./.build/debug/sluice validate --config $(CONFIG)
 
 ## The whole suite: Swift unit and HTTP tests, then the end-to-end test with the openai SDK.
-test: test-swift test-e2e
+test: test-swift test-e2e test-deploy
 
 # Beside a throwaway PostgreSQL cluster (scripts/with-postgres.sh installs and starts it), so
 # the PostgreSQL stores and two-replica tests run. Serially: the live-server tests measure latencies (a cancel within 100 ms) that the load tests
@@ -66,10 +66,18 @@ test-swift: deps-system deps-minilm deps-models
 deps-e2e:
 	bash scripts/python-env.sh
 	bash scripts/browser-deps.sh
+	# nginx-light: the scale test's load balancer in front of three replicas.
+	bash scripts/bench-deps.sh
 
 test-e2e: deps-system deps-e2e deps-models
 	swift build -j $(SWIFT_JOBS) --product sluice
 	SLUICE_BIN=$(CURDIR)/.build/debug/sluice bash scripts/with-postgres.sh .venv/bin/python -m pytest -q tests/e2e
+
+# deploy/ without a cluster: helm lint and template, Kubernetes schema validation, the configs
+# through `sluice validate`, the Dockerfile's rules (scripts/deploy-check.py).
+test-deploy: deps-e2e
+	swift build -j $(SWIFT_JOBS) --product sluice
+	SLUICE_BIN=$(CURDIR)/.build/debug/sluice bash scripts/deploy-check.sh
 
 deps-bench:
 	bash scripts/bench-deps.sh
