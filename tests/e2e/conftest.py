@@ -1,9 +1,11 @@
 """Starts a real `sluice serve` for the end-to-end tests and stops it afterwards."""
+import glob
 import os
 import secrets
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -43,11 +45,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def fresh_database():
+    """An empty database on the cluster `make test` starts (SLUICE_TEST_POSTGRES_URL)."""
+    url = urllib.parse.urlparse(os.environ["SLUICE_TEST_POSTGRES_URL"])
+    name = "sluice_e2e_" + secrets.token_hex(6)
+    createdb = sorted(glob.glob("/usr/lib/postgresql/*/bin/createdb"))[-1]
+    subprocess.run([createdb, "-h", url.hostname, "-p", str(url.port), "-U", url.username or "postgres", name], check=True, timeout=60)
+    return f"postgres://{url.username or 'postgres'}@{url.hostname}:{url.port}/{name}"
+
+
+needs_postgres = pytest.mark.skipif("SLUICE_TEST_POSTGRES_URL" not in os.environ,
+                                    reason="needs SLUICE_TEST_POSTGRES_URL (make test starts a cluster)")
+
+
 class Sluice:
-    def __init__(self, tmp_path, config=CONFIG, admin_key=None):
+    def __init__(self, tmp_path, config=CONFIG, admin_key=None, port=None):
         """`config` is a template with `{port}` and `{db}` (literal braces doubled); `admin_key`
-        keeps the admin key of an earlier server on the same database."""
-        self.port = free_port()
+        keeps the admin key of an earlier server on the same database; `port` restarts a
+        server where it was."""
+        self.port = port or free_port()
         self.db = str(tmp_path / "sluice.db")
         self.config = tmp_path / "sluice.yaml"
         self.config.write_text(config.format(port=self.port, db=self.db))

@@ -1,11 +1,9 @@
 """The Batch API through the official OpenAI SDK, and exactly once across a kill -9: a batch
 interrupted by SIGKILL in the middle completes after a restart with every custom_id answered
 once, in the output or the error file, and no request recorded twice."""
-import glob
 import http.client
 import json
 import os
-import secrets
 import signal
 import subprocess
 import time
@@ -13,10 +11,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-import pytest
 from openai import OpenAI
 
-from conftest import SLUICE_BIN, Sluice
+from conftest import SLUICE_BIN, Sluice, fresh_database, needs_postgres
 
 CONFIG = """
 server: {{ host: 127.0.0.1, port: {port}, shutdown_grace_s: 5 }}
@@ -199,16 +196,7 @@ def test_exactly_once_across_kill_9(tmp_path):
 PG_CONFIG = CONFIG.replace('store: {{ sqlite: "{db}" }}', 'store: {{ postgres: "%s" }}')
 
 
-def fresh_database():
-    """An empty database on the cluster `make test` starts (SLUICE_TEST_POSTGRES_URL)."""
-    url = urllib.parse.urlparse(os.environ["SLUICE_TEST_POSTGRES_URL"])
-    name = "sluice_e2e_" + secrets.token_hex(6)
-    createdb = sorted(glob.glob("/usr/lib/postgresql/*/bin/createdb"))[-1]
-    subprocess.run([createdb, "-h", url.hostname, "-p", str(url.port), "-U", url.username or "postgres", name], check=True, timeout=60)
-    return f"postgres://{url.username or 'postgres'}@{url.hostname}:{url.port}/{name}"
-
-
-@pytest.mark.skipif("SLUICE_TEST_POSTGRES_URL" not in os.environ, reason="needs SLUICE_TEST_POSTGRES_URL (make test starts a cluster)")
+@needs_postgres
 def test_two_postgres_replicas_share_a_batch_and_survive_kill_9(tmp_path):
     config = PG_CONFIG % fresh_database()
     (tmp_path / "a").mkdir()
