@@ -28,15 +28,23 @@ public final class ResponseCache: Service, Sendable {
     let logger: Logger
     private let memory: Mutex<Memory>
     private let pruneInterval: Duration
+    /// How often semantic entries other replicas stored are added to this one's index.
+    private let refreshInterval: Duration
+    /// The newest `created_at` this replica has read from the store.
+    private let readThrough = Mutex<Double>(0)
     /// Entries on their way to the store: bounded, written by `run()`, drained at shutdown.
     public let writes: BackgroundWork<CacheEntry>
 
-    public init(config: CacheConfig, store: (any ResponseCacheStore)?, embedder: Embedder?, logger: Logger, pruneInterval: Duration = .seconds(60)) {
+    public init(
+        config: CacheConfig, store: (any ResponseCacheStore)?, embedder: Embedder?, logger: Logger, pruneInterval: Duration = .seconds(60),
+        refreshInterval: Duration = .seconds(2)
+    ) {
         self.capacity = config.maxEntries
         self.store = config.persist ? store : nil
         self.embedder = embedder
         self.logger = logger
         self.pruneInterval = pruneInterval
+        self.refreshInterval = refreshInterval
         self.memory = Mutex(Memory(index: SemanticIndex(capacity: config.maxEntries)))
         let persisted = self.store
         self.writes = BackgroundWork(name: "cache writes", capacity: config.maxEntries, concurrency: 2, logger: logger) { entry in
@@ -46,12 +54,28 @@ public final class ResponseCache: Service, Sendable {
 
     /// Fills the semantic index from the store (start-up).
     public func load() async throws {
-        guard let store, embedder != nil else { return }
-        let entries = try await store.semanticEntries(now: Self.now, limit: capacity)
-        memory.withLock { m in
-            for e in entries.reversed() { Self.add(e, to: &m, capacity: capacity) }
+        let added = try await refresh()
+        if added > 0 { logger.info("semantic cache loaded", metadata: ["entries": "\(added)"]) }
+    }
+
+    /// Adds the semantic entries stored since the last read (other replicas'; this one's are in
+    /// memory already) and answers how many were new here. Reads back a few seconds before the
+    /// newest seen, since replicas' clocks and write queues differ; entries held are skipped.
+    @discardableResult
+    public func refresh(now: Double = ResponseCache.now) async throws -> Int {
+        guard let store, embedder != nil else { return 0 }
+        let since = readThrough.withLock { $0 } - 3
+        let entries = try await store.semanticEntries(now: now, limit: capacity, createdAfter: since)
+        guard !entries.isEmpty else { return 0 }
+        readThrough.withLock { $0 = max($0, entries.map(\.createdAt).max() ?? $0) }
+        return memory.withLock { m in
+            var added = 0
+            for e in entries.reversed() where m.entries[e.key] == nil {
+                Self.add(e, to: &m, capacity: capacity)
+                added += 1
+            }
+            return added
         }
-        if !entries.isEmpty { logger.info("semantic cache loaded", metadata: ["entries": "\(entries.count)"]) }
     }
 
     public static var now: Double { Date().timeIntervalSince1970 }
@@ -120,11 +144,22 @@ public final class ResponseCache: Service, Sendable {
         }
     }
 
-    /// Writes entries to the store and prunes every `pruneInterval`, until graceful shutdown;
-    /// then finishes the writes already queued.
+    /// Writes entries to the store, prunes every `pruneInterval` and adds other replicas'
+    /// semantic entries every `refreshInterval`, until graceful shutdown; then finishes the writes
+    /// already queued.
     public func run() async throws {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.writes.run() }
+            if store != nil && embedder != nil {
+                group.addTask {
+                    while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                        do { try await gracefulShutdownSleep(for: self.refreshInterval) } catch { return }
+                        do { try await self.refresh() } catch {
+                            self.logger.warning("semantic cache refresh from the store failed", metadata: ["error": "\(error)"])
+                        }
+                    }
+                }
+            }
             group.addTask {
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
                     do { try await gracefulShutdownSleep(for: self.pruneInterval) } catch { return }

@@ -30,11 +30,11 @@ public final class SQLiteResponseCacheStore: ResponseCacheStore {
         }
     }
 
-    public func semanticEntries(now: Double, limit: Int) async throws -> [CacheEntry] {
+    public func semanticEntries(now: Double, limit: Int, createdAfter: Double) async throws -> [CacheEntry] {
         try await writer.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT * FROM response_cache WHERE embedding IS NOT NULL AND expires_at > ? ORDER BY created_at DESC LIMIT ?",
-                arguments: [now, limit]
+                db, sql: "SELECT * FROM response_cache WHERE embedding IS NOT NULL AND expires_at > ? AND created_at > ? ORDER BY created_at DESC LIMIT ?",
+                arguments: [now, createdAfter, limit]
             ).compactMap(Self.entry)
         }
     }

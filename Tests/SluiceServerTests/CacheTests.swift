@@ -273,4 +273,30 @@ import Testing
             #expect(near.cache == "semantic-hit")
         }
     }
+
+    /// Two replicas on one store: a semantic entry one of them made reaches the other's index
+    /// (its refresh, every two seconds in service), not only after a restart.
+    @Test func anotherReplicasSemanticEntryIsAddedByTheRefresh() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-cache-\(UUID().uuidString).db").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let yaml = Self.yaml(rule: "{ exact: true, semantic: true }").replacingOccurrences(of: #"sqlite: ":memory:""#, with: #"sqlite: "\#(path)""#)
+        let a = try await TestApp.build(yaml: yaml)
+        let b = try await TestApp.build(yaml: yaml)
+        let group = a.makeServiceGroup(signals: [])
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            try await a.http.test(.router) { client in
+                let first = try await Self.send(client, Self.body())
+                #expect(first.cache == "miss")
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        #expect(try await b.cache.refresh() == 1)
+        #expect(try await b.cache.refresh() == 0, "held already")
+        try await b.http.test(.router) { client in
+            let near = try await Self.send(client, Self.body(content: "what is the capital of FRANCE"))
+            #expect(near.cache == "semantic-hit")
+        }
+    }
 }

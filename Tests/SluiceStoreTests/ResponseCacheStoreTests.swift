@@ -38,8 +38,9 @@ import Testing
             #expect(try await store.entry(key: "zz", now: 0) == nil)
             // Replacing keeps one entry under the key.
             try await store.put(entry("a", created: 4, expires: 100, vector: vector))
-            #expect(try await store.semanticEntries(now: 10, limit: 10).map(\.key) == ["a", "c"], "newest first, embeddings only")
-            #expect(try await store.semanticEntries(now: 10, limit: 1).map(\.key) == ["a"])
+            #expect(try await store.semanticEntries(now: 10, limit: 10, createdAfter: 0).map(\.key) == ["a", "c"], "newest first, embeddings only")
+            #expect(try await store.semanticEntries(now: 10, limit: 1, createdAfter: 0).map(\.key) == ["a"])
+            #expect(try await store.semanticEntries(now: 10, limit: 10, createdAfter: 3).map(\.key) == ["a"], "made after 3 only")
             // Pruning: the expired go, then all but the newest `keep`.
             #expect(try await store.prune(now: 60, keep: 1) == 2)
             #expect(try await store.entry(key: "a", now: 60) != nil)

@@ -52,6 +52,21 @@ def answered(client, batch):
     return out
 
 
+def answered_once(client, server, batch_id, n, prefix):
+    """Waits for the batch to complete; checks every custom_id is answered exactly once and no
+    line is in the audit log twice (a line run again replaces its row: the same request id).
+    Answers the audit rows."""
+    done = wait(client, batch_id, {"completed"})
+    assert done.request_counts.total == n and done.request_counts.completed + done.request_counts.failed == n
+    ids = [r["custom_id"] for r in answered(client, done)]
+    assert len(ids) == n and set(ids) == {f"{prefix}-{i}" for i in range(n)}, "every custom_id exactly once"
+    request = urllib.request.Request(f"{server.admin_url}/requests?q={batch_id}&limit=1000",
+                                     headers={"authorization": f"Bearer {server.admin_key}"})
+    recorded = json.loads(urllib.request.urlopen(request, timeout=30).read())["data"]
+    assert len(recorded) == len({r["id"] for r in recorded}) and len(recorded) <= n, "no line billed twice"
+    return recorded
+
+
 def metric(server, name, labels=""):
     """A metric's value in Sluice's /metrics (0 when it is not there yet)."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=10).read().decode()
@@ -177,17 +192,7 @@ def test_exactly_once_across_kill_9(tmp_path):
     again = Sluice(tmp_path, config=CONFIG, admin_key=server.admin_key)
     try:
         client = OpenAI(base_url=again.base_url, api_key=again.admin_key, max_retries=0)
-        done = wait(client, batch.id, {"completed"})
-        assert done.request_counts.total == 600 and done.request_counts.completed + done.request_counts.failed == 600
-        rows = answered(client, done)
-        ids = [r["custom_id"] for r in rows]
-        assert len(ids) == 600 and set(ids) == {f"line-{i}" for i in range(600)}, "every custom_id exactly once"
-        # The audit log: a line run again replaces its row (the same request id), so none is billed twice.
-        request = urllib.request.Request(f"{again.admin_url}/requests?q={batch.id}&limit=1000",
-                                         headers={"authorization": f"Bearer {again.admin_key}"})
-        recorded = json.loads(urllib.request.urlopen(request, timeout=30).read())["data"]
-        recorded_ids = [r["id"] for r in recorded]
-        assert len(recorded_ids) == len(set(recorded_ids)) and len(recorded_ids) <= 600
+        recorded = answered_once(client, again, batch.id, 600, "line")
         assert all(r["endpoint"] == "batch" for r in recorded)
     finally:
         again.stop()
@@ -225,15 +230,7 @@ def test_two_postgres_replicas_share_a_batch_and_survive_kill_9(tmp_path):
         a.process.wait()
         a.log.close()
         client = OpenAI(base_url=b.base_url, api_key=b.admin_key, max_retries=0)
-        done = wait(client, batch.id, {"completed"})
-        assert done.request_counts.total == 800 and done.request_counts.completed + done.request_counts.failed == 800
-        rows = answered(client, done)
-        ids = [r["custom_id"] for r in rows]
-        assert len(ids) == 800 and set(ids) == {f"pg-{i}" for i in range(800)}, "every custom_id exactly once"
-        request = urllib.request.Request(f"{b.admin_url}/requests?q={batch.id}&limit=1000",
-                                         headers={"authorization": f"Bearer {b.admin_key}"})
-        recorded = [r["id"] for r in json.loads(urllib.request.urlopen(request, timeout=30).read())["data"]]
-        assert len(recorded) == len(set(recorded)) and len(recorded) <= 800, "no line billed twice"
+        answered_once(client, b, batch.id, 800, "pg")
     finally:
         if a.process.poll() is None:
             a.stop()

@@ -92,9 +92,9 @@ public protocol ResponseCacheStore: Sendable {
     func entry(key: String, now: Double) async throws -> CacheEntry?
     /// Adds or replaces an entry.
     func put(_ entry: CacheEntry) async throws
-    /// The newest unexpired entries that have an embedding, at most `limit` (to fill the semantic
-    /// index at start-up).
-    func semanticEntries(now: Double, limit: Int) async throws -> [CacheEntry]
+    /// The newest unexpired entries that have an embedding and were made after `createdAfter`, at
+    /// most `limit` (to fill the semantic index at start-up, and to add other replicas' since).
+    func semanticEntries(now: Double, limit: Int, createdAfter: Double) async throws -> [CacheEntry]
     /// Deletes expired entries and all but the newest `keep`; returns how many went.
     func prune(now: Double, keep: Int) async throws -> Int
 }
@@ -112,8 +112,10 @@ public actor InMemoryResponseCacheStore: ResponseCacheStore {
 
     public func put(_ entry: CacheEntry) async throws { entries[entry.key] = entry }
 
-    public func semanticEntries(now: Double, limit: Int) async throws -> [CacheEntry] {
-        Array(entries.values.filter { $0.embedding != nil && $0.expiresAt > now }.sorted { $0.createdAt > $1.createdAt }.prefix(limit))
+    public func semanticEntries(now: Double, limit: Int, createdAfter: Double) async throws -> [CacheEntry] {
+        Array(
+            entries.values.filter { $0.embedding != nil && $0.expiresAt > now && $0.createdAt > createdAfter }.sorted { $0.createdAt > $1.createdAt }
+                .prefix(limit))
     }
 
     public func prune(now: Double, keep: Int) async throws -> Int {

@@ -33,8 +33,11 @@ public final class PostgresResponseCacheStore: ResponseCacheStore {
         try await client.query(query, logger: logger)
     }
 
-    public func semanticEntries(now: Double, limit: Int) async throws -> [CacheEntry] {
-        let query: PostgresQuery = "SELECT key, partition, embedding, kind, answer, prompt_tokens, completion_tokens, created_at, expires_at FROM response_cache WHERE embedding IS NOT NULL AND expires_at > \(now) ORDER BY created_at DESC LIMIT \(limit)"
+    public func semanticEntries(now: Double, limit: Int, createdAfter: Double) async throws -> [CacheEntry] {
+        let query: PostgresQuery = """
+            SELECT key, partition, embedding, kind, answer, prompt_tokens, completion_tokens, created_at, expires_at FROM response_cache
+            WHERE embedding IS NOT NULL AND expires_at > \(now) AND created_at > \(createdAfter) ORDER BY created_at DESC LIMIT \(limit)
+            """
         var out: [CacheEntry] = []
         for try await row in try await client.query(query, logger: logger).decode(Row.self) {
             if let e = Self.entry(row) { out.append(e) }
