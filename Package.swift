@@ -81,6 +81,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings),
+        // The client APIs other than Chat Completions (OpenAI's Responses, Anthropic's Messages),
+        // translated to and from the chat request every endpoint runs through the pipeline.
+        .target(name: "SluiceClientAPIs", dependencies: ["SluiceCore"], swiftSettings: swiftSettings),
         .target(name: "SluiceConversations", dependencies: ["SluiceCore", "SluiceGuardrails"], swiftSettings: swiftSettings),
         // Files and vector stores: text extraction, chunking, the HNSW index, hybrid search,
         // background ingestion; and the semantic cache's index.
@@ -166,6 +169,7 @@ let package = Package(
                 "SluiceFlows",
                 "SluiceEvaluation",
                 "SluiceBatch",
+                "SluiceClientAPIs",
                 "SluiceConversations",
                 "SluiceCache",
                 "SluiceCore",
@@ -230,6 +234,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "SluiceRetrievalTests", dependencies: ["SluiceRetrieval", "SluiceStore"], swiftSettings: swiftSettings),
+        .testTarget(name: "SluiceClientAPIsTests", dependencies: ["SluiceClientAPIs"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceFlowsTests", dependencies: ["SluiceFlows"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceBatchTests", dependencies: ["SluiceBatch", "SluiceStore"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceEvaluationTests", dependencies: ["SluiceEvaluation", "SluiceStore"], swiftSettings: swiftSettings),

@@ -56,3 +56,34 @@ public protocol ConversationStore: Sendable {
     /// Deletes items created before `time` (Unix seconds), as the audit log's bodies are; answers how many.
     func purge(itemsBefore time: Double) async throws -> Int
 }
+
+/// A Responses API response kept for `GET /v1/responses/{id}` and `previous_response_id`.
+public struct StoredResponse: Sendable, Hashable {
+    public var id: String
+    /// `team:ID` or `key:ID`; empty when auth is off.
+    public var owner: String
+    public var createdAt: Double
+    /// The response object, as JSON.
+    public var response: String
+    /// The conversation through this response (input and output, without `instructions`) as
+    /// chat messages, as JSON: what a response that continues it starts from.
+    public var messages: String
+
+    public init(id: String, owner: String, createdAt: Double, response: String, messages: String) {
+        self.id = id
+        self.owner = owner
+        self.createdAt = createdAt
+        self.response = response
+        self.messages = messages
+    }
+}
+
+/// Where stored Responses API responses are kept, shared by replicas.
+public protocol ResponseStore: Sendable {
+    func save(_ response: StoredResponse) async throws
+    func response(id: String) async throws -> StoredResponse?
+    /// False when there was none.
+    func delete(id: String) async throws -> Bool
+    /// Deletes responses created before `time` (Unix seconds), as conversation items are; answers how many.
+    func purge(createdBefore time: Double) async throws -> Int
+}

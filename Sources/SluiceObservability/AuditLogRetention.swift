@@ -12,9 +12,14 @@ package struct AuditLogRetention: Service {
     package let config: AuditLogConfig
     package let logger: Logger
     package let conversations: (any ConversationStore)?
+    package let responses: (any ResponseStore)?
 
-    package init(store: any AuditLogStore, config: AuditLogConfig, logger: Logger, conversations: (any ConversationStore)? = nil) {
+    package init(
+        store: any AuditLogStore, config: AuditLogConfig, logger: Logger, conversations: (any ConversationStore)? = nil,
+        responses: (any ResponseStore)? = nil
+    ) {
         self.conversations = conversations
+        self.responses = responses
         self.store = store
         self.config = config
         self.logger = logger
@@ -39,6 +44,10 @@ package struct AuditLogRetention: Service {
         if let conversations, let bodies {
             let items = try await conversations.purge(itemsBefore: bodies)
             if items > 0 { logger.info("conversation messages purged", metadata: ["items": "\(items)"]) }
+        }
+        if let responses, let bodies {
+            let gone = try await responses.purge(createdBefore: bodies)
+            if gone > 0 { logger.info("stored responses purged", metadata: ["responses": "\(gone)"]) }
         }
         return done
     }

@@ -420,16 +420,6 @@ enum SchemaInstance {
     }
 }
 
-extension JSONValue {
-    /// The value as compact JSON text with sorted keys (stable across runs).
-    public var compactJSON: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(self) else { return "null" }
-        return String(decoding: data, as: UTF8.self)
-    }
-}
-
 extension String {
     fileprivate var trimmingTrailingSpace: String {
         var s = self

@@ -1,10 +1,11 @@
 import Hummingbird
 import HTTPTypes
 import NIOCore
+import SluiceClientAPIs
 import SluiceCore
 import SluiceObservability
 
-/// Turns every error into OpenAI's error shape with the right status: a `SluiceError` as it
+/// Turns every error into OpenAI's error shape (Anthropic's on `/v1/messages`) with the right status: a `SluiceError` as it
 /// says, Hummingbird's 404/413/… as the matching code, an unknown path on a known route as 405,
 /// anything unexpected as a 500 that reveals nothing about the internals.
 struct ErrorMiddleware: RouterMiddleware {
@@ -20,7 +21,7 @@ struct ErrorMiddleware: RouterMiddleware {
             if sluiceError.httpStatus >= 500 && sluiceError.code == .internalError {
                 context.logger.error("unexpected error", metadata: ["error": "\(error)"])
             }
-            var response = Self.response(for: sluiceError)
+            var response = Self.response(for: sluiceError, anthropic: request.uri.path.hasPrefix("/v1/messages"))
             if sluiceError.code == .methodNotAllowed, let allowed = allowedMethods(request.uri.path) {
                 response.headers[.allow] = allowed.map(\.rawValue).joined(separator: ", ")
             }
@@ -66,13 +67,15 @@ struct ErrorMiddleware: RouterMiddleware {
     }
 
     /// The HTTP response for an error.
-    static func response(for error: SluiceError) -> Response {
+    /// `anthropic`: in Anthropic's shape (`{"type": "error", "error": {"type", "message"}}`), for
+    /// the Messages API's clients.
+    static func response(for error: SluiceError, anthropic: Bool = false) -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let retry = error.retryAfter { headers[.retryAfter] = String(retry) }
         for (name, value) in error.headers {
             if let field = HTTPField.Name(name) { headers[field] = value }
         }
-        let body = (try? JSONCoding.encode(error.body)) ?? ByteBuffer(string: #"{"error":{"message":"error","type":"server_error","code":null,"param":null}}"#)
+        let body = (anthropic ? try? JSONCoding.encode(MessagesAPI.errorBody(error)) : try? JSONCoding.encode(error.body)) ?? ByteBuffer(string: #"{"error":{"message":"error","type":"server_error","code":null,"param":null}}"#)
         return Response(status: .init(code: error.httpStatus), headers: headers, body: .init(byteBuffer: body))
     }
 }

@@ -1,4 +1,5 @@
 import NIOCore
+import SluiceClientAPIs
 import SluiceCore
 import SluiceObservability
 
@@ -26,5 +27,16 @@ enum SSEEncoder {
     static func errorEvent(_ error: SluiceError) -> ByteBuffer {
         let payload = (try? JSONCoding.encode(error.body)) ?? ByteBuffer(string: #"{"error":{"message":"stream failed","type":"server_error","code":null,"param":null}}"#)
         return self.event(payload)
+    }
+
+    /// A named event (`event: NAME`), as the Responses and Messages APIs send them.
+    static func event(_ named: NamedEvent) throws -> ByteBuffer {
+        var out = ByteBuffer()
+        out.writeStaticString("event: ")
+        out.writeString(named.name)
+        out.writeStaticString("\ndata: ")
+        try JSONWriter.write(named.data, to: &out)
+        out.writeStaticString("\n\n")
+        return out
     }
 }

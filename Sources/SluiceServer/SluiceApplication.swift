@@ -274,6 +274,8 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         "/readyz": [.get, .head],
     ]
     routes.merge(GuardrailRoutes.routes) { a, _ in a }
+    routes.merge(MessagesRoutes.routes) { a, _ in a }
+    routes.merge(ResponsesRoutes.routes) { a, _ in a }
     routes.merge(QualityRoutes.routes) { a, _ in a }
     routes.merge(BatchRoutes.routes) { a, _ in a }
     routes.merge(FileRoutes.routes) { a, _ in a }
@@ -301,12 +303,14 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         store: stores.retrieval, search: vectorSearch, ingestion: ingestion, body: RequestBodyReader(maxBytes: config.server.maxBodyBytes),
         defaultEmbeddingModel: RetrievalSetup.defaultModel(config.retrieval, embedders: embedders)
     ).register(on: router)
-    OpenAIRoutes(
+    let openAIRoutes = OpenAIRoutes(
         pipeline: pipeline, catalog: catalog, recorder: recorder,
         body: RequestBodyReader(maxBytes: config.server.maxBodyBytes),
         startedAt: Int(Date().timeIntervalSince1970),
-        requestTimeout: .milliseconds(Int64(config.server.requestTimeoutSeconds * 1000)), cancellers: cancellers
-    ).register(on: router)
+        requestTimeout: .milliseconds(Int64(config.server.requestTimeoutSeconds * 1000)), cancellers: cancellers)
+    openAIRoutes.register(on: router)
+    MessagesRoutes(openAI: openAIRoutes).register(on: router)
+    ResponsesRoutes(openAI: openAIRoutes, store: stores.responses).register(on: router)
     let drain = ReadinessDrain(delay: .milliseconds(Int64(config.server.drainSeconds * 1000)))
     HealthRoutes(store: store, providers: providers, drain: drain).register(on: router)
     if config.telemetry.metrics { MetricsRoutes(registry: MetricsBackend.registry, scrape: ScrapeTimeMetrics(writer: writer)).register(on: router) }
@@ -357,7 +361,7 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         directory: config.auth.enabled ? directory : nil, limiter: limiter, auditLogLedger: auditLogStore,
         storeServices: stores.services, board: board,
         prober: DeploymentProber(board: board, catalog: catalog, interval: .milliseconds(config.routing.probeIntervalMs), logger: logger),
-        cache: cache, retention: AuditLogRetention(store: store, config: config.store.auditLog, logger: logger, conversations: stores.conversations), alerts: alerts, flows: flows, conversations: stores.conversations,
+        cache: cache, retention: AuditLogRetention(store: store, config: config.store.auditLog, logger: logger, conversations: stores.conversations, responses: stores.responses), alerts: alerts, flows: flows, conversations: stores.conversations,
         tracingService: tracing?.service, ingestion: ingestion, retrieval: stores.retrieval, experiments: experiments, judges: judges,
         quality: stores.quality, evals: evals, batches: batchRunner, drain: drain)
 }

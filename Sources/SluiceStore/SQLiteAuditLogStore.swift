@@ -163,6 +163,7 @@ public final class SQLiteDatabase: Sendable {
         migrator.registerMigration("v14_batch_lines_due") { db in
             for statement in BatchSQL.dueIndex { try db.execute(sql: statement) }
         }
+        migrator.registerMigration("v15_stored_responses") { db in try db.execute(sql: SQLiteResponseStore.migration) }
         return migrator
     }
 

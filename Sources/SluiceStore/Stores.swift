@@ -22,6 +22,8 @@ public struct Stores: Sendable {
     public let quality: any QualityStore
     /// Batches and their lines (the durable queue).
     public let batches: any BatchStore
+    /// Responses API responses kept for `GET` and `previous_response_id`.
+    public let responses: any ResponseStore
     /// What runs beside the server, in start order (PostgreSQL only: the pool, then the
     /// limiter's settlements, which stop first).
     public let services: [any Service]
@@ -43,7 +45,8 @@ public struct Stores: Sendable {
                 auditLog: PostgresAuditLogStore(database: db), access: PostgresAccessStore(database: db),
                 limiter: limiter, responseCache: PostgresResponseCacheStore(database: db), flowVersions: PostgresFlowVersionStore(database: db),
                 conversations: PostgresConversationStore(database: db), retrieval: PostgresRetrievalStore(database: db),
-                quality: PostgresQualityStore(database: db), batches: PostgresBatchStore(database: db), services: [db, limiter.settlements],
+                quality: PostgresQualityStore(database: db), batches: PostgresBatchStore(database: db),
+                responses: PostgresResponseStore(database: db), services: [db, limiter.settlements],
                 sqlitePath: nil)
         }
         let path = config.sqlite ?? ":memory:"
@@ -58,7 +61,8 @@ public struct Stores: Sendable {
             auditLog: log, access: SQLiteAccessStore(database: db), limiter: LocalUsageLimiter(ledger: log),
             responseCache: SQLiteResponseCacheStore(database: db), flowVersions: SQLiteFlowVersionStore(database: db),
             conversations: SQLiteConversationStore(database: db), retrieval: SQLiteRetrievalStore(database: db),
-            quality: SQLiteQualityStore(database: db), batches: SQLiteBatchStore(database: db), services: [],
+            quality: SQLiteQualityStore(database: db), batches: SQLiteBatchStore(database: db),
+            responses: SQLiteResponseStore(database: db), services: [],
             sqlitePath: path == ":memory:" ? nil : path)
     }
 

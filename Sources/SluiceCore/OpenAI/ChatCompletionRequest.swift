@@ -261,6 +261,13 @@ public struct ContentPart: Codable, Sendable, Hashable {
         self.raw = ["type": "text", "text": .string(text)]
     }
 
+    /// An image by URL (a `data:` URL for inline bytes).
+    public init(imageURL url: String, detail: String? = nil) {
+        var image: [String: JSONValue] = ["url": .string(url)]
+        if let detail { image["detail"] = .string(detail) }
+        self.init(type: "image_url", text: nil, raw: ["type": "image_url", "image_url": .object(image)])
+    }
+
     init(type: String, text: String?, raw: JSONValue) {
         self.type = type
         self.text = text

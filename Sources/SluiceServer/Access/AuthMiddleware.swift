@@ -41,6 +41,8 @@ struct AuthMiddleware: RouterMiddleware {
         switch path {
         case "/v1/chat/completions": "chat.completions"
         case "/v1/embeddings": "embeddings"
+        case "/v1/messages": "messages"
+        case "/v1/responses": "responses"
         default: path
         }
     }

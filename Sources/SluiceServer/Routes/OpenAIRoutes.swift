@@ -51,30 +51,18 @@ struct OpenAIRoutes: Sendable {
             throw error
         }
         let deadline = NIODeadline.now() + requestTimeout
-        let timeout = requestTimeout
-        var inferenceRequest = InferenceRequest(chat: chat)
         // `conversation` (an id, or {"id"}) is Sluice's: it is not sent upstream.
-        if let conversation = chat.extra.removeValue(forKey: "conversation") {
+        let conversation = chat.extra.removeValue(forKey: "conversation")
+        var inferenceRequest = try self.inferenceRequest(chat, inference: inference)
+        if let conversation {
             guard let id = conversation.stringValue ?? conversation["id"]?.stringValue, !id.isEmpty else {
                 let error = SluiceError(.invalidType, "conversation must be a conversation id (or {\"id\": …}).", param: "conversation")
                 recorder.finish(inference, model: chat.model, stream: chat.isStreaming, outcome: .failed(error))
                 throw error
             }
-            inferenceRequest = InferenceRequest(chat: chat)
             inferenceRequest.conversation = id
         }
-        if chat.model.hasPrefix("flow:") {
-            // A flow from any OpenAI client: the last user message is its input.
-            guard let text = Self.flowInputText(chat) else {
-                let error = SluiceError(.missingParameter, "A flow called as a model takes its input from the last user message; there is none.", param: "messages")
-                recorder.finish(inference, model: chat.model, stream: chat.isStreaming, outcome: .failed(error))
-                throw error
-            }
-            inferenceRequest.flow = FlowRun(name: String(chat.model.dropFirst("flow:".count)), input: .null, text: text)
-        }
-        let response = try await withDeadline(deadline, timeoutError: { Self.timedOut(timeout) }) {
-            try await pipeline.run(inferenceRequest, context: inference)
-        }
+        let response = try await run(inferenceRequest, inference: inference, deadline: deadline)
         var headers = Self.answerHeaders(inference)
         switch response {
         case .embeddings:
@@ -95,11 +83,37 @@ struct OpenAIRoutes: Sendable {
         }
     }
 
+    /// The pipeline's request for a chat request from any API; a `model: "flow:NAME"` runs the
+    /// flow with the last user message as its input.
+    func inferenceRequest(_ chat: ChatCompletionRequest, inference: InferenceContext) throws -> InferenceRequest {
+        var inferenceRequest = InferenceRequest(chat: chat)
+        if chat.model.hasPrefix("flow:") {
+            guard let text = Self.flowInputText(chat) else {
+                let error = SluiceError(.missingParameter, "A flow called as a model takes its input from the last user message; there is none.", param: "messages")
+                recorder.finish(inference, model: chat.model, stream: chat.isStreaming, outcome: .failed(error))
+                throw error
+            }
+            inferenceRequest.flow = FlowRun(name: String(chat.model.dropFirst("flow:".count)), input: .null, text: text)
+        }
+        return inferenceRequest
+    }
+
+    /// Runs the pipeline within the request's deadline.
+    func run(_ request: InferenceRequest, inference: InferenceContext, deadline: NIODeadline) async throws -> InferenceResponse {
+        let timeout = requestTimeout
+        return try await withDeadline(deadline, timeoutError: { Self.timedOut(timeout) }) {
+            try await pipeline.run(request, context: inference)
+        }
+    }
+
     /// A server-sent-events response: `body` writes the events within the request's deadline,
     /// then `[DONE]` follows; the stream is cancelled if the client goes away, and an error after
     /// the head was sent travels as a last event.
+    /// `end` closes a stream that finished (OpenAI's `[DONE]`; the Responses and Messages APIs
+    /// send none), `failure` frames an error in the API's own event shape.
     func eventStream(
         headers: HTTPFields, inference: InferenceContext, context: SluiceRequestContext, deadline: NIODeadline,
+        end: ByteBuffer? = SSEEncoder.done, failure: @escaping @Sendable (SluiceError) -> ByteBuffer = SSEEncoder.errorEvent,
         _ body: @escaping @Sendable (inout any ResponseBodyWriter) async throws -> Void
     ) -> Response {
         var headers = headers
@@ -116,11 +130,11 @@ struct OpenAIRoutes: Sendable {
                 try await cancellers.run(on: channel) {
                     do {
                         try await withDeadline(deadline, timeoutError: { Self.timedOut(timeout) }) { try await body(&out) }
-                        try await out.write(SSEEncoder.done)
+                        if let end { try await out.write(end) }
                     } catch let error as SluiceError {
                         // The head is sent: the error can only travel as an event.
                         logger.debug("stream failed after it started", metadata: ["error": "\(error)"])
-                        try await out.write(SSEEncoder.errorEvent(error))
+                        try await out.write(failure(error))
                     }
                 }
                 try await out.finish(nil)

@@ -249,5 +249,6 @@ public final class PostgresDatabase: Service, Sendable {
         ("v11_quality", QualitySQL.migration),
         ("v12_batches", BatchSQL.migration),
         ("v13_batch_lines_due", BatchSQL.dueIndex),
+        ("v14_stored_responses", PostgresResponseStore.migration),
     ]
 }
