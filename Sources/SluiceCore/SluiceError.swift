@@ -39,6 +39,8 @@ public struct SluiceError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let upstreamRejected = Code(rawValue: "upstream_rejected_request")
         /// The prompt (with `max_tokens`) does not fit the model's context window (400).
         public static let contextLengthExceeded = Code(rawValue: "context_length_exceeded")
+        /// An upstream's safety or content filter refused the prompt or stopped the answer (400).
+        public static let contentFiltered = Code(rawValue: "content_filter")
         // Server side.
         /// Sluice's own limits: requests or tokens per minute, concurrency (429).
         public static let rateLimited = Code(rawValue: "rate_limit_exceeded")
@@ -82,7 +84,8 @@ public struct SluiceError: Error, Sendable, Hashable, CustomStringConvertible {
     public var httpStatus: Int {
         if let statusOverride { return statusOverride }
         switch code {
-        case .invalidJSON, .invalidRequest, .missingParameter, .invalidType, .invalidValue, .unsupported, .guardrailBlocked, .contextLengthExceeded:
+        case .invalidJSON, .invalidRequest, .missingParameter, .invalidType, .invalidValue, .unsupported, .guardrailBlocked, .contextLengthExceeded,
+            .contentFiltered:
             return 400
         case .schemaValidationFailed: return 502
         case .modelNotFound, .notFound: return 404

@@ -5,25 +5,69 @@ import NIOCore
 import NIOHTTP1
 import SluiceCore
 
-/// Any server that speaks OpenAI's `/v1` API: OpenAI, vLLM, llama.cpp, Ollama, LM Studio.
-/// Non-streamed answers are decoded for accounting and forwarded as the upstream's bytes;
-/// streamed answers are forwarded event by event.
+/// Any server that speaks OpenAI's `/v1` API: OpenAI, vLLM, llama.cpp, Ollama, LM Studio, and
+/// Azure OpenAI (the same bodies at other paths, with other credentials). Non-streamed answers
+/// are decoded for accounting and forwarded as the upstream's bytes; streamed answers are
+/// forwarded event by event.
 public struct OpenAICompatibleProvider: ChatProvider, EmbeddingProvider {
     public let name: String
     let config: HTTPProviderConfig
     /// The lean pool for a plain-HTTP upstream, AsyncHTTPClient otherwise.
     let transport: any UpstreamTransport
+    let paths: OpenAIPaths
+
+    /// Where each call goes: OpenAI's paths, or Azure's per-deployment paths with `api-version`.
+    public struct OpenAIPaths: Sendable {
+        let azureAPIVersion: String?
+
+        public static let openAI = OpenAIPaths(azureAPIVersion: nil)
+        public static func azure(apiVersion: String) -> OpenAIPaths { OpenAIPaths(azureAPIVersion: apiVersion) }
+
+        /// The path of `operation` (`chat/completions`, `embeddings`) for a model.
+        func path(_ operation: String, model: String) -> String {
+            guard let version = azureAPIVersion else { return "/" + operation }
+            if version == "v1" { return "/openai/v1/" + operation }
+            let deployment = model.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? model
+            return "/openai/deployments/\(deployment)/\(operation)?api-version=\(version)"
+        }
+
+        var health: String {
+            guard let version = azureAPIVersion else { return "/models" }
+            return version == "v1" ? "/openai/v1/models" : "/openai/models?api-version=\(version)"
+        }
+    }
 
     /// Makes a provider that sends its calls through `client` (one client per provider, so its
     /// pool and timeouts are the provider's own; see `makeHTTPClient`), or, for a plain-HTTP
     /// base URL, through a lean pool of its own.
     public init(name: String, config: HTTPProviderConfig, client: HTTPClient) {
+        self.init(name: name, config: config, client: client, paths: .openAI, credential: config.apiKey.map { ("authorization", "Bearer \($0)") })
+    }
+
+    /// Azure OpenAI: `api_key` as the `api-key` header, else an Entra ID token (from
+    /// `AZURE_OPENAI_AD_TOKEN`) as a bearer token; neither is a configuration error.
+    public static func azure(
+        name: String, config: HTTPProviderConfig, client: HTTPClient, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> OpenAICompatibleProvider {
+        let credential = try azureCredential(name: name, config: config, environment: environment)
+        return OpenAICompatibleProvider(name: name, config: config, client: client, paths: .azure(apiVersion: config.apiVersion), credential: credential)
+    }
+
+    /// The header Azure OpenAI is called with; checked before any HTTP client exists.
+    public static func azureCredential(name: String, config: HTTPProviderConfig, environment: [String: String]) throws -> (String, String) {
+        if let key = config.apiKey { return ("api-key", key) }
+        if let token = environment["AZURE_OPENAI_AD_TOKEN"], !token.isEmpty { return ("authorization", "Bearer \(token)") }
+        throw ConfigError(path: "providers.\(name)", "Azure OpenAI needs api_key (e.g. ${AZURE_OPENAI_API_KEY}) or an Entra ID token in AZURE_OPENAI_AD_TOKEN")
+    }
+
+    init(name: String, config: HTTPProviderConfig, client: HTTPClient, paths: OpenAIPaths, credential: (String, String)?) {
         self.name = name
         self.config = config
+        self.paths = paths
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: "application/json")
         headers.add(name: "accept", value: "application/json, text/event-stream")
-        if let key = config.apiKey { headers.add(name: "authorization", value: "Bearer \(key)") }
+        if let (header, value) = credential { headers.add(name: header, value: value) }
         for (k, v) in config.headers.sorted(by: { $0.key < $1.key }) { headers.replaceOrAdd(name: k, value: v) }
         self.transport = makeTransport(baseURL: config.baseURL, headers: headers, client: client, provider: name, config: config)
     }
@@ -59,7 +103,7 @@ public struct OpenAICompatibleProvider: ChatProvider, EmbeddingProvider {
         var request = request
         request.stream = nil
         request.streamOptions = nil
-        let bytes = try await fetchWhole(path: "/chat/completions", body: try request.jsonBytes(), context: context, limit: 64 << 20)
+        let bytes = try await fetchWhole(path: paths.path("chat/completions", model: request.model), body: try request.jsonBytes(), context: context, limit: 64 << 20)
         do {
             return try ChatResult(encoded: bytes)
         } catch {
@@ -74,12 +118,13 @@ public struct OpenAICompatibleProvider: ChatProvider, EmbeddingProvider {
         // client asked for strips it again if the client did not.
         request.streamOptions = StreamOptions(includeUsage: true)
         let deadline = ContinuousClock.now + .milliseconds(config.timeouts.totalMs)
-        let body = try await transport.postStreaming("/chat/completions", body: try request.jsonBytes(), maxBodyBytes: 256 << 20, context: context)
+        let body = try await transport.postStreaming(
+            paths.path("chat/completions", model: request.model), body: try request.jsonBytes(), maxBodyBytes: 256 << 20, context: context)
         return ChatStream(ChatEventSequence(events: SSEEventSequence(body), provider: name, timeouts: config.timeouts, deadline: deadline))
     }
 
     public func embed(_ request: EmbeddingsRequest, context: InferenceContext) async throws -> EmbeddingsResponse {
-        let bytes = try await fetchWhole(path: "/embeddings", body: try JSONCoding.encode(request), context: context, limit: 256 << 20)
+        let bytes = try await fetchWhole(path: paths.path("embeddings", model: request.model), body: try JSONCoding.encode(request), context: context, limit: 256 << 20)
         do {
             return try JSONCoding.decode(EmbeddingsResponse.self, from: bytes)
         } catch {
@@ -88,7 +133,7 @@ public struct OpenAICompatibleProvider: ChatProvider, EmbeddingProvider {
     }
 
     public func checkHealth() async -> ProviderHealth {
-        await transport.checkHealth("/models")
+        await transport.checkHealth(paths.health)
     }
 }
 

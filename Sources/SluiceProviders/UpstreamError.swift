@@ -10,7 +10,7 @@ enum UpstreamError {
     /// An HTTP error answer from the upstream.
     static func fromResponse(status: Int, body: ByteBuffer?, retryAfter: String?, provider: String) -> SluiceError {
         let upstreamMessage = body.flatMap(message(in:)) ?? "HTTP \(status)"
-        let retry = retryAfter.flatMap(parseRetryAfter)
+        let retry = retryAfter.flatMap(parseRetryAfter) ?? body.flatMap(retryDelay(in:))
         switch status {
         case 429:
             return SluiceError(
@@ -22,6 +22,10 @@ enum UpstreamError {
                 return SluiceError(
                     .contextLengthExceeded, "Upstream '\(provider)' cannot take a prompt this long: \(upstreamMessage)", param: "messages",
                     upstreamStatus: status)
+            }
+            if isContentFilter(body) {
+                return SluiceError(
+                    .contentFiltered, "Upstream '\(provider)' refused the prompt under its content policy: \(upstreamMessage)", upstreamStatus: status)
             }
             return SluiceError(.upstreamRejected, "Upstream '\(provider)' rejected the request: \(upstreamMessage)", upstreamStatus: status)
         case 401, 403:
@@ -93,6 +97,27 @@ enum UpstreamError {
         let m = message.lowercased()
         return m.contains("context length") || m.contains("context_length") || m.contains("context size") || m.contains("context window")
             || m.contains("prompt is too long") || m.contains("maximum model length")
+            // Gemini: "The input token count (…) exceeds the maximum number of tokens allowed"; Bedrock: "Input is too long".
+            || m.contains("exceeds the maximum number of tokens") || m.contains("input is too long") || m.contains("too many input tokens")
+    }
+
+    /// Whether an error body is a content-policy refusal (Azure OpenAI's `content_filter` code,
+    /// OpenAI's `content_policy_violation`).
+    static func isContentFilter(_ body: ByteBuffer?) -> Bool {
+        guard let body, let decoded = try? JSONCoding.decode(JSONValue.self, from: body) else { return false }
+        let code = decoded["error"]?["code"]?.stringValue ?? ""
+        return code == "content_filter" || code == "content_policy_violation" || decoded["error"]?["innererror"]?["code"]?.stringValue == "ResponsibleAIPolicyViolation"
+    }
+
+    /// Google's `RetryInfo` (`{"error": {"details": [{"retryDelay": "20s"}]}}`), in whole seconds.
+    static func retryDelay(in body: ByteBuffer) -> Int? {
+        guard let details = (try? JSONCoding.decode(JSONValue.self, from: body))?["error"]?["details"]?.arrayValue else { return nil }
+        for detail in details {
+            if let delay = detail["retryDelay"]?.stringValue, delay.hasSuffix("s"), let seconds = Double(delay.dropLast()) {
+                return max(0, Int(seconds.rounded(.up)))
+            }
+        }
+        return nil
     }
 
     /// The message of an OpenAI- or Anthropic-shaped error body, if it is one.

@@ -11,14 +11,33 @@ import SluiceCore
 /// servers and sidecars; the measured fast path) and `ClientTransport` (AsyncHTTPClient: HTTPS,
 /// HTTP/2). `makeTransport` picks by the base URL's scheme.
 public protocol UpstreamTransport: Sendable {
-    /// POSTs `body` to `path` and returns the whole answer, at most `maxBodyBytes`.
-    func post(_ path: String, body: ByteBuffer, maxBodyBytes: Int, context: InferenceContext) async throws -> ByteBuffer
+    /// POSTs `body` to `path` and returns the whole answer, at most `maxBodyBytes`; `headers` go
+    /// with this request only (a signature).
+    func post(_ path: String, body: ByteBuffer, headers: HTTPHeaders, maxBodyBytes: Int, context: InferenceContext) async throws -> ByteBuffer
     /// POSTs `body` to `path` and returns once the answer's head says it succeeded; its body as it arrives.
-    func postStreaming(_ path: String, body: ByteBuffer, maxBodyBytes: Int, context: InferenceContext) async throws -> UpstreamBody
+    func postStreaming(_ path: String, body: ByteBuffer, headers: HTTPHeaders, maxBodyBytes: Int, context: InferenceContext) async throws -> UpstreamBody
     /// Whether `GET path` answers below 400.
     func checkHealth(_ path: String) async -> ProviderHealth
     /// Closes kept-alive connections that are idle (at shutdown).
     func closeIdle()
+}
+
+extension UpstreamTransport {
+    public func post(_ path: String, body: ByteBuffer, maxBodyBytes: Int, context: InferenceContext) async throws -> ByteBuffer {
+        try await post(path, body: body, headers: [:], maxBodyBytes: maxBodyBytes, context: context)
+    }
+
+    public func postStreaming(_ path: String, body: ByteBuffer, maxBodyBytes: Int, context: InferenceContext) async throws -> UpstreamBody {
+        try await postStreaming(path, body: body, headers: [:], maxBodyBytes: maxBodyBytes, context: context)
+    }
+}
+
+/// Every request's headers with one request's own added (they win).
+func merged(_ base: HTTPHeaders, _ extra: HTTPHeaders) -> HTTPHeaders {
+    guard !extra.isEmpty else { return base }
+    var out = base
+    for (name, value) in extra { out.replaceOrAdd(name: name, value: value) }
+    return out
 }
 
 /// The transport for a base URL: the lean pool for `http://`, AsyncHTTPClient otherwise.
@@ -89,8 +108,8 @@ public struct PooledTransport: UpstreamTransport {
         self.health = health
     }
 
-    public func post(_ path: String, body: ByteBuffer, maxBodyBytes: Int, context: InferenceContext) async throws -> ByteBuffer {
-        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: basePath + path, headers: headers)
+    public func post(_ path: String, body: ByteBuffer, headers extra: HTTPHeaders, maxBodyBytes: Int, context: InferenceContext) async throws -> ByteBuffer {
+        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: basePath + path, headers: merged(headers, extra))
         let response: HTTP1ConnectionPool.Response
         do {
             response = try await pool.execute(head: head, body: body, maxBodyBytes: maxBodyBytes, preferredEventLoop: context.eventLoop)
@@ -101,8 +120,10 @@ public struct PooledTransport: UpstreamTransport {
         return response.body
     }
 
-    public func postStreaming(_ path: String, body: ByteBuffer, maxBodyBytes: Int, context: InferenceContext) async throws -> UpstreamBody {
-        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: basePath + path, headers: headers)
+    public func postStreaming(
+        _ path: String, body: ByteBuffer, headers extra: HTTPHeaders, maxBodyBytes: Int, context: InferenceContext
+    ) async throws -> UpstreamBody {
+        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: basePath + path, headers: merged(headers, extra))
         let response: HTTP1ConnectionPool.StreamedResponse
         do {
             response = try await pool.stream(head: head, body: body, maxBodyBytes: maxBodyBytes, preferredEventLoop: context.eventLoop)
@@ -141,10 +162,10 @@ public struct ClientTransport: UpstreamTransport {
 
     /// Sends the request and waits for the head (within `first_token_ms`); a status of 400 or
     /// more is thrown.
-    private func send(_ path: String, body: ByteBuffer, context: InferenceContext) async throws -> HTTPClientResponse {
+    private func send(_ path: String, body: ByteBuffer, headers extra: HTTPHeaders, context: InferenceContext) async throws -> HTTPClientResponse {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = .POST
-        request.headers = headers
+        request.headers = merged(headers, extra)
         request.body = .bytes(body)
         let response: HTTPClientResponse
         do {
@@ -158,8 +179,8 @@ public struct ClientTransport: UpstreamTransport {
             status: Int(response.status.code), body: errorBody, retryAfter: response.headers.first(name: "retry-after"), provider: provider)
     }
 
-    public func post(_ path: String, body: ByteBuffer, maxBodyBytes: Int, context: InferenceContext) async throws -> ByteBuffer {
-        let response = try await send(path, body: body, context: context)
+    public func post(_ path: String, body: ByteBuffer, headers extra: HTTPHeaders, maxBodyBytes: Int, context: InferenceContext) async throws -> ByteBuffer {
+        let response = try await send(path, body: body, headers: extra, context: context)
         do {
             return try await response.body.collect(upTo: maxBodyBytes)
         } catch {
@@ -167,8 +188,10 @@ public struct ClientTransport: UpstreamTransport {
         }
     }
 
-    public func postStreaming(_ path: String, body: ByteBuffer, maxBodyBytes: Int, context: InferenceContext) async throws -> UpstreamBody {
-        UpstreamBody(source: .client(try await send(path, body: body, context: context).body))
+    public func postStreaming(
+        _ path: String, body: ByteBuffer, headers extra: HTTPHeaders, maxBodyBytes: Int, context: InferenceContext
+    ) async throws -> UpstreamBody {
+        UpstreamBody(source: .client(try await send(path, body: body, headers: extra, context: context).body))
     }
 
     public func checkHealth(_ path: String) async -> ProviderHealth {

@@ -115,6 +115,9 @@ public struct FallbackInvoker: Sendable {
                         for other in request.deployments where other.name == deployment.name || (other.contextWindow ?? .max) <= window {
                             plan.excluded.insert(other.name)
                         }
+                    case .contentFiltered:
+                        // Each vendor filters differently: another deployment may answer.
+                        plan.excluded.insert(deployment.name)
                     case .upstreamTimeout:
                         // A deployment that hung once would likely hang again: spend the deadline elsewhere.
                         plan.excluded.insert(deployment.name)

@@ -1,3 +1,4 @@
+import Foundation
 import AsyncHTTPClient
 import Logging
 import ServiceLifecycle
@@ -26,8 +27,21 @@ public final class ProviderRegistry: Service {
         var idleClosers: [@Sendable () -> Void] = []
         var localServers: [String: LlamaServerSupervisor] = [:]
         // What can fail (loading a model file) comes first: once an HTTP client exists, it must be shut down before it is released.
+        let environment = ProcessInfo.processInfo.environment
         for (name, provider) in config.providers {
-            if case .minilm(let c) = provider { embedding[name] = try MiniLMProvider(name: name, config: c) }
+            switch provider {
+            case .minilm(let c): embedding[name] = try MiniLMProvider(name: name, config: c)
+            case .azureOpenAI(let c): _ = try OpenAICompatibleProvider.azureCredential(name: name, config: c, environment: environment)
+            case .gemini(let c): _ = try GeminiProvider.key(name: name, config: c)
+            case .bedrock(let c): _ = try BedrockProvider.access(name: name, config: c, environment: environment)
+            default: break
+            }
+        }
+        // Credentials were checked above, so these cannot fail once their client exists.
+        func withClient<P>(_ c: HTTPProviderConfig, _ make: (HTTPClient) throws -> P) rethrows -> P {
+            let client = OpenAICompatibleProvider.makeHTTPClient(for: c)
+            clients.append(client)
+            return try make(client)
         }
         for (name, provider) in config.providers {
             switch provider {
@@ -42,6 +56,20 @@ public final class ProviderRegistry: Service {
                 idleClosers.append(p.closeIdleConnections)
                 chat[name] = p
                 embedding[name] = p
+            case .azureOpenAI(let c):
+                let p = try withClient(c) { try OpenAICompatibleProvider.azure(name: name, config: c, client: $0, environment: environment) }
+                idleClosers.append(p.closeIdleConnections)
+                chat[name] = p
+                embedding[name] = p
+            case .gemini(let c):
+                let p = try withClient(c) { try GeminiProvider(name: name, config: c, client: $0) }
+                idleClosers.append(p.closeIdleConnections)
+                chat[name] = p
+                embedding[name] = p
+            case .bedrock(let c):
+                let p = try withClient(c) { try BedrockProvider(name: name, config: c, client: $0, environment: environment) }
+                idleClosers.append(p.closeIdleConnections)
+                chat[name] = p
             case .anthropic(let c):
                 let client = OpenAICompatibleProvider.makeHTTPClient(for: c)
                 clients.append(client)

@@ -59,10 +59,10 @@ needs_postgres = pytest.mark.skipif("SLUICE_TEST_POSTGRES_URL" not in os.environ
 
 
 class Sluice:
-    def __init__(self, tmp_path, config=CONFIG, admin_key=None, port=None):
+    def __init__(self, tmp_path, config=CONFIG, admin_key=None, port=None, env=None):
         """`config` is a template with `{port}` and `{db}` (literal braces doubled); `admin_key`
         keeps the admin key of an earlier server on the same database; `port` restarts a
-        server where it was."""
+        server where it was; `env` adds environment variables."""
         self.port = port or free_port()
         self.db = str(tmp_path / "sluice.db")
         self.config = tmp_path / "sluice.yaml"
@@ -70,7 +70,7 @@ class Sluice:
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.admin_url = f"http://127.0.0.1:{self.port}/admin"
         self.admin_key = admin_key or "sk-sluice-e2e-" + secrets.token_urlsafe(32)
-        env = dict(os.environ, SLUICE_ADMIN_KEY=self.admin_key)
+        env = dict(os.environ, SLUICE_ADMIN_KEY=self.admin_key, **(env or {}))
         self.log_path = tmp_path / "sluice.log"
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen([SLUICE_BIN, "serve", "--config", str(self.config)], stdout=self.log, stderr=subprocess.STDOUT, env=env)

@@ -5,6 +5,12 @@ public enum ProviderConfig: Sendable, Decodable {
     case simulated(SimulatedProviderConfig)
     case openAICompatible(HTTPProviderConfig)
     case anthropic(HTTPProviderConfig)
+    /// Azure OpenAI: deployments by name, `api-version`, `api-key` or an Entra ID token.
+    case azureOpenAI(HTTPProviderConfig)
+    /// Google's Gemini API (`generateContent`), with `x-goog-api-key`.
+    case gemini(HTTPProviderConfig)
+    /// AWS Bedrock's Converse API, signed with SigV4.
+    case bedrock(HTTPProviderConfig)
     case minilm(MiniLMProviderConfig)
     case llamaServer(LlamaServerProviderConfig)
 
@@ -17,12 +23,15 @@ public enum ProviderConfig: Sendable, Decodable {
         case "simulated": self = .simulated(try SimulatedProviderConfig(from: decoder))
         case "openai-compatible", "openai": self = .openAICompatible(try HTTPProviderConfig(from: decoder, defaultBaseURL: "https://api.openai.com/v1"))
         case "anthropic": self = .anthropic(try HTTPProviderConfig(from: decoder, defaultBaseURL: "https://api.anthropic.com"))
+        case "azure-openai": self = .azureOpenAI(try HTTPProviderConfig(from: decoder, defaultBaseURL: ""))
+        case "gemini": self = .gemini(try HTTPProviderConfig(from: decoder, defaultBaseURL: "https://generativelanguage.googleapis.com/v1beta"))
+        case "bedrock": self = .bedrock(try HTTPProviderConfig(from: decoder, defaultBaseURL: ""))
         case "minilm": self = .minilm(try MiniLMProviderConfig(from: decoder))
         case "llama-server": self = .llamaServer(try LlamaServerProviderConfig(from: decoder))
         default:
             throw DecodingError.dataCorruptedError(
                 forKey: .kind, in: c,
-                debugDescription: "unknown provider kind '\(kind)' (kinds: simulated, openai-compatible, anthropic, minilm, llama-server)")
+                debugDescription: "unknown provider kind '\(kind)' (kinds: simulated, openai-compatible, anthropic, azure-openai, gemini, bedrock, minilm, llama-server)")
         }
     }
 
@@ -32,6 +41,9 @@ public enum ProviderConfig: Sendable, Decodable {
         case .simulated: "simulated"
         case .openAICompatible: "openai-compatible"
         case .anthropic: "anthropic"
+        case .azureOpenAI: "azure-openai"
+        case .gemini: "gemini"
+        case .bedrock: "bedrock"
         case .minilm: "minilm"
         case .llamaServer: "llama-server"
         }
@@ -40,8 +52,8 @@ public enum ProviderConfig: Sendable, Decodable {
     /// Whether models of type `embedding` may name this provider.
     public var supportsEmbeddings: Bool {
         switch self {
-        case .simulated, .openAICompatible, .minilm: true
-        case .anthropic, .llamaServer: false
+        case .simulated, .openAICompatible, .azureOpenAI, .gemini, .minilm: true
+        case .anthropic, .bedrock, .llamaServer: false
         }
     }
 
@@ -49,7 +61,7 @@ public enum ProviderConfig: Sendable, Decodable {
     public var timeouts: Timeouts {
         switch self {
         case .simulated(let c): c.timeouts
-        case .openAICompatible(let c), .anthropic(let c): c.timeouts
+        case .openAICompatible(let c), .anthropic(let c), .azureOpenAI(let c), .gemini(let c), .bedrock(let c): c.timeouts
         case .minilm: Timeouts()
         case .llamaServer(let c): c.timeouts
         }
@@ -64,7 +76,14 @@ public enum ProviderConfig: Sendable, Decodable {
     func problems(path: String) -> [ConfigError] {
         switch self {
         case .simulated(let c): c.problems(path: path)
-        case .openAICompatible(let c), .anthropic(let c): c.problems(path: path)
+        case .openAICompatible(let c), .anthropic(let c), .gemini(let c): c.problems(path: path)
+        case .azureOpenAI(let c):
+            c.baseURL.isEmpty
+                ? [ConfigError(path: "\(path).base_url", "Azure OpenAI needs the resource's endpoint, e.g. https://NAME.openai.azure.com")]
+                : c.problems(path: path)
+        case .bedrock(let c):
+            // The base URL follows from the region when it is not given.
+            c.baseURL.isEmpty ? c.problems(path: path, checkingURL: false) : c.problems(path: path)
         case .minilm(let c): c.problems(path: path)
         case .llamaServer(let c): c.problems(path: path)
         }
@@ -83,6 +102,10 @@ public struct HTTPProviderConfig: Sendable {
     public var anthropicVersion: String
     /// Anthropic only: `max_tokens` when the request gives none (Anthropic requires one).
     public var defaultMaxTokens: Int
+    /// Azure OpenAI only: the `api-version` (`v1` for the v1 API, which takes the model in the body).
+    public var apiVersion: String
+    /// Bedrock only: the AWS region (else `AWS_REGION`, then `AWS_DEFAULT_REGION`).
+    public var region: String?
 
     public init(baseURL: String, apiKey: String? = nil, headers: [String: String] = [:], timeouts: Timeouts = .init(), maxConnections: Int = 256) {
         self.baseURL = baseURL
@@ -92,6 +115,7 @@ public struct HTTPProviderConfig: Sendable {
         self.maxConnections = maxConnections
         self.anthropicVersion = "2023-06-01"
         self.defaultMaxTokens = 4096
+        self.apiVersion = "2024-10-21"
     }
 
     enum CodingKeys: String, CodingKey {
@@ -101,6 +125,8 @@ public struct HTTPProviderConfig: Sendable {
         case maxConnections = "max_connections"
         case anthropicVersion = "anthropic_version"
         case defaultMaxTokens = "default_max_tokens"
+        case apiVersion = "api_version"
+        case region
     }
 
     init(from decoder: any Decoder, defaultBaseURL: String) throws {
@@ -114,11 +140,13 @@ public struct HTTPProviderConfig: Sendable {
         maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? 256
         anthropicVersion = try c.decodeIfPresent(String.self, forKey: .anthropicVersion) ?? "2023-06-01"
         defaultMaxTokens = try c.decodeIfPresent(Int.self, forKey: .defaultMaxTokens) ?? 4096
+        apiVersion = try c.decodeIfPresent(String.self, forKey: .apiVersion) ?? "2024-10-21"
+        region = try c.decodeIfPresent(String.self, forKey: .region)
     }
 
-    func problems(path: String) -> [ConfigError] {
+    func problems(path: String, checkingURL: Bool = true) -> [ConfigError] {
         var out: [ConfigError] = []
-        if !ConfigError.isHTTPURL(baseURL) {
+        if checkingURL && !ConfigError.isHTTPURL(baseURL) {
             out.append(ConfigError(path: "\(path).base_url", "must be an http(s) URL, got '\(baseURL)'"))
         }
         if maxConnections < 1 { out.append(ConfigError(path: "\(path).max_connections", "must be at least 1")) }
