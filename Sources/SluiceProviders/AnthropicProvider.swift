@@ -25,10 +25,24 @@ public struct AnthropicProvider: ChatProvider {
         self.transport = makeTransport(baseURL: base + "/v1", headers: headers, client: client, provider: name, config: config)
     }
 
-    public func complete(_ request: ChatCompletionRequest, context: InferenceContext) async throws -> ChatResult {
+    /// The Messages API body: the client's own when it spoke this API and no stage changed the
+    /// request (so `cache_control`, `top_k`, `metadata` … reach Anthropic), else the translation.
+    func body(_ request: ChatCompletionRequest, context: InferenceContext, stream: Bool) throws -> ByteBuffer {
+        if let native = context.nativeRequest, native.api == .anthropicMessages, native.isUntouched(request), case .object(var fields) = native.body {
+            fields["model"] = .string(request.model)
+            // The answer comes back through the chat format, which has no thinking blocks, and a
+            // tool-use turn without its thinking block would be refused: no extended thinking.
+            fields.removeValue(forKey: "thinking")
+            if stream { fields["stream"] = true } else { fields.removeValue(forKey: "stream") }
+            return try JSONCoding.encode(JSONValue.object(fields))
+        }
         var request = request
-        request.stream = nil
-        let body = try JSONCoding.encode(try AnthropicTranslator.messagesRequest(from: request, defaultMaxTokens: config.defaultMaxTokens))
+        request.stream = stream ? true : nil
+        return try JSONCoding.encode(try AnthropicTranslator.messagesRequest(from: request, defaultMaxTokens: config.defaultMaxTokens))
+    }
+
+    public func complete(_ request: ChatCompletionRequest, context: InferenceContext) async throws -> ChatResult {
+        let body = try body(request, context: context, stream: false)
         let created = Int(context.receivedAtUnix)
         let transport = transport
         let bytes = try await withDeadline(.now() + .milliseconds(Int64(config.timeouts.totalMs)),
@@ -43,9 +57,7 @@ public struct AnthropicProvider: ChatProvider {
     }
 
     public func stream(_ request: ChatCompletionRequest, context: InferenceContext) async throws -> ChatStream {
-        var request = request
-        request.stream = true
-        let body = try JSONCoding.encode(try AnthropicTranslator.messagesRequest(from: request, defaultMaxTokens: config.defaultMaxTokens))
+        let body = try body(request, context: context, stream: true)
         let events = try await transport.postStreaming("/messages", body: body, maxBodyBytes: 256 << 20, context: context)
         return ChatStream(
             AnthropicChunkSequence(

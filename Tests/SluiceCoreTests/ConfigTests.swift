@@ -120,6 +120,31 @@ import Testing
         #expect(configError("providers: { x: { kind: magic } }").contains("unknown provider kind 'magic'"))
     }
 
+    @Test func cloudProviderKinds() throws {
+        #expect(configError("providers: { az: { kind: azure-openai, api_key: k } }").contains("providers.az.base_url: Azure OpenAI needs the resource's endpoint"))
+        let yaml = """
+            providers:
+              az: { kind: azure-openai, base_url: "https://r.openai.azure.com", api_key: k, api_version: v1 }
+              gem: { kind: gemini, api_key: g }
+              br: { kind: bedrock, region: eu-west-1 }
+            models:
+              - { name: a, provider: az, upstream_model: dep }
+              - { name: g, provider: gem }
+              - { name: e, provider: gem, type: embedding }
+              - { name: b, provider: br, upstream_model: "anthropic.claude-3-5-haiku-20241022-v1:0" }
+            """
+        let config = try SluiceConfig.load(yaml: yaml, environment: [:])
+        guard case .azureOpenAI(let az)? = config.providers["az"], case .gemini(let gem)? = config.providers["gem"],
+            case .bedrock(let br)? = config.providers["br"]
+        else {
+            Issue.record("expected the three cloud kinds")
+            return
+        }
+        #expect(az.apiVersion == "v1" && gem.baseURL == "https://generativelanguage.googleapis.com/v1beta" && br.region == "eu-west-1" && br.baseURL.isEmpty)
+        // Bedrock serves no embeddings.
+        #expect(configError(yaml + "\n  - { name: x, provider: br, type: embedding }").contains("models[4]"))
+    }
+
     @Test func rangesAreChecked() {
         #expect(configError("server: { port: 70000 }").contains("server.port: must be in 0...65535"))
         #expect(configError("providers: { x: { kind: openai-compatible, base_url: 'ftp://x' } }").contains("providers.x.base_url: must be an http(s) URL"))

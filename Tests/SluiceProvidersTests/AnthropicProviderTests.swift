@@ -117,3 +117,51 @@ import Testing
         #expect(captured.last?.headers["authorization"] == nil)
     }
 }
+
+@Suite struct AnthropicPassThroughTests {
+    /// A Messages API request to an Anthropic deployment goes as the client wrote it (fields the
+    /// chat format cannot carry included) unless a stage changed its translation.
+    @Test func sendsTheClientsOwnBodyWhenNothingChangedIt() async throws {
+        let captured = Captured()
+        let url = try #require(Bundle.module.url(forResource: "Fixtures/anthropic/messages-response.json", withExtension: nil))
+        let response = try String(contentsOf: url, encoding: .utf8)
+        let native = try JSONCoding.decode(
+            JSONValue.self,
+            from: ByteBuffer(
+                string: #"""
+                    {"model": "claude-alias", "max_tokens": 100, "top_k": 5, "thinking": {"type": "enabled", "budget_tokens": 1024},
+                     "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+                     "messages": [{"role": "user", "content": "Paris?"}]}
+                    """#))
+        let translated = {
+            var chat = ChatCompletionRequest(model: "claude-alias", messages: [.init(role: .system, text: "Be brief."), .init(role: .user, text: "Paris?")])
+            chat.maxTokens = 100
+            return chat
+        }()
+        try await FakeUpstream.with({ router in
+            router.post("/v1/messages") { request, _ -> Response in
+                captured.add(request, body: try await request.body.collect(upTo: 1 << 20))
+                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: response)))
+            }
+        }) { base in
+            let config = HTTPProviderConfig(baseURL: base, apiKey: "k")
+            try await withHTTPClient(OpenAICompatibleProvider.makeHTTPClient(for: config)) { client in
+                let provider = AnthropicProvider(name: "claude", config: config, client: client)
+                var context = InferenceContext(requestID: "r", endpoint: "messages", logger: Logger(label: "t"), receivedAtUnix: 1)
+                context.nativeRequest = NativeRequest(api: .anthropicMessages, body: native, translated: translated)
+                var routed = translated
+                routed.model = "claude-sonnet-4-5"
+                _ = try await provider.complete(routed, context: context)
+                let sent = try JSONCoding.decode(JSONValue.self, from: ByteBuffer(string: captured.last?.body ?? ""))
+                #expect(sent["model"] == "claude-sonnet-4-5" && sent["top_k"] == 5 && sent["thinking"] == nil)
+                #expect(sent["system"]?[0]?["cache_control"] == ["type": "ephemeral"] && sent["stream"] == nil)
+
+                // A guardrail that redacted the prompt changed it: the translation goes instead.
+                routed.messages[1] = .init(role: .user, text: "[REDACTED]?")
+                _ = try await provider.complete(routed, context: context)
+                let redacted = try JSONCoding.decode(JSONValue.self, from: ByteBuffer(string: captured.last?.body ?? ""))
+                #expect(redacted["top_k"] == nil && redacted["messages"]?[0]?["content"]?[0]?["text"] == "[REDACTED]?")
+            }
+        }
+    }
+}

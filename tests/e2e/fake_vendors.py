@@ -68,6 +68,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("content-length", 0)))
         self.server.calls.append((self.path, dict(self.headers)))
+        self.server.bodies.append(body)
         url = urllib.parse.urlparse(self.path)
         request = json.loads(body or b"{}")
         if url.path.startswith("/v1beta/models/"):
@@ -76,6 +77,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.azure(url, request)
         if url.path.startswith("/model/"):
             return self.bedrock(url, request, body)
+        if url.path == "/v1/messages":
+            return self.anthropic(request)
         self.send(404, {"error": {"message": "no such path"}})
 
     # Gemini: x-goog-api-key; generateContent and streamGenerateContent?alt=sse.
@@ -131,6 +134,20 @@ class Handler(BaseHTTPRequestHandler):
         self.send(200, {"id": "chatcmpl-az", "object": "chat.completion", "created": 1, "model": "gpt-4o",
                         "choices": [{"index": 0, "message": {"role": "assistant", "content": REPLY}, "finish_reason": "stop"}], "usage": usage})
 
+    # Anthropic: a fixed message (the tests look at what arrived).
+    def anthropic(self, request):
+        if request.get("stream"):
+            events = [("message_start", {"type": "message_start", "message": {"id": "msg_fake", "type": "message", "role": "assistant", "content": [],
+                                                                              "model": request["model"], "usage": {"input_tokens": 7, "output_tokens": 1}}}),
+                      ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+                      ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": REPLY}}),
+                      ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+                      ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 5}}),
+                      ("message_stop", {"type": "message_stop"})]
+            return self.send(200, "".join(f"event: {e}\ndata: {json.dumps(d)}\n\n" for e, d in events).encode(), "text/event-stream")
+        self.send(200, {"id": "msg_fake", "type": "message", "role": "assistant", "model": request["model"], "content": [{"type": "text", "text": REPLY}],
+                        "stop_reason": "end_turn", "stop_sequence": None, "usage": {"input_tokens": 7, "output_tokens": 5}})
+
     # Bedrock: SigV4 (service bedrock), Converse and ConverseStream (event-stream framing).
     def bedrock(self, url, request, body):
         host = self.headers.get("host", "")
@@ -168,6 +185,7 @@ class FakeVendors:
     def __init__(self):
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.calls = []
+        self.server.bodies = []
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -175,6 +193,10 @@ class FakeVendors:
     @property
     def calls(self):
         return self.server.calls
+
+    @property
+    def bodies(self):
+        return self.server.bodies
 
     def stop(self):
         self.server.shutdown()

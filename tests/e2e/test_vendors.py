@@ -18,12 +18,14 @@ providers:
   gemini: {{ kind: gemini, base_url: "http://127.0.0.1:VENDORS/v1beta", api_key: "GEMINI_KEY" }}
   azure: {{ kind: azure-openai, base_url: "http://127.0.0.1:VENDORS", api_key: "AZURE_KEY", api_version: "2024-10-21" }}
   bedrock: {{ kind: bedrock, base_url: "http://127.0.0.1:VENDORS", region: us-east-1 }}
+  anthropic: {{ kind: anthropic, base_url: "http://127.0.0.1:VENDORS", api_key: "sk-ant-e2e" }}
 models:
   - {{ name: gemini-flash, provider: gemini, upstream_model: gemini-2.5-flash, price: {{ input_per_mtok: 0.3, output_per_mtok: 2.5 }} }}
   - {{ name: gemini-busy, provider: gemini, upstream_model: gemini-busy }}
   - {{ name: azure-gpt, provider: azure, upstream_model: gpt4o-prod }}
   - {{ name: azure-filtered, provider: azure, upstream_model: filtered }}
   - {{ name: claude-bedrock, provider: bedrock, upstream_model: "anthropic.claude-3-5-haiku-20241022-v1:0" }}
+  - {{ name: claude-direct, provider: anthropic, upstream_model: claude-sonnet-4-5 }}
 aliases:
   resilient: {{ deployments: [gemini-busy, azure-gpt], strategy: ordered }}
 logging: {{ level: info }}
@@ -113,3 +115,18 @@ models:
     with pytest.raises(RuntimeError, match="exited during start-up"):
         Sluice(tmp_path, config=config, env={"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""})
     assert "AWS_ACCESS_KEY_ID" in (tmp_path / "sluice.log").read_text()
+
+
+def test_messages_to_an_anthropic_deployment_pass_through_untouched(setup):
+    server, vendors = setup
+    claude = anthropic.Anthropic(base_url=server.base_url.removesuffix("/v1"), api_key=server.admin_key, max_retries=0)
+    system = [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}]
+    message = claude.messages.create(model="claude-direct", max_tokens=64, extra_body={"top_k": 5}, system=system,
+                                     messages=[{"role": "user", "content": "hi"}])
+    assert message.content[0].text == REPLY
+    sent = json.loads(vendors.bodies[-1])
+    assert sent["model"] == "claude-sonnet-4-5" and sent["top_k"] == 5 and sent["system"] == system and "stream" not in sent
+    with claude.messages.stream(model="claude-direct", max_tokens=64, extra_body={"top_k": 5}, messages=[{"role": "user", "content": "hi"}]) as stream:
+        assert "".join(stream.text_stream) == REPLY
+    sent = json.loads(vendors.bodies[-1])
+    assert sent["stream"] is True and sent["top_k"] == 5

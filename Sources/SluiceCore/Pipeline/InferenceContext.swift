@@ -30,6 +30,9 @@ public struct InferenceContext: Sendable {
     public var eventLoop: (any EventLoop)?
     /// Which upstream attempt of this request a provider is serving (0 for the first).
     public var attempt: Int = 0
+    /// The client's request in a provider's own API (a Messages API request), which that
+    /// provider sends as it came when no stage changed what it was translated to.
+    public var nativeRequest: NativeRequest?
 
     public init(
         requestID: String,
@@ -221,5 +224,34 @@ public struct GuardrailEvent: Sendable, Hashable, Codable {
         self.end = end
         self.score = score
         self.action = action
+    }
+}
+
+/// A request as the client wrote it in one provider's API, with the chat request it was
+/// translated to: a provider of that API sends the original (every field, those the chat
+/// format cannot carry included) as long as the pipeline left the translation alone.
+public struct NativeRequest: Sendable {
+    public enum API: Sendable, Hashable {
+        case anthropicMessages
+    }
+
+    public var api: API
+    public var body: JSONValue
+    public var translated: ChatCompletionRequest
+
+    public init(api: API, body: JSONValue, translated: ChatCompletionRequest) {
+        self.api = api
+        self.body = body
+        self.translated = translated
+    }
+
+    /// Whether `request` is the translation as it was, but for what routing and the provider
+    /// always set (the upstream's model name, streaming).
+    public func isUntouched(_ request: ChatCompletionRequest) -> Bool {
+        var request = request
+        request.model = translated.model
+        request.stream = translated.stream
+        request.streamOptions = translated.streamOptions
+        return request == translated
     }
 }

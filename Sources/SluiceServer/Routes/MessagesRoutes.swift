@@ -20,11 +20,13 @@ struct MessagesRoutes: Sendable {
     }
 
     func messages(_ request: Request, context: SluiceRequestContext) async throws -> Response {
-        let inference = openAI.makeContext(request, context, endpoint: "messages")
+        var inference = openAI.makeContext(request, context, endpoint: "messages")
         let chat: ChatCompletionRequest
         do {
-            chat = try MessagesAPI.chatRequest(from: try await openAI.body.decode(JSONValue.self, from: request))
+            let body = try await openAI.body.decode(JSONValue.self, from: request)
+            chat = try MessagesAPI.chatRequest(from: body)
             try RequestValidation.validate(chat)
+            inference.nativeRequest = NativeRequest(api: .anthropicMessages, body: body, translated: chat)
         } catch {
             openAI.recorder.finish(inference, model: "", stream: false, outcome: .failed(error))
             throw error
