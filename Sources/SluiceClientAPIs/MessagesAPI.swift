@@ -45,8 +45,8 @@ public enum MessagesAPI {
         case nil: throw SluiceError(.missingParameter, "max_tokens: an integer is required.", param: "max_tokens")
         default: throw SluiceError(.invalidValue, "max_tokens: expected an integer of at least 1.", param: "max_tokens")
         }
-        chat.temperature = try number(fields["temperature"], "temperature", in: 0...1)
-        chat.topP = try number(fields["top_p"], "top_p", in: 0...1)
+        chat.temperature = try RequestFields.number(fields["temperature"], "temperature", in: 0...1)
+        chat.topP = try RequestFields.number(fields["top_p"], "top_p", in: 0...1)
         switch fields["stop_sequences"] {
         case nil, .null?: break
         case .array(let values)?:
@@ -71,17 +71,6 @@ public enum MessagesAPI {
             try applyToolChoice(choice, to: &chat)
         }
         return chat
-    }
-
-    static func number(_ value: JSONValue?, _ name: String, in range: ClosedRange<Double>) throws -> Double? {
-        switch value {
-        case nil, .null?: return nil
-        case .some(let v):
-            guard let d = v.doubleValue, range.contains(d) else {
-                throw SluiceError(.invalidValue, "\(name): expected a number from \(range.lowerBound) to \(range.upperBound).", param: name)
-            }
-            return d
-        }
     }
 
     /// One Messages API message as chat messages: a user turn's `tool_result` blocks become tool

@@ -56,8 +56,8 @@ public enum ResponsesAPI {
             echo["max_output_tokens"] = .int(n)
         default: throw SluiceError(.invalidValue, "max_output_tokens: expected an integer of at least 1.", param: "max_output_tokens")
         }
-        chat.temperature = try number(fields["temperature"], "temperature", in: 0...2)
-        chat.topP = try number(fields["top_p"], "top_p", in: 0...1)
+        chat.temperature = try RequestFields.number(fields["temperature"], "temperature", in: 0...2)
+        chat.topP = try RequestFields.number(fields["top_p"], "top_p", in: 0...1)
         switch fields["stream"] {
         case nil, .null?: break
         case .bool(let b)?: chat.stream = b
@@ -106,17 +106,6 @@ public enum ResponsesAPI {
         }
         return ResponsesRequest(
             chat: chat, input: input, instructions: instructions, previousResponseID: previous, store: store, metadata: metadata, echo: echo)
-    }
-
-    static func number(_ value: JSONValue?, _ name: String, in range: ClosedRange<Double>) throws -> Double? {
-        switch value {
-        case nil, .null?: return nil
-        case .some(let v):
-            guard let d = v.doubleValue, range.contains(d) else {
-                throw SluiceError(.invalidValue, "\(name): expected a number from \(range.lowerBound) to \(range.upperBound).", param: name)
-            }
-            return d
-        }
     }
 
     /// Input items as chat messages: messages by role, `function_call` items folded into the

@@ -42,26 +42,17 @@ public struct AnthropicProvider: ChatProvider {
     }
 
     public func complete(_ request: ChatCompletionRequest, context: InferenceContext) async throws -> ChatResult {
-        let body = try body(request, context: context, stream: false)
-        let created = Int(context.receivedAtUnix)
-        let transport = transport
-        let bytes = try await withDeadline(.now() + .milliseconds(Int64(config.timeouts.totalMs)),
-            timeoutError: { SluiceError(.upstreamTimeout, "Upstream '\(name)' did not finish within \(config.timeouts.totalMs) ms") }
-        ) {
-            try await transport.post("/messages", body: body, maxBodyBytes: 64 << 20, context: context)
-        }
-        guard let message = try? JSONCoding.decode(JSONValue.self, from: bytes) else {
-            throw SluiceError(.upstreamBadResponse, "Upstream '\(name)' returned malformed JSON")
-        }
-        return ChatResult(completion: try AnthropicTranslator.completion(from: message, created: created))
+        let message = try await transport.postForJSON(
+            config.timeouts, provider: name, path: "/messages", body: try body(request, context: context, stream: false), context: context)
+        return ChatResult(completion: try AnthropicTranslator.completion(from: message, created: Int(context.receivedAtUnix)))
     }
 
     public func stream(_ request: ChatCompletionRequest, context: InferenceContext) async throws -> ChatStream {
         let body = try body(request, context: context, stream: true)
         let events = try await transport.postStreaming("/messages", body: body, maxBodyBytes: 256 << 20, context: context)
         return ChatStream(
-            AnthropicChunkSequence(
-                events: SSEEventSequence(events), state: .init(created: Int(context.receivedAtUnix)), provider: name,
+            TranslatedSSEStream(
+                events: SSEEventSequence(events), translation: AnthropicTranslator.StreamState(created: Int(context.receivedAtUnix)), provider: name,
                 timeouts: config.timeouts))
     }
 
@@ -72,43 +63,5 @@ public struct AnthropicProvider: ChatProvider {
     /// Closes kept-alive connections of the lean pool (a plain-HTTP base URL).
     public func closeIdleConnections() {
         transport.closeIdle()
-    }
-}
-
-/// Anthropic SSE events turned into chat chunks.
-struct AnthropicChunkSequence<Events: AsyncSequence & Sendable>: AsyncSequence, Sendable where Events.Element == SSEEvent {
-    typealias Element = ChatStreamEvent
-    let events: Events
-    let state: AnthropicTranslator.StreamState
-    let provider: String
-    let timeouts: Timeouts
-
-    func makeAsyncIterator() -> Iterator { Iterator(base: events.makeAsyncIterator(), state: state, owner: self) }
-
-    struct Iterator: AsyncIteratorProtocol {
-        var base: Events.AsyncIterator
-        var state: AnthropicTranslator.StreamState
-        let owner: AnthropicChunkSequence
-        var pending: [ChatCompletionChunk] = []
-
-        mutating func next() async throws -> ChatStreamEvent? {
-            while pending.isEmpty {
-                if state.finished { return nil }
-                let event: SSEEvent?
-                do {
-                    event = try await base.next()
-                } catch {
-                    throw UpstreamError.fromTransport(error, provider: owner.provider, timeouts: owner.timeouts)
-                }
-                guard let event else {
-                    throw SluiceError(.upstreamError, "Upstream '\(owner.provider)' ended the stream before message_stop")
-                }
-                guard let data = try? JSONCoding.decode(JSONValue.self, from: event.data) else {
-                    throw SluiceError(.upstreamBadResponse, "Upstream '\(owner.provider)' sent a stream event that is not JSON")
-                }
-                pending = try state.chunks(for: event.event, data: data)
-            }
-            return ChatStreamEvent(chunk: pending.removeFirst())
-        }
     }
 }

@@ -7,17 +7,8 @@ public enum AnthropicTranslator {
     /// The Messages API request for a chat completion request.
     public static func messagesRequest(from request: ChatCompletionRequest, defaultMaxTokens: Int) throws -> JSONValue {
         var system: [String] = []
-        var messages: [(role: String, blocks: [JSONValue])] = []
-
-        func append(_ role: String, _ blocks: [JSONValue]) {
-            guard !blocks.isEmpty else { return }
-            // Anthropic wants user and assistant turns to alternate: merge neighbours.
-            if let last = messages.last, last.role == role {
-                messages[messages.count - 1].blocks += blocks
-            } else {
-                messages.append((role, blocks))
-            }
-        }
+        var messages = AlternatingTurns()
+        func append(_ role: String, _ blocks: [JSONValue]) { messages.append(role, blocks) }
 
         for (i, message) in request.messages.enumerated() {
             switch message.role {
@@ -30,17 +21,8 @@ public enum AnthropicTranslator {
                 let text = message.text
                 if !text.isEmpty { blocks.append(["type": "text", "text": .string(text)]) }
                 for call in message.toolCalls ?? [] {
-                    let input: JSONValue
-                    if call.function.arguments.isEmpty {
-                        input = .object([:])
-                    } else if let parsed = try? JSONCoding.decoder.decode(JSONValue.self, from: Data(call.function.arguments.utf8)) {
-                        input = parsed
-                    } else {
-                        throw SluiceError(
-                            .invalidValue, "Tool call arguments must be a JSON object",
-                            param: "messages[\(i)].tool_calls")
-                    }
-                    blocks.append(["type": "tool_use", "id": .string(call.id), "name": .string(call.function.name), "input": input])
+                    blocks.append(
+                        ["type": "tool_use", "id": .string(call.id), "name": .string(call.function.name), "input": try ChatContent.toolInput(call, messageIndex: i)])
                 }
                 append("assistant", blocks)
             case .tool, .function:
@@ -66,7 +48,7 @@ public enum AnthropicTranslator {
         var body: [String: JSONValue] = [
             "model": .string(request.model),
             "max_tokens": .int(request.outputTokenLimit ?? defaultMaxTokens),
-            "messages": .array(messages.map { .object(["role": .string($0.role), "content": .array($0.blocks)]) }),
+            "messages": messages.json(contentKey: "content"),
         ]
         if !system.isEmpty { body["system"] = .string(system.joined(separator: "\n\n")) }
         if let t = request.temperature { body["temperature"] = .double(t) }
@@ -113,13 +95,11 @@ public enum AnthropicTranslator {
                 case "text":
                     return ["type": "text", "text": .string(part.text ?? "")]
                 case "image_url":
-                    guard let url = part.raw["image_url"]?["url"]?.stringValue ?? part.raw["image_url"]?.stringValue else {
+                    guard let url = ChatContent.imageURL(of: part) else {
                         throw SluiceError(.missingParameter, "An image part needs image_url.url", param: "messages[\(messageIndex)].content[\(j)].image_url")
                     }
-                    if url.hasPrefix("data:"), let comma = url.firstIndex(of: ",") {
-                        let meta = url[url.index(url.startIndex, offsetBy: 5)..<comma]
-                        let mediaType = meta.split(separator: ";").first.map(String.init) ?? "image/png"
-                        return ["type": "image", "source": ["type": "base64", "media_type": .string(mediaType), "data": .string(String(url[url.index(after: comma)...]))]]
+                    if let inline = ChatContent.dataURL(url) {
+                        return ["type": "image", "source": ["type": "base64", "media_type": .string(inline.mediaType), "data": .string(inline.data)]]
                     }
                     return ["type": "image", "source": ["type": "url", "url": .string(url)]]
                 default:
@@ -177,7 +157,7 @@ public enum AnthropicTranslator {
     }
 
     /// Turns Anthropic stream events into chat chunks; one per stream.
-    public struct StreamState: Sendable {
+    public struct StreamState: SSEStreamTranslation {
         var id = "msg"
         var model = ""
         let created: Int
@@ -193,8 +173,15 @@ public enum AnthropicTranslator {
             ChatCompletionChunk(id: id, created: created, model: model, choices: [.init(index: 0, delta: delta, finishReason: finish)])
         }
 
+        var isComplete: Bool { finished }
+
+        /// The body ended before `message_stop`.
+        func endOfBody(provider: String) throws -> [ChatCompletionChunk] {
+            throw SluiceError(.upstreamError, "Upstream '\(provider)' ended the stream before message_stop")
+        }
+
         /// The chunks for one event (often none); `finished` turns true at `message_stop`.
-        public mutating func chunks(for event: String?, data: JSONValue) throws -> [ChatCompletionChunk] {
+        public mutating func chunks(event: String?, data: JSONValue) throws -> [ChatCompletionChunk] {
             let type = data["type"]?.stringValue ?? event
             switch type {
             case "message_start":

@@ -88,17 +88,8 @@ public struct BedrockProvider: ChatProvider {
     public func complete(_ request: ChatCompletionRequest, context: InferenceContext) async throws -> ChatResult {
         let body = try JSONCoding.encode(try BedrockTranslator.converseRequest(from: request))
         let path = Self.path(request.model, "converse")
-        let headers = requestHeaders(path: path, body: body)
-        let transport = transport
-        let bytes = try await withDeadline(
-            .now() + .milliseconds(Int64(config.timeouts.totalMs)),
-            timeoutError: { SluiceError(.upstreamTimeout, "Upstream '\(name)' did not finish within \(config.timeouts.totalMs) ms") }
-        ) {
-            try await transport.post(path, body: body, headers: headers, maxBodyBytes: 64 << 20, context: context)
-        }
-        guard let response = try? JSONCoding.decode(JSONValue.self, from: bytes) else {
-            throw SluiceError(.upstreamBadResponse, "Upstream '\(name)' returned malformed JSON")
-        }
+        let response = try await transport.postForJSON(
+            config.timeouts, provider: name, path: path, body: body, headers: requestHeaders(path: path, body: body), context: context)
         return ChatResult(
             completion: try BedrockTranslator.completion(
                 from: response, id: Self.responseID(context), model: request.model, created: Int(context.receivedAtUnix), provider: name))

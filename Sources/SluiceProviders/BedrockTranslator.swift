@@ -7,17 +7,8 @@ public enum BedrockTranslator {
     /// The Converse body for a chat request.
     public static func converseRequest(from request: ChatCompletionRequest) throws -> JSONValue {
         var system: [String] = []
-        var messages: [(role: String, content: [JSONValue])] = []
-
-        func append(_ role: String, _ content: [JSONValue]) {
-            guard !content.isEmpty else { return }
-            // Converse wants user and assistant turns to alternate: merge neighbours.
-            if let last = messages.last, last.role == role {
-                messages[messages.count - 1].content += content
-            } else {
-                messages.append((role, content))
-            }
-        }
+        var messages = AlternatingTurns()
+        func append(_ role: String, _ content: [JSONValue]) { messages.append(role, content) }
 
         for (i, message) in request.messages.enumerated() {
             switch message.role {
@@ -31,7 +22,7 @@ public enum BedrockTranslator {
                 if !text.isEmpty { content.append(["text": .string(text)]) }
                 for call in message.toolCalls ?? [] {
                     content.append(
-                        ["toolUse": ["toolUseId": .string(call.id), "name": .string(call.function.name), "input": try GeminiTranslator.arguments(call, messageIndex: i)]])
+                        ["toolUse": ["toolUseId": .string(call.id), "name": .string(call.function.name), "input": try ChatContent.toolInput(call, messageIndex: i)]])
                 }
                 append("assistant", content)
             case .tool, .function:
@@ -59,7 +50,7 @@ public enum BedrockTranslator {
         if let stop = request.stop { inference["stopSequences"] = .array(stop.values.map { .string($0) }) }
 
         var body: [String: JSONValue] = [
-            "messages": .array(messages.map { .object(["role": .string($0.role), "content": .array($0.content)]) })
+            "messages": messages.json(contentKey: "content")
         ]
         if !system.isEmpty { body["system"] = [["text": .string(system.joined(separator: "\n\n"))]] }
         if !inference.isEmpty { body["inferenceConfig"] = .object(inference) }
@@ -99,14 +90,11 @@ public enum BedrockTranslator {
                 case "text":
                     return ["text": .string(part.text ?? "")]
                 case "image_url":
-                    guard let url = part.raw["image_url"]?["url"]?.stringValue ?? part.raw["image_url"]?.stringValue,
-                        url.hasPrefix("data:image/"), let comma = url.firstIndex(of: ",")
-                    else {
+                    guard let url = ChatContent.imageURL(of: part), let inline = ChatContent.dataURL(url), inline.mediaType.hasPrefix("image/") else {
                         throw SluiceError(.unsupported, "Bedrock takes images as data: URLs (base64), not links", param: param + ".image_url")
                     }
-                    let meta = url[url.index(url.startIndex, offsetBy: "data:image/".count)..<comma]
-                    let format = meta.split(separator: ";").first.map(String.init) ?? "png"
-                    return ["image": ["format": .string(format == "jpg" ? "jpeg" : format), "source": ["bytes": .string(String(url[url.index(after: comma)...]))]]]
+                    let format = String(inline.mediaType.dropFirst("image/".count))
+                    return ["image": ["format": .string(format == "jpg" ? "jpeg" : format), "source": ["bytes": .string(inline.data)]]]
                 default:
                     throw SluiceError(.unsupported, "Content parts of type '\(part.type)' cannot be sent to a Bedrock model", param: param + ".type")
                 }

@@ -43,17 +43,9 @@ public struct GeminiProvider: ChatProvider, EmbeddingProvider {
     }
 
     public func complete(_ request: ChatCompletionRequest, context: InferenceContext) async throws -> ChatResult {
-        let body = try JSONCoding.encode(try GeminiTranslator.generateContentRequest(from: request))
-        let transport = transport
-        let bytes = try await withDeadline(
-            .now() + .milliseconds(Int64(config.timeouts.totalMs)),
-            timeoutError: { SluiceError(.upstreamTimeout, "Upstream '\(name)' did not finish within \(config.timeouts.totalMs) ms") }
-        ) {
-            try await transport.post(Self.path(request.model, "generateContent"), body: body, maxBodyBytes: 64 << 20, context: context)
-        }
-        guard let response = try? JSONCoding.decode(JSONValue.self, from: bytes) else {
-            throw SluiceError(.upstreamBadResponse, "Upstream '\(name)' returned malformed JSON")
-        }
+        let response = try await transport.postForJSON(
+            config.timeouts, provider: name, path: Self.path(request.model, "generateContent"),
+            body: try JSONCoding.encode(try GeminiTranslator.generateContentRequest(from: request)), context: context)
         return ChatResult(
             completion: try GeminiTranslator.completion(
                 from: response, id: Self.responseID(context), model: request.model, created: Int(context.receivedAtUnix), provider: name))
@@ -64,21 +56,13 @@ public struct GeminiProvider: ChatProvider, EmbeddingProvider {
         let events = try await transport.postStreaming(
             Self.path(request.model, "streamGenerateContent") + "?alt=sse", body: body, maxBodyBytes: 256 << 20, context: context)
         let state = GeminiTranslator.StreamState(id: Self.responseID(context), model: request.model, created: Int(context.receivedAtUnix), provider: name)
-        return ChatStream(GeminiChunkSequence(events: SSEEventSequence(events), state: state, provider: name, timeouts: config.timeouts))
+        return ChatStream(TranslatedSSEStream(events: SSEEventSequence(events), translation: state, provider: name, timeouts: config.timeouts))
     }
 
     public func embed(_ request: EmbeddingsRequest, context: InferenceContext) async throws -> EmbeddingsResponse {
-        let body = try JSONCoding.encode(try GeminiTranslator.embedRequest(from: request, model: request.model))
-        let transport = transport
-        let bytes = try await withDeadline(
-            .now() + .milliseconds(Int64(config.timeouts.totalMs)),
-            timeoutError: { SluiceError(.upstreamTimeout, "Upstream '\(name)' did not finish within \(config.timeouts.totalMs) ms") }
-        ) {
-            try await transport.post(Self.path(request.model, "batchEmbedContents"), body: body, maxBodyBytes: 256 << 20, context: context)
-        }
-        guard let response = try? JSONCoding.decode(JSONValue.self, from: bytes) else {
-            throw SluiceError(.upstreamBadResponse, "Upstream '\(name)' returned malformed JSON")
-        }
+        let response = try await transport.postForJSON(
+            config.timeouts, provider: name, path: Self.path(request.model, "batchEmbedContents"),
+            body: try JSONCoding.encode(try GeminiTranslator.embedRequest(from: request, model: request.model)), context: context)
         return try GeminiTranslator.embeddings(from: response, request: request, provider: name)
     }
 
@@ -88,50 +72,5 @@ public struct GeminiProvider: ChatProvider, EmbeddingProvider {
 
     public func closeIdleConnections() {
         transport.closeIdle()
-    }
-}
-
-/// Gemini's SSE events turned into chat chunks; the stream ends with the body (Gemini sends no
-/// end marker), after a finish reason.
-struct GeminiChunkSequence<Events: AsyncSequence & Sendable>: AsyncSequence, Sendable where Events.Element == SSEEvent {
-    typealias Element = ChatStreamEvent
-    let events: Events
-    let state: GeminiTranslator.StreamState
-    let provider: String
-    let timeouts: Timeouts
-
-    func makeAsyncIterator() -> Iterator { Iterator(base: events.makeAsyncIterator(), state: state, owner: self) }
-
-    struct Iterator: AsyncIteratorProtocol {
-        var base: Events.AsyncIterator
-        var state: GeminiTranslator.StreamState
-        let owner: GeminiChunkSequence
-        var pending: [ChatCompletionChunk] = []
-        var done = false
-
-        mutating func next() async throws -> ChatStreamEvent? {
-            while pending.isEmpty {
-                if done { return nil }
-                let event: SSEEvent?
-                do {
-                    event = try await base.next()
-                } catch {
-                    throw UpstreamError.fromTransport(error, provider: owner.provider, timeouts: owner.timeouts)
-                }
-                guard let event else {
-                    guard state.finished else {
-                        throw SluiceError(.upstreamError, "Upstream '\(owner.provider)' ended the stream before a finish reason")
-                    }
-                    done = true
-                    return ChatStreamEvent(chunk: state.end())
-                }
-                if event.data.readableBytes == 0 { continue }
-                guard let data = try? JSONCoding.decode(JSONValue.self, from: event.data) else {
-                    throw SluiceError(.upstreamBadResponse, "Upstream '\(owner.provider)' sent a stream event that is not JSON")
-                }
-                pending = try state.chunks(for: data)
-            }
-            return ChatStreamEvent(chunk: pending.removeFirst())
-        }
     }
 }

@@ -7,18 +7,11 @@ public enum GeminiTranslator {
     /// The `generateContent` body for a chat request.
     public static func generateContentRequest(from request: ChatCompletionRequest) throws -> JSONValue {
         var system: [String] = []
-        var contents: [(role: String, parts: [JSONValue])] = []
+        var contents = AlternatingTurns()
         // Gemini answers a function call by the function's name, OpenAI by the call's id.
         var names: [String: String] = [:]
 
-        func append(_ role: String, _ parts: [JSONValue]) {
-            guard !parts.isEmpty else { return }
-            if let last = contents.last, last.role == role {
-                contents[contents.count - 1].parts += parts
-            } else {
-                contents.append((role, parts))
-            }
-        }
+        func append(_ role: String, _ parts: [JSONValue]) { contents.append(role, parts) }
 
         for (i, message) in request.messages.enumerated() {
             switch message.role {
@@ -32,7 +25,7 @@ public enum GeminiTranslator {
                 if !text.isEmpty { parts.append(["text": .string(text)]) }
                 for call in message.toolCalls ?? [] {
                     names[call.id] = call.function.name
-                    parts.append(["functionCall": ["name": .string(call.function.name), "args": try arguments(call, messageIndex: i)]])
+                    parts.append(["functionCall": ["name": .string(call.function.name), "args": try ChatContent.toolInput(call, messageIndex: i)]])
                 }
                 append("model", parts)
             case .tool, .function:
@@ -66,9 +59,7 @@ public enum GeminiTranslator {
             break
         }
 
-        var body: [String: JSONValue] = [
-            "contents": .array(contents.map { .object(["role": .string($0.role), "parts": .array($0.parts)]) })
-        ]
+        var body: [String: JSONValue] = ["contents": contents.json(contentKey: "parts")]
         if !system.isEmpty { body["systemInstruction"] = ["parts": [["text": .string(system.joined(separator: "\n\n"))]]] }
         if !generation.isEmpty { body["generationConfig"] = .object(generation) }
         if let tools = request.tools, !tools.isEmpty {
@@ -97,15 +88,6 @@ public enum GeminiTranslator {
         return .object(body)
     }
 
-    static func arguments(_ call: ToolCall, messageIndex i: Int) throws -> JSONValue {
-        if call.function.arguments.isEmpty { return .object([:]) }
-        var text = call.function.arguments
-        guard let parsed = text.withUTF8({ JSONParser.parse(UnsafeRawBufferPointer($0)) }), case .object = parsed else {
-            throw SluiceError(.invalidValue, "Tool call arguments must be a JSON object", param: "messages[\(i)].tool_calls")
-        }
-        return parsed
-    }
-
     static func parts(_ content: MessageContent?, messageIndex: Int) throws -> [JSONValue] {
         switch content {
         case nil: return []
@@ -116,13 +98,11 @@ public enum GeminiTranslator {
                 case "text":
                     return ["text": .string(part.text ?? "")]
                 case "image_url":
-                    guard let url = part.raw["image_url"]?["url"]?.stringValue ?? part.raw["image_url"]?.stringValue else {
+                    guard let url = ChatContent.imageURL(of: part) else {
                         throw SluiceError(.missingParameter, "An image part needs image_url.url", param: "messages[\(messageIndex)].content[\(j)].image_url")
                     }
-                    if url.hasPrefix("data:"), let comma = url.firstIndex(of: ",") {
-                        let meta = url[url.index(url.startIndex, offsetBy: 5)..<comma]
-                        let mediaType = meta.split(separator: ";").first.map(String.init) ?? "image/png"
-                        return ["inlineData": ["mimeType": .string(mediaType), "data": .string(String(url[url.index(after: comma)...]))]]
+                    if let inline = ChatContent.dataURL(url) {
+                        return ["inlineData": ["mimeType": .string(inline.mediaType), "data": .string(inline.data)]]
                     }
                     return ["fileData": ["fileUri": .string(url), "mimeType": .string(mimeType(ofURL: url))]]
                 default:
@@ -199,7 +179,7 @@ public enum GeminiTranslator {
     }
 
     /// Turns `streamGenerateContent?alt=sse` events into chat chunks; one per stream.
-    public struct StreamState: Sendable {
+    public struct StreamState: SSEStreamTranslation {
         let id: String
         let model: String
         let created: Int
@@ -221,7 +201,15 @@ public enum GeminiTranslator {
             ChatCompletionChunk(id: id, created: created, model: model, choices: [.init(index: 0, delta: delta, finishReason: finish)])
         }
 
-        public mutating func chunks(for data: JSONValue) throws -> [ChatCompletionChunk] {
+        /// Gemini's stream has no end marker: it ends with the body.
+        var isComplete: Bool { false }
+
+        func endOfBody(provider: String) throws -> [ChatCompletionChunk] {
+            guard finished else { throw SluiceError(.upstreamError, "Upstream '\(provider)' ended the stream before a finish reason") }
+            return [end()]
+        }
+
+        public mutating func chunks(event: String?, data: JSONValue) throws -> [ChatCompletionChunk] {
             if let error = GeminiTranslator.blocked(data, provider: provider) { throw error }
             if let message = data["error"]?["message"]?.stringValue {
                 throw SluiceError(.upstreamError, "Upstream '\(provider)' (Gemini) failed mid-stream: \(message)")

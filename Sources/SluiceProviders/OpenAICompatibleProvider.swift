@@ -87,16 +87,9 @@ public struct OpenAICompatibleProvider: ChatProvider, EmbeddingProvider {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
-    private func timeoutError() -> SluiceError {
-        SluiceError(.upstreamTimeout, "Upstream '\(name)' did not finish within \(config.timeouts.totalMs) ms")
-    }
-
     /// POSTs a body and returns the whole answer, within `total_ms`.
     private func fetchWhole(path: String, body: ByteBuffer, context: InferenceContext, limit: Int) async throws -> ByteBuffer {
-        let transport = transport
-        return try await withDeadline(.now() + .milliseconds(Int64(config.timeouts.totalMs)), timeoutError: timeoutError) {
-            try await transport.post(path, body: body, maxBodyBytes: limit, context: context)
-        }
+        try await transport.postWithin(config.timeouts, provider: name, path: path, body: body, maxBodyBytes: limit, context: context)
     }
 
     public func complete(_ request: ChatCompletionRequest, context: InferenceContext) async throws -> ChatResult {

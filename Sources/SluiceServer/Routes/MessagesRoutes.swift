@@ -34,15 +34,13 @@ struct MessagesRoutes: Sendable {
         let id = "msg_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         let deadline = NIODeadline.now() + openAI.requestTimeout
         let response = try await openAI.run(try openAI.inferenceRequest(chat, inference: inference), inference: inference, deadline: deadline)
-        var headers = OpenAIRoutes.answerHeaders(inference)
+        let headers = OpenAIRoutes.answerHeaders(inference)
         switch response {
         case .embeddings:
             throw SluiceError(.internalError, "The chat pipeline answered with embeddings.")
         case .completion(let result):
-            headers[.contentType] = "application/json"
-            if let cost = inference.ledger.settlement?.costUSD { headers[.sluiceCost] = OpenAIRoutes.usd(cost) }
             let message = MessagesAPI.message(from: try result.completion(), id: id, model: chat.model)
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: try JSONCoding.encode(message)))
+            return OpenAIRoutes.jsonAnswer(try JSONCoding.encode(message), headers: headers, inference: inference)
         case .stream(let stream):
             let estimate = TokenEstimator.promptTokens(of: chat)
             let model = chat.model

@@ -63,15 +63,12 @@ struct OpenAIRoutes: Sendable {
             inferenceRequest.conversation = id
         }
         let response = try await run(inferenceRequest, inference: inference, deadline: deadline)
-        var headers = Self.answerHeaders(inference)
+        let headers = Self.answerHeaders(inference)
         switch response {
         case .embeddings:
             throw SluiceError(.internalError, "The chat pipeline answered with embeddings.")
         case .completion(let result):
-            headers[.contentType] = "application/json"
-            if let cost = inference.ledger.settlement?.costUSD { headers[.sluiceCost] = Self.usd(cost) }
-            let bytes = try result.bytes()
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: bytes))
+            return Self.jsonAnswer(try result.bytes(), headers: headers, inference: inference)
         case .stream(let stream):
             let includeUsage = chat.includeUsageInStream
             return eventStream(headers: headers, inference: inference, context: context, deadline: deadline) { writer in
@@ -81,6 +78,14 @@ struct OpenAIRoutes: Sendable {
                 }
             }
         }
+    }
+
+    /// A whole answer: JSON, with what it cost.
+    static func jsonAnswer(_ bytes: ByteBuffer, headers: HTTPFields, inference: InferenceContext) -> Response {
+        var headers = headers
+        headers[.contentType] = "application/json"
+        if let cost = inference.ledger.settlement?.costUSD { headers[.sluiceCost] = usd(cost) }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: bytes))
     }
 
     /// The pipeline's request for a chat request from any API; a `model: "flow:NAME"` runs the

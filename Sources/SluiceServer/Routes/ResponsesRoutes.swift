@@ -40,7 +40,7 @@ struct ResponsesRoutes: Sendable {
         let owner = Ownership.owner(context.principal)
         let deadline = NIODeadline.now() + openAI.requestTimeout
         let response = try await openAI.run(try openAI.inferenceRequest(chat, inference: inference), inference: inference, deadline: deadline)
-        var headers = OpenAIRoutes.answerHeaders(inference)
+        let headers = OpenAIRoutes.answerHeaders(inference)
         let store = store
         switch response {
         case .embeddings:
@@ -57,9 +57,7 @@ struct ResponsesRoutes: Sendable {
                         id: id, owner: owner, createdAt: inference.receivedAtUnix, response: String(buffer: bytes),
                         messages: try Self.text(history + parsed.input + [ResponsesAPI.assistantMessage(completion)])))
             }
-            headers[.contentType] = "application/json"
-            if let cost = inference.ledger.settlement?.costUSD { headers[.sluiceCost] = OpenAIRoutes.usd(cost) }
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: bytes))
+            return OpenAIRoutes.jsonAnswer(bytes, headers: headers, inference: inference)
         case .stream(let stream):
             let logger = inference.logger
             let failed = ResponsesStreamWriter(id: id, createdAt: createdAt, model: chat.model, request: parsed)
