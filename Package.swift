@@ -196,6 +196,7 @@ let package = Package(
             name: "sluice",
             dependencies: [
                 "SluiceServer",
+                "SluiceCache",
                 "SluiceObservability",
                 "SluiceFlows",
                 "SluiceEvaluation",
@@ -236,6 +237,7 @@ let package = Package(
         ),
         .testTarget(name: "SluiceRetrievalTests", dependencies: ["SluiceRetrieval", "SluiceStore"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceClientAPIsTests", dependencies: ["SluiceClientAPIs"], swiftSettings: swiftSettings),
+        .testTarget(name: "SluiceCacheTests", dependencies: ["SluiceCache"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceFlowsTests", dependencies: ["SluiceFlows"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceBatchTests", dependencies: ["SluiceBatch", "SluiceStore"], swiftSettings: swiftSettings),
         .testTarget(name: "SluiceEvaluationTests", dependencies: ["SluiceEvaluation", "SluiceStore"], swiftSettings: swiftSettings),

@@ -46,6 +46,8 @@ public struct CacheStage: InferenceStage {
     let cache: ResponseCache
     private let hits: Counter
     private let semanticHits: Counter
+    /// Semantic candidates the question check turned away.
+    private let rejected: Counter
     private let misses: Counter
     private let tokensSaved: Counter
 
@@ -53,6 +55,7 @@ public struct CacheStage: InferenceStage {
         self.cache = cache
         self.hits = Counter(label: "sluice_cache_lookups_total", dimensions: [("result", "hit")])
         self.semanticHits = Counter(label: "sluice_cache_lookups_total", dimensions: [("result", "semantic-hit")])
+        self.rejected = Counter(label: "sluice_cache_lookups_total", dimensions: [("result", "semantic-rejected")])
         self.misses = Counter(label: "sluice_cache_lookups_total", dimensions: [("result", "miss")])
         self.tokensSaved = Counter(label: "sluice_cache_tokens_saved_total")
     }
@@ -79,10 +82,14 @@ public struct CacheStage: InferenceStage {
             // An embedding failure costs the semantic lookup, not the request.
             vector = try? await embedder([text]).first
             if plan.lookup, let vector, let partition,
-                let (entry, similarity) = cache.nearest(vector, partition: partition, threshold: plan.rule.threshold),
-                let response = serve(entry, status: .semanticHit, similarity: similarity, context: context)
+                let (entry, similarity) = cache.nearest(vector, partition: partition, threshold: plan.rule.threshold)
             {
-                return response
+                // Close in the embedding is not the same question: check numbers, names, negation, word order.
+                if plan.rule.verify, let asked = entry.question, !QuestionMatch.matches(asked, text) {
+                    rejected.increment()
+                } else if let response = serve(entry, status: .semanticHit, similarity: similarity, context: context) {
+                    return response
+                }
             }
         }
         misses.increment()
@@ -91,7 +98,8 @@ public struct CacheStage: InferenceStage {
         guard plan.store else { return response }
         let now = ResponseCache.now
         let template = CacheEntry(
-            key: key, partition: vector == nil ? nil : partition, embedding: vector, answer: .completion(ByteBuffer()), promptTokens: 0,
+            key: key, partition: vector == nil ? nil : partition, embedding: vector, question: vector == nil ? nil : CacheKeys.semanticText(chat),
+            answer: .completion(ByteBuffer()), promptTokens: 0,
             completionTokens: 0, createdAt: now, expiresAt: now + Double(plan.rule.ttlS))
         switch response {
         case .embeddings:

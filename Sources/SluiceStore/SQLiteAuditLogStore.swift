@@ -164,6 +164,7 @@ public final class SQLiteDatabase: Sendable {
             for statement in BatchSQL.dueIndex { try db.execute(sql: statement) }
         }
         migrator.registerMigration("v15_stored_responses") { db in try db.execute(sql: SQLiteResponseStore.migration) }
+        migrator.registerMigration("v16_cache_questions") { db in try db.execute(sql: "ALTER TABLE response_cache ADD COLUMN question TEXT") }
         return migrator
     }
 

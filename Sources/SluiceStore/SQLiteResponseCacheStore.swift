@@ -18,13 +18,13 @@ public final class SQLiteResponseCacheStore: ResponseCacheStore {
         let embedding: Data? = entry.embedding.map { Data(CacheEntry.encode($0)) }
         let arguments: StatementArguments = [
             entry.key, entry.partition, embedding, entry.answer.kind, entry.answer.storedText,
-            entry.promptTokens, entry.completionTokens, entry.createdAt, entry.expiresAt,
+            entry.promptTokens, entry.completionTokens, entry.createdAt, entry.expiresAt, entry.question,
         ]
         try await writer.write { db in
             try db.execute(
                 sql: """
-                    INSERT OR REPLACE INTO response_cache (key, partition, embedding, kind, answer, prompt_tokens, completion_tokens, created_at, expires_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT OR REPLACE INTO response_cache (key, partition, embedding, kind, answer, prompt_tokens, completion_tokens, created_at, expires_at, question)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: arguments)
         }
@@ -55,7 +55,8 @@ public final class SQLiteResponseCacheStore: ResponseCacheStore {
         guard let answer = CachedAnswer(kind: row["kind"], storedText: row["answer"]) else { return nil }
         let blob: [UInt8]? = (row["embedding"] as Data?).map { Array($0) }
         return CacheEntry(
-            key: row["key"], partition: row["partition"], embedding: blob.map(CacheEntry.decode), answer: answer, promptTokens: row["prompt_tokens"],
+            key: row["key"], partition: row["partition"], embedding: blob.map(CacheEntry.decode), question: row["question"], answer: answer,
+            promptTokens: row["prompt_tokens"],
             completionTokens: row["completion_tokens"], createdAt: row["created_at"], expiresAt: row["expires_at"])
     }
 }

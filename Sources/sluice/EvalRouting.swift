@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SluiceCache
 import SluiceCore
 import SluiceObservability
 import SluiceEmbeddings
@@ -115,37 +116,67 @@ struct CacheEval: AsyncParsableCommand {
     @Option(help: "Lookups timed.")
     var lookups = 2000
 
+    @Option(help: "Write each pair with its similarity and the question check's verdict here (JSON Lines), for analysis.")
+    var pairsOut: String?
+
+    @Flag(help: "Report each source of the pairs (their \"source\" field) apart.")
+    var bySource = false
+
+    struct Pair {
+        var a: String
+        var b: String
+        var same: Bool
+        var source: String
+    }
+
     func run() async throws {
         if let paraphrase, let minilm {
-            let rows = try GuardrailsEval.lines(paraphrase).compactMap { row -> (String, String, Bool)? in
+            let rows = try GuardrailsEval.lines(paraphrase).compactMap { row -> Pair? in
                 guard let a = row["a"] as? String, let b = row["b"] as? String, let label = row["label"] as? Int else { return nil }
-                return (a, b, label == 1)
+                return Pair(a: a, b: b, same: label == 1, source: row["source"] as? String ?? "all")
             }
             let encoder = try MiniLMEncoder(directory: URL(fileURLWithPath: minilm))
             let started = ContinuousClock.now
-            var similarities: [(Float, Bool)] = []
+            var similarities: [Float] = []
             let batch = 64
             for start in stride(from: 0, to: rows.count, by: batch) {
                 let slice = rows[start..<min(start + batch, rows.count)]
-                let a = encoder.embed(slice.map(\.0))
-                let b = encoder.embed(slice.map(\.1))
-                for (i, row) in slice.enumerated() {
-                    let x = SemanticIndex.normalised(a[i])
-                    let y = SemanticIndex.normalised(b[i])
-                    similarities.append((zip(x, y).reduce(0) { $0 + $1.0 * $1.1 }, row.2))
+                let a = encoder.embed(slice.map(\.a))
+                let b = encoder.embed(slice.map(\.b))
+                for i in slice.indices {
+                    let x = SemanticIndex.normalised(a[i - start])
+                    let y = SemanticIndex.normalised(b[i - start])
+                    similarities.append(zip(x, y).reduce(0) { $0 + $1.0 * $1.1 })
                 }
             }
-            let positives = similarities.filter(\.1).count
-            let negatives = similarities.count - positives
-            print("Semantic cache on \(rows.count) pairs (\(positives) paraphrases, \(negatives) not) from \(paraphrase); embedded in \(ContinuousClock.now - started)")
-            print("  threshold  hit rate on paraphrases  false hits on non-paraphrases")
-            for threshold: Float in [0.80, 0.85, 0.90, 0.92, 0.95, 0.97] {
-                let hits = similarities.filter { $0.1 && $0.0 >= threshold }.count
-                let falseHits = similarities.filter { !$0.1 && $0.0 >= threshold }.count
-                print(
-                    String(
-                        format: "  %.2f       %.3f (%d/%d)            %.4f (%d/%d)", threshold, Double(hits) / Double(positives), hits, positives,
-                        Double(falseHits) / Double(max(negatives, 1)), falseHits, negatives))
+            let checked = rows.map { QuestionMatch.matches($0.a, $0.b) }
+            if let pairsOut {
+                var out = ""
+                for (i, row) in rows.enumerated() {
+                    let line = try JSONSerialization.data(withJSONObject: [
+                        "a": row.a, "b": row.b, "label": row.same ? 1 : 0, "source": row.source, "similarity": Double(similarities[i]),
+                        "question_match": checked[i],
+                    ])
+                    out += String(decoding: line, as: UTF8.self) + "\n"
+                }
+                try out.write(toFile: pairsOut, atomically: true, encoding: .utf8)
+            }
+            print("Semantic cache on \(rows.count) pairs from \(paraphrase); embedded in \(ContinuousClock.now - started)")
+            let groups = bySource ? Dictionary(grouping: rows.indices, by: { rows[$0].source }).sorted { $0.key < $1.key } : [("all", Array(rows.indices))]
+            for (source, indices) in groups {
+                let positives = indices.filter { rows[$0].same }
+                let negatives = indices.filter { !rows[$0].same }
+                print("\n  \(source): \(positives.count) paraphrases, \(negatives.count) not")
+                print("  threshold  hit rate on paraphrases      false hits on non-paraphrases   (similarity only → with the question check)")
+                func rate(_ set: [Int], _ threshold: Float, verified: Bool) -> String {
+                    let n = set.filter { similarities[$0] >= threshold && (!verified || checked[$0]) }.count
+                    return String(format: "%.3f (%d/%d)", Double(n) / Double(max(set.count, 1)), n, set.count)
+                }
+                for threshold: Float in [0.80, 0.85, 0.90, 0.92, 0.95, 0.97] {
+                    print(
+                        String(format: "  %.2f", threshold) + "       \(rate(positives, threshold, verified: false)) → \(rate(positives, threshold, verified: true))"
+                            + "   \(rate(negatives, threshold, verified: false)) → \(rate(negatives, threshold, verified: true))")
+                }
             }
         }
         guard indexSize > 0 else { return }

@@ -224,6 +224,26 @@ import Testing
         }
     }
 
+    /// The same words in another order embed alike (the simulated embedding is a bag of words,
+    /// and MiniLM is not much better): the question check turns the candidate away.
+    @Test func aCandidateWithTheRolesSwappedIsNotAHit() async throws {
+        for verify in [true, false] {
+            let app = try await TestApp.build(yaml: Self.yaml(rule: "{ exact: true, semantic: true, threshold: 0.9, verify: \(verify) }"))
+            try await app.http.test(.router) { client in
+                #expect(try await Self.send(client, Self.body(content: "Did Anna beat Tom at chess?")).cache == "miss")
+                let swapped = try await Self.send(client, Self.body(content: "Did Tom beat Anna at chess?"))
+                #expect(swapped.cache == (verify ? "miss" : "semantic-hit"))
+                #expect(try await Self.send(client, Self.body(content: "did anna beat tom at chess")).cache == "semantic-hit")
+            }
+            if verify {
+                let metrics = try await app.http.test(.router) { client in
+                    try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
+                }
+                #expect(metrics.contains(#"sluice_cache_lookups_total{result="semantic-rejected"}"#))
+            }
+        }
+    }
+
     @Test func semanticHitsNeedTheSameContextAndAnEmbeddingCloseEnough() async throws {
         let probe = SimulationProbe()
         let app = try await TestApp.build(yaml: Self.yaml(rule: "{ exact: true, semantic: true, threshold: 0.9 }"), probe: probe)

@@ -43,6 +43,9 @@ public struct CacheEntry: Sendable, Hashable {
     public var partition: String?
     /// The last user message's embedding (semantic entries only).
     public var embedding: [Float]?
+    /// The last user message itself (semantic entries only): what a candidate hit's question is
+    /// checked against beyond the embedding's similarity.
+    public var question: String?
     public var answer: CachedAnswer
     /// The usage of the call that produced the answer: what a hit saves.
     public var promptTokens: Int
@@ -52,12 +55,13 @@ public struct CacheEntry: Sendable, Hashable {
     public var expiresAt: Double
 
     public init(
-        key: String, partition: String?, embedding: [Float]?, answer: CachedAnswer, promptTokens: Int, completionTokens: Int, createdAt: Double,
-        expiresAt: Double
+        key: String, partition: String?, embedding: [Float]?, question: String? = nil, answer: CachedAnswer, promptTokens: Int, completionTokens: Int,
+        createdAt: Double, expiresAt: Double
     ) {
         self.key = key
         self.partition = partition
         self.embedding = embedding
+        self.question = question
         self.answer = answer
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens

@@ -293,6 +293,9 @@ public struct CacheRuleConfig: Sendable, Decodable, Hashable {
     /// Cache answers to requests with a temperature above 0 too (by default only deterministic
     /// requests, `temperature: 0`, are served from cache unless the request opts in).
     public var anyTemperature: Bool = false
+    /// Check a semantic candidate's question beyond its similarity (numbers, negation, question
+    /// word, names, word order) before it answers.
+    public var verify: Bool = true
 
     public init(exact: Bool = true, semantic: Bool = false, threshold: Double = 0.95, ttlS: Int = 3600, scope: CacheScope = .team, anyTemperature: Bool = false) {
         self.exact = exact
@@ -304,7 +307,7 @@ public struct CacheRuleConfig: Sendable, Decodable, Hashable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case exact, semantic, threshold, scope
+        case exact, semantic, threshold, scope, verify
         case ttlS = "ttl_s"
         case anyTemperature = "any_temperature"
     }
@@ -321,6 +324,7 @@ public struct CacheRuleConfig: Sendable, Decodable, Hashable {
         }
         self.scope = scope
         anyTemperature = try c.decodeIfPresent(Bool.self, forKey: .anyTemperature) ?? anyTemperature
+        verify = try c.decodeIfPresent(Bool.self, forKey: .verify) ?? verify
     }
 
     func problems(path: String) -> [ConfigError] {

@@ -250,5 +250,6 @@ public final class PostgresDatabase: Service, Sendable {
         ("v12_batches", BatchSQL.migration),
         ("v13_batch_lines_due", BatchSQL.dueIndex),
         ("v14_stored_responses", PostgresResponseStore.migration),
+        ("v15_cache_questions", ["ALTER TABLE response_cache ADD COLUMN question TEXT"]),
     ]
 }

@@ -11,11 +11,11 @@ public final class PostgresResponseCacheStore: ResponseCacheStore {
 
     public init(database: PostgresDatabase) { self.db = database }
 
-    private typealias Row = (String, String?, ByteBuffer?, String, String, Int, Int, Double, Double)
-    private static let columns = "key, partition, embedding, kind, answer, prompt_tokens, completion_tokens, created_at, expires_at"
+    private typealias Row = (String, String?, ByteBuffer?, String, String, Int, Int, Double, Double, String?)
 
     public func entry(key: String, now: Double) async throws -> CacheEntry? {
-        let query: PostgresQuery = "SELECT key, partition, embedding, kind, answer, prompt_tokens, completion_tokens, created_at, expires_at FROM response_cache WHERE key = \(key) AND expires_at > \(now)"
+        let query: PostgresQuery =
+            "SELECT key, partition, embedding, kind, answer, prompt_tokens, completion_tokens, created_at, expires_at, question FROM response_cache WHERE key = \(key) AND expires_at > \(now)"
         for try await row in try await client.query(query, logger: logger).decode(Row.self) { return Self.entry(row) }
         return nil
     }
@@ -23,19 +23,19 @@ public final class PostgresResponseCacheStore: ResponseCacheStore {
     public func put(_ entry: CacheEntry) async throws {
         let embedding = entry.embedding.map { ByteBuffer(bytes: CacheEntry.encode($0)) }
         let query: PostgresQuery = """
-            INSERT INTO response_cache (key, partition, embedding, kind, answer, prompt_tokens, completion_tokens, created_at, expires_at)
+            INSERT INTO response_cache (key, partition, embedding, kind, answer, prompt_tokens, completion_tokens, created_at, expires_at, question)
             VALUES (\(entry.key), \(entry.partition), \(embedding), \(entry.answer.kind), \(entry.answer.storedText), \(entry.promptTokens),
-                \(entry.completionTokens), \(entry.createdAt), \(entry.expiresAt))
+                \(entry.completionTokens), \(entry.createdAt), \(entry.expiresAt), \(entry.question))
             ON CONFLICT (key) DO UPDATE SET partition = EXCLUDED.partition, embedding = EXCLUDED.embedding, kind = EXCLUDED.kind,
                 answer = EXCLUDED.answer, prompt_tokens = EXCLUDED.prompt_tokens, completion_tokens = EXCLUDED.completion_tokens,
-                created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+                created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at, question = EXCLUDED.question
             """
         try await client.query(query, logger: logger)
     }
 
     public func semanticEntries(now: Double, limit: Int, createdAfter: Double) async throws -> [CacheEntry] {
         let query: PostgresQuery = """
-            SELECT key, partition, embedding, kind, answer, prompt_tokens, completion_tokens, created_at, expires_at FROM response_cache
+            SELECT key, partition, embedding, kind, answer, prompt_tokens, completion_tokens, created_at, expires_at, question FROM response_cache
             WHERE embedding IS NOT NULL AND expires_at > \(now) AND created_at > \(createdAfter) ORDER BY created_at DESC LIMIT \(limit)
             """
         var out: [CacheEntry] = []
@@ -61,6 +61,7 @@ public final class PostgresResponseCacheStore: ResponseCacheStore {
         guard let answer = CachedAnswer(kind: r.3, storedText: r.4) else { return nil }
         let embedding = r.2.map { buffer in CacheEntry.decode(Array(buffer.readableBytesView)) }
         return CacheEntry(
-            key: r.0, partition: r.1, embedding: embedding, answer: answer, promptTokens: r.5, completionTokens: r.6, createdAt: r.7, expiresAt: r.8)
+            key: r.0, partition: r.1, embedding: embedding, question: r.9, answer: answer, promptTokens: r.5, completionTokens: r.6, createdAt: r.7,
+            expiresAt: r.8)
     }
 }
