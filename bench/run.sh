@@ -124,10 +124,12 @@ GUARD_ARGS=(--latency)
 echo "==> complexity routing on bench/routing/labelled.jsonl"
 "$SLUICE" eval routing --set bench/routing/labelled.jsonl --minilm .sluice/models/all-minilm-l6-v2 >"$OUT/routing.txt"
 
-# Semantic cache: hit and false-hit rates on the paraphrase set; index lookups at 100,000 entries.
+# Semantic cache: hit and false-hit rates on the paraphrase sets by source (QQP, GPTCache, PAWS),
+# with and without the question check; index lookups at 100,000 entries.
 echo "==> semantic cache: paraphrase set, index latency"
 CACHE_ARGS=(--minilm .sluice/models/all-minilm-l6-v2 --index-size 100000)
-[ -f ../shared/data/paraphrase/dev.jsonl ] && CACHE_ARGS+=(--paraphrase ../shared/data/paraphrase/dev.jsonl)
+[ -f ../shared/data/paraphrase/dev.jsonl ] && CACHE_ARGS+=(--paraphrase ../shared/data/paraphrase/dev.jsonl --by-source)
+[ -f ../shared/data/paraphrase/paws_dev.jsonl ] && CACHE_ARGS+=(--paraphrase ../shared/data/paraphrase/paws_dev.jsonl)
 "$SLUICE" eval cache "${CACHE_ARGS[@]}" >"$OUT/cache.txt"
 
 # Retrieval: search latency and memory with 100,000 chunks in one store (SQLite on disk),

@@ -35,10 +35,14 @@ struct RoutingEval: AsyncParsableCommand {
     @Flag(help: "Print the misrouted requests of the features-only classifier (for development).")
     var showErrors = false
 
+    @Flag(help: "Report each source (the rows' \"source\") apart, and hold a whole source out of the neighbours' examples.")
+    var bySource = false
+
     func run() async throws {
         let rows = try GuardrailsEval.lines(set).compactMap { row -> (text: String, strong: Bool, group: String)? in
             guard let text = row["text"] as? String, let label = row["label"] as? String else { return nil }
-            return (text, label == "strong", row["group"] as? String ?? "")
+            let group = bySource ? row["source"] as? String : row["group"] as? String
+            return (text, label == "strong", group ?? "")
         }
         guard prices.count == 4 else { throw ValidationError("--prices takes four numbers") }
         let cheap = Price(inputPerMTok: prices[0], outputPerMTok: prices[1])
@@ -53,6 +57,7 @@ struct RoutingEval: AsyncParsableCommand {
             if showErrors && d.strong != row.strong { print(String(format: "  %.3f %@ [%@] %@", d.score, row.strong ? "strong" : "simple", row.group, String(row.text.prefix(90)))) }
         }
         report("features only", rows: rows, decisions: decisions, cheap: cheap, strong: strong)
+        if bySource { reportBySource(rows: rows, decisions: decisions, cheap: cheap, strong: strong) }
 
         guard let minilm else { return }
         let encoder = try MiniLMEncoder(directory: URL(fileURLWithPath: minilm))
@@ -68,7 +73,15 @@ struct RoutingEval: AsyncParsableCommand {
             byGroup[group] = try await ComplexityClassifier(threshold: threshold, exampleWeight: exampleWeight, examples: examples, embedder: embedder)
         }
         for row in rows { held.append(await byGroup[row.group]!.decide(Self.request(row.text)).strong) }
-        report("features + MiniLM neighbours (template held out)", rows: rows, decisions: held, cheap: cheap, strong: strong)
+        report("features + MiniLM neighbours (\(bySource ? "source" : "template") held out)", rows: rows, decisions: held, cheap: cheap, strong: strong)
+        if bySource { reportBySource(rows: rows, decisions: held, cheap: cheap, strong: strong) }
+    }
+
+    func reportBySource(rows: [(text: String, strong: Bool, group: String)], decisions: [Bool], cheap: Price, strong: Price) {
+        for source in Set(rows.map(\.group)).sorted() {
+            let indices = rows.indices.filter { rows[$0].group == source }
+            report("  \(source)", rows: indices.map { rows[$0] }, decisions: indices.map { decisions[$0] }, cheap: cheap, strong: strong)
+        }
     }
 
     static func request(_ text: String) -> ChatCompletionRequest {
@@ -104,8 +117,8 @@ struct CacheEval: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cache", abstract: "Semantic-cache hit and false-hit rates on a paraphrase set; index lookup latency.")
 
-    @Option(help: "Paraphrase pairs: {\"a\", \"b\", \"label\": 1|0} per line.")
-    var paraphrase: String?
+    @Option(help: "Paraphrase pairs: {\"a\", \"b\", \"label\": 1|0, \"source\"} per line (repeat for several files).")
+    var paraphrase: [String] = []
 
     @Option(help: "all-MiniLM-L6-v2 directory.")
     var minilm: String?
@@ -130,8 +143,8 @@ struct CacheEval: AsyncParsableCommand {
     }
 
     func run() async throws {
-        if let paraphrase, let minilm {
-            let rows = try GuardrailsEval.lines(paraphrase).compactMap { row -> Pair? in
+        if !paraphrase.isEmpty, let minilm {
+            let rows = try paraphrase.flatMap { try GuardrailsEval.lines($0) }.compactMap { row -> Pair? in
                 guard let a = row["a"] as? String, let b = row["b"] as? String, let label = row["label"] as? Int else { return nil }
                 return Pair(a: a, b: b, same: label == 1, source: row["source"] as? String ?? "all")
             }
@@ -161,7 +174,7 @@ struct CacheEval: AsyncParsableCommand {
                 }
                 try out.write(toFile: pairsOut, atomically: true, encoding: .utf8)
             }
-            print("Semantic cache on \(rows.count) pairs from \(paraphrase); embedded in \(ContinuousClock.now - started)")
+            print("Semantic cache on \(rows.count) pairs from \(paraphrase.joined(separator: ", ")); embedded in \(ContinuousClock.now - started)")
             let groups = bySource ? Dictionary(grouping: rows.indices, by: { rows[$0].source }).sorted { $0.key < $1.key } : [("all", Array(rows.indices))]
             for (source, indices) in groups {
                 let positives = indices.filter { rows[$0].same }
