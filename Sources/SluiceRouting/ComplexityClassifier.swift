@@ -3,14 +3,16 @@ import SluiceCore
 
 /// Scores how much a chat request needs a strong model, in 0...1, from two sources: features of
 /// the text (length, code, maths, multi-step instructions, reasoning words, constraints,
-/// conversation depth) and the labels of the nearest labelled examples by embedding. A request
-/// at or above `threshold` goes to the strong deployment.
+/// conversation depth) and its embedding — the labels of the nearest labelled examples when
+/// there are some, else the trained `ComplexityHead`. A request at or above `threshold` goes to
+/// the strong deployment.
 public struct ComplexityClassifier: Sendable {
     /// A decision and what it came from.
     public struct Decision: Sendable, Hashable {
         public var score: Double
         public var featureScore: Double
-        /// The neighbours' share of `strong` labels (weighted by similarity); nil without examples.
+        /// The embedding's score: the neighbours' share of `strong` labels (weighted by
+        /// similarity), or the trained head's; nil without an embedding model.
         public var exampleScore: Double?
         public var strong: Bool
 
@@ -27,21 +29,25 @@ public struct ComplexityClassifier: Sendable {
     let embedder: Embedder?
     /// Unit-length example vectors, with 1 for `strong` and 0 for `simple`.
     let examples: [(vector: [Float], strong: Double)]
+    /// What scores the embedding when there are no examples.
+    let head: ComplexityHead?
 
     /// A classifier over `examples`, embedded once here.
     public init(
-        threshold: Double, exampleWeight: Double, examples: [ComplexityRoutingConfig.LabelledExample], embedder: Embedder?, neighbours: Int = 7
+        threshold: Double, exampleWeight: Double, examples: [ComplexityRoutingConfig.LabelledExample], embedder: Embedder?, neighbours: Int = 7,
+        head: ComplexityHead? = .trained
     ) async throws {
         self.threshold = threshold
         self.neighbours = neighbours
-        self.embedder = examples.isEmpty ? nil : embedder
+        self.embedder = embedder
+        self.exampleWeight = embedder == nil ? 0 : exampleWeight
         if let embedder, !examples.isEmpty {
             let vectors = try await embedder(examples.map(\.text))
             self.examples = zip(vectors, examples).map { (Self.normalised($0.0), $0.1.label == "strong" ? 1 : 0) }
-            self.exampleWeight = exampleWeight
+            self.head = nil
         } else {
             self.examples = []
-            self.exampleWeight = 0
+            self.head = embedder == nil ? nil : head
         }
     }
 
@@ -50,8 +56,8 @@ public struct ComplexityClassifier: Sendable {
         let text = Self.promptText(request)
         let features = ComplexityFeatures(text: text, turns: request.messages.count).score
         var exampleScore: Double?
-        if let embedder, !examples.isEmpty, let vector = try? await embedder([text]).first {
-            exampleScore = vote(Self.normalised(vector))
+        if let embedder, !examples.isEmpty || head != nil, let vector = try? await embedder([text]).first {
+            exampleScore = examples.isEmpty ? head?.score(Self.normalised(vector)) : vote(Self.normalised(vector))
         }
         let score = exampleScore.map { exampleWeight * $0 + (1 - exampleWeight) * features } ?? features
         return Decision(score: score, featureScore: features, exampleScore: exampleScore, strong: score >= threshold)

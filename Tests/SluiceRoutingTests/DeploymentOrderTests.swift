@@ -167,6 +167,22 @@ final class Numbers: @unchecked Sendable {
         #expect(abs(kernel.score - (0.8 + 0.2 * kernel.featureScore)) < 1e-9)
     }
 
+    /// With an embedding model and no examples, the trained head scores the embedding; an
+    /// embedding of another model's size leaves the features alone.
+    @Test func withoutExamplesTheHeadScoresTheEmbedding() async throws {
+        let head = ComplexityHead(weights: [8, -8], bias: 0)
+        #expect(head.score([1, 0])! > 0.99 && head.score([0, 1])! < 0.01 && head.score([1, 0, 0]) == nil)
+        let embedder: ComplexityClassifier.Embedder = { texts in texts.map { $0.contains("prove") ? [1, 0] : [0, 1] } }
+        let classifier = try await ComplexityClassifier(threshold: 0.5, exampleWeight: 0.9, examples: [], embedder: embedder, head: head)
+        let hard = await classifier.decide(request("prove it"))
+        let easy = await classifier.decide(request("hello there"))
+        #expect(hard.strong && hard.exampleScore! > 0.99 && !easy.strong && easy.exampleScore! < 0.01)
+        let otherModel: ComplexityClassifier.Embedder = { texts in texts.map { _ in [1, 0, 0] } }
+        let features = try await ComplexityClassifier(threshold: 0.5, exampleWeight: 0.9, examples: [], embedder: otherModel, head: head)
+        let d = await features.decide(request("prove it"))
+        #expect(d.exampleScore == nil && d.score == d.featureScore)
+    }
+
     @Test func anEmbeddingFailureFallsBackToTheFeatures() async throws {
         let calls = Numbers([0])
         let embedder: ComplexityClassifier.Embedder = { texts in
