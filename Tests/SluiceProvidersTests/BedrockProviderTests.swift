@@ -17,6 +17,11 @@ import Testing
 
     func json(_ name: String) throws -> JSONValue { try JSONCoding.decode(JSONValue.self, from: ByteBuffer(bytes: try fixture(name))) }
 
+    /// Recorded event-stream bytes, kept as base64 text.
+    func recorded(_ name: String) throws -> Data {
+        try #require(Data(base64Encoded: try fixture(name + ".b64"), options: .ignoreUnknownCharacters))
+    }
+
     let context = InferenceContext(requestID: "req-b1", endpoint: "chat.completions", logger: Logger(label: "t"), receivedAtUnix: 1_700_000_000)
     static let credentials = ["AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "AWS_REGION": "us-west-2"]
 
@@ -60,7 +65,7 @@ import Testing
         var state = BedrockTranslator.StreamState(id: "b1", model: "m", created: 1, provider: "br")
         var chunks: [ChatCompletionChunk] = []
         // In uneven pieces, as a network delivers them.
-        let bytes = [UInt8](try fixture("converse-stream-tool.bin"))
+        let bytes = [UInt8](try recorded("converse-stream-tool"))
         var offset = 0
         while offset < bytes.count {
             let end = min(bytes.count, offset + 37)
@@ -89,8 +94,8 @@ import Testing
     @Test func signsEveryCallAndMapsStreamsAndErrors() async throws {
         let captured = Captured()
         let response = try fixture("converse-response.json")
-        let stream = try fixture("converse-stream-tool.bin")
-        let throttled = try fixture("converse-stream-throttled.bin")
+        let stream = try recorded("converse-stream-tool")
+        let throttled = try recorded("converse-stream-throttled")
         let busy = try fixture("throttling.json")
         let verified = VerifiedSignatures()
         try await FakeUpstream.with({ router in

@@ -1,7 +1,9 @@
 """Writes ConverseStream bodies in AWS's event-stream framing (application/vnd.amazon.eventstream),
 as Bedrock sends them: a prelude (total length, headers length, CRC32), string headers
 (:event-type, :content-type, :message-type), a JSON payload, and a CRC32 of the message.
-The events follow the ConverseStream documentation. Run from this directory to regenerate."""
+The events follow the ConverseStream documentation. The bytes are kept as base64 text
+(`*.b64`): binary files stay out of the repository. Run from this directory to regenerate."""
+import base64
 import json
 import struct
 import zlib
@@ -39,8 +41,8 @@ tool_stream = b"".join([
     event("messageStop", {"stopReason": "tool_use"}),
     event("metadata", {"usage": {"inputTokens": 412, "outputTokens": 37, "totalTokens": 449}, "metrics": {"latencyMs": 871}}),
 ])
-open("converse-stream-tool.bin", "wb").write(tool_stream)
+open("converse-stream-tool.b64", "w").write(base64.encodebytes(tool_stream).decode())
 
 throttled = event("messageStart", {"role": "assistant"}) + message(
     "throttlingException", {"message": "Too many tokens, please wait before trying again."}, message_type="exception", type_header=":exception-type")
-open("converse-stream-throttled.bin", "wb").write(throttled)
+open("converse-stream-throttled.b64", "w").write(base64.encodebytes(throttled).decode())
