@@ -9,7 +9,7 @@ import Synchronization
 /// - `x-sim-replies: ["first", "second", …]` — a JSON array: the answer to a conversation with k
 ///   assistant turns is element k (the last one beyond), whatever the response format (repair tests);
 /// - `x-sim-ttft-ms: N`, `x-sim-tps: N` — time to first token and tokens per second;
-/// - `x-sim-fault: 429|500|503|hang|malformed|cut|context`, `x-sim-retry-after: S` — injected faults;
+/// - `x-sim-fault: 429|500|503|hang|malformed|cut|context|content_filter`, `x-sim-retry-after: S` — injected faults;
 ///   `x-sim-fault-model: M` confines them to calls for upstream model `M`, `x-sim-fault-attempts: N`
 ///   to the request's first N upstream attempts, `x-sim-fault-rate: P` to a share P of calls.
 ///
@@ -188,6 +188,9 @@ public struct SimulatedProvider: ChatProvider, EmbeddingProvider {
             throw SluiceError(
                 .contextLengthExceeded, "Upstream '\(name)': this model's maximum context length was exceeded (simulated)", param: "messages",
                 upstreamStatus: 400)
+        case "content_filter":
+            throw SluiceError(
+                .contentFiltered, "Upstream '\(name)' refused the prompt under its content policy (simulated)", upstreamStatus: 400)
         case "malformed" where !streaming:
             throw SluiceError(.upstreamBadResponse, "Upstream '\(name)' returned a response that is not a chat completion (simulated malformed JSON)")
         default:

@@ -255,6 +255,26 @@ import Testing
         }
     }
 
+    /// One vendor's content filter is not another's: the next deployment is tried, and a single
+    /// entry's refusal reaches the client as a 400 `content_filter`.
+    @Test func aContentFilterRefusalMovesToTheNextDeployment() async throws {
+        let probe = SimulationProbe()
+        let app = try await TestApp.build(yaml: Self.yaml(), probe: probe)
+        let filtered = Self.headers(["x-sim-fault": "content_filter", "x-sim-fault-model": "primary"])
+        try await app.http.test(.router) { client in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: filtered, body: Self.body("long")) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[HTTPField.Name("x-sluice-model")!] == "backup")
+                #expect(response.headers[HTTPField.Name("x-sluice-attempts")!] == "2")
+            }
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: filtered, body: Self.body("primary")) { response in
+                #expect(response.status == .badRequest)
+                #expect(response.body.json?["error"]?["code"] == "content_filter")
+            }
+            #expect(probe.started(model: "primary") == 2, "a refusal is not retried on the same deployment")
+        }
+    }
+
     @Test func complexityRoutingSendsHardRequestsToTheStrongEntryAndLogsTheScore() async throws {
         let yaml = Self.yaml(extra: "").replacingOccurrences(
             of: "  long: { deployments: [primary, backup, big], strategy: ordered }",

@@ -278,7 +278,7 @@ public struct SimulatedProviderConfig: Sendable, Decodable, Hashable {
     }
 
     /// The faults the simulated provider knows.
-    public static let faults: Set<String> = ["429", "500", "503", "hang", "malformed", "cut", "context"]
+    public static let faults: Set<String> = ["429", "500", "503", "hang", "malformed", "cut", "context", "content_filter"]
 
     func problems(path: String) -> [ConfigError] {
         var out: [ConfigError] = []
