@@ -78,8 +78,7 @@ class Cluster:
         self.admin_key = self.replicas[0].admin_key
         self.port = free_port()
         (tmp_path / "nginx" / "tmp").mkdir(parents=True)
-        servers = " ".join(f"server 127.0.0.1:{r.port} max_fails=1 fail_timeout=2s;" for r in self.replicas)
-        (tmp_path / "nginx" / "nginx.conf").write_text(NGINX.format(servers=servers, port=self.port))
+        self.write_nginx_config()
         self.nginx_log = open(tmp_path / "nginx.log", "w")
         self.nginx = subprocess.Popen([shutil.which("nginx"), "-p", str(tmp_path / "nginx"), "-c", str(tmp_path / "nginx" / "nginx.conf")],
                                       stdout=self.nginx_log, stderr=subprocess.STDOUT)
@@ -137,6 +136,18 @@ class Cluster:
         out = subprocess.run(["psql", "-At", "-F", "\t", self.database, "-c", query], capture_output=True, text=True, check=True, timeout=60).stdout
         return [line.split("\t") for line in out.splitlines() if line]
 
+    def write_nginx_config(self, down=None):
+        servers = " ".join(f"server 127.0.0.1:{r.port} max_fails=1 fail_timeout=2s{' down' if i == down else ''};"
+                           for i, r in enumerate(self.replicas))
+        (self.tmp / "nginx" / "nginx.conf").write_text(NGINX.format(servers=servers, port=self.port))
+
+    def reload_nginx(self, down=None):
+        """Takes a replica out of the balancer (or puts every one back), as Kubernetes removes a
+        terminating pod from its endpoints; in-flight requests finish on the old workers."""
+        self.write_nginx_config(down)
+        self.nginx.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+
     def restart(self, i, kill=False):
         old = self.replicas[i]
         if kill:
@@ -144,8 +155,20 @@ class Cluster:
             old.process.wait()
             old.log.close()
         else:
-            old.stop()
+            # A rolling update: SIGTERM, and the balancer learns it while the replica drains
+            # (server.drain_s: it still serves); a connection the balancer opened just as the
+            # listener closed would otherwise be reset before its request was read.
+            old.process.terminate()
+            self.reload_nginx(down=i)
+            try:
+                old.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                old.process.kill()
+                old.process.wait()
+            old.log.close()
         self.replicas[i] = Sluice(self.tmp / f"r{i}", config=self.config, admin_key=self.admin_key, port=old.port)
+        if not kill:
+            self.reload_nginx()
 
     def stop(self):
         for r in self.replicas:
