@@ -17,6 +17,8 @@ public final class AuditLogWriter: Service, AuditLogSink {
         var dropped = 0
         var written = 0
         var failed = 0
+        /// Batches taken from the queue and not yet written (by any drain).
+        var writing = 0
     }
 
     let store: any AuditLogStore
@@ -86,7 +88,9 @@ public final class AuditLogWriter: Service, AuditLogSink {
         logger.debug("audit log flushed", metadata: ["written": "\(written)", "dropped": "\(dropped)"])
     }
 
-    /// Writes everything queued now, in batches.
+    /// Writes everything queued now, in batches, and returns once every row taken before it
+    /// returns is written — the loop's batch in flight included, which a caller that just saw
+    /// its requests answered expects in the store.
     public func drain() async {
         while true {
             var batch = state.withLock { state -> [AuditRecord] in
@@ -94,13 +98,22 @@ public final class AuditLogWriter: Service, AuditLogSink {
                 guard state.queue.count > batchSize else {
                     var all: [AuditRecord] = []
                     swap(&all, &state.queue)
+                    if !all.isEmpty { state.writing += 1 }
                     return all
                 }
                 let out = Array(state.queue.prefix(batchSize))
                 state.queue.removeFirst(batchSize)
+                state.writing += 1
                 return out
             }
-            if batch.isEmpty { return }
+            if batch.isEmpty {
+                // Another drain (the loop's) may still be writing what it took: wait for it.
+                while state.withLock({ $0.writing > 0 && $0.queue.isEmpty }) {
+                    do { try await Task.sleep(for: .milliseconds(2)) } catch { return }
+                }
+                if state.withLock({ $0.queue.isEmpty }) { return }
+                continue
+            }
             if let prepare {
                 for i in batch.indices {
                     prepare(&batch[i])
@@ -109,9 +122,15 @@ public final class AuditLogWriter: Service, AuditLogSink {
             }
             do {
                 try await store.append(batch)
-                state.withLock { $0.written += batch.count }
+                state.withLock {
+                    $0.written += batch.count
+                    $0.writing -= 1
+                }
             } catch {
-                state.withLock { $0.failed += batch.count }
+                state.withLock {
+                    $0.failed += batch.count
+                    $0.writing -= 1
+                }
                 logger.error("audit log write failed", metadata: ["rows": "\(batch.count)", "error": "\(error)"])
             }
         }
