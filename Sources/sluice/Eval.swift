@@ -28,6 +28,12 @@ struct GuardrailsEval: ParsableCommand {
     @Option(help: "The injection threshold that --show-errors INJECTION and the per-source counts use.")
     var threshold: Double = 0.4
 
+    @Flag(help: "Injection recall and false-positive rate per source (the rows' \"source\" field) at --threshold.")
+    var bySource = false
+
+    @Option(help: "Write each injection row's scores here as JSON Lines ({\"rules\", \"reasons\", \"label\", \"source\"}), in input order.")
+    var scoresOut: String?
+
     @Flag(help: "Time a full input check (PII, secrets, injection, ban list) on 1 KB and 10 KB prompts.")
     var latency = false
 
@@ -74,16 +80,33 @@ struct GuardrailsEval: ParsableCommand {
                     print(String(format: "Injection at threshold %.2f on %d texts: precision %.3f recall %.3f f1 %.3f false-positive rate %.3f", threshold, rows.count, s.precision, s.recall, s.f1, fpr))
                 }
             }
-            if !json {
-                var bySource: [String: (Int, Int)] = [:]
+            if bySource {
+                // Per source at --threshold: attacks caught and benign texts flagged, so a figure
+                // that holds only on the sources a rule was written against shows.
+                var counts: [String: (caught: Int, attacks: Int, flagged: Int, benign: Int)] = [:]
                 for (a, label, source, _) in scored {
-                    let key = "\(source) label=\(label)"
-                    var v = bySource[key] ?? (0, 0)
-                    v.1 += 1
-                    if a.score >= threshold { v.0 += 1 }
-                    bySource[key] = v
+                    var v = counts[source] ?? (0, 0, 0, 0)
+                    let hit = a.score >= threshold
+                    if label == 1 { v.attacks += 1; if hit { v.caught += 1 } } else { v.benign += 1; if hit { v.flagged += 1 } }
+                    counts[source] = v
                 }
-                for (k, v) in bySource.sorted(by: { $0.key < $1.key }) { print("  flagged at \(threshold): \(k): \(v.0)/\(v.1)") }
+                var rows: [String: Any] = [:]
+                if !json { print(String(format: "By source at threshold %.2f:\n  source                          recall          false positives", threshold)) }
+                for (source, v) in counts.sorted(by: { $0.key < $1.key }) {
+                    var row: [String: Any] = ["attacks": v.attacks, "benign": v.benign]
+                    if v.attacks > 0 { row["recall"] = Double(v.caught) / Double(v.attacks) }
+                    if v.benign > 0 { row["false_positive_rate"] = Double(v.flagged) / Double(v.benign) }
+                    rows[source.isEmpty ? "(none)" : source] = row
+                    if !json {
+                        let name = (source.isEmpty ? "(none)" : source).padding(toLength: 30, withPad: " ", startingAt: 0)
+                        let recall = v.attacks > 0 ? String(format: "%.3f (%d/%d)", Double(v.caught) / Double(v.attacks), v.caught, v.attacks) : "-"
+                        let fpr = v.benign > 0 ? String(format: "%.3f (%d/%d)", Double(v.flagged) / Double(v.benign), v.flagged, v.benign) : "-"
+                        print("  \(name)  \(recall.padding(toLength: 16, withPad: " ", startingAt: 0))\(fpr)")
+                    }
+                }
+                summary["by_source"] = rows
+            }
+            if !json {
                 if showErrors == "INJECTION" {
                     for (a, label, source, text) in scored where (a.score >= threshold) != (label == 1) {
                         print("\(label == 1 ? "FN" : "FP") \(source) \(a.score) \(a.reasons) \(text.prefix(160).replacingOccurrences(of: "\n", with: "⏎"))")
@@ -91,6 +114,14 @@ struct GuardrailsEval: ParsableCommand {
                 }
             }
             report["injection"] = summary
+            if let scoresOut {
+                var out = ""
+                for (a, label, source, _) in scored {
+                    let row: [String: Any] = ["rules": a.score, "reasons": a.reasons, "label": label, "source": source]
+                    out += String(decoding: try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys]), as: UTF8.self) + "\n"
+                }
+                try out.write(toFile: scoresOut, atomically: true, encoding: .utf8)
+            }
         }
         if latency {
             var rows: [String: Any] = [:]

@@ -92,6 +92,8 @@ public struct InjectionScorer: Sendable {
         self.rules = rules
     }
 
+    static let rolePlayCap = 0.35
+
     /// Scores one text.
     public func assess(_ text: String) -> InjectionAssessment {
         let normalized = normalizer.normalize(text)
@@ -108,6 +110,9 @@ public struct InjectionScorer: Sendable {
         if Self.shouting(text) { add("task_hijack", 0.15) }
         // A disguise is itself a signal, and a strong one when what it hid is an attack.
         let hidden = !evidence.isEmpty
+        // Role play on its own is a common, legitimate way to set up a task ("act as a Linux
+        // terminal"): it stays below the default threshold unless other evidence joins it.
+        if let rolePlay = evidence["role_play"], rolePlay > Self.rolePlayCap { evidence["role_play"] = Self.rolePlayCap }
         for o in normalized.obfuscations.sorted() { add("obfuscation:" + o, hidden ? 0.3 : 0.1) }
         let score = 1 - evidence.values.reduce(1) { $0 * (1 - $1) }
         let reasons = evidence.filter { $0.value >= 0.1 }.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map(\.key)
