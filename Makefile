@@ -5,7 +5,7 @@ SWIFT_JOBS ?= 2
 CONFIG ?=
 PORT ?= 8080
 
-.PHONY: build release run test test-swift test-e2e test-deploy bench clean deps-e2e deps-bench deps-minilm deps-system deps-models validate doctor
+.PHONY: build release run test test-swift test-e2e test-deploy bench fuzz clean deps-e2e deps-bench deps-minilm deps-system deps-models validate doctor
 
 ## Debian packages the build links (OpenBLAS).
 deps-system:
@@ -86,5 +86,11 @@ deps-bench:
 bench: deps-bench release deps-models
 	bash bench/run.sh
 
+## Schemathesis with OpenAI's spec of the served routes, then malformed HTTP, against a debug
+## build on loopback (bounded; FUZZ_EXAMPLES per operation). Not part of `make test`.
+fuzz: deps-system
+	swift build -j $(SWIFT_JOBS) --product sluice
+	bash tests/fuzz/run.sh
+
 clean:
-	rm -rf .build .venv bench/out
+	rm -rf .build .venv .venv-fuzz bench/out

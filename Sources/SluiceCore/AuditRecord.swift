@@ -41,6 +41,11 @@ public struct AuditRecord: Sendable, Hashable, Codable {
     /// path); never stored as such.
     public var captured: CapturedExchange?
 
+    /// About how many bytes the row holds while it waits to be written.
+    public var approximateBytes: Int {
+        512 + (captured?.approximateBytes ?? 0) + (requestBody?.utf8.count ?? 0) + (responseBody?.utf8.count ?? 0)
+    }
+
     enum CodingKeys: String, CodingKey {
         case id, time, endpoint, keyID, teamID, modelRequested, deployment, status, errorCode, latencyMs, ttftMs, tokensIn, tokensOut, costUSD,
             cacheStatus, stream, attempts, details, requestBody, responseBody, flow, flowVersion, conversationID, experiment, variant
@@ -338,10 +343,27 @@ public final class CapturedExchange: Sendable, Hashable {
     /// A stream's events that carried output, undecoded.
     public let events: [ChatStreamEvent]
 
+    /// About how many bytes the exchange holds (messages, answer, events), for the audit-log
+    /// writer's byte bound.
+    public let approximateBytes: Int
+
     public init(messages: [ChatMessage], result: ChatResult? = nil, events: [ChatStreamEvent] = []) {
         self.messages = messages
         self.result = result
         self.events = events
+        var bytes = 0
+        for m in messages {
+            switch m.content {
+            case .text(let t)?: bytes += t.utf8.count
+            case .parts(let parts)?: for p in parts { bytes += p.raw.approximateBytes }
+            case nil: break
+            }
+            for call in m.toolCalls ?? [] { bytes += call.function.arguments.utf8.count + 64 }
+            bytes += 32
+        }
+        bytes += result.map { $0.encoded?.readableBytes ?? 1024 } ?? 0
+        for e in events { bytes += e.encoded?.readableBytes ?? 128 }
+        approximateBytes = bytes
     }
 
     public static func == (a: CapturedExchange, b: CapturedExchange) -> Bool { a === b }

@@ -50,6 +50,11 @@ public struct SluiceError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidAPIKey = Code(rawValue: "invalid_api_key")
         /// A revoked or expired key, or a role or model the key may not use (403).
         public static let permissionDenied = Code(rawValue: "permission_denied")
+        /// The client stopped sending before its request was complete, or left (499, nginx's
+        /// "client closed request"; no one reads the answer, the audit log keeps it).
+        public static let clientDisconnected = Code(rawValue: "client_disconnected")
+        /// The client took longer than `server.header_timeout_s` / `body_timeout_s` to send its request (408).
+        public static let requestTimeout = Code(rawValue: "request_timeout")
         public static let shuttingDown = Code(rawValue: "shutting_down")
         public static let internalError = Code(rawValue: "internal_error")
     }
@@ -98,6 +103,8 @@ public struct SluiceError: Error, Sendable, Hashable, CustomStringConvertible {
         case .upstreamUnavailable, .shuttingDown: return 503
         case .upstreamTimeout: return 504
         case .upstreamRejected: return 400
+        case .requestTimeout: return 408
+        case .clientDisconnected: return 499
         default: return 500
         }
     }
@@ -105,7 +112,7 @@ public struct SluiceError: Error, Sendable, Hashable, CustomStringConvertible {
     /// OpenAI's `error.type` for this error.
     public var type: String {
         switch httpStatus {
-        case 400, 404, 405, 413, 422: return "invalid_request_error"
+        case 400, 404, 405, 408, 413, 422, 499: return "invalid_request_error"
         case 401: return "authentication_error"
         case 403: return "permission_error"
         case 429: return "rate_limit_error"

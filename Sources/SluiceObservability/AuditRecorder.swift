@@ -38,7 +38,7 @@ package struct AuditRecorder: Sendable {
         let cost = settlement.costUSD
         let record = AuditRecord(
             id: context.requestID, time: context.receivedAtUnix, endpoint: context.endpoint, keyID: keyID,
-            modelRequested: model, deployment: facts.route.deployment, status: status, errorCode: errorCode,
+            modelRequested: LogfmtText.escapingControls(model), deployment: facts.route.deployment, status: status, errorCode: errorCode,
             latencyMs: latency, ttftMs: facts.answer.timeToFirstToken?.milliseconds, tokensIn: usage?.promptTokens ?? 0,
             tokensOut: usage?.completionTokens ?? 0, costUSD: cost, cacheStatus: facts.cache.status.rawValue, stream: stream,
             attempts: facts.route.attempts.count, teamID: context.principal?.team?.id ?? "",
@@ -46,7 +46,7 @@ package struct AuditRecorder: Sendable {
                 attempts: facts.route.attempts, guardrails: facts.guardrails.events, guardrailPolicy: facts.guardrails.policy,
                 routingScore: facts.route.complexityScore, cacheSimilarity: facts.cache.similarity, tokensSaved: facts.cache.tokensSaved,
                 traceID: facts.traceID),
-            flow: facts.flow.name, flowVersion: facts.flow.version, conversationID: facts.flow.conversation,
+            flow: facts.flow.name, flowVersion: facts.flow.version, conversationID: facts.flow.conversation.map(LogfmtText.escapingControls),
             experiment: facts.experiment.name, variant: facts.experiment.variant)
         var withBodies = record
         if let messages = facts.bodies.messages {

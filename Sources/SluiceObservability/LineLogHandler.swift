@@ -90,12 +90,14 @@ public struct LineLogHandler: LogHandler {
             line += " "
             line += label
             line += ": "
-            line += message.description
+            LogfmtText.appendMessage(message.description, to: &line)
             for (key, value) in fields {
                 line += " "
                 line += key
                 line += "="
-                if case .string(let text) = value { line += text } else { line += value.description }
+                // Values carry client strings (a model name): quoted and escaped where needed, so
+                // that no value can end the line, forge another field or drive a terminal.
+                if case .string(let text) = value { LogfmtText.appendValue(text, to: &line) } else { LogfmtText.appendValue(value.description, to: &line) }
             }
         case .json:
             // Keys in order: the reserved ones and the metadata, sorted together.
@@ -136,7 +138,7 @@ package enum JSONText {
             case "\r": escape = "\\r"
             case "\t": escape = "\\t"
             default:
-                if c.value < 0x20 {
+                if c.value < 0x20 || (c.value >= 0x7F && c.value <= 0x9F) || c.value == 0x2028 || c.value == 0x2029 {
                     let hex = String(c.value, radix: 16)
                     escape = "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
                 } else {
@@ -152,6 +154,73 @@ package enum JSONText {
         }
         out.unicodeScalars.append(contentsOf: scalars[plainStart..<scalars.endIndex])
         out += "\""
+    }
+}
+
+/// logfmt values for text log lines: bare when they are plain, else quoted with `\"`, `\\`,
+/// `\n`, `\r`, `\t` and `\u{…}` escapes for every other control, line- or paragraph-separator
+/// character.
+package enum LogfmtText {
+    @inline(__always) static func needsEscape(_ v: UInt32) -> Bool {
+        v < 0x20 || (v >= 0x7F && v <= 0x9F) || v == 0x2028 || v == 0x2029
+    }
+
+    package static func appendValue(_ s: String, to out: inout String) {
+        var plain = !s.isEmpty
+        var ascii = true
+        for b in s.utf8 {
+            if b >= 0x80 {
+                ascii = false
+            } else if b <= 0x20 || b == 0x22 || b == 0x3D || b == 0x5C || b == 0x7F {
+                plain = false
+                break
+            }
+        }
+        // Multi-byte text is plain unless it holds a control, separator or space character.
+        if plain && !ascii && s.unicodeScalars.contains(where: { needsEscape($0.value) || $0.properties.isWhitespace }) { plain = false }
+        if plain {
+            out += s
+            return
+        }
+        out += "\""
+        appendEscaped(s, quote: true, to: &out)
+        out += "\""
+    }
+
+    /// The text with its control and separator characters escaped (nothing quoted): for the
+    /// audit log's searchable fields, which exports and terminals show line by line.
+    package static func escapingControls(_ s: String) -> String {
+        guard s.unicodeScalars.contains(where: { needsEscape($0.value) }) else { return s }
+        var out = ""
+        appendEscaped(s, quote: false, to: &out)
+        return out
+    }
+
+    /// A message is not quoted (it is Sluice's own text), but a control character in it is escaped all the same.
+    package static func appendMessage(_ s: String, to out: inout String) {
+        if !s.unicodeScalars.contains(where: { needsEscape($0.value) }) {
+            out += s
+            return
+        }
+        appendEscaped(s, quote: false, to: &out)
+    }
+
+    private static func appendEscaped(_ s: String, quote: Bool, to out: inout String) {
+        for c in s.unicodeScalars {
+            switch c {
+            case "\"" where quote: out += "\\\""
+            case "\\" where quote: out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if needsEscape(c.value) {
+                    out += "\\u{" + String(c.value, radix: 16) + "}"
+                } else {
+                    out.unicodeScalars.append(c)
+                }
+            }
+        }
     }
 }
 

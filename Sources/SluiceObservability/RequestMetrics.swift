@@ -131,18 +131,22 @@ package final class ScrapeTimeMetrics: Sendable {
     private let backlog = Metrics.Gauge(label: "sluice_audit_log_backlog")
     private let dropped = Metrics.Counter(label: "sluice_audit_log_dropped_total")
     private let written = Metrics.Counter(label: "sluice_audit_log_written_total")
-    private let seen = Mutex((dropped: 0, written: 0))
+    private let bodiesDropped = Metrics.Counter(label: "sluice_audit_log_bodies_dropped_total")
+    private let queuedBytes = Metrics.Gauge(label: "sluice_audit_log_backlog_bytes")
+    private let seen = Mutex((dropped: 0, written: 0, bodies: 0))
 
     package init(writer: AuditLogWriter) { self.writer = writer }
 
     package func update() {
         backlog.record(writer.backlog)
-        let (d, w) = (writer.dropped, writer.written)
-        let (newDropped, newWritten) = seen.withLock { last in
-            defer { last = (d, w) }
-            return (d - last.dropped, w - last.written)
+        queuedBytes.record(writer.queuedBytes)
+        let (d, w, b) = (writer.dropped, writer.written, writer.bodiesDropped)
+        let (newDropped, newWritten, newBodies) = seen.withLock { last in
+            defer { last = (d, w, b) }
+            return (d - last.dropped, w - last.written, b - last.bodies)
         }
         if newDropped > 0 { dropped.increment(by: newDropped) }
         if newWritten > 0 { written.increment(by: newWritten) }
+        if newBodies > 0 { bodiesDropped.increment(by: newBodies) }
     }
 }

@@ -6,6 +6,7 @@ import SluiceCore
 public enum AnthropicTranslator {
     /// The Messages API request for a chat completion request.
     public static func messagesRequest(from request: ChatCompletionRequest, defaultMaxTokens: Int) throws -> JSONValue {
+        let request = try request.withFunctionToolsOnly(provider: "Anthropic")
         var system: [String] = []
         var messages = AlternatingTurns()
         func append(_ role: String, _ blocks: [JSONValue]) { messages.append(role, blocks) }

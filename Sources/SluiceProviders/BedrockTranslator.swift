@@ -6,6 +6,7 @@ import SluiceCore
 public enum BedrockTranslator {
     /// The Converse body for a chat request.
     public static func converseRequest(from request: ChatCompletionRequest) throws -> JSONValue {
+        let request = try request.withFunctionToolsOnly(provider: "Bedrock")
         var system: [String] = []
         var messages = AlternatingTurns()
         func append(_ role: String, _ content: [JSONValue]) { messages.append(role, content) }

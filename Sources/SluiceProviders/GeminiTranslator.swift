@@ -6,6 +6,7 @@ import SluiceCore
 public enum GeminiTranslator {
     /// The `generateContent` body for a chat request.
     public static func generateContentRequest(from request: ChatCompletionRequest) throws -> JSONValue {
+        let request = try request.withFunctionToolsOnly(provider: "Gemini")
         var system: [String] = []
         var contents = AlternatingTurns()
         // Gemini answers a function call by the function's name, OpenAI by the call's id.

@@ -165,8 +165,17 @@ public struct SimulatedProvider: ChatProvider, EmbeddingProvider {
         switch request.toolChoice {
         case .string("none"): return nil
         case .object(let o):
-            if let name = o["function"]?["name"]?.stringValue, let t = tools.first(where: { $0.function.name == name }) { chosen = t }
+            if let name = o["function"]?["name"]?.stringValue ?? o["custom"]?["name"]?.stringValue, let t = tools.first(where: { $0.function.name == name }) {
+                chosen = t
+            }
         default: break
+        }
+        if chosen.custom != nil {
+            // A custom tool takes free-form text, as OpenAI's custom tool calls carry it.
+            var call = ToolCall(id: "call_" + id.suffix(12), name: chosen.function.name, arguments: "example")
+            call.type = "custom"
+            call.custom = ["name": .string(chosen.function.name), "input": "example"]
+            return call
         }
         let arguments = SchemaInstance.make(for: chosen.function.parameters ?? .object([:]), hint: "example").compactJSON
         return ToolCall(id: "call_" + id.suffix(12), name: chosen.function.name, arguments: arguments)

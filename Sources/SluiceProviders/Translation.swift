@@ -127,3 +127,53 @@ extension UpstreamTransport {
         return value
     }
 }
+
+extension ChatCompletionRequest {
+    /// The request as a provider that knows only function tools takes it: `allowed_tools`
+    /// becomes the allowed subset of the tools with its mode (auto or required), a legacy
+    /// assistant `function_call` and its `function` reply become a tool call and a tool message.
+    /// Custom tools, a custom `tool_choice` and custom tool calls are refused with a 400 naming
+    /// the provider: free-form tool input has no equivalent there.
+    func withFunctionToolsOnly(provider: String) throws -> ChatCompletionRequest {
+        var r = self
+        for (i, tool) in (tools ?? []).enumerated() where tool.custom != nil {
+            throw SluiceError(.unsupported, "Custom tools are supported only by OpenAI-compatible deployments, not \(provider).", param: "tools[\(i)]")
+        }
+        if case .object(let o)? = toolChoice {
+            if o["type"] == "custom" {
+                throw SluiceError(.unsupported, "A custom tool_choice is supported only by OpenAI-compatible deployments, not \(provider).", param: "tool_choice")
+            }
+            if o["type"] == "allowed_tools", case .object(let allowed)? = o["allowed_tools"] {
+                var names = Set<String>()
+                if case .array(let list)? = allowed["tools"] {
+                    for t in list { if let name = t["function"]?["name"]?.stringValue { names.insert(name) } }
+                }
+                r.tools = tools?.filter { names.contains($0.function.name) }
+                r.toolChoice = .string(allowed["mode"]?.stringValue ?? "auto")
+            }
+        }
+        var lastCall: [String: String] = [:]  // function name → the id given to its latest legacy call
+        for (i, m) in messages.enumerated() {
+            for (k, call) in (m.toolCalls ?? []).enumerated() where call.custom != nil {
+                throw SluiceError(
+                    .unsupported, "Custom tool calls are supported only by OpenAI-compatible deployments, not \(provider).",
+                    param: "messages[\(i)].tool_calls[\(k)]")
+            }
+            if let call = m.functionCall {
+                let id = "call_legacy_\(i)"
+                lastCall[call.name] = id
+                r.messages[i].toolCalls = (m.toolCalls ?? []) + [ToolCall(id: id, name: call.name, arguments: call.arguments)]
+                r.messages[i].functionCall = nil
+            }
+            if m.role == .function {
+                guard let name = m.name, let id = lastCall[name] else {
+                    throw SluiceError(
+                        .invalidValue, "A 'function' message must follow an assistant 'function_call' of the same name.", param: "messages[\(i)].name")
+                }
+                r.messages[i].role = .tool
+                r.messages[i].toolCallId = id
+            }
+        }
+        return r
+    }
+}

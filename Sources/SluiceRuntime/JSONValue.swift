@@ -135,3 +135,16 @@ public struct AnyCodingKey: CodingKey, Hashable, Sendable {
         self.intValue = intValue
     }
 }
+
+extension JSONValue {
+    /// About how many bytes the value takes as JSON (strings by their UTF-8, numbers and
+    /// punctuation roughly), without encoding it.
+    public var approximateBytes: Int {
+        switch self {
+        case .string(let s): return s.utf8.count + 2
+        case .array(let items): return items.reduce(2) { $0 + $1.approximateBytes + 1 }
+        case .object(let members): return members.reduce(2) { $0 + $1.key.utf8.count + 4 + $1.value.approximateBytes }
+        default: return 8
+        }
+    }
+}

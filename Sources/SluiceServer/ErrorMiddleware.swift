@@ -1,6 +1,7 @@
 import Hummingbird
 import HTTPTypes
 import NIOCore
+import NIOHTTP1
 import SluiceClientAPIs
 import SluiceCore
 import SluiceObservability
@@ -62,6 +63,10 @@ struct ErrorMiddleware: RouterMiddleware {
         }
         if error is CancellationError {
             return SluiceError(.shuttingDown, "The request was cancelled.", status: 499)
+        }
+        // A body read outside RequestBodyReader (Hummingbird's own collect) fails the same ways.
+        if error is NIOTooManyBytesError || error is HTTPParserError || error is ReadDeadlineExceeded {
+            return RequestBodyReader.bodyReadError(error, tooLarge: SluiceError(.requestTooLarge, "The request body is larger than the server allows."))
         }
         return SluiceError(.internalError, "Internal server error.")
     }

@@ -352,8 +352,18 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
 
     let http = Application(
         router: router,
-        server: .http1(configuration: .init(additionalChannelHandlers: [CloseOnInputClosedHandler()], idleTimeout: .seconds(120))),
-        configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: nil),
+        server: .http1(
+            configuration: .init(
+                additionalChannelHandlers: [
+                    CloseOnInputClosedHandler(),
+                    RequestReadDeadlines(
+                        header: .milliseconds(Int64(config.server.headerTimeoutSeconds * 1000)),
+                        body: .milliseconds(Int64(config.server.bodyTimeoutSeconds * 1000))),
+                ],
+                idleTimeout: .seconds(120))),
+        configuration: .init(
+            address: .hostname(config.server.host, port: config.server.port), serverName: nil,
+            availableConnectionsDelegate: ConnectionCap(limit: config.server.maxConnections)),
         onServerRunning: options.onServerRunning,
         logger: logger)
     return SluiceApplication(

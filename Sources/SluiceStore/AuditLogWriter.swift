@@ -14,7 +14,11 @@ import Synchronization
 public final class AuditLogWriter: Service, AuditLogSink {
     struct State {
         var queue: [AuditRecord] = []
+        /// What the queued rows hold, by `approximateBytes` at submission.
+        var queuedBytes = 0
         var dropped = 0
+        /// Rows queued without their bodies because the queue's bytes were at their bound.
+        var bodiesDropped = 0
         var written = 0
         var failed = 0
         /// Batches taken from the queue and not yet written (by any drain).
@@ -23,6 +27,7 @@ public final class AuditLogWriter: Service, AuditLogSink {
 
     let store: any AuditLogStore
     let capacity: Int
+    let maxBytes: Int
     let batchSize: Int
     let flushInterval: Duration
     let logger: Logger
@@ -41,6 +46,7 @@ public final class AuditLogWriter: Service, AuditLogSink {
         self.prepare = prepare
         self.executor = executor
         self.capacity = config.queueCapacity
+        self.maxBytes = config.queueMaxBytes
         self.batchSize = config.batchSize
         self.flushInterval = .milliseconds(config.flushIntervalMs)
         self.logger = logger
@@ -48,12 +54,23 @@ public final class AuditLogWriter: Service, AuditLogSink {
     }
 
     public func submit(_ record: AuditRecord) {
+        var record = record
+        var bytes = record.approximateBytes
         // Only the first row after the queue was emptied wakes the loop: it drains until empty.
         let wasEmpty = state.withLock { state in
             guard state.queue.count < capacity else {
                 state.dropped += 1
                 return false
             }
+            if state.queuedBytes + bytes > maxBytes && bytes > 512 {
+                // The row is kept, its bodies are not: what a request did matters more than what it said.
+                record.captured = nil
+                record.requestBody = nil
+                record.responseBody = nil
+                bytes = record.approximateBytes
+                state.bodiesDropped += 1
+            }
+            state.queuedBytes += bytes
             state.queue.append(record)
             return state.queue.count == 1
         }
@@ -64,6 +81,10 @@ public final class AuditLogWriter: Service, AuditLogSink {
     public var backlog: Int { state.withLock { $0.queue.count } }
     /// Rows dropped because the queue was full.
     public var dropped: Int { state.withLock { $0.dropped } }
+    /// Rows queued without their bodies because the queue held `queue_max_bytes`.
+    public var bodiesDropped: Int { state.withLock { $0.bodiesDropped } }
+    /// Bytes the queued rows hold.
+    public var queuedBytes: Int { state.withLock { $0.queuedBytes } }
     /// Rows written so far.
     public var written: Int { state.withLock { $0.written } }
 
@@ -99,11 +120,13 @@ public final class AuditLogWriter: Service, AuditLogSink {
                     var all: [AuditRecord] = []
                     swap(&all, &state.queue)
                     if !all.isEmpty { state.writing += 1 }
+                    state.queuedBytes = 0
                     return all
                 }
                 let out = Array(state.queue.prefix(batchSize))
                 state.queue.removeFirst(batchSize)
                 state.writing += 1
+                for r in out { state.queuedBytes -= r.approximateBytes }
                 return out
             }
             if batch.isEmpty {

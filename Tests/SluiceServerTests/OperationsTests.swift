@@ -59,6 +59,23 @@ import Testing
         #expect(decoded == ["label": "sluice", "level": "warning", "msg": "slow \"upstream\"", "ts": "T", "request_id": "r1", "latency_ms": "12.5"])
     }
 
+    /// A client string (here a model name) cannot end a log line, forge fields or reach a
+    /// terminal raw, in either format.
+    @Test func clientValuesCannotForgeLogLines() throws {
+        let hostile = "gpt\nT error sluice: forged status=200\u{1B}[31m\u{0}\u{2028}\"q\"=x\\"
+        let text = LineLogHandler(label: "sluice", format: .text)
+        let line = text.line(level: .info, message: "request", metadata: ["model": .string(hostile), "plain": "ü-ok", "empty": ""], timestamp: "T")
+        #expect(line.filter { $0 == "\n" }.count == 1 && line.hasSuffix("\n"))
+        #expect(!line.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" || $0.value == 0x2028 })
+        #expect(line == #"T info sluice: request empty="" model="gpt\nT error sluice: forged status=200\u{1b}[31m\u{0}\u{2028}\"q\"=x\\" plain=ü-ok"# + "\n")
+        let json = LineLogHandler(label: "sluice", format: .json)
+        let object = json.line(level: .info, message: "request", metadata: ["model": .string(hostile)], timestamp: "T")
+        #expect(object.filter { $0 == "\n" }.count == 1)
+        #expect(!object.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" || $0.value == 0x2028 })
+        let decoded = try JSONDecoder().decode([String: String].self, from: Data(object.utf8))
+        #expect(decoded["model"] == hostile)
+    }
+
     @Test func sortedFieldLinesMatchMetadataLines() throws {
         // The request line's path (fields already sorted) writes what the metadata path writes,
         // with the logger's own metadata merged in at its place and the event's fields winning.

@@ -217,6 +217,12 @@ public struct ServerConfig: Sendable, Decodable {
     /// After SIGTERM, how long `/readyz` answers 503 while requests are still accepted, so that
     /// load balancers stop routing here before the listener closes (then `shutdown_grace_s`).
     public var drainSeconds: Double = 0
+    /// How long a request's head may take to arrive, from its first byte (408 and close after).
+    public var headerTimeoutSeconds: Double = 30
+    /// How long a request's body may take to arrive, from its head (408 and close after).
+    public var bodyTimeoutSeconds: Double = 120
+    /// Open connections at most; beyond it new ones wait in the listen backlog.
+    public var maxConnections: Int = 16384
 
     public init(host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = 4 * 1024 * 1024, shutdownGraceSeconds: Double = 10) {
         self.host = host
@@ -231,6 +237,9 @@ public struct ServerConfig: Sendable, Decodable {
         case shutdownGraceSeconds = "shutdown_grace_s"
         case requestTimeoutSeconds = "request_timeout_s"
         case drainSeconds = "drain_s"
+        case headerTimeoutSeconds = "header_timeout_s"
+        case bodyTimeoutSeconds = "body_timeout_s"
+        case maxConnections = "max_connections"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -241,6 +250,9 @@ public struct ServerConfig: Sendable, Decodable {
         shutdownGraceSeconds = try c.decodeIfPresent(Double.self, forKey: .shutdownGraceSeconds) ?? shutdownGraceSeconds
         requestTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .requestTimeoutSeconds) ?? requestTimeoutSeconds
         drainSeconds = try c.decodeIfPresent(Double.self, forKey: .drainSeconds) ?? drainSeconds
+        headerTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .headerTimeoutSeconds) ?? headerTimeoutSeconds
+        bodyTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .bodyTimeoutSeconds) ?? bodyTimeoutSeconds
+        maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? maxConnections
     }
 
     func problems(path: String) -> [ConfigError] {
@@ -250,6 +262,15 @@ public struct ServerConfig: Sendable, Decodable {
         if maxBodyBytes < 1024 { out.append(ConfigError(path: "\(path).max_body_bytes", "must be at least 1024, got \(maxBodyBytes)")) }
         if !(0...3600).contains(shutdownGraceSeconds) {
             out.append(ConfigError(path: "\(path).shutdown_grace_s", "must be in 0...3600, got \(shutdownGraceSeconds)"))
+        }
+        if !(headerTimeoutSeconds > 0 && headerTimeoutSeconds <= 3600) {
+            out.append(ConfigError(path: "\(path).header_timeout_s", "must be in (0, 3600], got \(headerTimeoutSeconds)"))
+        }
+        if !(bodyTimeoutSeconds > 0 && bodyTimeoutSeconds <= 86_400) {
+            out.append(ConfigError(path: "\(path).body_timeout_s", "must be in (0, 86400], got \(bodyTimeoutSeconds)"))
+        }
+        if !(1...1_000_000).contains(maxConnections) {
+            out.append(ConfigError(path: "\(path).max_connections", "must be in 1...1000000, got \(maxConnections)"))
         }
         if !(0...600).contains(drainSeconds) { out.append(ConfigError(path: "\(path).drain_s", "must be in 0...600, got \(drainSeconds)")) }
         if !(requestTimeoutSeconds > 0 && requestTimeoutSeconds <= 86_400) {
@@ -309,6 +330,9 @@ public struct StoreConfig: Sendable, Decodable {
 public struct AuditLogConfig: Sendable, Decodable {
     /// Rows waiting to be written before new ones are dropped (and counted).
     public var queueCapacity: Int = 100_000
+    /// Bytes the waiting rows may hold (their bodies, mostly); beyond it a new row is queued
+    /// without its bodies (counted), so large requests cannot grow memory without bound.
+    public var queueMaxBytes: Int = 64 * 1024 * 1024
     /// Rows written per transaction at most.
     public var batchSize: Int = 1_000
     /// How long rows gather after the first one arrives before they are written: one
@@ -338,6 +362,7 @@ public struct AuditLogConfig: Sendable, Decodable {
 
     enum CodingKeys: String, CodingKey {
         case queueCapacity = "queue_capacity"
+        case queueMaxBytes = "queue_max_bytes"
         case batchSize = "batch_size"
         case flushIntervalMs = "flush_interval_ms"
         case logBodies = "log_bodies"
@@ -350,6 +375,7 @@ public struct AuditLogConfig: Sendable, Decodable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         queueCapacity = try c.decodeIfPresent(Int.self, forKey: .queueCapacity) ?? queueCapacity
+        queueMaxBytes = try c.decodeIfPresent(Int.self, forKey: .queueMaxBytes) ?? queueMaxBytes
         batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? batchSize
         flushIntervalMs = try c.decodeIfPresent(Int.self, forKey: .flushIntervalMs) ?? flushIntervalMs
         logBodies = try c.decodeIfPresent(BodyLogging.self, forKey: .logBodies) ?? logBodies
@@ -366,6 +392,7 @@ public struct AuditLogConfig: Sendable, Decodable {
         var out: [ConfigError] = []
         if queueCapacity < 1 { out.append(ConfigError(path: "\(path).queue_capacity", "must be at least 1")) }
         if batchSize < 1 { out.append(ConfigError(path: "\(path).batch_size", "must be at least 1")) }
+        if queueMaxBytes < 65536 { out.append(ConfigError(path: "\(path).queue_max_bytes", "must be at least 65536")) }
         if flushIntervalMs < 0 || flushIntervalMs > 60_000 {
             out.append(ConfigError(path: "\(path).flush_interval_ms", "must be in 0...60000"))
         }

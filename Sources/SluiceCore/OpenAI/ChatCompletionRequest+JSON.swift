@@ -56,6 +56,12 @@ extension ChatCompletionRequest {
             object.key("tools", &out)
             try writeArray(tools, &out) { tool, out in
                 var t = ObjectWriter(&out)
+                if let custom = tool.custom {
+                    try t.value("custom", custom, &out)
+                    t.string("type", tool.type, &out)
+                    t.finish(&out)
+                    return
+                }
                 t.key("function", &out)
                 var f = ObjectWriter(&out)
                 f.string("description", tool.function.description, &out)
@@ -92,19 +98,30 @@ extension ChatMessage {
         case .text(let s): object.string("content", s, &out)
         case .parts(let parts): try object.value("content", .array(parts.map(\.raw)), &out)
         }
+        if let functionCall {
+            object.key("function_call", &out)
+            var f = ObjectWriter(&out)
+            f.string("arguments", functionCall.arguments, &out)
+            f.string("name", functionCall.name, &out)
+            f.finish(&out)
+        }
         object.string("name", name, &out)
         object.string("refusal", refusal, &out)
         object.string("role", role.rawValue, &out)
         object.string("tool_call_id", toolCallId, &out)
         if let toolCalls {
             object.key("tool_calls", &out)
-            writeArray(toolCalls, &out) { call, out in
+            try writeArray(toolCalls, &out) { call, out in
                 var c = ObjectWriter(&out)
-                c.key("function", &out)
-                var f = ObjectWriter(&out)
-                f.string("arguments", call.function.arguments, &out)
-                f.string("name", call.function.name, &out)
-                f.finish(&out)
+                if let custom = call.custom {
+                    try c.value("custom", custom, &out)
+                } else {
+                    c.key("function", &out)
+                    var f = ObjectWriter(&out)
+                    f.string("arguments", call.function.arguments, &out)
+                    f.string("name", call.function.name, &out)
+                    f.finish(&out)
+                }
                 c.string("id", call.id, &out)
                 c.string("type", call.type, &out)
                 c.finish(&out)
@@ -281,14 +298,25 @@ extension ChatMessage {
                 guard case .array(let items) = member else { return nil }
                 var calls: [ToolCall] = []
                 for item in items {
-                    guard case .string(let id)? = item["id"], case .string(let type)? = item["type"],
-                        case .string(let fn)? = item["function"]?["name"], case .string(let args)? = item["function"]?["arguments"]
+                    guard case .string(let id)? = item["id"], case .string(let type)? = item["type"] else { return nil }
+                    if type == "custom" {
+                        guard case .string(let name)? = item["custom"]?["name"], case .string(let input)? = item["custom"]?["input"] else { return nil }
+                        var call = ToolCall(id: id, name: name, arguments: input)
+                        call.type = type
+                        call.custom = item["custom"]
+                        calls.append(call)
+                        continue
+                    }
+                    guard case .string(let fn)? = item["function"]?["name"], case .string(let args)? = item["function"]?["arguments"]
                     else { return nil }
                     var call = ToolCall(id: id, name: fn, arguments: args)
                     call.type = type
                     calls.append(call)
                 }
                 toolCalls = calls
+            case "function_call":
+                guard case .string(let fn)? = member["name"], case .string(let args)? = member["arguments"] else { return nil }
+                functionCall = FunctionCall(name: fn, arguments: args)
             default: continue
             }
         }

@@ -177,6 +177,8 @@ public struct ChatMessage: Codable, Sendable, Hashable {
     public var toolCalls: [ToolCall]?
     public var toolCallId: String?
     public var refusal: String?
+    /// The legacy `function_call` of an assistant message (before `tool_calls`), forwarded as sent.
+    public var functionCall: FunctionCall?
 
     public init(role: Role, content: MessageContent?, name: String? = nil, toolCalls: [ToolCall]? = nil, toolCallId: String? = nil) {
         self.role = role
@@ -195,6 +197,7 @@ public struct ChatMessage: Codable, Sendable, Hashable {
         case role, content, name, refusal
         case toolCalls = "tool_calls"
         case toolCallId = "tool_call_id"
+        case functionCall = "function_call"
     }
 
     /// The text of the message (text parts joined), empty when there is none.
@@ -297,11 +300,38 @@ public struct ContentPart: Codable, Sendable, Hashable {
 /// A tool the model may call.
 public struct Tool: Codable, Sendable, Hashable {
     public var type: String
+    /// A function tool's definition; for a custom tool, its name and description (what a
+    /// provider that knows only functions would need).
     public var function: FunctionDefinition
+    /// A custom tool (`type: custom`, free-form text input) as sent: `{name, description, format}`.
+    public var custom: JSONValue?
 
     public init(function: FunctionDefinition) {
         self.type = "function"
         self.function = function
+    }
+
+    enum CodingKeys: String, CodingKey { case type, function, custom }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        type = try c.decode(String.self, forKey: .type)
+        if type == "custom" {
+            let custom = try c.decode(JSONValue.self, forKey: .custom)
+            guard case .string(let name)? = custom["name"] else {
+                throw DecodingError.keyNotFound(CodingKeys.function, .init(codingPath: c.codingPath + [CodingKeys.custom], debugDescription: "custom.name"))
+            }
+            self.custom = custom
+            function = FunctionDefinition(name: name, description: custom["description"]?.stringValue)
+        } else {
+            function = try c.decode(FunctionDefinition.self, forKey: .function)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(type, forKey: .type)
+        if let custom { try c.encode(custom, forKey: .custom) } else { try c.encode(function, forKey: .function) }
     }
 }
 
@@ -323,12 +353,40 @@ public struct FunctionDefinition: Codable, Sendable, Hashable {
 public struct ToolCall: Codable, Sendable, Hashable {
     public var id: String
     public var type: String
+    /// A function call; for a custom tool's call, its name and its input as the arguments.
     public var function: FunctionCall
+    /// A custom tool's call (`type: custom`) as sent: `{name, input}`.
+    public var custom: JSONValue?
 
     public init(id: String, name: String, arguments: String) {
         self.id = id
         self.type = "function"
         self.function = FunctionCall(name: name, arguments: arguments)
+    }
+
+    enum CodingKeys: String, CodingKey { case id, type, function, custom }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        type = try c.decode(String.self, forKey: .type)
+        if type == "custom" {
+            let custom = try c.decode(JSONValue.self, forKey: .custom)
+            guard case .string(let name)? = custom["name"], case .string(let input)? = custom["input"] else {
+                throw DecodingError.keyNotFound(CodingKeys.custom, .init(codingPath: c.codingPath + [CodingKeys.custom], debugDescription: "custom.name and custom.input"))
+            }
+            self.custom = custom
+            function = FunctionCall(name: name, arguments: input)
+        } else {
+            function = try c.decode(FunctionCall.self, forKey: .function)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(type, forKey: .type)
+        if let custom { try c.encode(custom, forKey: .custom) } else { try c.encode(function, forKey: .function) }
     }
 }
 

@@ -180,7 +180,8 @@ struct DashboardRoutes: Sendable {
     }
 
     func signIn(_ request: Request) async throws -> Response {
-        let body = try await request.body.collect(upTo: 16 * 1024)
+        let body = try await RequestBodyReader.collect(
+            request, upTo: 16 * 1024, tooLarge: SluiceError(.requestTooLarge, "The sign-in form is larger than 16 KB."))
         let form = Self.form(String(buffer: body))
         let key = form["key"]?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         switch directory.authenticate(key) {

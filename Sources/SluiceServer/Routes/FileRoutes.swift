@@ -37,13 +37,7 @@ struct FileRoutes: Sendable {
         let boundary = try MultipartForm.boundary(contentType: request.headers[.contentType])
         // The form's own lines and fields are small: allow them beside the file.
         let limit = maxBytes + 64 * 1024
-        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit { throw tooLarge }
-        let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: limit)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw tooLarge
-        }
+        let body = try await RequestBodyReader.collect(request, upTo: limit, tooLarge: tooLarge)
         let form = try MultipartForm.parse(Array(body.readableBytesView), boundary: boundary)
         guard let purposeText = form.text("purpose"), !purposeText.isEmpty else {
             throw SluiceError(.missingParameter, "Missing required parameter: 'purpose' (assistants, batch or user_data).", param: "purpose")

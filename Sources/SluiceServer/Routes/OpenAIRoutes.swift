@@ -214,7 +214,9 @@ struct OpenAIRoutes: Sendable {
         guard case .embeddings(var result) = response else {
             throw SluiceError(.internalError, "The embeddings pipeline answered with a chat completion.")
         }
-        result.model = embeddingsRequest.model
+        // As for chat completions: `model` names the model that answered (the upstream's name,
+        // as OpenAI names a dated snapshot); `x-sluice-model` names the deployment.
+        if result.model.isEmpty { result.model = embeddingsRequest.model }
         if embeddingsRequest.encodingFormat == .base64 {
             for i in result.data.indices {
                 if case .float(let v) = result.data[i].embedding { result.data[i].embedding = .base64(Self.base64(v)) }

@@ -10,7 +10,8 @@ enum RequestValidation {
             if m.role == .tool && m.toolCallId == nil {
                 throw SluiceError(.missingParameter, "Messages with role 'tool' need 'tool_call_id'.", param: "messages[\(i)].tool_call_id")
             }
-            if m.content == nil && m.role != .assistant {
+            // OpenAI's spec lets assistant and (legacy) function messages carry null content.
+            if m.content == nil && m.role != .assistant && m.role != .function {
                 throw SluiceError(.missingParameter, "Messages with role '\(m.role.rawValue)' need 'content'.", param: "messages[\(i)].content")
             }
         }
@@ -48,24 +49,40 @@ enum RequestValidation {
             }
         }
         for (i, tool) in (r.tools ?? []).enumerated() {
-            if tool.type != "function" {
-                throw SluiceError(.invalidValue, "Only tools of type 'function' are supported.", param: "tools[\(i)].type")
+            if tool.type != "function" && tool.type != "custom" {
+                throw SluiceError(.invalidValue, "Tools must be of type 'function' or 'custom', got '\(tool.type)'.", param: "tools[\(i)].type")
             }
             if tool.function.name.isEmpty {
-                throw SluiceError(.invalidValue, "A tool needs a name.", param: "tools[\(i)].function.name")
+                throw SluiceError(.invalidValue, "A tool needs a name.", param: "tools[\(i)].\(tool.type).name")
             }
         }
         if let choice = r.toolChoice {
             switch choice {
             case .string("none"), .string("auto"), .string("required"): break
-            case .object(let o) where o["function"]?["name"]?.stringValue != nil: break
+            case .object(let o) where o["type"] == nil || o["type"] == "function":
+                guard o["function"]?["name"]?.stringValue != nil else { throw badToolChoice }
+            case .object(let o) where o["type"] == "custom":
+                guard o["custom"]?["name"]?.stringValue != nil else { throw badToolChoice }
+            case .object(let o) where o["type"] == "allowed_tools":
+                guard case .object(let allowed)? = o["allowed_tools"], case .string(let mode)? = allowed["mode"], ["auto", "required"].contains(mode),
+                    case .array(let tools)? = allowed["tools"]
+                else {
+                    throw SluiceError(
+                        .invalidValue, "'tool_choice.allowed_tools' needs 'mode' (auto or required) and a 'tools' list.", param: "tool_choice.allowed_tools")
+                }
+                for (i, t) in tools.enumerated() where t["function"]?["name"]?.stringValue == nil && t["custom"]?["name"]?.stringValue == nil {
+                    throw SluiceError(.invalidValue, "Each allowed tool needs a function or custom name.", param: "tool_choice.allowed_tools.tools[\(i)]")
+                }
             default:
-                throw SluiceError(
-                    .invalidValue, "'tool_choice' must be none, auto, required, or {\"type\":\"function\",\"function\":{\"name\":…}}.",
-                    param: "tool_choice")
+                throw badToolChoice
             }
         }
     }
+
+    static let badToolChoice = SluiceError(
+        .invalidValue,
+        "'tool_choice' must be none, auto, required, {\"type\":\"function\",\"function\":{\"name\":…}}, {\"type\":\"custom\",\"custom\":{\"name\":…}} or {\"type\":\"allowed_tools\",…}.",
+        param: "tool_choice")
 
     static func validate(_ r: EmbeddingsRequest, maxInputs: Int = 2048) throws {
         if r.model.isEmpty { throw SluiceError(.invalidValue, "'model' must not be empty.", param: "model") }
