@@ -106,6 +106,16 @@ python3 bench/ttft.py 9280 "$STREAMS" >"$OUT/ttft-sluice.txt"
 echo "==> all-MiniLM-L6-v2 embeddings through Sluice"
 python3 bench/embeddings.py 9280 "${pids[2]}" >"$OUT/embeddings.txt"
 
+# Memory with large bodies: 80 requests of 3 MB, 8 at a time, bodies kept in the audit log; the
+# writer's queue is bounded in bytes (store.audit_log.queue_max_bytes), so RSS has a ceiling.
+echo "==> large bodies: resident memory"
+rm -f "$OUT"/sluice-bench-large.db*
+"$SLUICE" serve --config bench/sluice-bench-large.yaml >"$OUT/sluice-large.log" 2>&1 & LARGE_PID=$!; pids+=($LARGE_PID)
+for _ in $(seq 1 100); do curl -fs -o /dev/null http://127.0.0.1:9288/healthz && break; sleep 0.1; done
+python3 bench/large_bodies.py 9288 "$LARGE_PID" >"$OUT/large-bodies.json"
+cat "$OUT/large-bodies.json"
+kill -TERM "$LARGE_PID"; wait "$LARGE_PID" || true
+
 # Stop Sluice gracefully so the audit log is flushed, then count what it wrote.
 kill -TERM "${pids[2]}"; wait "${pids[2]}" || true
 kill -TERM "${pids[3]}"; wait "${pids[3]}" || true

@@ -147,6 +147,22 @@ enum RawHTTP {
         }
     }
 
+    @Test func connectionsBeyondTheCapWaitForOneToClose() async throws {
+        let yaml = Self.yaml.replacingOccurrences(of: "header_timeout_s: 1, body_timeout_s: 1", with: "header_timeout_s: 1, body_timeout_s: 1, max_connections: 2")
+        try await TestApp.live(yaml: yaml) { base, _, _ in
+            let port = port(base)
+            // Two connections that send nothing hold both places (the head deadline starts at a first byte).
+            let idle = (0..<2).map { _ in Task { await RawHTTP.exchange(port: port, [], readFor: 2) } }
+            try await Task.sleep(for: .milliseconds(300))
+            let get = Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+            let waiting = await RawHTTP.exchange(port: port, [get], readFor: 1)
+            #expect(waiting.isEmpty, "served beyond the cap: \(waiting)")
+            for task in idle { _ = await task.value }  // they close after 2 s
+            let served = await RawHTTP.exchange(port: port, [get], readFor: 5)
+            #expect(RawHTTP.status(served) == 200, "\(served)")
+        }
+    }
+
     @Test func invalidUTF8IsCalledInvalidUTF8() async throws {
         try await TestApp.live(yaml: Self.yaml) { base, _, _ in
             let json = Array(#"{"model":"sim-small","messages":[{"role":"user","content":"hi "#.utf8) + [0xFF, 0xFE] + Array(#""}]}"#.utf8)
@@ -169,6 +185,32 @@ enum RawHTTP {
         try await app.http.test(.router) { client in
             try await client.execute(uri: "/v1/chat/completions", method: .post, body: ByteBuffer(string: body)) { response in
                 #expect(response.status == .ok, "\(String(buffer: response.body))")
+            }
+        }
+        await app.providers.shutdown()
+    }
+
+    /// Found by `make fuzz`: `dimensions: 1e9` had the simulated provider build a billion floats.
+    @Test func embeddingDimensionsAreBounded() async throws {
+        let app = try await TestApp.build()
+        try await app.http.test(.router) { client in
+            let body = ByteBuffer(string: #"{"model":"sim-embed","input":"hi","dimensions":1000000000}"#)
+            try await client.execute(uri: "/v1/embeddings", method: .post, body: body) { response in
+                #expect(response.status == .badRequest)
+                #expect(response.body.json?["error"]?["param"] == "dimensions")
+            }
+        }
+        await app.providers.shutdown()
+    }
+
+    /// Found by `make fuzz`: OpenAI's schema requires `logprobs` and `message.refusal`, null when absent.
+    @Test func completionsCarryTheFieldsTheSchemaRequires() async throws {
+        let app = try await TestApp.build()
+        try await app.http.test(.router) { client in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, body: chatBody()) { response in
+                let choice = response.body.json?["choices"]?[0]
+                #expect(choice?.objectValue?["logprobs"] == .null)
+                #expect(choice?["message"]?.objectValue?["refusal"] == .null)
             }
         }
         await app.providers.shutdown()

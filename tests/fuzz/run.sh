@@ -2,8 +2,12 @@
 # `make fuzz`: Schemathesis drives OpenAI's own OpenAPI description of the routes Sluice serves
 # (tests/fuzz/openai-subset.json) against a Sluice on loopback with the simulated provider, then
 # hand-written malformed HTTP (tests/fuzz/malformed_http.py). Bounded: FUZZ_EXAMPLES generated
-# requests per operation (default 3000) and a wall-clock limit. Fails on any 5xx, any response that
-# breaks the spec's error shape, or a server that stops answering. Not part of `make test`.
+# requests per operation (default 3000) and a wall-clock limit. Fails on any 5xx, an answer whose
+# content type, headers or (for 2xx) body break the spec, invalid data accepted, or a server that
+# stops answering. Status codes are not checked against the spec: it documents only 200 (and
+# 429), while a 400, 401 or 404 is the right answer to most generated requests; nor is invalid
+# data's rejection: Sluice takes an explicit null in an optional field as absent (SDKs send
+# them), which the document does not allow for some fields. Not part of `make test`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 EXAMPLES="${FUZZ_EXAMPLES:-3000}"
@@ -52,7 +56,7 @@ set +e
 timeout "$LIMIT_S" .venv-fuzz/bin/schemathesis run tests/fuzz/openai-subset.json \
   --url "http://127.0.0.1:$PORT/v1" \
   --header "Authorization: Bearer $KEY" \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance \
+  --checks not_a_server_error,content_type_conformance,response_headers_conformance,response_schema_conformance \
   --max-examples "$EXAMPLES" --workers 2 --request-timeout 20 --no-color \
   --report junit --report-dir "$OUT" 2>&1 | tee "$OUT/schemathesis.txt"
 STATUS=${PIPESTATUS[0]}
@@ -62,7 +66,9 @@ echo "==> malformed HTTP"
 .venv-fuzz/bin/python tests/fuzz/malformed_http.py "127.0.0.1" "$PORT" "$KEY"
 
 curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null || { echo "Sluice stopped answering"; exit 1; }
-FIVES=$(grep -c 'status=5[0-9][0-9]' "$OUT/sluice.log" || true)
-echo "==> 5xx lines in Sluice's log: $FIVES"
-[ "$FIVES" = 0 ] || { grep 'status=5[0-9][0-9]' "$OUT/sluice.log" | head -20; exit 1; }
+# The request line's own status field (fields are sorted: `stream=` follows it); a client's
+# string that imitates one is quoted and escaped, so it cannot match.
+FIVES=$(grep -c ' status=5[0-9][0-9] stream=' "$OUT/sluice.log" || true)
+echo "==> requests answered 5xx (Sluice's log): $FIVES of $(grep -c ' status=[0-9]* stream=' "$OUT/sluice.log" || true)"
+[ "$FIVES" = 0 ] || { grep ' status=5[0-9][0-9] stream=' "$OUT/sluice.log" | head -20; exit 1; }
 exit "$STATUS"

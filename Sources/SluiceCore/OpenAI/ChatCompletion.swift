@@ -45,7 +45,8 @@ public struct ChatCompletion: Codable, Sendable, Hashable {
             try c.encode(index, forKey: .index)
             try c.encode(message, forKey: .message)
             try c.encode(finishReason, forKey: .finishReason)
-            try c.encodeIfPresent(logprobs, forKey: .logprobs)
+            // OpenAI's schema requires `logprobs` (null when not asked for); typed clients expect it.
+            try c.encode(logprobs ?? .null, forKey: .logprobs)
         }
     }
 }
@@ -68,13 +69,13 @@ public struct AssistantMessage: Codable, Sendable, Hashable {
         case toolCalls = "tool_calls"
     }
 
-    // `content` is written as null when absent, as OpenAI does for tool calls.
+    // `content` and `refusal` are written as null when absent, as OpenAI does (its schema requires both).
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(role, forKey: .role)
         try c.encode(content, forKey: .content)
         try c.encodeIfPresent(toolCalls, forKey: .toolCalls)
-        try c.encodeIfPresent(refusal, forKey: .refusal)
+        try c.encode(refusal, forKey: .refusal)
     }
 }
 

@@ -84,6 +84,8 @@ enum RequestValidation {
         "'tool_choice' must be none, auto, required, {\"type\":\"function\",\"function\":{\"name\":…}}, {\"type\":\"custom\",\"custom\":{\"name\":…}} or {\"type\":\"allowed_tools\",…}.",
         param: "tool_choice")
 
+    static let maxDimensions = 8192
+
     static func validate(_ r: EmbeddingsRequest, maxInputs: Int = 2048) throws {
         if r.model.isEmpty { throw SluiceError(.invalidValue, "'model' must not be empty.", param: "model") }
         if r.input.count == 0 { throw SluiceError(.invalidValue, "'input' must not be empty.", param: "input") }
@@ -95,7 +97,11 @@ enum RequestValidation {
                 throw SluiceError(.invalidValue, "'input' items must not be empty strings.", param: items.count == 1 ? "input" : "input[\(i)]")
             }
         }
-        if let d = r.dimensions, d < 1 { throw SluiceError(.invalidValue, "'dimensions' must be at least 1.", param: "dimensions") }
+        // Bounded above too: no embedding model has more (OpenAI's largest has 3,072), and a
+        // provider that builds vectors itself must not be asked for a billion floats.
+        if let d = r.dimensions, !(1...maxDimensions).contains(d) {
+            throw SluiceError(.invalidValue, "'dimensions' must be from 1 to \(maxDimensions).", param: "dimensions")
+        }
     }
 
     private static func range(_ value: Double?, _ range: ClosedRange<Double>, _ name: String) throws {
