@@ -4,7 +4,7 @@ against a running Sluice whose audit log keeps bodies; Sluice's resident memory 
 every 20 ms from /proc/PID/status. Prints one JSON object: RSS before, at its peak and after
 the audit log drained, against the stated ceiling (CEILING_MB), and whether it held.
 
-usage: large_bodies.py PORT PID [N=80] [SIZE=3000000] [CONCURRENCY=8] [CEILING_MB=400]"""
+usage: large_bodies.py PORT PID [N=80] [SIZE=3000000] [CONCURRENCY=8] [CEILING_MB=300]"""
 import json
 import sys
 import threading
@@ -16,7 +16,7 @@ port, pid = int(sys.argv[1]), int(sys.argv[2])
 count = int(sys.argv[3]) if len(sys.argv) > 3 else 80
 size = int(sys.argv[4]) if len(sys.argv) > 4 else 3_000_000
 concurrency = int(sys.argv[5]) if len(sys.argv) > 5 else 8
-ceiling_mb = float(sys.argv[6]) if len(sys.argv) > 6 else 400
+ceiling_mb = float(sys.argv[6]) if len(sys.argv) > 6 else 300
 
 
 def rss_mb():

@@ -88,6 +88,9 @@ public final class AuditLogWriter: Service, AuditLogSink {
     /// Rows written so far.
     public var written: Int { state.withLock { $0.written } }
 
+    /// About how many bytes of rows one batch takes when the queue holds more.
+    static let batchBytes = 8 * 1024 * 1024
+
     public func run() async throws {
         await withTaskExecutorPreference(executor) { await loop() }
     }
@@ -116,17 +119,25 @@ public final class AuditLogWriter: Service, AuditLogSink {
         while true {
             var batch = state.withLock { state -> [AuditRecord] in
                 // Usually the whole queue, taken without copying a row.
-                guard state.queue.count > batchSize else {
+                guard state.queue.count > batchSize || state.queuedBytes > Self.batchBytes else {
                     var all: [AuditRecord] = []
                     swap(&all, &state.queue)
                     if !all.isEmpty { state.writing += 1 }
                     state.queuedBytes = 0
                     return all
                 }
-                let out = Array(state.queue.prefix(batchSize))
-                state.queue.removeFirst(batchSize)
+                // At most `batch_size` rows and about `batchBytes`: preparing a row (redacting,
+                // encoding) takes several times its size, so large bodies go a few at a time.
+                var count = 0
+                var bytes = 0
+                while count < min(batchSize, state.queue.count) && (count == 0 || bytes + state.queue[count].approximateBytes <= Self.batchBytes) {
+                    bytes += state.queue[count].approximateBytes
+                    count += 1
+                }
+                let out = Array(state.queue.prefix(count))
+                state.queue.removeFirst(count)
                 state.writing += 1
-                for r in out { state.queuedBytes -= r.approximateBytes }
+                state.queuedBytes -= bytes
                 return out
             }
             if batch.isEmpty {

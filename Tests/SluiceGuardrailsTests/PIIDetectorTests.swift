@@ -27,6 +27,11 @@ func has(_ text: String, _ type: PIIType, _ value: String) -> Bool {
         #expect(found("4111 1111 1111 1112", types: [.creditCard]).isEmpty)
         #expect(found("order 1234567890123456", types: [.creditCard]).isEmpty)
         #expect(found("ts=1732451234567", types: [.creditCard]).isEmpty)
+        // Luhn-valid by chance, outside every network's prefix and length: a reference, not a card.
+        for run in ["5912345678901237", "6812345678901236", "2812345678901235", "3712345678901234", "ref 5912 3456 7890 1237"] {
+            #expect(found(run, types: [.creditCard]).isEmpty, "\(run)")
+        }
+        #expect(has("Mir 2200 1234 5678 9019", .creditCard, "2200 1234 5678 9019"))
     }
 
     @Test func ssnNeedsValidParts() {
@@ -60,6 +65,20 @@ func has(_ text: String, _ type: PIIType, _ value: String) -> Bool {
         #expect(found("between 2019 2020 2021", types: [.phone]).isEmpty)
         #expect(found("order #12345678 for $1234567", types: [.phone]).isEmpty)
         #expect(found("build 10.0.19041.1234", types: [.phone]).isEmpty)
+    }
+
+    /// International layouts are found; grouped digit runs in no phone layout (without a "+",
+    /// brackets or a cue) are not: order, reference and serial numbers, counts.
+    @Test func phoneLayoutsAndLookAlikes() {
+        #expect(has("Numéro : +33 1 23 45 67 89", .phone, "+33 1 23 45 67 89"))
+        #expect(has("+61 2 9876 5432 (Sydney office)", .phone, "+61 2 9876 5432"))
+        #expect(has("WhatsApp +55 11 91234-5678", .phone, "+55 11 91234-5678"))
+        #expect(has("or 415 555 0132 after six", .phone, "415 555 0132"))
+        #expect(has("or 1-800-555-0199 toll free", .phone, "1-800-555-0199"))
+        #expect(has("ring 0161 496 0000 today", .phone, "0161 496 0000"))
+        for text in ["Order 2023-555-0199 shipped", "We sold 1 234 567 units", "Ref: 44-2079-4609", "Serial no. 12 34 56 78 90", "batch 123 456 7890"] {
+            #expect(found(text, types: [.phone]).isEmpty, "\(text)")
+        }
     }
 
     @Test func secrets() {

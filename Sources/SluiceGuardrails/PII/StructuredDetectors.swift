@@ -95,13 +95,46 @@ struct CreditCardDetector: PIIDetector {
                 let end = i + n + (count - 1)
                 if end < s.count && (Scalar.isWordChar(s[end])) { continue }
                 let digits = s[i..<end].filter(Scalar.isDigit)
-                if Self.luhn(Array(digits)) {
+                if Self.issued(Array(digits)) && Self.luhn(Array(digits)) {
                     let cue = text.lowercasedContext(before: i, window: 30)
                     let score = ["card", "visa", "master", "amex", "credit", "karte"].contains(where: cue.contains) ? 0.99 : 0.9
                     findings.append(PIIFinding(type: .creditCard, start: i, end: end, score: score))
                     break
                 }
             }
+        }
+    }
+
+    /// Whether an issuer gives out numbers with this prefix and length (IIN ranges of the card
+    /// networks). One digit run in ten passes Luhn by chance; most of those (order and tracking
+    /// numbers, account references) fall outside every network's ranges.
+    static func issued(_ digits: [UInt32]) -> Bool {
+        func prefix(_ n: Int) -> Int { digits.prefix(n).reduce(0) { $0 * 10 + Int($1 - 48) } }
+        let length = digits.count
+        switch prefix(1) {
+        case 4: return [13, 16, 19].contains(length)  // Visa
+        case 2:
+            let p4 = prefix(4)
+            if (2221...2720).contains(p4) { return length == 16 }  // Mastercard
+            if (2200...2204).contains(p4) { return (16...19).contains(length) }  // Mir
+            return false
+        case 3:
+            let p2 = prefix(2)
+            if p2 == 34 || p2 == 37 { return length == 15 }  // American Express
+            if (3528...3589).contains(prefix(4)) { return (16...19).contains(length) }  // JCB
+            if (300...305).contains(prefix(3)) || p2 == 36 || p2 == 38 || p2 == 39 { return (14...19).contains(length) }  // Diners
+            return false
+        case 5:
+            let p2 = prefix(2)
+            if (51...55).contains(p2) { return length == 16 }  // Mastercard
+            return p2 == 50 || (56...58).contains(p2) ? (12...19).contains(length) : false  // Maestro
+        case 6:
+            let p2 = prefix(2)
+            if prefix(4) == 6011 || p2 == 65 || (644...649).contains(prefix(3)) { return (16...19).contains(length) }  // Discover
+            if p2 == 62 { return (16...19).contains(length) }  // UnionPay
+            if p2 == 60 || p2 == 63 || p2 == 67 || p2 == 69 { return (12...19).contains(length) }  // Maestro, RuPay
+            return false
+        default: return false
         }
     }
 
@@ -399,8 +432,19 @@ struct PhoneDetector: PIIDetector {
             }
             if years { return nil }
         }
-        if groups.dropFirst().contains(where: { $0 < 2 }) { return nil }
+        // After a country code the area code may be one digit (+33 1 …, +61 2 …); elsewhere a
+        // one-digit group is a list or a score, not a phone number.
+        if groups.dropFirst(plus ? 2 : 1).contains(where: { $0 < 2 }) { return nil }
         if Set(seps).count > 2 { return nil }
+        if !plus && !paren && !hasCue {
+            // Without a country code, brackets or a cue, only the national layouts that phone
+            // numbers actually have: North America's 3-3-4 (area code and exchange from 2), with
+            // or without its 1, or a trunk 0 and 9 to 12 digits (most of the rest of the world).
+            // Other grouped digit runs are order, serial and reference numbers.
+            let nanp = (groups == [3, 3, 4] && s[start] >= 50 && s[start + 4] >= 50) || (groups == [1, 3, 3, 4] && s[start] == 49 && s[start + 2] >= 50)
+            let trunk = s[start] == 48 && (9...12).contains(digits)
+            if !(nanp || trunk) { return nil }
+        }
         return (k, plus || paren || hasCue ? 0.9 : 0.75)
     }
 }
