@@ -33,7 +33,14 @@ final class RequestReadDeadlines: ChannelDuplexHandler, RemovableChannelHandler 
 
     private let header: TimeAmount
     private let body: TimeAmount
+    /// A body that keeps arriving at this average rate or faster may take longer than `body`
+    /// (a large file upload), one more `body` at a time.
+    static let minimumBodyRate = 64 * 1024  // bytes per second
     private var phase = Phase.idle
+    /// The answer was written before the request's body had all arrived (a 413, a 401).
+    private var answered = false
+    private var bodyStarted = NIODeadline.now()
+    private var bodyBytes = 0
     private var timer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
 
@@ -80,18 +87,15 @@ final class RequestReadDeadlines: ChannelDuplexHandler, RemovableChannelHandler 
         switch unwrapInboundIn(data) {
         case .head:
             phase = .body
-            schedule(after: body, context: context) { _, context in
-                ReadDeadlineMetrics.expired(phase: "body")
-                context.fireErrorCaught(ReadDeadlineExceeded())
-                // The route answers 408 and the connection then closes; if nothing is reading, close anyway.
-                let channel = context.channel
-                context.eventLoop.scheduleTask(in: .seconds(5)) { channel.close(promise: nil) }
-            }
+            answered = false
+            bodyStarted = .now()
+            bodyBytes = 0
+            scheduleBodyDeadline(context: context)
         case .end:
             if phase == .body { cancel() }
-            phase = .answering
-        case .body:
-            break
+            phase = answered ? .idle : .answering
+        case .body(let part):
+            bodyBytes += part.readableBytes
         }
         context.fireChannelRead(data)
     }
@@ -99,8 +103,25 @@ final class RequestReadDeadlines: ChannelDuplexHandler, RemovableChannelHandler 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         // An answer sent before the body was read (a 413, a 401) leaves the body's clock running
         // while Hummingbird drains the rest.
-        if case .end = unwrapOutboundIn(data), phase == .answering { phase = .idle }
+        if case .end = unwrapOutboundIn(data) {
+            if phase == .answering { phase = .idle } else if phase == .body { answered = true }
+        }
         context.write(data, promise: promise)
+    }
+
+    private func scheduleBodyDeadline(context: ChannelHandlerContext) {
+        schedule(after: body, context: context) { handler, context in
+            let seconds = Double((NIODeadline.now() - handler.bodyStarted).nanoseconds) / 1e9
+            if Double(handler.bodyBytes) >= Double(Self.minimumBodyRate) * seconds {
+                handler.scheduleBodyDeadline(context: context)
+                return
+            }
+            ReadDeadlineMetrics.expired(phase: "body")
+            context.fireErrorCaught(ReadDeadlineExceeded())
+            // The route answers 408 and the connection then closes; if nothing is reading, close anyway.
+            let channel = context.channel
+            context.eventLoop.scheduleTask(in: .seconds(5)) { channel.close(promise: nil) }
+        }
     }
 
     private func schedule(after delay: TimeAmount, context: ChannelHandlerContext, _ fire: @escaping (RequestReadDeadlines, ChannelHandlerContext) -> Void) {

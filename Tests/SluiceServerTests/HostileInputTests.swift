@@ -147,6 +147,22 @@ enum RawHTTP {
         }
     }
 
+    /// A large body that keeps arriving at a healthy rate may take longer than body_timeout_s.
+    @Test func aSteadyLargeBodyOutlastsTheBodyDeadline() async throws {
+        let yaml = Self.yaml.replacingOccurrences(of: "max_body_bytes: 4096", with: "max_body_bytes: 1048576")
+        try await TestApp.live(yaml: yaml) { base, _, _ in
+            let json = Array(#"{"model":"sim-small","messages":[{"role":"user","content":""#.utf8) + Array(repeating: UInt8(ascii: "a"), count: 400_000)
+                + Array(#""}]}"#.utf8)
+            // 8 parts 200 ms apart: 1.6 s in all (the deadline is 1 s), about 250 KB/s.
+            let size = (json.count + 7) / 8
+            let parts = stride(from: 0, to: json.count, by: size).map { Array(json[$0..<min($0 + size, json.count)]) }
+            let response = await RawHTTP.exchange(
+                port: port(base), [RawHTTP.head + Array("Content-Length: \(json.count)\r\n\r\n".utf8)] + parts, pause: 0.2)
+            // Read whole and judged by the pipeline (100,000 tokens do not fit sim-small's window), not cut off with a 408.
+            #expect(RawHTTP.status(response) == 400 && response.contains("context_length_exceeded"), "\(response.prefix(300))")
+        }
+    }
+
     @Test func connectionsBeyondTheCapWaitForOneToClose() async throws {
         let yaml = Self.yaml.replacingOccurrences(of: "header_timeout_s: 1, body_timeout_s: 1", with: "header_timeout_s: 1, body_timeout_s: 1, max_connections: 2")
         try await TestApp.live(yaml: yaml) { base, _, _ in
