@@ -5,7 +5,7 @@ SWIFT_JOBS ?= 2
 CONFIG ?=
 PORT ?= 8080
 
-.PHONY: build release run test test-swift test-e2e test-deploy bench fuzz clean deps-e2e deps-bench deps-minilm deps-system deps-models validate doctor
+.PHONY: build release run test test-swift test-e2e test-deploy bench soak fuzz clean deps-e2e deps-bench deps-minilm deps-system deps-models validate doctor
 
 ## Debian packages the build links (OpenBLAS).
 deps-system:
@@ -85,6 +85,11 @@ deps-bench:
 ## Benchmarks: wrk against the mock upstream, nginx, and Sluice (release build), side by side.
 bench: deps-bench release deps-models
 	bash bench/run.sh
+
+## An hour of the full pipeline at a steady rate: RSS, descriptors and the audit backlog must stay
+## flat (bench/soak.sh; SOAK_S to change the length). Not part of `make test`.
+soak: deps-bench release
+	bash bench/soak.sh
 
 ## Schemathesis with OpenAI's spec of the served routes, then malformed HTTP, against a debug
 ## build on loopback (bounded; FUZZ_EXAMPLES per operation). Not part of `make test`.

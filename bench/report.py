@@ -20,7 +20,7 @@ def parse(path: Path):
     return {"rps": rps, "p50": pct(50), "p99": pct(99), "non2xx": int(errors.group(1)) if errors else 0}
 
 
-TARGETS = ("direct", "nginx", "sluice", "sluice-bare", "sluice-auth")
+TARGETS = ("direct", "nginx", "sluice", "sluice-bare", "sluice-auth", "sluice-full")
 rows = {(t, c): parse(out / f"wrk-{t}-{c}.txt") for t in TARGETS for c in (32, 1)}
 print()
 print("| target | connections | requests/s | p50 (ms) | p99 (ms) |")
@@ -30,6 +30,11 @@ for c in (32, 1):
         r = rows[(t, c)]
         bad = f" ({r['non2xx']} non-2xx!)" if r["non2xx"] else ""
         print(f"| {t} | {c} | {r['rps']:,.0f}{bad} | {r['p50']:.3f} | {r['p99']:.3f} |")
+
+machine = out / "machine.txt"
+if machine.exists():
+    cpu, cores = machine.read_text().split("\n")[:2]
+    print(f"\nMachine: {cpu}, {cores} CPUs")
 
 s32, n32, d32 = rows[("sluice", 32)], rows[("nginx", 32)], rows[("direct", 32)]
 s1, n1, d1 = rows[("sluice", 1)], rows[("nginx", 1)], rows[("direct", 1)]
@@ -121,3 +126,29 @@ for name, title in (("routing.txt", "Complexity routing (sluice eval routing)"),
         print()
         print(title + ":")
         print(f.read_text().rstrip())
+
+
+# Issue 28's targets, with the full default pipeline (sluice-full), measured in this run.
+f32, f1 = rows[("sluice-full", 32)], rows[("sluice-full", 1)]
+targets = [
+    ("requests/s at 32 connections, full pipeline / nginx", f"{f32['rps'] / n32['rps']:.2f}x", ">= 0.5x", f32["rps"] / n32["rps"] >= 0.5),
+    ("added p50 at 1 connection, full pipeline over direct", f"{f1['p50'] - d1['p50']:+.3f} ms", "<= +0.05 ms", f1["p50"] - d1["p50"] <= 0.05),
+    ("added p99 at 1 connection, full pipeline over direct", f"{f1['p99'] - d1['p99']:+.3f} ms", "<= +0.2 ms", f1["p99"] - d1["p99"] <= 0.2),
+    ("added time to first event, new connection (Sluice without auth)", f"{sluice[0] - direct[0]:+.3f} ms", "<= +0.1 ms", sluice[0] - direct[0] <= 0.1),
+]
+allocations = out / "allocations.txt"
+if allocations.exists():
+    n, before, after = (int(x) for x in allocations.read_text().split())
+    targets.append(("heap allocations per request, full pipeline", f"{(after - before) / max(n, 1):,.0f}", "tracked (docs/performance.md)", None))
+print()
+print("| target | measured | aim | met |")
+print("| --- | ---: | --- | --- |")
+for name, value, aim, met in targets:
+    print(f"| {name} | {value} | {aim} | {'yes' if met else 'no' if met is not None else '-'} |")
+held = out / "streams.json"
+if held.exists():
+    h = json.loads(held.read_text())
+    print(f"| {h['streams']:,} concurrent streams held open, peak RSS | {h['rss_peak_mib']:.0f} MiB, {h['dropped']} dropped "
+          f"(ordinary p50 {h['ordinary_p50_ms_before']:.3f} ms before, {h['ordinary_p50_ms_during']:.3f} ms during) | 10,000 in <= 300 MB, none dropped | "
+          f"{'yes' if h['streams'] >= 10000 and h['rss_peak_mib'] <= 300 and h['dropped'] == 0 else 'no'} |")
+print("| 1-hour soak, RSS and descriptors flat | not built yet (make soak) | | - |")

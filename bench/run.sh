@@ -14,6 +14,10 @@ SLUICE=${SLUICE_BIN:-.build/release/sluice}
 rm -rf "$OUT" && mkdir -p "$OUT/nginx/tmp"
 
 cc -O2 -o bench/mock-upstream bench/mock-upstream.c
+cc -O2 -shared -fPIC -o "$OUT/malloc-count.so" bench/malloc-count.c -lpthread
+# Figures depend on the machine: name it beside them.
+{ grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'; nproc; } >"$OUT/machine.txt"
+echo "==> on $(head -n1 "$OUT/machine.txt"), $(tail -n1 "$OUT/machine.txt") CPUs"
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -25,6 +29,14 @@ nginx -p "$PWD/$OUT/nginx" -c "$PWD/bench/nginx.conf" 2>"$OUT/nginx.log" & pids+
 ADMIN_KEY="sk-sluice-bench-admin-$RANDOM$RANDOM$RANDOM$RANDOM"
 mkdir -p "$OUT/auth"
 SLUICE_ADMIN_KEY="$ADMIN_KEY" "$SLUICE" serve --config bench/sluice-bench-auth.yaml >"$OUT/sluice-auth.log" 2>&1 & pids+=($!)
+# The full default pipeline (keys and limits, input guardrails, exact cache, audit, metrics, log line).
+mkdir -p "$OUT/full" "$OUT/full-count"
+SLUICE_ADMIN_KEY="$ADMIN_KEY" "$SLUICE" serve --config bench/sluice-bench-full.yaml >"$OUT/sluice-full.log" 2>&1 & FULL_PID=$!; pids+=($FULL_PID)
+# The same again with its heap allocations counted (a process of its own, so the count's atomic
+# increments cost the timed runs nothing).
+sed -e 's/port: 9289/port: 9290/' -e 's#out/full/#out/full-count/#' bench/sluice-bench-full.yaml >"$OUT/full-count/sluice.yaml"
+MALLOC_COUNT_FILE="$PWD/$OUT/full-count/allocations" LD_PRELOAD="$PWD/$OUT/malloc-count.so" SLUICE_ADMIN_KEY="$ADMIN_KEY" \
+  "$SLUICE" serve --config "$OUT/full-count/sluice.yaml" >"$OUT/sluice-full-count.log" 2>&1 & COUNT_PID=$!; pids+=($COUNT_PID)
 # Observability off (metrics, audit log, request log line), to measure what it costs.
 "$SLUICE" serve --config bench/sluice-bench-bare.yaml >"$OUT/sluice-bare.log" 2>&1 & BARE_PID=$!; pids+=($BARE_PID)
 # The audit log without bodies: splits the bodies' cost from the rest.
@@ -42,22 +54,45 @@ wait_for() {
   echo "port $1 did not answer" >&2; exit 1
 }
 wait_for 9100; wait_for 9180; wait_for 9280; wait_for 9283; wait_for 9284; wait_for 9285; wait_for 9286
-for _ in $(seq 1 100); do curl -fs -o /dev/null http://127.0.0.1:9281/healthz && break; sleep 0.1; done
+for port in 9281 9289 9290; do
+  for _ in $(seq 1 100); do curl -fs -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
+done
 # An app key whose limits are all on but never reached in the run.
-APP_KEY=$(curl -fs -X POST -H "authorization: Bearer $ADMIN_KEY" -H 'content-type: application/json' \
-  -d '{"name":"bench","role":"app","rpm":100000000,"tpm":2000000000,"max_concurrent":1000,"budget_usd_day":1000000}' \
-  http://127.0.0.1:9281/admin/keys | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+app_key() {
+  curl -fs -X POST -H "authorization: Bearer $ADMIN_KEY" -H 'content-type: application/json' \
+    -d '{"name":"bench","role":"app","rpm":100000000,"tpm":2000000000,"max_concurrent":1000,"budget_usd_day":1000000}' \
+    "http://127.0.0.1:$1/admin/keys" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])'
+}
+APP_KEY=$(app_key 9281)
+FULL_KEY=$(app_key 9289)
+COUNT_KEY=$(app_key 9290)
 
-declare -A URL=([direct]=http://127.0.0.1:9100 [nginx]=http://127.0.0.1:9180 [sluice]=http://127.0.0.1:9280 [sluice-auth]=http://127.0.0.1:9281 [sluice-bare]=http://127.0.0.1:9283)
-declare -A AUTH=([direct]="x-none: 0" [nginx]="x-none: 0" [sluice]="x-none: 0" [sluice-auth]="authorization: Bearer $APP_KEY" [sluice-bare]="x-none: 0")
+declare -A URL=([direct]=http://127.0.0.1:9100 [nginx]=http://127.0.0.1:9180 [sluice]=http://127.0.0.1:9280 [sluice-auth]=http://127.0.0.1:9281 [sluice-bare]=http://127.0.0.1:9283 [sluice-full]=http://127.0.0.1:9289)
+declare -A AUTH=([direct]="x-none: 0" [nginx]="x-none: 0" [sluice]="x-none: 0" [sluice-auth]="authorization: Bearer $APP_KEY" [sluice-bare]="x-none: 0" [sluice-full]="authorization: Bearer $FULL_KEY")
+# Every target gets the same requests: a new prompt each time (bench/full.lua), which only the
+# full pipeline's exact cache notices (it looks up, misses and stores every one).
 echo "==> warm-up"
-for t in direct nginx sluice sluice-auth sluice-bare; do wrk -t1 -c32 -d2s -s bench/post.lua -H "${AUTH[$t]}" "${URL[$t]}/v1/chat/completions" >/dev/null; done
+for t in direct nginx sluice sluice-auth sluice-bare sluice-full; do wrk -t1 -c32 -d2s -s bench/full.lua -H "${AUTH[$t]}" "${URL[$t]}/v1/chat/completions" >/dev/null; done
 for c in 32 1; do
-  for t in direct nginx sluice sluice-bare sluice-auth; do
+  for t in direct nginx sluice sluice-bare sluice-auth sluice-full; do
     echo "==> wrk $t, $c connection(s), ${DURATION}s"
-    wrk -t1 -c"$c" -d"${DURATION}s" --latency -s bench/post.lua -H "${AUTH[$t]}" "${URL[$t]}/v1/chat/completions" >"$OUT/wrk-$t-$c.txt"
+    wrk -t1 -c"$c" -d"${DURATION}s" --latency -s bench/full.lua -H "${AUTH[$t]}" "${URL[$t]}/v1/chat/completions" >"$OUT/wrk-$t-$c.txt"
   done
 done
+
+# Heap allocations per request through the full pipeline: the counter before and after a run of
+# known length, after a warm-up (first requests fill caches and pools).
+echo "==> allocations per request, full pipeline"
+count_url=http://127.0.0.1:9290/v1/chat/completions
+wrk -t1 -c8 -d2s -s bench/full.lua -H "authorization: Bearer $COUNT_KEY" "$count_url" >/dev/null
+sleep 0.5
+before=$(cat "$OUT/full-count/allocations")
+wrk -t1 -c8 -d5s -s bench/full.lua -H "authorization: Bearer $COUNT_KEY" "$count_url" >"$OUT/allocations-wrk.txt"
+sleep 0.5
+after=$(cat "$OUT/full-count/allocations")
+echo "$(grep -o '[0-9]* requests in' "$OUT/allocations-wrk.txt" | cut -d' ' -f1) $before $after" >"$OUT/allocations.txt"
+kill -TERM "$COUNT_PID"; wait "$COUNT_PID" || true
+
 # What observability costs, interleaved so that the machine's drift hits all alike: Sluice's
 # CPU time per request (user + system, from /proc/PID/stat) and requests/s, everything on /
 # audit log without bodies / tracing on top (all requests, one in ten) / metrics, audit log and
@@ -116,9 +151,25 @@ python3 bench/large_bodies.py 9288 "$LARGE_PID" >"$OUT/large-bodies.json"
 cat "$OUT/large-bodies.json"
 kill -TERM "$LARGE_PID"; wait "$LARGE_PID" || true
 
+# Many streams held open: a slow upstream (one event a second), every stream open together for
+# ~20 s, Sluice's peak RSS, and ordinary requests' p50 while they are open. Sluice holds two
+# descriptors per stream (client and upstream), so the count is capped by this machine's limit.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+HELD=${BENCH_STREAMS_HELD:-10000}
+CAP=$(( ($(ulimit -n) - 400) / 2 ))
+[ "$HELD" -gt "$CAP" ] && HELD=$CAP
+echo "==> $HELD streams held open at once"
+mkdir -p "$OUT/streams"
+"$SLUICE" serve --config bench/sluice-bench-streams.yaml >"$OUT/sluice-streams.log" 2>&1 & STREAMS_PID=$!; pids+=($STREAMS_PID)
+for _ in $(seq 1 100); do curl -fs -o /dev/null http://127.0.0.1:9291/healthz && break; sleep 0.1; done
+python3 bench/streams.py 9291 "$STREAMS_PID" 9101 "$HELD" >"$OUT/streams.json"
+cat "$OUT/streams.json"
+kill -TERM "$STREAMS_PID"; wait "$STREAMS_PID" || true
+
 # Stop Sluice gracefully so the audit log is flushed, then count what it wrote.
 kill -TERM "${pids[2]}"; wait "${pids[2]}" || true
 kill -TERM "${pids[3]}"; wait "${pids[3]}" || true
+kill -TERM "$FULL_PID"; wait "$FULL_PID" || true
 kill -TERM "$BARE_PID"; wait "$BARE_PID" || true
 for p in "$NOBODIES_PID" "$TRACED_PID" "$SAMPLED_PID"; do kill -TERM "$p"; wait "$p" || true; done
 
