@@ -41,8 +41,18 @@ final class RequestReadDeadlines: ChannelDuplexHandler, RemovableChannelHandler 
     private var answered = false
     private var bodyStarted = NIODeadline.now()
     private var bodyBytes = 0
+    /// What the armed deadline is for, and when it falls; nil when nothing is being read.
+    private var watching = Watch.head
+    private var deadline: NIODeadline?
+    /// One timer per connection, not one per request: arming a later deadline leaves an earlier
+    /// timer in place (when it fires it re-arms for the deadline then current) and disarming only
+    /// clears `deadline`, so a keep-alive connection schedules a task about once per
+    /// `header_timeout_s` rather than twice per request (each a heap insertion and a removal).
     private var timer: Scheduled<Void>?
+    private var timerAt = NIODeadline.distantFuture
     private var context: ChannelHandlerContext?
+
+    private enum Watch { case head, body }
 
     init(header: TimeAmount, body: TimeAmount) {
         self.header = header
@@ -56,12 +66,12 @@ final class RequestReadDeadlines: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        cancel()
+        stopTimer()
         self.context = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        cancel()
+        stopTimer()
         context.fireChannelInactive()
     }
 
@@ -69,15 +79,17 @@ final class RequestReadDeadlines: ChannelDuplexHandler, RemovableChannelHandler 
     func bytesArrived() {
         guard phase == .idle, let context else { return }
         phase = .head
-        schedule(after: header, context: context) { handler, context in
-            ReadDeadlineMetrics.expired(phase: "header")
-            let body = ByteBuffer(string: Self.headTimeoutBody)
-            let head = HTTPResponse(
-                status: .requestTimeout, headerFields: [.connection: "close", .contentType: "application/json", .contentLength: String(body.readableBytes)])
-            context.write(handler.wrapOutboundOut(.head(head)), promise: nil)
-            context.write(handler.wrapOutboundOut(.body(body)), promise: nil)
-            context.writeAndFlush(handler.wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
-        }
+        arm(.head, at: .now() + header, context: context)
+    }
+
+    private func headExpired(context: ChannelHandlerContext) {
+        ReadDeadlineMetrics.expired(phase: "header")
+        let body = ByteBuffer(string: Self.headTimeoutBody)
+        let head = HTTPResponse(
+            status: .requestTimeout, headerFields: [.connection: "close", .contentType: "application/json", .contentLength: String(body.readableBytes)])
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(body)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
     }
 
     static let headTimeoutBody =
@@ -90,9 +102,9 @@ final class RequestReadDeadlines: ChannelDuplexHandler, RemovableChannelHandler 
             answered = false
             bodyStarted = .now()
             bodyBytes = 0
-            scheduleBodyDeadline(context: context)
+            arm(.body, at: bodyStarted + body, context: context)
         case .end:
-            if phase == .body { cancel() }
+            if phase == .body { deadline = nil }
             phase = answered ? .idle : .answering
         case .body(let part):
             bodyBytes += part.readableBytes
@@ -109,34 +121,55 @@ final class RequestReadDeadlines: ChannelDuplexHandler, RemovableChannelHandler 
         context.write(data, promise: promise)
     }
 
-    private func scheduleBodyDeadline(context: ChannelHandlerContext) {
-        schedule(after: body, context: context) { handler, context in
-            let seconds = Double((NIODeadline.now() - handler.bodyStarted).nanoseconds) / 1e9
-            if Double(handler.bodyBytes) >= Double(Self.minimumBodyRate) * seconds {
-                handler.scheduleBodyDeadline(context: context)
-                return
-            }
-            ReadDeadlineMetrics.expired(phase: "body")
-            context.fireErrorCaught(ReadDeadlineExceeded())
-            // The route answers 408 and the connection then closes; if nothing is reading, close anyway.
-            let channel = context.channel
-            context.eventLoop.scheduleTask(in: .seconds(5)) { channel.close(promise: nil) }
+    private func bodyExpired(context: ChannelHandlerContext) {
+        let seconds = Double((NIODeadline.now() - bodyStarted).nanoseconds) / 1e9
+        if Double(bodyBytes) >= Double(Self.minimumBodyRate) * seconds {
+            arm(.body, at: .now() + body, context: context)
+            return
         }
+        ReadDeadlineMetrics.expired(phase: "body")
+        context.fireErrorCaught(ReadDeadlineExceeded())
+        // The route answers 408 and the connection then closes; if nothing is reading, close anyway.
+        let channel = context.channel
+        context.eventLoop.scheduleTask(in: .seconds(5)) { channel.close(promise: nil) }
     }
 
-    private func schedule(after delay: TimeAmount, context: ChannelHandlerContext, _ fire: @escaping (RequestReadDeadlines, ChannelHandlerContext) -> Void) {
-        cancel()
+    private func arm(_ watch: Watch, at when: NIODeadline, context: ChannelHandlerContext) {
+        watching = watch
+        deadline = when
+        if timer == nil || timerAt > when { startTimer(at: when, context: context) }
+    }
+
+    private func startTimer(at when: NIODeadline, context: ChannelHandlerContext) {
+        timer?.cancel()
+        timerAt = when
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(in: delay) {
+        timer = context.eventLoop.scheduleTask(deadline: when) {
             let (handler, context) = bound.value
             handler.timer = nil
-            fire(handler, context)
+            handler.timerAt = .distantFuture
+            handler.timerFired(context: context)
         }
     }
 
-    private func cancel() {
+    private func timerFired(context: ChannelHandlerContext) {
+        guard let deadline else { return }
+        if deadline > .now() {
+            startTimer(at: deadline, context: context)
+            return
+        }
+        self.deadline = nil
+        switch watching {
+        case .head: headExpired(context: context)
+        case .body: bodyExpired(context: context)
+        }
+    }
+
+    private func stopTimer() {
         timer?.cancel()
         timer = nil
+        timerAt = .distantFuture
+        deadline = nil
     }
 }
 

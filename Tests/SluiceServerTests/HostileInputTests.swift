@@ -147,6 +147,24 @@ enum RawHTTP {
         }
     }
 
+    /// On a kept-alive connection the head deadline is the next request's own: the timer left
+    /// armed by the first request neither cuts the second short nor lets it run on.
+    @Test func theNextRequestOnAConnectionGetsItsOwnHeadDeadline() async throws {
+        try await TestApp.live(yaml: Self.yaml) { base, _, _ in
+            let get = Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+            let trickle = [RawHTTP.head] + Array("X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".utf8).map { [$0] }
+            let start = ContinuousClock.now
+            // The second request starts 0.3 s after the first, one byte every 0.3 s; its deadline (1 s)
+            // falls 1.3 s in, after the first request's would have (1 s).
+            let answer = await RawHTTP.exchange(port: port(base), [get] + trickle, pause: 0.3)
+            let elapsed = ContinuousClock.now - start
+            #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer.prefix(200))")
+            #expect(answer.contains("HTTP/1.1 408") && answer.contains("request_timeout"), "\(answer)")
+            #expect(elapsed >= .milliseconds(1250), "cut short after \(elapsed)")
+            #expect(elapsed < .seconds(8))
+        }
+    }
+
     /// A large body that keeps arriving at a healthy rate may take longer than body_timeout_s.
     @Test func aSteadyLargeBodyOutlastsTheBodyDeadline() async throws {
         let yaml = Self.yaml.replacingOccurrences(of: "max_body_bytes: 4096", with: "max_body_bytes: 1048576")
