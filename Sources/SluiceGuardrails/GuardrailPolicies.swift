@@ -10,17 +10,27 @@ public struct GuardrailPolicies: Sendable {
     public let defaultPolicy: String?
     /// Denied topics per policy and direction ("policy/input").
     public let topics: [String: DeniedTopics]
+    /// The learned injection classifier of each policy that turns it on ("policy/input").
+    public let injectionClassifiers: [String: InjectionClassifier]
 
     public init(config: GuardrailsConfig?, catalog: ModelCatalog) throws {
         self.outputContract = try GuardrailPolicy(name: "output-contract", config: GuardrailPolicyConfig())
         var policies: [String: GuardrailPolicy] = [:]
         var topics: [String: DeniedTopics] = [:]
+        var classifiers: [String: InjectionClassifier] = [:]
         var configured = config?.policies ?? [:]
         if configured["default"] == nil { configured["default"] = GuardrailsConfig.builtInDefault }
         for (name, policyConfig) in configured {
             policies[name] = try GuardrailPolicy(name: name, config: policyConfig)
             for direction in GuardrailDirection.allCases {
                 let checks = direction == .input ? policyConfig.input : policyConfig.output
+                if let c = checks.injection?.classifier {
+                    guard let embed = catalog.embedding[c.model]?.embedder else {
+                        throw ConfigError(path: "guardrails.policies.\(name).\(direction.rawValue).injection.classifier.model", "no embedding model named '\(c.model)'")
+                    }
+                    classifiers["\(name)/\(direction.rawValue)"] = InjectionClassifier(
+                        embed: embed, threshold: c.threshold ?? InjectionHead.defaultThreshold, maxWindows: c.maxWindows)
+                }
                 guard let t = checks.topics, !t.denied.isEmpty else { continue }
                 guard let embed = catalog.embedding[t.model]?.embedder else {
                     throw ConfigError(path: "guardrails.policies.\(name).\(direction.rawValue).topics.model", "no embedding model named '\(t.model)'")
@@ -31,6 +41,7 @@ public struct GuardrailPolicies: Sendable {
         self.policies = policies
         self.defaultPolicy = config?.defaultPolicy
         self.topics = topics
+        self.injectionClassifiers = classifiers
     }
 
     /// The policy for a caller; nil when none applies.

@@ -103,10 +103,16 @@ public struct GuardrailStage: InferenceStage {
             throw SluiceError(.requestTooLarge, "The messages have about \(totalTokens) tokens; the limit is \(max) (guardrail policy '\(policy.name)').", param: "messages")
         }
         guard policy.checksText(.input) || c.topics != nil else { return }
+        let classifier = policies.injectionClassifiers["\(policy.name)/input"]
+        var untrustedTexts: [(index: Int, text: String)] = []
         for i in chat.messages.indices {
             let message = chat.messages[i]
             // System and developer text is the application's own: checked for PII, not scored as an injection.
             let untrusted = message.role == .user || message.role == .tool || message.role == .function
+            if untrusted, classifier != nil {
+                let text = message.text
+                if !text.isEmpty { untrustedTexts.append((i, text)) }
+            }
             switch message.content {
             case .text(let text)?:
                 chat.messages[i].content = .text(try checkInputText(text, index: i, untrusted: untrusted, policy: policy, book: book, context: context))
@@ -119,6 +125,19 @@ public struct GuardrailStage: InferenceStage {
                 chat.messages[i].content = .parts(parts)
             case nil:
                 break
+            }
+        }
+        if let classifier, let action = c.injection?.action, !untrustedTexts.isEmpty {
+            let verdicts = try await classifier.score(untrustedTexts.map(\.text))
+            for (verdict, (index, text)) in zip(verdicts, untrustedTexts) where verdict.score >= classifier.threshold {
+                let finding = GuardrailFinding(
+                    check: "injection", type: "PROMPT_INJECTION", start: 0, end: text.unicodeScalars.count, score: verdict.score, action: action)
+                record([finding], direction: .input, index: index, context: context)
+                if action == .block {
+                    throw SluiceError(
+                        .guardrailBlocked, "The request was blocked by guardrail 'injection' (\(verdict.reason) in messages[\(index)]).",
+                        param: "messages[\(index)].content")
+                }
             }
         }
         if let topics = policies.topics["\(policy.name)/input"], let index = chat.messages.lastIndex(where: { $0.role == .user }) {

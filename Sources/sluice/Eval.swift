@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SluiceCore
 import SluiceObservability
+import SluiceEmbeddings
 import SluiceGuardrails
 
 /// `sluice eval guardrails`: precision, recall and F1 of the PII and injection detectors on
@@ -11,7 +12,7 @@ struct Eval: AsyncParsableCommand {
         abstract: "Measure Sluice's detectors on labelled data.", subcommands: [EvalRun.self, GuardrailsEval.self, RoutingEval.self, CacheEval.self, RetrievalEval.self, GroundingEval.self])
 }
 
-struct GuardrailsEval: ParsableCommand {
+struct GuardrailsEval: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "guardrails",
         abstract: "PII (per type) and prompt-injection precision/recall/F1 on JSONL files; latency of a full input check.")
@@ -37,10 +38,16 @@ struct GuardrailsEval: ParsableCommand {
     @Flag(help: "Time a full input check (PII, secrets, injection, ban list) on 1 KB and 10 KB prompts.")
     var latency = false
 
+    @Option(help: "all-MiniLM-L6-v2's folder: also score injection with the learned classifier shipped with Sluice, alone and with the rules.")
+    var minilm: String?
+
+    @Option(help: "The classifier's threshold (default: the one shipped with its head).")
+    var classifierThreshold: Double?
+
     @Flag(help: "Print one JSON object instead of tables.")
     var json = false
 
-    func run() throws {
+    func run() async throws {
         var report: [String: Any] = [:]
         if let pii {
             let examples = try Self.readPII(pii)
@@ -66,6 +73,41 @@ struct GuardrailsEval: ParsableCommand {
             let scorer = InjectionScorer()
             let scored = rows.map { (scorer.assess($0.0), $0.1, $0.2, $0.0) }
             var summary: [String: Any] = [:]
+            // The learned classifier's verdicts, when asked for: decisions are "rules at
+            // --threshold", "classifier at its threshold", and either of the two (what a policy
+            // with the classifier on blocks).
+            var classified: [InjectionClassifier.Verdict]?
+            var classifierThreshold = self.classifierThreshold ?? InjectionHead.defaultThreshold
+            if let minilm {
+                let encoder = try MiniLMEncoder(directory: URL(fileURLWithPath: minilm))
+                let classifier = InjectionClassifier(embed: { encoder.embed($0) }, threshold: classifierThreshold)
+                classifierThreshold = classifier.threshold
+                var verdicts: [InjectionClassifier.Verdict] = []
+                for start in stride(from: 0, to: rows.count, by: 16) {
+                    verdicts += try await classifier.score(rows[start..<min(start + 16, rows.count)].map(\.0))
+                }
+                classified = verdicts
+                var decisions: [String: Any] = [:]
+                for (name, flagged) in [
+                    ("rules", { (i: Int) in scored[i].0.score >= threshold }), ("classifier", { (i: Int) in verdicts[i].score >= classifierThreshold }),
+                    ("rules_or_classifier", { (i: Int) in scored[i].0.score >= threshold || verdicts[i].score >= classifierThreshold }),
+                ] {
+                    var caught = 0, attacks = 0, alarms = 0, benign = 0
+                    for i in scored.indices {
+                        if scored[i].1 == 1 { attacks += 1; if flagged(i) { caught += 1 } } else { benign += 1; if flagged(i) { alarms += 1 } }
+                    }
+                    let recall = Double(caught) / Double(max(attacks, 1))
+                    let fpr = Double(alarms) / Double(max(benign, 1))
+                    decisions[name] = ["recall": recall, "false_positive_rate": fpr]
+                    if !json {
+                        print(String(format: "Injection, %@: recall %.3f (%d/%d), false-positive rate %.3f (%d/%d)", name.replacingOccurrences(of: "_", with: " "), recall, caught, attacks, fpr, alarms, benign))
+                    }
+                }
+                decisions["classifier_threshold"] = classifierThreshold
+                decisions["classifier_auc"] = Self.auc(zip(verdicts, scored).map { ($0.0.score, $0.1.1 == 1) })
+                if !json { print(String(format: "Injection classifier AUC %.3f (rules %.3f), threshold %.3f", decisions["classifier_auc"] as! Double, Self.auc(scored.map { ($0.0.score, $0.1 == 1) }), classifierThreshold)) }
+                summary["decisions"] = decisions
+            }
             for threshold in [0.3, 0.35, 0.4, 0.5, 0.6] {
                 var s = DetectionScore()
                 var benign = 0
@@ -84,14 +126,17 @@ struct GuardrailsEval: ParsableCommand {
                 // Per source at --threshold: attacks caught and benign texts flagged, so a figure
                 // that holds only on the sources a rule was written against shows.
                 var counts: [String: (caught: Int, attacks: Int, flagged: Int, benign: Int)] = [:]
-                for (a, label, source, _) in scored {
+                for (i, (a, label, source, _)) in scored.enumerated() {
                     var v = counts[source] ?? (0, 0, 0, 0)
-                    let hit = a.score >= threshold
+                    let hit = a.score >= threshold || (classified.map { $0[i].score >= classifierThreshold } ?? false)
                     if label == 1 { v.attacks += 1; if hit { v.caught += 1 } } else { v.benign += 1; if hit { v.flagged += 1 } }
                     counts[source] = v
                 }
                 var rows: [String: Any] = [:]
-                if !json { print(String(format: "By source at threshold %.2f:\n  source                          recall          false positives", threshold)) }
+                if !json {
+                    let what = classified == nil ? String(format: "rules at %.2f", threshold) : String(format: "rules at %.2f or classifier at %.3f", threshold, classifierThreshold)
+                    print("By source, \(what):\n  source                          recall          false positives")
+                }
                 for (source, v) in counts.sorted(by: { $0.key < $1.key }) {
                     var row: [String: Any] = ["attacks": v.attacks, "benign": v.benign]
                     if v.attacks > 0 { row["recall"] = Double(v.caught) / Double(v.attacks) }
@@ -116,8 +161,9 @@ struct GuardrailsEval: ParsableCommand {
             report["injection"] = summary
             if let scoresOut {
                 var out = ""
-                for (a, label, source, _) in scored {
-                    let row: [String: Any] = ["rules": a.score, "reasons": a.reasons, "label": label, "source": source]
+                for (i, (a, label, source, _)) in scored.enumerated() {
+                    var row: [String: Any] = ["rules": a.score, "reasons": a.reasons, "label": label, "source": source]
+                    if let classified { row["classifier"] = classified[i].score }
                     out += String(decoding: try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys]), as: UTF8.self) + "\n"
                 }
                 try out.write(toFile: scoresOut, atomically: true, encoding: .utf8)
@@ -195,6 +241,22 @@ struct GuardrailsEval: ParsableCommand {
             for f in found where !labelled.contains(where: { min($0.end, f.end) > max($0.start, f.start) }) { print("FP  " + context(f.start, f.end)) }
             for l in labelled where !found.contains(where: { min(l.end, $0.end) > max(l.start, $0.start) }) { print("FN  " + context(l.start, l.end)) }
         }
+    }
+
+    /// The area under the ROC curve of scores against labels (ties count half).
+    static func auc(_ pairs: [(Double, Bool)]) -> Double {
+        let positives = pairs.filter(\.1).map(\.0).sorted()
+        let negatives = pairs.filter { !$0.1 }.map(\.0).sorted()
+        guard !positives.isEmpty, !negatives.isEmpty else { return 0.5 }
+        var total = 0.0
+        var below = 0, equal = 0
+        for p in positives {
+            while below < negatives.count && negatives[below] < p { below += 1 }
+            equal = below
+            while equal < negatives.count && negatives[equal] == p { equal += 1 }
+            total += Double(below) + 0.5 * Double(equal - below)
+        }
+        return total / Double(positives.count * negatives.count)
     }
 
     static func lines(_ path: String) throws -> [[String: Any]] {

@@ -111,6 +111,29 @@ import Testing
         #expect(throws: Never.self) { try SluiceConfig.load(yaml: fine, environment: [:]) }
     }
 
+    @Test func injectionClassifierNeedsAMiniLMModelAndInputText() throws {
+        let base = """
+            providers: { sim: { kind: simulated }, local: { kind: minilm } }
+            models:
+              - { name: a, provider: sim }
+              - { name: e, provider: sim, type: embedding }
+              - { name: m, provider: local, type: embedding }
+            """
+        func policy(_ input: String, output: String = "{}") -> String { base + "\nguardrails: { policies: { p: { input: \(input), output: \(output) } } }" }
+        #expect(configError(policy("{ injection: { classifier: { model: ghost } } }")).contains("guardrails.policies.p.input.injection.classifier.model: no embedding model entry named 'ghost'"))
+        #expect(configError(policy("{ injection: { classifier: { model: e } } }")).contains("must be served by a kind: minilm provider"))
+        #expect(configError(policy("{ injection: { classifier: { model: m, threshold: 1.5 } } }")).contains("injection.classifier.threshold"))
+        #expect(configError(policy("{ injection: { classifier: { model: m, max_windows: 0 } } }")).contains("injection.classifier.max_windows"))
+        #expect(configError(policy("{}", output: "{ injection: { classifier: { model: m } } }")).contains("scores input text only"))
+        #expect(configError(policy("{ injection: { classifier: {} } }")).contains("injection.classifier.model"))
+        let config = try SluiceConfig.load(yaml: policy("{ injection: { threshold: 0.5, classifier: { model: m, max_windows: 4 } } }"), environment: [:])
+        let classifier = try #require(config.guardrails?.policies["p"]?.input.injection?.classifier)
+        #expect(classifier.model == "m" && classifier.threshold == nil && classifier.maxWindows == 4)
+        // The built-in policy can be named without being defined; another name must be defined.
+        #expect(try SluiceConfig.load(yaml: base + "\nguardrails: { default_policy: default }", environment: [:]).guardrails?.defaultPolicy == "default")
+        #expect(configError(base + "\nguardrails: { default_policy: strict }").contains("guardrails.default_policy: no policy named 'strict' (policies: default)"))
+    }
+
     @Test func missingRequiredKey() {
         #expect(configError("providers: { sim: { kind: simulated } }\nmodels: [ { provider: sim } ]") == "models[0].name: required key is missing")
         #expect(configError("providers: { x: { base_url: 'http://a' } }") == "providers.x.kind: required key is missing")

@@ -47,8 +47,9 @@ public struct GuardrailsConfig: Sendable, Decodable {
 
     func problems(path: String) -> [ConfigError] {
         var out: [ConfigError] = []
-        if let name = defaultPolicy, policies[name] == nil {
-            out.append(ConfigError(path: "\(path).default_policy", "no policy named '\(name)' (policies: \(policies.keys.sorted().joined(separator: ", ")))"))
+        // "default" is always there: the built-in policy unless the file defines its own.
+        if let name = defaultPolicy, name != "default", policies[name] == nil {
+            out.append(ConfigError(path: "\(path).default_policy", "no policy named '\(name)' (policies: \((Set(policies.keys).union(["default"])).sorted().joined(separator: ", ")))"))
         }
         for (name, policy) in policies.sorted(by: { $0.key < $1.key }) { out += policy.problems(path: "\(path).policies.\(name)") }
         return out
@@ -87,6 +88,9 @@ public struct GuardrailPolicyConfig: Sendable, Decodable {
             out.append(ConfigError(path: "\(path).output.pii", "anonymize is an input action (the answer gets the values back)"))
         }
         if input.leakage != nil { out.append(ConfigError(path: "\(path).input.leakage", "leakage is an output check")) }
+        if output.injection?.classifier != nil {
+            out.append(ConfigError(path: "\(path).output.injection.classifier", "the injection classifier scores input text only"))
+        }
         return out
     }
 }
@@ -160,6 +164,10 @@ public struct GuardrailChecksConfig: Sendable, Decodable {
         if let injection {
             if ![.allow, .block].contains(injection.action) { out.append(ConfigError(path: "\(path).injection.action", "must be allow or block")) }
             if !(0...1).contains(injection.threshold) { out.append(ConfigError(path: "\(path).injection.threshold", "must be in 0...1")) }
+            if let classifier = injection.classifier {
+                if let t = classifier.threshold, !(0...1).contains(t) { out.append(ConfigError(path: "\(path).injection.classifier.threshold", "must be in 0...1")) }
+                if !(1...64).contains(classifier.maxWindows) { out.append(ConfigError(path: "\(path).injection.classifier.max_windows", "must be in 1...64")) }
+            }
         }
         if let banList {
             if banList.action == .anonymize { out.append(ConfigError(path: "\(path).ban_list.action", "must be allow, redact, mask or block")) }
@@ -215,19 +223,51 @@ public struct PIICheckConfig: Sendable, Decodable {
 /// `injection:` — prompt-injection scoring of user and tool text.
 public struct InjectionCheckConfig: Sendable, Decodable {
     public var action: GuardrailAction
+    /// The rules' threshold.
     public var threshold: Double
+    /// The learned classifier over MiniLM embeddings, on top of the rules; nil leaves it off.
+    public var classifier: InjectionClassifierConfig?
 
-    public init(action: GuardrailAction = .block, threshold: Double = 0.4) {
+    public init(action: GuardrailAction = .block, threshold: Double = 0.4, classifier: InjectionClassifierConfig? = nil) {
         self.action = action
         self.threshold = threshold
+        self.classifier = classifier
     }
 
-    enum CodingKeys: String, CodingKey { case action, threshold }
+    enum CodingKeys: String, CodingKey { case action, threshold, classifier }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         action = try c.decodeIfPresent(GuardrailAction.self, forKey: .action) ?? .block
         threshold = try c.decodeIfPresent(Double.self, forKey: .threshold) ?? 0.4
+        classifier = try c.decodeIfPresent(InjectionClassifierConfig.self, forKey: .classifier)
+    }
+}
+
+/// `injection.classifier:` — which embedding model entry (a `kind: minilm` provider: the head is
+/// trained on all-MiniLM-L6-v2) embeds the text, the classifier's own threshold (nil: the one
+/// shipped with the head), and how many windows of a long text are scored.
+public struct InjectionClassifierConfig: Sendable, Decodable {
+    public var model: String
+    public var threshold: Double?
+    public var maxWindows: Int
+
+    public init(model: String, threshold: Double? = nil, maxWindows: Int = 8) {
+        self.model = model
+        self.threshold = threshold
+        self.maxWindows = maxWindows
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case model, threshold
+        case maxWindows = "max_windows"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        model = try c.decode(String.self, forKey: .model)
+        threshold = try c.decodeIfPresent(Double.self, forKey: .threshold)
+        maxWindows = try c.decodeIfPresent(Int.self, forKey: .maxWindows) ?? 8
     }
 }
 

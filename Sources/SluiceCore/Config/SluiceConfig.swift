@@ -191,6 +191,20 @@ public struct SluiceConfig: Sendable, Decodable {
         for (i, model) in models.enumerated() where model.cache?.semantic == true && cache.embeddingModel == nil {
             errors.append(ConfigError(path: "models[\(i)].cache.semantic", "needs cache.embedding_model"))
         }
+        // The injection head is trained on all-MiniLM-L6-v2's embeddings: another model's vectors would score nonsense.
+        for (name, policy) in (guardrails?.policies ?? [:]).sorted(by: { $0.key < $1.key }) {
+            for (direction, checks) in [("input", policy.input), ("output", policy.output)] {
+                guard let model = checks.injection?.classifier?.model else { continue }
+                let path = "guardrails.policies.\(name).\(direction).injection.classifier.model"
+                guard let entry = models.first(where: { $0.name == model && $0.type == .embedding }) else {
+                    errors.append(ConfigError(path: path, "no embedding model entry named '\(model)'"))
+                    continue
+                }
+                if case .minilm? = providers[entry.provider] {} else {
+                    errors.append(ConfigError(path: path, "'\(model)' must be served by a kind: minilm provider (the classifier is trained on all-MiniLM-L6-v2)"))
+                }
+            }
+        }
         let policies = guardrails.map { Set($0.policies.keys).union(["default"]) }
         for (name, flow) in flows.sorted(by: { $0.key < $1.key }) {
             let path = "flows.\(name)"

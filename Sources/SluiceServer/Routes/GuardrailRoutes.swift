@@ -46,7 +46,20 @@ struct GuardrailRoutes: Sendable {
         }
 
         var outcome = policy.check(text, direction: direction, book: PlaceholderBook(), scoreInjection: true)
-        let injection = outcome.injection ?? scorer.assess(text)
+        var injection = outcome.injection ?? scorer.assess(text)
+        var classifierReport: JSONValue?
+        if let classifier = policies.injectionClassifiers["\(policy.name)/\(direction.rawValue)"], let action = policy.configuration(direction).injection?.action {
+            let verdict = try await classifier.score(text)
+            injection.reasons.append(verdict.reason)
+            classifierReport = .object([
+                "score": .double(verdict.score), "threshold": .double(classifier.threshold), "window": .int(verdict.window), "windows": .int(verdict.windows),
+            ])
+            if verdict.score >= classifier.threshold {
+                let f = GuardrailFinding(check: "injection", type: "PROMPT_INJECTION", start: 0, end: text.unicodeScalars.count, score: verdict.score, action: action)
+                outcome.findings.append(f)
+                if action == .block && outcome.blockedBy == nil { outcome.blockedBy = f }
+            }
+        }
         if let topics = policies.topics["\(policy.name)/\(direction.rawValue)"], let hit = try await topics.match(text),
             let action = policy.configuration(direction).topics?.action
         {
@@ -64,7 +77,9 @@ struct GuardrailRoutes: Sendable {
             "policy": .string(policy.name),
             "direction": .string(direction.rawValue),
             "findings": .array(findings),
-            "injection": .object(["score": .double(injection.score), "reasons": .array(injection.reasons.map { .string($0) })]),
+            "injection": .object([
+                "score": .double(injection.score), "reasons": .array(injection.reasons.map { .string($0) }), "classifier": classifierReport ?? .null,
+            ]),
             "blocked": .bool(outcome.blockedBy != nil),
             "blocked_by": outcome.blockedBy.map { .string($0.check) } ?? .null,
             "text": .string(outcome.blockedBy == nil ? outcome.text : ""),
