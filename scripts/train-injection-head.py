@@ -26,8 +26,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file
-from tokenizers import Tokenizer
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from minilm_numpy import MiniLM  # noqa: E402
 
 L2 = 1e-3
 EPOCHS = 300
@@ -45,49 +45,7 @@ parser.add_argument("--cache", help="keep window embeddings here (they take minu
 args = parser.parse_args()
 model_dir = Path(args.model_dir)
 
-tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-tokenizer.no_padding()
-tokenizer.enable_truncation(max_length=256)
-W = load_file(str(model_dir / "model.safetensors"))
-
-
-def erf(x):
-    # Abramowitz and Stegun 7.1.26 (error < 1.5e-7), vectorised; math.erf per element is far slower.
-    s = np.sign(x)
-    a = np.abs(x)
-    t = 1 / (1 + 0.3275911 * a)
-    y = 1 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * np.exp(-a * a)
-    return s * y
-
-
-def layer_norm(x, prefix):
-    mean = x.mean(-1, keepdims=True)
-    var = ((x - mean) ** 2).mean(-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + 1e-12) * W[prefix + ".weight"] + W[prefix + ".bias"]
-
-
-def dense(x, prefix):
-    return x @ W[prefix + ".weight"].T + W[prefix + ".bias"]
-
-
-def embed(text):
-    ids = np.array(tokenizer.encode(text).ids)
-    x = W["embeddings.word_embeddings.weight"][ids] + W["embeddings.position_embeddings.weight"][: len(ids)]
-    x = layer_norm((x + W["embeddings.token_type_embeddings.weight"][0]).astype(np.float32), "embeddings.LayerNorm")
-    for i in range(6):
-        p = f"encoder.layer.{i}."
-        q, k, v = (dense(x, p + f"attention.self.{n}") for n in ("query", "key", "value"))
-        heads = []
-        for h in range(12):
-            sl = slice(h * 32, (h + 1) * 32)
-            s = q[:, sl] @ k[:, sl].T / np.sqrt(32)
-            s = np.exp(s - s.max(-1, keepdims=True))
-            heads.append((s / s.sum(-1, keepdims=True)) @ v[:, sl])
-        x = layer_norm(x + dense(np.concatenate(heads, -1), p + "attention.output.dense"), p + "attention.output.LayerNorm")
-        h = dense(x, p + "intermediate.dense")
-        x = layer_norm(x + dense(0.5 * h * (1 + erf(h / np.sqrt(2))), p + "output.dense"), p + "output.LayerNorm")
-    v = x.mean(0)
-    return v / max(np.linalg.norm(v), 1e-12)
+embed = MiniLM(model_dir).embed
 
 
 def windows(text):

@@ -11,13 +11,12 @@ only, judged on that source at 0.5 — the figure to expect on requests from sou
 The regularisation strength is fixed (not tuned on the reported rows).
 """
 import json
-import math
 import sys
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file
-from tokenizers import Tokenizer
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from minilm_numpy import MiniLM  # noqa: E402
 
 L2 = 1e-3
 EPOCHS = 400
@@ -30,43 +29,7 @@ for path in sys.argv[2:]:
         row = json.loads(line)
         rows.append((row["text"], 1.0 if row["label"] == "strong" else 0.0, row.get("source") or Path(path).stem))
 
-tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-tokenizer.no_padding()
-tokenizer.enable_truncation(max_length=256)
-W = load_file(str(model_dir / "model.safetensors"))
-erf = np.vectorize(math.erf)
-
-
-def layer_norm(x, prefix):
-    mean = x.mean(-1, keepdims=True)
-    var = ((x - mean) ** 2).mean(-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + 1e-12) * W[prefix + ".weight"] + W[prefix + ".bias"]
-
-
-def dense(x, prefix):
-    return x @ W[prefix + ".weight"].T + W[prefix + ".bias"]
-
-
-def embed(text):
-    ids = np.array(tokenizer.encode(text).ids)
-    x = W["embeddings.word_embeddings.weight"][ids] + W["embeddings.position_embeddings.weight"][: len(ids)]
-    x = layer_norm((x + W["embeddings.token_type_embeddings.weight"][0]).astype(np.float32), "embeddings.LayerNorm")
-    for i in range(6):
-        p = f"encoder.layer.{i}."
-        q, k, v = (dense(x, p + f"attention.self.{n}") for n in ("query", "key", "value"))
-        heads = []
-        for h in range(12):
-            sl = slice(h * 32, (h + 1) * 32)
-            s = q[:, sl] @ k[:, sl].T / np.sqrt(32)
-            s = np.exp(s - s.max(-1, keepdims=True))
-            heads.append((s / s.sum(-1, keepdims=True)) @ v[:, sl])
-        x = layer_norm(x + dense(np.concatenate(heads, -1), p + "attention.output.dense"), p + "attention.output.LayerNorm")
-        h = dense(x, p + "intermediate.dense")
-        x = layer_norm(x + dense(0.5 * h * (1 + erf(h / np.sqrt(2))), p + "output.dense"), p + "output.LayerNorm")
-    v = x.mean(0)
-    return v / max(np.linalg.norm(v), 1e-12)
-
-
+embed = MiniLM(model_dir).embed
 X = np.stack([embed(t) for t, _, _ in rows])
 y = np.array([label for _, label, _ in rows])
 sources = np.array([s for _, _, s in rows])
