@@ -274,6 +274,7 @@ let package = Package(
             dependencies: [
                 "SluiceServer",
                 "SluiceProviders",
+                "SluiceGuardrails",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
