@@ -129,9 +129,8 @@ public struct GuardrailStage: InferenceStage {
         }
         if let classifier, let action = c.injection?.action, !untrustedTexts.isEmpty {
             let verdicts = try await classifier.score(untrustedTexts.map(\.text))
-            for (verdict, (index, text)) in zip(verdicts, untrustedTexts) where verdict.score >= classifier.threshold {
-                let finding = GuardrailFinding(
-                    check: "injection", type: "PROMPT_INJECTION", start: 0, end: text.unicodeScalars.count, score: verdict.score, action: action)
+            for (verdict, (index, text)) in zip(verdicts, untrustedTexts) {
+                guard let finding = classifier.finding(verdict, text: text, action: action) else { continue }
                 record([finding], direction: .input, index: index, context: context)
                 if action == .block {
                     throw SluiceError(

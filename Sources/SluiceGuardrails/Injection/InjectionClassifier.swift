@@ -69,6 +69,12 @@ public struct InjectionClassifier: Sendable {
 
     public func score(_ text: String) async throws -> Verdict { try await score([text])[0] }
 
+    /// The finding a verdict on `text` makes under `action`, or nil below the threshold.
+    public func finding(_ verdict: Verdict, text: String, action: GuardrailAction) -> GuardrailFinding? {
+        guard verdict.score >= threshold else { return nil }
+        return GuardrailFinding(check: "injection", type: "PROMPT_INJECTION", start: 0, end: text.unicodeScalars.count, score: verdict.score, action: action)
+    }
+
     /// The verdicts on several texts, their windows embedded in one call (one batch for the encoder).
     public func score(_ texts: [String]) async throws -> [Verdict] {
         let windows = texts.map { Self.windows($0, maxWindows: maxWindows) }

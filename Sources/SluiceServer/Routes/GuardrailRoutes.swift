@@ -54,8 +54,7 @@ struct GuardrailRoutes: Sendable {
             classifierReport = .object([
                 "score": .double(verdict.score), "threshold": .double(classifier.threshold), "window": .int(verdict.window), "windows": .int(verdict.windows),
             ])
-            if verdict.score >= classifier.threshold {
-                let f = GuardrailFinding(check: "injection", type: "PROMPT_INJECTION", start: 0, end: text.unicodeScalars.count, score: verdict.score, action: action)
+            if let f = classifier.finding(verdict, text: text, action: action) {
                 outcome.findings.append(f)
                 if action == .block && outcome.blockedBy == nil { outcome.blockedBy = f }
             }
