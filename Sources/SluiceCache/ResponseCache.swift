@@ -12,6 +12,11 @@ import Synchronization
 /// bounded by `cache.max_entries` (oldest out first), backed by the store when `cache.persist`
 /// is on so that a restart or another replica finds them. As a service it prunes expired
 /// entries every minute.
+///
+/// A store only this process writes (SQLite) is loaded whole at start-up and then mirrored:
+/// new entries go to memory and, in batches, to the store, and a miss in memory is a miss, so a
+/// request never waits on the database. A shared store (PostgreSQL) is read on a miss, since
+/// another replica may have stored the answer.
 public final class ResponseCache: Service, Sendable {
     /// Embeds the texts the semantic cache compares; nil without `cache.embedding_model`.
     public typealias Embedder = @Sendable ([String]) async throws -> [[Float]]
@@ -32,8 +37,10 @@ public final class ResponseCache: Service, Sendable {
     private let refreshInterval: Duration
     /// The newest `created_at` this replica has read from the store.
     private let readThrough = Mutex<Double>(0)
-    /// Entries on their way to the store: bounded, written by `run()`, drained at shutdown.
+    /// Entries on their way to the store: bounded, written in batches by `run()`, drained at shutdown.
     public let writes: BackgroundWork<CacheEntry>
+    /// Whether memory holds everything the store does (a store this process alone writes, once loaded).
+    private let mirrorsStore = Atomic<Bool>(false)
 
     public init(
         config: CacheConfig, store: (any ResponseCacheStore)?, embedder: Embedder?, logger: Logger, pruneInterval: Duration = .seconds(60),
@@ -47,15 +54,29 @@ public final class ResponseCache: Service, Sendable {
         self.refreshInterval = refreshInterval
         self.memory = Mutex(Memory(index: SemanticIndex(capacity: config.maxEntries)))
         let persisted = self.store
-        self.writes = BackgroundWork(name: "cache writes", capacity: config.maxEntries, concurrency: 2, logger: logger) { entry in
-            do { try await persisted?.put(entry) } catch { logger.warning("cache write to the store failed", metadata: ["error": "\(error)"]) }
+        self.writes = BackgroundWork(name: "cache writes", capacity: config.maxEntries, batchSize: 256, logger: logger) { entries in
+            do { try await persisted?.put(entries) } catch {
+                logger.warning("cache write to the store failed", metadata: ["error": "\(error)", "entries": "\(entries.count)"])
+            }
         }
     }
 
-    /// Fills the semantic index from the store (start-up).
-    public func load() async throws {
-        let added = try await refresh()
-        if added > 0 { logger.info("semantic cache loaded", metadata: ["entries": "\(added)"]) }
+    /// Start-up: a store this process alone writes is loaded whole (its newest `max_entries`);
+    /// from a shared one the semantic index is filled.
+    public func load(now: Double = ResponseCache.now) async throws {
+        guard let store else { return }
+        guard !store.isShared else {
+            let added = try await refresh(now: now)
+            if added > 0 { logger.info("semantic cache loaded", metadata: ["entries": "\(added)"]) }
+            return
+        }
+        let entries = try await store.entries(now: now, limit: capacity, createdAfter: -.infinity, embeddedOnly: false)
+        memory.withLock { m in
+            // Oldest first, so that the oldest are the first out; entries put since start-up stay.
+            for e in entries.reversed() where m.entries[e.key] == nil { Self.add(e, to: &m, capacity: capacity) }
+        }
+        mirrorsStore.store(true, ordering: .releasing)
+        if !entries.isEmpty { logger.info("response cache loaded", metadata: ["entries": "\(entries.count)"]) }
     }
 
     /// Adds the semantic entries stored since the last read (other replicas'; this one's are in
@@ -63,9 +84,9 @@ public final class ResponseCache: Service, Sendable {
     /// newest seen, since replicas' clocks and write queues differ; entries held are skipped.
     @discardableResult
     public func refresh(now: Double = ResponseCache.now) async throws -> Int {
-        guard let store, embedder != nil else { return 0 }
+        guard let store, store.isShared, embedder != nil else { return 0 }
         let since = readThrough.withLock { $0 } - 3
-        let entries = try await store.semanticEntries(now: now, limit: capacity, createdAfter: since)
+        let entries = try await store.entries(now: now, limit: capacity, createdAfter: since, embeddedOnly: true)
         guard !entries.isEmpty else { return 0 }
         readThrough.withLock { $0 = max($0, entries.map(\.createdAt).max() ?? $0) }
         return memory.withLock { m in
@@ -80,14 +101,14 @@ public final class ResponseCache: Service, Sendable {
 
     public static var now: Double { Date().timeIntervalSince1970 }
 
-    /// The entry under `key`, from memory or else the store.
+    /// The entry under `key`, from memory or else a shared store.
     func exact(_ key: String, now: Double = ResponseCache.now) async -> CacheEntry? {
         let local = memory.withLock { m -> CacheEntry? in
             guard let e = m.entries[key] else { return nil }
             return e.expiresAt > now ? e : nil
         }
         if let local { return local }
-        guard let store else { return nil }
+        guard let store, !mirrorsStore.load(ordering: .acquiring) else { return nil }
         do {
             guard let e = try await store.entry(key: key, now: now) else { return nil }
             memory.withLock { Self.add(e, to: &$0, capacity: capacity) }
@@ -150,7 +171,7 @@ public final class ResponseCache: Service, Sendable {
     public func run() async throws {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.writes.run() }
-            if store != nil && embedder != nil {
+            if store?.isShared == true && embedder != nil {
                 group.addTask {
                     while !Task.isShuttingDownGracefully && !Task.isCancelled {
                         do { try await gracefulShutdownSleep(for: self.refreshInterval) } catch { return }

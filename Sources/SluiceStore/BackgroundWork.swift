@@ -1,42 +1,76 @@
+import DequeModule
 import Logging
 import ServiceLifecycle
 import Synchronization
 
 /// Work taken off the request path, bounded: at most `capacity` items wait (past that new ones
-/// are dropped and counted), at most `concurrency` run at once, and what is waiting when graceful
-/// shutdown begins is done before `run()` returns. Run it as a service that stops before the
-/// store it writes to (the database is first in the group, so it stops last).
+/// are dropped and counted), at most `concurrency` batches run at once, and what is waiting when
+/// graceful shutdown begins is done before `run()` returns. Run it as a service that stops before
+/// the store it writes to (the database is first in the group, so it stops last).
+///
+/// Items are taken in batches of what has gathered, up to `batchSize`, so that a store can write
+/// many in one transaction; with the per-item initializer each batch is one item.
 public final class BackgroundWork<Item: Sendable>: Service, Sendable {
-    private let stream: AsyncStream<Item>
-    private let continuation: AsyncStream<Item>.Continuation
-    private let perform: @Sendable (Item) async -> Void
+    private struct Queue {
+        var items: Deque<Item> = []
+        var closed = false
+    }
+
+    private enum SubmitOutcome { case queued(first: Bool), full, closed }
+
+    private let queue = Mutex(Queue())
+    /// Rung when an item lands in an empty queue; the loop then drains until the queue is empty.
+    private let doorbell: AsyncStream<Void>
+    private let ring: AsyncStream<Void>.Continuation
+    private let perform: @Sendable ([Item]) async -> Void
+    private let capacity: Int
     private let concurrency: Int
+    private let batchSize: Int
     private let droppedItems = Atomic<Int>(0)
     private let waitingItems = Atomic<Int>(0)
     private let name: String
     private let logger: Logger?
 
-    /// `name` and `logger` say in the log when items start being dropped (the 1st, 2nd, 4th, 8th… drop).
-    public init(
+    /// Each item on its own, at most `concurrency` at once. `name` and `logger` say in the log
+    /// when items start being dropped (the 1st, 2nd, 4th, 8th… drop).
+    public convenience init(
         name: String, capacity: Int, concurrency: Int = 1, logger: Logger? = nil, perform: @escaping @Sendable (Item) async -> Void
     ) {
-        (stream, continuation) = AsyncStream.makeStream(of: Item.self, bufferingPolicy: .bufferingOldest(capacity))
+        self.init(name: name, capacity: capacity, concurrency: concurrency, batchSize: 1, logger: logger) { batch in
+            for item in batch { await perform(item) }
+        }
+    }
+
+    /// Batches of up to `batchSize` items, at most `concurrency` batches at once.
+    public init(
+        name: String, capacity: Int, concurrency: Int = 1, batchSize: Int, logger: Logger? = nil,
+        performBatch: @escaping @Sendable ([Item]) async -> Void
+    ) {
+        (doorbell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         self.name = name
         self.logger = logger
-        self.perform = perform
+        self.perform = performBatch
+        self.capacity = max(1, capacity)
         self.concurrency = max(1, concurrency)
+        self.batchSize = max(1, batchSize)
     }
 
     /// Queues `item`; never waits. Dropped (and counted) when the queue is full or has closed.
     public func submit(_ item: Item) {
+        let outcome = queue.withLock { q -> SubmitOutcome in
+            if q.closed { return .closed }
+            if q.items.count >= capacity { return .full }
+            q.items.append(item)
+            return .queued(first: q.items.count == 1)
+        }
         let why: String
-        switch continuation.yield(item) {
-        case .enqueued:
+        switch outcome {
+        case .queued(let first):
             waitingItems.add(1, ordering: .relaxed)
+            if first { ring.yield() }
             return
-        case .dropped: why = "the queue is full"
-        case .terminated: why = "the queue has closed (shutting down)"
-        @unknown default: why = "the queue refused it"
+        case .full: why = "the queue is full"
+        case .closed: why = "the queue has closed (shutting down)"
         }
         let n = droppedItems.add(1, ordering: .relaxed).newValue
         if n & (n - 1) == 0 {
@@ -50,31 +84,39 @@ public final class BackgroundWork<Item: Sendable>: Service, Sendable {
     public var backlog: Int { waitingItems.load(ordering: .relaxed) }
 
     public func run() async {
-        await withTaskGroup(of: Void.self) { group in
-            // Graceful shutdown (or cancellation) closes the queue; what is in it is still done.
-            group.addTask { [continuation] in
-                try? await gracefulShutdown()
-                continuation.finish()
-            }
-            group.addTask { [self] in await drain() }
+        // Graceful shutdown (or cancellation) closes the queue; what is in it is still done.
+        await withGracefulShutdownHandler {
+            for await _ in doorbell { await drain() }
+        } onGracefulShutdown: {
+            self.queue.withLock { $0.closed = true }
+            self.ring.finish()
+        }
+        queue.withLock { $0.closed = true }
+        await drain()
+    }
+
+    /// Until the queue is empty: batches, at most `concurrency` at a time.
+    private func drain() async {
+        guard concurrency > 1 else { return await work() }
+        await withTaskGroup(of: Void.self) { workers in
+            for _ in 0..<concurrency { workers.addTask { await self.work() } }
         }
     }
 
-    /// Until the queue closes: each item, at most `concurrency` at a time.
-    private func drain() async {
-        await withTaskGroup(of: Void.self) { workers in
-            var running = 0
-            for await item in stream {
-                if running == concurrency {
-                    await workers.next()
-                    running -= 1
-                }
-                workers.addTask { [self] in
-                    await perform(item)
-                    waitingItems.subtract(1, ordering: .relaxed)
-                }
-                running += 1
-            }
+    private func work() async {
+        while let batch = take() {
+            await perform(batch)
+            waitingItems.subtract(batch.count, ordering: .relaxed)
+        }
+    }
+
+    private func take() -> [Item]? {
+        queue.withLock { q -> [Item]? in
+            guard !q.items.isEmpty else { return nil }
+            let n = min(batchSize, q.items.count)
+            let batch = Array(q.items.prefix(n))
+            q.items.removeFirst(n)
+            return batch
         }
     }
 }

@@ -8,33 +8,44 @@ public final class SQLiteResponseCacheStore: ResponseCacheStore {
 
     public init(database: SQLiteDatabase) { self.writer = database.writer }
 
+    /// Only this process writes its SQLite file (replicas share PostgreSQL instead).
+    public var isShared: Bool { false }
+
     public func entry(key: String, now: Double) async throws -> CacheEntry? {
         try await writer.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM response_cache WHERE key = ? AND expires_at > ?", arguments: [key, now]).flatMap(Self.entry)
+            try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM response_cache WHERE key = ? AND expires_at > ?"), arguments: [key, now]
+            ).flatMap(Self.entry)
         }
     }
 
-    public func put(_ entry: CacheEntry) async throws {
-        let embedding: Data? = entry.embedding.map { Data(CacheEntry.encode($0)) }
-        let arguments: StatementArguments = [
-            entry.key, entry.partition, embedding, entry.answer.kind, entry.answer.storedText,
-            entry.promptTokens, entry.completionTokens, entry.createdAt, entry.expiresAt, entry.question,
-        ]
+    public func put(_ entries: [CacheEntry]) async throws {
+        guard !entries.isEmpty else { return }
+        let rows: [StatementArguments] = entries.map { entry in
+            [
+                entry.key, entry.partition, entry.embedding.map { Data(CacheEntry.encode($0)) }, entry.answer.kind, entry.answer.storedText,
+                entry.promptTokens, entry.completionTokens, entry.createdAt, entry.expiresAt, entry.question,
+            ]
+        }
         try await writer.write { db in
-            try db.execute(
+            let insert = try db.cachedStatement(
                 sql: """
                     INSERT OR REPLACE INTO response_cache (key, partition, embedding, kind, answer, prompt_tokens, completion_tokens, created_at, expires_at, question)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: arguments)
+                    """)
+            for arguments in rows { try insert.execute(arguments: arguments) }
         }
     }
 
-    public func semanticEntries(now: Double, limit: Int, createdAfter: Double) async throws -> [CacheEntry] {
+    public func entries(now: Double, limit: Int, createdAfter: Double, embeddedOnly: Bool) async throws -> [CacheEntry] {
         try await writer.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT * FROM response_cache WHERE embedding IS NOT NULL AND expires_at > ? AND created_at > ? ORDER BY created_at DESC LIMIT ?",
-                arguments: [now, createdAfter, limit]
+                db,
+                sql: """
+                    SELECT * FROM response_cache WHERE (embedding IS NOT NULL OR NOT ?) AND expires_at > ? AND created_at > ?
+                    ORDER BY created_at DESC LIMIT ?
+                    """,
+                arguments: [embeddedOnly, now, createdAfter, limit]
             ).compactMap(Self.entry)
         }
     }

@@ -92,13 +92,18 @@ public struct CacheEntry: Sendable, Hashable {
 /// Where cached answers persist, so that a restart or another replica finds them. The cache
 /// itself lives in memory; this is its backing.
 public protocol ResponseCacheStore: Sendable {
+    /// Whether other processes write to it (PostgreSQL, shared by replicas). A store only this
+    /// process writes (SQLite) is mirrored in memory whole, so a miss in memory is a miss and the
+    /// request path never reads it.
+    var isShared: Bool { get }
     /// The entry under `key`, unless it has expired by `now`.
     func entry(key: String, now: Double) async throws -> CacheEntry?
-    /// Adds or replaces an entry.
-    func put(_ entry: CacheEntry) async throws
-    /// The newest unexpired entries that have an embedding and were made after `createdAfter`, at
-    /// most `limit` (to fill the semantic index at start-up, and to add other replicas' since).
-    func semanticEntries(now: Double, limit: Int, createdAfter: Double) async throws -> [CacheEntry]
+    /// Adds or replaces entries, in one transaction.
+    func put(_ entries: [CacheEntry]) async throws
+    /// The newest unexpired entries made after `createdAfter`, at most `limit`, newest first; with
+    /// `embeddedOnly` those with an embedding only (to fill the semantic index at start-up, and to
+    /// add other replicas' since), else all (to mirror a store that is not shared).
+    func entries(now: Double, limit: Int, createdAfter: Double, embeddedOnly: Bool) async throws -> [CacheEntry]
     /// Deletes expired entries and all but the newest `keep`; returns how many went.
     func prune(now: Double, keep: Int) async throws -> Int
 }
@@ -107,19 +112,24 @@ public protocol ResponseCacheStore: Sendable {
 public actor InMemoryResponseCacheStore: ResponseCacheStore {
     private var entries: [String: CacheEntry] = [:]
 
-    public init() {}
+    /// Shared or not, as a test needs (a shared one is read through on every miss).
+    public nonisolated let isShared: Bool
+
+    public init(isShared: Bool = false) { self.isShared = isShared }
 
     public func entry(key: String, now: Double) async throws -> CacheEntry? {
         guard let e = entries[key], e.expiresAt > now else { return nil }
         return e
     }
 
-    public func put(_ entry: CacheEntry) async throws { entries[entry.key] = entry }
+    public func put(_ entries: [CacheEntry]) async throws {
+        for entry in entries { self.entries[entry.key] = entry }
+    }
 
-    public func semanticEntries(now: Double, limit: Int, createdAfter: Double) async throws -> [CacheEntry] {
+    public func entries(now: Double, limit: Int, createdAfter: Double, embeddedOnly: Bool) async throws -> [CacheEntry] {
         Array(
-            entries.values.filter { $0.embedding != nil && $0.expiresAt > now && $0.createdAt > createdAfter }.sorted { $0.createdAt > $1.createdAt }
-                .prefix(limit))
+            entries.values.filter { (!embeddedOnly || $0.embedding != nil) && $0.expiresAt > now && $0.createdAt > createdAfter }
+                .sorted { $0.createdAt > $1.createdAt }.prefix(limit))
     }
 
     public func prune(now: Double, keep: Int) async throws -> Int {

@@ -20,23 +20,51 @@ public final class PostgresResponseCacheStore: ResponseCacheStore {
         return nil
     }
 
-    public func put(_ entry: CacheEntry) async throws {
-        let embedding = entry.embedding.map { ByteBuffer(bytes: CacheEntry.encode($0)) }
-        let query: PostgresQuery = """
-            INSERT INTO response_cache (key, partition, embedding, kind, answer, prompt_tokens, completion_tokens, created_at, expires_at, question)
-            VALUES (\(entry.key), \(entry.partition), \(embedding), \(entry.answer.kind), \(entry.answer.storedText), \(entry.promptTokens),
-                \(entry.completionTokens), \(entry.createdAt), \(entry.expiresAt), \(entry.question))
-            ON CONFLICT (key) DO UPDATE SET partition = EXCLUDED.partition, embedding = EXCLUDED.embedding, kind = EXCLUDED.kind,
-                answer = EXCLUDED.answer, prompt_tokens = EXCLUDED.prompt_tokens, completion_tokens = EXCLUDED.completion_tokens,
-                created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at, question = EXCLUDED.question
-            """
-        try await client.query(query, logger: logger)
+    public var isShared: Bool { true }
+
+    public func put(_ entries: [CacheEntry]) async throws {
+        // One row per key (a statement may not update a row twice), the last put winning.
+        var latest: [String: Int] = [:]
+        for (i, e) in entries.enumerated() { latest[e.key] = i }
+        let rows = entries.indices.filter { latest[entries[$0].key] == $0 }.map { entries[$0] }
+        guard !rows.isEmpty else { return }
+        // Multi-row inserts, 500 rows (5,000 parameters) per statement, in one transaction.
+        try await client.withTransaction(logger: logger) { conn in
+            var start = 0
+            while start < rows.count {
+                let chunk = rows[start..<min(start + 500, rows.count)]
+                start += chunk.count
+                var sql = "INSERT INTO response_cache (key, partition, embedding, kind, answer, prompt_tokens, completion_tokens, created_at, expires_at, question) VALUES "
+                var binds = PostgresBindings(capacity: chunk.count * 10)
+                for (i, e) in chunk.enumerated() {
+                    if i > 0 { sql += "," }
+                    sql += "(" + (1...10).map { "$\(i * 10 + $0)" }.joined(separator: ",") + ")"
+                    binds.append(e.key)
+                    binds.append(e.partition)
+                    binds.append(e.embedding.map { ByteBuffer(bytes: CacheEntry.encode($0)) })
+                    binds.append(e.answer.kind)
+                    binds.append(e.answer.storedText)
+                    binds.append(e.promptTokens)
+                    binds.append(e.completionTokens)
+                    binds.append(e.createdAt)
+                    binds.append(e.expiresAt)
+                    binds.append(e.question)
+                }
+                sql += """
+                     ON CONFLICT (key) DO UPDATE SET partition = EXCLUDED.partition, embedding = EXCLUDED.embedding, kind = EXCLUDED.kind,
+                        answer = EXCLUDED.answer, prompt_tokens = EXCLUDED.prompt_tokens, completion_tokens = EXCLUDED.completion_tokens,
+                        created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at, question = EXCLUDED.question
+                    """
+                try await conn.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+            }
+        }
     }
 
-    public func semanticEntries(now: Double, limit: Int, createdAfter: Double) async throws -> [CacheEntry] {
+    public func entries(now: Double, limit: Int, createdAfter: Double, embeddedOnly: Bool) async throws -> [CacheEntry] {
         let query: PostgresQuery = """
             SELECT key, partition, embedding, kind, answer, prompt_tokens, completion_tokens, created_at, expires_at, question FROM response_cache
-            WHERE embedding IS NOT NULL AND expires_at > \(now) AND created_at > \(createdAfter) ORDER BY created_at DESC LIMIT \(limit)
+            WHERE (embedding IS NOT NULL OR NOT \(embeddedOnly)) AND expires_at > \(now) AND created_at > \(createdAfter)
+            ORDER BY created_at DESC LIMIT \(limit)
             """
         var out: [CacheEntry] = []
         for try await row in try await client.query(query, logger: logger).decode(Row.self) {
