@@ -52,12 +52,22 @@ enum CacheKeys {
         var hasher = SHA256()
         hasher.update(data: Array(tenant.utf8))
         hasher.update(data: [0])
-        let body = try JSONCoding.encode(request)
-        hasher.update(data: Array(body.readableBytesView))
-        return hasher.finalize().map { String($0, radix: 16).leftPadded(2) }.joined()
+        // The same bytes as `JSONCoding.encode`, so keys stay those of entries already stored.
+        let body = try request.jsonBytes()
+        body.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+        return hex(hasher.finalize())
     }
-}
 
-extension String {
-    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
+    private static func hex(_ digest: SHA256.Digest) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        return String(unsafeUninitializedCapacity: SHA256.Digest.byteCount * 2) { out in
+            var i = 0
+            for byte in digest {
+                out[i] = digits[Int(byte >> 4)]
+                out[i + 1] = digits[Int(byte & 0xF)]
+                i += 2
+            }
+            return i
+        }
+    }
 }

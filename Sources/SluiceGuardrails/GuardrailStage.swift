@@ -229,36 +229,37 @@ public struct GuardrailStage: InferenceStage {
     }
 
     func checkOutput(_ result: inout ChatResult, policy: GuardrailPolicy, book: PlaceholderBook, fingerprint: Set<Int>?, context: InferenceContext) async throws {
-        let completion = try result.completion()
+        // The text and tool calls only, read from the upstream's bytes: the completion is decoded
+        // just when a check changes it. A choice's index is its place in `choices`.
+        let answers = try result.answerText()
         let topics = policies.topics["\(policy.name)/output"]
         var changed: [Int: String] = [:]
         var changedArguments: [Int: [Int: String]] = [:]
-        for (k, choice) in completion.choices.enumerated() {
-            if let content = choice.message.content, !content.isEmpty {
+        for (k, answer) in answers.enumerated() {
+            if let content = answer.content, !content.isEmpty {
                 let outcome = policy.check(content, direction: .output, book: book, scoreInjection: true, leakFingerprint: fingerprint)
-                record(outcome.findings, direction: .output, index: choice.index, context: context)
+                record(outcome.findings, direction: .output, index: k, context: context)
                 if let blocked = outcome.blockedBy {
                     throw SluiceError(.guardrailBlocked, "The model's answer was blocked by guardrail '\(blocked.check)' (\(blocked.type)).")
                 }
                 let restored = book.hasRestorable ? book.restore(outcome.text) : outcome.text
                 if restored != content { changed[k] = restored }
                 if let topics {
-                    try await checkTopic(content, topics: topics, policy: policy, direction: .output, index: choice.index, context: context) {
+                    try await checkTopic(content, topics: topics, policy: policy, direction: .output, index: k, context: context) {
                         SluiceError(.guardrailBlocked, "The model's answer was blocked by guardrail 'topics' (denied topic '\($0)').")
                     }
                 }
             }
             // Tool-call arguments leave Sluice as much as text does: the same span checks apply.
-            for (c, call) in (choice.message.toolCalls ?? []).enumerated() where !call.function.arguments.isEmpty {
-                let arguments = call.function.arguments
-                let outcome = policy.check(arguments, direction: .output, book: book, scoreInjection: false, leakFingerprint: fingerprint)
-                record(outcome.findings, direction: .output, index: choice.index, context: context)
+            for (c, call) in answer.toolCalls.enumerated() where !call.arguments.isEmpty {
+                let outcome = policy.check(call.arguments, direction: .output, book: book, scoreInjection: false, leakFingerprint: fingerprint)
+                record(outcome.findings, direction: .output, index: k, context: context)
                 if let blocked = outcome.blockedBy {
                     throw SluiceError(
-                        .guardrailBlocked, "The model's call of tool '\(call.function.name)' was blocked by guardrail '\(blocked.check)' (\(blocked.type)).")
+                        .guardrailBlocked, "The model's call of tool '\(call.name)' was blocked by guardrail '\(blocked.check)' (\(blocked.type)).")
                 }
                 let restored = book.hasRestorable ? book.restore(outcome.text) : outcome.text
-                if restored != arguments { changedArguments[k, default: [:]][c] = restored }
+                if restored != call.arguments { changedArguments[k, default: [:]][c] = restored }
             }
         }
         guard !changed.isEmpty || !changedArguments.isEmpty else { return }

@@ -26,6 +26,8 @@ public struct InjectionScorer: Sendable {
     }
 
     private let rules: [Rule]
+    /// For each word id, the rules whose first step it is: only those can match.
+    private let rulesByFirstID: [[Int]]
     /// Whole words by hash → index into `idLists`.
     private let exact: WordTable
     /// Prefix stems by hash → index into `idLists`.
@@ -90,6 +92,11 @@ public struct InjectionScorer: Sendable {
         self.idCount = ids.count
         self.stemLengths = stemLengths
         self.rules = rules
+        var byFirst = [[Int]](repeating: [], count: ids.count)
+        for (r, rule) in rules.enumerated() {
+            for id in Set(rule.steps[0]) { byFirst[id].append(r) }
+        }
+        self.rulesByFirstID = byFirst
     }
 
     static let rolePlayCap = 0.35
@@ -156,8 +163,20 @@ public struct InjectionScorer: Sendable {
         }
         guard !hits.isEmpty else { return [] }
         func wasSeen(_ id: Int) -> Bool { seen[id >> 6] & (1 << UInt64(id & 63)) != 0 }
+        // The rules some hit begins, each once and in the rules' order.
+        var candidates = [UInt64](repeating: 0, count: (rules.count + 63) / 64)
+        for hit in hits {
+            for r in rulesByFirstID[hit.id] { candidates[r >> 6] |= 1 << UInt64(r & 63) }
+        }
         var out: [(String, Double)] = []
-        for rule in rules where Self.matches(rule, hits, wasSeen) { out.append((rule.family, rule.weight)) }
+        for (block, bits) in candidates.enumerated() where bits != 0 {
+            var rest = bits
+            while rest != 0 {
+                let r = block << 6 | rest.trailingZeroBitCount
+                rest &= rest - 1
+                if Self.matches(rules[r], hits, wasSeen) { out.append((rules[r].family, rules[r].weight)) }
+            }
+        }
         return out
     }
 
