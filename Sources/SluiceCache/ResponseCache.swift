@@ -54,7 +54,7 @@ public final class ResponseCache: Service, Sendable {
         self.refreshInterval = refreshInterval
         self.memory = Mutex(Memory(index: SemanticIndex(capacity: config.maxEntries)))
         let persisted = self.store
-        self.writes = BackgroundWork(name: "cache writes", capacity: config.maxEntries, batchSize: 256, logger: logger) { entries in
+        self.writes = BackgroundWork(name: "cache writes", capacity: config.maxEntries, batchSize: 256, gather: .milliseconds(100), logger: logger) { entries in
             do { try await persisted?.put(entries) } catch {
                 logger.warning("cache write to the store failed", metadata: ["error": "\(error)", "entries": "\(entries.count)"])
             }

@@ -26,6 +26,7 @@ public final class BackgroundWork<Item: Sendable>: Service, Sendable {
     private let capacity: Int
     private let concurrency: Int
     private let batchSize: Int
+    private let gather: Duration
     private let droppedItems = Atomic<Int>(0)
     private let waitingItems = Atomic<Int>(0)
     private let name: String
@@ -36,14 +37,16 @@ public final class BackgroundWork<Item: Sendable>: Service, Sendable {
     public convenience init(
         name: String, capacity: Int, concurrency: Int = 1, logger: Logger? = nil, perform: @escaping @Sendable (Item) async -> Void
     ) {
-        self.init(name: name, capacity: capacity, concurrency: concurrency, batchSize: 1, logger: logger) { batch in
+        self.init(name: name, capacity: capacity, concurrency: concurrency, batchSize: 1, gather: .zero, logger: logger) { batch in
             for item in batch { await perform(item) }
         }
     }
 
-    /// Batches of up to `batchSize` items, at most `concurrency` batches at once.
+    /// Batches of up to `batchSize` items, at most `concurrency` batches at once. After an item
+    /// lands in an empty queue, the work waits `gather` for more before it starts, so that a
+    /// steady trickle is written a batch at a time rather than woken for every item.
     public init(
-        name: String, capacity: Int, concurrency: Int = 1, batchSize: Int, logger: Logger? = nil,
+        name: String, capacity: Int, concurrency: Int = 1, batchSize: Int, gather: Duration, logger: Logger? = nil,
         performBatch: @escaping @Sendable ([Item]) async -> Void
     ) {
         (doorbell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -53,6 +56,7 @@ public final class BackgroundWork<Item: Sendable>: Service, Sendable {
         self.capacity = max(1, capacity)
         self.concurrency = max(1, concurrency)
         self.batchSize = max(1, batchSize)
+        self.gather = gather
     }
 
     /// Queues `item`; never waits. Dropped (and counted) when the queue is full or has closed.
@@ -86,7 +90,10 @@ public final class BackgroundWork<Item: Sendable>: Service, Sendable {
     public func run() async {
         // Graceful shutdown (or cancellation) closes the queue; what is in it is still done.
         await withGracefulShutdownHandler {
-            for await _ in doorbell { await drain() }
+            for await _ in doorbell {
+                if gather > .zero { try? await Task.sleep(for: gather) }
+                await drain()
+            }
         } onGracefulShutdown: {
             self.queue.withLock { $0.closed = true }
             self.ring.finish()
