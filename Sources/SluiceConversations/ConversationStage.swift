@@ -38,7 +38,15 @@ public struct ConversationStage: InferenceStage {
     }
 
     public func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
-        guard let id = request.conversation, case .chat(var chat) = request.body else { return try await next(request, context) }
+        guard let id = request.conversation, case .chat(let chat) = request.body else { return try await next(request, context) }
+        // Out of line: requests outside a conversation pass without allocating its task frame.
+        return try await handle(id, chat, request, context: context, next: next)
+    }
+
+    private func handle(
+        _ id: String, _ chat: ChatCompletionRequest, _ request: InferenceRequest, context: InferenceContext, next: InferenceHandler
+    ) async throws -> InferenceResponse {
+        var chat = chat
         let conversation = try await Self.owned(id, by: context.principal, in: store)
         context.facts.update(\.flow) { $0.conversation = id }
         let leading = chat.messages.prefix { $0.role == .system || $0.role == .developer }

@@ -145,6 +145,13 @@ public struct ExperimentStage: InferenceStage {
         guard !EvalJobs.isEvaluation(context), let name = experiments.experiment(for: request), let config = experiments.configs[name] else {
             return try await next(request, context)
         }
+        // Out of line: requests outside an experiment pass without allocating its task frame.
+        return try await assign(name, config, request, context: context, next: next)
+    }
+
+    private func assign(
+        _ name: String, _ config: ExperimentConfig, _ request: InferenceRequest, context: InferenceContext, next: InferenceHandler
+    ) async throws -> InferenceResponse {
         let key: String? =
             switch config.sticky {
             case .user: request.chat?.user.flatMap { $0.isEmpty ? nil : $0 }

@@ -35,7 +35,12 @@ public struct FlowStage: InferenceStage {
     }
 
     public func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
+        // Most requests name no flow: they pass without allocating the flow path's task frame.
         guard let run = request.flow else { return try await next(request, context) }
+        return try await handle(run, request, context: context, next: next)
+    }
+
+    private func handle(_ run: FlowRun, _ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
         let definition = try catalog.definition(run.name, version: run.version)
         context.facts.update(\.flow) {
             $0.name = definition.name

@@ -17,8 +17,9 @@ public struct TextCheckOutcome: Sendable {
     public var text: String
 }
 
-/// A named policy compiled for use: detectors built, patterns compiled, actions resolved.
-public struct GuardrailPolicy: Sendable {
+/// A named policy compiled for use: detectors built, patterns compiled, actions resolved. A class:
+/// it is large and shared, and stages and streams that hold it keep a reference, not a copy.
+public final class GuardrailPolicy: Sendable {
     /// The compiled checks of one direction.
     struct Checks: Sendable {
         var config: GuardrailChecksConfig
@@ -98,6 +99,7 @@ public struct GuardrailPolicy: Sendable {
 
     /// Runs the checks of `direction` on one text: span checks, and the injection score when
     /// `scoreInjection` (user and tool text, not the trusted system prompt).
+    @inline(never)  // called from async stages: its locals stay on the thread's stack, not in their task frames
     public func check(
         _ text: String, direction: GuardrailDirection, book: PlaceholderBook, scoreInjection: Bool = true, leakFingerprint: Set<Int>? = nil
     ) -> TextCheckOutcome {
@@ -153,6 +155,7 @@ public struct StreamTextGuard: Sendable {
     }
 
     /// Takes the next piece of the answer; returns what may be sent now (checked and rewritten).
+    @inline(never)
     public mutating func feed(_ delta: String) throws -> String {
         pending.append(contentsOf: delta.unicodeScalars.map(\.value))
         guard pending.count > holdBack else { return "" }
@@ -160,6 +163,7 @@ public struct StreamTextGuard: Sendable {
     }
 
     /// The answer is complete: returns the rest, checked.
+    @inline(never)
     public mutating func finish() throws -> String {
         try release(final: true)
     }

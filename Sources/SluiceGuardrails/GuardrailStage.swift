@@ -51,6 +51,7 @@ public struct GuardrailStage: InferenceStage {
     /// An embeddings request's input: its size limits, and the span checks (PII, secrets, ban
     /// lists) on each string — what is embedded leaves Sluice as much as a prompt does. Not
     /// scored for injection (nothing follows instructions in it) nor matched to topics.
+    @inline(never)
     func checkInput(_ embeddings: inout EmbeddingsRequest, policy: GuardrailPolicy, book: PlaceholderBook, context: InferenceContext) throws {
         guard case .strings(var inputs) = embeddings.input else { return }
         let c = policy.configuration(.input)

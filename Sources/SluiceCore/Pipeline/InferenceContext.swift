@@ -32,7 +32,13 @@ public struct InferenceContext: Sendable {
     public var attempt: Int = 0
     /// The client's request in a provider's own API (a Messages API request), which that
     /// provider sends as it came when no stage changed what it was translated to.
-    public var nativeRequest: NativeRequest?
+    public var nativeRequest: NativeRequest? {
+        get { nativeRequestBox?.value }
+        set { nativeRequestBox = newValue.map(NativeRequestBox.init) }
+    }
+    /// Held by reference: the context is copied into every stage's task frame, and most requests
+    /// have no native form.
+    private var nativeRequestBox: NativeRequestBox?
 
     public init(
         requestID: String,
@@ -230,6 +236,11 @@ public struct GuardrailEvent: Sendable, Hashable, Codable {
 /// A request as the client wrote it in one provider's API, with the chat request it was
 /// translated to: a provider of that API sends the original (every field, those the chat
 /// format cannot carry included) as long as the pipeline left the translation alone.
+final class NativeRequestBox: Sendable {
+    let value: NativeRequest
+    init(_ value: NativeRequest) { self.value = value }
+}
+
 public struct NativeRequest: Sendable {
     public enum API: Sendable, Hashable {
         case anthropicMessages
