@@ -16,49 +16,40 @@ public final class PostgresAuditLogStore: AuditLogStore, SpendLedger, UsageRepor
 
     public func append(_ records: [AuditRecord]) async throws {
         guard !records.isEmpty else { return }
-        // Multi-row inserts, 500 rows (10,000 parameters) per statement, in one transaction.
+        // A client may reuse an x-request-id: the newest row wins rather than the batch failing.
+        let update = "ON CONFLICT (id) DO UPDATE SET " + Self.columns.split(separator: ",").dropFirst().map {
+            let c = $0.trimmingCharacters(in: .whitespaces)
+            return "\(c) = EXCLUDED.\(c)"
+        }.joined(separator: ", ")
         try await client.withTransaction(logger: logger) { conn in
-            var start = 0
-            while start < records.count {
-                let chunk = records[start..<min(start + 500, records.count)]
-                start += chunk.count
-                var sql = "INSERT INTO requests (\(Self.columns)) VALUES "
-                var binds = PostgresBindings(capacity: chunk.count * 25)
-                for (i, r) in chunk.enumerated() {
-                    if i > 0 { sql += "," }
-                    sql += "(" + (1...25).map { "$\(i * 25 + $0)" }.joined(separator: ",") + ")"
-                    binds.append(r.id)
-                    binds.append(r.time)
-                    binds.append(r.endpoint)
-                    binds.append(r.keyID)
-                    binds.append(r.teamID)
-                    binds.append(r.modelRequested)
-                    binds.append(r.deployment)
-                    binds.append(r.status)
-                    binds.append(r.errorCode)
-                    binds.append(r.latencyMs)
-                    binds.append(r.ttftMs)
-                    binds.append(r.tokensIn)
-                    binds.append(r.tokensOut)
-                    binds.append(r.costUSD)
-                    binds.append(r.cacheStatus)
-                    binds.append(r.stream)
-                    binds.append(r.attempts)
-                    binds.append(r.details.jsonText)
-                    binds.append(r.requestBody)
-                    binds.append(r.responseBody)
-                    binds.append(r.flow)
-                    binds.append(r.flowVersion)
-                    binds.append(r.conversationID)
-                    binds.append(r.experiment)
-                    binds.append(r.variant)
-                }
-                // A client may reuse an x-request-id: the newest row wins rather than the batch failing.
-                sql += " ON CONFLICT (id) DO UPDATE SET " + Self.columns.split(separator: ",").dropFirst().map {
-                    let c = $0.trimmingCharacters(in: .whitespaces)
-                    return "\(c) = EXCLUDED.\(c)"
-                }.joined(separator: ", ")
-                try await conn.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+            try await MultiRowInsert.run(
+                records, columns: 25, head: "INSERT INTO requests (\(Self.columns)) VALUES", tail: update, on: conn, logger: logger
+            ) { r, binds in
+                binds.append(r.id)
+                binds.append(r.time)
+                binds.append(r.endpoint)
+                binds.append(r.keyID)
+                binds.append(r.teamID)
+                binds.append(r.modelRequested)
+                binds.append(r.deployment)
+                binds.append(r.status)
+                binds.append(r.errorCode)
+                binds.append(r.latencyMs)
+                binds.append(r.ttftMs)
+                binds.append(r.tokensIn)
+                binds.append(r.tokensOut)
+                binds.append(r.costUSD)
+                binds.append(r.cacheStatus)
+                binds.append(r.stream)
+                binds.append(r.attempts)
+                binds.append(r.details.jsonText)
+                binds.append(r.requestBody)
+                binds.append(r.responseBody)
+                binds.append(r.flow)
+                binds.append(r.flowVersion)
+                binds.append(r.conversationID)
+                binds.append(r.experiment)
+                binds.append(r.variant)
             }
         }
     }

@@ -28,34 +28,24 @@ public final class PostgresResponseCacheStore: ResponseCacheStore {
         for (i, e) in entries.enumerated() { latest[e.key] = i }
         let rows = entries.indices.filter { latest[entries[$0].key] == $0 }.map { entries[$0] }
         guard !rows.isEmpty else { return }
-        // Multi-row inserts, 500 rows (5,000 parameters) per statement, in one transaction.
+        let head = "INSERT INTO response_cache (key, partition, embedding, kind, answer, prompt_tokens, completion_tokens, created_at, expires_at, question) VALUES"
+        let update = """
+            ON CONFLICT (key) DO UPDATE SET partition = EXCLUDED.partition, embedding = EXCLUDED.embedding, kind = EXCLUDED.kind,
+                answer = EXCLUDED.answer, prompt_tokens = EXCLUDED.prompt_tokens, completion_tokens = EXCLUDED.completion_tokens,
+                created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at, question = EXCLUDED.question
+            """
         try await client.withTransaction(logger: logger) { conn in
-            var start = 0
-            while start < rows.count {
-                let chunk = rows[start..<min(start + 500, rows.count)]
-                start += chunk.count
-                var sql = "INSERT INTO response_cache (key, partition, embedding, kind, answer, prompt_tokens, completion_tokens, created_at, expires_at, question) VALUES "
-                var binds = PostgresBindings(capacity: chunk.count * 10)
-                for (i, e) in chunk.enumerated() {
-                    if i > 0 { sql += "," }
-                    sql += "(" + (1...10).map { "$\(i * 10 + $0)" }.joined(separator: ",") + ")"
-                    binds.append(e.key)
-                    binds.append(e.partition)
-                    binds.append(e.embedding.map { ByteBuffer(bytes: CacheEntry.encode($0)) })
-                    binds.append(e.answer.kind)
-                    binds.append(e.answer.storedText)
-                    binds.append(e.promptTokens)
-                    binds.append(e.completionTokens)
-                    binds.append(e.createdAt)
-                    binds.append(e.expiresAt)
-                    binds.append(e.question)
-                }
-                sql += """
-                     ON CONFLICT (key) DO UPDATE SET partition = EXCLUDED.partition, embedding = EXCLUDED.embedding, kind = EXCLUDED.kind,
-                        answer = EXCLUDED.answer, prompt_tokens = EXCLUDED.prompt_tokens, completion_tokens = EXCLUDED.completion_tokens,
-                        created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at, question = EXCLUDED.question
-                    """
-                try await conn.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+            try await MultiRowInsert.run(rows, columns: 10, head: head, tail: update, on: conn, logger: logger) { e, binds in
+                binds.append(e.key)
+                binds.append(e.partition)
+                binds.append(e.embedding.map { ByteBuffer(bytes: CacheEntry.encode($0)) })
+                binds.append(e.answer.kind)
+                binds.append(e.answer.storedText)
+                binds.append(e.promptTokens)
+                binds.append(e.completionTokens)
+                binds.append(e.createdAt)
+                binds.append(e.expiresAt)
+                binds.append(e.question)
             }
         }
     }
