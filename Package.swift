@@ -218,6 +218,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // `make bench`'s server floors: bare Hummingbird and bare SwiftNIO on the chat route.
+        .executableTarget(
+            name: "bench-floor",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "bench/floor",
+            swiftSettings: swiftSettings
+        ),
         // What tests share: clients shut down on every path, a log to assert on, a TCP forwarder.
         .target(
             name: "SluiceTesting",

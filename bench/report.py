@@ -128,6 +128,23 @@ for name, title in (("routing.txt", "Complexity routing (sluice eval routing)"),
         print(f.read_text().rstrip())
 
 
+# The server floors (bench/floor): bare Hummingbird and bare SwiftNIO on the chat route.
+floor = out / "floor.txt"
+if floor.exists():
+    floors = {}
+    for line in floor.read_text().split("\n"):
+        parts = line.split()
+        if len(parts) == 5:
+            name, rps, requests, ticks, hz = parts
+            floors[name] = (float(rps), int(ticks) / int(hz) * 1e6 / max(int(requests), 1))
+    if "hummingbird" in floors and "nio" in floors:
+        (h_rps, h_cpu), (n_rps, n_cpu) = floors["hummingbird"], floors["nio"]
+        print(f"Server floor at 32 connections (a fixed answer, no upstream): bare Hummingbird {h_rps:,.0f}/s, {h_cpu:.1f} us CPU per request; "
+              f"bare SwiftNIO {n_rps:,.0f}/s, {n_cpu:.1f} us ({h_cpu - n_cpu:+.1f} us for Hummingbird)")
+        f = rows[("sluice-full", 32)]["rps"]
+        print(f"  requests/s against nginx's {n32['rps']:,.0f}: Hummingbird floor {h_rps / n32['rps']:.2f}x, SwiftNIO floor {n_rps / n32['rps']:.2f}x, "
+              f"sluice {rows[('sluice', 32)]['rps'] / n32['rps']:.2f}x, sluice-full {f / n32['rps']:.2f}x")
+
 # Issue 28's targets, with the full default pipeline (sluice-full), measured in this run.
 f32, f1 = rows[("sluice-full", 32)], rows[("sluice-full", 1)]
 targets = [

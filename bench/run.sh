@@ -93,6 +93,24 @@ after=$(cat "$OUT/full-count/allocations")
 echo "$(grep -o '[0-9]* requests in' "$OUT/allocations-wrk.txt" | cut -d' ' -f1) $before $after" >"$OUT/allocations.txt"
 kill -TERM "$COUNT_PID"; wait "$COUNT_PID" || true
 
+# The server floors: bare Hummingbird and bare SwiftNIO answering the chat route with a fixed
+# completion (bench/floor), requests/s at 32 connections and CPU per request, so that Sluice's
+# own cost and what a NIO-level fast path could save are read side by side.
+echo "==> server floors: bare Hummingbird, bare SwiftNIO"
+FLOOR=${FLOOR_BIN:-.build/release/bench-floor}
+: >"$OUT/floor.txt"
+for pair in "hummingbird 9293" "nio 9294"; do
+  set -- $pair
+  "$FLOOR" "$1" "$2" & floor_pid=$!; pids+=($floor_pid)
+  for _ in $(seq 1 100); do curl -fs -o /dev/null -X POST -d '{}' "http://127.0.0.1:$2/v1/chat/completions" && break; sleep 0.1; done
+  wrk -t1 -c32 -d2s -s bench/full.lua "http://127.0.0.1:$2/v1/chat/completions" >/dev/null
+  ticks0=$(awk '{print $14 + $15}' "/proc/$floor_pid/stat")
+  wrk -t1 -c32 -d"${DURATION}s" -s bench/full.lua "http://127.0.0.1:$2/v1/chat/completions" >"$OUT/floor-$1.txt"
+  ticks1=$(awk '{print $14 + $15}' "/proc/$floor_pid/stat")
+  echo "$1 $(awk '/Requests\/sec/{print $2}' "$OUT/floor-$1.txt") $(awk '/requests in/{print $1}' "$OUT/floor-$1.txt") $((ticks1 - ticks0)) $(getconf CLK_TCK)" >>"$OUT/floor.txt"
+  kill "$floor_pid"; wait "$floor_pid" 2>/dev/null || true
+done
+
 # What observability costs, interleaved so that the machine's drift hits all alike: Sluice's
 # CPU time per request (user + system, from /proc/PID/stat) and requests/s, everything on /
 # audit log without bodies / tracing on top (all requests, one in ten) / metrics, audit log and
