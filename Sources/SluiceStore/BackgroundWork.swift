@@ -104,9 +104,12 @@ public final class BackgroundWork<Item: Sendable>: Service, Sendable {
 
     /// Until the queue is empty: batches, at most `concurrency` at a time.
     private func drain() async {
-        guard concurrency > 1 else { return await work() }
-        await withTaskGroup(of: Void.self) { workers in
-            for _ in 0..<concurrency { workers.addTask { await self.work() } }
+        // No more workers than batches waiting: a single item does not start `concurrency` tasks.
+        let waiting = queue.withLock { ($0.items.count + batchSize - 1) / batchSize }
+        let workers = min(concurrency, waiting)
+        guard workers > 1 else { return await work() }
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<workers { group.addTask { await self.work() } }
         }
     }
 
