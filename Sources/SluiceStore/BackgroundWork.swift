@@ -102,21 +102,23 @@ public final class BackgroundWork<Item: Sendable>: Service, Sendable {
         await drain()
     }
 
-    /// Until the queue is empty: batches, at most `concurrency` at a time.
+    /// Until the queue is empty: batches, at most `concurrency` at a time. A batch is taken
+    /// when a worker is free, so items that arrive while others run still fill every slot.
     private func drain() async {
-        // No more workers than batches waiting: a single item does not start `concurrency` tasks.
-        let waiting = queue.withLock { ($0.items.count + batchSize - 1) / batchSize }
-        let workers = min(concurrency, waiting)
-        guard workers > 1 else { return await work() }
         await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<workers { group.addTask { await self.work() } }
-        }
-    }
-
-    private func work() async {
-        while let batch = take() {
-            await perform(batch)
-            waitingItems.subtract(batch.count, ordering: .relaxed)
+            var running = 0
+            while true {
+                while running < concurrency, let batch = take() {
+                    group.addTask {
+                        await self.perform(batch)
+                        self.waitingItems.subtract(batch.count, ordering: .relaxed)
+                    }
+                    running += 1
+                }
+                guard running > 0 else { return }
+                await group.next()
+                running -= 1
+            }
         }
     }
 
