@@ -20,6 +20,9 @@ model_dir, out = Path(sys.argv[1]), Path(sys.argv[2])
 tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
 tokenizer.no_padding()
 tokenizer.enable_truncation(max_length=256)
+whole = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+whole.no_padding()
+whole.no_truncation()
 
 sentences = [
     "", " ", "Hello, world!", "HELLO WORLD", "Café déjà vu — naïve résumé", "Ελληνικά ΣΟΦΙΑ σοφός", "İstanbul",
@@ -94,9 +97,22 @@ def embed(ids):
     return (v / max(np.linalg.norm(v), 1e-12)).tolist()
 
 
+def words(s):
+    """Each word's code-point range and pieces, untruncated (WordPieceTokenizer.wordPieces)."""
+    enc = whole.encode(s, add_special_tokens=False)
+    out = []
+    for k, w in enumerate(enc.word_ids):
+        if w == len(out):
+            out.append({"start": enc.offsets[k][0], "end": enc.offsets[k][1], "pieces": [enc.ids[k]]})
+        else:
+            out[w]["end"] = enc.offsets[k][1]
+            out[w]["pieces"].append(enc.ids[k])
+    return out
+
+
 cases = []
 for s in sentences:
     ids = tokenizer.encode(s).ids
-    cases.append({"text": s, "ids": ids, "embedding": embed(ids)})
+    cases.append({"text": s, "ids": ids, "embedding": embed(ids), "words": words(s)})
 out.write_text(json.dumps(cases, ensure_ascii=False))
 print(f"{len(cases)} reference tokenizations and embeddings -> {out}")

@@ -4,6 +4,7 @@
 
     from minilm_numpy import MiniLM
     embed = MiniLM(model_dir).embed   # text -> 384 floats
+    states = MiniLM(model_dir).states # token ids -> one 384-float row per token (for token classifiers)
 """
 from pathlib import Path
 
@@ -35,11 +36,19 @@ class MiniLM:
         return (x - mean) / np.sqrt(var + 1e-12) * self.W[prefix + ".weight"] + self.W[prefix + ".bias"]
 
     def dense(self, x, prefix):
-        return x @ self.W[prefix + ".weight"].T + self.W[prefix + ".bias"]
+        # As one float32 2-D product (a 3-D or float64 operand makes NumPy far slower).
+        w = self.W[prefix + ".weight"]
+        y = x.reshape(-1, x.shape[-1]).astype(np.float32, copy=False) @ w.T + self.W[prefix + ".bias"]
+        return y.reshape(x.shape[:-1] + (w.shape[0],))
 
     def embed(self, text):
+        v = self.states(self.tokenizer.encode(text).ids).mean(0)
+        return v / max(np.linalg.norm(v), 1e-12)
+
+    def states(self, ids):
+        """The last layer's state of each token of one sequence of ids ([CLS] … [SEP])."""
         W = self.W
-        ids = np.array(self.tokenizer.encode(text).ids)
+        ids = np.array(ids)
         x = W["embeddings.word_embeddings.weight"][ids] + W["embeddings.position_embeddings.weight"][: len(ids)]
         x = self.layer_norm((x + W["embeddings.token_type_embeddings.weight"][0]).astype(np.float32), "embeddings.LayerNorm")
         for i in range(6):
@@ -54,5 +63,30 @@ class MiniLM:
             x = self.layer_norm(x + self.dense(np.concatenate(heads, -1), p + "attention.output.dense"), p + "attention.output.LayerNorm")
             h = self.dense(x, p + "intermediate.dense")
             x = self.layer_norm(x + self.dense(0.5 * h * (1 + erf(h / np.sqrt(2))), p + "output.dense"), p + "output.LayerNorm")
-        v = x.mean(0)
-        return v / max(np.linalg.norm(v), 1e-12)
+        return x
+
+    def states_batch(self, sequences):
+        """`states` for many sequences at once (padded, with an attention mask): a list of arrays."""
+        W = self.W
+        n = max(len(s) for s in sequences)
+        ids = np.zeros((len(sequences), n), dtype=np.int64)
+        mask = np.zeros((len(sequences), n), dtype=np.float32)
+        for i, s in enumerate(sequences):
+            ids[i, : len(s)] = s
+            mask[i, : len(s)] = 1
+        x = W["embeddings.word_embeddings.weight"][ids] + W["embeddings.position_embeddings.weight"][:n][None]
+        x = self.layer_norm((x + W["embeddings.token_type_embeddings.weight"][0]).astype(np.float32), "embeddings.LayerNorm")
+        bias = ((1 - mask) * -1e9)[:, None, None, :]
+        b = len(sequences)
+        for i in range(6):
+            p = f"encoder.layer.{i}."
+            q, k, v = (self.dense(x, p + f"attention.self.{m}").reshape(b, n, 12, 32).transpose(0, 2, 1, 3) for m in ("query", "key", "value"))
+            s = q @ k.transpose(0, 1, 3, 2) / np.sqrt(32) + bias
+            s = np.exp(s - s.max(-1, keepdims=True))
+            context = ((s / s.sum(-1, keepdims=True)) @ v).transpose(0, 2, 1, 3).reshape(b, n, 384)
+            x = self.layer_norm(x + self.dense(context, p + "attention.output.dense"), p + "attention.output.LayerNorm")
+            h = self.dense(x, p + "intermediate.dense")
+            g = (0.5 * h * (1 + erf(h / np.float32(np.sqrt(2))))).astype(np.float32)
+            x = self.layer_norm(x + self.dense(g, p + "output.dense"), p + "output.LayerNorm").astype(np.float32)
+        return [x[i, : len(s)] for i, s in enumerate(sequences)]
+

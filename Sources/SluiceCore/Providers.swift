@@ -15,6 +15,28 @@ public protocol EmbeddingProvider: Sendable {
     func embed(_ request: EmbeddingsRequest, context: InferenceContext) async throws -> EmbeddingsResponse
 }
 
+/// An embedding provider that also gives the state of each word of a text in context (the
+/// in-process MiniLM): what a token classifier, such as the PII entity tagger, reads.
+public protocol WordEncoder: Sendable {
+    /// One `WordStates` per text, in order.
+    func wordStates(_ texts: [String]) async throws -> [WordStates]
+}
+
+/// The words of one text and the encoder's state of each.
+public struct WordStates: Sendable {
+    /// Each word's code-point range in the text.
+    public var words: [Range<Int>]
+    /// `words.count` rows of `width` floats: the last layer's state of each word's first piece.
+    public var states: [Float]
+    public var width: Int
+
+    public init(words: [Range<Int>], states: [Float], width: Int) {
+        self.words = words
+        self.states = states
+        self.width = width
+    }
+}
+
 /// The outcome of a health probe.
 public enum ProviderHealth: Sendable, Hashable {
     case healthy

@@ -1,4 +1,5 @@
 import COpenBLAS
+import SluiceCore
 import Foundation
 
 /// all-MiniLM-L6-v2 in process: the 6-layer BERT encoder (hidden 384, 12 heads, GELU), mean
@@ -78,22 +79,7 @@ public final class MiniLMEncoder: Sendable {
     public func embed(ids sequences: [[Int32]]) -> [[Float]] {
         guard !sequences.isEmpty else { return [] }
         let d = Self.dimensions
-        let vocabulary = wordEmbeddings.count / d
-        let rows = sequences.reduce(0) { $0 + $1.count }
-        // Embeddings: word + position + token type 0, then LayerNorm.
-        var x = [Float](repeating: 0, count: rows * d)
-        var row = 0
-        for ids in sequences {
-            for (position, id) in ids.enumerated() {
-                let word = Int(id) < vocabulary && id >= 0 ? Int(id) : Int(tokenizer.unknownID)
-                for j in 0..<d {
-                    x[row * d + j] = wordEmbeddings[word * d + j] + positionEmbeddings[position * d + j] + tokenTypeEmbedding[j]
-                }
-                row += 1
-            }
-        }
-        Self.layerNorm(&x, rows: rows, embeddingNorm)
-        for layer in layers { x = encode(x, rows: rows, lengths: sequences.map(\.count), layer) }
+        let x = states(ids: sequences)
         // Mean pooling per sequence, then L2 normalisation.
         var out: [[Float]] = []
         out.reserveCapacity(sequences.count)
@@ -114,6 +100,29 @@ public final class MiniLMEncoder: Sendable {
             start += ids.count
         }
         return out
+    }
+
+    /// The last layer's state of every token of the sequences, one row of `dimensions` floats
+    /// per token, the sequences one after another.
+    public func states(ids sequences: [[Int32]]) -> [Float] {
+        let d = Self.dimensions
+        let vocabulary = wordEmbeddings.count / d
+        let rows = sequences.reduce(0) { $0 + $1.count }
+        // Embeddings: word + position + token type 0, then LayerNorm.
+        var x = [Float](repeating: 0, count: rows * d)
+        var row = 0
+        for ids in sequences {
+            for (position, id) in ids.enumerated() {
+                let word = Int(id) < vocabulary && id >= 0 ? Int(id) : Int(tokenizer.unknownID)
+                for j in 0..<d {
+                    x[row * d + j] = wordEmbeddings[word * d + j] + positionEmbeddings[position * d + j] + tokenTypeEmbedding[j]
+                }
+                row += 1
+            }
+        }
+        Self.layerNorm(&x, rows: rows, embeddingNorm)
+        for layer in layers { x = encode(x, rows: rows, lengths: sequences.map(\.count), layer) }
+        return x
     }
 
     private func encode(_ x: [Float], rows: Int, lengths: [Int], _ layer: Layer) -> [Float] {
@@ -202,3 +211,46 @@ public final class MiniLMEncoder: Sendable {
         for i in start..<(start + count) { x[i] /= sum }
     }
 }
+
+extension MiniLMEncoder {
+    /// Word pieces per window, so that `[CLS]` + window + `[SEP]` fits the model's 256 positions.
+    public static let windowPieces = 254
+
+    /// The state of each word of each text: the last layer's state of its first piece. A text is
+    /// cut at word boundaries into windows of at most `windowPieces` pieces (a single longer word
+    /// keeps its first pieces), and every window of every text is encoded in one batch.
+    /// `scripts/train-pii-tagger.py` cuts the same windows.
+    public func wordStates(_ texts: [String]) -> [WordStates] {
+        let d = Self.dimensions
+        var sequences: [[Int32]] = []
+        var perText: [(words: [Range<Int>], firstRows: [Int])] = []
+        var row = 0
+        for text in texts {
+            let words = tokenizer.wordPieces(text)
+            var firstRows: [Int] = []
+            firstRows.reserveCapacity(words.count)
+            var window: [Int32] = [tokenizer.clsID]
+            func close() {
+                window.append(tokenizer.sepID)
+                sequences.append(window)
+                row += window.count
+                window = [tokenizer.clsID]
+            }
+            for word in words {
+                if window.count > 1 && window.count - 1 + word.pieces.count > Self.windowPieces { close() }
+                firstRows.append(row + window.count)
+                window.append(contentsOf: word.pieces.prefix(Self.windowPieces - (window.count - 1)))
+            }
+            if window.count > 1 { close() }
+            perText.append((words.map(\.range), firstRows))
+        }
+        let x = sequences.isEmpty ? [] : states(ids: sequences)
+        return perText.map { text in
+            var rows = [Float]()
+            rows.reserveCapacity(text.firstRows.count * d)
+            for r in text.firstRows { rows.append(contentsOf: x[(r * d)..<((r + 1) * d)]) }
+            return WordStates(words: text.words, states: rows, width: d)
+        }
+    }
+}
+extension MiniLMEncoder: WordEncoder {}

@@ -66,3 +66,11 @@ public final class MiniLMProvider: EmbeddingProvider {
             usage: EmbeddingUsage(promptTokens: tokens))
     }
 }
+
+extension MiniLMProvider: WordEncoder {
+    /// Word states for token classifiers, on NIO's blocking-work thread pool like `embed`.
+    public func wordStates(_ texts: [String]) async throws -> [WordStates] {
+        let encoder = self.encoder
+        return try await NIOThreadPool.singleton.runIfActive { encoder.wordStates(texts) }
+    }
+}

@@ -70,6 +70,48 @@ public struct WordPieceTokenizer: Sendable {
         return ids
     }
 
+    /// The words of `text` as `encode` splits them, each with its code-point range in `text`
+    /// and its word pieces (no `[CLS]`/`[SEP]`, no truncation): what a token classifier needs to
+    /// map tags back onto the text. The pieces are the ones `encode` gives.
+    public func wordPieces(_ text: String) -> [(range: Range<Int>, pieces: [Int32])] {
+        var out: [(range: Range<Int>, pieces: [Int32])] = []
+        var current: [Unicode.Scalar] = []
+        var start = 0
+        var end = 0
+        func flush() {
+            if !current.isEmpty { out.append((start..<end, pieces(current))) }
+            current.removeAll(keepingCapacity: true)
+        }
+        for (offset, original) in text.unicodeScalars.enumerated() {
+            for c in normalize(scalar: original) {
+                if Self.isWhitespace(c) {
+                    flush()
+                } else if Self.isPunctuation(c) {
+                    flush()
+                    out.append((offset..<(offset + 1), pieces([c])))
+                } else {
+                    if current.isEmpty { start = offset }
+                    current.append(c)
+                    end = offset + 1
+                }
+            }
+        }
+        flush()
+        return out
+    }
+
+    /// `normalize` for one code point (accents stripped from its own decomposition).
+    func normalize(scalar c: Unicode.Scalar) -> [Unicode.Scalar] {
+        if c.isASCII {
+            if cleanText {
+                if c.value == 0 || Self.isControl(c) { return [] }
+                if Self.isWhitespace(c) { return [" "] }
+            }
+            return lowercase && c.properties.isUppercase ? [Unicode.Scalar(c.value + 32)!] : [c]
+        }
+        return normalize(String(Character(c)))
+    }
+
     // MARK: normalization (BertNormalizer)
 
     func normalize(_ text: String) -> [Unicode.Scalar] {

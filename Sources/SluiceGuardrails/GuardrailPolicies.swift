@@ -12,16 +12,22 @@ public struct GuardrailPolicies: Sendable {
     public let topics: [String: DeniedTopics]
     /// The learned injection classifier of each policy that turns it on ("policy/input").
     public let injectionClassifiers: [String: InjectionClassifier]
+    /// The entity tagger of each policy that turns `pii.ner` on (input only), by policy name.
+    public let entityTaggers: [String: EntityTagger]
 
     public init(config: GuardrailsConfig?, catalog: ModelCatalog) throws {
         self.outputContract = try GuardrailPolicy(name: "output-contract", config: GuardrailPolicyConfig())
         var policies: [String: GuardrailPolicy] = [:]
         var topics: [String: DeniedTopics] = [:]
         var classifiers: [String: InjectionClassifier] = [:]
+        var taggers: [String: EntityTagger] = [:]
         var configured = config?.policies ?? [:]
         if configured["default"] == nil { configured["default"] = GuardrailsConfig.builtInDefault }
         for (name, policyConfig) in configured {
             policies[name] = try GuardrailPolicy(name: name, config: policyConfig)
+            if let ner = policyConfig.input.pii?.ner {
+                taggers[name] = EntityTagger(encoder: try Self.wordEncoder(ner, catalog: catalog, path: "guardrails.policies.\(name).input.pii.ner"))
+            }
             for direction in GuardrailDirection.allCases {
                 let checks = direction == .input ? policyConfig.input : policyConfig.output
                 if let c = checks.injection?.classifier {
@@ -42,6 +48,27 @@ public struct GuardrailPolicies: Sendable {
         self.defaultPolicy = config?.defaultPolicy
         self.topics = topics
         self.injectionClassifiers = classifiers
+        self.entityTaggers = taggers
+    }
+
+    /// The encoder the tagger runs on: the named embedding entry, or the only one served in
+    /// process by MiniLM (the tagger is trained on all-MiniLM-L6-v2's states).
+    static func wordEncoder(_ config: EntityTaggerConfig, catalog: ModelCatalog, path: String) throws -> any WordEncoder {
+        if let model = config.model {
+            guard let deployment = catalog.embedding[model] else { throw ConfigError(path: "\(path).model", "no embedding model named '\(model)'") }
+            guard let encoder = deployment.embeddingProvider as? any WordEncoder else {
+                throw ConfigError(path: "\(path).model", "'\(model)' is not served by a `kind: minilm` provider; the tagger reads MiniLM's word states")
+            }
+            return encoder
+        }
+        let candidates = catalog.embedding.filter { $0.value.embeddingProvider is any WordEncoder }.keys.sorted()
+        guard let only = candidates.first, let encoder = catalog.embedding[only]?.embeddingProvider as? any WordEncoder else {
+            throw ConfigError(path: path, "needs an embedding model served by a `kind: minilm` provider (see docs/configuration.md)")
+        }
+        guard candidates.count == 1 else {
+            throw ConfigError(path: path, "several MiniLM embedding models (\(candidates.joined(separator: ", "))): name one with `ner: {model: …}`")
+        }
+        return encoder
     }
 
     /// The policy for a caller; nil when none applies.

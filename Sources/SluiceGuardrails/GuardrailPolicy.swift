@@ -73,11 +73,11 @@ public final class GuardrailPolicy: Sendable {
     }
 
     /// The findings of the span checks (PII, ban list, leakage) in `text`, actions attached.
-    func spanFindings(_ text: ScalarText, direction: GuardrailDirection, leakFingerprint: Set<Int>?) -> [GuardrailFinding] {
+    func spanFindings(_ text: ScalarText, direction: GuardrailDirection, leakFingerprint: Set<Int>?, entities: [PIIFinding] = []) -> [GuardrailFinding] {
         let c = checks(direction)
         var findings: [GuardrailFinding] = []
         if let pii = c.pii {
-            for f in pii.scanner.scan(text) where f.score >= pii.minScore {
+            for f in pii.scanner.scan(text, entities: entities) where f.score >= pii.minScore {
                 findings.append(GuardrailFinding(check: "pii", type: f.type.rawValue, start: f.start, end: f.end, score: f.score, action: pii.actions[f.type] ?? .redact))
             }
         }
@@ -98,13 +98,15 @@ public final class GuardrailPolicy: Sendable {
     }
 
     /// Runs the checks of `direction` on one text: span checks, and the injection score when
-    /// `scoreInjection` (user and tool text, not the trusted system prompt).
+    /// `scoreInjection` (user and tool text, not the trusted system prompt). `entities` are the
+    /// entity tagger's findings in this text, judged with the PII detectors' own.
     @inline(never)  // called from async stages: its locals stay on the thread's stack, not in their task frames
     public func check(
-        _ text: String, direction: GuardrailDirection, book: PlaceholderBook, scoreInjection: Bool = true, leakFingerprint: Set<Int>? = nil
+        _ text: String, direction: GuardrailDirection, book: PlaceholderBook, scoreInjection: Bool = true, leakFingerprint: Set<Int>? = nil,
+        entities: [PIIFinding] = []
     ) -> TextCheckOutcome {
         let scalars = ScalarText(text)
-        var findings = spanFindings(scalars, direction: direction, leakFingerprint: leakFingerprint)
+        var findings = spanFindings(scalars, direction: direction, leakFingerprint: leakFingerprint, entities: entities)
         var assessment: InjectionAssessment?
         if scoreInjection, let injection = checks(direction).config.injection, let scorer {
             let a = scorer.assess(text)

@@ -21,7 +21,7 @@ public struct GuardrailStage: InferenceStage {
         var request = request
         guard case .chat(var chat) = request.body else {
             if case .embeddings(var embeddings) = request.body {
-                try checkInput(&embeddings, policy: policy, book: book, context: context)
+                try await checkInput(&embeddings, policy: policy, book: book, context: context)
                 request.body = .embeddings(embeddings)
             }
             return try await next(request, context)
@@ -51,8 +51,7 @@ public struct GuardrailStage: InferenceStage {
     /// An embeddings request's input: its size limits, and the span checks (PII, secrets, ban
     /// lists) on each string — what is embedded leaves Sluice as much as a prompt does. Not
     /// scored for injection (nothing follows instructions in it) nor matched to topics.
-    @inline(never)
-    func checkInput(_ embeddings: inout EmbeddingsRequest, policy: GuardrailPolicy, book: PlaceholderBook, context: InferenceContext) throws {
+    func checkInput(_ embeddings: inout EmbeddingsRequest, policy: GuardrailPolicy, book: PlaceholderBook, context: InferenceContext) async throws {
         guard case .strings(var inputs) = embeddings.input else { return }
         let c = policy.configuration(.input)
         var totalChars = 0
@@ -67,8 +66,9 @@ public struct GuardrailStage: InferenceStage {
             throw SluiceError(.requestTooLarge, "The input has \(totalChars) characters; the limit is \(max) (guardrail policy '\(policy.name)').", param: "input")
         }
         guard policy.checksText(.input) else { return }
+        let entities = try await policies.entityTaggers[policy.name]?.findings(inputs)
         for i in inputs.indices {
-            let outcome = policy.check(inputs[i], direction: .input, book: book, scoreInjection: false)
+            let outcome = policy.check(inputs[i], direction: .input, book: book, scoreInjection: false, entities: entities?[i] ?? [])
             record(outcome.findings, direction: .input, index: i, context: context)
             if let blocked = outcome.blockedBy {
                 throw SluiceError(.guardrailBlocked, "The request was blocked by guardrail '\(blocked.check)' (\(blocked.type) in input[\(i)]).", param: "input[\(i)]")
@@ -105,6 +105,22 @@ public struct GuardrailStage: InferenceStage {
         }
         guard policy.checksText(.input) || c.topics != nil else { return }
         let classifier = policies.injectionClassifiers["\(policy.name)/input"]
+        // The entity tagger's findings for every text, in the order the loop below visits them.
+        var entities: [[PIIFinding]] = []
+        if let tagger = policies.entityTaggers[policy.name] {
+            entities = try await tagger.findings(chat.messages.flatMap { message -> [String] in
+                switch message.content {
+                case .text(let text)?: [text]
+                case .parts(let parts)?: parts.compactMap(\.text)
+                case nil: []
+                }
+            })
+        }
+        var visited = 0
+        func nextEntities() -> [PIIFinding] {
+            defer { visited += 1 }
+            return visited < entities.count ? entities[visited] : []
+        }
         var untrustedTexts: [(index: Int, text: String)] = []
         for i in chat.messages.indices {
             let message = chat.messages[i]
@@ -116,11 +132,12 @@ public struct GuardrailStage: InferenceStage {
             }
             switch message.content {
             case .text(let text)?:
-                chat.messages[i].content = .text(try checkInputText(text, index: i, untrusted: untrusted, policy: policy, book: book, context: context))
+                chat.messages[i].content = .text(
+                    try checkInputText(text, index: i, untrusted: untrusted, policy: policy, book: book, entities: nextEntities(), context: context))
             case .parts(var parts)?:
                 for k in parts.indices {
                     guard let text = parts[k].text else { continue }
-                    let checked = try checkInputText(text, index: i, untrusted: untrusted, policy: policy, book: book, context: context)
+                    let checked = try checkInputText(text, index: i, untrusted: untrusted, policy: policy, book: book, entities: nextEntities(), context: context)
                     if checked != text { parts[k] = ContentPart(text: checked) }
                 }
                 chat.messages[i].content = .parts(parts)
@@ -158,8 +175,10 @@ public struct GuardrailStage: InferenceStage {
         if action == .block { throw blocked(hit.topic) }
     }
 
-    func checkInputText(_ text: String, index: Int, untrusted: Bool, policy: GuardrailPolicy, book: PlaceholderBook, context: InferenceContext) throws -> String {
-        let outcome = policy.check(text, direction: .input, book: book, scoreInjection: untrusted)
+    func checkInputText(
+        _ text: String, index: Int, untrusted: Bool, policy: GuardrailPolicy, book: PlaceholderBook, entities: [PIIFinding], context: InferenceContext
+    ) throws -> String {
+        let outcome = policy.check(text, direction: .input, book: book, scoreInjection: untrusted, entities: entities)
         record(outcome.findings, direction: .input, index: index, context: context)
         if let blocked = outcome.blockedBy {
             let detail = blocked.check == "injection" ? "score \(blocked.score)" : blocked.type

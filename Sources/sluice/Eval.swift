@@ -41,6 +41,9 @@ struct GuardrailsEval: AsyncParsableCommand {
     @Option(help: "all-MiniLM-L6-v2's folder: also score injection with the learned classifier shipped with Sluice, alone and with the rules.")
     var minilm: String?
 
+    @Flag(help: "With --minilm: PII with the entity tagger on (names, addresses, dates by model), as `pii: {ner: true}` runs it.")
+    var ner = false
+
     @Option(help: "The classifier's threshold (default: the one shipped with its head).")
     var classifierThreshold: Double?
 
@@ -51,7 +54,17 @@ struct GuardrailsEval: AsyncParsableCommand {
         var report: [String: Any] = [:]
         if let pii {
             let examples = try Self.readPII(pii)
-            let scores = PIIEvaluation.evaluate(examples, scanner: PIIScanner())
+            var entities: [[PIIFinding]]?
+            if ner {
+                guard let minilm else { throw ValidationError("--ner needs --minilm DIR (the tagger reads MiniLM's word states)") }
+                let tagger = EntityTagger(encoder: try MiniLMEncoder(directory: URL(fileURLWithPath: minilm)))
+                var found: [[PIIFinding]] = []
+                for start in stride(from: 0, to: examples.count, by: 32) {
+                    found += try await tagger.findings(examples[start..<min(start + 32, examples.count)].map(\.text))
+                }
+                entities = found
+            }
+            let scores = PIIEvaluation.evaluate(examples, scanner: PIIScanner(), entities: entities)
             var rows: [String: Any] = [:]
             if !json { print("PII on \(examples.count) texts (\(pii))\n  type            precision recall  f1     tp   fp   fn") }
             for type in PIIType.allCases {
@@ -61,6 +74,20 @@ struct GuardrailsEval: AsyncParsableCommand {
                     let name = type.rawValue.padding(toLength: 15, withPad: " ", startingAt: 0)
                     print(String(format: "  \(name) %.3f     %.3f   %.3f  %4d %4d %4d", s.precision, s.recall, s.f1, s.truePositives, s.falsePositives, s.falseNegatives))
                 }
+            }
+            // The summary figures: micro-averaged over the structured types, and over
+            // those plus names, addresses and dates.
+            let structured: [PIIType] = [.email, .phone, .creditCard, .usSSN, .iban, .ipAddress]
+            for (name, types) in [("structured", structured), ("all_nine", structured + [.dateTime, .streetAddress, .person])] {
+                var total = DetectionScore()
+                for t in types {
+                    guard let s = scores[t] else { continue }
+                    total.truePositives += s.truePositives
+                    total.falsePositives += s.falsePositives
+                    total.falseNegatives += s.falseNegatives
+                }
+                rows[name] = ["precision": total.precision, "recall": total.recall, "f1": total.f1]
+                if !json { print(String(format: "  %@ types (micro): precision %.3f recall %.3f f1 %.3f", name.replacingOccurrences(of: "_", with: " "), total.precision, total.recall, total.f1)) }
             }
             report["pii"] = rows
             if let name = showErrors, let type = PIIType(rawValue: name) { Self.printErrors(examples, type: type) }
@@ -177,6 +204,23 @@ struct GuardrailsEval: AsyncParsableCommand {
                 rows["\(size / 1024)kb_p99_us"] = micros.p99
                 if !json { print(String(format: "Full input check on %d KB: median %.1f µs, p99 %.1f µs", size / 1024, micros.median, micros.p99)) }
             }
+            if ner, let minilm {
+                let tagger = EntityTagger(encoder: try MiniLMEncoder(directory: URL(fileURLWithPath: minilm)))
+                for size in [1024, 10240] {
+                    let text = Self.prompt(bytes: size)
+                    var samples: [Double] = []
+                    let clock = ContinuousClock()
+                    for i in 0..<(size > 4096 ? 12 : 40) {
+                        let start = clock.now
+                        _ = try await tagger.findings([text])
+                        let elapsed = clock.now - start
+                        if i >= 2 { samples.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1e3) }
+                    }
+                    samples.sort()
+                    rows["ner_\(size / 1024)kb_median_ms"] = samples[samples.count / 2]
+                    if !json { print(String(format: "Entity tagger on %d KB: median %.1f ms (one thread)", size / 1024, samples[samples.count / 2])) }
+                }
+            }
             report["latency"] = rows
         }
         if json, let data = try? JSONSerialization.data(withJSONObject: report, options: [.sortedKeys]) {
@@ -184,11 +228,8 @@ struct GuardrailsEval: AsyncParsableCommand {
         }
     }
 
-    /// Median and p99 of a full input check (the built-in default policy plus a ban list) on a prompt of about `bytes`.
-    static func inputCheckMicros(bytes: Int) throws -> (median: Double, p99: Double) {
-        var config = GuardrailsConfig.builtInDefault
-        config.input.banList = BanListCheckConfig(action: .block, words: ["forbidden phrase", "internal codename", "darn"])
-        let policy = try GuardrailPolicy(name: "bench", config: config)
+    /// A prompt of about `bytes` UTF-8 bytes, with an e-mail address, a phone number and an IP address in it.
+    static func prompt(bytes: Int) -> String {
         let sentences = [
             "Could you summarise the quarterly report for the operations team and list the three biggest risks? ",
             "My colleague can be reached at jordan.miller@example.com or on +1 415 555 0132 during office hours. ",
@@ -199,7 +240,15 @@ struct GuardrailsEval: AsyncParsableCommand {
         var text = ""
         var k = 0
         while text.utf8.count < bytes { text += sentences[k % sentences.count]; k += 1 }
-        text = String(text.utf8.prefix(bytes))!
+        return String(text.utf8.prefix(bytes))!
+    }
+
+    /// Median and p99 of a full input check (the built-in default policy plus a ban list) on a prompt of about `bytes`.
+    static func inputCheckMicros(bytes: Int) throws -> (median: Double, p99: Double) {
+        var config = GuardrailsConfig.builtInDefault
+        config.input.banList = BanListCheckConfig(action: .block, words: ["forbidden phrase", "internal codename", "darn"])
+        let policy = try GuardrailPolicy(name: "bench", config: config)
+        let text = prompt(bytes: bytes)
         var samples: [Double] = []
         let clock = ContinuousClock()
         for i in 0..<(bytes > 4096 ? 300 : 2000) {

@@ -129,6 +129,14 @@ import Testing
         let config = try SluiceConfig.load(yaml: policy("{ injection: { threshold: 0.5, classifier: { model: m, max_windows: 4 } } }"), environment: [:])
         let classifier = try #require(config.guardrails?.policies["p"]?.input.injection?.classifier)
         #expect(classifier.model == "m" && classifier.threshold == nil && classifier.maxWindows == 4)
+        // The PII entity tagger: on by `true` (the only MiniLM model) or by naming the model; input only.
+        #expect(try SluiceConfig.load(yaml: policy("{ pii: { ner: true } }"), environment: [:]).guardrails?.policies["p"]?.input.pii?.ner?.model == nil)
+        #expect(try SluiceConfig.load(yaml: policy("{ pii: { ner: false } }"), environment: [:]).guardrails?.policies["p"]?.input.pii?.ner == nil)
+        #expect(try SluiceConfig.load(yaml: policy("{ pii: { ner: { model: m } } }"), environment: [:]).guardrails?.policies["p"]?.input.pii?.ner?.model == "m")
+        #expect(configError(policy("{ pii: { ner: { model: e } } }")).contains("guardrails.policies.p.input.pii.ner.model: 'e' must be an embedding model entry served by a kind: minilm provider"))
+        #expect(configError(policy("{}", output: "{ pii: { ner: true } }")).contains("the entity tagger checks input text only"))
+        let noMiniLM = "providers: { sim: { kind: simulated } }\nmodels: [{ name: a, provider: sim }]\nguardrails: { policies: { p: { input: { pii: { ner: true } } } } }"
+        #expect(configError(noMiniLM).contains("guardrails.policies.p.input.pii.ner: needs an embedding model entry served by a kind: minilm provider"))
         // The built-in policy can be named without being defined; another name must be defined.
         #expect(try SluiceConfig.load(yaml: base + "\nguardrails: { default_policy: default }", environment: [:]).guardrails?.defaultPolicy == "default")
         #expect(configError(base + "\nguardrails: { default_policy: strict }").contains("guardrails.default_policy: no policy named 'strict' (policies: default)"))

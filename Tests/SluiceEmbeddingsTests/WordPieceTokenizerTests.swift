@@ -8,8 +8,14 @@ import Testing
 @Suite(.enabled(if: MiniLMFiles.available, "needs SLUICE_MINILM_DIR and SLUICE_MINILM_REFERENCE (make test sets them)"))
 struct WordPieceTokenizerTests {
     struct Case: Decodable {
+        struct Word: Decodable {
+            let start: Int
+            let end: Int
+            let pieces: [Int32]
+        }
         let text: String
         let ids: [Int32]
+        let words: [Word]?
     }
 
     @Test func idsMatchTheReferenceTokenizer() throws {
@@ -24,6 +30,31 @@ struct WordPieceTokenizerTests {
                 if mismatches <= 5 { Issue.record("\(c.text.prefix(60).debugDescription): \(ids.prefix(20)) != \(c.ids.prefix(20))") }
             }
         }
+        #expect(mismatches == 0)
+    }
+
+    /// The words a token classifier reads: the same pieces as `encode`, and each word's
+    /// code-point range in the original text as `tokenizers` gives it (accents, CJK, emoji,
+    /// control characters and ligatures included).
+    @Test func wordRangesMatchTheReferenceOffsets() throws {
+        let tokenizer = try WordPieceTokenizer(contentsOf: MiniLMFiles.directory!.appendingPathComponent("tokenizer.json"))
+        let cases = try JSONDecoder().decode([Case].self, from: Data(contentsOf: MiniLMFiles.reference!))
+        var mismatches = 0
+        var checked = 0
+        for c in cases {
+            guard let expected = c.words else { continue }
+            checked += 1
+            let words = tokenizer.wordPieces(c.text)
+            let same = words.count == expected.count
+                && zip(words, expected).allSatisfy { $0.range == $1.start..<$1.end && $0.pieces == $1.pieces }
+            if !same {
+                mismatches += 1
+                if mismatches <= 5 {
+                    Issue.record("\(c.text.prefix(60).debugDescription): \(words.prefix(6).map { "\($0.range)" }) != \(expected.prefix(6).map { "\($0.start)..<\($0.end)" })")
+                }
+            }
+        }
+        #expect(checked >= 300)
         #expect(mismatches == 0)
     }
 

@@ -88,6 +88,9 @@ public struct GuardrailPolicyConfig: Sendable, Decodable {
             out.append(ConfigError(path: "\(path).output.pii", "anonymize is an input action (the answer gets the values back)"))
         }
         if input.leakage != nil { out.append(ConfigError(path: "\(path).input.leakage", "leakage is an output check")) }
+        if output.pii?.ner != nil {
+            out.append(ConfigError(path: "\(path).output.pii.ner", "the entity tagger checks input text only"))
+        }
         if output.injection?.classifier != nil {
             out.append(ConfigError(path: "\(path).output.injection.classifier", "the injection classifier scores input text only"))
         }
@@ -155,7 +158,7 @@ public struct GuardrailChecksConfig: Sendable, Decodable {
             if let value, value < 1 { out.append(ConfigError(path: "\(path).\(key)", "must be at least 1")) }
         }
         if let pii {
-            let known = ["EMAIL", "PHONE", "CREDIT_CARD", "US_SSN", "IBAN", "IP_ADDRESS", "DATE_OF_BIRTH", "STREET_ADDRESS", "PERSON", "SECRET"]
+            let known = ["EMAIL", "PHONE", "CREDIT_CARD", "US_SSN", "IBAN", "IP_ADDRESS", "DATE_OF_BIRTH", "DATE_TIME", "STREET_ADDRESS", "PERSON", "SECRET"]
             for name in pii.types.keys.sorted() where !known.contains(name) {
                 out.append(ConfigError(path: "\(path).pii.types.\(name)", "unknown PII type (known: \(known.joined(separator: ", ")))"))
             }
@@ -200,15 +203,18 @@ public struct PIICheckConfig: Sendable, Decodable {
     public var types: [String: GuardrailAction]
     /// Findings less certain than this are ignored.
     public var minScore: Double
+    /// The entity tagger for names, addresses and dates (a model over MiniLM); nil leaves it off.
+    public var ner: EntityTaggerConfig?
 
-    public init(action: GuardrailAction = .redact, types: [String: GuardrailAction] = [:], minScore: Double = 0.5) {
+    public init(action: GuardrailAction = .redact, types: [String: GuardrailAction] = [:], minScore: Double = 0.5, ner: EntityTaggerConfig? = nil) {
         self.action = action
         self.types = types
         self.minScore = minScore
+        self.ner = ner
     }
 
     enum CodingKeys: String, CodingKey {
-        case action, types
+        case action, types, ner
         case minScore = "min_score"
     }
 
@@ -217,6 +223,21 @@ public struct PIICheckConfig: Sendable, Decodable {
         action = try c.decodeIfPresent(GuardrailAction.self, forKey: .action) ?? .redact
         types = try c.decodeIfPresent([String: GuardrailAction].self, forKey: .types) ?? [:]
         minScore = try c.decodeIfPresent(Double.self, forKey: .minScore) ?? 0.5
+        if let on = try? c.decodeIfPresent(Bool.self, forKey: .ner) {
+            ner = on ? EntityTaggerConfig() : nil
+        } else {
+            ner = try c.decodeIfPresent(EntityTaggerConfig.self, forKey: .ner)
+        }
+    }
+}
+
+/// `pii.ner:` — `true`, or which embedding model entry runs the tagger (a `kind: minilm`
+/// provider; nil: the only such entry).
+public struct EntityTaggerConfig: Sendable, Decodable {
+    public var model: String?
+
+    public init(model: String? = nil) {
+        self.model = model
     }
 }
 

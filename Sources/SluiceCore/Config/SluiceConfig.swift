@@ -205,6 +205,24 @@ public struct SluiceConfig: Sendable, Decodable {
                 }
             }
         }
+        // So is the PII entity tagger, on MiniLM's word states.
+        let miniLMModels = models.filter { entry in
+            guard entry.type == .embedding, case .minilm? = providers[entry.provider] else { return false }
+            return true
+        }.map(\.name)
+        for (name, policy) in (guardrails?.policies ?? [:]).sorted(by: { $0.key < $1.key }) {
+            guard let ner = policy.input.pii?.ner else { continue }
+            let path = "guardrails.policies.\(name).input.pii.ner"
+            if let model = ner.model {
+                if !miniLMModels.contains(model) {
+                    errors.append(ConfigError(path: "\(path).model", "'\(model)' must be an embedding model entry served by a kind: minilm provider (the tagger reads all-MiniLM-L6-v2's word states)"))
+                }
+            } else if miniLMModels.isEmpty {
+                errors.append(ConfigError(path: path, "needs an embedding model entry served by a kind: minilm provider"))
+            } else if miniLMModels.count > 1 {
+                errors.append(ConfigError(path: path, "several MiniLM embedding models (\(miniLMModels.joined(separator: ", "))): name one with `ner: { model: … }`"))
+            }
+        }
         let policies = guardrails.map { Set($0.policies.keys).union(["default"]) }
         for (name, flow) in flows.sorted(by: { $0.key < $1.key }) {
             let path = "flows.\(name)"

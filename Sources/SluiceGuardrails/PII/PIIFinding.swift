@@ -7,6 +7,8 @@ public enum PIIType: String, Sendable, Hashable, CaseIterable, Codable {
     case iban = "IBAN"
     case ipAddress = "IP_ADDRESS"
     case dateOfBirth = "DATE_OF_BIRTH"
+    /// Any date or time, found by the entity tagger (`pii: {ner: …}`); Presidio's name for it.
+    case dateTime = "DATE_TIME"
     case streetAddress = "STREET_ADDRESS"
     case person = "PERSON"
     case secret = "SECRET"
@@ -22,8 +24,9 @@ public enum PIIType: String, Sendable, Hashable, CaseIterable, Codable {
         case .ipAddress: 5
         case .phone: 6
         case .dateOfBirth: 7
-        case .streetAddress: 8
-        case .person: 9
+        case .dateTime: 8
+        case .streetAddress: 9
+        case .person: 10
         }
     }
 }
@@ -62,9 +65,10 @@ public struct PIIScanner: Sendable {
         detectors = all.filter { types.contains($0.type) }
     }
 
-    /// Findings in `text`, ordered by start, never overlapping.
-    public func scan(_ text: ScalarText) -> [PIIFinding] {
-        var raw: [PIIFinding] = []
+    /// Findings in `text`, ordered by start, never overlapping; `entities` (the entity tagger's)
+    /// compete with the detectors' findings by the same rules.
+    public func scan(_ text: ScalarText, entities: [PIIFinding] = []) -> [PIIFinding] {
+        var raw: [PIIFinding] = entities
         for detector in detectors { detector.scan(text, into: &raw) }
         return Self.resolveOverlaps(raw)
     }

@@ -45,7 +45,8 @@ struct GuardrailRoutes: Sendable {
         case let other?: throw SluiceError(.invalidType, "'direction' must be a string, got \(other.typeName).", param: "direction")
         }
 
-        var outcome = policy.check(text, direction: direction, book: PlaceholderBook(), scoreInjection: true)
+        let entities = direction == .input ? try await policies.entityTaggers[policy.name]?.findings([text]).first : nil
+        var outcome = policy.check(text, direction: direction, book: PlaceholderBook(), scoreInjection: true, entities: entities ?? [])
         var injection = outcome.injection ?? scorer.assess(text)
         var classifierReport: JSONValue?
         if let classifier = policies.injectionClassifiers["\(policy.name)/\(direction.rawValue)"], let action = policy.configuration(direction).injection?.action {

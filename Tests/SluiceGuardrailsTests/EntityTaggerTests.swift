@@ -1,0 +1,34 @@
+import Testing
+@testable import SluiceGuardrails
+
+/// The word-shape features the tagger adds to MiniLM's lower-cased states must be exactly the
+/// ones `scripts/train-pii-tagger.py` trained on (`shape_features`).
+struct EntityTaggerTests {
+    @Test func shapeFeaturesAreTheTrainingScripts() {
+        let text = "Ann lives IN rome.\nSince 1999!"
+        let words = [0..<3, 4..<9, 10..<12, 13..<17, 17..<18, 19..<24, 25..<29, 29..<30]
+        let f = EntityTagger.shape(Array(text.unicodeScalars), words: words)
+        #expect(f.count == words.count * EntityTagger.shapeFeatures)
+        func row(_ i: Int) -> [Float] { Array(f[(i * 11)..<((i + 1) * 11)]) }
+        // initial capital, all capitals, all lower, digit, all digits, punctuation, sentence start,
+        // previous word's capital, next word's capital, caseless text, four digits or more
+        #expect(row(0) == [1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0])  // Ann
+        #expect(row(1) == [0, 0, 1, 0, 0, 0, 0, 1, 1, 0, 0])  // lives
+        #expect(row(2) == [1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0])  // IN
+        #expect(row(4) == [0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0])  // .
+        #expect(row(5) == [1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0])  // Since, after "." and a line break
+        #expect(row(6) == [0, 0, 0, 1, 1, 0, 0, 1, 0, 0, 1])  // 1999
+        // A text without capitals says so on every word.
+        let lower = EntityTagger.shape(Array("call ann at noon".unicodeScalars), words: [0..<4, 5..<8, 9..<11, 12..<16])
+        #expect((0..<4).allSatisfy { lower[$0 * 11 + 9] == 1 })
+    }
+
+    @Test func theShippedWeightsHaveTheirDeclaredSizes() {
+        let net = EntityTaggerWeights.network
+        #expect(EntityTaggerWeights.inputs == 384 + EntityTagger.shapeFeatures)
+        #expect(net.w1.count == EntityTaggerWeights.inputs * EntityTaggerWeights.hidden)
+        #expect(net.w2.count == EntityTaggerWeights.hidden * EntityTaggerWeights.tags)
+        #expect(EntityTaggerWeights.tags == 1 + 2 * EntityTagger.types.count)
+        #expect(net.w1.contains { $0 != 0 }, "trained weights, not a placeholder")
+    }
+}
