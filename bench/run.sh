@@ -198,6 +198,12 @@ GUARD_ARGS=(--latency)
 [ -f ../shared/data/pii/dev.jsonl ] && GUARD_ARGS+=(--pii ../shared/data/pii/dev.jsonl)
 [ -f ../shared/data/injection/dev.jsonl ] && GUARD_ARGS+=(--injection ../shared/data/injection/dev.jsonl)
 "$SLUICE" eval guardrails "${GUARD_ARGS[@]}" >"$OUT/guardrails.txt"
+# The same PII set with the entity tagger on (pii: {ner: true}), and the tagger's own latency.
+if [ -f ../shared/data/pii/dev.jsonl ]; then
+  echo "==> guardrails: PII with the entity tagger"
+  { echo; echo "With the entity tagger (--ner):"
+    "$SLUICE" eval guardrails --pii ../shared/data/pii/dev.jsonl --ner --minilm .sluice/models/all-minilm-l6-v2 --latency; } >>"$OUT/guardrails.txt"
+fi
 
 # Routing: cheap-vs-strong accuracy and cost saved on the labelled set (scripts/routing-set.py).
 echo "==> complexity routing on bench/routing/labelled.jsonl"

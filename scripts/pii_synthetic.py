@@ -6,6 +6,7 @@ numbers and the like appear unlabelled, so that the tagger learns what is *not* 
     from pii_synthetic import generate
     rows = generate(4000, seed=1)   # [{"text", "spans": [{"type", "start", "end"}], "template"}]
 """
+import datetime
 import random
 
 from faker import Faker
@@ -114,7 +115,8 @@ def _person(fake, rng):
 
 
 def _date(fake, rng):
-    d = fake.date_time_between(start_date="-90y", end_date="+2y")
+    # Fixed bounds (not relative to today), so that a seed gives the same sentences on every run.
+    d = fake.date_time_between(start_date=datetime.datetime(1935, 1, 1), end_date=datetime.datetime(2028, 12, 31))
     fmt = rng.choice(DATE_FORMATS)
     text = d.strftime(fmt)
     if fmt == "%B %-dth":

@@ -32,7 +32,7 @@ struct EntityTaggerServingTests {
     }
 
     // Written for this test; in no training file.
-    static let letter = "Please send the signed lease to Marguerite Okonkwo, 14 Baker Street, London NW1 6XE, before March 3, 2027."
+    static let letter = "Marguerite Okonkwo has lived at 14 Baker Street, London NW1 6XE since March 3, 2021."
 
     static func types(_ json: JSONValue?) -> [String] {
         (json?["findings"]?.arrayValue ?? []).compactMap { $0["type"]?.stringValue }
@@ -48,7 +48,8 @@ struct EntityTaggerServingTests {
                 #expect(types.contains("STREET_ADDRESS"), "\(types)")
                 #expect(types.contains("DATE_TIME"), "\(types)")
                 let text = response.body.json?["text"]?.stringValue ?? ""
-                #expect(!text.contains("Okonkwo") && !text.contains("Baker Street") && !text.contains("2027"), "\(text)")
+                #expect(!text.contains("Okonkwo") && !text.contains("Baker Street") && !text.contains("2021"), "\(text)")
+                #expect(text.hasSuffix("."), "the full stop is not part of the date: \(text)")
             }
             // The same text under the cue-only policy: no name, no date.
             try await client.execute(uri: "/v1/guardrails/check", method: .post, body: ByteBuffer(string: #"{"text":"\#(Self.letter)","policy":"cues"}"#)) { response in
@@ -69,7 +70,7 @@ struct EntityTaggerServingTests {
             try await client.execute(uri: "/v1/chat/completions", method: .post, headers: [HTTPField.Name("x-sim-mode")!: "echo"], body: body) { response in
                 #expect(response.status == .ok)
                 let answer = response.body.json?["choices"]?[0]?["message"]?["content"]?.stringValue ?? ""
-                #expect(answer.contains("lease"), "\(answer)")
+                #expect(answer.contains("has lived at"), "\(answer)")
                 #expect(!answer.contains("Okonkwo") && !answer.contains("Baker Street"), "\(answer)")
             }
         }

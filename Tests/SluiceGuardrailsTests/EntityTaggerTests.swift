@@ -29,6 +29,13 @@ struct EntityTaggerTests {
         #expect(net.w1.count == EntityTaggerWeights.inputs * EntityTaggerWeights.hidden)
         #expect(net.w2.count == EntityTaggerWeights.hidden * EntityTaggerWeights.tags)
         #expect(EntityTaggerWeights.tags == 1 + 2 * EntityTagger.types.count)
+        #expect(net.start.count == EntityTaggerWeights.tags && net.transition.count == EntityTaggerWeights.tags * EntityTaggerWeights.tags)
+        // Learned from the training labels: "inside" follows its own "beginning", never "none".
+        let tags = EntityTaggerWeights.tags
+        for kind in 0..<EntityTagger.types.count {
+            let begin = 1 + 2 * kind
+            #expect(net.transition[begin * tags + begin + 1] > net.transition[0 * tags + begin + 1] + 5, "type \(kind)")
+        }
         #expect(net.w1.contains { $0 != 0 }, "trained weights, not a placeholder")
     }
 }

@@ -8,26 +8,30 @@ enum EntityTaggerWeights {
         let b1: [Float]
         let w2: [Float]  // hidden × tags
         let b2: [Float]
+        let start: [Float]  // log P(first tag)
+        let transition: [Float]  // tags × tags: log P(tag | previous tag)
     }
 
     static let network: Network = {
         let data = Data(base64Encoded: encoded)!
         var floats = [Float](repeating: 0, count: data.count / 4)
         _ = floats.withUnsafeMutableBytes { data.copyBytes(to: $0) }
-        precondition(floats.count == inputs * hidden + hidden + hidden * tags + tags, "EntityTagger+Weights.swift does not match its sizes")
+        precondition(floats.count == inputs * hidden + hidden + hidden * tags + tags + tags + tags * tags, "EntityTagger+Weights.swift does not match its sizes")
         var at = 0
         func take(_ n: Int) -> [Float] {
             defer { at += n }
             return Array(floats[at..<(at + n)])
         }
-        return Network(w1: take(inputs * hidden), b1: take(hidden), w2: take(hidden * tags), b2: take(tags))
+        return Network(
+            w1: take(inputs * hidden), b1: take(hidden), w2: take(hidden * tags), b2: take(tags), start: take(tags), transition: take(tags * tags))
     }()
 }
 
 /// Names, postal addresses and dates found by a model rather than cue words (`pii: {ner: …}`):
 /// a small network over the MiniLM state of each word, plus eleven features of the word's shape
-/// that the lower-cased encoder cannot see, tags every word as the beginning or inside of a
-/// PERSON, a STREET_ADDRESS or a DATE_TIME, or as none. Trained offline by
+/// that the lower-cased encoder cannot see, gives every word's probability of being the beginning
+/// or inside of a PERSON, a STREET_ADDRESS or a DATE_TIME, or none; the most likely tag sequence
+/// under those and the tag transitions seen in training makes the spans. Trained offline by
 /// `scripts/train-pii-tagger.py` on public NER corpora and synthetic sentences.
 public struct EntityTagger: Sendable {
     static let types: [PIIType] = [.person, .streetAddress, .dateTime]
@@ -55,12 +59,8 @@ public struct EntityTagger: Sendable {
         let tags = EntityTaggerWeights.tags
         guard states.width + shapeFeatures == inputs else { return [] }
         let shapes = shape(Array(text.unicodeScalars), words: states.words)
-        var findings: [PIIFinding] = []
-        var open: (kind: Int, last: Int, start: Int, end: Int, sum: Double, count: Int)?
-        func close() {
-            if let o = open { findings.append(PIIFinding(type: types[o.kind], start: o.start, end: o.end, score: o.sum / Double(o.count))) }
-            open = nil
-        }
+        // The network's tag probabilities for every word.
+        var probabilities = [Float](repeating: 0, count: n * tags)
         var h = [Float](repeating: 0, count: hidden)
         var z = [Float](repeating: 0, count: tags)
         for i in 0..<n {
@@ -76,26 +76,58 @@ public struct EntityTagger: Sendable {
                 let row = k * tags
                 for t in 0..<tags { z[t] += h[k] * net.w2[row + t] }
             }
-            var best = 0
-            for t in 1..<tags where z[t] > z[best] { best = t }
-            guard best > 0 else {
-                close()
-                continue
+            let top = z.max()!
+            var total: Float = 0
+            for t in 0..<tags { total += exp(z[t] - top) }
+            for t in 0..<tags { probabilities[i * tags + t] = exp(z[t] - top) / total }
+        }
+        // The most likely tag sequence (Viterbi) under those and the tag transitions, so that a
+        // span does not break on one uncertain word and a lone uncertain word is no span.
+        var best = (0..<tags).map { net.start[$0] + log(max(probabilities[$0], 1e-9)) }
+        var back = [Int](repeating: 0, count: n * tags)
+        for i in 1..<max(n, 1) {
+            var next = [Float](repeating: 0, count: tags)
+            for t in 0..<tags {
+                var from = 0
+                var score = best[0] + net.transition[t]
+                for p in 1..<tags where best[p] + net.transition[p * tags + t] > score {
+                    score = best[p] + net.transition[p * tags + t]
+                    from = p
+                }
+                back[i * tags + t] = from
+                next[t] = score + log(max(probabilities[i * tags + t], 1e-9))
             }
-            var total: Double = 0
-            for t in 0..<tags { total += exp(Double(z[t] - z[best])) }
-            let p = 1 / total
-            let kind = (best - 1) / 2
-            let inside = (best - 1) % 2 == 1
-            let word = states.words[i]
-            if inside, let o = open, o.kind == kind, o.last == i - 1 {
-                open = (kind, i, o.start, word.upperBound, o.sum + p, o.count + 1)
+            best = next
+        }
+        var path = [Int](repeating: 0, count: n)
+        for t in 1..<tags where best[t] > best[path[n - 1]] { path[n - 1] = t }
+        for i in stride(from: n - 1, to: 0, by: -1) { path[i - 1] = back[i * tags + path[i]] }
+
+        // Spans of words: a B, or an I of another type than the word before, opens one.
+        var spans: [(kind: Int, first: Int, last: Int)] = []
+        for (i, tag) in path.enumerated() where tag > 0 {
+            let kind = (tag - 1) / 2
+            let inside = (tag - 1) % 2 == 1
+            if inside, let last = spans.last, last.kind == kind, last.last == i - 1 {
+                spans[spans.count - 1].last = i
             } else {
-                close()
-                open = (kind, i, word.lowerBound, word.upperBound, p, 1)
+                spans.append((kind, i, i))
             }
         }
-        close()
+        var findings: [PIIFinding] = []
+        for var span in spans {
+            // An entity neither starts nor ends with punctuation ("6XE." is "6XE").
+            func punctuation(_ word: Int) -> Bool { shapes[word * shapeFeatures + 5] > 0 }
+            while span.first <= span.last && punctuation(span.first) { span.first += 1 }
+            while span.last >= span.first && punctuation(span.last) { span.last -= 1 }
+            guard span.first <= span.last else { continue }
+            var sum: Double = 0
+            for i in span.first...span.last { sum += Double(probabilities[i * tags + path[i]]) }
+            findings.append(
+                PIIFinding(
+                    type: types[span.kind], start: states.words[span.first].lowerBound, end: states.words[span.last].upperBound,
+                    score: sum / Double(span.last - span.first + 1)))
+        }
         return findings
     }
 
