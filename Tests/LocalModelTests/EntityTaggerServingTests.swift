@@ -13,22 +13,9 @@ import Testing
 @Suite(.enabled(if: LocalModels.miniLMDirectory != nil, "needs SLUICE_MINILM_DIR (make test sets it)"))
 struct EntityTaggerServingTests {
     static func build(ner: String = "true") async throws -> SluiceApplication {
-        try await LocalModels.build(yaml: """
-            store: { sqlite: ":memory:" }
-            providers:
-              sim: { kind: simulated }
-              embed: { kind: minilm, model_path: "\(LocalModels.miniLMDirectory!)" }
-            models:
-              - { name: sim, provider: sim }
-              - { name: all-minilm-l6-v2, provider: embed, type: embedding }
-            guardrails:
-              default_policy: tagged
-              policies:
-                tagged: { input: { pii: { action: redact, ner: \(ner) } } }
-                cues: { input: { pii: { action: redact } } }
-            logging: { level: error }
-            auth: { enabled: false }
-            """)
+        try await LocalModels.build(
+            yaml: LocalModels.simulatedWithMiniLM(
+                guardrails: "{ default_policy: tagged, policies: { tagged: { input: { pii: { action: redact, ner: \(ner) } } }, cues: { input: { pii: { action: redact } } } } }"))
     }
 
     // Written for this test; in no training file.
@@ -77,24 +64,17 @@ struct EntityTaggerServingTests {
     }
 
     @Test func aPolicyWithoutAMiniLMModelIsAConfigError() async throws {
-        await #expect(throws: ConfigErrors.self) {
-            _ = try await LocalModels.build(yaml: """
-                store: { sqlite: ":memory:" }
-                providers: { sim: { kind: simulated } }
-                models: [{ name: sim, provider: sim }]
-                guardrails: { policies: { tagged: { input: { pii: { ner: true } } } } }
-                logging: { level: error }
-                """)
+        func simulatedOnly(_ policy: String) -> String {
+            """
+            store: { sqlite: ":memory:" }
+            providers: { sim: { kind: simulated } }
+            models: [{ name: sim, provider: sim }]
+            guardrails: { policies: { tagged: \(policy) } }
+            logging: { level: error }
+            """
         }
+        await #expect(throws: ConfigErrors.self) { _ = try await LocalModels.build(yaml: simulatedOnly("{ input: { pii: { ner: true } } }")) }
         await #expect(throws: ConfigErrors.self) { _ = try await Self.build(ner: "{ model: nowhere }") }
-        await #expect(throws: (any Error).self) {
-            _ = try await LocalModels.build(yaml: """
-                store: { sqlite: ":memory:" }
-                providers: { sim: { kind: simulated } }
-                models: [{ name: sim, provider: sim }]
-                guardrails: { policies: { tagged: { output: { pii: { ner: true } } } } }
-                logging: { level: error }
-                """)
-        }
+        await #expect(throws: ConfigErrors.self) { _ = try await LocalModels.build(yaml: simulatedOnly("{ output: { pii: { ner: true } } }")) }
     }
 }

@@ -18,21 +18,7 @@ struct InjectionClassifierServingTests {
 
     /// The simulated chat model and MiniLM, with `injection` as the default policy's input check.
     static func build(injection: String) async throws -> SluiceApplication {
-        try await LocalModels.build(yaml: """
-            store: { sqlite: ":memory:" }
-            providers:
-              sim: { kind: simulated }
-              embed: { kind: minilm, model_path: "\(LocalModels.miniLMDirectory!)" }
-            models:
-              - { name: sim, provider: sim }
-              - { name: all-minilm-l6-v2, provider: embed, type: embedding }
-            guardrails:
-              policies:
-                default:
-                  input: { injection: \(injection) }
-            logging: { level: error }
-            auth: { enabled: false }
-            """)
+        try await LocalModels.build(yaml: LocalModels.simulatedWithMiniLM(guardrails: "{ policies: { default: { input: { injection: \(injection) } } } }"))
     }
 
     static func chat(_ messages: String) -> ByteBuffer {

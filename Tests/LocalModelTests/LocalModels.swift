@@ -47,6 +47,23 @@ enum LocalModels {
             """
     }
 
+    /// The simulated chat model `sim` and MiniLM in process (`all-minilm-l6-v2`), with a
+    /// `guardrails:` section (YAML flow mapping), no auth: what the guardrail model tests serve.
+    static func simulatedWithMiniLM(guardrails: String) -> String {
+        """
+        store: { sqlite: ":memory:" }
+        providers:
+          sim: { kind: simulated }
+          embed: { kind: minilm, model_path: "\(miniLMDirectory!)" }
+        models:
+          - { name: sim, provider: sim }
+          - { name: all-minilm-l6-v2, provider: embed, type: embedding }
+        guardrails: \(guardrails)
+        logging: { level: error }
+        auth: { enabled: false }
+        """
+    }
+
     static func build(yaml: String = LocalModels.yaml(), onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) async throws
         -> SluiceApplication
     {
