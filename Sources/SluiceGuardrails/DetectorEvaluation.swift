@@ -28,10 +28,13 @@ public struct LabelledPIIText: Sendable {
 
     public var text: String
     public var spans: [Span]
+    /// Where the row comes from (its `source` field), for figures per source.
+    public var source: String
 
-    public init(text: String, spans: [Span]) {
+    public init(text: String, spans: [Span], source: String = "") {
         self.text = text
         self.spans = spans
+        self.source = source
     }
 }
 

@@ -29,7 +29,7 @@ struct GuardrailsEval: AsyncParsableCommand {
     @Option(help: "The injection threshold that --show-errors INJECTION and the per-source counts use.")
     var threshold: Double = 0.4
 
-    @Flag(help: "Injection recall and false-positive rate per source (the rows' \"source\" field) at --threshold.")
+    @Flag(help: "Per source (the rows' \"source\" field): injection recall and false-positive rate at --threshold, and PII F1.")
     var bySource = false
 
     @Option(help: "Write each injection row's scores here as JSON Lines ({\"rules\", \"reasons\", \"label\", \"source\"}), in input order.")
@@ -78,7 +78,8 @@ struct GuardrailsEval: AsyncParsableCommand {
             // The issue's summary figures: micro-averaged over the structured types, and over
             // those plus names, addresses and dates.
             let structured: [PIIType] = [.email, .phone, .creditCard, .usSSN, .iban, .ipAddress]
-            for (name, types) in [("structured", structured), ("all_nine", structured + [.dateTime, .streetAddress, .person])] {
+            let groups = [("structured", structured), ("all_nine", structured + [.dateTime, .streetAddress, .person])]
+            func micro(_ scores: [PIIType: DetectionScore], _ types: [PIIType]) -> DetectionScore {
                 var total = DetectionScore()
                 for t in types {
                     guard let s = scores[t] else { continue }
@@ -86,8 +87,30 @@ struct GuardrailsEval: AsyncParsableCommand {
                     total.falsePositives += s.falsePositives
                     total.falseNegatives += s.falseNegatives
                 }
+                return total
+            }
+            for (name, types) in groups {
+                let total = micro(scores, types)
                 rows[name] = ["precision": total.precision, "recall": total.recall, "f1": total.f1]
                 if !json { print(String(format: "  %@ types (micro): precision %.3f recall %.3f f1 %.3f", name.replacingOccurrences(of: "_", with: " "), total.precision, total.recall, total.f1)) }
+            }
+            if bySource {
+                var perSource: [String: Any] = [:]
+                let sources = Dictionary(grouping: examples.indices, by: { examples[$0].source })
+                for source in sources.keys.sorted() {
+                    let indices = sources[source]!
+                    let part = PIIEvaluation.evaluate(indices.map { examples[$0] }, scanner: PIIScanner(), entities: entities.map { e in indices.map { e[$0] } })
+                    var row: [String: Any] = ["texts": indices.count]
+                    var line = "  source \(source.isEmpty ? "(none)" : source) (\(indices.count) texts):"
+                    for (name, types) in groups {
+                        let total = micro(part, types)
+                        row[name + "_f1"] = total.f1
+                        line += String(format: " %@ f1 %.3f", name.replacingOccurrences(of: "_", with: " "), total.f1)
+                    }
+                    perSource[source] = row
+                    if !json { print(line) }
+                }
+                rows["by_source"] = perSource
             }
             report["pii"] = rows
             if let name = showErrors, let type = PIIType(rawValue: name) { Self.printErrors(examples, type: type) }
@@ -218,7 +241,7 @@ struct GuardrailsEval: AsyncParsableCommand {
                     }
                     samples.sort()
                     rows["ner_\(size / 1024)kb_median_ms"] = samples[samples.count / 2]
-                    if !json { print(String(format: "Entity tagger on %d KB: median %.1f ms (one thread)", size / 1024, samples[samples.count / 2])) }
+                    if !json { print(String(format: "Entity tagger on %d KB: median %.1f ms", size / 1024, samples[samples.count / 2])) }
                 }
             }
             report["latency"] = rows
@@ -324,7 +347,7 @@ struct GuardrailsEval: AsyncParsableCommand {
                 else { return nil }
                 return LabelledPIIText.Span(type: type, start: start, end: end)
             }
-            return LabelledPIIText(text: text, spans: spans)
+            return LabelledPIIText(text: text, spans: spans, source: row["source"] as? String ?? "")
         }
     }
 }
