@@ -23,6 +23,23 @@ struct EntityTaggerTests {
         #expect((0..<4).allSatisfy { lower[$0 * 11 + 9] == 1 })
     }
 
+    /// A tagged address that takes in a phone number gives way to it but keeps the rest of its
+    /// text: neither the number nor the street leaves unredacted.
+    @Test func anEntityKeepsWhatIsLeftAroundAStructuredFinding() {
+        let text = "Write to 14 Baker Street, London, +44 20 7946 0958 office, before noon."
+        let scalars = Array(text.unicodeScalars)
+        func offset(_ s: String) -> Int { text.unicodeScalars.distance(from: text.unicodeScalars.startIndex, to: text.range(of: s)!.lowerBound.samePosition(in: text.unicodeScalars)!) }
+        let start = offset("14 Baker")
+        let end = offset(" office") + " office".unicodeScalars.count
+        let entity = PIIFinding(type: .streetAddress, start: start, end: end, score: 0.9)
+        let found = PIIScanner().scan(ScalarText(text), entities: [entity])
+        func slice(_ f: PIIFinding) -> String { String(String.UnicodeScalarView(scalars[f.start..<f.end])) }
+        #expect(found.map(\.type) == [.streetAddress, .phone, .streetAddress], "\(found.map(slice))")
+        #expect(found.map(slice) == ["14 Baker Street, London", "+44 20 7946 0958", "office"])
+        // Without entities the scan is what it was: the cue-based street address and the phone.
+        #expect(PIIScanner().scan(ScalarText(text)).map(slice) == ["14 Baker Street", "+44 20 7946 0958"])
+    }
+
     @Test func theShippedWeightsHaveTheirDeclaredSizes() {
         let net = EntityTaggerWeights.network
         #expect(EntityTaggerWeights.inputs == 384 + EntityTagger.shapeFeatures)

@@ -65,12 +65,42 @@ public struct PIIScanner: Sendable {
         detectors = all.filter { types.contains($0.type) }
     }
 
-    /// Findings in `text`, ordered by start, never overlapping; `entities` (the entity tagger's)
-    /// compete with the detectors' findings by the same rules.
+    /// Findings in `text`, ordered by start, never overlapping. `entities` (the entity tagger's
+    /// names, addresses and dates) give way to the structured findings inside them — a phone
+    /// number on an address's last line stays a phone number — but keep the rest of their text
+    /// rather than being dropped, so that nothing they cover leaves unredacted; against the
+    /// cue-based findings they compete by the usual rules.
     public func scan(_ text: ScalarText, entities: [PIIFinding] = []) -> [PIIFinding] {
-        var raw: [PIIFinding] = entities
+        var raw: [PIIFinding] = []
         for detector in detectors { detector.scan(text, into: &raw) }
+        guard !entities.isEmpty else { return Self.resolveOverlaps(raw) }
+        let structured = raw.filter { $0.type.precedence < PIIType.dateOfBirth.precedence }.sorted { $0.start < $1.start }
+        for entity in entities { raw += Self.subtract(structured, from: entity, text: text) }
         return Self.resolveOverlaps(raw)
+    }
+
+    /// What is left of `entity` around `findings`: the uncovered stretches, trimmed of spaces and
+    /// punctuation, that still hold a letter or digit.
+    static func subtract(_ findings: [PIIFinding], from entity: PIIFinding, text: ScalarText) -> [PIIFinding] {
+        var pieces: [PIIFinding] = []
+        var start = entity.start
+        func close(_ end: Int) {
+            var a = start
+            var b = end
+            func isContent(_ i: Int) -> Bool {
+                guard let c = Unicode.Scalar(text[i]) else { return false }
+                return c.properties.isAlphabetic || c.properties.numericType != nil
+            }
+            while a < b && !isContent(a) { a += 1 }
+            while b > a && !isContent(b - 1) { b -= 1 }
+            if a < b { pieces.append(PIIFinding(type: entity.type, start: a, end: b, score: entity.score)) }
+        }
+        for f in findings where f.start < entity.end && f.end > entity.start {
+            close(max(start, f.start))
+            start = max(start, f.end)
+        }
+        close(entity.end)
+        return pieces
     }
 
     /// Keeps the better of overlapping findings: the type of higher precedence, then the longer.
