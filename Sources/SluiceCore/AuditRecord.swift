@@ -335,22 +335,22 @@ public protocol UsageReporter: Sendable {
 }
 
 /// A request's messages and its answer as they passed through, kept by reference and decoded
-/// only by the audit-log writer. Equal only to itself.
+/// only by the audit-log writer (a stream's text is gathered as it passes). Equal only to itself.
 public final class CapturedExchange: Sendable, Hashable {
     public let messages: [ChatMessage]
     /// A whole answer, undecoded.
     public let result: ChatResult?
-    /// A stream's events that carried output, undecoded.
-    public let events: [ChatStreamEvent]
+    /// A stream's answer: the first choice's text.
+    public let streamText: String?
 
     /// About how many bytes the exchange holds (messages, answer, events), for the audit-log
     /// writer's byte bound.
     public let approximateBytes: Int
 
-    public init(messages: [ChatMessage], result: ChatResult? = nil, events: [ChatStreamEvent] = []) {
+    public init(messages: [ChatMessage], result: ChatResult? = nil, streamText: String? = nil) {
         self.messages = messages
         self.result = result
-        self.events = events
+        self.streamText = streamText
         var bytes = 0
         for m in messages {
             switch m.content {
@@ -362,7 +362,7 @@ public final class CapturedExchange: Sendable, Hashable {
             bytes += 32
         }
         bytes += result.map { $0.encoded?.readableBytes ?? 1024 } ?? 0
-        for e in events { bytes += e.encoded?.readableBytes ?? 128 }
+        bytes += streamText?.utf8.count ?? 0
         approximateBytes = bytes
     }
 

@@ -23,9 +23,8 @@ package struct AuditBodies: Sendable {
             r.requestBody = Self.messagesJSON(captured.messages)
             if let result = captured.result {
                 r.responseBody = Self.answerText(result)
-            } else if !captured.events.isEmpty {
-                // A stream: the first choice's text.
-                r.responseBody = captured.events.compactMap(Self.deltaText).joined()
+            } else if let text = captured.streamText {
+                r.responseBody = text
             }
             if mode == .redacted {
                 r.requestBody = r.requestBody.map(redactor.redact)
@@ -44,11 +43,6 @@ package struct AuditBodies: Sendable {
     /// A whole answer's text, read from the upstream's bytes when a stage did not change them.
     package static func answerText(_ result: ChatResult) -> String? {
         (try? result.answerText()).map(answerText)
-    }
-
-    /// The first choice's text in one stream event.
-    package static func deltaText(_ event: ChatStreamEvent) -> String? {
-        (try? event.firstDeltaContent()) ?? nil
     }
 
     /// An answer's text for the audit log: each choice's content, and its tool calls as name(arguments).

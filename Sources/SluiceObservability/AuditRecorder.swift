@@ -50,7 +50,7 @@ package struct AuditRecorder: Sendable {
             experiment: facts.experiment.name, variant: facts.experiment.variant)
         var withBodies = record
         if let messages = facts.bodies.messages {
-            withBodies.captured = CapturedExchange(messages: messages, result: facts.bodies.result, events: facts.bodies.events ?? [])
+            withBodies.captured = CapturedExchange(messages: messages, result: facts.bodies.result, streamText: facts.bodies.streamText)
         }
         sink.submit(withBodies)
         metrics?.record(record)

@@ -136,8 +136,9 @@ package final class StreamWatch: Sendable {
     package struct State {
         var sawFirstToken = false
         var finishReason: String?
-        /// Events that carried output, kept (not decoded) for the audit log's copy of the answer.
-        var textEvents: [ChatStreamEvent] = []
+        /// The first choice's text so far, for the audit log's copy of the answer (nil until an
+        /// event carries output).
+        var text: String?
     }
 
     private let state = Mutex(State())
@@ -154,9 +155,12 @@ package final class StreamWatch: Sendable {
         let bytes = summary.outputBytes
         let finish = summary.finishReason
         let keep = keepsText && bytes > 0
+        // The text, not the event: a kept event would hold its network buffer until the end.
+        let piece = keep ? ((try? event.firstDeltaContent()) ?? nil) : nil
         let first = state.withLock { s -> Bool in
-            // Kept as they are (a reference, no copy): decoding waits until the stream is over.
-            if keep { s.textEvents.append(event) }
+            if keep {
+                if s.text == nil { s.text = piece ?? "" } else if let piece { s.text!.append(piece) }
+            }
             if let finish { s.finishReason = finish }
             if bytes > 0 && !s.sawFirstToken {
                 s.sawFirstToken = true
@@ -174,6 +178,6 @@ package final class StreamWatch: Sendable {
     package func close(facts: RequestFacts) {
         let s = state.withLock { $0 }
         facts.update(\.answer) { $0.finishReason = s.finishReason }
-        if keepsText { facts.update(\.bodies) { $0.events = s.textEvents } }
+        if keepsText { facts.update(\.bodies) { $0.streamText = s.text } }
     }
 }

@@ -15,6 +15,8 @@ public struct SSEParser: Sendable {
 
     public init() {}
 
+    private static let empty = ByteBuffer()
+
     /// Adds bytes as they arrived.
     public mutating func append(_ bytes: ByteBuffer) {
         if buffer.readableBytes == 0 {
@@ -57,7 +59,9 @@ public struct SSEParser: Sendable {
 
     private mutating func readLine() -> ByteBuffer? {
         guard let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else {
-            if buffer.readableBytes == 0 { buffer.clear() }
+            // Let go of the network read's storage: a held stream would otherwise keep its last
+            // read buffer, and the channel would allocate a new one for every read.
+            if buffer.readableBytes == 0 { buffer = Self.empty }
             return nil
         }
         let length = newline - buffer.readerIndex

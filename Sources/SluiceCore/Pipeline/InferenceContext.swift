@@ -163,8 +163,10 @@ public struct CapturedBodies: Sendable {
     public var messages: [ChatMessage]?
     /// The whole answer, undecoded.
     public var result: ChatResult?
-    /// A stream's events that carried output, undecoded.
-    public var events: [ChatStreamEvent]?
+    /// A stream's answer: the first choice's text, gathered as the events passed (nil when no
+    /// event carried output). Text, not the events: a held stream would otherwise keep every
+    /// event's bytes, and the network buffers they are slices of, until it ends.
+    public var streamText: String?
 }
 
 /// The facts the stages learn about one request, each part written by the stage that owns it

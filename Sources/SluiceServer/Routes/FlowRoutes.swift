@@ -100,10 +100,7 @@ extension OpenAIRoutes {
         inferenceRequest.flow = flowRun
         inferenceRequest.conversation = run.conversationID
         let deadline = NIODeadline.now() + requestTimeout
-        let timeout = requestTimeout
-        let response = try await withDeadline(deadline, timeoutError: { Self.timedOut(timeout) }) {
-            try await pipeline.run(inferenceRequest, context: inference)
-        }
+        let response = try await self.run(inferenceRequest, inference: inference, deadline: deadline)
         var headers = Self.answerHeaders(inference)
         switch response {
         case .embeddings:

@@ -104,10 +104,18 @@ struct OpenAIRoutes: Sendable {
     }
 
     /// Runs the pipeline within the request's deadline.
+    ///
+    /// A stream runs it in a child task. A task keeps the memory of its deepest frames (its
+    /// allocator's slabs) until it ends, and a held stream keeps its connection's task alive for
+    /// as long as it lasts: in a child task, the pipeline's frames are freed once the stream has
+    /// started, and the connection keeps only those that write the events.
     func run(_ request: InferenceRequest, inference: InferenceContext, deadline: NIODeadline) async throws -> InferenceResponse {
         let timeout = requestTimeout
+        let pipeline = pipeline
         return try await withDeadline(deadline, timeoutError: { Self.timedOut(timeout) }) {
-            try await pipeline.run(request, context: inference)
+            guard request.isStreaming else { return try await pipeline.run(request, context: inference) }
+            async let response = pipeline.run(request, context: inference)
+            return try await response
         }
     }
 
