@@ -140,6 +140,16 @@ import Testing
                 #expect(text.contains(#""code":"upstream_timeout""#))
                 #expect(!text.contains("[DONE]"))
             }
+            // A stream whose first token would take 2 s: the deadline reaches the pipeline,
+            // which runs in a child task for streams, before anything was sent.
+            let streamStarted = ContinuousClock.now
+            try await client.execute(
+                uri: "/v1/chat/completions", method: .post, headers: [HTTPField.Name("x-sim-ttft-ms")!: "2000"], body: chatBody(#""stream":true"#)
+            ) { response in
+                #expect(response.status == .gatewayTimeout, "\(String(buffer: response.body))")
+                #expect(response.body.json?["error"]?["message"]?.stringValue?.contains("request_timeout_s") == true)
+            }
+            #expect(ContinuousClock.now - streamStarted < .seconds(1.5))
         }
     }
 }
