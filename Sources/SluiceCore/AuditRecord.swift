@@ -343,7 +343,7 @@ public final class CapturedExchange: Sendable, Hashable {
     /// A stream's answer: the first choice's text.
     public let streamText: String?
 
-    /// About how many bytes the exchange holds (messages, answer, events), for the audit-log
+    /// About how many bytes the exchange holds (messages, answer, a stream's text), for the audit-log
     /// writer's byte bound.
     public let approximateBytes: Int
 
