@@ -139,16 +139,25 @@ final class HTTP1ConnectionPool: Sendable {
             case create
             case wait
         }
+        // An idle connection on the caller's loop first; else, under the cap, a new one there; only
+        // at the cap one idle on another loop. A connection on another loop costs two thread
+        // wake-ups on every exchange (the request handed to its loop, the answer handed back),
+        // more than opening one costs once.
         let next = state.withLock { state -> Next in
-            while let index = state.idle.lastIndex(where: { eventLoop == nil || $0.channel.eventLoop === eventLoop }) ?? (state.idle.isEmpty ? nil : state.idle.count - 1) {
-                let c = state.idle.remove(at: index)
-                if c.channel.isActive { return .reuse(c) }
-                state.live.remove(ObjectIdentifier(c.channel))
+            func takeIdle(_ matches: (Connection) -> Bool) -> Connection? {
+                while let index = state.idle.lastIndex(where: matches) {
+                    let c = state.idle.remove(at: index)
+                    if c.channel.isActive { return c }
+                    state.live.remove(ObjectIdentifier(c.channel))
+                }
+                return nil
             }
+            if let c = takeIdle({ eventLoop == nil || $0.channel.eventLoop === eventLoop }) { return .reuse(c) }
             if state.live.count + state.opening < maxConnections {
                 state.opening += 1
                 return .create
             }
+            if let c = takeIdle({ _ in true }) { return .reuse(c) }
             return .wait
         }
         switch next {

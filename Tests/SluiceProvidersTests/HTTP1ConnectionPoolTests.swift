@@ -1,6 +1,8 @@
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
+import NIOPosix
 import SluiceCore
 import SluiceTesting
 import Testing
@@ -129,6 +131,45 @@ import Testing
         }
         #expect(log.connections <= 2)
         #expect(log.maxInFlight <= 2)
+    }
+
+    /// Exchanges on a pool of its own over two event loops, each call preferring the given loop;
+    /// the loops are shut down on every path.
+    func exchanges(_ base: String, maxConnections: Int, loopOrder: [Int]) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let loops = Array(group.makeIterator())
+        let port = try #require(Int(base.split(separator: ":").last ?? ""))
+        let pool = HTTP1ConnectionPool(host: "127.0.0.1", port: port, maxConnections: maxConnections, timeouts: Timeouts(), group: group)
+        do {
+            for index in loopOrder {
+                let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/v1/chat/completions", headers: ["host": "127.0.0.1:\(port)"])
+                let response = try await pool.execute(head: head, body: ByteBuffer(string: "{}"), maxBodyBytes: 1 << 20, preferredEventLoop: loops[index])
+                #expect(response.status == .ok)
+            }
+        } catch {
+            pool.closeIdle()
+            try await group.shutdownGracefully()
+            throw error
+        }
+        pool.closeIdle()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func opensAConnectionOnTheCallersLoopRatherThanBorrowAnotherLoops() async throws {
+        let log = ConnectionLog()
+        try await FakeUpstream.with(context: ConnectionContext.self, routes(log)) { base in
+            try await exchanges(base, maxConnections: 4, loopOrder: [0, 1, 0, 1, 1, 0])
+        }
+        // One connection per loop, each reused: no exchange was handed to the other loop's one.
+        #expect(log.connections == 2)
+    }
+
+    @Test func atTheCapBorrowsAnIdleConnectionOfAnotherLoop() async throws {
+        let log = ConnectionLog()
+        try await FakeUpstream.with(context: ConnectionContext.self, routes(log)) { base in
+            try await exchanges(base, maxConnections: 1, loopOrder: [0, 1, 0, 1])
+        }
+        #expect(log.connections == 1)
     }
 
     @Test func survivesAnUpstreamThatClosesIdleConnections() async throws {
