@@ -145,6 +145,21 @@ if floor.exists():
         print(f"  requests/s against nginx's {n32['rps']:,.0f}: Hummingbird floor {h_rps / n32['rps']:.2f}x, SwiftNIO floor {n_rps / n32['rps']:.2f}x, "
               f"sluice {rows[('sluice', 32)]['rps'] / n32['rps']:.2f}x, sluice-full {f / n32['rps']:.2f}x")
 
+# The floors' latency beside direct's: what a server stack adds before Sluice does anything.
+latency = out / "floor-latency.txt"
+if latency.exists():
+    first = {}
+    for line in latency.read_text().split("\n"):
+        parts = line.split()
+        if len(parts) == 3:
+            first[parts[0]] = (float(parts[1]), float(parts[2]))
+    if {"direct", "hummingbird", "nio"} <= first.keys():
+        p50 = {name: parse(out / f"floor-{name}-1.txt")["p50"] for name in first}
+        print("Server floors' latency over direct (a fixed answer, no upstream): p50 at 1 connection; first byte, new connection / kept-alive")
+        for name in ("hummingbird", "nio"):
+            print(f"  bare {'Hummingbird' if name == 'hummingbird' else 'SwiftNIO':12s} p50 {p50[name] - p50['direct']:+.3f} ms; "
+                  f"first byte {first[name][0] - first['direct'][0]:+.3f} / {first[name][1] - first['direct'][1]:+.3f} ms")
+
 # Issue 28's targets, with the full default pipeline (sluice-full), measured in this run.
 f32, f1 = rows[("sluice-full", 32)], rows[("sluice-full", 1)]
 targets = [

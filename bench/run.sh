@@ -95,10 +95,18 @@ kill -TERM "$COUNT_PID"; wait "$COUNT_PID" || true
 
 # The server floors: bare Hummingbird and bare SwiftNIO answering the chat route with a fixed
 # completion (bench/floor), requests/s at 32 connections and CPU per request, so that Sluice's
-# own cost and what a NIO-level fast path could save are read side by side.
+# own cost and what a NIO-level fast path could save are read side by side. Then each floor's
+# latency beside the mock's (direct): p50 at one connection, and the first byte of an answer on
+# a new connection and on a kept-alive one, which bound the latency targets from below.
 echo "==> server floors: bare Hummingbird, bare SwiftNIO"
 FLOOR=${FLOOR_BIN:-.build/release/bench-floor}
 : >"$OUT/floor.txt"
+floor_latency() {  # NAME PORT
+  wrk -t1 -c1 -d"${DURATION}s" --latency -s bench/full.lua "http://127.0.0.1:$2/v1/chat/completions" >"$OUT/floor-$1-1.txt"
+  echo "$1 $(python3 bench/first_byte.py "$2" 500)" >>"$OUT/floor-latency.txt"
+}
+: >"$OUT/floor-latency.txt"
+floor_latency direct 9100
 for pair in "hummingbird 9293" "nio 9294"; do
   set -- $pair
   "$FLOOR" "$1" "$2" & floor_pid=$!; pids+=($floor_pid)
@@ -108,6 +116,7 @@ for pair in "hummingbird 9293" "nio 9294"; do
   wrk -t1 -c32 -d"${DURATION}s" -s bench/full.lua "http://127.0.0.1:$2/v1/chat/completions" >"$OUT/floor-$1.txt"
   ticks1=$(awk '{print $14 + $15}' "/proc/$floor_pid/stat")
   echo "$1 $(awk '/Requests\/sec/{print $2}' "$OUT/floor-$1.txt") $(awk '/requests in/{print $1}' "$OUT/floor-$1.txt") $((ticks1 - ticks0)) $(getconf CLK_TCK)" >>"$OUT/floor.txt"
+  floor_latency "$1" "$2"
   kill "$floor_pid"; wait "$floor_pid" 2>/dev/null || true
 done
 

@@ -19,6 +19,9 @@ let answer = ByteBuffer(
 @main
 enum BenchFloor {
     static func main() async throws {
+        // As Sluice does (Sources/sluice/Entry.swift): Swift concurrency runs on NIO's event loops,
+        // so the Hummingbird floor is the one Sluice stands on.
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         let arguments = CommandLine.arguments
         guard arguments.count == 3, let port = Int(arguments[2]), ["hummingbird", "nio"].contains(arguments[1]) else {
             print("usage: bench-floor hummingbird|nio PORT")
