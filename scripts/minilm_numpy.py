@@ -5,6 +5,7 @@
     from minilm_numpy import MiniLM
     embed = MiniLM(model_dir).embed   # text -> 384 floats
     states = MiniLM(model_dir).states # token ids -> one 384-float row per token (for token classifiers)
+    means = MiniLM(model_dir).layer_means  # id sequences -> each layer's mean-pooled state
 """
 from pathlib import Path
 
@@ -67,6 +68,19 @@ class MiniLM:
 
     def states_batch(self, sequences):
         """`states` for many sequences at once (padded, with an attention mask): a list of arrays."""
+        for x, _ in self.layers_batch(sequences):
+            pass
+        return [x[i, : len(s)] for i, s in enumerate(sequences)]
+
+    def layer_means(self, sequences):
+        """Each sequence's mean-pooled state after each of the six layers: (len(sequences), 6, 384)."""
+        means = []
+        for x, mask in self.layers_batch(sequences):
+            means.append((x * mask[:, :, None]).sum(1) / mask.sum(1, keepdims=True))
+        return np.stack(means, 1)
+
+    def layers_batch(self, sequences):
+        """Yields the padded states of every sequence after each layer, with the padding mask."""
         W = self.W
         n = max(len(s) for s in sequences)
         ids = np.zeros((len(sequences), n), dtype=np.int64)
@@ -88,5 +102,4 @@ class MiniLM:
             h = self.dense(x, p + "intermediate.dense")
             g = (0.5 * h * (1 + erf(h / np.float32(np.sqrt(2))))).astype(np.float32)
             x = self.layer_norm(x + self.dense(g, p + "output.dense"), p + "output.LayerNorm").astype(np.float32)
-        return [x[i, : len(s)] for i, s in enumerate(sequences)]
-
+            yield x, mask
