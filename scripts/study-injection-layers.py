@@ -48,11 +48,8 @@ model = MiniLM(Path(args.model_dir))
 
 def load(path):
     """Per window, each layer's mean state; the text each window belongs to; labels; sources."""
-    import json
     cache = Path(args.cache) / (Path(path).stem + "-layers.npz") if args.cache else None
-    rows = [json.loads(line) for line in open(path)]
-    labels = np.array([float(r["label"]) for r in rows])
-    sources = np.array([r.get("source") or Path(path).stem for r in rows])
+    rows, labels, sources = head.read_rows(path)
     if cache and cache.exists():
         saved = np.load(cache)
         return saved["means"], saved["owner"], labels, sources

@@ -62,11 +62,17 @@ def windows(text):
     return out
 
 
-def load(path, embed, cache_dir=None):
-    """Every window's embedding, the text each belongs to, and each text's label and source."""
+def read_rows(path):
+    """A labelled file's rows, with each text's label and source."""
     rows = [json.loads(line) for line in open(path)]
     labels = np.array([float(r["label"]) for r in rows])
     sources = np.array([r.get("source") or Path(path).stem for r in rows])
+    return rows, labels, sources
+
+
+def load(path, embed, cache_dir=None):
+    """Every window's embedding, the text each belongs to, and each text's label and source."""
+    rows, labels, sources = read_rows(path)
     cache = Path(cache_dir) / (Path(path).stem + ".npz") if cache_dir else None
     if cache and cache.exists():
         saved = np.load(cache)
