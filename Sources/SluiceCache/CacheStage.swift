@@ -60,6 +60,19 @@ public struct CacheStage: InferenceStage {
         self.tokensSaved = Counter(label: "sluice_cache_tokens_saved_total")
     }
 
+    /// The candidate check `verify` names. The model check falls back to the rule where no
+    /// verifier is configured (a request that opted in by header); a verifier that fails costs
+    /// the hit, not the request.
+    private func sameQuestion(_ cached: String, _ asked: String, _ verify: CacheVerification) async -> Bool {
+        switch verify {
+        case .off: return true
+        case .rule: return QuestionMatch.matches(cached, asked)
+        case .model:
+            guard let verifier = cache.verifier else { return QuestionMatch.matches(cached, asked) }
+            return (try? await verifier(cached, asked)) ?? false
+        }
+    }
+
     public func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
         // Only chat answers are cached.
         guard let chat = request.chat else { return try await next(request, context) }
@@ -84,8 +97,8 @@ public struct CacheStage: InferenceStage {
             if plan.lookup, let vector, let partition,
                 let (entry, similarity) = cache.nearest(vector, partition: partition, threshold: plan.rule.threshold)
             {
-                // Close in the embedding is not the same question: check numbers, names, negation, word order.
-                if plan.rule.verify, let asked = entry.question, !QuestionMatch.matches(asked, text) {
+                // Close in the embedding is not the same question: check before answering.
+                if let cached = entry.question, await !sameQuestion(cached, text, plan.rule.verify) {
                     rejected.increment()
                 } else if let response = serve(entry, status: .semanticHit, similarity: similarity, context: context) {
                     return response

@@ -20,6 +20,9 @@ import Synchronization
 public final class ResponseCache: Service, Sendable {
     /// Embeds the texts the semantic cache compares; nil without `cache.embedding_model`.
     public typealias Embedder = @Sendable ([String]) async throws -> [[Float]]
+    /// Whether a cached question and a new one ask the same thing (`verify: model`); nil when
+    /// the cache's embedding model is not in process.
+    public typealias Verifier = @Sendable (_ cached: String, _ asked: String) async throws -> Bool
 
     private struct Memory {
         var entries: [String: CacheEntry] = [:]
@@ -30,6 +33,7 @@ public final class ResponseCache: Service, Sendable {
     let capacity: Int
     let store: (any ResponseCacheStore)?
     let embedder: Embedder?
+    let verifier: Verifier?
     let logger: Logger
     private let memory: Mutex<Memory>
     private let pruneInterval: Duration
@@ -43,12 +47,13 @@ public final class ResponseCache: Service, Sendable {
     private let mirrorsStore = Atomic<Bool>(false)
 
     public init(
-        config: CacheConfig, store: (any ResponseCacheStore)?, embedder: Embedder?, logger: Logger, pruneInterval: Duration = .seconds(60),
-        refreshInterval: Duration = .seconds(2)
+        config: CacheConfig, store: (any ResponseCacheStore)?, embedder: Embedder?, verifier: Verifier? = nil, logger: Logger,
+        pruneInterval: Duration = .seconds(60), refreshInterval: Duration = .seconds(2)
     ) {
         self.capacity = config.maxEntries
         self.store = config.persist ? store : nil
         self.embedder = embedder
+        self.verifier = verifier
         self.logger = logger
         self.pruneInterval = pruneInterval
         self.refreshInterval = refreshInterval

@@ -36,6 +36,8 @@ public final class MiniLMEncoder: Sendable {
     let wordEmbeddings: [Float]
     let positionEmbeddings: [Float]
     let tokenTypeEmbedding: [Float]
+    /// Token type 1: the second text of a pair.
+    let secondTypeEmbedding: [Float]
     let embeddingNorm: Norm
     let layers: [Layer]
 
@@ -47,7 +49,9 @@ public final class MiniLMEncoder: Sendable {
         let file = try SafetensorsFile(contentsOf: directory.appendingPathComponent("model.safetensors"))
         wordEmbeddings = try file.floats("embeddings.word_embeddings.weight")
         positionEmbeddings = try file.floats("embeddings.position_embeddings.weight", shape: [Self.maxPositions, d])
-        tokenTypeEmbedding = Array(try file.floats("embeddings.token_type_embeddings.weight").prefix(d))
+        let types = try file.floats("embeddings.token_type_embeddings.weight", shape: [2, d])
+        tokenTypeEmbedding = Array(types.prefix(d))
+        secondTypeEmbedding = Array(types.suffix(d))
         func norm(_ prefix: String) throws -> Norm {
             Norm(weight: try file.floats(prefix + ".weight", shape: [d]), bias: try file.floats(prefix + ".bias", shape: [d]))
         }
@@ -67,6 +71,62 @@ public final class MiniLMEncoder: Sendable {
                 attentionNorm: try norm(p + "attention.output.LayerNorm"), outputNorm: try norm(p + "output.LayerNorm"))
         }
         guard wordEmbeddings.count % d == 0 else { throw SafetensorsFile.FormatError(description: "word embeddings are not \(d) wide") }
+    }
+
+    private init(_ base: MiniLMEncoder, secondTypeEmbedding: [Float], layers: [Layer]) {
+        tokenizer = base.tokenizer
+        maxTokens = base.maxTokens
+        wordEmbeddings = base.wordEmbeddings
+        positionEmbeddings = base.positionEmbeddings
+        tokenTypeEmbedding = base.tokenTypeEmbedding
+        self.secondTypeEmbedding = secondTypeEmbedding
+        embeddingNorm = base.embeddingNorm
+        self.layers = layers
+    }
+
+    /// This encoder with low-rank adapters folded into its dense layers (`W + up · down` for
+    /// each), and a trained embedding for a pair's second text. The tensors are named
+    /// `adapter.encoder.layer.I.NAME.down` (`[rank, in]`) and `.up` (`[out, rank]`, scaled).
+    public func adapted(by file: SafetensorsFile) throws -> MiniLMEncoder {
+        let d = Self.dimensions
+        func fold(_ dense: Dense, _ name: String) throws -> Dense {
+            let down = try file.floats(name + ".down")
+            let up = try file.floats(name + ".up")
+            let rank = down.count / dense.inputs
+            guard rank > 0, down.count == rank * dense.inputs, up.count == dense.outputs * rank else {
+                throw SafetensorsFile.FormatError(description: "\(name): adapter shapes do not fit a \(dense.outputs)×\(dense.inputs) layer")
+            }
+            var weight = dense.weight
+            // weight[out, in] += up[out, rank] · down[rank, in]
+            cblas_sgemm(
+                CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(dense.outputs), Int32(dense.inputs), Int32(rank), 1, up, Int32(rank), down,
+                Int32(dense.inputs), 1, &weight, Int32(dense.inputs))
+            return Dense(weight: weight, bias: dense.bias, inputs: dense.inputs, outputs: dense.outputs)
+        }
+        let folded = try layers.enumerated().map { i, l in
+            let p = "adapter.encoder.layer.\(i)."
+            return Layer(
+                query: try fold(l.query, p + "attention.self.query"), key: try fold(l.key, p + "attention.self.key"),
+                value: try fold(l.value, p + "attention.self.value"), attentionOut: try fold(l.attentionOut, p + "attention.output.dense"),
+                intermediate: try fold(l.intermediate, p + "intermediate.dense"), output: try fold(l.output, p + "output.dense"),
+                attentionNorm: l.attentionNorm, outputNorm: l.outputNorm)
+        }
+        return MiniLMEncoder(self, secondTypeEmbedding: try file.floats("type1", shape: [d]), layers: folded)
+    }
+
+    /// `[CLS] a [SEP] b [SEP]` and where `b` starts, the longer text cut first (from its end)
+    /// until the pair fits `maxTokens`.
+    public func pairIDs(_ a: String, _ b: String, maxTokens: Int) -> (ids: [Int32], secondStart: Int) {
+        func pieces(_ text: String) -> ArraySlice<Int32> {
+            let ids = tokenizer.encode(text, maxTokens: Self.maxPositions)
+            return ids.count > 2 ? ids[1..<(ids.count - 1)] : []
+        }
+        var x = pieces(a)
+        var y = pieces(b)
+        while x.count + y.count > maxTokens - 3 {
+            if x.count >= y.count { x = x.dropLast() } else { y = y.dropLast() }
+        }
+        return ([tokenizer.clsID] + x + [tokenizer.sepID] + y + [tokenizer.sepID], x.count + 2)
     }
 
     /// Token ids of each text (`[CLS] … [SEP]`, truncated).
@@ -104,18 +164,20 @@ public final class MiniLMEncoder: Sendable {
 
     /// The last layer's state of every token of the sequences, one row of `dimensions` floats
     /// per token, the sequences one after another.
-    public func states(ids sequences: [[Int32]]) -> [Float] {
+    public func states(ids sequences: [[Int32]], secondStarts: [Int]? = nil) -> [Float] {
         let d = Self.dimensions
         let vocabulary = wordEmbeddings.count / d
         let rows = sequences.reduce(0) { $0 + $1.count }
-        // Embeddings: word + position + token type 0, then LayerNorm.
+        // Embeddings: word + position + token type (1 from a pair's second text on), then LayerNorm.
         var x = [Float](repeating: 0, count: rows * d)
         var row = 0
-        for ids in sequences {
+        for (s, ids) in sequences.enumerated() {
+            let second = secondStarts?[s] ?? Int.max
             for (position, id) in ids.enumerated() {
                 let word = Int(id) < vocabulary && id >= 0 ? Int(id) : Int(tokenizer.unknownID)
+                let type = position < second ? tokenTypeEmbedding : secondTypeEmbedding
                 for j in 0..<d {
-                    x[row * d + j] = wordEmbeddings[word * d + j] + positionEmbeddings[position * d + j] + tokenTypeEmbedding[j]
+                    x[row * d + j] = wordEmbeddings[word * d + j] + positionEmbeddings[position * d + j] + type[j]
                 }
                 row += 1
             }

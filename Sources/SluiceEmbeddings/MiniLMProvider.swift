@@ -67,6 +67,17 @@ public final class MiniLMProvider: EmbeddingProvider {
     }
 }
 
+extension MiniLMProvider {
+    /// The semantic cache's paraphrase check (`verify: model`) over this provider's encoder:
+    /// whether two questions ask the same thing, on NIO's blocking-work thread pool.
+    public func paraphraseVerifier() throws -> @Sendable (_ cached: String, _ asked: String) async throws -> Bool {
+        let classifier = try MiniLMPairClassifier.paraphrase(base: encoder)
+        return { cached, asked in
+            try await NIOThreadPool.singleton.runIfActive { classifier.probabilities([(cached, asked)])[0] >= classifier.threshold }
+        }
+    }
+}
+
 extension MiniLMProvider: WordEncoder {
     /// Word states for token classifiers, on NIO's blocking-work thread pool like `embed`.
     public func wordStates(_ texts: [String]) async throws -> [WordStates] {

@@ -17,36 +17,53 @@ public struct SafetensorsFile: Sendable {
     }
 
     public let entries: [String: Entry]
+    /// The header's `__metadata__` (string to string).
+    public let metadata: [String: String]
     private let data: Data
     private let dataStart: Int
 
     public init(contentsOf url: URL) throws {
-        let data = try Data(contentsOf: url, options: .alwaysMapped)
-        guard data.count >= 8 else { throw FormatError(description: "\(url.lastPathComponent): too short for a safetensors file") }
+        try self.init(data: try Data(contentsOf: url, options: .alwaysMapped), name: url.lastPathComponent)
+    }
+
+    /// A file's bytes already in memory; `name` is for errors.
+    public init(data: Data, name: String) throws {
+        guard data.count >= 8 else { throw FormatError(description: "\(name): too short for a safetensors file") }
         let headerLength = data.prefix(8).enumerated().reduce(0) { $0 | (Int($1.element) << (8 * $1.offset)) }
         guard headerLength > 0, 8 + headerLength <= data.count,
             let header = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + headerLength))) as? [String: Any]
-        else { throw FormatError(description: "\(url.lastPathComponent): bad safetensors header") }
+        else { throw FormatError(description: "\(name): bad safetensors header") }
         var entries: [String: Entry] = [:]
-        for (name, value) in header where name != "__metadata__" {
+        for (tensor, value) in header where tensor != "__metadata__" {
             guard let e = value as? [String: Any], let dtype = e["dtype"] as? String, let shape = e["shape"] as? [Int],
                 let offsets = e["data_offsets"] as? [Int], offsets.count == 2, offsets[0] <= offsets[1],
                 8 + headerLength + offsets[1] <= data.count
-            else { throw FormatError(description: "\(url.lastPathComponent): bad entry for \(name)") }
-            entries[name] = Entry(dtype: dtype, shape: shape, range: offsets[0]..<offsets[1])
+            else { throw FormatError(description: "\(name): bad entry for \(tensor)") }
+            entries[tensor] = Entry(dtype: dtype, shape: shape, range: offsets[0]..<offsets[1])
         }
         self.entries = entries
+        self.metadata = header["__metadata__"] as? [String: String] ?? [:]
         self.data = data
         self.dataStart = 8 + headerLength
     }
 
-    /// A float32 tensor's values (row-major) and shape.
+    /// A float32 (or float16, widened) tensor's values, row-major.
     public func floats(_ name: String, shape expected: [Int]? = nil) throws -> [Float] {
         guard let e = entries[name] else { throw FormatError(description: "no tensor named \(name)") }
-        guard e.dtype == "F32" else { throw FormatError(description: "\(name) is \(e.dtype), expected F32") }
+        guard e.dtype == "F32" || e.dtype == "F16" else { throw FormatError(description: "\(name) is \(e.dtype), expected F32 or F16") }
         if let expected, expected != e.shape { throw FormatError(description: "\(name) has shape \(e.shape), expected \(expected)") }
         let count = e.shape.reduce(1, *)
-        guard e.range.count == count * 4 else { throw FormatError(description: "\(name): \(e.range.count) bytes for \(count) floats") }
+        let width = e.dtype == "F32" ? 4 : 2
+        guard e.range.count == count * width else { throw FormatError(description: "\(name): \(e.range.count) bytes for \(count) floats") }
+        if width == 2 {
+            var halves = [UInt16](repeating: 0, count: count)
+            halves.withUnsafeMutableBytes { dest in
+                data.withUnsafeBytes { src in
+                    dest.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[(dataStart + e.range.lowerBound)..<(dataStart + e.range.upperBound)]))
+                }
+            }
+            return halves.map { Float(Float16(bitPattern: $0)) }
+        }
         var out = [Float](repeating: 0, count: count)
         out.withUnsafeMutableBytes { dest in
             data.withUnsafeBytes { src in

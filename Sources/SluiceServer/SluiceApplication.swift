@@ -195,9 +195,10 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
     let board = DeploymentBoard(names: Array(catalog.chat.keys) + Array(catalog.embedding.keys), breaker: config.routing.breaker)
     let classifiers = try await ComplexityClassifiers.build(config: config, catalog: catalog, logger: logger)
     let routeTable = RouteTable(config: config, catalog: catalog, board: board, classifiers: classifiers)
+    let cacheEmbedding = config.cache.embeddingModel.flatMap { catalog.embedding[$0] }
     let cache = ResponseCache(
-        config: config.cache, store: stores.responseCache, embedder: config.cache.embeddingModel.flatMap { catalog.embedding[$0] }.flatMap(\.embedder),
-        logger: logger)
+        config: config.cache, store: stores.responseCache, embedder: cacheEmbedding.flatMap(\.embedder),
+        verifier: try CacheSetup.verifier(config: config, embedding: cacheEmbedding?.embeddingProvider), logger: logger)
     try await cache.load()
     let tracing = try RequestTracing.make(config.telemetry)
     let embedders = RetrievalSetup.embedders(catalog)

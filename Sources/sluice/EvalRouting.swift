@@ -158,6 +158,9 @@ struct CacheEval: AsyncParsableCommand {
     @Flag(help: "Report each source of the pairs (their \"source\" field) apart.")
     var bySource = false
 
+    @Flag(help: "Also score every pair with the paraphrase verifier (verify: model; minutes on a large set).")
+    var modelCheck = false
+
     struct Pair {
         var a: String
         var b: String
@@ -186,13 +189,24 @@ struct CacheEval: AsyncParsableCommand {
                 }
             }
             let checked = rows.map { QuestionMatch.matches($0.a, $0.b) }
+            var verified: [Bool]?
+            var probabilities: [Double] = []
+            if modelCheck {
+                let verifier = try MiniLMPairClassifier.paraphrase(base: encoder)
+                let t0 = ContinuousClock.now
+                for start in stride(from: 0, to: rows.count, by: 32) {
+                    probabilities += verifier.probabilities(rows[start..<min(start + 32, rows.count)].map { ($0.a, $0.b) })
+                }
+                verified = probabilities.map { $0 >= verifier.threshold }
+                print("The paraphrase verifier (threshold \(verifier.threshold)) read \(rows.count) pairs in \(ContinuousClock.now - t0)")
+            }
             if let pairsOut {
                 var out = ""
                 for (i, row) in rows.enumerated() {
                     let line = try JSONSerialization.data(withJSONObject: [
                         "a": row.a, "b": row.b, "label": row.same ? 1 : 0, "source": row.source, "similarity": Double(similarities[i]),
                         "question_match": checked[i],
-                    ])
+                    ].merging(probabilities.isEmpty ? [:] : ["verifier": probabilities[i]]) { a, _ in a })
                     out += String(decoding: line, as: UTF8.self) + "\n"
                 }
                 try out.write(toFile: pairsOut, atomically: true, encoding: .utf8)
@@ -203,15 +217,17 @@ struct CacheEval: AsyncParsableCommand {
                 let positives = indices.filter { rows[$0].same }
                 let negatives = indices.filter { !rows[$0].same }
                 print("\n  \(source): \(positives.count) paraphrases, \(negatives.count) not")
-                print("  threshold  hit rate on paraphrases      false hits on non-paraphrases   (similarity only → with the question check)")
-                func rate(_ set: [Int], _ threshold: Float, verified: Bool) -> String {
-                    let n = set.filter { similarities[$0] >= threshold && (!verified || checked[$0]) }.count
+                let checks: [(name: String, passes: [Bool])] =
+                    [("similarity only", rows.map { _ in true }), ("question check", checked)] + (verified.map { [("verifier", $0)] } ?? [])
+                print("  threshold  hit rate on paraphrases, false hits on non-paraphrases: " + checks.map(\.name).joined(separator: " | "))
+                func rate(_ set: [Int], _ threshold: Float, _ passes: [Bool]) -> String {
+                    let n = set.filter { similarities[$0] >= threshold && passes[$0] }.count
                     return String(format: "%.3f (%d/%d)", Double(n) / Double(max(set.count, 1)), n, set.count)
                 }
                 for threshold: Float in [0.80, 0.85, 0.90, 0.92, 0.95, 0.97] {
                     print(
-                        String(format: "  %.2f", threshold) + "       \(rate(positives, threshold, verified: false)) → \(rate(positives, threshold, verified: true))"
-                            + "   \(rate(negatives, threshold, verified: false)) → \(rate(negatives, threshold, verified: true))")
+                        String(format: "  %.2f     ", threshold)
+                            + checks.map { "\(rate(positives, threshold, $0.passes)), \(rate(negatives, threshold, $0.passes))" }.joined(separator: " | "))
                 }
             }
         }

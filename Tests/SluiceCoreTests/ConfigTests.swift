@@ -111,6 +111,27 @@ import Testing
         #expect(throws: Never.self) { try SluiceConfig.load(yaml: fine, environment: [:]) }
     }
 
+    @Test func theCachesModelCheckNeedsAnInProcessMiniLM() throws {
+        let base = """
+            providers: { sim: { kind: simulated }, local: { kind: minilm } }
+            models:
+              - { name: a, provider: sim }
+              - { name: e, provider: sim, type: embedding }
+              - { name: m, provider: local, type: embedding }
+            """
+        func alias(_ rule: String, embedding: String = "m") -> String { base + "\naliases: { chat: { deployments: [a], cache: \(rule) } }\ncache: { embedding_model: \(embedding) }" }
+        #expect(configError(alias("{ semantic: true, verify: model }", embedding: "e")).contains("aliases.chat.cache.verify: model needs cache.embedding_model to be an in-process MiniLM"))
+        #expect(configError(alias("{ semantic: true, verify: maybe }")).contains("must be rule, model or off, got 'maybe'"))
+        func rule(_ text: String) throws -> CacheRuleConfig { try #require(try SluiceConfig.load(yaml: alias(text), environment: [:]).aliases["chat"]?.cache) }
+        // The model check reads both questions, so its candidates start further away unless a threshold is set.
+        #expect(try rule("{ semantic: true, verify: model }").threshold == CacheVerification.modelThreshold)
+        #expect(try rule("{ semantic: true, verify: model, threshold: 0.9 }").threshold == 0.9)
+        // The Boolean spelling still means the rule or nothing.
+        #expect(try rule("{ semantic: true, verify: true }").verify == .rule && rule("{ semantic: true }").verify == .rule)
+        #expect(try rule("{ semantic: true, verify: false }").verify == .off && rule("{ semantic: true, verify: false }").threshold == 0.95)
+        #expect(try rule("{ semantic: true, verify: off }").verify == .off)
+    }
+
     @Test func injectionClassifierNeedsAMiniLMModelAndInputText() throws {
         let base = """
             providers: { sim: { kind: simulated }, local: { kind: minilm } }

@@ -282,6 +282,21 @@ public enum CacheScope: String, Sendable, Hashable, CaseIterable {
     case global
 }
 
+/// How a semantic cache candidate (an entry whose question is close in the embedding) is checked
+/// before it answers.
+public enum CacheVerification: String, Sendable, Hashable {
+    /// Similarity alone.
+    case off
+    /// The question check: numbers, negation, question word, names, content-word order.
+    case rule
+    /// The paraphrase verifier: MiniLM reading both questions at once. Needs the cache's
+    /// embedding model to be in process (`kind: minilm`).
+    case model
+
+    /// The similarity threshold's default under `verify: model`.
+    public static let modelThreshold = 0.80
+}
+
 /// `cache:` on an alias or a model entry — which requests may be answered from cache.
 public struct CacheRuleConfig: Sendable, Decodable, Hashable {
     public var exact: Bool = true
@@ -293,9 +308,8 @@ public struct CacheRuleConfig: Sendable, Decodable, Hashable {
     /// Cache answers to requests with a temperature above 0 too (by default only deterministic
     /// requests, `temperature: 0`, are served from cache unless the request opts in).
     public var anyTemperature: Bool = false
-    /// Check a semantic candidate's question beyond its similarity (numbers, negation, question
-    /// word, names, word order) before it answers.
-    public var verify: Bool = true
+    /// How a semantic candidate is checked beyond its similarity before it answers.
+    public var verify: CacheVerification = .rule
 
     public init(exact: Bool = true, semantic: Bool = false, threshold: Double = 0.95, ttlS: Int = 3600, scope: CacheScope = .team, anyTemperature: Bool = false) {
         self.exact = exact
@@ -316,7 +330,6 @@ public struct CacheRuleConfig: Sendable, Decodable, Hashable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         exact = try c.decodeIfPresent(Bool.self, forKey: .exact) ?? exact
         semantic = try c.decodeIfPresent(Bool.self, forKey: .semantic) ?? semantic
-        threshold = try c.decodeIfPresent(Double.self, forKey: .threshold) ?? threshold
         ttlS = try c.decodeIfPresent(Int.self, forKey: .ttlS) ?? ttlS
         let name = try c.decodeIfPresent(String.self, forKey: .scope) ?? scope.rawValue
         guard let scope = CacheScope(rawValue: name) else {
@@ -324,7 +337,16 @@ public struct CacheRuleConfig: Sendable, Decodable, Hashable {
         }
         self.scope = scope
         anyTemperature = try c.decodeIfPresent(Bool.self, forKey: .anyTemperature) ?? anyTemperature
-        verify = try c.decodeIfPresent(Bool.self, forKey: .verify) ?? verify
+        if let flag = try? c.decodeIfPresent(Bool.self, forKey: .verify) {
+            verify = flag ? .rule : .off
+        } else if let name = try c.decodeIfPresent(String.self, forKey: .verify) {
+            guard let verification = CacheVerification(rawValue: name) else {
+                throw DecodingError.dataCorruptedError(forKey: .verify, in: c, debugDescription: "must be rule, model or off, got '\(name)'")
+            }
+            verify = verification
+        }
+        // The verifier reads both questions together, so candidates may come from further away.
+        threshold = try c.decodeIfPresent(Double.self, forKey: .threshold) ?? (verify == .model ? CacheVerification.modelThreshold : threshold)
     }
 
     func problems(path: String) -> [ConfigError] {

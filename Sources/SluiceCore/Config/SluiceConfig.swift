@@ -175,6 +175,13 @@ public struct SluiceConfig: Sendable, Decodable {
         let chatModels = Dictionary(models.filter { $0.type == .chat }.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let embeddingModels = Set(models.filter { $0.type == .embedding }.map(\.name))
         errors += cache.problems(path: "cache", embeddingModels: embeddingModels)
+        let modelChecked = models.enumerated().compactMap { i, m in m.cache.map { ("models[\(i)].cache.verify", $0) } }
+            + aliases.sorted(by: { $0.key < $1.key }).compactMap { name, a in a.cache.map { ("aliases.\(name).cache.verify", $0) } }
+        for (path, rule) in modelChecked where rule.semantic && rule.verify == .model {
+            let entry = cache.embeddingModel.flatMap { name in models.first { $0.name == name } }
+            if case .minilm = entry.flatMap({ providers[$0.provider] }) { continue }
+            errors.append(ConfigError(path: path, "model needs cache.embedding_model to be an in-process MiniLM model (a provider of kind minilm)"))
+        }
         errors += files.problems(path: "files")
         errors += retrieval.problems(path: "retrieval", embeddingModels: embeddingModels)
         for (name, alias) in aliases.sorted(by: { $0.key < $1.key }) {
