@@ -111,14 +111,17 @@ import Testing
         #expect(throws: Never.self) { try SluiceConfig.load(yaml: fine, environment: [:]) }
     }
 
+    /// A simulated chat model `a`, a simulated embedding model `e` and MiniLM in process `m`.
+    static let simulatedAndMiniLM = """
+        providers: { sim: { kind: simulated }, local: { kind: minilm } }
+        models:
+          - { name: a, provider: sim }
+          - { name: e, provider: sim, type: embedding }
+          - { name: m, provider: local, type: embedding }
+        """
+
     @Test func theCachesModelCheckNeedsAnInProcessMiniLM() throws {
-        let base = """
-            providers: { sim: { kind: simulated }, local: { kind: minilm } }
-            models:
-              - { name: a, provider: sim }
-              - { name: e, provider: sim, type: embedding }
-              - { name: m, provider: local, type: embedding }
-            """
+        let base = Self.simulatedAndMiniLM
         func alias(_ rule: String, embedding: String = "m") -> String { base + "\naliases: { chat: { deployments: [a], cache: \(rule) } }\ncache: { embedding_model: \(embedding) }" }
         #expect(configError(alias("{ semantic: true, verify: model }", embedding: "e")).contains("aliases.chat.cache.verify: model needs cache.embedding_model to be an in-process MiniLM"))
         #expect(configError(alias("{ semantic: true, verify: maybe }")).contains("must be rule, model or off, got 'maybe'"))
@@ -133,13 +136,7 @@ import Testing
     }
 
     @Test func injectionClassifierNeedsAMiniLMModelAndInputText() throws {
-        let base = """
-            providers: { sim: { kind: simulated }, local: { kind: minilm } }
-            models:
-              - { name: a, provider: sim }
-              - { name: e, provider: sim, type: embedding }
-              - { name: m, provider: local, type: embedding }
-            """
+        let base = Self.simulatedAndMiniLM
         func policy(_ input: String, output: String = "{}") -> String { base + "\nguardrails: { policies: { p: { input: \(input), output: \(output) } } }" }
         #expect(configError(policy("{ injection: { classifier: { model: ghost } } }")).contains("guardrails.policies.p.input.injection.classifier.model: no embedding model entry named 'ghost'"))
         #expect(configError(policy("{ injection: { classifier: { model: e } } }")).contains("must be served by a kind: minilm provider"))
