@@ -63,13 +63,18 @@ public struct CacheStage: InferenceStage {
     /// The candidate check `verify` names. The model check falls back to the rule where no
     /// verifier is configured (a request that opted in by header); a verifier that fails costs
     /// the hit, not the request.
-    private func sameQuestion(_ cached: String, _ asked: String, _ verify: CacheVerification) async -> Bool {
+    private func sameQuestion(_ cached: String, _ asked: String, _ verify: CacheVerification, context: InferenceContext) async -> Bool {
         switch verify {
         case .off: return true
         case .rule: return QuestionMatch.matches(cached, asked)
         case .model:
             guard let verifier = cache.verifier else { return QuestionMatch.matches(cached, asked) }
-            return (try? await verifier(cached, asked)) ?? false
+            do {
+                return try await verifier(cached, asked)
+            } catch {
+                context.logger.warning("the cache's paraphrase verifier failed; answering fresh", metadata: ["error": "\(error)"])
+                return false
+            }
         }
     }
 
@@ -98,7 +103,7 @@ public struct CacheStage: InferenceStage {
                 let (entry, similarity) = cache.nearest(vector, partition: partition, threshold: plan.rule.threshold)
             {
                 // Close in the embedding is not the same question: check before answering.
-                if let cached = entry.question, await !sameQuestion(cached, text, plan.rule.verify) {
+                if let cached = entry.question, await !sameQuestion(cached, text, plan.rule.verify, context: context) {
                     rejected.increment()
                 } else if let response = serve(entry, status: .semanticHit, similarity: similarity, context: context) {
                     return response
