@@ -315,6 +315,8 @@ def main():
     ap.add_argument("--load", help="score with a verifier written earlier instead of training one")
     ap.add_argument("--scores", help="write every scored row (split, source, label, cosine, probability) as JSON lines")
     args = ap.parse_args()
+    if args.swift and not args.out:
+        ap.error("--swift needs --out (the Swift file embeds the weights file written there)")
     torch.set_num_threads(2)
     model_dir = Path(args.model_dir)
     tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
