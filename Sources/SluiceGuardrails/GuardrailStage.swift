@@ -342,6 +342,15 @@ struct GuardedStream: AsyncSequence, Sendable {
             self.owner = owner
         }
 
+        /// A topic check a chunk asks for: the choice's text so far.
+        struct TopicCheck {
+            var text: String
+            var index: Int
+        }
+
+        // The checks themselves are synchronous (`process`, never inlined here): what they keep
+        // stays on the thread's stack instead of in this frame, which a held stream keeps for as
+        // long as it lasts. Only the topic checks wait, and they run before the chunk goes on.
         mutating func next() async throws -> ChatStreamEvent? {
             while true {
                 if !queue.isEmpty { return queue.removeFirst() }
@@ -351,65 +360,83 @@ struct GuardedStream: AsyncSequence, Sendable {
                     throw error
                 }
                 if ended { return nil }
-                guard let event = try await base.next() else {
-                    ended = true
-                    // Upstream ended without a finish reason: send what is held back.
-                    if let rest = try flushAll(), var chunk = template {
-                        chunk.choices = rest.map { ChatCompletionChunk.Choice(index: $0.key, delta: .init(content: $0.value)) }
-                        queue.append(ChatStreamEvent(chunk: chunk))
-                    }
-                    continue
-                }
-                if event.summary.outputBytes == 0 && event.summary.finishReason == nil { return event }
-                var chunk = try event.chunk()
-                if template == nil { template = ChatCompletionChunk(id: chunk.id, created: chunk.created, model: chunk.model, choices: []) }
-                var keep = false
-                for k in chunk.choices.indices {
-                    let index = chunk.choices[k].index
-                    var out = ""
-                    if let content = chunk.choices[k].delta.content, !content.isEmpty {
-                        texts[index, default: ""] += content
-                        out += try feed(content, key: GuardKey(choice: index))
-                        if let gate = owner.topics {
-                            textLengths[index, default: 0] += content.unicodeScalars.count
-                            let length = textLengths[index]!
-                            if length - (topicCheckedAt[index] ?? 0) >= gate.interval {
-                                topicCheckedAt[index] = length
-                                try await gate.check(texts[index]!, index: index, context: owner.context)
-                            }
-                        }
-                    }
-                    if let calls = chunk.choices[k].delta.toolCalls {
-                        for j in calls.indices {
-                            guard let arguments = calls[j].function?.arguments, !arguments.isEmpty else { continue }
-                            chunk.choices[k].delta.toolCalls![j].function!.arguments = try feed(arguments, key: GuardKey(choice: index, call: calls[j].index))
-                        }
-                    }
-                    if chunk.choices[k].finishReason != nil {
-                        out += try finish(key: GuardKey(choice: index))
-                        let rest = try finishToolCalls(choice: index)
-                        if !rest.isEmpty { chunk.choices[k].delta.toolCalls = (chunk.choices[k].delta.toolCalls ?? []) + rest }
-                        if let gate = owner.topics, let text = texts[index], !text.isEmpty {
-                            try await gate.check(text, index: index, context: owner.context)
-                        }
-                        if let schema = owner.schema {
-                            let violations = schema.validate(text: texts[index] ?? "")
-                            if violations.isEmpty {
-                                chunk.sluice = StreamAnnotations(schemaValid: true)
-                            } else {
-                                pendingError = SluiceError(
-                                    .schemaValidationFailed,
-                                    "The streamed answer does not match the JSON Schema: " + violations.prefix(10).map(\.description).joined(separator: "; "))
-                            }
-                        }
-                    }
-                    chunk.choices[k].delta.content = out.isEmpty ? nil : out
-                    if !out.isEmpty || chunk.choices[k].finishReason != nil || chunk.choices[k].delta.toolCalls != nil || chunk.choices[k].delta.role != nil {
-                        keep = true
+                let event = try await base.next()
+                var topicChecks: [TopicCheck] = []
+                let out = try process(event, topicChecks: &topicChecks)
+                if let gate = owner.topics {
+                    do {
+                        for check in topicChecks { try await gate.check(check.text, index: check.index, context: owner.context) }
+                    } catch {
+                        ended = true
+                        pendingError = nil
+                        throw error
                     }
                 }
-                if keep || chunk.usage != nil { return ChatStreamEvent(chunk: chunk) }
+                if let out { return out }
             }
+        }
+
+        /// Applies the checks to one event (nil: upstream ended); returns what to send, if anything.
+        @inline(never)
+        mutating func process(_ event: ChatStreamEvent?, topicChecks: inout [TopicCheck]) throws -> ChatStreamEvent? {
+            guard let event else {
+                ended = true
+                // Upstream ended without a finish reason: send what is held back.
+                if let rest = try flushAll(), var chunk = template {
+                    chunk.choices = rest.map { ChatCompletionChunk.Choice(index: $0.key, delta: .init(content: $0.value)) }
+                    queue.append(ChatStreamEvent(chunk: chunk))
+                }
+                return nil
+            }
+            if event.summary.outputBytes == 0 && event.summary.finishReason == nil { return event }
+            var chunk = try event.chunk()
+            if template == nil { template = ChatCompletionChunk(id: chunk.id, created: chunk.created, model: chunk.model, choices: []) }
+            var keep = false
+            for k in chunk.choices.indices {
+                let index = chunk.choices[k].index
+                var out = ""
+                if let content = chunk.choices[k].delta.content, !content.isEmpty {
+                    texts[index, default: ""] += content
+                    out += try feed(content, key: GuardKey(choice: index))
+                    if let gate = owner.topics {
+                        textLengths[index, default: 0] += content.unicodeScalars.count
+                        let length = textLengths[index]!
+                        if length - (topicCheckedAt[index] ?? 0) >= gate.interval {
+                            topicCheckedAt[index] = length
+                            topicChecks.append(TopicCheck(text: texts[index]!, index: index))
+                        }
+                    }
+                }
+                if let calls = chunk.choices[k].delta.toolCalls {
+                    for j in calls.indices {
+                        guard let arguments = calls[j].function?.arguments, !arguments.isEmpty else { continue }
+                        chunk.choices[k].delta.toolCalls![j].function!.arguments = try feed(arguments, key: GuardKey(choice: index, call: calls[j].index))
+                    }
+                }
+                if chunk.choices[k].finishReason != nil {
+                    out += try finish(key: GuardKey(choice: index))
+                    let rest = try finishToolCalls(choice: index)
+                    if !rest.isEmpty { chunk.choices[k].delta.toolCalls = (chunk.choices[k].delta.toolCalls ?? []) + rest }
+                    if owner.topics != nil, let text = texts[index], !text.isEmpty {
+                        topicChecks.append(TopicCheck(text: text, index: index))
+                    }
+                    if let schema = owner.schema {
+                        let violations = schema.validate(text: texts[index] ?? "")
+                        if violations.isEmpty {
+                            chunk.sluice = StreamAnnotations(schemaValid: true)
+                        } else {
+                            pendingError = SluiceError(
+                                .schemaValidationFailed,
+                                "The streamed answer does not match the JSON Schema: " + violations.prefix(10).map(\.description).joined(separator: "; "))
+                        }
+                    }
+                }
+                chunk.choices[k].delta.content = out.isEmpty ? nil : out
+                if !out.isEmpty || chunk.choices[k].finishReason != nil || chunk.choices[k].delta.toolCalls != nil || chunk.choices[k].delta.role != nil {
+                    keep = true
+                }
+            }
+            return keep || chunk.usage != nil ? ChatStreamEvent(chunk: chunk) : nil
         }
 
         mutating func guardFor(_ key: GuardKey) -> StreamTextGuard? {
