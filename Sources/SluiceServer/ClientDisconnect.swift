@@ -31,6 +31,14 @@ final class ConnectionCancellers: Sendable {
     /// Runs `body`, cancelling it if the connection closes first (the client went away).
     func run<T>(on channel: (any Channel)?, _ body: () async throws -> T) async rethrows -> T {
         guard let channel else { return try await body() }
+        // Set-up and tear-down are out of line: this frame lives as long as a held stream does.
+        let canceller = register(channel)
+        defer { unregister(canceller, of: channel) }
+        return try await body()
+    }
+
+    @inline(never)
+    private func register(_ channel: any Channel) -> CurrentTaskCanceller {
         let id = ObjectIdentifier(channel)
         let canceller = CurrentTaskCanceller()
         canceller.attach()
@@ -41,14 +49,17 @@ final class ConnectionCancellers: Sendable {
         }
         // Fires at once if the channel is already closed.
         if isFirst { channel.closeFuture.whenComplete { _ in self.closed(id) } }
-        // Detached before returning, so the callback can never reach a task that has moved on.
-        defer {
-            canceller.detach()
-            current.withLock { map in
-                if let held = map[id], held === canceller { map[id] = .some(nil) }
-            }
+        return canceller
+    }
+
+    /// Detached before `run` returns, so the callback can never reach a task that has moved on.
+    @inline(never)
+    private func unregister(_ canceller: CurrentTaskCanceller, of channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        canceller.detach()
+        current.withLock { map in
+            if let held = map[id], held === canceller { map[id] = .some(nil) }
         }
-        return try await body()
     }
 
     private func closed(_ id: ObjectIdentifier) {

@@ -18,16 +18,23 @@ struct ErrorMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch {
-            let sluiceError = translate(error, request: request)
-            if sluiceError.httpStatus >= 500 && sluiceError.code == .internalError {
-                context.logger.error("unexpected error", metadata: ["error": "\(error)"])
-            }
-            var response = Self.response(for: sluiceError, anthropic: request.uri.path.hasPrefix("/v1/messages"))
-            if sluiceError.code == .methodNotAllowed, let allowed = allowedMethods(request.uri.path) {
-                response.headers[.allow] = allowed.map(\.rawValue).joined(separator: ", ")
-            }
-            return response
+            return errorResponse(error, request: request, context: context)
         }
+    }
+
+    // Out of line: every request's frame would otherwise carry this path's temporaries, and a
+    // connection's task keeps its deepest frames' memory for as long as the connection lasts.
+    @inline(never)
+    func errorResponse(_ error: any Error, request: Request, context: Context) -> Response {
+        let sluiceError = translate(error, request: request)
+        if sluiceError.httpStatus >= 500 && sluiceError.code == .internalError {
+            context.logger.error("unexpected error", metadata: ["error": "\(error)"])
+        }
+        var response = Self.response(for: sluiceError, anthropic: request.uri.path.hasPrefix("/v1/messages"))
+        if sluiceError.code == .methodNotAllowed, let allowed = allowedMethods(request.uri.path) {
+            response.headers[.allow] = allowed.map(\.rawValue).joined(separator: ", ")
+        }
+        return response
     }
 
     /// The methods a path accepts: an exact route, or one with `{parameter}` segments.

@@ -19,11 +19,42 @@ struct MessagesRoutes: Sendable {
         router.post("/v1/messages/count_tokens") { request, context in try await countTokens(request, context: context) }
     }
 
+    // Small frames on the connection's task, as in `OpenAIRoutes.chatCompletions`.
     func messages(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         var inference = openAI.makeContext(request, context, endpoint: "messages")
+        let body: JSONValue
+        do {
+            body = try await openAI.body.decode(JSONValue.self, from: request)
+        } catch {
+            openAI.recorder.finish(inference, model: "", stream: false, outcome: .failed(error))
+            throw error
+        }
+        let call = try messagesCall(body, inference: &inference)
+        let response = try await openAI.run(call.request, inference: inference, deadline: call.deadline)
+        return try answer(response, call: call, inference: inference, context: context)
+    }
+
+    /// A Messages request translated and made the pipeline's.
+    final class MessagesCall: Sendable {
+        let request: InferenceRequest
+        let id: String
+        let model: String
+        let estimatedInputTokens: Int
+        let deadline: NIODeadline
+
+        init(request: InferenceRequest, id: String, model: String, estimatedInputTokens: Int, deadline: NIODeadline) {
+            self.request = request
+            self.id = id
+            self.model = model
+            self.estimatedInputTokens = estimatedInputTokens
+            self.deadline = deadline
+        }
+    }
+
+    @inline(never)
+    func messagesCall(_ body: JSONValue, inference: inout InferenceContext) throws -> MessagesCall {
         let chat: ChatCompletionRequest
         do {
-            let body = try await openAI.body.decode(JSONValue.self, from: request)
             chat = try MessagesAPI.chatRequest(from: body)
             try RequestValidation.validate(chat)
             inference.nativeRequest = NativeRequest(api: .anthropicMessages, body: body, translated: chat)
@@ -31,24 +62,27 @@ struct MessagesRoutes: Sendable {
             openAI.recorder.finish(inference, model: "", stream: false, outcome: .failed(error))
             throw error
         }
-        let id = "msg_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-        let deadline = NIODeadline.now() + openAI.requestTimeout
-        let response = try await openAI.run(try openAI.inferenceRequest(chat, inference: inference), inference: inference, deadline: deadline)
+        return MessagesCall(
+            request: try openAI.inferenceRequest(chat, inference: inference),
+            id: "msg_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(), model: chat.model,
+            estimatedInputTokens: chat.isStreaming ? TokenEstimator.promptTokens(of: chat) : 0, deadline: NIODeadline.now() + openAI.requestTimeout)
+    }
+
+    @inline(never)
+    func answer(_ response: InferenceResponse, call: MessagesCall, inference: InferenceContext, context: SluiceRequestContext) throws -> Response {
         let headers = OpenAIRoutes.answerHeaders(inference)
         switch response {
         case .embeddings:
             throw SluiceError(.internalError, "The chat pipeline answered with embeddings.")
         case .completion(let result):
-            let message = MessagesAPI.message(from: try result.completion(), id: id, model: chat.model)
+            let message = MessagesAPI.message(from: try result.completion(), id: call.id, model: call.model)
             return OpenAIRoutes.jsonAnswer(try JSONCoding.encode(message), headers: headers, inference: inference)
         case .stream(let stream):
-            let estimate = TokenEstimator.promptTokens(of: chat)
-            let model = chat.model
             return openAI.eventStream(
-                headers: headers, inference: inference, context: context, deadline: deadline, end: nil,
+                headers: headers, inference: inference, context: context, deadline: call.deadline, end: nil,
                 failure: { error in (try? SSEEncoder.event(NamedEvent("error", MessagesAPI.errorBody(error)))) ?? ByteBuffer() }
             ) { out in
-                var events = MessagesStreamWriter(id: id, model: model, estimatedInputTokens: estimate)
+                var events = MessagesStreamWriter(id: call.id, model: call.model, estimatedInputTokens: call.estimatedInputTokens)
                 for event in events.start() { try await out.write(SSEEncoder.event(event)) }
                 for try await chunk in stream {
                     for event in events.events(for: try chunk.chunk()) { try await out.write(SSEEncoder.event(event)) }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HTTPTypes
+import Logging
 import NIOCore
 import NIOPosix
 import SluiceCore
@@ -40,11 +41,45 @@ struct OpenAIRoutes: Sendable {
         return inference
     }
 
+    // A connection's task keeps the memory of the deepest frames it ever ran (its allocator's
+    // slabs) for as long as the connection lasts, a held stream's included. So the route's own
+    // frame stays small: reading the request and framing the answer are functions of their own.
     func chatCompletions(_ request: Request, context: SluiceRequestContext) async throws -> Response {
         let inference = makeContext(request, context, endpoint: "chat.completions")
-        var chat: ChatCompletionRequest
+        let call = try await chatCall(request, inference: inference)
+        let response = try await run(call.request, inference: inference, deadline: call.deadline)
+        return try chatAnswer(response, call: call, inference: inference, context: context)
+    }
+
+    /// A chat request read, validated and made the pipeline's.
+    final class ChatCall: Sendable {
+        let request: InferenceRequest
+        let includeUsage: Bool
+        let deadline: NIODeadline
+
+        init(request: InferenceRequest, includeUsage: Bool, deadline: NIODeadline) {
+            self.request = request
+            self.includeUsage = includeUsage
+            self.deadline = deadline
+        }
+    }
+
+    @inline(never)
+    func chatCall(_ request: Request, inference: InferenceContext) async throws -> ChatCall {
+        let chat: ChatCompletionRequest
         do {
             chat = try await body.decode(ChatCompletionRequest.self, from: request, direct: ChatCompletionRequest.init(parsed:))
+        } catch {
+            recorder.finish(inference, model: "", stream: false, outcome: .failed(error))
+            throw error
+        }
+        return try chatCall(chat, inference: inference)
+    }
+
+    @inline(never)
+    func chatCall(_ chat: ChatCompletionRequest, inference: InferenceContext) throws -> ChatCall {
+        var chat = chat
+        do {
             try RequestValidation.validate(chat)
         } catch {
             recorder.finish(inference, model: "", stream: false, outcome: .failed(error))
@@ -62,7 +97,11 @@ struct OpenAIRoutes: Sendable {
             }
             inferenceRequest.conversation = id
         }
-        let response = try await run(inferenceRequest, inference: inference, deadline: deadline)
+        return ChatCall(request: inferenceRequest, includeUsage: chat.includeUsageInStream, deadline: deadline)
+    }
+
+    @inline(never)
+    func chatAnswer(_ response: InferenceResponse, call: ChatCall, inference: InferenceContext, context: SluiceRequestContext) throws -> Response {
         let headers = Self.answerHeaders(inference)
         switch response {
         case .embeddings:
@@ -70,8 +109,8 @@ struct OpenAIRoutes: Sendable {
         case .completion(let result):
             return Self.jsonAnswer(try result.bytes(), headers: headers, inference: inference)
         case .stream(let stream):
-            let includeUsage = chat.includeUsageInStream
-            return eventStream(headers: headers, inference: inference, context: context, deadline: deadline) { writer in
+            let includeUsage = call.includeUsage
+            return eventStream(headers: headers, inference: inference, context: context, deadline: call.deadline) { writer in
                 for try await event in stream {
                     guard let event = try Self.forClient(event, includeUsage: includeUsage) else { continue }
                     try await writer.write(SSEEncoder.event(event))
@@ -146,12 +185,19 @@ struct OpenAIRoutes: Sendable {
                         if let end { try await out.write(end) }
                     } catch let error as SluiceError {
                         // The head is sent: the error can only travel as an event.
-                        logger.debug("stream failed after it started", metadata: ["error": "\(error)"])
-                        try await out.write(failure(error))
+                        try await out.write(Self.failureEvent(error, failure: failure, logger: logger))
                     }
                 }
                 try await out.finish(nil)
             })
+    }
+
+    /// The event that ends a stream that failed after it started. Out of line: the frame that
+    /// writes a stream's events lives as long as the stream.
+    @inline(never)
+    static func failureEvent(_ error: SluiceError, failure: (SluiceError) -> ByteBuffer, logger: Logger) -> ByteBuffer {
+        logger.debug("stream failed after it started", metadata: ["error": "\(error)"])
+        return failure(error)
     }
 
     /// The last user message's text: a `model: "flow:NAME"` request's input.

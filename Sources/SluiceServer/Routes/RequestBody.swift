@@ -66,7 +66,13 @@ struct RequestBodyReader: Sendable {
 
     /// Decodes the body as a `T`; `direct` may read a parsed body itself (nil leaves it to `Codable`).
     func decode<T: Decodable>(_ type: T.Type, from request: Request, direct: (JSONValue) -> T? = { _ in nil }) async throws -> T {
-        let body = try await read(request)
+        try Self.decode(type, from: try await read(request), direct: direct)
+    }
+
+    /// Decodes a body read whole. Out of line, so that the reading frame above (which a
+    /// connection's task keeps the memory of) holds none of the decoders' temporaries.
+    @inline(never)
+    static func decode<T: Decodable>(_ type: T.Type, from body: ByteBuffer, direct: (JSONValue) -> T?) throws -> T {
         guard body.readableBytes > 0 else {
             throw SluiceError(.invalidJSON, "The request body is empty; send a JSON object.")
         }
