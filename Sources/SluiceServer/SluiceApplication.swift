@@ -356,6 +356,7 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         server: .http1(
             configuration: .init(
                 additionalChannelHandlers: [
+                    ReceiveBufferSizing(),
                     CloseOnInputClosedHandler(),
                     RequestReadDeadlines(
                         header: .milliseconds(Int64(config.server.headerTimeoutSeconds * 1000)),
