@@ -15,6 +15,8 @@ import Foundation
 public final class BackgroundThreadExecutor: TaskExecutor, @unchecked Sendable {
     /// The audit-log writer's thread.
     public static let auditLog = BackgroundThreadExecutor(name: "sluice-audit", niceness: 5)
+    /// The response cache's writes to SQLite.
+    public static let responseCache = BackgroundThreadExecutor(name: "sluice-cache", niceness: 5)
 
     /// The thread's name, as the OS knows it (at most 15 bytes on Linux).
     public let name: String
