@@ -230,9 +230,7 @@ final class HTTP1ConnectionPool: Sendable {
             firstByteTimeout: .milliseconds(Int64(timeouts.firstTokenMs)), idleTimeout: .milliseconds(Int64(timeouts.idleMs)))
         let channel = try await ClientBootstrap(group: eventLoop ?? group.next())
             .channelOption(ChannelOptions.socket(SocketOptionLevel(IPPROTO_TCP), TCP_NODELAY), value: 1)
-            // Reads start at 1 KiB (NIO's default is 2 KiB) and grow when they fill up: an idle
-            // connection keeps its buffers, and a held stream's connection is idle between events.
-            .channelOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 65536))
+            .channelOption(ChannelOptions.recvAllocator, value: ReadBuffers.allocator)
             .connectTimeout(.milliseconds(Int64(timeouts.connectMs)))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

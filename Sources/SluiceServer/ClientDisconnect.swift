@@ -71,16 +71,13 @@ final class ConnectionCancellers: Sendable {
     var connectionCount: Int { current.withLock { $0.count } }
 }
 
-/// Starts a client connection's reads at 1 KiB (NIO's default is 2 KiB; they grow when they fill
-/// up), then leaves the pipeline. A connection keeps its read buffers while idle, and a held
-/// stream's client connection is idle once its request has arrived.
+/// Sizes a client connection's reads as `ReadBuffers` says, then leaves the pipeline (Hummingbird
+/// does not take child channel options from its users).
 final class ReceiveBufferSizing: ChannelInboundHandler, RemovableChannelHandler, Sendable {
     typealias InboundIn = NIOAny
 
-    static let allocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 65536)
-
     func handlerAdded(context: ChannelHandlerContext) {
-        _ = context.channel.setOption(ChannelOptions.recvAllocator, value: Self.allocator)
+        _ = context.channel.setOption(ChannelOptions.recvAllocator, value: ReadBuffers.allocator)
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import SluiceCore
 import Testing
 @testable import SluiceServer
 
@@ -48,7 +49,7 @@ import Testing
             let seen = try await received.futureResult.get()
             #expect(seen.bytes == payload.readableBytes)
             #expect(!seen.sizingStillThere)
-            #expect(seen.allocator?.initial == ReceiveBufferSizing.allocator.initial)
+            #expect(seen.allocator?.initial == ReadBuffers.allocator.initial)
             #expect(seen.allocator?.initial == 1024)
         } catch {
             received.fail(error)
