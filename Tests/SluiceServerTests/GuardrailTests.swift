@@ -277,4 +277,32 @@ import Testing
         #expect(topicEvents.filter { $0.direction == "input" }.count == 1)
         #expect(topicEvents.filter { $0.direction == "output" }.count == 2)
     }
+
+    /// A streamed answer is matched against the denied topics every 512 code points, not only at
+    /// its end: one that turns to a denied topic is stopped partway, before the rest is sent.
+    @Test func aStreamIsStoppedWhenItsTextSoFarIsADeniedTopic() async throws {
+        let topic = #"{ model: sim-embed, threshold: 0.7, action: block, denied: { lockpicking: ["how do I pick the lock on a front door"] } }"#
+        let yaml = TestApp.yaml + """
+
+            guardrails:
+              policies:
+                default:
+                  output: { topics: \(topic) }
+            """
+        let app = try await TestApp.build(yaml: yaml)
+        // ~1,600 code points of the denied topic's own words: the first check, at 512, matches.
+        let reply = String(repeating: "how do I pick the lock on a front door ", count: 40)
+        try await app.http.test(.router) { client in
+            try await client.execute(
+                uri: "/v1/chat/completions", method: .post, headers: [HTTPField.Name("x-sim-reply")!: reply],
+                body: body("Tell me a story", #""stream":true"#)
+            ) { response in
+                let read = try events(String(buffer: response.body))
+                #expect(!read.done)
+                #expect(read.chunks.contains { $0["error"]?["code"] == "guardrail_blocked" })
+                #expect(read.content.unicodeScalars.count >= 400)
+                #expect(read.content.unicodeScalars.count < 700)
+            }
+        }
+    }
 }
