@@ -105,7 +105,13 @@ public final class BatchRunner: Service, Sendable {
                 // With nothing in flight nothing can finish, so the wait wakes less often.
                 // Paced beside live traffic: the next token is at most a few milliseconds away.
                 let paced = running && allowance < config.workers
-                let step: Duration = inFlight.count.load(ordering: .relaxed) > 0 || paced ? .milliseconds(5) : .milliseconds(50)
+                guard inFlight.count.load(ordering: .relaxed) > 0 || paced else {
+                    // Nothing in flight can finish: one sleep until the next look at the store (an
+                    // idle server wakes once per `idle` here, not every few milliseconds).
+                    do { try await gracefulShutdownSleep(for: idle) } catch {}
+                    continue
+                }
+                let step: Duration = .milliseconds(5)
                 var waited = Duration.zero
                 let limit = paced ? min(idle, .milliseconds(Int64(max(5, 1000 / config.liveRate)))) : idle
                 while waited < limit && !inFlight.finished.exchange(false, ordering: .relaxed) && !Task.isShuttingDownGracefully {
