@@ -56,7 +56,13 @@ package struct AuditLogRetention: Service {
         // Nothing to purge, but a service that returns early stops the group.
         guard config.retentionDays != nil || config.bodyRetentionDays != nil else { return try await gracefulShutdown() }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do { try await purge() } catch { logger.error("audit log purge failed", metadata: ["error": "\(error)"]) }
+            do {
+                try await purge()
+            } catch is CancellationError {
+                return  // The server is stopping (a purge runs at start, so a quick stop cancels one).
+            } catch {
+                logger.error("audit log purge failed", metadata: ["error": "\(error)"])
+            }
             do { try await gracefulShutdownSleep(for: .milliseconds(Int64(config.purgeIntervalS * 1000))) } catch { return }
         }
     }
