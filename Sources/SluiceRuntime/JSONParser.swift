@@ -120,15 +120,25 @@ public enum JSONParser {
             index += 1  // "
             let start = index
             // The common case: no escapes, so the bytes are the string.
+            var ascii = true
             while index < bytes.count {
                 let c = bytes[index]
                 if c == UInt8(ascii: "\"") {
                     let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<index])
                     index += 1
+                    // ASCII needs no validation; `String(validating:as:)` is generic over the
+                    // sequence and not specialised, which costs metadata look-ups per string.
+                    if ascii {
+                        return String(unsafeUninitializedCapacity: raw.count) { buffer in
+                            UnsafeMutableRawBufferPointer(buffer).copyMemory(from: raw)
+                            return raw.count
+                        }
+                    }
                     return String(validating: raw, as: UTF8.self)
                 }
                 if c == UInt8(ascii: "\\") { break }
                 if c < 0x20 { return nil }
+                if c >= 0x80 { ascii = false }
                 index += 1
             }
             guard index < bytes.count else { return nil }

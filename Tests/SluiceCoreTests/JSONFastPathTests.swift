@@ -123,6 +123,14 @@ import Testing
         #expect(JSONParser.parse(ByteBuffer(string: text)) == Optional<JSONValue>.none)
     }
 
+    /// ASCII strings are copied without validation, others validated: both come back exact.
+    @Test(arguments: ["", "plain ascii", "caf\u{e9}", "\u{65e5}\u{672c}", "emoji \u{1F600}", "mixed \u{e9} and \\n escape"])
+    func stringsComeBackExact(text: String) throws {
+        let literal = String(decoding: try JSONEncoder().encode(text), as: UTF8.self)
+        #expect(JSONParser.parse(ByteBuffer(string: literal)) == .string(text))
+        #expect(JSONParser.parse(ByteBuffer(string: "{\(literal):1}")) == .object([text: .int(1)]))
+    }
+
     @Test func refusesInvalidUTF8AndDeepNesting() {
         var bytes = ByteBuffer(string: "\"a")
         bytes.writeBytes([0xff, 0xfe])
