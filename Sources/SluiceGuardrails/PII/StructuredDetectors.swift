@@ -43,18 +43,20 @@ struct DigitGroups {
     var digits = 0
 
     /// Reads groups from `start`, accepting the separators in `allowed` (one between two groups).
-    static func read(_ s: [UInt32], from start: Int, allowed: (UInt32) -> Bool, maxDigits: Int) -> DigitGroups {
+    /// Without `keepingGroups` only `end` and `digits` are filled: most digit runs in a text are
+    /// not candidates, and the detectors look at the groups only after the digit count passes.
+    static func read(_ s: [UInt32], from start: Int, allowed: (UInt32) -> Bool, maxDigits: Int, keepingGroups: Bool = true) -> DigitGroups {
         var g = DigitGroups()
         var j = start
         while j < s.count && g.digits < maxDigits {
             var n = 0
             while j < s.count && Scalar.isDigit(s[j]) { n += 1; j += 1 }
             guard n > 0 else { break }
-            g.groups.append(n)
+            if keepingGroups { g.groups.append(n) }
             g.digits += n
             g.end = j
             if j + 1 < s.count, allowed(s[j]), Scalar.isDigit(s[j + 1]) {
-                g.separators.append(s[j])
+                if keepingGroups { g.separators.append(s[j]) }
                 j += 1
             } else {
                 break
@@ -83,9 +85,11 @@ struct CreditCardDetector: PIIDetector {
         var i = 0
         while i < s.count {
             guard Scalar.isDigit(s[i]), i == 0 || !(Scalar.isWordChar(s[i - 1]) || s[i - 1] == 46 || s[i - 1] == 45) else { i += 1; continue }
-            let g = DigitGroups.read(s, from: i, allowed: { $0 == 32 || $0 == 45 }, maxDigits: 24)
+            let allowed: (UInt32) -> Bool = { $0 == 32 || $0 == 45 }
+            var g = DigitGroups.read(s, from: i, allowed: allowed, maxDigits: 24, keepingGroups: false)
             defer { i = max(g.end, i + 1) }
             guard g.digits >= 13, (50...54).contains(s[i]) else { continue }  // cards start with 2-6
+            g = DigitGroups.read(s, from: i, allowed: allowed, maxDigits: 24)
             // Longest prefix of whole groups that is a valid card number.
             for count in stride(from: g.groups.count, through: 1, by: -1) {
                 let groups = Array(g.groups.prefix(count))
@@ -158,8 +162,12 @@ struct SSNDetector: PIIDetector {
         var i = 0
         while i < s.count {
             guard Scalar.isDigit(s[i]), i == 0 || !(Scalar.isWordChar(s[i - 1]) || s[i - 1] == 45 || s[i - 1] == 46) else { i += 1; continue }
-            let g = DigitGroups.read(s, from: i, allowed: { $0 == 45 || $0 == 32 }, maxDigits: 10)
+            let allowed: (UInt32) -> Bool = { $0 == 45 || $0 == 32 }
+            var g = DigitGroups.read(s, from: i, allowed: allowed, maxDigits: 10, keepingGroups: false)
             defer { i = max(g.end, i + 1) }
+            // Both forms below have nine digits.
+            guard g.digits == 9 else { continue }
+            g = DigitGroups.read(s, from: i, allowed: allowed, maxDigits: 10)
             let after = g.end < s.count ? s[g.end] : 0
             guard !(Scalar.isWordChar(after)) && !(after == 45 && Scalar.isDigit(text[g.end + 1])) else { continue }
             let digits = s[i..<g.end].filter(Scalar.isDigit).map { Int($0 - 48) }
