@@ -47,7 +47,10 @@ struct DateOfBirthDetector: PIIDetector {
     static func date(_ text: ScalarText, at i: Int) -> Int? {
         let s = text.scalars
         if Scalar.isDigit(s[i]) {
-            let g = DigitGroups.read(s, from: i, allowed: { $0 == 47 || $0 == 45 || $0 == 46 }, maxDigits: 8)
+            let allowed: (UInt32) -> Bool = { $0 == 47 || $0 == 45 || $0 == 46 }
+            // A numeric date has 4 (1/2/90) to 8 (1990-03-02) digits; only then are its groups read.
+            let digits = DigitGroups.read(s, from: i, allowed: allowed, maxDigits: 8, keepingGroups: false).digits
+            let g = (4...8).contains(digits) ? DigitGroups.read(s, from: i, allowed: allowed, maxDigits: 8) : DigitGroups()
             if g.groups.count == 3, g.separators[0] == g.separators[1] {
                 let ok = (g.groups[0] <= 2 && g.groups[1] <= 2 && (g.groups[2] == 4 || g.groups[2] == 2)) || (g.groups == [4, 2, 2])
                 if ok, !(g.end < s.count && Scalar.isWordChar(s[g.end])) { return g.end }
