@@ -94,7 +94,8 @@ public final class GuardrailPolicy: Sendable {
             }
         }
         // Where two checks claim overlapping text, the first (by start) is rewritten; both are reported.
-        return findings.sorted { ($0.start, $1.end) < ($1.start, $0.end) }
+        findings.sort { ($0.start, $1.end) < ($1.start, $0.end) }
+        return findings
     }
 
     /// Runs the checks of `direction` on one text: span checks, and the injection score when
