@@ -4,7 +4,7 @@ embedding (all-MiniLM-L6-v2, mean pooled, L2-normalised, as Sluice computes it) 
 a text, and writes its weights and threshold as Swift source
 (Sources/SluiceGuardrails/Injection/InjectionHead+Weights.swift).
 
-usage: train-injection-head.py MODEL_DIR TRAIN.jsonl [--measure HELD_OUT.jsonl] [--cache DIR]
+usage: train-injection-head.py MODEL_DIR TRAIN.jsonl [TRAIN.jsonl ...] [--measure HELD_OUT.jsonl] [--cache DIR]
 
 Each file has {"text", "label": 1 attack / 0 benign, "source"} per line. A text is cut into
 windows exactly as Sluice cuts it (InjectionClassifier.windows) and scores as its highest window.
@@ -200,13 +200,18 @@ extension InjectionHead {{
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("model_dir")
-    parser.add_argument("train")
+    parser.add_argument("train", nargs="+", help="training files; their sources are pooled")
     parser.add_argument("--measure")
     parser.add_argument("--cache", help="keep window embeddings here (they take minutes to compute)")
     args = parser.parse_args()
     embed = MiniLM(Path(args.model_dir)).embed
 
-    X, owner, labels, sources = load(args.train, embed, args.cache)
+    parts = [load(path, embed, args.cache) for path in args.train]
+    X = np.concatenate([p[0] for p in parts])
+    offsets = np.cumsum([0] + [len(p[2]) for p in parts])
+    owner = np.concatenate([p[1] + offsets[i] for i, p in enumerate(parts)])
+    labels = np.concatenate([p[2] for p in parts])
+    sources = np.concatenate([p[3] for p in parts])
     n = len(labels)
     print(f"{n} texts ({int(labels.sum())} attacks), {len(X)} windows, {len(set(sources))} sources")
     held_out = held_out_scores(X, owner, labels, sources)
@@ -220,7 +225,7 @@ def main():
 
     out = Path(__file__).resolve().parent.parent / "Sources" / "SluiceGuardrails" / "Injection" / "InjectionHead+Weights.swift"
     values = ",\n".join("        " + ", ".join(f"{v:.6f}" for v in w[i:i + 8]) for i in range(0, len(w), 8))
-    out.write_text(SWIFT.format(train=Path(args.train).name, fpr=f"{TARGET_FPR:.0%}", b=f"{b:.6f}", threshold=threshold, values=values))
+    out.write_text(SWIFT.format(train=" and ".join(Path(t).name for t in args.train), fpr=f"{TARGET_FPR:.0%}", b=f"{b:.6f}", threshold=threshold, values=values))
     print(f"weights -> {out}")
 
 
