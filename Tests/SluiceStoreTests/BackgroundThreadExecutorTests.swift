@@ -48,17 +48,27 @@ import Testing
         #expect(nice == 5)
         // Work that keeps up does not move it: a job that only computes for 120 ms.
         try await Task.sleep(for: .milliseconds(1_100))
-        let (again, busy) = await withTaskExecutorPreference(executor) {
+        let (again, busy, share) = await withTaskExecutorPreference(executor) {
             let again = BackgroundThreadExecutor.callingThreadIsIdle
-            var start = timespec(), now = timespec()
+            var start = timespec(), now = timespec(), wallStart = timespec(), wallEnd = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &wallStart)
             clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start)
-            repeat { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now) } while (now.tv_sec - start.tv_sec) * 1_000_000_000 + (now.tv_nsec - start.tv_nsec) < 120_000_000
+            repeat { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now) } while Self.nanoseconds(from: start, to: now) < 120_000_000
+            clock_gettime(CLOCK_MONOTONIC, &wallEnd)
             BackgroundThreadExecutor.yieldProcessor()
-            return (again, BackgroundThreadExecutor.callingThreadIsIdle)
+            return (again, BackgroundThreadExecutor.callingThreadIsIdle, 120_000_000 / Double(Self.nanoseconds(from: wallStart, to: wallEnd)))
         }
         // A second after it left idle, with its queue empty, it went back.
         #expect(again)
-        #expect(busy)
+        // Where the host's other work kept this idle thread to under 1/8 of a CPU, leaving idle
+        // was the right call; with a fair share (a quarter, well clear of that line) it must stay.
+        if share >= 0.25 {
+            #expect(busy, "the thread had \(share) of a CPU")
+        }
+    }
+
+    static func nanoseconds(from start: timespec, to end: timespec) -> Int {
+        (end.tv_sec - start.tv_sec) * 1_000_000_000 + (end.tv_nsec - start.tv_nsec)
     }
     #endif
 }
