@@ -110,6 +110,9 @@ public struct Deployment: Sendable {
     /// The model entry's own timeouts (over the provider's), enforced around each attempt; nil
     /// leaves the provider's alone.
     public let timeouts: Timeouts?
+    /// The texts Sluice's own stages embedded last with an embedding deployment (`embedder`),
+    /// shared by every stage that embeds with it; nil for a chat deployment.
+    public let recentEmbeddings: RecentEmbeddings?
 
     public init(
         name: String, upstreamModel: String, providerName: String, provider: any ChatProvider, price: Price, contextWindow: Int?,
@@ -132,6 +135,7 @@ public struct Deployment: Sendable {
         self.provider = provider
         self.price = price
         self.contextWindow = contextWindow
+        if case .embeddings = provider { recentEmbeddings = RecentEmbeddings() } else { recentEmbeddings = nil }
     }
 
     /// The chat provider, for a chat deployment.

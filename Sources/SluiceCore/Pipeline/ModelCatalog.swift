@@ -47,16 +47,20 @@ public struct ModelCatalog: Sendable {
 
 extension Deployment {
     /// Embeds texts with this deployment outside any client request (routing examples, cache
-    /// keys, denied topics); the vectors in input order. Nil for a chat deployment.
+    /// keys, denied topics, the injection classifier); the vectors in input order. Nil for a chat
+    /// deployment. Every embedder of one deployment shares its `recentEmbeddings`, so stages that
+    /// embed the same message in one request cost one encoder pass.
     public var embedder: (@Sendable ([String]) async throws -> [[Float]])? {
-        guard let provider = embeddingProvider else { return nil }
+        guard let provider = embeddingProvider, let recent = recentEmbeddings else { return nil }
         let upstreamModel = upstreamModel
         return { texts in
-            let context = InferenceContext(requestID: "internal", endpoint: "embeddings", logger: Logger(label: "sluice.embedder"), receivedAtUnix: 0)
-            let response = try await provider.embed(EmbeddingsRequest(model: upstreamModel, input: .strings(texts)), context: context)
-            return response.data.sorted { $0.index < $1.index }.map { item in
-                if case .float(let v) = item.embedding { return v }
-                return []
+            try await recent.vectors(for: texts) { missing in
+                let context = InferenceContext(requestID: "internal", endpoint: "embeddings", logger: Logger(label: "sluice.embedder"), receivedAtUnix: 0)
+                let response = try await provider.embed(EmbeddingsRequest(model: upstreamModel, input: .strings(missing)), context: context)
+                return response.data.sorted { $0.index < $1.index }.map { item in
+                    if case .float(let v) = item.embedding { return v }
+                    return []
+                }
             }
         }
     }

@@ -1,0 +1,53 @@
+import Synchronization
+
+/// The vectors of the texts an embedding deployment embedded last, for Sluice's own use: the
+/// input check's denied topics and injection classifier, the semantic cache and complexity
+/// routing all embed a request's last user message, and one encoder pass serves them all.
+/// Exact text only; first in, first out; short texts only (a long prompt's key would cost more
+/// memory than its vector, and such texts are rarely repeated).
+public final class RecentEmbeddings: Sendable {
+    /// Texts kept at most.
+    public let capacity: Int
+    /// The longest text kept, in UTF-8 bytes.
+    public let maxTextBytes: Int
+
+    private struct State {
+        var vectors: [String: [Float]] = [:]
+        var order: [String] = []
+        var next = 0
+    }
+    private let state = Mutex(State())
+
+    public init(capacity: Int = 256, maxTextBytes: Int = 2_048) {
+        self.capacity = max(1, capacity)
+        self.maxTextBytes = maxTextBytes
+    }
+
+    /// The vector of each text, embedding only those not kept (in one call, in their order).
+    public func vectors(for texts: [String], embed: ([String]) async throws -> [[Float]]) async throws -> [[Float]] {
+        var out: [[Float]?] = state.withLock { s in texts.map { s.vectors[$0] } }
+        let missing = out.indices.filter { out[$0] == nil }
+        guard !missing.isEmpty else { return out.map { $0! } }
+        let computed = try await embed(missing.map { texts[$0] })
+        guard computed.count == missing.count else { return try await embed(texts) }
+        for (i, v) in zip(missing, computed) { out[i] = v }
+        state.withLock { s in
+            for (i, v) in zip(missing, computed) where texts[i].utf8.count <= maxTextBytes && !v.isEmpty {
+                let text = texts[i]
+                guard s.vectors[text] == nil else { continue }
+                if s.order.count < capacity {
+                    s.order.append(text)
+                } else {
+                    s.vectors.removeValue(forKey: s.order[s.next])
+                    s.order[s.next] = text
+                    s.next = (s.next + 1) % capacity
+                }
+                s.vectors[text] = v
+            }
+        }
+        return out.map { $0! }
+    }
+
+    /// Texts kept now.
+    public var count: Int { state.withLock { $0.vectors.count } }
+}
