@@ -227,21 +227,27 @@ struct GuardrailsEval: AsyncParsableCommand {
                 rows["\(size / 1024)kb_p99_us"] = micros.p99
                 if !json { print(String(format: "Full input check on %d KB: median %.1f µs, p99 %.1f µs", size / 1024, micros.median, micros.p99)) }
             }
-            if ner, let minilm {
-                let tagger = EntityTagger(encoder: try MiniLMEncoder(directory: URL(fileURLWithPath: minilm)))
+            if let minilm {
+                let encoder = try MiniLMEncoder(directory: URL(fileURLWithPath: minilm))
+                // The learned injection classifier alone (the rules are in the check above): one
+                // encoder pass per window, at most max_windows (8) of them.
+                let classifier = InjectionClassifier(embed: { encoder.embed($0) })
                 for size in [1024, 10240] {
                     let text = Self.prompt(bytes: size)
-                    var samples: [Double] = []
-                    let clock = ContinuousClock()
-                    for i in 0..<(size > 4096 ? 12 : 40) {
-                        let start = clock.now
-                        _ = try await tagger.findings([text])
-                        let elapsed = clock.now - start
-                        if i >= 2 { samples.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1e3) }
+                    let median = try await Self.medianMilliseconds(runs: size > 4096 ? 12 : 40) { _ = try await classifier.score([text]) }
+                    rows["classifier_\(size / 1024)kb_median_ms"] = median
+                    if !json {
+                        print(String(format: "Injection classifier on %d KB (%d windows): median %.1f ms", size / 1024, InjectionClassifier.windows(text, maxWindows: 8).count, median))
                     }
-                    samples.sort()
-                    rows["ner_\(size / 1024)kb_median_ms"] = samples[samples.count / 2]
-                    if !json { print(String(format: "Entity tagger on %d KB: median %.1f ms", size / 1024, samples[samples.count / 2])) }
+                }
+                if ner {
+                    let tagger = EntityTagger(encoder: encoder)
+                    for size in [1024, 10240] {
+                        let text = Self.prompt(bytes: size)
+                        let median = try await Self.medianMilliseconds(runs: size > 4096 ? 12 : 40) { _ = try await tagger.findings([text]) }
+                        rows["ner_\(size / 1024)kb_median_ms"] = median
+                        if !json { print(String(format: "Entity tagger on %d KB: median %.1f ms", size / 1024, median)) }
+                    }
                 }
             }
             report["latency"] = rows
@@ -249,6 +255,20 @@ struct GuardrailsEval: AsyncParsableCommand {
         if json, let data = try? JSONSerialization.data(withJSONObject: report, options: [.sortedKeys]) {
             print(String(decoding: data, as: UTF8.self))
         }
+    }
+
+    /// The median of `runs` timings of `body` in milliseconds, the first two left out (warm-up).
+    static func medianMilliseconds(runs: Int, _ body: () async throws -> Void) async throws -> Double {
+        var samples: [Double] = []
+        let clock = ContinuousClock()
+        for i in 0..<runs {
+            let start = clock.now
+            try await body()
+            let elapsed = clock.now - start
+            if i >= 2 { samples.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1e3) }
+        }
+        samples.sort()
+        return samples[samples.count / 2]
     }
 
     /// A prompt of about `bytes` UTF-8 bytes, with an e-mail address, a phone number and an IP address in it.
