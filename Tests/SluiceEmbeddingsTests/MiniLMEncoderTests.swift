@@ -41,6 +41,14 @@ struct MiniLMEncoderTests {
         #expect(worst.0 >= 0.999, "worst cosine \(worst.0) for \(worst.1.prefix(60).debugDescription)")
     }
 
+    /// The injection classifier embeds a one-window message as given rather than its window
+    /// (words joined by single spaces), so that other stages share the vector: the tokenizer must
+    /// read both as the same pieces.
+    @Test func whitespaceRunsTokenizeAsOneSpace() throws {
+        let tokenizer = try Self.encoder.get().tokenizer
+        #expect(tokenizer.encode("  Summarise this e-mail,\n\n\tplease.\u{00A0}Thanks\u{3000}a lot\r\n") == tokenizer.encode("Summarise this e-mail, please. Thanks a lot"))
+    }
+
     @Test func aBatchGivesWhatSingleInputsGive() throws {
         let encoder = try Self.encoder.get()
         let texts = ["the cat sat on the mat", "", "東京は日本の首都です。", String(repeating: "long ", count: 300)]

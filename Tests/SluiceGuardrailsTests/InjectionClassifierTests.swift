@@ -54,6 +54,18 @@ import Testing
         #expect(verdicts[2].windows == 1 && verdicts[2].reason == "classifier 0.982")
     }
 
+    @Test func aTextOfOneWindowIsEmbeddedAsGiven() {
+        // Line breaks and Unicode spaces: the tokenizer splits there too, so the message itself
+        // is embedded, the vector other stages asked for.
+        let message = "Summarise this e-mail,\n\nplease.\u{00A0}Thanks"
+        #expect(InjectionClassifier.embeddedWindows(message, maxWindows: 8) == [message])
+        // A form feed is whitespace to str.split() but not to the tokenizer: the window is embedded.
+        #expect(InjectionClassifier.embeddedWindows("a\u{0C}b", maxWindows: 8) == ["a b"])
+        // Longer than a window: the windows.
+        let long = String(repeating: "Quarterly figures look fine. ", count: 40)
+        #expect(InjectionClassifier.embeddedWindows(long, maxWindows: 8) == InjectionClassifier.windows(long, maxWindows: 8))
+    }
+
     @Test func anEmbeddingOfAnotherModelIsAnError() async {
         let classifier = InjectionClassifier(embed: { texts in texts.map { _ in [Float](repeating: 0.1, count: 768) } }, head: Self.head)
         await #expect(throws: SluiceError.self) { try await classifier.score("hello") }

@@ -77,7 +77,7 @@ public struct InjectionClassifier: Sendable {
 
     /// The verdicts on several texts, their windows embedded in one call (one batch for the encoder).
     public func score(_ texts: [String]) async throws -> [Verdict] {
-        let windows = texts.map { Self.windows($0, maxWindows: maxWindows) }
+        let windows = texts.map { Self.embeddedWindows($0, maxWindows: maxWindows) }
         let vectors = try await embed(windows.flatMap { $0 })
         var verdicts: [Verdict] = []
         var next = 0
@@ -131,6 +131,22 @@ public struct InjectionClassifier: Sendable {
         guard windows.count > maxWindows else { return windows }
         let head = maxWindows / 2
         return Array(windows.prefix(head)) + Array(windows.suffix(maxWindows - head))
+    }
+
+    /// The texts embedded for `text`: its windows, except that a text that fits one window is
+    /// embedded as given. MiniLM's tokenizer reads it as the same word pieces as its window
+    /// (both split at the same whitespace), so the vector is the same, and it is the text the
+    /// other stages that embed the message (topics, the semantic cache, routing) ask for.
+    static func embeddedWindows(_ text: String, maxWindows: Int) -> [String] {
+        let windows = windows(text, maxWindows: maxWindows)
+        guard windows.count == 1, text.unicodeScalars.allSatisfy({ !isSplitSpace($0) || tokenizerSpace($0) }) else { return windows }
+        return [text]
+    }
+
+    /// Whitespace MiniLM's tokenizer also splits at (space, tab, line breaks, Unicode spaces);
+    /// the other characters Python's `str.split()` splits at, it drops or keeps inside a word.
+    static func tokenizerSpace(_ s: Unicode.Scalar) -> Bool {
+        s == " " || s == "\t" || s == "\n" || s == "\r" || s.properties.generalCategory == .spaceSeparator
     }
 
     /// Whitespace as Python's `str.split()` sees it, so that training and serving cut alike.
