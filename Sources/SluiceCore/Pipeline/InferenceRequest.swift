@@ -135,7 +135,7 @@ public struct Deployment: Sendable {
         self.provider = provider
         self.price = price
         self.contextWindow = contextWindow
-        if case .embeddings = provider { recentEmbeddings = RecentEmbeddings() } else { recentEmbeddings = nil }
+        if case .embeddings = provider { recentEmbeddings = RecentEmbeddings(model: name) } else { recentEmbeddings = nil }
     }
 
     /// The chat provider, for a chat deployment.

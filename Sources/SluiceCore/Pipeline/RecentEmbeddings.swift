@@ -1,3 +1,4 @@
+import Metrics
 import Synchronization
 
 /// The vectors of the texts an embedding deployment embedded last, for Sluice's own use: the
@@ -17,22 +18,30 @@ public final class RecentEmbeddings: Sendable {
         var next = 0
     }
     private let state = Mutex(State())
+    /// `sluice_internal_embeddings_total{model, result}`: texts whose vector was kept (`shared`)
+    /// or had to be computed (`computed`), when a model name is given.
+    private let shared: Counter?
+    private let computed: Counter?
 
-    public init(capacity: Int = 256, maxTextBytes: Int = 2_048) {
+    public init(capacity: Int = 256, maxTextBytes: Int = 2_048, model: String? = nil) {
         self.capacity = max(1, capacity)
         self.maxTextBytes = maxTextBytes
+        shared = model.map { Counter(label: "sluice_internal_embeddings_total", dimensions: [("model", $0), ("result", "shared")]) }
+        computed = model.map { Counter(label: "sluice_internal_embeddings_total", dimensions: [("model", $0), ("result", "computed")]) }
     }
 
     /// The vector of each text, embedding only those not kept (in one call, in their order).
     public func vectors(for texts: [String], embed: ([String]) async throws -> [[Float]]) async throws -> [[Float]] {
         var out: [[Float]?] = state.withLock { s in texts.map { s.vectors[$0] } }
         let missing = out.indices.filter { out[$0] == nil }
+        shared?.increment(by: Int64(texts.count - missing.count))
         guard !missing.isEmpty else { return out.map { $0! } }
-        let computed = try await embed(missing.map { texts[$0] })
-        guard computed.count == missing.count else { return try await embed(texts) }
-        for (i, v) in zip(missing, computed) { out[i] = v }
+        let vectors = try await embed(missing.map { texts[$0] })
+        computed?.increment(by: Int64(missing.count))
+        guard vectors.count == missing.count else { return try await embed(texts) }
+        for (i, v) in zip(missing, vectors) { out[i] = v }
         state.withLock { s in
-            for (i, v) in zip(missing, computed) where texts[i].utf8.count <= maxTextBytes && !v.isEmpty {
+            for (i, v) in zip(missing, vectors) where texts[i].utf8.count <= maxTextBytes && !v.isEmpty {
                 let text = texts[i]
                 guard s.vectors[text] == nil else { continue }
                 if s.order.count < capacity {
