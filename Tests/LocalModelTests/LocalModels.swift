@@ -50,15 +50,23 @@ enum LocalModels {
     /// The simulated chat model `sim` and MiniLM in process (`all-minilm-l6-v2`), with a
     /// `guardrails:` section (YAML flow mapping), no auth: what the guardrail model tests serve.
     static func simulatedWithMiniLM(guardrails: String) -> String {
+        simulatedWithMiniLM(rest: "guardrails: \(guardrails)")
+    }
+
+    /// The simulated provider's chat `models` (YAML list items) and MiniLM in process as the
+    /// entry `embeddingName`, then `rest` (more top-level sections), no auth.
+    static func simulatedWithMiniLM(
+        models: String = "  - { name: sim, provider: sim }", embeddingName: String = "all-minilm-l6-v2", rest: String
+    ) -> String {
         """
         store: { sqlite: ":memory:" }
         providers:
           sim: { kind: simulated }
           embed: { kind: minilm, model_path: "\(miniLMDirectory!)" }
         models:
-          - { name: sim, provider: sim }
-          - { name: all-minilm-l6-v2, provider: embed, type: embedding }
-        guardrails: \(guardrails)
+        \(models)
+          - { name: \(embeddingName), provider: embed, type: embedding }
+        \(rest)
         logging: { level: error }
         auth: { enabled: false }
         """

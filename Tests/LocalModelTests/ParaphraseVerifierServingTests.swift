@@ -13,18 +13,8 @@ import Testing
 struct ParaphraseVerifierServingTests {
     static func build() async throws -> SluiceApplication {
         try await LocalModels.build(
-            yaml: """
-                store: { sqlite: ":memory:" }
-                providers:
-                  sim: { kind: simulated }
-                  embed: { kind: minilm, model_path: "\(LocalModels.miniLMDirectory!)" }
-                models:
-                  - { name: sim, provider: sim, cache: { semantic: true, verify: model } }
-                  - { name: all-minilm-l6-v2, provider: embed, type: embedding }
-                cache: { embedding_model: all-minilm-l6-v2 }
-                logging: { level: error }
-                auth: { enabled: false }
-                """)
+            yaml: LocalModels.simulatedWithMiniLM(
+                models: "  - { name: sim, provider: sim, cache: { semantic: true, verify: model } }", rest: "cache: { embedding_model: all-minilm-l6-v2 }"))
     }
 
     static func ask(_ client: some TestClientProtocol, _ question: String) async throws -> String? {

@@ -17,27 +17,19 @@ struct SharedEmbeddingServingTests {
 
     static func build() async throws -> SluiceApplication {
         try await LocalModels.build(
-            yaml: """
-                store: { sqlite: ":memory:" }
-                providers:
-                  sim: { kind: simulated }
-                  embed: { kind: minilm, model_path: "\(LocalModels.miniLMDirectory!)" }
-                models:
-                  - { name: cheap, provider: sim }
-                  - { name: strong, provider: sim }
-                  - { name: \(model), provider: embed, type: embedding }
-                aliases:
-                  smart: { strategy: complexity, complexity: { cheap: cheap, strong: strong, embedding_model: \(model) }, cache: { exact: false, semantic: true } }
-                cache: { embedding_model: \(model) }
-                guardrails:
-                  policies:
-                    default:
-                      input:
-                        injection: { classifier: { model: \(model) } }
-                        topics: { action: block, threshold: 0.6, model: \(model), denied: { weapons: ["where can I buy an untraceable gun"] } }
-                logging: { level: error }
-                auth: { enabled: false }
-                """)
+            yaml: LocalModels.simulatedWithMiniLM(
+                models: "  - { name: cheap, provider: sim }\n  - { name: strong, provider: sim }", embeddingName: model,
+                rest: """
+                    aliases:
+                      smart: { strategy: complexity, complexity: { cheap: cheap, strong: strong, embedding_model: \(model) }, cache: { exact: false, semantic: true } }
+                    cache: { embedding_model: \(model) }
+                    guardrails:
+                      policies:
+                        default:
+                          input:
+                            injection: { classifier: { model: \(model) } }
+                            topics: { action: block, threshold: 0.6, model: \(model), denied: { weapons: ["where can I buy an untraceable gun"] } }
+                    """))
     }
 
     /// The counter's value for `result`, 0 before its first increment.
