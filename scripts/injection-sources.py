@@ -23,10 +23,7 @@ that a file measured afterwards (injection/dev.jsonl: its in-the-wild jailbreaks
 same collections as PyRIT's) stays unseen.
 """
 import argparse
-import csv
-import glob
 import hashlib
-import io
 import json
 import re
 import subprocess
