@@ -165,6 +165,9 @@ public final class SQLiteDatabase: Sendable {
         }
         migrator.registerMigration("v15_stored_responses") { db in try db.execute(sql: SQLiteResponseStore.migration) }
         migrator.registerMigration("v16_cache_questions") { db in try db.execute(sql: "ALTER TABLE response_cache ADD COLUMN question TEXT") }
+        migrator.registerMigration("v17_cache_rows_appended") { db in
+            for statement in SQLiteResponseCacheStore.appendedRows { try db.execute(sql: statement) }
+        }
         return migrator
     }
 
