@@ -213,6 +213,7 @@ let package = Package(
                 "SluiceEmbeddings",
                 "SluiceRetrieval",
                 "SluiceRouting",
+                "SluiceRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -227,6 +228,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                "SluiceRuntime",
             ],
             path: "bench/floor",
             swiftSettings: swiftSettings

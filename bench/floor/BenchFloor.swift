@@ -10,6 +10,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import SluiceRuntime
 
 let answer = ByteBuffer(
     string:
@@ -21,7 +22,7 @@ enum BenchFloor {
     static func main() async throws {
         // As Sluice does (Sources/sluice/Entry.swift): Swift concurrency runs on NIO's event loops,
         // so the Hummingbird floor is the one Sluice stands on.
-        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        ConcurrencyOnEventLoops.install()
         let arguments = CommandLine.arguments
         guard arguments.count == 3, let port = Int(arguments[2]), ["hummingbird", "nio"].contains(arguments[1]) else {
             print("usage: bench-floor hummingbird|nio PORT")
