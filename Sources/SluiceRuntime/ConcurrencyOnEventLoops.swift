@@ -36,6 +36,11 @@ public enum ConcurrencyOnEventLoops {
     /// Call it once, first thing in `main`, before any task is enqueued.
     @discardableResult
     public static func install() -> Bool {
+        // The hook's type is the runtime's, not a public API: only for the compilers NIO's own
+        // takeover is written for.
+        #if compiler(>=6.6)
+        return false
+        #else
         guard installed.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return false }
         guard let slot = dlsym(dlopen(nil, RTLD_NOW), "swift_task_enqueueGlobal_hook") else { return false }
         _ = generic
@@ -50,5 +55,6 @@ public enum ConcurrencyOnEventLoops {
                 return true
             }
         }
+        #endif
     }
 }
