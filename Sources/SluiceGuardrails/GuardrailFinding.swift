@@ -26,9 +26,14 @@ public struct GuardrailFinding: Sendable, Hashable {
 /// The placeholders of one request: the same value gets the same `[TYPE_n]` wherever it occurs,
 /// and anonymised values can be put back into the answer. Lives only as long as the request.
 public final class PlaceholderBook: Sendable {
+    struct Found: Hashable {
+        let type: String
+        let value: String
+    }
+
     struct State {
         var counters: [String: Int] = [:]
-        var placeholders: [String: String] = [:]  // type + "\u{0}" + value → placeholder
+        var placeholders: [Found: String] = [:]  // placeholder of each value found
         var originals: [String: String] = [:]  // placeholder → value, for anonymised ones
     }
 
@@ -39,7 +44,7 @@ public final class PlaceholderBook: Sendable {
     /// The placeholder of `value`; `restorable` ones are put back by `restore`.
     public func placeholder(type: String, value: String, restorable: Bool) -> String {
         state.withLock { s in
-            let key = type + "\u{0}" + value
+            let key = Found(type: type, value: value)
             let placeholder: String
             if let known = s.placeholders[key] {
                 placeholder = known
@@ -86,8 +91,13 @@ enum TextRewriter {
         var out: [UInt8] = []
         out.reserveCapacity(range.count + 16)
         var i = range.lowerBound
-        let changing = findings.filter { [.redact, .anonymize, .mask].contains($0.action) && $0.start >= range.lowerBound && $0.end <= range.upperBound }
-            .sorted { $0.start < $1.start }
+        var changing = findings.filter { f in
+            switch f.action {
+            case .redact, .anonymize, .mask: f.start >= range.lowerBound && f.end <= range.upperBound
+            default: false
+            }
+        }
+        changing.sort { $0.start < $1.start }
         for f in changing where f.start >= i {
             text.appendUTF8(i, f.start, to: &out)
             let value = text.slice(f.start, f.end)

@@ -135,6 +135,8 @@ struct InjectionNormalizer: Sendable {
         // that could be Latin; leet is folded inside words that have letters.
         var words = WordList()
         words.store.reserveCapacity(flat.count)
+        words.ranges.reserveCapacity(flat.count / 4 + 8)
+        words.hashes.reserveCapacity(flat.count / 4 + 8)
         var current: [UInt32] = []
         var hasLetter = false
         var hasNonASCII = false
@@ -160,6 +162,17 @@ struct InjectionNormalizer: Sendable {
                 hasLeetSymbol = false
             }
             guard !current.isEmpty else { return }
+            // Most words need no change: append them from `current` without copying it (a copy
+            // would make the `removeAll(keepingCapacity:)` above allocate afresh for every word).
+            if !hasNonASCII && !hasLeetSymbol && !(hasLetter && current.count > 2 && current.contains(where: Self.isLeet)) {
+                if current.count == 1 && Scalar.isLetter(current[0]) {
+                    spaced.append(current[0])
+                } else {
+                    endSpacedRun()
+                    words.append(current)
+                }
+                return
+            }
             var word = current
             if hasNonASCII, sawLatin, let mapped = Self.unmaskHomoglyphs(word) {
                 word = mapped
