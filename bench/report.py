@@ -175,7 +175,7 @@ if allocations.exists():
 enqueues = out / "enqueues.txt"
 if enqueues.exists() and len(enqueues.read_text().split()) == 2:
     n, count = (int(x) for x in enqueues.read_text().split())
-    targets.append(("task enqueues per request, full pipeline", f"{count / max(n, 1):.1f}", "tracked (docs/performance.md)", None))
+    targets.append(("task enqueues per request at 1 connection, full pipeline", f"{count / max(n, 1):.1f}", "tracked (docs/performance.md)", None))
 print()
 print("| target | measured | aim | met |")
 print("| --- | ---: | --- | --- |")

@@ -91,9 +91,10 @@ wrk -t1 -c8 -d5s -s bench/full.lua -H "authorization: Bearer $COUNT_KEY" "$count
 sleep 0.5
 after=$(cat "$OUT/full-count/allocations")
 echo "$(grep -o '[0-9]* requests in' "$OUT/allocations-wrk.txt" | cut -d' ' -f1) $before $after" >"$OUT/allocations.txt"
-# Task enqueues per request: each is a trip through an event loop's queue (docs/performance.md,
-# "Task hops"). Counted by a uprobe on the concurrency runtime where perf can add one (root and
-# perf present); skipped elsewhere.
+# Task enqueues per request at one connection: each is a trip through an event loop's queue
+# (docs/performance.md, "Task hops"); with few jobs waiting every job runs as the generic
+# executor, so this counts only real suspensions. Counted by a uprobe on the concurrency runtime
+# where perf can add one (root and perf present); skipped elsewhere.
 CONCURRENCY_LIB=$(ldd "$SLUICE" | awk '/libswift_Concurrency.so/ {print $3}')
 if command -v perf >/dev/null && [ -n "$CONCURRENCY_LIB" ]; then
   perf probe -q -d 'probe_libswift_Concurrency:swift_task_enqueue' 2>/dev/null || true
@@ -102,7 +103,7 @@ if command -v perf >/dev/null && [ -n "$CONCURRENCY_LIB" ]; then
     perf stat -x, -e probe_libswift_Concurrency:swift_task_enqueue -p "$COUNT_PID" -o "$OUT/enqueues-stat.txt" -- sleep 4 &
     STAT_PID=$!
     sleep 0.5
-    wrk -t1 -c8 -d3s -s bench/full.lua -H "authorization: Bearer $COUNT_KEY" "$count_url" >"$OUT/enqueues-wrk.txt"
+    wrk -t1 -c1 -d3s -s bench/full.lua -H "authorization: Bearer $COUNT_KEY" "$count_url" >"$OUT/enqueues-wrk.txt"
     wait "$STAT_PID" || true
     perf probe -q -d 'probe_libswift_Concurrency:swift_task_enqueue' || true
     echo "$(grep -o '[0-9]* requests in' "$OUT/enqueues-wrk.txt" | cut -d' ' -f1) $(grep swift_task_enqueue "$OUT/enqueues-stat.txt" | cut -d, -f1)" >"$OUT/enqueues.txt"
