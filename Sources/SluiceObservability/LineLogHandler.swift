@@ -253,7 +253,14 @@ package final class LogOutput: @unchecked Sendable {
         let full = buffer.count >= maxBuffered
         if !flusherStarted {
             flusherStarted = true
-            let thread = Thread { [self] in runFlusher() }
+            let thread = Thread { [self] in
+                #if os(Linux)
+                // The name `top -H` and perf show: Foundation's `Thread.name` does not set it on
+                // Linux, where the thread would otherwise carry the name of the loop that made it.
+                try? "sluice-log".write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
+                #endif
+                runFlusher()
+            }
             thread.name = "sluice-log"
             thread.start()
         }
