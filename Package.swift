@@ -245,7 +245,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "SluiceCoreTests", dependencies: ["SluiceCore", .product(name: "NIOPosix", package: "swift-nio")], swiftSettings: swiftSettings),
+            name: "SluiceCoreTests",
+            dependencies: [
+                "SluiceCore", "SluiceRuntime", .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "SluiceProvidersTests",
             dependencies: [

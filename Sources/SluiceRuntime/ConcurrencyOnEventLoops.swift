@@ -15,25 +15,24 @@ import Darwin
 /// does the same, but runs each job *as its loop's serial executor*. The runtime cannot move a
 /// task from a custom serial executor to the generic one on the same thread, so every entry into
 /// a nonisolated async function (each stage, middleware and transport call) goes back through the
-/// loop's task queue as a job of its own: about 115 per proxied request. Run as the generic
-/// executor (which is what a globally enqueued job is), those calls continue in place and a task is
-/// enqueued only when it really suspends, which cuts a lone request's latency.
+/// loop's task queue as a job of its own: about 115 per proxied request. Here every job runs as
+/// the generic executor, which is what a globally enqueued job is: those calls continue in place,
+/// and a task is enqueued only when it really suspends.
 ///
-/// Under load the hops were not all cost: with many requests waiting, a loop ran the same stage
-/// for many of them back to back, and saturated throughput was measurably higher that way. So a job
-/// runs as the generic executor while few jobs wait, and as its loop's serial executor (NIO's way)
-/// once `busy` or more are queued. The loop is the one NIO's sticky `any()` picks: the current loop
-/// when the job is enqueued from one. docs/performance.md has the measurements.
+/// Running a job as anything else is not only slower, it can deadlock a loop. Code that takes a
+/// lock and releases it inside a `withUnsafeContinuation` closure, counting on the closure to run
+/// at once (swift-async-algorithms' `merge`, under swift-otel's batch span processor and
+/// swift-service-lifecycle's `cancelOnGracefulShutdown`), hops back through the loop's queue with
+/// the lock held when the job runs as a serial executor; a job queued before it then blocks the
+/// loop's thread on that lock. A traced Sluice hung so on shutdown while jobs ran as the loop's
+/// executor under load (`ConcurrencyOnEventLoopsTests` reproduces it). The loop is the one NIO's
+/// sticky `any()` picks: the current loop when the job is enqueued from one.
+/// docs/performance.md has the measurements.
 public enum ConcurrencyOnEventLoops {
     /// The runtime's `swift_task_enqueueGlobal_hook` type: Swift's calling convention, no context.
     typealias EnqueueGlobalHook = @convention(thin) (UnownedJob, @convention(thin) (UnownedJob) -> Void) -> Void
 
     private static let installed = Atomic<Bool>(false)
-    /// Jobs enqueued through the hook and not yet started, over all loops.
-    static let waiting = Atomic<Int>(0)
-    /// From this many waiting jobs on, a job runs as its loop's serial executor. Chosen as "more
-    /// than a handful of requests ready at once", not fitted to a benchmark.
-    static let busy = 4
 
     /// The generic executor (`SerialExecutorRef::generic()`: identity and implementation both 0),
     /// which has no public spelling.
@@ -56,16 +55,7 @@ public enum ConcurrencyOnEventLoops {
         _ = generic
         return withUnsafeTemporaryAllocation(of: EnqueueGlobalHook.self, capacity: 1) { hook -> Bool in
             hook.baseAddress!.initialize(to: { job, _ in
-                ConcurrencyOnEventLoops.waiting.add(1, ordering: .relaxed)
-                let loop = MultiThreadedEventLoopGroup.singleton.any()
-                loop.execute {
-                    let waiting = ConcurrencyOnEventLoops.waiting.subtract(1, ordering: .relaxed).newValue
-                    if waiting >= ConcurrencyOnEventLoops.busy {
-                        job.runSynchronously(on: loop.executor.asUnownedSerialExecutor())
-                    } else {
-                        job.runSynchronously(on: ConcurrencyOnEventLoops.generic)
-                    }
-                }
+                MultiThreadedEventLoopGroup.singleton.any().execute { job.runSynchronously(on: ConcurrencyOnEventLoops.generic) }
             })
             return hook.baseAddress!.withMemoryRebound(to: UnsafeRawPointer.self, capacity: 1) { function in
                 let current = slot.assumingMemoryBound(to: UnsafeRawPointer?.self)

@@ -1,6 +1,4 @@
 import ArgumentParser
-import NIOCore
-import NIOPosix
 import SluiceRuntime
 
 @main
@@ -8,10 +6,11 @@ enum Entry {
     static func main() async {
         // Run Swift concurrency on NIO's event loops instead of a separate cooperative pool, so
         // a request does not hop between the loop that reads it and a pool thread that handles
-        // it (docs/performance.md). Done first, before any task is enqueued.
-        if !ConcurrencyOnEventLoops.install() {
-            NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
-        }
+        // it (docs/performance.md). Done first, before any task is enqueued. Where the hook cannot
+        // be installed (a compiler it was not written for) the runtime's own pool stays: NIO's
+        // takeover would run jobs as a loop's serial executor, which can deadlock a loop (see
+        // `ConcurrencyOnEventLoops`).
+        ConcurrencyOnEventLoops.install()
         await Sluice.main()
     }
 }
