@@ -1,3 +1,4 @@
+import Logging
 import OTel
 import ServiceLifecycle
 import SluiceCore
@@ -10,7 +11,7 @@ import Tracing
 /// incoming W3C `traceparent` becomes the request span's parent.
 package enum RequestTracing {
     /// The tracer and the service that exports its spans; nil when tracing is off.
-    package static func make(_ config: TelemetryConfig) throws -> (tracer: any Tracer, service: any Service)? {
+    package static func make(_ config: TelemetryConfig, logger: Logger? = nil) throws -> (tracer: any Tracer, service: any Service)? {
         guard let endpoint = config.otlpEndpoint else { return nil }
         var c = OTel.Configuration.default
         c.serviceName = config.serviceName
@@ -29,7 +30,7 @@ package enum RequestTracing {
         c.traces.batchSpanProcessor.scheduleDelay = .milliseconds(config.exportIntervalMs)
         let backend = try OTel.makeTracingBackend(configuration: c)
         keptAlive.withLock { $0.append((backend.factory, backend.service)) }
-        return (backend.factory, ServiceOnExecutor(inner: backend.service, executor: .tracing))
+        return (backend.factory, ServiceOnExecutor(inner: backend.service, executor: .tracing, logger: logger))
     }
 
     /// swift-otel's HTTP exporter shuts its HTTP client down synchronously in `deinit`, which
@@ -44,17 +45,53 @@ package enum RequestTracing {
     }
 }
 
-/// Runs a service, and every task it starts, on a thread of its own instead of the event loops.
+/// Runs a service, and every task it starts, on a thread of its own instead of the event loops,
+/// and bounds how long it may take to stop.
 ///
 /// swift-otel's exporter group crashes at start-up (a bad service existential in
 /// `ServiceGroup.addServiceTask`) when Swift concurrency runs on NIO's event loops, as
-/// `sluice serve` sets up; on a task executor of its own it runs.
+/// `sluice serve` sets up; on a task executor of its own it runs. On graceful shutdown its exporter
+/// flushes the last spans, and while the collector is unreachable it keeps retrying until the
+/// service group's whole shutdown budget is spent and every service is cancelled (`sluice serve`
+/// then ended with `Error: CancellationError()` ten seconds after SIGTERM). So it gets
+/// `flushLimit` after graceful shutdown begins; past that it is cancelled, with a warning that the
+/// spans not yet exported are lost.
 package struct ServiceOnExecutor: Service {
     package let inner: any Service
     package let executor: BackgroundThreadExecutor
+    package var flushLimit: Duration = .seconds(2)
+    package var logger: Logger?
+
+    package init(inner: any Service, executor: BackgroundThreadExecutor, flushLimit: Duration = .seconds(2), logger: Logger? = nil) {
+        self.inner = inner
+        self.executor = executor
+        self.flushLimit = flushLimit
+        self.logger = logger
+    }
+
+    private struct FlushLimitReached: Error {}
 
     package func run() async throws {
-        try await withTaskExecutorPreference(executor) { try await inner.run() }
+        let inner = inner
+        let flushLimit = flushLimit
+        try await withTaskExecutorPreference(executor) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await inner.run() }
+                group.addTask {
+                    try await gracefulShutdown()
+                    try await Task.sleep(for: flushLimit)
+                    throw FlushLimitReached()
+                }
+                defer { group.cancelAll() }
+                do {
+                    try await group.next()
+                } catch is FlushLimitReached {
+                    logger?.warning(
+                        "the span exporter did not finish within its flush limit after shutdown began; spans not yet exported are lost",
+                        metadata: ["flush_limit": "\(flushLimit)"])
+                }
+            }
+        }
     }
 }
 

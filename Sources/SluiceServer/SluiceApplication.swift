@@ -200,7 +200,7 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
         config: config.cache, store: stores.responseCache, embedder: cacheEmbedding.flatMap(\.embedder),
         verifier: try CacheSetup.verifier(config: config, embedding: cacheEmbedding?.embeddingProvider), logger: logger)
     try await cache.load()
-    let tracing = try RequestTracing.make(config.telemetry)
+    let tracing = try RequestTracing.make(config.telemetry, logger: logger)
     let embedders = RetrievalSetup.embedders(catalog)
     let vectorIndexes = VectorIndexes()
     let vectorSearch = VectorStoreSearch(store: stores.retrieval, indexes: vectorIndexes, embedders: embedders)

@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 import SluiceCore
 import Synchronization
 import Testing
@@ -133,4 +134,65 @@ import Testing
         let sampled = (0..<10_000).count { _ in RecordStage.isSampled(nil, ratio: 0.1) }
         #expect((700...1_300).contains(sampled), "\(sampled) of 10,000 at 0.1")
     }
+    /// An exporter that cannot flush (its collector unreachable) is stopped `flushLimit` after
+    /// graceful shutdown begins, with a warning, instead of holding the service group until its
+    /// whole budget is spent and every service is cancelled. One that stops promptly is not held.
+    @Test func theExporterServiceStopsWithinItsFlushLimit() async throws {
+        final class Stubborn: Service, Sendable {
+            let stopped = Atomic<Bool>(false)
+            func run() async throws {
+                // Ignores graceful shutdown, as a flush retrying against a dead collector does.
+                while !Task.isCancelled { try? await Task.sleep(for: .milliseconds(20)) }
+                stopped.store(true, ordering: .relaxed)
+            }
+        }
+        struct Prompt: Service {
+            func run() async throws { try? await gracefulShutdown() }
+        }
+        let warnings = LogCapture()
+        var logger = Logger(label: "test") { _ in warnings }
+        logger.logLevel = .warning
+        for (inner, expectWarning) in [(Stubborn() as any Service, true), (Prompt(), false)] {
+            let service = ServiceOnExecutor(inner: inner, executor: .tracing, flushLimit: .milliseconds(200), logger: logger)
+            let group = ServiceGroup(
+                configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [], cancellationSignals: [], logger: Logger(label: "group")))
+            let before = warnings.count
+            let ended = try await withThrowingTaskGroup(of: Bool.self) { tasks in
+                tasks.addTask {
+                    try await group.run()
+                    return true
+                }
+                // No service group budget is set here: without the limit a stubborn exporter would
+                // keep the group running for good, so the test gives up after 20 s.
+                tasks.addTask {
+                    try? await Task.sleep(for: .seconds(20))
+                    return false
+                }
+                try await Task.sleep(for: .milliseconds(50))
+                await group.triggerGracefulShutdown()
+                let first = try await tasks.next() ?? false
+                tasks.cancelAll()
+                return first
+            }
+            #expect(ended, "the service group did not end after graceful shutdown")
+            if let stubborn = inner as? Stubborn {
+                let stopped = stubborn.stopped.load(ordering: .relaxed)
+                #expect(stopped)
+            }
+            #expect((warnings.count > before) == expectWarning)
+        }
+    }
+}
+
+/// Counts the log lines a logger writes.
+final class LogCapture: LogHandler, @unchecked Sendable {
+    private let lines = Mutex(0)
+    var count: Int { lines.withLock { $0 } }
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) { lines.withLock { $0 += 1 } }
 }
