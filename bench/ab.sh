@@ -8,11 +8,8 @@
 set -euo pipefail
 A=$1; B=$2; ROUNDS=${3:-5}; D32=${D32:-4}; D1=${D1:-4}
 OUT=bench/out/ab; rm -rf "$OUT"; mkdir -p "$OUT/a" "$OUT/b"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-cc -O2 -o "$OUT/mock-upstream" bench/mock-upstream.c
-"$OUT/mock-upstream" 9100 2>"$OUT/mock.log" & pids+=($!)
+source bench/common.sh
+start_mock "$OUT"
 ADMIN_KEY="sk-sluice-ab-admin-$RANDOM$RANDOM$RANDOM$RANDOM"
 declare -A PORT=([a]=9391 [b]=9392) PID=() KEY=()
 for v in a b; do
@@ -21,10 +18,8 @@ for v in a b; do
   SLUICE_ADMIN_KEY="$ADMIN_KEY" "$bin" serve --config "$OUT/$v/sluice.yaml" >"$OUT/$v/sluice.log" 2>&1 & PID[$v]=$!; pids+=($!)
 done
 for v in a b; do
-  for _ in $(seq 1 100); do curl -fs -o /dev/null "http://127.0.0.1:${PORT[$v]}/healthz" && break; sleep 0.1; done
-  KEY[$v]=$(curl -fs -X POST -H "authorization: Bearer $ADMIN_KEY" -H 'content-type: application/json' \
-    -d '{"name":"ab","role":"app","rpm":100000000,"tpm":2000000000,"max_concurrent":1000,"budget_usd_day":1000000}' \
-    "http://127.0.0.1:${PORT[$v]}/admin/keys" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+  wait_healthy "${PORT[$v]}"
+  KEY[$v]=$(app_key "${PORT[$v]}" "$ADMIN_KEY")
 done
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 tck=$(getconf CLK_TCK)

@@ -15,18 +15,13 @@ cd "$(dirname "$0")/.."
 BIN=${1:-.build/release/sluice}; TRACED=${SECONDS_TRACED:-3}
 OUT=bench/out/phases; rm -rf "$OUT"; mkdir -p "$OUT"
 command -v perf >/dev/null || { echo "phases.sh needs perf (linux-perf)" >&2; exit 2; }
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-cc -O2 -o "$OUT/mock-upstream" bench/mock-upstream.c
-"$OUT/mock-upstream" 9100 2>"$OUT/mock.log" & pids+=($!)
+source bench/common.sh
+start_mock "$OUT"
 ADMIN_KEY="sk-sluice-phases-admin-$RANDOM$RANDOM$RANDOM$RANDOM"
 sed -e "s#out/full/#out/phases/#" bench/sluice-bench-full.yaml >"$OUT/sluice.yaml"
 SLUICE_ADMIN_KEY="$ADMIN_KEY" "$BIN" serve --config "$OUT/sluice.yaml" >"$OUT/sluice.log" 2>&1 & SP=$!; pids+=($SP)
-for _ in $(seq 1 100); do curl -fs -o /dev/null http://127.0.0.1:9289/healthz && break; sleep 0.1; done
-KEY=$(curl -fs -X POST -H "authorization: Bearer $ADMIN_KEY" -H 'content-type: application/json' \
-  -d '{"name":"phases","role":"app","rpm":100000000,"tpm":2000000000,"max_concurrent":1000,"budget_usd_day":1000000}' \
-  http://127.0.0.1:9289/admin/keys | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+wait_healthy 9289
+KEY=$(app_key 9289 "$ADMIN_KEY")
 URL=http://127.0.0.1:9289/v1/chat/completions
 wrk -t1 -c1 -d2s -s bench/full.lua "http://127.0.0.1:9100/v1/chat/completions" >/dev/null
 wrk -t1 -c1 -d"${TRACED}s" --latency -s bench/full.lua "http://127.0.0.1:9100/v1/chat/completions" >"$OUT/direct.txt"

@@ -12,23 +12,17 @@ SOAK_S=${SOAK_S:-3600}
 SAMPLE_S=${SOAK_SAMPLE_S:-10}
 SLUICE=${SLUICE_BIN:-.build/release/sluice}
 rm -rf "$OUT" && mkdir -p "$OUT/db"
-cc -O2 -o bench/mock-upstream bench/mock-upstream.c
-
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
+source bench/common.sh
 
 # The full pipeline on a port of its own; the exact cache bounded so that it fills early in the
 # run (every prompt is new) and its growth does not pass for a leak.
 sed -e 's/port: 9289/port: 9292/' -e "s#./bench/out/full/#./$OUT/db/#" bench/sluice-bench-full.yaml >"$OUT/sluice.yaml"
 echo 'cache: { max_entries: 20000 }' >>"$OUT/sluice.yaml"
 ADMIN_KEY="sk-sluice-soak-admin-$RANDOM$RANDOM$RANDOM$RANDOM"
-bench/mock-upstream 9100 2>"$OUT/mock.log" & pids+=($!)
+start_mock "$OUT"
 SLUICE_ADMIN_KEY="$ADMIN_KEY" "$SLUICE" serve --config "$OUT/sluice.yaml" >"$OUT/sluice.log" 2>&1 & SLUICE_PID=$!; pids+=($SLUICE_PID)
-for _ in $(seq 1 100); do curl -fs -o /dev/null http://127.0.0.1:9292/healthz && break; sleep 0.1; done
-KEY=$(curl -fs -X POST -H "authorization: Bearer $ADMIN_KEY" -H 'content-type: application/json' \
-  -d '{"name":"soak","role":"app","rpm":100000000,"tpm":2000000000,"max_concurrent":1000,"budget_usd_day":1000000}' \
-  http://127.0.0.1:9292/admin/keys | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+wait_healthy 9292
+KEY=$(app_key 9292 "$ADMIN_KEY")
 
 echo "==> soak: ${SOAK_S}s at a steady rate, sampling every ${SAMPLE_S}s"
 PACE_MS=${SOAK_PACE_MS:-40} wrk -t1 -c8 -d"${SOAK_S}s" -s bench/soak.lua -H "authorization: Bearer $KEY" \
