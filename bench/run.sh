@@ -92,8 +92,8 @@ sleep 0.5
 after=$(cat "$OUT/full-count/allocations")
 echo "$(grep -o '[0-9]* requests in' "$OUT/allocations-wrk.txt" | cut -d' ' -f1) $before $after" >"$OUT/allocations.txt"
 # Task enqueues per request at one connection: each is a trip through an event loop's queue
-# (docs/performance.md, "Task hops"); with few jobs waiting every job runs as the generic
-# executor, so this counts only real suspensions. Counted by a uprobe on the concurrency runtime
+# (docs/performance.md, "Task hops"); every job runs as the generic executor, so this counts
+# only real suspensions. Counted by a uprobe on the concurrency runtime
 # where perf can add one (root and perf present); skipped elsewhere.
 CONCURRENCY_LIB=$(ldd "$SLUICE" | awk '/libswift_Concurrency.so/ {print $3}')
 if command -v perf >/dev/null && [ -n "$CONCURRENCY_LIB" ]; then

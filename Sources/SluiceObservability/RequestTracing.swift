@@ -59,8 +59,8 @@ package enum RequestTracing {
 package struct ServiceOnExecutor: Service {
     package let inner: any Service
     package let executor: BackgroundThreadExecutor
-    package var flushLimit: Duration = .seconds(2)
-    package var logger: Logger?
+    package let flushLimit: Duration
+    package let logger: Logger?
 
     package init(inner: any Service, executor: BackgroundThreadExecutor, flushLimit: Duration = .seconds(2), logger: Logger? = nil) {
         self.inner = inner
