@@ -33,15 +33,17 @@ wrk -t1 -c1 -d"$((TRACED - 1))s" --latency -s bench/full.lua -H "authorization: 
 wait "$PP" || true
 perf script -i "$OUT/perf.data" -F tid,time,event,trace,ip,sym 2>/dev/null >"$OUT/events.txt"
 python3 - "$OUT/events.txt" "$OUT/direct.txt" "$OUT/sluice.txt" <<'EOF'
-import bisect, collections, re, statistics, sys
+import bisect, collections, os, re, statistics, sys
 
 events = []  # (time, call, fd, tid, stack)
 current = None
 for line in open(sys.argv[1]):
     if not line.strip():
         continue
-    if not line[0].isspace():
-        m = re.match(r"\s*(\d+)\s+([\d.]+):\s+syscalls:sys_enter_(\w+):\s*(.*)", line)
+    # A header line starts with the thread id, right-aligned (so maybe after spaces); a stack
+    # line with an address.
+    m = re.match(r"\s*(\d+)\s+([\d.]+):\s+syscalls:sys_enter_(\w+):\s*(.*)", line)
+    if m or re.match(r"\s*\d+\s+[\d.]+:", line):
         current = None
         if m:
             fd = re.search(r"(?:fd|epfd): 0x([0-9a-f]+)", m.group(4))
@@ -60,6 +62,7 @@ waits = [e[0] for e in events if e[1] == "epoll_wait" and e[3] == loop]
 
 phases = collections.defaultdict(list)
 state = None
+last_answer = None
 crossings = 0
 for t, call, fd, tid, _ in events:
     if fd not in (client, up):
@@ -67,13 +70,16 @@ for t, call, fd, tid, _ in events:
     if fd == up and tid != loop:
         crossings += call == "read"
     if call == "read" and fd == client:
+        if last_answer is not None:
+            phases["from the answer to the next request's read (wrk, wake-ups)"].append(t - last_answer)
+            last_answer = None
         state = ("request", t)
     elif call == "writev" and fd == up and state and state[0] == "request":
         phases["before the call"].append(t - state[1]); state = ("call", t)
     elif call == "read" and fd == up and state and state[0] == "call":
         phases["the upstream, as Sluice sees it"].append(t - state[1]); state = ("answer", t)
     elif call == "writev" and fd == client and state and state[0] == "answer":
-        phases["after the call"].append(t - state[1])
+        phases["after the call"].append(t - state[1]); last_answer = t
         i = bisect.bisect_right(waits, t)
         if i < len(waits):
             phases["after the answer is written (off the client's clock)"].append(waits[i] - t)
@@ -84,10 +90,20 @@ def p50(path):
     v, unit = re.search(r"^\s+50%\s+([\d.]+)(\w+)", text, re.M).groups()
     return float(v) * {"us": 1, "ms": 1000, "s": 1e6}[unit]
 
+# The slowest requests: which phase made them slow.
+if os.environ.get("TAIL"):
+    rows = list(zip(phases["before the call"], phases["the upstream, as Sluice sees it"], phases["after the call"]))
+    totals = sorted(range(len(rows)), key=lambda i: -sum(rows[i]))
+    print("slowest 1% (before, upstream, after, µs):")
+    for i in totals[: max(1, len(rows) // 100)]:
+        print("   ", " ".join(f"{x * 1e6:6.0f}" for x in rows[i]), f"= {sum(rows[i]) * 1e6:6.0f}")
+    gaps = sorted(phases["from the answer to the next request's read (wrk, wake-ups)"])[-max(1, len(rows) // 100):]
+    print("slowest 1% answer-to-next-read gaps (µs):", " ".join(f"{g * 1e6:.0f}" for g in gaps))
 print(f"requests traced: {len(phases['after the call'])}; upstream answers read on another loop than the client's: {crossings}")
-for name in ("before the call", "the upstream, as Sluice sees it", "after the call", "after the answer is written (off the client's clock)"):
+for name in ("before the call", "the upstream, as Sluice sees it", "after the call", "after the answer is written (off the client's clock)",
+             "from the answer to the next request's read (wrk, wake-ups)"):
     v = sorted(phases[name])
     if v:
-        print(f"  {name:55s} p50 {statistics.median(v) * 1e6:7.1f} µs   p90 {v[int(len(v) * 0.9)] * 1e6:7.1f} µs")
+        print(f"  {name:55s} p50 {statistics.median(v) * 1e6:7.1f} µs   p90 {v[int(len(v) * 0.9)] * 1e6:7.1f} µs   p99 {v[int(len(v) * 0.99)] * 1e6:7.1f} µs")
 print(f"wrk p50: direct {p50(sys.argv[2]):.0f} µs, through Sluice {p50(sys.argv[3]):.0f} µs (perf recording)")
 EOF
