@@ -182,6 +182,8 @@ kill -TERM "$BATCH_PID"; wait "$BATCH_PID" || true
 echo "==> time to first event, $STREAMS streams each"
 python3 bench/ttft.py 9100 "$STREAMS" >"$OUT/ttft-direct.txt"
 python3 bench/ttft.py 9280 "$STREAMS" >"$OUT/ttft-sluice.txt"
+python3 bench/ttft.py 9100 "$STREAMS" keep >"$OUT/ttft-direct-keep.txt"
+python3 bench/ttft.py 9280 "$STREAMS" keep >"$OUT/ttft-sluice-keep.txt"
 
 echo "==> all-MiniLM-L6-v2 embeddings through Sluice"
 python3 bench/embeddings.py 9280 "${pids[2]}" >"$OUT/embeddings.txt"
