@@ -21,8 +21,14 @@ public final class DeadlineTimer: Sendable {
         fileprivate let id: UInt64
     }
 
+    /// A callback in a struct: stored as a dictionary's value, a bare closure would be converted
+    /// to and from the generic representation, allocating a thunk's context each way.
+    private struct Callback: Sendable {
+        let fire: @Sendable () -> Void
+    }
+
     private struct State {
-        var buckets: [Int64: [UInt64: @Sendable () -> Void]] = [:]
+        var buckets: [Int64: [UInt64: Callback]] = [:]
         var armed = 0
         var nextID: UInt64 = 0
         /// Every tick up to this one has fired.
@@ -54,7 +60,12 @@ public final class DeadlineTimer: Sendable {
             let tick = max(wanted, state.processedTick + 1)
             state.nextID &+= 1
             let id = state.nextID
-            state.buckets[tick, default: [:]][id] = fire
+            // Taken out and put back rather than changed in place (`buckets[tick, default: [:]][id]`):
+            // a nested in-place change goes through the outer dictionary's `_modify` accessor,
+            // whose coroutine frame is heap-allocated, once per timer armed or disarmed.
+            var bucket = state.buckets.removeValue(forKey: tick) ?? [:]
+            bucket[id] = Callback(fire: fire)
+            state.buckets[tick] = bucket
             state.armed += 1
             if state.ticker == nil {
                 let interval = TimeAmount.nanoseconds(resolutionNanos)
@@ -69,10 +80,11 @@ public final class DeadlineTimer: Sendable {
     /// Disarms a timer; does nothing if it has fired already.
     public func cancel(_ handle: Handle) {
         // The callback is released outside the lock.
-        let removed = state.withLock { state -> (@Sendable () -> Void)? in
-            guard let fire = state.buckets[handle.tick]?.removeValue(forKey: handle.id) else { return nil }
-            if state.buckets[handle.tick]?.isEmpty == true { state.buckets[handle.tick] = nil }
-            state.armed -= 1
+        let removed = state.withLock { state -> Callback? in
+            guard var bucket = state.buckets.removeValue(forKey: handle.tick) else { return nil }
+            let fire = bucket.removeValue(forKey: handle.id)
+            if !bucket.isEmpty { state.buckets[handle.tick] = bucket }
+            if fire != nil { state.armed -= 1 }
             return fire
         }
         _ = removed
@@ -83,9 +95,9 @@ public final class DeadlineTimer: Sendable {
 
     private func fireDue() {
         let now = tick(of: .now()) - 1
-        let due = state.withLock { state -> [@Sendable () -> Void] in
+        let due = state.withLock { state -> [Callback] in
             guard now > state.processedTick else { return [] }
-            var due: [@Sendable () -> Void] = []
+            var due: [Callback] = []
             if now - state.processedTick <= Int64(state.buckets.count) {
                 for t in (state.processedTick + 1)...now {
                     if let bucket = state.buckets.removeValue(forKey: t) { due.append(contentsOf: bucket.values) }
@@ -104,6 +116,6 @@ public final class DeadlineTimer: Sendable {
             }
             return due
         }
-        for fire in due { fire() }
+        for callback in due { callback.fire() }
     }
 }
