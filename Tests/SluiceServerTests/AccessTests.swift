@@ -84,6 +84,16 @@ import Testing
 
     /// Without SLUICE_ADMIN_KEY the first start makes an admin key, kept in a 0600 file beside
     /// the database; the next start finds it and makes no other.
+    /// Stored keys are looked up by this hash: it must stay SHA-256 in lower-case hex, whatever
+    /// writes it (the standard test vectors), or every key made before would stop matching.
+    @Test func keyHashesAreLowerCaseHexSHA256() {
+        #expect(APIKeyMint.hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(APIKeyMint.hash("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(APIKeyMint.hash("sk-sluice-é") == "64f0a7815827f4eb89f940c3ec7c020b1638b55562e9f59f84ea4ae2519fae54")
+        #expect(APIKeyMint.hex([0x00, 0x0f, 0xa0, 0xff]) == "000fa0ff")
+        #expect(APIKeyMint.newID("key").count == "key_".count + 16)
+    }
+
     @Test func theFirstStartGeneratesAnAdminKeyOnce() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-boot-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: folder) }

@@ -12,21 +12,32 @@ enum APIKeyMint {
         return (key, hash(key), display(key))
     }
 
-    /// Hex SHA-256 of a presented key.
+    /// Hex SHA-256 of a presented key. Every authenticated request hashes its key: the key's
+    /// bytes are hashed where they lie and the digest written straight into the string, so the
+    /// string is the only allocation.
     static func hash(_ key: String) -> String {
-        hex(SHA256.hash(data: Array(key.utf8)))
+        var key = key
+        let digest = key.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
+        return digest.withUnsafeBytes { hex($0) }
     }
 
     /// Lower-case hex, without `String(format:)` (which cost microseconds per byte on the hot path).
-    static func hex<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0xf)])
+    static func hex(_ bytes: UnsafeRawBufferPointer) -> String {
+        String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+            for (i, b) in bytes.enumerated() {
+                out[2 * i] = hexDigit(b >> 4)
+                out[2 * i + 1] = hexDigit(b & 0xf)
+            }
+            return bytes.count * 2
         }
-        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String {
+        bytes.withUnsafeBytes { hex($0) }
+    }
+
+    private static func hexDigit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? 48 + nibble : 87 + nibble  // "0"… "9", "a"… "f"
     }
 
     /// What lists show of a key: its first 14 characters.
