@@ -323,6 +323,7 @@ public enum LimitRules {
     /// OpenAI's `x-ratelimit-*` headers for one scope's limits and usage.
     public static func headers(_ l: Limits, _ u: ScopeUsage, now: Double) -> [(String, String)] {
         var out: [(String, String)] = []
+        out.reserveCapacity(6)
         let reset = u.oldestAt.map { max(0, $0 + 60 - now) } ?? 0
         if let rpm = l.rpm {
             out.append(("x-ratelimit-limit-requests", String(rpm)))

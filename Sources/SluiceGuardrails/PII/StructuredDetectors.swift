@@ -357,13 +357,23 @@ struct PhoneDetector: PIIDetector {
         }
     }
 
+    /// How many different separators a number uses (a handful at most: no set needed).
+    static func distinctCount(_ seps: [UInt32]) -> Int {
+        var count = 0
+        for (i, sep) in seps.enumerated() where !seps[..<i].contains(sep) { count += 1 }
+        return count
+    }
+
     func match(_ text: ScalarText, at start: Int) -> (Int, Double)? {
         let s = text.scalars
         var j = start
         let plus = s[j] == 43
         if plus { j += 1 }
+        // Room for the groups and separators of any phone number, so that neither grows.
         var groups: [Int] = []
+        groups.reserveCapacity(8)
         var seps: [UInt32] = []
+        seps.reserveCapacity(8)
         var paren = false
         var end = j
         while j < s.count {
@@ -443,7 +453,7 @@ struct PhoneDetector: PIIDetector {
         // After a country code the area code may be one digit (+33 1 …, +61 2 …); elsewhere a
         // one-digit group is a list or a score, not a phone number.
         if groups.dropFirst(plus ? 2 : 1).contains(where: { $0 < 2 }) { return nil }
-        if Set(seps).count > 2 { return nil }
+        if Self.distinctCount(seps) > 2 { return nil }
         if !plus && !paren && !hasCue {
             // Without a country code, brackets or a cue, only the national layouts that phone
             // numbers actually have: North America's 3-3-4 (area code and exchange from 2), with

@@ -210,6 +210,9 @@ struct OpenAIRoutes: Sendable {
     static func answerHeaders(_ inference: InferenceContext) -> HTTPFields {
         let facts = inference.facts.snapshot
         var headers: HTTPFields = [:]
+        // Room for everything below, the six `x-ratelimit-*` and what the answer adds (content type,
+        // cost), so that the fields are not copied as they grow.
+        headers.reserveCapacity(14)
         if let deployment = facts.route.deployment { headers[.sluiceModel] = deployment }
         if let variant = facts.experiment.variant, let name = facts.experiment.name {
             headers[.sluiceVariant] = variant
