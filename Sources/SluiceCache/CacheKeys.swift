@@ -1,6 +1,7 @@
 import Crypto
 import NIOCore
 import SluiceCore
+import SluiceRuntime
 
 /// The keys of the response cache: who may share an entry (the scope) and what makes two
 /// requests the same (everything that changes the output; not `user`, `metadata` or the
@@ -50,24 +51,12 @@ enum CacheKeys {
 
     private static func digest(_ tenant: String, _ request: ChatCompletionRequest) throws -> String {
         var hasher = SHA256()
-        hasher.update(data: Array(tenant.utf8))
-        hasher.update(data: [0])
+        var tenant = tenant
+        tenant.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        withUnsafeBytes(of: UInt8(0)) { hasher.update(bufferPointer: $0) }
         // The same bytes as `JSONCoding.encode`, so keys stay those of entries already stored.
         let body = try request.jsonBytes()
         body.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-        return hex(hasher.finalize())
-    }
-
-    private static func hex(_ digest: SHA256.Digest) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        return String(unsafeUninitializedCapacity: SHA256.Digest.byteCount * 2) { out in
-            var i = 0
-            for byte in digest {
-                out[i] = digits[Int(byte >> 4)]
-                out[i + 1] = digits[Int(byte & 0xF)]
-                i += 2
-            }
-            return i
-        }
+        return hasher.finalize().withUnsafeBytes { Hex.lowercase($0) }
     }
 }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import SluiceRuntime
 
 /// AWS Signature Version 4 for a request signed in its headers (`Authorization`,
 /// `X-Amz-Date`, `X-Amz-Security-Token`), as AWS services other than S3 expect it.
@@ -116,13 +117,7 @@ public struct SigV4Signer: Sendable {
         return pairs.sorted { $0.0 == $1.0 ? $0.1 < $1.1 : $0.0 < $1.0 }.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
     }
 
-    static func hex(_ digest: some Sequence<UInt8>) -> String {
-        let digits: [Character] = Array("0123456789abcdef")
-        var out = ""
-        for byte in digest {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0f)])
-        }
-        return out
+    static func hex(_ digest: some ContiguousBytes) -> String {
+        digest.withUnsafeBytes { Hex.lowercase($0) }
     }
 }

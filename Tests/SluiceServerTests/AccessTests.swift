@@ -90,7 +90,6 @@ import Testing
         #expect(APIKeyMint.hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         #expect(APIKeyMint.hash("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         #expect(APIKeyMint.hash("sk-sluice-é") == "64f0a7815827f4eb89f940c3ec7c020b1638b55562e9f59f84ea4ae2519fae54")
-        #expect(APIKeyMint.hex([0x00, 0x0f, 0xa0, 0xff]) == "000fa0ff")
         #expect(APIKeyMint.newID("key").count == "key_".count + 16)
     }
 

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import SluiceRuntime
 
 /// Makes virtual API keys and their stored forms. A key is `sk-sluice-` and 43 URL-safe base64
 /// characters (32 random bytes); only its SHA-256 and a display prefix are kept.
@@ -12,32 +13,12 @@ enum APIKeyMint {
         return (key, hash(key), display(key))
     }
 
-    /// Hex SHA-256 of a presented key. Every authenticated request hashes its key: the key's
-    /// bytes are hashed where they lie and the digest written straight into the string, so the
-    /// string is the only allocation.
+    /// Hex SHA-256 of a presented key. Every authenticated request hashes its key: its bytes
+    /// are hashed where they lie, so the hex string is the only allocation.
     static func hash(_ key: String) -> String {
         var key = key
         let digest = key.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
-        return digest.withUnsafeBytes { hex($0) }
-    }
-
-    /// Lower-case hex, without `String(format:)` (which cost microseconds per byte on the hot path).
-    static func hex(_ bytes: UnsafeRawBufferPointer) -> String {
-        String(unsafeUninitializedCapacity: bytes.count * 2) { out in
-            for (i, b) in bytes.enumerated() {
-                out[2 * i] = hexDigit(b >> 4)
-                out[2 * i + 1] = hexDigit(b & 0xf)
-            }
-            return bytes.count * 2
-        }
-    }
-
-    static func hex(_ bytes: [UInt8]) -> String {
-        bytes.withUnsafeBytes { hex($0) }
-    }
-
-    private static func hexDigit(_ nibble: UInt8) -> UInt8 {
-        nibble < 10 ? 48 + nibble : 87 + nibble  // "0"… "9", "a"… "f"
+        return digest.withUnsafeBytes { Hex.lowercase($0) }
     }
 
     /// What lists show of a key: its first 14 characters.
@@ -45,7 +26,7 @@ enum APIKeyMint {
 
     /// A new record id (`key_…`, `team_…`): 16 random hex digits.
     static func newID(_ kind: String) -> String {
-        kind + "_" + hex(randomBytes(8))
+        kind + "_" + Hex.lowercase(randomBytes(8))
     }
 
     private static func randomBytes(_ n: Int) -> [UInt8] {
