@@ -16,11 +16,48 @@ public struct ScalarText: Sendable, Hashable {
     /// The number of code points.
     public var count: Int { scalars.count }
 
-    /// The text between two code-point offsets.
+    /// The text between two code-point offsets. Written straight into the string (a word fits
+    /// in a small string, which takes no allocation at all); the detectors slice every word.
     public func slice(_ start: Int, _ end: Int) -> String {
-        var bytes: [UInt8] = []
-        appendUTF8(start, end, to: &bytes)
-        return String(decoding: bytes, as: UTF8.self)
+        let a = max(0, start)
+        let b = min(end, scalars.count)
+        guard a < b else { return "" }
+        var length = 0
+        for v in scalars[a..<b] { length += Self.utf8Length(v) }
+        return String(unsafeUninitializedCapacity: length) { out in
+            var i = 0
+            for v in scalars[a..<b] {
+                switch Self.utf8Length(v) {
+                case 0:
+                    continue
+                case 1:
+                    out[i] = UInt8(v)
+                case 2:
+                    out[i] = UInt8(0xC0 | v >> 6)
+                    out[i + 1] = UInt8(0x80 | v & 0x3F)
+                case 3:
+                    out[i] = UInt8(0xE0 | v >> 12)
+                    out[i + 1] = UInt8(0x80 | v >> 6 & 0x3F)
+                    out[i + 2] = UInt8(0x80 | v & 0x3F)
+                default:
+                    out[i] = UInt8(0xF0 | v >> 18)
+                    out[i + 1] = UInt8(0x80 | v >> 12 & 0x3F)
+                    out[i + 2] = UInt8(0x80 | v >> 6 & 0x3F)
+                    out[i + 3] = UInt8(0x80 | v & 0x3F)
+                }
+                i += Self.utf8Length(v)
+            }
+            return i
+        }
+    }
+
+    /// 0 for what is not a Unicode scalar (a surrogate, or past U+10FFFF), which is left out,
+    /// as `appendUTF8` leaves it out.
+    @inline(__always) static func utf8Length(_ v: UInt32) -> Int {
+        if v < 0x80 { return 1 }
+        if v < 0x800 { return 2 }
+        if v < 0x10000 { return v >= 0xD800 && v <= 0xDFFF ? 0 : 3 }
+        return v <= 0x10FFFF ? 4 : 0
     }
 
     /// Appends the UTF-8 of the code points between two offsets (far cheaper than growing a
@@ -29,7 +66,8 @@ public struct ScalarText: Sendable, Hashable {
         let a = max(0, start)
         let b = min(end, scalars.count)
         guard a < b else { return }
-        out.reserveCapacity(out.count + b - a)
+        // Grown by `append`'s doubling: reserving exactly this much on every call would copy the
+        // whole buffer once per segment once a rewrite outgrows its first reservation.
         for v in scalars[a..<b] {
             if v < 0x80 {
                 out.append(UInt8(v))
