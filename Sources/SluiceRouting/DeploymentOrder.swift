@@ -60,6 +60,9 @@ public struct DeploymentOrder: Sendable {
         if let preferred, let i = ordered.firstIndex(where: { $0.name == preferred }) {
             ordered.insert(ordered.remove(at: i), at: 0)
         }
+        // Most calls: no fallbacks and every deployment available, so the order stands as it is
+        // (and no arrays or set are built for it).
+        if fallbacks.isEmpty, ordered.allSatisfy({ board[$0.name]?.isAvailable(now: now) ?? true }) { return ordered }
         let available = ordered.filter { board[$0.name]?.isAvailable(now: now) ?? true }
         let resting = ordered.filter { !(board[$0.name]?.isAvailable(now: now) ?? true) }
         var seen = Set(ordered.map(\.name))
