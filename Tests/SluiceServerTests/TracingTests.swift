@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import SluiceCore
+import SluiceTesting
 import Synchronization
 import Testing
 @testable import SluiceObservability
@@ -134,6 +135,7 @@ import Testing
         let sampled = (0..<10_000).count { _ in RecordStage.isSampled(nil, ratio: 0.1) }
         #expect((700...1_300).contains(sampled), "\(sampled) of 10,000 at 0.1")
     }
+
     /// An exporter that cannot flush (its collector unreachable) is stopped `flushLimit` after
     /// graceful shutdown begins, with a warning, instead of holding the service group until its
     /// whole budget is spent and every service is cancelled. One that stops promptly is not held.
@@ -149,14 +151,13 @@ import Testing
         struct Prompt: Service {
             func run() async throws { try? await gracefulShutdown() }
         }
-        let warnings = LogCapture()
-        var logger = Logger(label: "test") { _ in warnings }
-        logger.logLevel = .warning
+        let log = CapturedLog()
+        let logger = log.logger(level: .warning)
         for (inner, expectWarning) in [(Stubborn() as any Service, true), (Prompt(), false)] {
             let service = ServiceOnExecutor(inner: inner, executor: .tracing, flushLimit: .milliseconds(200), logger: logger)
             let group = ServiceGroup(
                 configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [], cancellationSignals: [], logger: Logger(label: "group")))
-            let before = warnings.count
+            let before = log.messages(containing: "flush limit").count
             let ended = try await withThrowingTaskGroup(of: Bool.self) { tasks in
                 tasks.addTask {
                     try await group.run()
@@ -179,20 +180,8 @@ import Testing
                 let stopped = stubborn.stopped.load(ordering: .relaxed)
                 #expect(stopped)
             }
-            #expect((warnings.count > before) == expectWarning)
+            #expect((log.messages(containing: "flush limit").count > before) == expectWarning)
         }
     }
 }
 
-/// Counts the log lines a logger writes.
-final class LogCapture: LogHandler, @unchecked Sendable {
-    private let lines = Mutex(0)
-    var count: Int { lines.withLock { $0 } }
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-    func log(event: LogEvent) { lines.withLock { $0 += 1 } }
-}
