@@ -68,9 +68,11 @@ class KeptAlive:
             lower = head.lower()
             if b"transfer-encoding: chunked" in lower:
                 done = body.endswith(b"0\r\n\r\n")
-            else:
+            elif b"content-length:" in lower:
                 length = int(lower.split(b"content-length:")[1].split(b"\r\n")[0])
                 done = len(body) >= length
+            else:
+                raise SystemExit(f"port {self.port} answered a kept-alive stream with neither a length nor chunks: {head[:200]!r}")
         end = time.perf_counter()
         if first is None or b"[DONE]" not in buf or not buf.startswith(b"HTTP/1.1 200"):
             raise SystemExit(f"stream from port {self.port} did not complete: {buf[:200]!r}")
