@@ -1,7 +1,7 @@
 import SluiceCore
 
 /// Redacts PII and secrets in text kept for the audit log: every type the scanner knows becomes
-/// a typed placeholder (`[EMAIL_1]`), numbered afresh for each text.
+/// a typed placeholder (`[EMAIL_1]`), numbered afresh for each body.
 public struct BodyRedactor: Sendable {
     private let scanner = PIIScanner()
     /// Findings below this confidence are left alone (names after weak cues, for instance).
@@ -11,12 +11,60 @@ public struct BodyRedactor: Sendable {
 
     /// The text with every finding replaced by its placeholder.
     public func redact(_ text: String) -> String {
+        redact(text, book: PlaceholderBook())
+    }
+
+    /// The messages with the text of each redacted: content (a string or its text parts), a
+    /// refusal, tool-call arguments and a custom tool's input. Texts are scanned as the sender
+    /// wrote them, not as JSON, where an escape (`\n` before a phone number) would hide a value or
+    /// a placeholder could split one. One numbering for all of them: the same value is the same
+    /// placeholder wherever it occurs in the request.
+    public func redact(_ messages: [ChatMessage]) -> [ChatMessage] {
+        let book = PlaceholderBook()
+        return messages.map { message in
+            var message = message
+            switch message.content {
+            case .text(let text)?:
+                message.content = .text(redact(text, book: book))
+            case .parts(let parts)?:
+                message.content = .parts(parts.map { redact($0, book: book) })
+            case nil:
+                break
+            }
+            message.refusal = message.refusal.map { redact($0, book: book) }
+            if let arguments = message.functionCall?.arguments {
+                message.functionCall?.arguments = redact(arguments, book: book)
+            }
+            message.toolCalls = message.toolCalls?.map { call in
+                var call = call
+                call.function.arguments = redact(call.function.arguments, book: book)
+                if case .object(var custom)? = call.custom, case .string(let input)? = custom["input"] {
+                    custom["input"] = .string(redact(input, book: book))
+                    call.custom = .object(custom)
+                }
+                return call
+            }
+            return message
+        }
+    }
+
+    private func redact(_ part: ContentPart, book: PlaceholderBook) -> ContentPart {
+        guard let text = part.text, case .object(var raw) = part.raw else { return part }
+        var part = part
+        let redacted = redact(text, book: book)
+        part.text = redacted
+        raw["text"] = .string(redacted)
+        part.raw = .object(raw)
+        return part
+    }
+
+    private func redact(_ text: String, book: PlaceholderBook) -> String {
         guard !text.isEmpty else { return text }
         let scalars = ScalarText(text)
         let findings = scanner.scan(scalars).filter { $0.score >= minScore }.map {
             GuardrailFinding(check: "pii", type: $0.type.rawValue, start: $0.start, end: $0.end, score: $0.score, action: .redact)
         }
         guard !findings.isEmpty else { return text }
-        return TextRewriter.rewrite(scalars, findings: findings, book: PlaceholderBook())
+        return TextRewriter.rewrite(scalars, findings: findings, book: book)
     }
 }

@@ -20,14 +20,15 @@ package struct AuditBodies: Sendable {
             r.responseBody = nil
         case .full, .redacted:
             guard let captured else { return }
-            r.requestBody = Self.messagesJSON(captured.messages)
+            // The messages' texts are redacted before they are written as JSON: scanning the JSON
+            // would miss values behind an escape and could break one.
+            r.requestBody = Self.messagesJSON(mode == .redacted ? redactor.redact(captured.messages) : captured.messages)
             if let result = captured.result {
                 r.responseBody = Self.answerText(result)
             } else if let text = captured.streamText {
                 r.responseBody = text
             }
             if mode == .redacted {
-                r.requestBody = r.requestBody.map(redactor.redact)
                 r.responseBody = r.responseBody.map(redactor.redact)
             }
         }

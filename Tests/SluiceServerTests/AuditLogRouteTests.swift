@@ -83,13 +83,14 @@ import Testing
         AccessTests.yaml.replacingOccurrences(of: #"store: { sqlite: ":memory:" }"#, with: #"store: { sqlite: ":memory:", audit_log: { log_bodies: \#(mode) } }"#)
     }
 
-    func detail(mode: String, stream: Bool = false) async throws -> JSONValue {
+    func detail(mode: String, stream: Bool = false, content: String = "Mail ann@example.com about card 4111 1111 1111 1111") async throws -> JSONValue {
         let app = try await TestApp.build(yaml: Self.yaml(mode), adminKey: AccessTests.adminKey)
         return try await app.http.test(.router) { client in
             var headers = AccessTests.headers(AccessTests.adminKey)
             headers[HTTPField.Name("x-request-id")!] = "body-1"
             headers[HTTPField.Name("x-sim-mode")!] = "echo"
-            let body = #"{"model":"sim-small","stream":\#(stream),"messages":[{"role":"user","content":"Mail ann@example.com about card 4111 1111 1111 1111"}]}"#
+            let quoted = String(decoding: try JSONEncoder().encode(content), as: UTF8.self)
+            let body = #"{"model":"sim-small","stream":\#(stream),"messages":[{"role":"user","content":\#(quoted)}]}"#
             try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: ByteBuffer(string: body)) { #expect($0.status == .ok) }
             await app.auditLog.drain()
             return try await client.execute(uri: "/admin/requests/body-1", method: .get, headers: AccessTests.headers(AccessTests.adminKey)) {
@@ -112,6 +113,13 @@ import Testing
         let none = try await detail(mode: "none")
         #expect(none["request_body"] == .null && none["response_body"] == .null)
         #expect(none["model"] == "sim-small")
+    }
+
+    /// A value after a line break or a tab is redacted too, and the kept body is still JSON (it
+    /// was scanned as JSON text once, where `\n555…` hid a number and `\t` lost its escape).
+    @Test func valuesAfterEscapedCharactersAreRedacted() async throws {
+        let redacted = try await detail(mode: "redacted", content: "Call\n555-867-5309 or mail:\tann@example.com")
+        #expect(redacted["request_body"]?[0]?["content"]?.stringValue == "Call\n[PHONE_1] or mail:\t[EMAIL_1]", "\(redacted)")
     }
 
     @Test func retentionPurgesByAge() async throws {
