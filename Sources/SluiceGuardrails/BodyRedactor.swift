@@ -15,7 +15,7 @@ public struct BodyRedactor: Sendable {
     }
 
     /// The messages with the text of each redacted: content (a string or its text parts), a
-    /// refusal, tool-call arguments and a custom tool's input. Texts are scanned as the sender
+    /// refusal, tool-call arguments (as JSON) and a custom tool's input. Texts are scanned as the sender
     /// wrote them, not as JSON, where an escape (`\n` before a phone number) would hide a value or
     /// a placeholder could split one. One numbering for all of them: the same value is the same
     /// placeholder wherever it occurs in the request.
@@ -33,11 +33,11 @@ public struct BodyRedactor: Sendable {
             }
             message.refusal = message.refusal.map { redact($0, book: book) }
             if let arguments = message.functionCall?.arguments {
-                message.functionCall?.arguments = redact(arguments, book: book)
+                message.functionCall?.arguments = redact(arguments, json: true, book: book)
             }
             message.toolCalls = message.toolCalls?.map { call in
                 var call = call
-                call.function.arguments = redact(call.function.arguments, book: book)
+                call.function.arguments = redact(call.function.arguments, json: call.custom == nil, book: book)
                 if case .object(var custom)? = call.custom, case .string(let input)? = custom["input"] {
                     custom["input"] = .string(redact(input, book: book))
                     call.custom = .object(custom)
@@ -45,6 +45,22 @@ public struct BodyRedactor: Sendable {
                 return call
             }
             return message
+        }
+    }
+
+    /// An answer's texts, with one numbering: each choice's content, and its tool calls'
+    /// arguments read as JSON.
+    public func redact(_ choices: [AnswerText]) -> [AnswerText] {
+        let book = PlaceholderBook()
+        return choices.map { choice in
+            var choice = choice
+            choice.content = choice.content.map { redact($0, book: book) }
+            choice.toolCalls = choice.toolCalls.map { call in
+                var call = call
+                call.arguments = redact(call.arguments, json: true, book: book)
+                return call
+            }
+            return choice
         }
     }
 
@@ -58,10 +74,12 @@ public struct BodyRedactor: Sendable {
         return part
     }
 
-    private func redact(_ text: String, book: PlaceholderBook) -> String {
+    /// `json`: the text is JSON (tool-call arguments), scanned with its escapes blanked so that a
+    /// value after `\n` is found and a placeholder never breaks an escape.
+    private func redact(_ text: String, json: Bool = false, book: PlaceholderBook) -> String {
         guard !text.isEmpty else { return text }
         let scalars = ScalarText(text)
-        let findings = scanner.scan(scalars).filter { $0.score >= minScore }.map {
+        let findings = scanner.scan(json ? scalars.blankingJSONEscapes() : scalars).filter { $0.score >= minScore }.map {
             GuardrailFinding(check: "pii", type: $0.type.rawValue, start: $0.start, end: $0.end, score: $0.score, action: .redact)
         }
         guard !findings.isEmpty else { return text }

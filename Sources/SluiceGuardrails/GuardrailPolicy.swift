@@ -100,14 +100,17 @@ public final class GuardrailPolicy: Sendable {
 
     /// Runs the checks of `direction` on one text: span checks, and the injection score when
     /// `scoreInjection` (user and tool text, not the trusted system prompt). `entities` are the
-    /// entity tagger's findings in this text, judged with the PII detectors' own.
+    /// entity tagger's findings in this text, judged with the PII detectors' own. `json` for JSON
+    /// text (tool-call arguments): escapes are read as the characters they stand for, and a
+    /// rewrite keeps them whole.
     @inline(never)  // called from async stages: its locals stay on the thread's stack, not in their task frames
     public func check(
         _ text: String, direction: GuardrailDirection, book: PlaceholderBook, scoreInjection: Bool = true, leakFingerprint: Set<Int>? = nil,
-        entities: [PIIFinding] = []
+        entities: [PIIFinding] = [], json: Bool = false
     ) -> TextCheckOutcome {
         let scalars = ScalarText(text)
-        var findings = spanFindings(scalars, direction: direction, leakFingerprint: leakFingerprint, entities: entities)
+        let scanned = json ? scalars.blankingJSONEscapes() : scalars
+        var findings = spanFindings(scanned, direction: direction, leakFingerprint: leakFingerprint, entities: entities)
         var assessment: InjectionAssessment?
         if scoreInjection, let injection = checks(direction).config.injection, let scorer {
             let a = scorer.assess(text)
@@ -150,11 +153,17 @@ public struct StreamTextGuard: Sendable {
     /// Findings so far, offsets into the whole answer.
     public private(set) var findings: [GuardrailFinding] = []
 
-    public init(policy: GuardrailPolicy, book: PlaceholderBook, leakFingerprint: Set<Int>?, holdBack: Int? = nil) {
+    /// Whether the text is JSON (tool-call arguments): scanned with its escapes blanked, as
+    /// `GuardrailPolicy.check(json:)` does. Sending stops only at spaces, so an escape is never
+    /// split between what is sent and what is held.
+    let json: Bool
+
+    public init(policy: GuardrailPolicy, book: PlaceholderBook, leakFingerprint: Set<Int>?, holdBack: Int? = nil, json: Bool = false) {
         self.policy = policy
         self.book = book
         self.fingerprint = leakFingerprint
         self.holdBack = holdBack ?? policy.streamHoldBack
+        self.json = json
     }
 
     /// Takes the next piece of the answer; returns what may be sent now (checked and rewritten).
@@ -174,7 +183,8 @@ public struct StreamTextGuard: Sendable {
     private mutating func release(final: Bool) throws -> String {
         let combined = ScalarText(scalars: context + pending)
         let offset = context.count
-        let found = policy.spanFindings(combined, direction: .output, leakFingerprint: fingerprint).filter { $0.end > offset }
+        let scanned = json ? combined.blankingJSONEscapes() : combined
+        let found = policy.spanFindings(scanned, direction: .output, leakFingerprint: fingerprint).filter { $0.end > offset }
         // A blocking finding stops the stream as soon as it is seen, even while it may still grow.
         if var f = found.first(where: { $0.action == .block }) {
             f.start += sentLength - offset

@@ -272,7 +272,7 @@ public struct GuardrailStage: InferenceStage {
             }
             // Tool-call arguments leave Sluice as much as text does: the same span checks apply.
             for (c, call) in answer.toolCalls.enumerated() where !call.arguments.isEmpty {
-                let outcome = policy.check(call.arguments, direction: .output, book: book, scoreInjection: false, leakFingerprint: fingerprint)
+                let outcome = policy.check(call.arguments, direction: .output, book: book, scoreInjection: false, leakFingerprint: fingerprint, json: true)
                 record(outcome.findings, direction: .output, index: k, context: context)
                 if let blocked = outcome.blockedBy {
                     throw SluiceError(
@@ -442,7 +442,7 @@ struct GuardedStream: AsyncSequence, Sendable {
         mutating func guardFor(_ key: GuardKey) -> StreamTextGuard? {
             guard let policy = owner.policy else { return nil }
             if let g = guards[key] { return g }
-            let g = StreamTextGuard(policy: policy, book: owner.book, leakFingerprint: owner.fingerprint)
+            let g = StreamTextGuard(policy: policy, book: owner.book, leakFingerprint: owner.fingerprint, json: key.call != nil)
             guards[key] = g
             return g
         }

@@ -60,6 +60,30 @@ public struct ScalarText: Sendable, Hashable {
         return v <= 0x10FFFF ? 4 : 0
     }
 
+    /// The same text with every JSON escape sequence (`\n`, `\"`, `\u00e9`) blanked to spaces of
+    /// its own length, for scanning JSON text such as tool-call arguments. Offsets stay those of
+    /// the JSON, so findings rewrite it directly; a detector sees an escaped line break as a
+    /// break, not as a letter `n` joined to the next word, and no finding starts or ends inside an
+    /// escape, so a rewrite never leaves a lone backslash behind.
+    func blankingJSONEscapes() -> ScalarText {
+        guard scalars.contains(92) else { return self }
+        var out = scalars
+        var i = 0
+        while i < out.count {
+            guard out[i] == 92 else {
+                i += 1
+                continue
+            }
+            var length = min(2, out.count - i)
+            if i + 1 < out.count, out[i + 1] == 117, i + 6 <= out.count, (i + 2..<i + 6).allSatisfy({ Scalar.isHex(out[$0]) }) {
+                length = 6
+            }
+            for k in i..<(i + length) { out[k] = 32 }
+            i += length
+        }
+        return ScalarText(unchecked: out)
+    }
+
     /// Appends the UTF-8 of the code points between two offsets (far cheaper than growing a
     /// `String.UnicodeScalarView` one scalar at a time).
     func appendUTF8(_ start: Int, _ end: Int, to out: inout [UInt8]) {

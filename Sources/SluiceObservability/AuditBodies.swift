@@ -20,16 +20,13 @@ package struct AuditBodies: Sendable {
             r.responseBody = nil
         case .full, .redacted:
             guard let captured else { return }
-            // The messages' texts are redacted before they are written as JSON: scanning the JSON
-            // would miss values behind an escape and could break one.
+            // Texts are redacted as sent, before they are written as JSON (the request) or joined
+            // (the answer): scanning the JSON would miss values behind an escape and could break one.
             r.requestBody = Self.messagesJSON(mode == .redacted ? redactor.redact(captured.messages) : captured.messages)
             if let result = captured.result {
-                r.responseBody = Self.answerText(result)
+                r.responseBody = (try? result.answerText()).map { Self.answerText(mode == .redacted ? redactor.redact($0) : $0) }
             } else if let text = captured.streamText {
-                r.responseBody = text
-            }
-            if mode == .redacted {
-                r.responseBody = r.responseBody.map(redactor.redact)
+                r.responseBody = mode == .redacted ? redactor.redact(text) : text
             }
         }
     }
@@ -39,11 +36,6 @@ package struct AuditBodies: Sendable {
     /// The messages as a JSON array.
     package static func messagesJSON(_ messages: [ChatMessage]) -> String? {
         (try? ChatMessage.jsonArrayBytes(messages)).map { String(buffer: $0) }
-    }
-
-    /// A whole answer's text, read from the upstream's bytes when a stage did not change them.
-    package static func answerText(_ result: ChatResult) -> String? {
-        (try? result.answerText()).map(answerText)
     }
 
     /// An answer's text for the audit log: each choice's content, and its tool calls as name(arguments).

@@ -78,6 +78,25 @@ import Testing
         #expect(guardian.findings[0].start == 13)
     }
 
+    /// Tool-call arguments are JSON: a value after an escaped tab or line break is found, and the
+    /// placeholder leaves the escape whole (read as text, `\tann@…` was an address that began
+    /// with `t`, and its placeholder left `\[` behind: invalid JSON).
+    @Test func jsonTextKeepsItsEscapesWhole() throws {
+        let p = try policy(output: .init(pii: PIICheckConfig(action: .redact)))
+        let arguments = #"{"note":"cc:\tann@example.com\nand\nbob@example.org","quote":"\"ann@example.com\""}"#
+        let out = p.check(arguments, direction: .output, book: PlaceholderBook(), scoreInjection: false, json: true)
+        #expect(out.text == #"{"note":"cc:\t[EMAIL_1]\nand\n[EMAIL_2]","quote":"\"[EMAIL_1]\""}"#)
+        #expect(out.findings.map(\.type) == ["EMAIL", "EMAIL", "EMAIL"])
+
+        var guardian = StreamTextGuard(policy: p, book: PlaceholderBook(), leakFingerprint: nil, holdBack: 16, json: true)
+        var sent = ""
+        for piece in [#"{"note":"cc:\"#, #"tann@exam"#, #"ple.com\nand then some more words to move the window on"}"#] {
+            sent += try guardian.feed(piece)
+        }
+        sent += try guardian.finish()
+        #expect(sent == #"{"note":"cc:\t[EMAIL_1]\nand then some more words to move the window on"}"#)
+    }
+
     @Test func streamHoldsBackOnlyTheWindow() throws {
         let p = try policy(output: .init(pii: PIICheckConfig(action: .redact)))
         var guardian = StreamTextGuard(policy: p, book: PlaceholderBook(), leakFingerprint: nil, holdBack: 16)

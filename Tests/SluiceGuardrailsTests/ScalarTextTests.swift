@@ -28,4 +28,14 @@ import Testing
         #expect(t.slice(0, 5) == String(decoding: bytes, as: UTF8.self))
         #expect(t.slice(0, 5) == "ab😀")
     }
+
+    /// JSON escapes become spaces of their own length; everything else, and every offset, stays.
+    @Test func jsonEscapesAreBlankedInPlace() {
+        let json = #"{"a":"x\ny\t\"q\" \u00e9\\z\u12","b":"\"#
+        let blanked = ScalarText(json).blankingJSONEscapes()
+        #expect(blanked.count == ScalarText(json).count)
+        #expect(blanked.slice(0, blanked.count) == #"{"a":"x  y    q"#.appending(String(repeating: " ", count: 11)) + #"z  12","b":" "#)
+        let plain = ScalarText("no escapes here")
+        #expect(plain.blankingJSONEscapes() == plain)
+    }
 }

@@ -211,6 +211,30 @@ import Testing
         }
     }
 
+    /// Arguments are JSON: a value after an escaped tab or line break is redacted, and what the
+    /// client gets still parses, whole or streamed.
+    @Test func toolCallArgumentsKeepTheirEscapes() async throws {
+        let app = try await TestApp.build(yaml: Self.yaml)
+        let tools = #""tools":[{"type":"function","function":{"name":"send_mail","parameters":{"type":"object","properties":{"note":{"type":"string","const":"cc:\tjordan.miller@example.com\nthen\nann@example.com"}}}}}]"#
+        let expected = "cc:\t[EMAIL_1]\nthen\n[EMAIL_2]"
+        @Sendable func note(_ arguments: String?) -> String? {
+            (try? JSONCoding.decode(JSONValue.self, from: ByteBuffer(string: arguments ?? "")))?["note"]?.stringValue
+        }
+        try await app.http.test(.router) { client in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, body: body("mail him", tools)) { response in
+                #expect(response.status == .ok)
+                let arguments = response.body.json?["choices"]?[0]?["message"]?["tool_calls"]?[0]?["function"]?["arguments"]?.stringValue
+                #expect(note(arguments) == expected, "\(arguments ?? "")")
+            }
+            try await client.execute(uri: "/v1/chat/completions", method: .post, body: body("mail him", tools + #","stream":true"#)) { response in
+                #expect(response.status == .ok)
+                let read = try events(String(buffer: response.body))
+                #expect(note(read.arguments) == expected, "\(read.arguments)")
+                #expect(read.done)
+            }
+        }
+    }
+
     @Test func streamedSchemaAnswerEndsWithItsVerdict() async throws {
         let app = try await TestApp.build(yaml: Self.yaml)
         let format = #""stream":true,"response_format":{"type":"json_schema","json_schema":{"name":"p","schema":{"type":"object","properties":{"n":{"type":"integer"}},"required":["n"]}}}"#
