@@ -74,12 +74,12 @@ public struct BodyRedactor: Sendable {
         return part
     }
 
-    /// `json`: the text is JSON (tool-call arguments), scanned with its escapes blanked so that a
-    /// value after `\n` is found and a placeholder never breaks an escape.
+    /// JSON text (`json`, or a text that opens with `{` or `[`) is scanned with its escapes blanked,
+    /// so that a value after `\n` is found and a placeholder never breaks an escape.
     private func redact(_ text: String, json: Bool = false, book: PlaceholderBook) -> String {
         guard !text.isEmpty else { return text }
         let scalars = ScalarText(text)
-        let findings = scanner.scan(json ? scalars.blankingJSONEscapes() : scalars).filter { $0.score >= minScore }.map {
+        let findings = scanner.scan(json || scalars.looksLikeJSON ? scalars.blankingJSONEscapes() : scalars).filter { $0.score >= minScore }.map {
             GuardrailFinding(check: "pii", type: $0.type.rawValue, start: $0.start, end: $0.end, score: $0.score, action: .redact)
         }
         guard !findings.isEmpty else { return text }

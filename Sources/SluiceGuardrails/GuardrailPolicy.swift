@@ -100,16 +100,17 @@ public final class GuardrailPolicy: Sendable {
 
     /// Runs the checks of `direction` on one text: span checks, and the injection score when
     /// `scoreInjection` (user and tool text, not the trusted system prompt). `entities` are the
-    /// entity tagger's findings in this text, judged with the PII detectors' own. `json` for JSON
-    /// text (tool-call arguments): escapes are read as the characters they stand for, and a
-    /// rewrite keeps them whole.
+    /// entity tagger's findings in this text, judged with the PII detectors' own. JSON text
+    /// (`json`, as tool-call arguments are, or a text that opens with `{` or `[`, as tools'
+    /// results and structured answers do) is scanned with its escapes read as the separators they
+    /// stand for, and a rewrite keeps them whole.
     @inline(never)  // called from async stages: its locals stay on the thread's stack, not in their task frames
     public func check(
         _ text: String, direction: GuardrailDirection, book: PlaceholderBook, scoreInjection: Bool = true, leakFingerprint: Set<Int>? = nil,
         entities: [PIIFinding] = [], json: Bool = false
     ) -> TextCheckOutcome {
         let scalars = ScalarText(text)
-        let scanned = json ? scalars.blankingJSONEscapes() : scalars
+        let scanned = json || scalars.looksLikeJSON ? scalars.blankingJSONEscapes() : scalars
         var findings = spanFindings(scanned, direction: direction, leakFingerprint: leakFingerprint, entities: entities)
         var assessment: InjectionAssessment?
         if scoreInjection, let injection = checks(direction).config.injection, let scorer {
@@ -153,10 +154,12 @@ public struct StreamTextGuard: Sendable {
     /// Findings so far, offsets into the whole answer.
     public private(set) var findings: [GuardrailFinding] = []
 
-    /// Whether the text is JSON (tool-call arguments): scanned with its escapes blanked, as
-    /// `GuardrailPolicy.check(json:)` does. Sending stops only at spaces, so an escape is never
-    /// split between what is sent and what is held.
-    let json: Bool
+    /// Whether the text is JSON (tool-call arguments, or an answer that opens with `{` or `[`):
+    /// scanned with its escapes blanked, as `GuardrailPolicy.check` does. Sending stops only at
+    /// spaces, so an escape is never split between what is sent and what is held.
+    private var json: Bool
+    /// Whether the first code point other than white space has arrived (and `json` is settled).
+    private var started = false
 
     public init(policy: GuardrailPolicy, book: PlaceholderBook, leakFingerprint: Set<Int>?, holdBack: Int? = nil, json: Bool = false) {
         self.policy = policy
@@ -170,6 +173,10 @@ public struct StreamTextGuard: Sendable {
     @inline(never)
     public mutating func feed(_ delta: String) throws -> String {
         pending.append(contentsOf: delta.unicodeScalars.map(\.value))
+        if !started, let first = pending.first(where: { !Scalar.isSpace($0) }) {
+            started = true
+            json = json || first == 123 || first == 91
+        }
         guard pending.count > holdBack else { return "" }
         return try release(final: false)
     }

@@ -97,6 +97,24 @@ import Testing
         #expect(sent == #"{"note":"cc:\t[EMAIL_1]\nand then some more words to move the window on"}"#)
     }
 
+    /// Text that opens with `{` or `[` (a tool's result, a structured answer) is read as JSON
+    /// without being told; other text as it is.
+    @Test func textThatOpensAsJSONIsReadAsJSON() throws {
+        let p = try policy(.init(pii: PIICheckConfig(action: .redact)), output: .init(pii: PIICheckConfig(action: .redact)))
+        let result = #" {"contact":"mail:\tann@example.com"}"#
+        #expect(p.check(result, direction: .input, book: PlaceholderBook()).text == #" {"contact":"mail:\t[EMAIL_1]"}"#)
+        // Not JSON: a backslash is just a character.
+        #expect(p.check(#"see C:\tann@example.com"#, direction: .input, book: PlaceholderBook()).text == #"see C:\[EMAIL_1]"#)
+
+        var guardian = StreamTextGuard(policy: p, book: PlaceholderBook(), leakFingerprint: nil, holdBack: 16)
+        var sent = ""
+        for piece in ["\n", #"[{"note":"x\nann@exam"#, #"ple.com and some more words to move the window on"}]"#] {
+            sent += try guardian.feed(piece)
+        }
+        sent += try guardian.finish()
+        #expect(sent == "\n" + #"[{"note":"x\n[EMAIL_1] and some more words to move the window on"}]"#)
+    }
+
     @Test func streamHoldsBackOnlyTheWindow() throws {
         let p = try policy(output: .init(pii: PIICheckConfig(action: .redact)))
         var guardian = StreamTextGuard(policy: p, book: PlaceholderBook(), leakFingerprint: nil, holdBack: 16)
