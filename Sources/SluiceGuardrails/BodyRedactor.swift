@@ -14,11 +14,11 @@ public struct BodyRedactor: Sendable {
         redact(text, book: PlaceholderBook())
     }
 
-    /// The messages with the text of each redacted: content (a string or its text parts), a
-    /// refusal, tool-call arguments (as JSON) and a custom tool's input. Texts are scanned as the sender
-    /// wrote them, not as JSON, where an escape (`\n` before a phone number) would hide a value or
-    /// a placeholder could split one. One numbering for all of them: the same value is the same
-    /// placeholder wherever it occurs in the request.
+    /// The messages with each of their texts redacted: content (a string or its text parts), a
+    /// refusal, tool-call arguments (read as JSON) and a custom tool's input. Each text is scanned
+    /// on its own, not inside the body's JSON, where an escape (`\n` before a phone number) would
+    /// hide a value and a placeholder could split one. One numbering for all of them: the same
+    /// value is the same placeholder wherever it occurs in the request.
     public func redact(_ messages: [ChatMessage]) -> [ChatMessage] {
         let book = PlaceholderBook()
         return messages.map { message in
