@@ -65,21 +65,16 @@ public struct BodyRedactor: Sendable {
     }
 
     private func redact(_ part: ContentPart, book: PlaceholderBook) -> ContentPart {
-        guard let text = part.text, case .object(var raw) = part.raw else { return part }
-        var part = part
-        let redacted = redact(text, book: book)
-        part.text = redacted
-        raw["text"] = .string(redacted)
-        part.raw = .object(raw)
-        return part
+        guard let text = part.text else { return part }
+        return part.replacingText(redact(text, book: book))
     }
 
-    /// JSON text (`json`, or a text that opens with `{` or `[`) is scanned with its escapes blanked,
-    /// so that a value after `\n` is found and a placeholder never breaks an escape.
+    /// JSON text (`json`, or a JSON object or array) is scanned with its escapes blanked, so that
+    /// a value after `\n` is found and a placeholder never breaks an escape.
     private func redact(_ text: String, json: Bool = false, book: PlaceholderBook) -> String {
         guard !text.isEmpty else { return text }
         let scalars = ScalarText(text)
-        let findings = scanner.scan(json || scalars.looksLikeJSON ? scalars.blankingJSONEscapes() : scalars).filter { $0.score >= minScore }.map {
+        let findings = scanner.scan(json || JSONText.isJSON(text) ? scalars.blankingJSONEscapes() : scalars).filter { $0.score >= minScore }.map {
             GuardrailFinding(check: "pii", type: $0.type.rawValue, start: $0.start, end: $0.end, score: $0.score, action: .redact)
         }
         guard !findings.isEmpty else { return text }

@@ -101,20 +101,21 @@ public final class GuardrailPolicy: Sendable {
     /// Runs the checks of `direction` on one text: span checks, and the injection score when
     /// `scoreInjection` (user and tool text, not the trusted system prompt). `entities` are the
     /// entity tagger's findings in this text, judged with the PII detectors' own. JSON text
-    /// (`json`, as tool-call arguments are, or a text that opens with `{` or `[`, as tools'
-    /// results and structured answers do) is scanned with its escapes read as the separators they
-    /// stand for, and a rewrite keeps them whole.
+    /// (`json`, as tool-call arguments are, or a JSON object or array, as tools' results and
+    /// structured answers are) is scanned with its escapes read as the separators they stand for,
+    /// and a rewrite keeps them whole; its injection score is that of its strings, escapes decoded.
     @inline(never)  // called from async stages: its locals stay on the thread's stack, not in their task frames
     public func check(
         _ text: String, direction: GuardrailDirection, book: PlaceholderBook, scoreInjection: Bool = true, leakFingerprint: Set<Int>? = nil,
         entities: [PIIFinding] = [], json: Bool = false
     ) -> TextCheckOutcome {
         let scalars = ScalarText(text)
-        let scanned = json || scalars.looksLikeJSON ? scalars.blankingJSONEscapes() : scalars
+        let isJSON = json || JSONText.isJSON(text)
+        let scanned = isJSON ? scalars.blankingJSONEscapes() : scalars
         var findings = spanFindings(scanned, direction: direction, leakFingerprint: leakFingerprint, entities: entities)
         var assessment: InjectionAssessment?
         if scoreInjection, let injection = checks(direction).config.injection, let scorer {
-            let a = scorer.assess(text)
+            let a = scorer.assess(isJSON ? JSONText.strings(text) ?? text : text)
             assessment = a
             if a.score >= injection.threshold {
                 findings.append(GuardrailFinding(check: "injection", type: "PROMPT_INJECTION", start: 0, end: scalars.count, score: a.score, action: injection.action))
@@ -154,7 +155,8 @@ public struct StreamTextGuard: Sendable {
     /// Findings so far, offsets into the whole answer.
     public private(set) var findings: [GuardrailFinding] = []
 
-    /// Whether the text is JSON (tool-call arguments, or an answer that opens with `{` or `[`):
+    /// Whether the text is JSON (tool-call arguments, or an answer that opens with `{` or `[`,
+    /// which is all its first piece can tell):
     /// scanned with its escapes blanked, as `GuardrailPolicy.check` does. Sending stops only at
     /// spaces, so an escape is never split between what is sent and what is held.
     private var json: Bool
@@ -175,7 +177,7 @@ public struct StreamTextGuard: Sendable {
         pending.append(contentsOf: delta.unicodeScalars.map(\.value))
         if !started, let first = pending.first(where: { !Scalar.isSpace($0) }) {
             started = true
-            json = json || first == 123 || first == 91
+            json = json || first == UInt32(UInt8(ascii: "{")) || first == UInt32(UInt8(ascii: "["))
         }
         guard pending.count > holdBack else { return "" }
         return try release(final: false)

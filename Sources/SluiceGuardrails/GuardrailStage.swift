@@ -138,7 +138,7 @@ public struct GuardrailStage: InferenceStage {
                 for k in parts.indices {
                     guard let text = parts[k].text else { continue }
                     let checked = try checkInputText(text, index: i, untrusted: untrusted, policy: policy, book: book, entities: nextEntities(), context: context)
-                    if checked != text { parts[k] = ContentPart(text: checked) }
+                    if checked != text { parts[k] = parts[k].replacingText(checked) }
                 }
                 chat.messages[i].content = .parts(parts)
             case nil:
@@ -146,7 +146,8 @@ public struct GuardrailStage: InferenceStage {
             }
         }
         if let classifier, let action = c.injection?.action, !untrustedTexts.isEmpty {
-            let verdicts = try await classifier.score(untrustedTexts.map(\.text))
+            // A tool's JSON result is read as its strings, escapes decoded, as the rules read it.
+            let verdicts = try await classifier.score(untrustedTexts.map { JSONText.isJSON($0.text) ? JSONText.strings($0.text) ?? $0.text : $0.text })
             for (verdict, (index, text)) in zip(verdicts, untrustedTexts) {
                 guard let finding = classifier.finding(verdict, text: text, action: action) else { continue }
                 record([finding], direction: .input, index: index, context: context)

@@ -84,13 +84,6 @@ public struct ScalarText: Sendable, Hashable {
         return ScalarText(unchecked: out)
     }
 
-    /// Whether the text reads as JSON: its first code point other than white space opens an
-    /// object or an array (a tool's result, a structured answer).
-    var looksLikeJSON: Bool {
-        guard let first = scalars.first(where: { !Scalar.isSpace($0) }) else { return false }
-        return first == 123 || first == 91
-    }
-
     /// Appends the UTF-8 of the code points between two offsets (far cheaper than growing a
     /// `String.UnicodeScalarView` one scalar at a time).
     func appendUTF8(_ start: Int, _ end: Int, to out: inout [UInt8]) {

@@ -88,4 +88,16 @@ import Testing
         let price = Price(inputPerMTok: 0.15, outputPerMTok: 0.60)
         #expect(abs(price.cost(of: Usage(promptTokens: 1_000_000, completionTokens: 500_000)) - 0.45) < 1e-12)
     }
+
+    /// A part's text replaced, the rest of the part as sent (Anthropic's `cache_control`, say).
+    @Test func replacingAPartsTextKeepsItsOtherMembers() throws {
+        let request = try decode(#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"mail ann@example.com","cache_control":{"type":"ephemeral"}}]}]}"#)
+        guard case .parts(let parts)? = request.messages[0].content else {
+            Issue.record("not parts")
+            return
+        }
+        let replaced = parts[0].replacingText("mail [EMAIL_1]")
+        #expect(replaced.text == "mail [EMAIL_1]")
+        #expect(replaced.raw == ["type": "text", "text": "mail [EMAIL_1]", "cache_control": ["type": "ephemeral"]])
+    }
 }

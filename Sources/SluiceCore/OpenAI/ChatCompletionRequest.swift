@@ -264,6 +264,19 @@ public struct ContentPart: Codable, Sendable, Hashable {
         self.raw = ["type": "text", "text": .string(text)]
     }
 
+    /// The same part with other text, every other member kept as sent (`cache_control`, say).
+    public func replacingText(_ text: String) -> ContentPart {
+        var part = self
+        part.text = text
+        if case .object(var members) = raw {
+            members["text"] = .string(text)
+            part.raw = .object(members)
+        } else {
+            part.raw = ["type": .string(type), "text": .string(text)]
+        }
+        return part
+    }
+
     /// An image by URL (a `data:` URL for inline bytes).
     public init(imageURL url: String, detail: String? = nil) {
         var image: [String: JSONValue] = ["url": .string(url)]
