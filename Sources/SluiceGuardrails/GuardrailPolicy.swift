@@ -177,7 +177,7 @@ public struct StreamTextGuard: Sendable {
         pending.append(contentsOf: delta.unicodeScalars.map(\.value))
         if !started, let first = pending.first(where: { !Scalar.isSpace($0) }) {
             started = true
-            json = json || first == UInt32(UInt8(ascii: "{")) || first == UInt32(UInt8(ascii: "["))
+            json = json || JSONText.opens(with: first)
         }
         guard pending.count > holdBack else { return "" }
         return try release(final: false)

@@ -147,7 +147,7 @@ public struct GuardrailStage: InferenceStage {
         }
         if let classifier, let action = c.injection?.action, !untrustedTexts.isEmpty {
             // A tool's JSON result is read as its strings, escapes decoded, as the rules read it.
-            let verdicts = try await classifier.score(untrustedTexts.map { JSONText.isJSON($0.text) ? JSONText.strings($0.text) ?? $0.text : $0.text })
+            let verdicts = try await classifier.score(untrustedTexts.map { JSONText.strings($0.text) ?? $0.text })
             for (verdict, (index, text)) in zip(verdicts, untrustedTexts) {
                 guard let finding = classifier.finding(verdict, text: text, action: action) else { continue }
                 record([finding], direction: .input, index: index, context: context)

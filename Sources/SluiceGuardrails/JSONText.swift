@@ -8,17 +8,24 @@ enum JSONText {
     /// JSON's white space: space, tab, line feed, carriage return.
     static let whitespace: [UInt8] = [32, 9, 10, 13]
 
+    /// Whether a text whose first character other than white space is `c` may be a JSON object
+    /// or array (all that the first piece of a stream can tell).
+    static func opens(with c: UInt32) -> Bool { c == 123 || c == 91 }  // `{`, `[`
+
+    private static func opensAsJSON(_ text: String) -> Bool {
+        guard let first = text.utf8.first(where: { !whitespace.contains($0) }) else { return false }
+        return opens(with: UInt32(first))
+    }
+
     /// Whether `text` is a JSON object or array: it opens with `{` or `[` and parses.
     static func isJSON(_ text: String) -> Bool {
-        guard let first = text.utf8.first(where: { !Self.whitespace.contains($0) }), first == UInt8(ascii: "{") || first == UInt8(ascii: "[") else {
-            return false
-        }
-        return JSONSyntaxCheck.firstProblem(in: text.utf8) == nil
+        opensAsJSON(text) && JSONSyntaxCheck.firstProblem(in: text.utf8) == nil
     }
 
     /// The keys and string values of a JSON object or array, escapes decoded, one per line
     /// (members in key order); nil when `text` is not one.
     static func strings(_ text: String) -> String? {
+        guard opensAsJSON(text) else { return nil }
         var text = text
         guard let value = text.withUTF8({ JSONParser.parse(UnsafeRawBufferPointer($0)) }) else { return nil }
         var lines: [String] = []
