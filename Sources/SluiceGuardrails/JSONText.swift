@@ -22,6 +22,14 @@ enum JSONText {
         opensAsJSON(text) && JSONSyntaxCheck.firstProblem(in: text.utf8) == nil
     }
 
+    /// The text as the word-reading checks see it: a JSON object or array with its escapes
+    /// blanked to spaces of their own length (offsets unchanged), any other text as it is.
+    static func scannable(_ text: String) -> String {
+        guard isJSON(text), text.utf8.contains(92) else { return text }
+        let blanked = ScalarText(text).blankingJSONEscapes()
+        return blanked.slice(0, blanked.count)
+    }
+
     /// The keys and string values of a JSON object or array, escapes decoded, one per line
     /// (members in key order); nil when `text` is not one.
     static func strings(_ text: String) -> String? {

@@ -1,3 +1,5 @@
+import Foundation
+import SluiceCore
 import Testing
 @testable import SluiceGuardrails
 
@@ -38,6 +40,27 @@ struct EntityTaggerTests {
         #expect(found.map(slice) == ["14 Baker Street, London", "+44 20 7946 0958", "office"])
         // Without entities the scan is what it was: the cue-based street address and the phone.
         #expect(PIIScanner().scan(ScalarText(text)).map(slice) == ["14 Baker Street", "+44 20 7946 0958"])
+    }
+
+    /// The encoder reads a JSON text (a tool's result) with its escapes blanked, offsets kept,
+    /// so `\nJohn` is a line break before a name; prose, and text that only looks like JSON, go
+    /// to it as they are.
+    @Test func aJSONTextIsEncodedWithItsEscapesBlanked() async throws {
+        final class Recorder: WordEncoder, @unchecked Sendable {
+            let lock = NSLock()
+            var texts: [String] = []
+            func wordStates(_ texts: [String]) async throws -> [WordStates] {
+                lock.withLock { self.texts += texts }
+                return texts.map { _ in WordStates(words: [], states: [], width: 384) }
+            }
+        }
+        let recorder = Recorder()
+        let json = #"{"note":"Call\nJohn Smith at \u0031pm","tab":"a\tb"}"#
+        let prose = #"Line one\nJohn"#
+        let broken = #"{"note":"Call\nJohn"#
+        _ = try await EntityTagger(encoder: recorder).findings([json, prose, broken])
+        #expect(recorder.texts == [#"{"note":"Call  John Smith at       pm","tab":"a  b"}"#, prose, broken])
+        #expect(recorder.texts[0].unicodeScalars.count == json.unicodeScalars.count)
     }
 
     @Test func theShippedWeightsHaveTheirDeclaredSizes() {

@@ -44,8 +44,11 @@ public struct EntityTagger: Sendable {
     }
 
     /// The entities in each text, in order; scores are the mean probability of their words' tags.
+    /// A text that is JSON (a tool's result) is read with its escapes blanked, as the detectors
+    /// read it: `\nJohn Smith` is a line break and a name, not the word `nJohn`.
     public func findings(_ texts: [String]) async throws -> [[PIIFinding]] {
         guard !texts.isEmpty else { return [] }
+        let texts = texts.map(JSONText.scannable)
         let states = try await encoder.wordStates(texts)
         return zip(texts, states).map { Self.tag(text: $0, states: $1) }
     }
