@@ -113,6 +113,13 @@ public struct ScalarText: Sendable, Hashable {
         return true
     }
 
+    /// Whether the code points from `i` are `cue`'s (lower-case), ASCII letters in either case.
+    func matches(_ cue: [UInt32], at i: Int) -> Bool {
+        guard i >= 0, i + cue.count <= scalars.count else { return false }
+        for k in cue.indices where Scalar.lower(scalars[i + k]) != cue[k] { return false }
+        return true
+    }
+
     /// Whether one of `cues` (lower-case ASCII) occurs, ignoring case, in the code points from `from` to `to`.
     func containsCue(_ cues: [[UInt32]], from: Int, to: Int) -> Bool {
         let a = max(0, from)

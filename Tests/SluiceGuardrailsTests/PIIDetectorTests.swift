@@ -105,6 +105,10 @@ func has(_ text: String, _ type: PIIType, _ value: String) -> Bool {
         #expect(has("at 221 Baker Street, Apt 4B, Springfield, IL 62704.", .streetAddress, "221 Baker Street, Apt 4B, Springfield, IL 62704"))
         #expect(has("Hello, my name is Donald van der Voet.", .person, "Donald van der Voet"))
         #expect(has("Dear Dr. Ana Souza,", .person, "Ana Souza"))
+        // Cues beyond ASCII, in either case where ASCII letters differ.
+        #expect(has("Ich heiße Anna Schmidt und wohne in Köln.", .person, "Anna Schmidt"))
+        #expect(has("ICH HEIßE Jonas Weber.", .person, "Jonas Weber"))
+        #expect(has("Hola, me llamo Lucía Pérez.", .person, "Lucía Pérez"))
         #expect(found("I am Going home. This is The plan.", types: [.person]).isEmpty)
     }
 

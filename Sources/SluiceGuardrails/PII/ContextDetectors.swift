@@ -204,8 +204,13 @@ struct PersonDetector: PIIDetector {
         ("me llamo ", 0.9), ("mi chiamo ", 0.9), ("hi ", 0.55), ("hello ", 0.55), ("sr. ", 0.8), ("sra. ", 0.8), ("herr ", 0.85),
         ("frau ", 0.85),
     ]
-    /// The cues by their (ASCII) first letter: an array, not a dictionary, as it is read for every word.
-    static let cuesByInitial: [[(String, Double)]] = (0..<128).map { c in cues.filter { $0.0.unicodeScalars.first!.value == c } }
+    /// The cues' code points by their (ASCII) first letter: an array, not a dictionary, as it is
+    /// read for every word. Code points, not UTF-8, so that "ich heiße " matches its `ß`.
+    static let cuesByInitial: [[(cue: [UInt32], score: Double)]] = (0..<128).map { c in
+        cues.filter { $0.0.unicodeScalars.first!.value == c }.map { (Array($0.0.unicodeScalars.map(\.value)), $0.1) }
+    }
+    /// Titles between a cue and the name: "Dear Dr. Ana Souza".
+    static let titles: [[UInt32]] = ["dr. ", "mr. ", "mrs. ", "ms. ", "prof. ", "miss "].map { Array($0.unicodeScalars.map(\.value)) }
 
     /// Capitalised words that follow weak cues but are not names.
     static let notNames: Set<String> = [
@@ -225,8 +230,7 @@ struct PersonDetector: PIIDetector {
             let initial = Scalar.lower(s[i])
             for (cue, score) in initial < 128 ? Self.cuesByInitial[Int(initial)] : [] where text.matches(cue, at: i) {
                 var start = i + cue.count
-                // "Dear Dr. Ana Souza": the name follows the title.
-                for title in ["dr. ", "mr. ", "mrs. ", "ms. ", "prof. ", "miss "] where text.matches(title, at: start) { start += title.count }
+                for title in Self.titles where text.matches(title, at: start) { start += title.count }
                 if let end = nameEnd(text, at: start, weak: score < 0.7) {
                     findings.append(PIIFinding(type: .person, start: start, end: end, score: score))
                     i = end
