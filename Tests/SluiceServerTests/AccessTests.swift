@@ -93,6 +93,26 @@ import Testing
         #expect(APIKeyMint.newID("key").count == "key_".count + 16)
     }
 
+    /// A presented key is read as the header subscript reads it: the name in any case, the
+    /// scheme in any case, and two Authorization fields joined (so that neither key is taken).
+    @Test func thePresentedKeyIsReadAsTheHeadersSay() {
+        func key(_ fields: [(String, String)]) -> String? {
+            var headers = HTTPFields()
+            for (name, value) in fields { headers.append(HTTPField(name: HTTPField.Name(name)!, value: value)) }
+            return AuthMiddleware.presentedKey(headers)
+        }
+        #expect(key([("Authorization", "Bearer  sk-a ")]) == "sk-a")
+        #expect(key([("authorization", "bearer sk-a")]) == "sk-a")
+        #expect(key([("x-api-key", "sk-b")]) == "sk-b")
+        #expect(key([("Authorization", "Basic abc")]) == nil)
+        #expect(key([("Authorization", "Bearer sk-a"), ("Authorization", "Bearer sk-c")]) == "sk-a, Bearer sk-c")
+        var headers = HTTPFields()
+        headers.append(HTTPField(name: .contentLength, value: "12"))
+        headers.append(HTTPField(name: .accept, value: "a"))
+        headers.append(HTTPField(name: .accept, value: "b"))
+        #expect(headers.value(.contentLength) == "12" && headers.value(.accept) == headers[.accept] && headers.value(.cookie) == nil)
+    }
+
     @Test func theFirstStartGeneratesAnAdminKeyOnce() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-boot-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: folder) }

@@ -83,7 +83,7 @@ struct AuthMiddleware: RouterMiddleware {
     }
 
     static func presentedKey(_ headers: HTTPFields) -> String? {
-        if let auth = headers[.authorization] {
+        if let auth = headers.value(.authorization) {
             // "Bearer <key>", the scheme in any case; cheap byte checks (Foundation's trimming
             // showed in profiles on this per-request path).
             let utf8 = auth.utf8
@@ -95,7 +95,7 @@ struct AuthMiddleware: RouterMiddleware {
             while end > rest.startIndex, utf8[utf8.index(before: end)] == UInt8(ascii: " ") { end = utf8.index(before: end) }
             return String(auth[rest.startIndex..<end])
         }
-        return headers[.apiKey]
+        return headers.value(.apiKey)
     }
 }
 

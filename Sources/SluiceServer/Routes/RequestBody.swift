@@ -21,7 +21,7 @@ struct RequestBodyReader: Sendable {
     /// (413 too large, 400 broken framing, 408 too slow, 499 the client left), never a 500.
     static func collect(_ request: Request, upTo limit: Int, tooLarge: @autoclosure () -> SluiceError) async throws -> ByteBuffer {
         var drain = false
-        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
+        if let declared = request.headers.value(.contentLength).flatMap(Int.init), declared > limit {
             guard declared <= limit + drainLimit else { throw tooLarge() }
             drain = true
         }
