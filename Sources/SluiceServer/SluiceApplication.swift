@@ -358,6 +358,7 @@ private func assemble(config: SluiceConfig, options: BuildOptions, stores: Store
                 additionalChannelHandlers: [
                     ReceiveBufferSizing(),
                     CloseOnInputClosedHandler(),
+                    EventStreamFlushes(),
                     RequestReadDeadlines(
                         header: .milliseconds(Int64(config.server.headerTimeoutSeconds * 1000)),
                         body: .milliseconds(Int64(config.server.bodyTimeoutSeconds * 1000))),
