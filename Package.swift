@@ -3,6 +3,9 @@ import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    // A nonisolated async function runs on its caller's executor instead of hopping to the
+    // generic one on entry: ~116 `swift_task_switch` calls per proxied request were this.
+    .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
 ]
 
 let package = Package(

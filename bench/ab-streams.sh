@@ -5,11 +5,13 @@
 # from /proc/PID/stat), then the time to first event of 300 streams on new connections and 300
 # on one kept-alive connection (bench/ttft.py). Prints each round and the medians.
 #   bash bench/ab-streams.sh BINARY_A BINARY_B [ROUNDS]      (ROUNDS default 6; D: seconds per wrk run)
+# GAP_US=N paces the mock's streams like a model's (one event every N µs, one per read) and C sets
+# wrk's connections (default 8).
 set -euo pipefail
-A=$1; B=$2; ROUNDS=${3:-6}; D=${D:-4}
+A=$1; B=$2; ROUNDS=${3:-6}; D=${D:-4}; C=${C:-8}; GAP_US=${GAP_US:-}
 OUT=bench/out/ab-streams; rm -rf "$OUT"; mkdir -p "$OUT"
 source bench/common.sh
-start_mock "$OUT"
+start_mock "$OUT" "$GAP_US"
 cat >"$OUT/stream.lua" <<'LUA'
 wrk.method = "POST"
 wrk.body = '{"model":"mock","stream":true,"messages":[{"role":"user","content":"Say hello"}]}'
@@ -26,13 +28,13 @@ for v in a b; do wait_healthy "${PORT[$v]}"; done
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 tck=$(getconf CLK_TCK)
 url() { echo "http://127.0.0.1:${PORT[$1]}/v1/chat/completions"; }
-for v in a b; do wrk -t1 -c8 -d2s -s "$OUT/stream.lua" "$(url $v)" >/dev/null; done
+for v in a b; do wrk -t1 -c"$C" -d2s -s "$OUT/stream.lua" "$(url $v)" >/dev/null; done
 : >"$OUT/rounds.tsv"
 for r in $(seq 1 "$ROUNDS"); do
   order="a b"; [ $((r % 2)) -eq 0 ] && order="b a"
   for v in $order; do
     c0=$(cpu "${PID[$v]}")
-    wrk -t1 -c8 -d"${D}s" -s "$OUT/stream.lua" "$(url $v)" >"$OUT/wrk-$v-$r.txt"
+    wrk -t1 -c"$C" -d"${D}s" -s "$OUT/stream.lua" "$(url $v)" >"$OUT/wrk-$v-$r.txt"
     c1=$(cpu "${PID[$v]}")
     sleep 1
     new=$(python3 bench/ttft.py "${PORT[$v]}" 300 | awk '{print $1}')

@@ -5,10 +5,11 @@ pids=()
 bench_cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap bench_cleanup EXIT
 
-# start_mock DIR: compiles bench/mock-upstream.c into DIR and starts it on 127.0.0.1:9100.
+# start_mock DIR [GAP_US]: compiles bench/mock-upstream.c into DIR and starts it on 127.0.0.1:9100
+# (with GAP_US, streamed answers come one event every GAP_US microseconds).
 start_mock() {
   cc -O2 -o "$1/mock-upstream" bench/mock-upstream.c
-  "$1/mock-upstream" 9100 2>"$1/mock.log" & pids+=($!)
+  "$1/mock-upstream" 9100 ${2:-} 2>"$1/mock.log" & pids+=($!)
 }
 
 # wait_healthy PORT: until Sluice on PORT answers /healthz (10 s at most).

@@ -4,7 +4,10 @@
  * when the body contains "stream":true. Anything else gets 404. Single-threaded on purpose:
  * it stays far from being the bottleneck while leaving the other core to the proxy under test.
  *
- *   cc -O2 -o mock-upstream mock-upstream.c && ./mock-upstream 9100
+ *   cc -O2 -o mock-upstream mock-upstream.c && ./mock-upstream 9100 [GAP_US]
+ *
+ * With GAP_US > 0 a streamed answer is paced like a model's: the head and first event at once,
+ * then one event every GAP_US microseconds, each in its own write (one token per read).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -19,6 +22,7 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BUF 65536
@@ -38,8 +42,35 @@ static const char *NOT_FOUND = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\
 struct conn {
     int fd;
     size_t len;
+    /* Paced stream in progress: the offset of its next event in stream_response (0: none). */
+    size_t paced_at;
+    long long due_us;
+    struct conn *next_paced, *prev_paced;
     char buf[BUF];
 };
+
+static long long gap_us;
+static struct conn *paced; /* the connections with a paced stream in progress */
+
+static long long now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void unlink_paced(struct conn *c) {
+    if (!c->paced_at) return;
+    if (c->prev_paced) c->prev_paced->next_paced = c->next_paced; else paced = c->next_paced;
+    if (c->next_paced) c->next_paced->prev_paced = c->prev_paced;
+    c->paced_at = 0;
+    c->next_paced = c->prev_paced = NULL;
+}
+
+/* The end of the event that starts at `from` in stream_response (after its blank line). */
+static size_t event_end(size_t from) {
+    char *e = strstr(stream_response + from, "\n\n");
+    return e ? (size_t)(e - stream_response) + 2 : strlen(stream_response);
+}
 
 static void build_responses(void) {
     snprintf(completion_response, sizeof completion_response,
@@ -90,6 +121,7 @@ static int serve(struct conn *c) {
         if (cl && cl < end) body = (size_t)strtoul(cl + 17, NULL, 10);
         if (head + body > BUF - 1) return -1;
         if (c->len < head + body) return 0;
+        if (c->paced_at) return 0; /* the next request waits for the stream's end */
         const char *resp = NOT_FOUND;
         if (strncmp(c->buf, "POST ", 5) == 0 && strstr(c->buf, "/chat/completions")) {
             char saved = c->buf[head + body];
@@ -97,6 +129,20 @@ static int serve(struct conn *c) {
             int stream = strstr(c->buf + head, "\"stream\":true") != NULL || strstr(c->buf + head, "\"stream\": true") != NULL;
             c->buf[head + body] = saved;
             resp = stream ? stream_response : completion_response;
+            if (stream && gap_us > 0) {
+                /* The head and the first event now, the rest from the timer loop. */
+                size_t first = event_end((size_t)(strstr(stream_response, "\r\n\r\n") - stream_response) + 4);
+                if (write_all(c->fd, stream_response, first) < 0) return -1;
+                memmove(c->buf, c->buf + head + body, c->len - head - body);
+                c->len -= head + body;
+                c->paced_at = first;
+                c->due_us = now_us() + gap_us;
+                c->next_paced = paced;
+                c->prev_paced = NULL;
+                if (paced) paced->prev_paced = c;
+                paced = c;
+                return 0;
+            }
         } else if (strncmp(c->buf, "GET ", 4) == 0 && strstr(c->buf, "/models")) {
             resp = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 26\r\n\r\n{\"object\":\"list\",\"data\":[]}";
         }
@@ -108,6 +154,7 @@ static int serve(struct conn *c) {
 
 int main(int argc, char **argv) {
     int port = argc > 1 ? atoi(argv[1]) : 9100;
+    gap_us = argc > 2 ? atoll(argv[2]) : 0;
     signal(SIGPIPE, SIG_IGN);
     build_responses();
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -125,7 +172,26 @@ int main(int argc, char **argv) {
     struct epoll_event events[MAX_EVENTS];
     fprintf(stderr, "mock upstream on 127.0.0.1:%d\n", port);
     for (;;) {
-        int n = epoll_wait(ep, events, MAX_EVENTS, -1);
+        int timeout = -1;
+        if (paced) {
+            long long t = now_us(), soonest = paced->due_us;
+            for (struct conn *p = paced; p; p = p->next_paced) if (p->due_us < soonest) soonest = p->due_us;
+            timeout = soonest <= t ? 0 : (int)((soonest - t + 999) / 1000);
+        }
+        int n = epoll_wait(ep, events, MAX_EVENTS, timeout);
+        /* Paced streams whose next event is due: one event each. */
+        for (struct conn *p = paced, *next; p; p = next) {
+            next = p->next_paced;
+            if (p->due_us > now_us()) continue;
+            size_t end = event_end(p->paced_at);
+            if (write_all(p->fd, stream_response + p->paced_at, end - p->paced_at) < 0 || end >= strlen(stream_response)) {
+                unlink_paced(p);
+                if (p->len && serve(p) < 0) shutdown(p->fd, SHUT_RDWR);
+                continue;
+            }
+            p->paced_at = end;
+            p->due_us += gap_us;
+        }
         for (int i = 0; i < n; i++) {
             struct conn *c = events[i].data.ptr;
             if (!c) {
@@ -151,6 +217,7 @@ int main(int argc, char **argv) {
                 break;
             }
             if (closed) {
+                unlink_paced(c);
                 epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
                 close(c->fd);
                 free(c);

@@ -5,7 +5,7 @@ import SluiceCore
 /// examples are embedded once, on first use.
 public actor DeniedTopics {
     /// Turns texts into vectors (the local MiniLM in practice).
-    public typealias Embed = @Sendable ([String]) async throws -> [[Float]]
+    public typealias Embed = @concurrent @Sendable ([String]) async throws -> [[Float]]
 
     private let topics: [(name: String, examples: [String])]
     private let threshold: Double

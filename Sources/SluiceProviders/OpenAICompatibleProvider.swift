@@ -150,7 +150,7 @@ struct ChatEventSequence<Events: AsyncSequence & Sendable>: AsyncSequence, Senda
             while true {
                 let event: SSEEvent?
                 do {
-                    event = try await base.next()
+                    event = try await base.next(isolation: #isolation)
                 } catch {
                     done = true
                     throw UpstreamError.fromTransport(error, provider: owner.provider, timeouts: owner.timeouts)
@@ -169,7 +169,7 @@ struct ChatEventSequence<Events: AsyncSequence & Sendable>: AsyncSequence, Senda
                     // Read the body to its end (the response's last chunk may come in a later
                     // packet), so the connection is returned for reuse instead of being closed as
                     // abandoned. A stall here ends at the idle timeout; its error no longer matters.
-                    while (try? await base.next()) != nil {}
+                    while (try? await base.next(isolation: #isolation)) != nil {}
                     return nil
                 }
                 if data.readableBytes == 0 { continue }

@@ -118,7 +118,7 @@ public struct SSEEventSequence<Base: AsyncSequence & Sendable>: AsyncSequence, S
             while true {
                 if let event = parser.next() { return event }
                 if ended { return nil }
-                if let bytes = try await base.next() {
+                if let bytes = try await base.next(isolation: #isolation) {
                     parser.append(bytes)
                 } else {
                     ended = true

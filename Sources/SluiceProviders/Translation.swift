@@ -83,7 +83,7 @@ where Events.Element == SSEEvent {
                 if ended || translation.isComplete { return nil }
                 let event: SSEEvent?
                 do {
-                    event = try await base.next()
+                    event = try await base.next(isolation: #isolation)
                 } catch {
                     throw UpstreamError.fromTransport(error, provider: owner.provider, timeouts: owner.timeouts)
                 }

@@ -79,8 +79,8 @@ public struct UpstreamBody: AsyncSequence, Sendable {
         var client: HTTPClientResponse.Body.AsyncIterator?
 
         public mutating func next() async throws -> ByteBuffer? {
-            if pooled != nil { return try await pooled!.next() }
-            return try await client?.next()
+            if pooled != nil { return try await pooled!.next(isolation: #isolation) }
+            return try await client?.next(isolation: #isolation)
         }
     }
 }

@@ -14,7 +14,7 @@ struct ErrorMiddleware: RouterMiddleware {
     /// Paths the router serves and the methods each accepts (for 405 and `Allow`).
     let routes: [String: [HTTPRequest.Method]]
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: @concurrent (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch {

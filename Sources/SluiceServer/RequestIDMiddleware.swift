@@ -24,7 +24,7 @@ extension HTTPField.Name {
 struct RequestIDMiddleware: RouterMiddleware {
     typealias Context = SluiceRequestContext
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: @concurrent (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         let id = request.headers.value(.requestID).flatMap { Self.isAcceptable($0) ? $0 : nil } ?? Self.makeID()
         context.requestID = id

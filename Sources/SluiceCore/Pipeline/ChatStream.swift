@@ -56,7 +56,7 @@ protocol ChatIteratorBox: AnyObject {
 final class IteratorBox<Base: AsyncIteratorProtocol>: ChatIteratorBox where Base.Element == ChatStreamEvent {
     var base: Base
     init(_ base: Base) { self.base = base }
-    func next() async throws -> ChatStreamEvent? { try await base.next() }
+    func next() async throws -> ChatStreamEvent? { try await base.next(isolation: #isolation) }
 }
 
 struct ObservedSequence: AsyncSequence, Sendable {

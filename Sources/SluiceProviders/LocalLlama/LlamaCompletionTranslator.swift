@@ -110,7 +110,7 @@ enum LlamaCompletionTranslator {
 
             mutating func next() async throws -> SSEEvent? {
                 while pending.isEmpty {
-                    guard let event = try await base.next() else { return nil }
+                    guard let event = try await base.next(isolation: #isolation) else { return nil }
                     let data = event.data
                     let isDone = data.readableBytes == 6 && data.readableBytesView.elementsEqual("[DONE]".utf8)
                     guard !isDone, data.readableBytes > 0,

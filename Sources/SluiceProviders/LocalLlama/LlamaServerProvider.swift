@@ -127,7 +127,7 @@ struct ServerDeathAware<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable
 
         mutating func next() async throws -> SSEEvent? {
             do {
-                return try await base.next()
+                return try await base.next(isolation: #isolation)
             } catch {
                 guard owner.process.hasExited else { throw error }
                 throw SluiceError(.upstreamError, "Local model server '\(owner.provider)' died mid-stream; it is being restarted.")

@@ -14,7 +14,7 @@ struct AuthMiddleware: RouterMiddleware {
     /// Refused requests get their log line and audit row too (who knocked, on what, when).
     let recorder: AuditRecorder
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: @concurrent (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
         guard !publicPaths.contains(path), let area = Area(path) else { return try await next(request, context) }
         let principal: Principal

@@ -166,7 +166,9 @@ struct OpenAIRoutes: Sendable {
     func eventStream(
         headers: HTTPFields, inference: InferenceContext, context: SluiceRequestContext, deadline: NIODeadline,
         end: ByteBuffer? = SSEEncoder.done, failure: @escaping @Sendable (SluiceError) -> ByteBuffer = SSEEncoder.errorEvent,
-        _ body: @escaping @Sendable (inout any ResponseBodyWriter) async throws -> Void
+        // `@concurrent` like Hummingbird's own body closure: the writer is not Sendable, and its
+        // `write` is Hummingbird's (concurrent) requirement.
+        _ body: @escaping @concurrent @Sendable (inout any ResponseBodyWriter) async throws -> Void
     ) -> Response {
         var headers = headers
         headers[.contentType] = "text/event-stream"
@@ -179,9 +181,9 @@ struct OpenAIRoutes: Sendable {
             body: ResponseBody { writer in
                 // From here on only this handle writes (the events, the end, the finish).
                 var out: any ResponseBodyWriter = writer
-                try await cancellers.run(on: channel) {
+                try await cancellers.run(on: channel) { @concurrent in
                     do {
-                        try await withDeadline(deadline, timeoutError: { Self.timedOut(timeout) }) { try await body(&out) }
+                        try await withDeadline(deadline, timeoutError: { Self.timedOut(timeout) }) { @concurrent in try await body(&out) }
                         if let end { try await out.write(end) }
                     } catch let error as SluiceError {
                         // The head is sent: the error can only travel as an event.
