@@ -23,6 +23,14 @@ struct ShortCircuitStage: InferenceStage {
     }
 }
 
+/// A stage that runs the rest of the pipeline twice, as a retry would.
+struct TwiceStage: InferenceStage {
+    func handle(_ request: InferenceRequest, context: InferenceContext, next: InferenceHandler) async throws -> InferenceResponse {
+        _ = try await next(request, context)
+        return try await next(request, context)
+    }
+}
+
 extension Mutex where Value == [String] {
     final class Box: Sendable {
         let m = Mutex<[String]>([])
@@ -45,6 +53,23 @@ extension Mutex where Value == [String] {
             })
         _ = try await pipeline.run(request, context: context)
         #expect(log.all == ["a in", "b in", "terminal", "b out", "a out"])
+    }
+
+    @Test func aStageCanRunTheRestAgainAndNoStagesReachTheTerminal() async throws {
+        let log = Mutex<[String]>.Box()
+        let terminal = InferenceHandler { _, _ in
+            log.append("terminal")
+            return .completion(ChatResult(completion: ChatCompletion(id: "x", created: 0, model: "m", choices: [], usage: nil)))
+        }
+        let pipeline = Pipeline(stages: [NotingStage(name: "a", log: log), TwiceStage(), NotingStage(name: "b", log: log)], terminal: terminal)
+        _ = try await pipeline.run(request, context: context)
+        #expect(log.all == ["a in", "b in", "terminal", "b out", "b in", "terminal", "b out", "a out"])
+        #expect(pipeline.stageNames == ["NotingStage", "TwiceStage", "NotingStage"])
+
+        let bare = Pipeline(stages: [], terminal: terminal)
+        _ = try await bare.run(request, context: context)
+        #expect(log.all.suffix(1) == ["terminal"])
+        #expect(log.all.count == 9)
     }
 
     @Test func aStageCanAnswerEarly() async throws {
