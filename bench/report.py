@@ -183,9 +183,10 @@ if allocations.exists():
     n, before, after = (int(x) for x in allocations.read_text().split())
     targets.append(("heap allocations per request, full pipeline", f"{(after - before) / max(n, 1):,.0f}", "tracked (docs/performance.md)", None))
 enqueues = out / "enqueues.txt"
-if enqueues.exists() and len(enqueues.read_text().split()) == 2:
-    n, count = (int(x) for x in enqueues.read_text().split())
+if enqueues.exists() and len(enqueues.read_text().split()) == 3:
+    n, count, switches = (int(x) for x in enqueues.read_text().split())
     targets.append(("task enqueues per request at 1 connection, full pipeline", f"{count / max(n, 1):.1f}", "tracked (docs/performance.md)", None))
+    targets.append(("executor switches (swift_task_switch) per request, full pipeline", f"{switches / max(n, 1):.1f}", "tracked (docs/performance.md)", None))
 print()
 print("| target | measured | aim | met |")
 print("| --- | ---: | --- | --- |")

@@ -93,21 +93,26 @@ after=$(cat "$OUT/full-count/allocations")
 echo "$(grep -o '[0-9]* requests in' "$OUT/allocations-wrk.txt" | cut -d' ' -f1) $before $after" >"$OUT/allocations.txt"
 # Task enqueues per request at one connection: each is a trip through an event loop's queue
 # (docs/performance.md, "Task hops"); every job runs as the generic executor, so this counts
-# only real suspensions. Counted by a uprobe on the concurrency runtime
-# where perf can add one (root and perf present); skipped elsewhere.
+# only real suspensions. And executor switches (`swift_task_switch`): one where an async call
+# returns or a function must run elsewhere, each a runtime call and a read of the task's status
+# whether or not it moves the task. Counted by uprobes on the concurrency runtime where perf can
+# add them (root and perf present); skipped elsewhere.
 CONCURRENCY_LIB=$(ldd "$SLUICE" | awk '/libswift_Concurrency.so/ {print $3}')
 if command -v perf >/dev/null && [ -n "$CONCURRENCY_LIB" ]; then
-  perf probe -q -d 'probe_libswift_Concurrency:swift_task_enqueue' 2>/dev/null || true
-  if perf probe -q -x "$CONCURRENCY_LIB" -a swift_task_enqueue 2>/dev/null; then
-    echo "==> task enqueues per request, full pipeline"
-    perf stat -x, -e probe_libswift_Concurrency:swift_task_enqueue -p "$COUNT_PID" -o "$OUT/enqueues-stat.txt" -- sleep 4 &
+  for f in swift_task_enqueue swift_task_switch; do perf probe -q -d "probe_libswift_Concurrency:$f" 2>/dev/null || true; done
+  if perf probe -q -x "$CONCURRENCY_LIB" -a swift_task_enqueue 2>/dev/null && perf probe -q -x "$CONCURRENCY_LIB" -a swift_task_switch 2>/dev/null; then
+    echo "==> task enqueues and executor switches per request, full pipeline"
+    perf stat -x, -e probe_libswift_Concurrency:swift_task_enqueue,probe_libswift_Concurrency:swift_task_switch \
+      -p "$COUNT_PID" -o "$OUT/enqueues-stat.txt" -- sleep 4 &
     STAT_PID=$!
     sleep 0.5
     wrk -t1 -c1 -d3s -s bench/full.lua -H "authorization: Bearer $COUNT_KEY" "$count_url" >"$OUT/enqueues-wrk.txt"
     wait "$STAT_PID" || true
-    perf probe -q -d 'probe_libswift_Concurrency:swift_task_enqueue' || true
-    echo "$(grep -o '[0-9]* requests in' "$OUT/enqueues-wrk.txt" | cut -d' ' -f1) $(grep swift_task_enqueue "$OUT/enqueues-stat.txt" | cut -d, -f1)" >"$OUT/enqueues.txt"
+    echo "$(grep -o '[0-9]* requests in' "$OUT/enqueues-wrk.txt" | cut -d' ' -f1)" \
+      "$(grep swift_task_enqueue "$OUT/enqueues-stat.txt" | cut -d, -f1)" \
+      "$(grep swift_task_switch "$OUT/enqueues-stat.txt" | cut -d, -f1)" >"$OUT/enqueues.txt"
   fi
+  for f in swift_task_enqueue swift_task_switch; do perf probe -q -d "probe_libswift_Concurrency:$f" 2>/dev/null || true; done
 fi
 kill -TERM "$COUNT_PID"; wait "$COUNT_PID" || true
 
