@@ -15,46 +15,50 @@ final class EventStreamFlushes: ChannelOutboundHandler, RemovableChannelHandler 
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
 
-    /// An event stream's head was written and its end was not.
-    private var streaming = false
-    /// The stream's head was written and its first event was not.
-    private var awaitingFirstEvent = false
-    /// The next flush goes out at once: it follows the stream's first event.
-    private var flushNow = false
+    /// Where the answer being written is.
+    private enum State {
+        /// Not an event stream (or none yet): every flush goes out at once.
+        case other
+        /// An event stream's head was written, its first event not yet: the head waits for it.
+        case awaitingFirstEvent
+        /// The first event was written: the next flush goes out at once.
+        case firstEventWritten
+        /// Past the first event: flushes wait for the end of the loop's current job.
+        case streaming
+    }
+
+    private var state = State.other
     /// A flush is waiting for the end of the loop's current job.
     private var flushPending = false
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
         case .head(let head):
-            streaming = head.headerFields[.contentType].map(Self.isEventStream) ?? false
-            awaitingFirstEvent = streaming
+            state = head.headerFields[.contentType].map(Self.isEventStream) == true ? .awaitingFirstEvent : .other
         case .body:
-            if awaitingFirstEvent {
-                awaitingFirstEvent = false
-                flushNow = true
-            }
+            if state == .awaitingFirstEvent { state = .firstEventWritten }
         case .end:
-            streaming = false
+            state = .other
         }
         context.write(data, promise: promise)
     }
 
     func flush(context: ChannelHandlerContext) {
-        guard streaming, !flushNow else {
-            flushNow = false
+        switch state {
+        case .other, .firstEventWritten:
+            if state == .firstEventWritten { state = .streaming }
             flushPending = false
             context.flush()
-            return
-        }
-        guard !flushPending else { return }
-        flushPending = true
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        context.eventLoop.execute {
-            let (handler, context) = bound.value
-            guard handler.flushPending else { return }
-            handler.flushPending = false
-            context.flush()
+        case .awaitingFirstEvent, .streaming:
+            guard !flushPending else { return }
+            flushPending = true
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.eventLoop.execute {
+                let (handler, context) = bound.value
+                guard handler.flushPending else { return }
+                handler.flushPending = false
+                context.flush()
+            }
         }
     }
 
